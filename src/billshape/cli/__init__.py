@@ -1,0 +1,92 @@
+"""The ``billshape`` command line (Typer + Rich).
+
+One verb per decision. Verbs live in ``cmd_*.py`` modules of this package, each with a ``register(app)``
+function; they are discovered here, so adding a verb touches no other file. Verb modules import only
+Typer at module level and import numpy, pydantic and the library inside the command body, so that
+``billshape --help`` stays fast.
+
+Conventions (``DESIGN.md``): every verb takes ``--json`` and then prints exactly one JSON object on stdout;
+bad input prints one line on stderr naming the field, the value and the allowed range, and exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+
+import typer
+
+try:  # Typer >= 0.20 vendors Click as typer._click; older releases use Click itself
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover
+    from click import exceptions as _cx
+
+app = typer.Typer(
+    name="billshape",
+    help="The economics of AI systems: training bills, cost per token, build vs buy, lifetime plans.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    package = importlib.import_module("billshape.cli")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"billshape.cli.{info.name}").register(app)
+    _registered = True
+
+
+def _fail(message: str, code: int = 2) -> int:
+    sys.stderr.write(f"billshape: error: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests."""
+    from billshape.errors import BillshapeInputError
+
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
+    except BillshapeInputError as exc:
+        return _fail(exc.message)
+    except _cx.NoSuchOption as exc:
+        hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        return _fail(f"{exc.option_name}: no such option{hint}")
+    except _cx.BadParameter as exc:
+        name = exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None) else (exc.param_hint or "argument")
+        if isinstance(name, (list, tuple)):
+            name = "/".join(name)
+        return _fail(f"{name}: {exc.message}")
+    except _cx.UsageError as exc:
+        return _fail(exc.format_message().replace("\n", " "))
+    except _cx.Abort:
+        return _fail("aborted", 130)
+    except _cx.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line, unless BILLSHAPE_DEBUG asks for the traceback
+        if os.environ.get("BILLSHAPE_DEBUG"):
+            raise
+        return _fail(f"internal error ({type(exc).__name__}): {exc}; rerun with BILLSHAPE_DEBUG=1 for a traceback", 1)
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    sys.exit(run(argv))

@@ -1,0 +1,77 @@
+"""Shared rendering and options for the CLI verbs (no arithmetic here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+def print_json(payload: Any) -> None:
+    """Print one JSON object (NaN/inf are rejected, never printed)."""
+    from billshape.results import json_safe
+
+    sys.stdout.write(json.dumps(json_safe(payload), allow_nan=False, indent=2) + "\n")
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        x = float(value)
+        if unit == "USD":
+            return f"${x:,.2f}" if abs(x) < 1e9 else f"${x:,.4g}"
+        if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
+            return f"{x:.4g}"
+        return f"{x:,.4f}".rstrip("0").rstrip(".") if abs(x) < 1000 else f"{x:,.0f}"
+    return str(value)
+
+
+def console():
+    from rich.console import Console
+
+    out = Console()
+    if not out.is_terminal:  # pipes and files: wide enough for the assumptions table
+        out = Console(width=max(out.width, 140))
+    return out
+
+
+def render(result, title: str, rows: list[tuple[str, Any, str]], notes: list[str] | None = None) -> None:
+    """Print a headline table and the assumptions table of a result."""
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("quantity", style="bold")
+    table.add_column("value", justify="right")
+    for label, value, unit in rows:
+        shown = fmt(value, unit)
+        if unit and unit != "USD" and value is not None:
+            shown += f" {unit}"
+        table.add_row(label, shown)
+    out.print(table)
+    for note in notes or []:
+        out.print(note)
+    render_assumptions(result.assumptions, out)
+
+
+def render_assumptions(assumptions, out=None) -> None:
+    from rich.table import Table
+
+    out = out or console()
+    table = Table(title="assumptions (full sources: --json)", title_justify="left", header_style="dim", box=None)
+    table.add_column("name", no_wrap=True, width=30, overflow="ellipsis")
+    table.add_column("value", no_wrap=True, width=24, overflow="ellipsis", justify="right")
+    table.add_column("as_of", no_wrap=True, width=10)
+    table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=70)
+    for a in assumptions:
+        value = fmt(a.value) + (f" {a.unit}" if a.unit else "")
+        source = a.source if len(a.source) <= 70 else a.source[:69] + "…"
+        table.add_row(a.name, value, a.as_of or "", source)
+    out.print(table)

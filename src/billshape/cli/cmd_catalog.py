@@ -1,0 +1,71 @@
+"""``billshape catalog``: list the shipped catalogs with their sources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from billshape.cli._common import JsonOpt
+
+HELP = """List a shipped catalog: gpus | prices | runs | constants (every row with source and as_of).
+
+Examples: billshape catalog gpus; billshape catalog prices --gpu h100 --tier spot --json
+"""
+
+KINDS = ("gpus", "prices", "runs", "constants")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("catalog", help=HELP)
+    def catalog_cmd(
+        kind: Annotated[str, typer.Argument(help="gpus | prices | runs | constants")],
+        gpu: Annotated[Optional[str], typer.Option("--gpu", help="Only this accelerator (prices).")] = None,
+        provider: Annotated[Optional[str], typer.Option("--provider", help="Only this provider (prices).")] = None,
+        tier: Annotated[Optional[str], typer.Option("--tier", help="Only this tier (prices).")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape import catalog
+        from billshape.cli._common import console, fmt, print_json
+        from billshape.errors import unknown_name
+
+        kind = kind.lower()
+        if kind not in KINDS:
+            raise unknown_name("KIND", kind, KINDS)
+        if kind == "gpus":
+            rows = [a.model_dump() for a in catalog.accelerators()]
+            cols = ["name", "aliases", "memory_gb", "memory_bytes_per_second", "bf16_dense_flops_per_second",
+                    "fp8_dense_flops_per_second", "fp4_dense_flops_per_second", "tdp_watts", "purchase_usd", "as_of"]
+        elif kind == "prices":
+            sel = list(catalog.prices())
+            if gpu is not None:
+                name = catalog.gpu(gpu).name
+                sel = [p for p in sel if p.gpu == name]
+            if provider is not None:
+                if provider.lower() not in catalog.providers():
+                    raise unknown_name("--provider", provider, catalog.providers())
+                sel = [p for p in sel if p.provider == provider.lower()]
+            if tier is not None:
+                if tier.lower() not in catalog.TIERS:
+                    raise unknown_name("--tier", tier, catalog.TIERS)
+                sel = [p for p in sel if p.tier == tier.lower()]
+            rows = [p.model_dump() for p in sel]
+            cols = ["provider", "gpu", "tier", "usd_per_gpu_hour", "instance_type", "region", "as_of"]
+        elif kind == "runs":
+            rows = [r.model_dump() for r in catalog.training_runs()]
+            cols = ["name", "params_total", "params_active", "tokens", "accelerator", "gpu_hours",
+                    "reported_cost_usd", "reported_energy_mwh", "as_of"]
+        else:
+            rows = [c.model_dump() for c in catalog.constants().values()]
+            cols = ["name", "value", "unit", "as_of", "source"]
+        if json_out:
+            print_json({"catalog": kind, "count": len(rows), "rows": rows})
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{kind} ({len(rows)} rows; sources in --json)", title_justify="left")
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*[";".join(r[c]) if isinstance(r[c], tuple) else fmt(r[c]) for c in cols])
+        console().print(table)

@@ -1,0 +1,74 @@
+"""``billshape train``: the bill of a training run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from billshape.cli._common import JsonOpt
+
+HELP = """Estimate a training run's bill.
+
+Give the GPU-hours one way: --gpu-hours H | --gpus N --days D (or --hours) | --params N [--active-params N]
+--tokens D --mfu M. Price by --price USD_PER_GPU_HOUR or --provider P --tier T (rental), or use
+--method amortized (Epoch AI: hardware amortisation + energy).
+
+Example (seed 000): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train", help=HELP)
+    def train(
+        gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator name or alias (see `billshape catalog gpus`).")] = None,
+        gpu_hours: Annotated[Optional[float], typer.Option("--gpu-hours", help="Accelerator-hours of the run.")] = None,
+        gpus: Annotated[Optional[float], typer.Option("--gpus", help="Accelerators in the cluster.")] = None,
+        days: Annotated[Optional[float], typer.Option("--days", help="Wall-clock days (with --gpus).")] = None,
+        hours: Annotated[Optional[float], typer.Option("--hours", help="Wall-clock hours (with --gpus).")] = None,
+        params: Annotated[Optional[float], typer.Option("--params", help="Total parameters, e.g. 7e9.")] = None,
+        active_params: Annotated[Optional[float], typer.Option("--active-params", help="Active parameters per token (MoE).")] = None,
+        tokens: Annotated[Optional[float], typer.Option("--tokens", help="Training tokens, e.g. 2e12.")] = None,
+        flops: Annotated[Optional[float], typer.Option("--flops", help="Training compute in FLOP (instead of --params/--tokens).")] = None,
+        mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilization in (0, 1].")] = None,
+        precision: Annotated[str, typer.Option("--precision", help="Precision whose dense peak defines MFU: bf16|fp8.")] = "bf16",
+        price: Annotated[Optional[float], typer.Option("--price", help="Rental price, USD per GPU-hour.")] = None,
+        provider: Annotated[Optional[str], typer.Option("--provider", help="Price from the rental catalog: provider.")] = None,
+        tier: Annotated[Optional[str], typer.Option("--tier", help="on-demand|reserved-1y|reserved-3y|spot (default on-demand).")] = None,
+        method: Annotated[str, typer.Option("--method", help="rental|amortized.")] = "rental",
+        hardware_usd: Annotated[Optional[float], typer.Option("--hardware-usd", help="Chip price for --method amortized (default: catalog).")] = None,
+        usd_per_kwh: Annotated[Optional[float], typer.Option("--usd-per-kwh", help="Electricity price for --method amortized.")] = None,
+        pue: Annotated[Optional[float], typer.Option("--pue", help="Data-centre PUE for --method amortized.")] = None,
+        experiments_multiplier: Annotated[Optional[float], typer.Option("--experiments-multiplier", help="Development compute / final run (iceberg).")] = None,
+        staff_usd: Annotated[float, typer.Option("--staff-usd", help="Staff cost, shown beside the run.")] = 0.0,
+        data_usd: Annotated[float, typer.Option("--data-usd", help="Data cost, shown beside the run.")] = 0.0,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import print_json, render
+        from billshape.estimates import training_bill
+
+        bill = training_bill(
+            gpu=gpu, gpu_hours=gpu_hours, gpus=gpus, days=days, hours=hours, params=params,
+            active_params=active_params, tokens=tokens, flops=flops, mfu=mfu, precision=precision, price=price,
+            provider=provider, tier=tier, method=method, hardware_usd=hardware_usd, usd_per_kwh=usd_per_kwh,
+            pue=pue, experiments_multiplier=experiments_multiplier, staff_usd=staff_usd, data_usd=data_usd,
+        )
+        if json_out:
+            print_json(bill.to_dict())
+            return
+        d = bill.development
+        render(bill, f"Training bill ({bill.method})", [
+            ("accelerator", bill.gpu, ""),
+            ("GPU-hours", bill.gpu_hours, ""),
+            ("wall-clock hours", bill.wall_clock_hours, ""),
+            ("training FLOPs", bill.training_flops, ""),
+            ("MFU", bill.mfu, ""),
+            ("USD per GPU-hour", bill.usd_per_gpu_hour, "USD"),
+            ("compute", bill.compute_usd, "USD"),
+            ("energy", bill.energy_usd, "USD"),
+            ("final run total", bill.total_usd, "USD"),
+        ], notes=[
+            f"Development iceberg (beside the final run, not in it): experiments x{d.experiments_multiplier:g} "
+            f"add ${d.experiments_usd:,.0f}, staff ${d.staff_usd:,.0f}, data ${d.data_usd:,.0f}: "
+            f"${d.total_usd:,.0f} in all."
+        ])

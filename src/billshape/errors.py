@@ -1,0 +1,63 @@
+"""Errors raised for bad input.
+
+Every error a user can cause is a :class:`BillshapeInputError` that names the field, the value given and
+the allowed range, so that shells (CLI, app) can print it as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BillshapeInputError(ValueError):
+    """Bad input: names the field, the value and what is allowed.
+
+    Parameters
+    ----------
+    field : str
+        The parameter, flag or YAML path that was wrong (e.g. ``"--price"`` or ``"product.users"``).
+    value : object
+        The value that was given.
+    allowed : str
+        A human description of the allowed range (e.g. ``"> 0"`` or ``"in (0, 1]"``).
+    hint : str, optional
+        Extra advice such as the closest valid names.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str, hint: str | None = None):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if self.value is None:
+            text = f"{self.field}: missing; required: {self.allowed}"
+        else:
+            text = f"{self.field}: got {_show(self.value)}; allowed: {self.allowed}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+def _show(value: object) -> str:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            flat = value.ravel()
+            return repr(flat[:3].tolist()) + ("..." if flat.size > 3 else "")
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        pass
+    return repr(value)
+
+
+def unknown_name(field: str, value: str, known: Iterable[str]) -> BillshapeInputError:
+    """An error for an unknown catalog name that suggests the closest known names."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(value.lower(), known, n=3, cutoff=0.4)
+    hint = f"did you mean {', '.join(close)}?" if close else None
+    return BillshapeInputError(field, value, "one of " + ", ".join(known), hint)

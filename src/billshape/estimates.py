@@ -1,0 +1,333 @@
+"""Composed estimates: catalog defaults + the pure equations -> typed results with assumptions.
+
+These are what the CLI's ``train`` and ``serve`` verbs and the library's ``bs.training_bill`` /
+``bs.serving_cost`` call. Every catalog default they use is listed in the result's ``assumptions``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+from billshape import _validate as v
+from billshape import catalog, inference, training
+from billshape.errors import BillshapeInputError
+from billshape.results import Assumption, Result, derived, user
+
+
+class Development(Result):
+    """The development iceberg, shown beside the final run (never folded into it)."""
+
+    final_run_usd: float
+    experiments_multiplier: float
+    experiments_usd: float
+    staff_usd: float
+    data_usd: float
+    total_usd: float
+
+
+class TrainingBill(Result):
+    """The bill of one training run."""
+
+    method: Literal["rental", "amortized"]
+    gpu: str | None
+    precision: str
+    gpu_hours: float
+    wall_clock_hours: float | None
+    training_flops: float | None
+    mfu: float | None
+    usd_per_gpu_hour: float
+    compute_usd: float
+    energy_kwh: float | None
+    energy_usd: float
+    total_usd: float
+    development: Development
+
+
+def _price(gpu_name: str | None, price: float | None, provider: str | None, tier: str | None,
+           field_gpu: str = "--gpu") -> tuple[float, Assumption]:
+    if price is not None and provider is not None:
+        raise BillshapeInputError("--price/--provider", f"{price}/{provider}", "one of --price or --provider, not both")
+    if price is not None:
+        v.positive("--price", price)
+        return float(price), user("rental price", float(price), "USD/GPU-hour", "--price")
+    if provider is None:
+        raise BillshapeInputError("--price", None, "a price: give --price USD_PER_GPU_HOUR or --provider P [--tier T]")
+    if gpu_name is None:
+        raise BillshapeInputError(field_gpu, None, "an accelerator name when pricing by --provider")
+    quote = catalog.price(gpu_name, provider, tier or "on-demand")
+    label = f"{quote.provider} {quote.gpu} {quote.tier} price" + (f" ({quote.instance_type})" if quote.instance_type else "")
+    return quote.usd_per_gpu_hour, quote.assumption(label, quote.usd_per_gpu_hour, "USD/GPU-hour")
+
+
+def training_bill(
+    *,
+    gpu: str | None = None,
+    gpu_hours: float | None = None,
+    gpus: float | None = None,
+    hours: float | None = None,
+    days: float | None = None,
+    params: float | None = None,
+    active_params: float | None = None,
+    tokens: float | None = None,
+    flops: float | None = None,
+    mfu: float | None = None,
+    precision: str = "bf16",
+    price: float | None = None,
+    provider: str | None = None,
+    tier: str | None = None,
+    method: str = "rental",
+    hardware_usd: float | None = None,
+    usd_per_kwh: float | None = None,
+    pue: float | None = None,
+    experiments_multiplier: float | None = None,
+    staff_usd: float = 0.0,
+    data_usd: float = 0.0,
+) -> TrainingBill:
+    """Estimate the bill of a training run.
+
+    Give the GPU-hours one way: ``gpu_hours``; or ``gpus`` with ``days`` or ``hours``; or the compute
+    (``params`` [+ ``active_params``] and ``tokens``, or ``flops``) with ``mfu`` and ``gpu``. When both the
+    compute and the GPU-hours are known, the MFU they imply is reported.
+
+    ``method="rental"`` prices GPU-hours at a rental price (``price`` or ``provider``/``tier``; energy is
+    inside the rental price). ``method="amortized"`` follows Epoch AI: hardware value amortised over the
+    run plus energy, with defaults from ``data/constants.csv``.
+    """
+    assumptions: list[Assumption] = []
+    method = (method or "rental").lower()
+    if method not in ("rental", "amortized", "amortised"):
+        raise BillshapeInputError("--method", method, "rental or amortized")
+    method = "amortized" if method.startswith("amorti") else "rental"
+    precision = (precision or "bf16").lower()
+    if precision not in ("bf16", "fp16", "fp8", "fp4"):
+        raise BillshapeInputError("--precision", precision, "one of bf16, fp16, fp8, fp4")
+    acc = catalog.gpu(gpu) if gpu is not None else None
+    if acc is not None:
+        assumptions.append(acc.assumption("accelerator", acc.name))
+
+    # --- compute -------------------------------------------------------------------------------
+    if flops is not None and (params is not None or tokens is not None):
+        raise BillshapeInputError("--flops", flops, "either --flops or --params/--tokens, not both")
+    if active_params is not None and params is None:
+        raise BillshapeInputError("--active-params", active_params, "only together with --params")
+    if (params is None) != (tokens is None):
+        missing = "--tokens" if tokens is None else "--params"
+        raise BillshapeInputError(missing, None, "required together with " + ("--params" if tokens is None else "--tokens"))
+    training_flops = None
+    if flops is not None:
+        v.positive("--flops", flops)
+        training_flops = float(flops)
+        assumptions.append(user("training compute", training_flops, "FLOP", "--flops"))
+    elif params is not None:
+        v.positive("--params", params)
+        v.positive("--tokens", tokens)
+        n_active = params if active_params is None else active_params
+        v.positive("--active-params", n_active)
+        if n_active > params:
+            raise BillshapeInputError("--active-params", active_params, f"<= --params ({params:g})")
+        training_flops = float(training.training_flops(n_active, tokens))
+        assumptions += [
+            user("parameters (total)", float(params), "parameters", "--params"),
+            user("parameters (active per token)", float(n_active), "parameters", "--active-params" if active_params else "--params"),
+            user("training tokens", float(tokens), "tokens", "--tokens"),
+            Assumption(name="training FLOPs rule", value="6 x N_active x D", source="Kaplan et al. 2020, arXiv:2001.08361", as_of="2020-01-23"),
+        ]
+
+    # --- GPU-hours -----------------------------------------------------------------------------
+    if days is not None and hours is not None:
+        raise BillshapeInputError("--days/--hours", f"{days}/{hours}", "one of --days or --hours, not both")
+    wall = None
+    if days is not None:
+        v.positive("--days", days)
+        wall = float(days) * 24.0
+    elif hours is not None:
+        v.positive("--hours", hours)
+        wall = float(hours)
+    if wall is not None and gpus is None:
+        raise BillshapeInputError("--gpus", None, "required with --days or --hours")
+    if gpus is not None and wall is None and gpu_hours is None:
+        raise BillshapeInputError("--days", None, "required with --gpus (or give --hours)")
+    sources = [gpu_hours is not None, wall is not None]
+    if sum(sources) > 1:
+        raise BillshapeInputError("--gpu-hours", gpu_hours, "either --gpu-hours or --gpus with --days/--hours, not both")
+    peak = None
+    if acc is not None:
+        peak = acc.peak_flops_per_second(precision)
+    if mfu is not None:
+        v.fraction("--mfu", mfu)
+
+    if gpu_hours is not None:
+        v.positive("--gpu-hours", gpu_hours)
+        hours_total = float(gpu_hours)
+        assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "--gpu-hours"))
+    elif wall is not None:
+        v.positive("--gpus", gpus)
+        hours_total = float(training.gpu_hours_from_cluster(gpus, wall))
+        assumptions += [user("GPUs", float(gpus), "GPUs", "--gpus"),
+                        user("wall-clock", wall, "hours", "--days" if days is not None else "--hours")]
+    elif training_flops is not None:
+        if mfu is None:
+            raise BillshapeInputError("--mfu", None, "in (0, 1], required to turn FLOPs into GPU-hours")
+        if acc is None:
+            raise BillshapeInputError("--gpu", None, "an accelerator name, required to turn FLOPs into GPU-hours")
+        hours_total = float(training.gpu_hours_from_flops(training_flops, peak, mfu))
+        assumptions += [
+            acc.assumption(f"{acc.name} dense {precision} peak", peak, "FLOP/s"),
+            user("MFU", float(mfu), None, "--mfu"),
+        ]
+    else:
+        raise BillshapeInputError(
+            "--gpu-hours", None, "one of: --gpu-hours H | --gpus N --days D | --params N --tokens D --mfu M")
+
+    implied = None
+    if training_flops is not None and (gpu_hours is not None or wall is not None):
+        if mfu is not None:
+            raise BillshapeInputError("--mfu", mfu, "omitted when GPU-hours are given (the MFU is then implied)")
+        if peak is not None:
+            implied = float(training.implied_mfu(training_flops, hours_total, peak))
+            if implied > 1:
+                raise BillshapeInputError(
+                    "--gpu-hours", hours_total,
+                    f"enough hours for the compute: these FLOPs imply MFU {implied:.3g} > 1 at the {precision} peak")
+            assumptions.append(acc.assumption(f"{acc.name} dense {precision} peak", peak, "FLOP/s"))
+            assumptions.append(derived("implied MFU", implied, None, "FLOPs / (GPU-hours x 3600 x peak)"))
+    reported_mfu = implied if implied is not None else (float(mfu) if mfu is not None else None)
+
+    # --- dollars -------------------------------------------------------------------------------
+    c = catalog.constants()
+    energy_kwh = None
+    energy_usd = 0.0
+    if method == "rental":
+        for name, val in (("--hardware-usd", hardware_usd), ("--usd-per-kwh", usd_per_kwh), ("--pue", pue)):
+            if val is not None:
+                raise BillshapeInputError(name, val, "only with --method amortized (a rental price includes them)")
+        rate, a = _price(acc.name if acc else None, price, provider, tier)
+        assumptions.append(a)
+        compute = float(training.rental_cost_usd(hours_total, rate))
+        assumptions.append(Assumption(name="energy", value=0.0, unit="USD", source="included in the rental price", as_of=None))
+    else:
+        if price is not None or provider is not None:
+            raise BillshapeInputError("--price/--provider", price or provider, "only with --method rental")
+        if acc is None:
+            raise BillshapeInputError("--gpu", None, "an accelerator name, required by --method amortized")
+        if hardware_usd is not None:
+            v.positive("--hardware-usd", hardware_usd)
+            hw = float(hardware_usd)
+            assumptions.append(user("hardware price per chip", hw, "USD", "--hardware-usd"))
+        else:
+            a = acc.purchase_assumption()
+            hw = float(a.value)
+            assumptions.append(a)
+        names = ("epoch_value_decay_oom_per_year", "hours_per_year", "epoch_server_cost_overhead",
+                 "epoch_interconnect_fraction")
+        for n in names:
+            assumptions.append(c[n].as_assumption())
+        rate = float(training.amortized_usd_per_chip_hour(
+            hw, c["epoch_value_decay_oom_per_year"].value, c["hours_per_year"].value,
+            c["epoch_server_cost_overhead"].value, c["epoch_interconnect_fraction"].value))
+        compute = rate * hours_total
+        if acc.tdp_watts is None:
+            raise BillshapeInputError("--gpu", acc.name, "an accelerator with a catalogued TDP (for the energy bill)")
+        kwh_price = float(usd_per_kwh) if usd_per_kwh is not None else c["electricity_usd_per_kwh"].value
+        pue_value = float(pue) if pue is not None else c["datacenter_pue"].value
+        v.non_negative("--usd-per-kwh", kwh_price)
+        v.positive("--pue", pue_value)
+        energy_kwh = float(training.energy_kwh(
+            acc.tdp_watts, hours_total, c["epoch_chip_to_server_power"].value,
+            c["epoch_average_power_fraction"].value, pue_value))
+        energy_usd = float(training.energy_cost_usd(energy_kwh, kwh_price))
+        assumptions += [
+            acc.assumption(f"{acc.name} TDP", acc.tdp_watts, "W"),
+            c["epoch_chip_to_server_power"].as_assumption(),
+            c["epoch_average_power_fraction"].as_assumption(),
+            user("PUE", pue_value, None, "--pue") if pue is not None else c["datacenter_pue"].as_assumption(),
+            user("electricity price", kwh_price, "USD/kWh", "--usd-per-kwh") if usd_per_kwh is not None
+            else c["electricity_usd_per_kwh"].as_assumption(),
+        ]
+    total = compute + energy_usd
+
+    # --- iceberg (beside, not inside) ----------------------------------------------------------
+    if experiments_multiplier is None:
+        mult_row = c["rnd_compute_multiplier"]
+        mult = mult_row.value
+        assumptions.append(mult_row.as_assumption())
+    else:
+        mult = float(experiments_multiplier)
+        assumptions.append(user("experiments multiplier", mult, None, "--experiments-multiplier"))
+    dev = training.development_cost_usd(total, mult, staff_usd, data_usd)
+    development = Development(
+        final_run_usd=total, experiments_multiplier=mult, experiments_usd=float(dev["experiments_usd"]),
+        staff_usd=float(staff_usd), data_usd=float(data_usd), total_usd=float(dev["total_usd"]),
+    )
+    return TrainingBill(
+        method=method, gpu=acc.name if acc else None, precision=precision, gpu_hours=hours_total,
+        wall_clock_hours=wall, training_flops=training_flops, mfu=reported_mfu, usd_per_gpu_hour=rate,
+        compute_usd=compute, energy_kwh=energy_kwh, energy_usd=energy_usd, total_usd=total,
+        development=development, assumptions=assumptions,
+    )
+
+
+class ServingCost(Result):
+    """Cost per token of a deployment at a given throughput."""
+
+    gpus: float
+    usd_per_gpu_hour: float
+    usd_per_hour: float
+    utilization: float
+    output_tokens_per_second: float
+    usd_per_million_tokens: float
+    usd_per_million_output_tokens: float
+    input_tokens_per_second: float | None = None
+    usd_per_million_input_tokens: float | None = None
+
+
+def serving_cost(
+    *,
+    tokens_per_second: float,
+    gpus: float,
+    price: float | None = None,
+    provider: str | None = None,
+    tier: str | None = None,
+    gpu: str | None = None,
+    utilization: float | None = None,
+    input_tokens_per_second: float | None = None,
+) -> ServingCost:
+    """$/million tokens of a deployment from its throughput (seed 003's equation), input and output apart.
+
+    ``tokens_per_second`` is the output (decode) throughput of the whole deployment; give
+    ``input_tokens_per_second`` (prefill throughput) to price input tokens too.
+    """
+    v.positive("--tokens-per-second", tokens_per_second)
+    v.positive("--gpus", gpus)
+    assumptions: list[Assumption] = [
+        user("deployment output throughput", float(tokens_per_second), "tokens/s", "--tokens-per-second"),
+        user("GPUs", float(gpus), "GPUs", "--gpus"),
+    ]
+    rate, a = _price(gpu, price, provider, tier)
+    assumptions.append(a)
+    if utilization is None:
+        u = 1.0
+        assumptions.append(Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy at this throughput (an upper bound on efficiency)", as_of=None))
+    else:
+        v.fraction("--utilization", utilization)
+        u = float(utilization)
+        assumptions.append(user("utilization", u, None, "--utilization"))
+    per_hour = float(inference.deployment_usd_per_hour(rate, gpus))
+    out = float(inference.usd_per_million_tokens(per_hour, tokens_per_second, u))
+    inp = None
+    if input_tokens_per_second is not None:
+        v.positive("--input-tokens-per-second", input_tokens_per_second)
+        inp = float(inference.usd_per_million_tokens(per_hour, input_tokens_per_second, u))
+        assumptions.append(user("deployment input throughput", float(input_tokens_per_second), "tokens/s", "--input-tokens-per-second"))
+    assumptions.append(Assumption(name="cost per token equation", value="$/h / (tokens/h x utilization)",
+                                  source="billshape seed 003, section 37.2", as_of=None))
+    return ServingCost(
+        gpus=float(gpus), usd_per_gpu_hour=rate, usd_per_hour=per_hour, utilization=u,
+        output_tokens_per_second=float(tokens_per_second), usd_per_million_tokens=out,
+        usd_per_million_output_tokens=out, input_tokens_per_second=None if inp is None else float(input_tokens_per_second),
+        usd_per_million_input_tokens=inp, assumptions=assumptions,
+    )
+
+
+__all__ = ["training_bill", "TrainingBill", "serving_cost", "ServingCost", "Development"]

@@ -1,0 +1,316 @@
+"""Training compute and training bills: pure, vectorised equations.
+
+Every function takes scalars or numpy arrays (broadcast together) and returns the same. Units are in the
+parameter names. Defaults for the constants live in ``data/constants.csv``; these functions take them as
+arguments, so that they stay pure (the composed :func:`billshape.estimates.training_bill` reads the catalog).
+
+References
+----------
+.. [1] Kaplan et al., "Scaling Laws for Neural Language Models", arXiv:2001.08361, 2020 (C ~ 6 N D).
+.. [2] Hoffmann et al., "Training Compute-Optimal Large Language Models", arXiv:2203.15556, 2022.
+.. [3] Cottier et al., "The rising costs of training frontier AI models", arXiv:2405.21015, 2024, and
+       github.com/epoch-research/training-cost-trends (amortised hardware and energy method).
+.. [4] DeepSeek-AI, "DeepSeek-V3 Technical Report", arXiv:2412.19437, 2024 (GPU-hour accounting).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from billshape import _validate as v
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def training_flops(params_active, tokens):
+    r"""Training compute of a transformer: :math:`C \approx 6 N D`.
+
+    Parameters
+    ----------
+    params_active : numeric
+        Parameters touched per token [count]. For a mixture-of-experts model, the *active* parameters.
+    tokens : numeric
+        Training tokens [count].
+
+    Returns
+    -------
+    numeric
+        Training compute [FLOP].
+
+    References
+    ----------
+    .. [1] Kaplan et al. 2020, arXiv:2001.08361, Table 1 (forward 2N, backward 4N FLOP per token).
+    """
+    v.positive("params_active", params_active)
+    v.positive("tokens", tokens)
+    return 6.0 * np.asarray(params_active, dtype=float) * np.asarray(tokens, dtype=float)
+
+
+def gpu_hours_from_flops(training_flops, peak_flops_per_second, mfu):
+    r"""Accelerator-hours needed for a compute budget: :math:`H = C / (P \cdot \mathrm{MFU} \cdot 3600)`.
+
+    Parameters
+    ----------
+    training_flops : numeric
+        Compute [FLOP].
+    peak_flops_per_second : numeric
+        Dense peak of one accelerator at the training precision [FLOP/s].
+    mfu : numeric
+        Model FLOPs utilization, in (0, 1] [unitless].
+
+    Returns
+    -------
+    numeric
+        Accelerator-hours [GPU-hour].
+    """
+    v.positive("training_flops", training_flops)
+    v.positive("peak_flops_per_second", peak_flops_per_second)
+    v.fraction("mfu", mfu)
+    return np.asarray(training_flops, dtype=float) / (
+        np.asarray(peak_flops_per_second, dtype=float) * np.asarray(mfu, dtype=float) * SECONDS_PER_HOUR
+    )
+
+
+def gpu_hours_from_cluster(gpus, hours):
+    """Accelerator-hours of a cluster run: GPUs x wall-clock hours.
+
+    Parameters
+    ----------
+    gpus : numeric
+        Accelerators in the cluster [count].
+    hours : numeric
+        Wall-clock duration [h].
+
+    Returns
+    -------
+    numeric
+        Accelerator-hours [GPU-hour].
+    """
+    v.positive("gpus", gpus)
+    v.positive("hours", hours)
+    return np.asarray(gpus, dtype=float) * np.asarray(hours, dtype=float)
+
+
+def implied_mfu(training_flops, gpu_hours, peak_flops_per_second):
+    r"""Model FLOPs utilization implied by a compute budget and the hours it took.
+
+    :math:`\mathrm{MFU} = C / (H \cdot 3600 \cdot P)`. May exceed 1 when the peak or the hours are wrong;
+    callers decide whether that is an error.
+
+    Parameters
+    ----------
+    training_flops : numeric
+        Compute [FLOP].
+    gpu_hours : numeric
+        Accelerator-hours [GPU-hour].
+    peak_flops_per_second : numeric
+        Dense peak of one accelerator [FLOP/s].
+
+    Returns
+    -------
+    numeric
+        MFU [unitless].
+
+    References
+    ----------
+    .. [4] DeepSeek-V3 pre-training: 6 x 37e9 x 14.8e12 FLOP over 2.664e6 H800-hours is MFU 0.346 of the
+       BF16 dense peak (989 TFLOP/s) and 0.173 of the FP8 peak.
+    """
+    v.positive("training_flops", training_flops)
+    v.positive("gpu_hours", gpu_hours)
+    v.positive("peak_flops_per_second", peak_flops_per_second)
+    return np.asarray(training_flops, dtype=float) / (
+        np.asarray(gpu_hours, dtype=float) * SECONDS_PER_HOUR * np.asarray(peak_flops_per_second, dtype=float)
+    )
+
+
+def rental_cost_usd(gpu_hours, usd_per_gpu_hour):
+    """Rented compute bill: GPU-hours x price.
+
+    Parameters
+    ----------
+    gpu_hours : numeric
+        Accelerator-hours [GPU-hour].
+    usd_per_gpu_hour : numeric
+        Rental price [USD/GPU-hour].
+
+    Returns
+    -------
+    numeric
+        Cost [USD].
+    """
+    v.positive("gpu_hours", gpu_hours)
+    v.positive("usd_per_gpu_hour", usd_per_gpu_hour)
+    return np.asarray(gpu_hours, dtype=float) * np.asarray(usd_per_gpu_hour, dtype=float)
+
+
+def depreciation_rate_per_year(value_decay_oom_per_year):
+    r"""Continuous depreciation rate from a decay in orders of magnitude per year.
+
+    A value that falls :math:`k` orders of magnitude a year loses :math:`k \ln 10` of its value per year
+    (0.14 OOM/yr is 32.2 %/yr).
+
+    Parameters
+    ----------
+    value_decay_oom_per_year : numeric
+        Orders of magnitude of value lost per year [OOM/yr].
+
+    Returns
+    -------
+    numeric
+        Depreciation rate [1/yr].
+
+    References
+    ----------
+    .. [3] Cottier et al. 2024: hardware value declines by 0.14 OOM per year.
+    """
+    v.positive("value_decay_oom_per_year", value_decay_oom_per_year)
+    return np.asarray(value_decay_oom_per_year, dtype=float) * np.log(10.0)
+
+
+def amortized_usd_per_chip_hour(hardware_usd, value_decay_oom_per_year=0.14, hours_per_year=8766.0,
+                                server_overhead=1.0, interconnect_fraction=0.0):
+    r"""Epoch AI's amortised hardware cost of one accelerator-hour.
+
+    .. math::
+
+        c = \frac{P_\text{chip} \cdot s \cdot k \ln 10}{h_\text{yr}} \cdot \frac{1}{1 - f_\text{ic}}
+
+    where :math:`s` is the chip-to-server cost overhead and :math:`f_\text{ic}` the interconnect's share of
+    total cluster cost (so the cluster costs :math:`1/(1-f_\text{ic})` times its servers).
+
+    Parameters
+    ----------
+    hardware_usd : numeric
+        Purchase price of one accelerator [USD].
+    value_decay_oom_per_year : numeric
+        Decay of hardware value [OOM/yr]. Epoch AI: 0.14.
+    hours_per_year : numeric
+        Hours in a year [h]. 8766 (365.25 days).
+    server_overhead : numeric
+        Server cost per chip / chip price [unitless], >= 1. 1 for the chip alone.
+    interconnect_fraction : numeric
+        Interconnect share of total cluster cost, in [0, 1) [unitless]. Epoch AI: 0.19.
+
+    Returns
+    -------
+    numeric
+        Amortised cost [USD/chip-hour].
+
+    References
+    ----------
+    .. [3] Cottier et al. 2024, arXiv:2405.21015; $40,000 of hardware gives $1.471/chip-hour, and
+       $1.816 with interconnect at 19 % of cluster cost.
+    """
+    v.positive("hardware_usd", hardware_usd)
+    v.positive("hours_per_year", hours_per_year)
+    v.positive("server_overhead", server_overhead)
+    v.below_one("interconnect_fraction", interconnect_fraction)
+    rate = depreciation_rate_per_year(value_decay_oom_per_year)
+    per_hour = np.asarray(hardware_usd, dtype=float) * np.asarray(server_overhead, dtype=float) * rate / np.asarray(
+        hours_per_year, dtype=float
+    )
+    return per_hour / (1.0 - np.asarray(interconnect_fraction, dtype=float))
+
+
+def energy_kwh(tdp_watts, gpu_hours, chip_to_server_power=1.0, average_power_fraction=1.0, pue=1.0):
+    r"""Facility energy of a training run.
+
+    :math:`E = \mathrm{TDP} \cdot r_\text{server} \cdot u \cdot \mathrm{PUE} \cdot H / 1000`
+
+    Parameters
+    ----------
+    tdp_watts : numeric
+        Accelerator thermal design power [W].
+    gpu_hours : numeric
+        Accelerator-hours [GPU-hour].
+    chip_to_server_power : numeric
+        Server power per accelerator / accelerator TDP [unitless] (CPUs, memory, networking, fans).
+    average_power_fraction : numeric
+        Average draw during training as a fraction of peak server power, in (0, 1] [unitless].
+    pue : numeric
+        Data-centre power usage effectiveness, >= 1 [unitless].
+
+    Returns
+    -------
+    numeric
+        Energy [kWh].
+
+    References
+    ----------
+    .. [3] Cottier et al. 2024 (energy = TDP x server overhead x average utilisation x PUE x time).
+    .. [5] Llama 2 model card: 1,720,320 A100-hours at 400 W is 688.1 MWh (chip only, no PUE).
+    """
+    v.positive("tdp_watts", tdp_watts)
+    v.positive("gpu_hours", gpu_hours)
+    v.positive("chip_to_server_power", chip_to_server_power)
+    v.fraction("average_power_fraction", average_power_fraction)
+    v.positive("pue", pue)
+    return (
+        np.asarray(tdp_watts, dtype=float) / 1000.0 * np.asarray(chip_to_server_power, dtype=float)
+        * np.asarray(average_power_fraction, dtype=float) * np.asarray(pue, dtype=float)
+        * np.asarray(gpu_hours, dtype=float)
+    )
+
+
+def energy_cost_usd(energy_kwh, usd_per_kwh):
+    """Cost of energy.
+
+    Parameters
+    ----------
+    energy_kwh : numeric
+        Energy [kWh].
+    usd_per_kwh : numeric
+        Electricity price [USD/kWh].
+
+    Returns
+    -------
+    numeric
+        Cost [USD].
+    """
+    v.non_negative("energy_kwh", energy_kwh)
+    v.non_negative("usd_per_kwh", usd_per_kwh)
+    return np.asarray(energy_kwh, dtype=float) * np.asarray(usd_per_kwh, dtype=float)
+
+
+def development_cost_usd(final_run_usd, experiments_multiplier=1.0, staff_usd=0.0, data_usd=0.0):
+    r"""The development iceberg: the final run plus what found the recipe.
+
+    The experiments and ablations are ``(experiments_multiplier - 1) x final_run_usd``; staff and data are
+    added as given. The final run stays its own line: callers show this beside it, never folded in.
+
+    Parameters
+    ----------
+    final_run_usd : numeric
+        Cost of the final training run [USD].
+    experiments_multiplier : numeric
+        Total development compute / final-run compute, >= 1 [unitless].
+    staff_usd : numeric
+        Research and engineering staff cost attributable to the model [USD].
+    data_usd : numeric
+        Data acquisition and labelling cost [USD].
+
+    Returns
+    -------
+    dict of numeric
+        ``experiments_usd`` and ``total_usd`` (final run + experiments + staff + data) [USD].
+
+    References
+    ----------
+    .. [3] Cottier et al. 2024: total R&D compute is a multiple of the final run; R&D staff is a share of
+       amortised cost comparable to hardware.
+    """
+    v.non_negative("final_run_usd", final_run_usd)
+    v.non_negative("staff_usd", staff_usd)
+    v.non_negative("data_usd", data_usd)
+    mult = np.asarray(experiments_multiplier, dtype=float)
+    if not np.all(np.isfinite(mult)) or not np.all(mult >= 1):
+        from billshape.errors import BillshapeInputError
+
+        raise BillshapeInputError("experiments_multiplier", experiments_multiplier, ">= 1")
+    final = np.asarray(final_run_usd, dtype=float)
+    experiments = (mult - 1.0) * final
+    return {
+        "experiments_usd": experiments,
+        "total_usd": final + experiments + np.asarray(staff_usd, dtype=float) + np.asarray(data_usd, dtype=float),
+    }

@@ -1,0 +1,105 @@
+import csv
+import datetime as dt
+from importlib import resources
+
+import pytest
+
+from billshape import catalog
+from billshape.errors import BillshapeInputError
+
+DATA_FILES = sorted(p.name for p in resources.files("billshape.data").iterdir() if p.name.endswith(".csv"))
+
+
+@pytest.mark.parametrize("filename", DATA_FILES)
+def test_every_row_has_source_and_date(filename):
+    text = resources.files("billshape.data").joinpath(filename).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
+    assert rows, filename
+    for i, row in enumerate(rows, start=2):
+        assert None not in row, f"{filename}:{i} has extra columns"
+        assert (row["source"] or "").strip(), f"{filename}:{i} has no source"
+        dt.date.fromisoformat(row["as_of"].strip())  # raises on a missing or malformed date
+
+
+def test_catalog_files_are_all_checked():
+    assert {"accelerators.csv", "gpu_prices.csv", "training_runs.csv", "constants.csv"} <= set(DATA_FILES)
+
+
+REQUIRED = ["a100-40gb-sxm", "a100-80gb-sxm", "h100-sxm", "h100-pcie", "h800-sxm", "h200-sxm", "b200", "l4",
+            "l40s", "mi300x", "tpu-v5e", "tpu-v5p"]
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_required_accelerators(name):
+    acc = catalog.gpu(name)
+    assert acc.name == name
+    assert acc.peak_flops_per_second("bf16") > 1e13
+    assert acc.memory_bytes > 1e10 and acc.memory_bytes_per_second > 1e11
+
+
+@pytest.mark.parametrize("alias,name", [("a100", "a100-80gb-sxm"), ("H100", "h100-sxm"), ("h800", "h800-sxm"),
+                                        ("H200", "h200-sxm"), ("  A100-80GB-SXM ", "a100-80gb-sxm")])
+def test_aliases_case_insensitive(alias, name):
+    assert catalog.gpu(alias).name == name
+
+
+def test_dense_not_sparse_peaks():
+    # NVIDIA's datasheet quotes 1,979 TFLOP/s BF16 "with sparsity" for H100 SXM; the dense peak is half.
+    h100 = catalog.gpu("h100")
+    assert h100.peak_flops_per_second("bf16") == pytest.approx(989.4e12, rel=1e-3)
+    assert h100.peak_flops_per_second("fp8") == pytest.approx(1978.9e12, rel=1e-3)
+    assert catalog.gpu("a100").peak_flops_per_second("bf16") == pytest.approx(312e12)
+    assert catalog.gpu("b200").peak_flops_per_second("fp4") > catalog.gpu("b200").peak_flops_per_second("fp8")
+
+
+def test_missing_precision_is_a_clear_error():
+    with pytest.raises(BillshapeInputError, match="a100-80gb-sxm supports"):
+        catalog.gpu("a100").peak_flops_per_second("fp8")
+
+
+def test_unknown_gpu_suggests_closest():
+    with pytest.raises(BillshapeInputError) as err:
+        catalog.gpu("h10")
+    assert "did you mean" in err.value.message and "h100" in err.value.message
+
+
+def test_prices_cover_providers_and_tiers():
+    assert len(catalog.providers()) >= 6
+    assert {"aws", "gcp", "azure"} <= set(catalog.providers())
+    tiers = {p.tier for p in catalog.prices()}
+    assert tiers == set(catalog.TIERS)
+    assert all(p.usd_per_gpu_hour > 0 for p in catalog.prices())
+
+
+def test_reserved_cheaper_than_on_demand_where_both_listed():
+    by = {}
+    for p in catalog.prices():
+        by.setdefault((p.provider, p.gpu, p.tier), []).append(p.usd_per_gpu_hour)
+    checked = 0
+    for (prov, g, tier), vals in by.items():
+        if tier.startswith("reserved") and (prov, g, "on-demand") in by:
+            assert min(vals) < max(by[(prov, g, "on-demand")])
+            checked += 1
+    assert checked >= 5
+
+
+def test_price_lookup_and_unknown_provider():
+    q = catalog.price("h100", "aws", "on-demand")
+    assert q.gpu == "h100-sxm" and q.usd_per_gpu_hour > 0
+    with pytest.raises(BillshapeInputError, match="did you mean"):
+        catalog.price("h100", "awz")
+    with pytest.raises(BillshapeInputError, match="--tier"):
+        catalog.price("h100", "aws", "weekly")
+
+
+def test_training_runs_include_published_cases():
+    ds = catalog.training_run("deepseek-v3")
+    assert ds.params_active == pytest.approx(37e9) and ds.gpu_hours == pytest.approx(2.788e6)
+    assert catalog.training_run("llama-2-70b").gpu_hours == pytest.approx(1_720_320)
+
+
+def test_epoch_constants():
+    c = catalog.constants()
+    assert c["epoch_value_decay_oom_per_year"].value == 0.14
+    assert c["epoch_interconnect_fraction"].value == 0.19
+    assert c["hours_per_year"].value == 8766
