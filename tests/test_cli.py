@@ -128,3 +128,12 @@ def test_entry_point_subprocess_json():
     bad = subprocess.run([sys.executable, "-m", "billshape", "payback", "--fixed", "-1", "--users", "1",
                           "--revenue-per-user-month", "1"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_missing_argument_is_one_line(cli):
+    assert_one_line_error(cli("catalog"), "kind")
+
+
+def test_bare_command_prints_help(cli):
+    res = cli()
+    assert res.code == 0 and "Usage" in res.out

@@ -18,10 +18,15 @@ import sys
 
 import typer
 
-try:  # Typer >= 0.20 vendors Click as typer._click; older releases use Click itself
+try:  # Typer >= 0.20 vendors Click as typer._click (Abort and Exit live in typer.exceptions)
+    from typer import exceptions as _tx
     from typer._click import exceptions as _cx
-except ImportError:  # pragma: no cover
+
+    _Abort, _Exit = _tx.Abort, _tx.Exit
+except (ImportError, AttributeError):  # pragma: no cover - older Typer on Click
     from click import exceptions as _cx
+
+    _Abort, _Exit = _cx.Abort, _cx.Exit
 
 app = typer.Typer(
     name="billshape",
@@ -65,20 +70,22 @@ def run(argv: list[str] | None = None) -> int:
     except _cx.NoSuchOption as exc:
         hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         return _fail(f"{exc.option_name}: no such option{hint}")
-    except _cx.BadParameter as exc:
-        name = exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None) else (exc.param_hint or "argument")
-        if isinstance(name, (list, tuple)):
-            name = "/".join(name)
-        return _fail(f"{name}: {exc.message}")
     except _cx.UsageError as exc:
-        return _fail(exc.format_message().replace("\n", " "))
-    except _cx.Abort:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help was asked for
+            sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
+            return 0
+        return _fail(" ".join(exc.format_message().split()))
+    except _Abort:
         return _fail("aborted", 130)
-    except _cx.Exit as exc:
+    except _Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except BrokenPipeError:
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
         return 0
     except Exception as exc:  # a bug: one line, unless BILLSHAPE_DEBUG asks for the traceback
         if os.environ.get("BILLSHAPE_DEBUG"):
