@@ -116,3 +116,16 @@ def test_hours_and_cost_fall_with_mfu(flops, m1, m2):
 def test_vectorised():
     out = training.rental_cost_usd(np.array([1.0, 2.0, 3.0]), np.array([[1.0], [2.0]]))
     assert out.shape == (2, 3) and out[1, 2] == 6.0
+
+
+def test_published_run_from_catalog():
+    bill = training_bill(run="deepseek-v3", price=2)
+    assert bill.gpu == "h800-sxm" and bill.compute_usd == 5_576_000
+    assert any("arXiv:2412.19437" in a.source for a in bill.assumptions)
+    # Llama 2 70B: 1,720,320 A100-80GB hours (model card) at 400 W is 688.1 MWh of chip energy.
+    llama = training_bill(run="llama-2-70b", price=1)
+    assert training.energy_kwh(400, llama.gpu_hours) / 1000 == pytest.approx(688.1, rel=1e-3)
+    with pytest.raises(BillshapeInputError):
+        training_bill(run="gpt-4-epoch-amortized", price=2)
+    with pytest.raises(BillshapeInputError, match="did you mean"):
+        training_bill(run="deepseek-v4", price=2)

@@ -62,6 +62,7 @@ def _price(gpu_name: str | None, price: float | None, provider: str | None, tier
 
 def training_bill(
     *,
+    run: str | None = None,
     gpu: str | None = None,
     gpu_hours: float | None = None,
     gpus: float | None = None,
@@ -93,8 +94,21 @@ def training_bill(
     ``method="rental"`` prices GPU-hours at a rental price (``price`` or ``provider``/``tier``; energy is
     inside the rental price). ``method="amortized"`` follows Epoch AI: hardware value amortised over the
     run plus energy, with defaults from ``data/constants.csv``.
+
+    ``run`` names a published run in ``data/training_runs.csv`` (``billshape catalog runs``): its
+    accelerator and GPU-hours are used unless given.
     """
     assumptions: list[Assumption] = []
+    if run is not None:
+        ref = catalog.training_run(run)
+        if ref.gpu_hours is None or not ref.accelerator:
+            raise BillshapeInputError("--run", run, "a catalogued run with published GPU-hours and accelerator")
+        if gpus is not None or days is not None or hours is not None:
+            raise BillshapeInputError("--run", run, "not combined with --gpus/--days/--hours (the run gives its GPU-hours)")
+        gpu = gpu or ref.accelerator
+        if gpu_hours is None:
+            gpu_hours = ref.gpu_hours
+            assumptions.append(ref.assumption(f"{ref.name} GPU-hours", ref.gpu_hours, "GPU-hours"))
     method = (method or "rental").lower()
     if method not in ("rental", "amortized", "amortised"):
         raise BillshapeInputError("--method", method, "rental or amortized")
@@ -160,7 +174,8 @@ def training_bill(
     if gpu_hours is not None:
         v.positive("--gpu-hours", gpu_hours)
         hours_total = float(gpu_hours)
-        assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "--gpu-hours"))
+        if not any(a.name.endswith(" GPU-hours") for a in assumptions):
+            assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "--gpu-hours"))
     elif wall is not None:
         v.positive("--gpus", gpus)
         hours_total = float(training.gpu_hours_from_cluster(gpus, wall))

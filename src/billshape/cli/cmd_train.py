@@ -21,6 +21,7 @@ Example (seed 000): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
 def register(app: typer.Typer) -> None:
     @app.command("train", help=HELP)
     def train(
+        run: Annotated[Optional[str], typer.Option("--run", help="A published run from `billshape catalog runs` (its GPU and GPU-hours).")] = None,
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator name or alias (see `billshape catalog gpus`).")] = None,
         gpu_hours: Annotated[Optional[float], typer.Option("--gpu-hours", help="Accelerator-hours of the run.")] = None,
         gpus: Annotated[Optional[float], typer.Option("--gpus", help="Accelerators in the cluster.")] = None,
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         from billshape.estimates import training_bill
 
         bill = training_bill(
-            gpu=gpu, gpu_hours=gpu_hours, gpus=gpus, days=days, hours=hours, params=params,
+            run=run, gpu=gpu, gpu_hours=gpu_hours, gpus=gpus, days=days, hours=hours, params=params,
             active_params=active_params, tokens=tokens, flops=flops, mfu=mfu, precision=precision, price=price,
             provider=provider, tier=tier, method=method, hardware_usd=hardware_usd, usd_per_kwh=usd_per_kwh,
             pue=pue, experiments_multiplier=experiments_multiplier, staff_usd=staff_usd, data_usd=data_usd,
