@@ -304,9 +304,12 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     prev = np.concatenate([np.zeros_like(below[..., :1]), below[..., :-1]], axis=-1)
     cross = below & ~prev
     crossover = np.where(np.any(cross, axis=-1), np.argmax(cross, axis=-1) + 1, 0)
+    m_idx = np.arange(months)
+    back = prev & ~below & (m_idx >= crossover[..., None])  # build falls behind again after the crossover
+    crossback = np.where(np.any(back, axis=-1) & (crossover > 0), np.argmax(back, axis=-1) + 1, 0)
     return {"api_usd": api_usd, "own_usd": own_usd, "cumulative_api_usd": cum_api, "cumulative_own_usd": cum_own,
             "api_usd_per_token": np.broadcast_to(p, api_usd.shape), "own_usd_per_token": np.broadcast_to(c, own_usd.shape),
-            "npv_saving_usd": npv, "crossover_month": crossover}
+            "npv_saving_usd": npv, "crossover_month": crossover, "crossback_month": crossback}
 
 
 class BuildBuyHorizon(BreakEven):
@@ -316,6 +319,7 @@ class BuildBuyHorizon(BreakEven):
     volume_tokens_per_month: float
     monthly: list
     crossover_month: int | None
+    crossback_month: int | None
     decision: str
     npv_saving_usd: float
     total_api_usd: float
@@ -353,6 +357,7 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     ]
     npv = float(now["npv_saving_usd"])
     cross = int(now["crossover_month"]) or None
+    back = int(now["crossback_month"]) or None
     decision = "build" if npv > 0 else "buy"
     p12, c12 = float(later["api_usd_per_token"][0]), float(later["own_usd_per_token"][0])
     be12 = float(break_even_tokens(fixed_usd, p12, c12))
@@ -362,7 +367,8 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
                "api_usd_per_million_tokens": p12 * 1e6, "own_usd_per_million_tokens": c12 * 1e6,
                "npv_saving_usd": npv12, "crossover_month": int(later["crossover_month"]) or None}
     text = (f"over {months} months building {'saves' if npv > 0 else 'costs'} ${abs(npv):,.0f} in present value "
-            f"({'crossover in month ' + str(cross) if cross else 'no crossover'}): {decision}; at the API price "
+            f"({'crossover in month ' + str(cross) if cross else 'no crossover'}"
+            f"{', build falls behind again in month ' + str(back) if back else ''}): {decision}; at the API price "
             f"12 months on (${p12 * 1e6:,.4g}/M) the answer is {recheck['decision']}")
     if recheck["decision"] != decision:
         text += " -- the decision flips: re-check before committing capital"
@@ -378,7 +384,7 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     ]
     return BuildBuyHorizon(
         **data, months=int(months), volume_tokens_per_month=float(volume_tokens_per_month), monthly=rows,
-        crossover_month=cross, decision=decision, npv_saving_usd=npv,
+        crossover_month=cross, crossback_month=back, decision=decision, npv_saving_usd=npv,
         total_api_usd=float(now["cumulative_api_usd"][-1]), total_own_usd=float(now["cumulative_own_usd"][-1]),
         recheck=recheck, horizon_explanation=text,
     )
