@@ -1,0 +1,97 @@
+"""``billshape market``: price paths and trend backtests on dated API prices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from billshape.cli._common import JsonOpt
+
+HELP = "Price trends: project a price path, or backtest a trend fit on dated API prices."
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help=HELP, no_args_is_help=True)
+
+    @group.command("backtest", help="""Fit an exponential trend to dated prices before a cutoff and score its
+forecast of the later ones (and a flat forecast, and the named API trends).
+
+Example: billshape market backtest --series openai-flagship
+""")
+    def backtest_cmd(
+        file: Annotated[Optional[str], typer.Option("--file", help="CSV: date, usd_per_million_input/output[, model, series] (default: shipped table).")] = None,
+        price_column: Annotated[str, typer.Option("--price-column", help="usd_per_million_input, usd_per_million_output or usd_per_million_mean.")] = "usd_per_million_input",
+        series: Annotated[Optional[str], typer.Option("--series", help="Keep one series (e.g. openai-flagship).")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", help="Keep one model.")] = None,
+        cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="ISO date splitting fit (before) from test (on/after).")] = None,
+        train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows (by date) to fit on, without --cutoff.")] = 0.5,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape import market
+        from billshape.cli._common import print_json, render
+
+        rows = market.read_price_history(file)
+        res = market.backtest(rows, price_column=price_column, series=series, model=model, cutoff=cutoff,
+                              train_fraction=train_fraction, source_label=file or "shipped api_price_history.csv")
+        if json_out:
+            print_json(res.to_dict())
+            return
+        render(res, "Trend backtest", [
+            ("rows (fit / test)", f"{res.train_rows} / {res.test_rows}", ""), ("cutoff", res.cutoff_date, ""),
+            ("fitted factor per year", res.annual_factor_train, "x"), ("all-rows factor per year", res.annual_factor_all, "x"),
+            ("median forecast error", res.median_factor_error, "x"), ("flat forecast error", res.flat_median_factor_error, "x"),
+        ], notes=[res.explanation])
+
+    @group.command("path", help="""Price in each month: start price x annual factor^((m-1)/12) x step changes.
+
+Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflation --step 13:3
+""")
+    def path_cmd(
+        start_price: Annotated[Optional[float], typer.Option("--start-price", help="Price in month 1.")] = None,
+        months: Annotated[int, typer.Option("--months", help="Horizon in months.")] = 12,
+        annual_factor: Annotated[Optional[float], typer.Option("--annual-factor", help="Multiplier per year (0.1 = 10x cheaper a year).")] = None,
+        trend: Annotated[Optional[str], typer.Option("--trend", help="A named trend from price_trends.csv (instead of --annual-factor).")] = None,
+        step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape import market
+        from billshape.cli._common import print_json, render_assumptions
+        from billshape.errors import BillshapeInputError
+        from billshape.results import user
+
+        if start_price is None:
+            raise BillshapeInputError("--start-price", None, "a price > 0")
+        if trend is not None and annual_factor is not None:
+            raise BillshapeInputError("--trend", trend, "either --trend or --annual-factor, not both")
+        assumptions = [user("start price", start_price, None, "--start-price")]
+        if trend is not None:
+            row = market.trend(trend)
+            factor = row.annual_factor
+            assumptions.append(row.as_assumption())
+        else:
+            factor = 1.0 if annual_factor is None else annual_factor
+            assumptions.append(user("annual factor", factor, "x per year", "--annual-factor"))
+        steps = market.parse_steps(step, "--step")
+        prices = market.price_path(start_price, months, factor, steps)
+        payload = {"months": months, "annual_factor": factor, "steps": [f"{m}:{f:g}" for m, f in steps],
+                   "prices": [{"month": i + 1, "price": float(p)} for i, p in enumerate(prices)],
+                   "end_to_start_ratio": float(prices[-1] / prices[0]),
+                   "assumptions": [a.model_dump() for a in assumptions]}
+        if json_out:
+            print_json(payload)
+            return
+        from rich.table import Table
+
+        from billshape.cli._common import console, fmt
+
+        out = console()
+        table = Table(title="Price path", title_justify="left")
+        table.add_column("month", justify="right")
+        table.add_column("price", justify="right")
+        for row_ in payload["prices"]:
+            table.add_row(str(row_["month"]), fmt(row_["price"]))
+        out.print(table)
+        render_assumptions(assumptions, out)
+
+    app.add_typer(group, name="market")

@@ -1,0 +1,109 @@
+"""Capacity tiers: reserved base by the hours-share rule, on-demand burst, spot for interruptible work."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billshape.decide import capacity_plan, optimal_reserved_level, spot_overhead_factor, tiered_cost_usd
+from conftest import assert_one_line_error
+
+# An analytic profile: 100 hours, 50 at 10 GPUs, 30 at 20 GPUs, 20 at 40 GPUs.
+# With r/o = 1/4 the share of hours above 10 is 50 % (> 25 %: reserve more) and above 20 is 20 % (<= 25 %):
+# the optimum is 20 GPUs. Cost = 1 x 20 x 100 + 4 x (20 h x 20 GPUs) = 3,600; all on-demand = 4 x 1,900 = 7,600.
+PROFILE = np.array([10] * 50 + [20] * 30 + [40] * 20, dtype=float)
+
+
+def test_hand_computed_profile():
+    assert optimal_reserved_level(PROFILE, 1.0, 4.0) == 20
+    res = capacity_plan(PROFILE, 1.0, 4.0)
+    assert res.reserved_gpus == 20 and res.total_usd == pytest.approx(3600)
+    assert res.on_demand_only_usd == pytest.approx(7600)
+    assert res.saving_fraction == pytest.approx(1 - 3600 / 7600)
+    assert res.breakdown["on_demand_gpu_hours"] == pytest.approx(400)
+    # brute force over every integer level agrees
+    costs = [float(tiered_cost_usd(PROFILE, k, 1.0, 4.0)) for k in range(0, 41)]
+    assert min(costs) == pytest.approx(3600) and int(np.argmin(costs)) == 20
+
+
+def test_ratio_thresholds():
+    # r/o = 0.6: share above 10 is 0.5 <= 0.6 -> reserve 10; r >= o -> reserve nothing
+    assert optimal_reserved_level(PROFILE, 3.0, 5.0) == 10
+    assert optimal_reserved_level(PROFILE, 5.0, 5.0) == 0
+    # r/o = 0.1: share above 20 is 0.2 > 0.1 -> reserve the peak
+    assert optimal_reserved_level(PROFILE, 1.0, 10.0) == 40
+
+
+def test_spot_for_interruptible_work():
+    # the 20 hours at 40 GPUs include 20 interruptible GPUs; spot at 0.8 with 5 % overhead beats bursting at 4
+    x = np.where(PROFILE == 40, 20.0, 0.0)
+    res = capacity_plan(PROFILE, 1.0, 4.0, x, 0.8, 0.1, 30)
+    assert spot_overhead_factor(0.1, 30) == pytest.approx(1 / 0.95)
+    assert res.uses_spot
+    assert res.breakdown["spot_usd"] == pytest.approx(0.8 * 400 / 0.95)
+    assert res.total_usd == pytest.approx(2000 + 0.8 * 400 / 0.95)
+    # spot that never finishes (1 interruption/h losing 60 min) is not used
+    never = capacity_plan(PROFILE, 1.0, 4.0, x, 0.8, 1.0, 60)
+    assert not never.uses_spot and never.total_usd == pytest.approx(3600)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=200), st.floats(0.1, 10), st.floats(0.1, 10), st.floats(0, 10))
+def test_raising_on_demand_price_never_lowers_the_reserved_level(demand, r, o, extra):
+    d = np.array(demand, dtype=float)
+    assert optimal_reserved_level(d, r, o + extra) >= optimal_reserved_level(d, r, o)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=100), st.floats(0.1, 10), st.floats(0.1, 10))
+def test_rule_level_is_the_brute_force_minimum(demand, r, o):
+    d = np.array(demand, dtype=float)
+    level = optimal_reserved_level(d, r, o)
+    best = min(float(tiered_cost_usd(d, k, r, o)) for k in range(0, 31))
+    assert float(tiered_cost_usd(d, level, r, o)) <= best * (1 + 1e-12) + 1e-9
+
+
+def test_vectorised_over_prices():
+    o = np.array([1.5, 4.0, 10.0])
+    assert list(optimal_reserved_level(PROFILE, 1.0, o)) == [10, 20, 40]
+
+
+def test_cli_capacity_example(cli):
+    res = cli("capacity", "--demand", "examples/demand_week.csv", "--reserved-price", "1.9", "--on-demand-price", "3.9",
+              "--spot-price", "1.2", "--spot-interruptions-per-hour", "0.05", "--checkpoint-minutes", "10", "--json")
+    assert res.code == 0, res.err
+    data = res.json()
+    for key in ("reserved_gpus", "total_usd", "on_demand_only_usd", "saving_fraction", "breakdown", "assumptions"):
+        assert key in data
+    assert 0 < data["saving_fraction"] < 1 and data["total_usd"] < data["on_demand_only_usd"]
+
+
+def test_cli_capacity_hand_profile(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("hour,gpus\n" + "\n".join(f"{h},{int(g)}" for h, g in enumerate(PROFILE)) + "\n")
+    data = cli("capacity", "--demand", str(f), "--reserved-price", "1", "--on-demand-price", "4", "--json").json()
+    assert data["reserved_gpus"] == 20 and data["total_usd"] == pytest.approx(3600)
+
+
+@pytest.mark.parametrize("content", [
+    "hour,gpus\n0,1\n2,1\n",             # gap
+    "hour,gpus\n0,1\n1,-2\n",            # negative
+    "hour,gpus\n0,1\n1,many\n",          # non-numeric
+    "hour,gpus\n0,1\n0,1\n",             # duplicate hour
+    "hour,gpus,interruptible_gpus\n0,1,2\n",  # interruptible above total
+    "time,load\n0,1\n",                  # wrong columns
+    "hour,gpus\n",                       # empty
+    "hour,gpus\n0,nan\n",                # NaN
+])
+def test_cli_capacity_bad_demand(cli, tmp_path, content):
+    f = tmp_path / "bad.csv"
+    f.write_text(content)
+    res = cli("capacity", "--demand", str(f), "--reserved-price", "1", "--on-demand-price", "4", "--json")
+    assert_one_line_error(res, "--demand")
+
+
+def test_cli_capacity_bad_prices(cli):
+    res = cli("capacity", "--demand", "examples/demand_week.csv", "--reserved-price", "0", "--on-demand-price", "4", "--json")
+    assert_one_line_error(res, "--reserved-price")
+    res = cli("capacity", "--demand", "nope.csv", "--reserved-price", "1", "--on-demand-price", "4", "--json")
+    assert_one_line_error(res, "--demand")
