@@ -24,7 +24,8 @@ _LAZY = {
     "BillshapeInputError": "billshape.errors",
     "Assumption": "billshape.results",
 }
-_SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors"}
+_SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors",
+               "scaling", "market"}
 
 
 def __getattr__(name: str) -> Any:
