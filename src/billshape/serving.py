@@ -374,3 +374,395 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict
     replicas = case.gpus / case.tensor_parallel
     per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
     return {"predicted_per_gpu": per_gpu, "roofline": r}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decisions: serve, measured, capacity, self_hosted_price
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ServeEstimate(Result):
+    """Throughput, latency and cost of serving a model on a deployment (modeled or measured)."""
+
+    model: str
+    gpu: str
+    gpus: float
+    tensor_parallel: float
+    replicas: float
+    precision: str
+    kv_precision: str
+    mode: str
+    input_tokens: float
+    output_tokens: float
+    batch: float
+    max_batch: float
+    output_tokens_per_second: float
+    input_tokens_per_second: float
+    decode_tokens_per_second: float
+    ttft_seconds: float
+    tpot_seconds: float
+    kv_cache_bytes_per_token: float
+    bound: str
+    params_total: float
+    params_active: float
+    weight_bytes: float
+    usd_per_gpu_hour: float | None = None
+    usd_per_hour: float | None = None
+    utilization: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    usd_per_million_input_tokens: float | None = None
+    usd_per_request: float | None = None
+    reasoning_multiplier: float = 1.0
+    cache_hit_rate: float = 0.0
+    source: str = "model"
+    measured_output_tokens_per_second: float | None = None
+    modeled_output_tokens_per_second: float | None = None
+    measured_over_modeled: float | None = None
+
+
+def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
+    if batch is None or str(batch).strip().lower() == "max":
+        if mode is not None and mode != "max-load":
+            raise BillshapeInputError("--mode", mode, "max-load with --batch max (static needs a number)")
+        return None, "max-load"
+    try:
+        b = float(batch)
+    except (TypeError, ValueError):
+        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'") from None
+    if not math.isfinite(b) or b < 1 or b != int(b):
+        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'")
+    mode = mode or "static"
+    if mode not in MODES:
+        raise unknown_name("--mode", mode, MODES)
+    return b, mode
+
+
+def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None = None, precision: str = "bf16",
+          kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+          batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
+          tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
+          cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None) -> ServeEstimate:
+    """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
+
+    ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
+    ``batch="max"`` (default) means max-load: continuous batching at the largest batch that fits. Pricing
+    (``price`` or ``provider``/``tier``) is optional; without it the cost keys are ``None``.
+    ``reasoning_multiplier`` multiplies the output tokens a request generates (hidden reasoning tokens are
+    generated and billed like output); ``cache_hit_rate`` is the share of input tokens served from a prompt
+    cache, which skip prefill.
+    """
+    from billshape.estimates import _price
+
+    arch = architecture(model)
+    acc = catalog.gpu(gpu)
+    precision = str(precision).strip().lower()
+    if precision not in WEIGHT_PRECISIONS:
+        raise unknown_name("--precision", precision, WEIGHT_PRECISIONS)
+    kv_precision = precision if kv_precision is None else str(kv_precision).strip().lower()
+    gpus = 1.0 if gpus is None else gpus
+    v.positive("--gpus", gpus)
+    if float(gpus) != int(gpus):
+        raise BillshapeInputError("--gpus", gpus, "a whole number of GPUs")
+    tp = float(gpus) if tp is None else tp
+    v.positive("--tp", tp)
+    if float(tp) != int(tp) or float(gpus) % float(tp) != 0:
+        raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus:g})")
+    v.positive("--input-tokens", input_tokens)
+    v.positive("--output-tokens", output_tokens)
+    v.positive("--reasoning-multiplier", reasoning_multiplier)
+    if reasoning_multiplier < 1:
+        raise BillshapeInputError("--reasoning-multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
+    v.below_one("--cache-hit-rate", cache_hit_rate)
+    b_req, mode = _choose_mode(batch, mode)
+    hw = hardware_inputs(arch, acc, precision, kv_precision)
+    eff_rows = efficiencies()
+    eff = default_efficiency() if efficiency is None else efficiency
+    out_len = float(output_tokens) * float(reasoning_multiplier)
+    in_len = max(float(input_tokens) * (1.0 - float(cache_hit_rate)), 1.0)
+    if float(input_tokens) + out_len > 1e7:
+        raise BillshapeInputError("--input-tokens", input_tokens, "a context of at most 10 million tokens")
+    # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
+    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
+                 kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
+                 max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+    w_total = float(r["weight_bytes"])
+    mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
+    ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
+    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"], ctx_hold,
+                                     eff_rows["kv_memory_fraction"].value))
+    if w_total >= mem_replica or fits < 1:
+        per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
+        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * ctx_hold) / per_gpu_usable)) + 1
+        raise BillshapeInputError(
+            "--gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
+            f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group (--tp)")
+    if b_req is not None and b_req > fits:
+        raise BillshapeInputError("--batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
+                                  f"{input_tokens:g}+{out_len:g} tokens (or --batch max)")
+    if b_req is None:
+        r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
+                     batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
+                     kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
+                     max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+    replicas = float(gpus) / float(tp)
+    out_tps = float(r["output_tokens_per_second"]) * replicas
+    in_tps = float(r["input_tokens_per_second"]) * replicas
+    dec_tps = float(r["decode_tokens_per_second"]) * replicas
+    assumptions: list[Assumption] = [
+        arch.assumption(f"{arch.name} architecture", f"{arch.attention.upper()}, {arch.layers:g} layers, d={arch.hidden_size:g}"
+                        + (f", {arch.experts_routed:g} experts ({arch.experts_per_token:g} active)" if arch.is_moe else "")),
+        acc.assumption(f"{acc.name} memory", acc.memory_bytes, "bytes"),
+        acc.assumption(f"{acc.name} HBM bandwidth", acc.memory_bytes_per_second, "bytes/s"),
+        acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
+        user("GPUs", float(gpus), "GPUs", "--gpus"), user("tensor parallel", float(tp), "GPUs", "--tp"),
+        user("weight precision", precision, None, "--precision"), user("KV precision", kv_precision, None, "--kv-precision"),
+        user("input tokens", float(input_tokens), "tokens/request", "--input-tokens"),
+        user("output tokens", float(output_tokens), "tokens/request", "--output-tokens"),
+        bytes_per_value(precision).as_assumption(),
+        bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
+    ]
+    if float(tp) > 1:
+        assumptions.append(acc.assumption(f"{acc.name} interconnect", acc.interconnect_bytes_per_second, "bytes/s")
+                           if acc.interconnect_bytes_per_second else eff_rows["pcie_bytes_per_second"].as_assumption())
+    for n in EFFICIENCY_NAMES:
+        assumptions.append(eff_rows[n].as_assumption() if efficiency is None or n not in efficiency
+                           else user(n, float(efficiency[n]), eff_rows[n].unit))
+    assumptions += [eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption()]
+    if reasoning_multiplier != 1:
+        assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "--reasoning-multiplier"))
+    if cache_hit_rate:
+        assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "--cache-hit-rate"))
+    est = ServeEstimate(
+        model=arch.name, gpu=acc.name, gpus=float(gpus), tensor_parallel=float(tp), replicas=replicas,
+        precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),
+        output_tokens=float(output_tokens), batch=float(r["batch"]), max_batch=fits,
+        output_tokens_per_second=out_tps, input_tokens_per_second=in_tps, decode_tokens_per_second=dec_tps,
+        ttft_seconds=float(r["ttft_seconds"]), tpot_seconds=float(r["step_seconds"]),
+        kv_cache_bytes_per_token=hw["kv_bytes_per_token"], bound="memory-bandwidth" if bool(r["memory_bound"]) else "compute",
+        params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
+        reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
+    )
+    if price is not None or provider is not None:
+        _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps)
+    return est
+
+
+def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps: float, dec_tps: float) -> None:
+    """Fill the cost keys: the request's replica time split into prefill (input) and decode (output) shares."""
+    from billshape.estimates import _price
+
+    rate, a = _price(est.gpu, price, provider, tier)
+    est.assumptions.append(a)
+    if utilization is None:
+        u = 1.0
+        est.assumptions.append(Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy at this throughput (an upper bound on efficiency)", as_of=None))
+    else:
+        v.fraction("--utilization", utilization)
+        u = float(utilization)
+        est.assumptions.append(user("utilization", u, None, "--utilization"))
+    per_hour = float(inference.deployment_usd_per_hour(rate, est.gpus))
+    est.usd_per_gpu_hour, est.usd_per_hour, est.utilization = rate, per_hour, u
+    est.usd_per_million_output_tokens = float(inference.usd_per_million_tokens(per_hour, dec_tps, u))
+    # per input token billed: cached tokens skip prefill, so the prefill cost spreads over all input tokens
+    est.usd_per_million_input_tokens = float(inference.usd_per_million_tokens(per_hour, in_tps, u)) * (1 - est.cache_hit_rate)
+    est.usd_per_request = (est.usd_per_million_output_tokens * est.output_tokens * est.reasoning_multiplier
+                           + est.usd_per_million_input_tokens * est.input_tokens) / 1e6
+    est.assumptions.append(derived("cost split", "request time = prefill share (input) + decode share (output)",
+                                   None, "replica seconds per request from the roofline"))
+
+
+def self_hosted_price(model: str, gpu: str, gpus: float | None = None, precision: str = "fp8", input_tokens: float = 1000,
+                      output_tokens: float = 1000, usd_per_gpu_hour: float | None = None, utilization: float = 1.0,
+                      *, tp: float | None = None, provider: str | None = None, tier: str | None = None,
+                      kv_precision: str | None = None) -> dict[str, float]:
+    """Self-hosted $/million input and output tokens for a model on a deployment (for planners and ledgers).
+
+    Returns ``{"usd_per_million_input_tokens", "usd_per_million_output_tokens", "output_tokens_per_second",
+    "usd_per_hour"}`` at max load. Give ``usd_per_gpu_hour`` or ``provider`` [+ ``tier``]. Raises
+    :class:`BillshapeInputError` on bad input (e.g. a model that does not fit: "needs at least N GPUs").
+    """
+    est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision, kv_precision=kv_precision,
+                input_tokens=input_tokens, output_tokens=output_tokens, batch="max", price=usd_per_gpu_hour,
+                provider=provider, tier=tier, utilization=utilization)
+    return {"usd_per_million_input_tokens": est.usd_per_million_input_tokens,
+            "usd_per_million_output_tokens": est.usd_per_million_output_tokens,
+            "output_tokens_per_second": est.output_tokens_per_second, "usd_per_hour": est.usd_per_hour}
+
+
+def read_measured(path: str | Path) -> dict[str, Any]:
+    """Read a measured serving benchmark: a vLLM ``benchmark_serving`` result JSON or a simple CSV.
+
+    JSON: vLLM's keys ``output_throughput`` [tokens/s], ``total_input_tokens``, ``total_output_tokens``,
+    ``completed`` (mean lengths = totals / completed), optional ``mean_ttft_ms``, ``mean_tpot_ms``, ``model_id``.
+    CSV (one row): ``output_tokens_per_second,input_tokens,output_tokens,gpus`` and optional ``gpu``, ``model``,
+    ``tp``, ``precision``. Returns a dict with ``output_tokens_per_second``, ``input_tokens``, ``output_tokens`` and
+    whatever optional keys the file had.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+            data = json.loads(text)
+            completed = float(data["completed"])
+            if completed <= 0:
+                raise ValueError("no completed requests")
+            out = {"output_tokens_per_second": float(data["output_throughput"]),
+                   "input_tokens": float(data["total_input_tokens"]) / completed,
+                   "output_tokens": float(data["total_output_tokens"]) / completed, "format": "vllm-benchmark-serving"}
+            for key, name in (("mean_ttft_ms", "ttft_seconds"), ("mean_tpot_ms", "tpot_seconds")):
+                if data.get(key) is not None:
+                    out[name] = float(data[key]) / 1e3
+            if data.get("model_id"):
+                out["model_id"] = str(data["model_id"])
+            for key in ("gpus", "gpu", "tp", "precision"):  # not written by vLLM; accepted when added by hand
+                if data.get(key) is not None:
+                    out[key] = data[key]
+        else:
+            rows = list(csv.DictReader(text.splitlines()))
+            if len(rows) != 1:
+                raise ValueError(f"{len(rows)} data rows, expected 1")
+            row = {k.strip(): (val or "").strip() for k, val in rows[0].items()}
+            out = {"output_tokens_per_second": float(row["output_tokens_per_second"]),
+                   "input_tokens": float(row["input_tokens"]), "output_tokens": float(row["output_tokens"]),
+                   "gpus": float(row["gpus"]), "format": "csv"}
+            for key in ("gpu", "model", "precision"):
+                if row.get(key):
+                    out[key] = row[key]
+            if row.get("tp"):
+                out["tp"] = float(row["tp"])
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise BillshapeInputError("--measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
+                                  "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
+                                  "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
+    v.positive("--measured output_tokens_per_second", out["output_tokens_per_second"])
+    return out
+
+
+def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | None = None, gpus: float | None = None,
+                   tp: float | None = None, precision: str | None = None, kv_precision: str | None = None,
+                   price: float | None = None, provider: str | None = None, tier: str | None = None,
+                   utilization: float | None = None) -> ServeEstimate:
+    """Cost from a measured throughput, with the model's prediction beside it (``measured_over_modeled``).
+
+    Flags given override the file; the file's lengths are used for the prediction (max-load mode).
+    """
+    m = read_measured(path)
+    model = model or m.get("model") or m.get("model_id")
+    gpu = gpu or m.get("gpu")
+    gpus = gpus if gpus is not None else m.get("gpus")
+    if model is None:
+        raise BillshapeInputError("--model", None, "a model name (the measured file does not name a catalogued one)")
+    if gpu is None:
+        raise BillshapeInputError("--gpu", None, "the accelerator the measurement ran on")
+    if gpus is None:
+        raise BillshapeInputError("--gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
+    est = serve(model=model, gpu=gpu, gpus=float(gpus), tp=tp if tp is not None else m.get("tp"),
+                precision=precision or m.get("precision") or "bf16", kv_precision=kv_precision,
+                input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max")
+    ratio = m["output_tokens_per_second"] / est.output_tokens_per_second
+    modeled = est.output_tokens_per_second
+    est.source = "measured"
+    est.measured_output_tokens_per_second = m["output_tokens_per_second"]
+    est.modeled_output_tokens_per_second = modeled
+    est.measured_over_modeled = ratio
+    est.output_tokens_per_second = m["output_tokens_per_second"]
+    est.input_tokens_per_second = est.input_tokens_per_second * ratio
+    est.decode_tokens_per_second = est.decode_tokens_per_second * ratio
+    if "ttft_seconds" in m:
+        est.ttft_seconds = m["ttft_seconds"]
+    if "tpot_seconds" in m:
+        est.tpot_seconds = m["tpot_seconds"]
+    est.assumptions.insert(0, Assumption(name="measured output throughput", value=m["output_tokens_per_second"],
+                                         unit="tokens/s", source=f"measured: {Path(path).name} ({m['format']})", as_of=None))
+    if price is not None or provider is not None:
+        _attach_cost(est, price, provider, tier, utilization, est.input_tokens_per_second, est.decode_tokens_per_second)
+    return est
+
+
+class Capacity(Result):
+    """Replicas and GPUs needed to serve a request rate within a latency limit."""
+
+    model: str
+    gpu: str
+    tensor_parallel: float
+    requests_per_second: float
+    batch_per_replica: float
+    replica_requests_per_second: float
+    replicas: float
+    gpus: float
+    tpot_seconds: float
+    ttft_seconds: float
+    output_tokens_per_second: float
+    usd_per_month: float | None = None
+    usd_per_million_output_tokens: float | None = None
+
+
+def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str = "bf16",
+             kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+             tpot_limit: float | None = None, ttft_limit: float | None = None, price: float | None = None,
+             provider: str | None = None, tier: str | None = None) -> Capacity:
+    """Replicas, GPUs and $/month to serve ``requests_per_second`` within a TPOT and/or TTFT limit [s].
+
+    Each replica (``tp`` GPUs, default: the fewest that hold the model) runs continuous batching at the largest
+    batch whose step time (TPOT) and TTFT stay within the limits.
+    """
+    from billshape.estimates import _price
+
+    v.positive("--requests-per-second", requests_per_second)
+    if tpot_limit is not None:
+        v.positive("--tpot-limit", tpot_limit)
+    if ttft_limit is not None:
+        v.positive("--ttft-limit", ttft_limit)
+    arch, acc = architecture(model), catalog.gpu(gpu)
+    precision = str(precision).lower()
+    if tp is None:
+        for cand in (1, 2, 4, 8, 16, 32, 64):
+            try:
+                serve(model=model, gpu=gpu, gpus=cand, precision=precision, kv_precision=kv_precision,
+                      input_tokens=input_tokens, output_tokens=output_tokens)
+                tp = cand
+                break
+            except BillshapeInputError:
+                continue
+        else:
+            raise BillshapeInputError("--tp", None, f"a tensor-parallel size: {arch.name} does not fit on 64 {acc.name}")
+    base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
+                 input_tokens=input_tokens, output_tokens=output_tokens)
+    hw = hardware_inputs(arch, acc, precision, base.kv_precision)
+    rows = efficiencies()
+    batches = np.arange(1.0, base.batch + 1.0)
+    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=float(input_tokens), output_tokens=float(output_tokens),
+                 batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
+                 max_batch_cap=rows["max_batch_cap"].value, **default_efficiency())
+    ok = np.ones_like(batches, dtype=bool)
+    if tpot_limit is not None:
+        ok &= r["step_seconds"] <= tpot_limit
+    if ttft_limit is not None:
+        ok &= r["ttft_seconds"] <= ttft_limit
+    if not ok.any():
+        raise BillshapeInputError("--tpot-limit" if tpot_limit is not None else "--ttft-limit",
+                                  tpot_limit if tpot_limit is not None else ttft_limit,
+                                  f">= {float(r['step_seconds'][0]):.4g} s TPOT and {float(r['ttft_seconds'][0]):.4g} s "
+                                  f"TTFT: what {arch.name} on {int(tp)} {acc.name} achieves at batch 1")
+    i = int(np.nonzero(ok)[0].max())
+    rep_rps = float(r["requests_per_second"][i])
+    replicas = float(math.ceil(requests_per_second / rep_rps))
+    est = Capacity(model=arch.name, gpu=acc.name, tensor_parallel=float(tp), requests_per_second=float(requests_per_second),
+                   batch_per_replica=float(batches[i]), replica_requests_per_second=rep_rps, replicas=replicas,
+                   gpus=replicas * float(tp), tpot_seconds=float(r["step_seconds"][i]), ttft_seconds=float(r["ttft_seconds"][i]),
+                   output_tokens_per_second=float(requests_per_second) * float(output_tokens), assumptions=list(base.assumptions))
+    est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "--requests-per-second"))
+    if tpot_limit is not None:
+        est.assumptions.append(user("TPOT limit", float(tpot_limit), "s", "--tpot-limit"))
+    if ttft_limit is not None:
+        est.assumptions.append(user("TTFT limit", float(ttft_limit), "s", "--ttft-limit"))
+    if price is not None or provider is not None:
+        rate, a = _price(acc.name, price, provider, tier)
+        est.assumptions.append(a)
+        hours = catalog.constant("hours_per_year").value / 12.0
+        est.assumptions.append(derived("hours per month", hours, "h", "hours_per_year / 12"))
+        est.usd_per_month = est.gpus * rate * hours
+        est.usd_per_million_output_tokens = est.usd_per_month / (est.output_tokens_per_second * hours * 3600) * 1e6
+    return est
