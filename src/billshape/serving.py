@@ -718,16 +718,26 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     arch, acc = architecture(model), catalog.gpu(gpu)
     precision = str(precision).lower()
     if tp is None:
+        # default: the tensor-parallel size (1..64, powers of two) that needs the fewest GPUs in total
+        best, limit_error = None, None
         for cand in (1, 2, 4, 8, 16, 32, 64):
             try:
-                serve(model=model, gpu=gpu, gpus=cand, precision=precision, kv_precision=kv_precision,
-                      input_tokens=input_tokens, output_tokens=output_tokens)
-                tp = cand
-                break
-            except BillshapeInputError:
+                c = capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=cand,
+                             precision=precision, kv_precision=kv_precision, input_tokens=input_tokens,
+                             output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
+                             provider=provider, tier=tier)
+            except BillshapeInputError as exc:
+                if exc.field in ("--tpot-limit", "--ttft-limit"):
+                    limit_error = exc
                 continue
-        else:
-            raise BillshapeInputError("--tp", None, f"a tensor-parallel size: {arch.name} does not fit on 64 {acc.name}")
+            if best is None or c.gpus < best.gpus:
+                best = c
+        if best is None and limit_error is not None:
+            raise limit_error
+        if best is None:
+            raise BillshapeInputError("--tp", None, f"a tensor-parallel size: no size up to 64 {acc.name} holds "
+                                      f"{arch.name} within the limits")
+        return best
     base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
                  input_tokens=input_tokens, output_tokens=output_tokens)
     hw = hardware_inputs(arch, acc, precision, base.kv_precision)
