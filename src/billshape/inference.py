@@ -96,3 +96,340 @@ def usd_per_million_tokens(usd_per_hour, tokens_per_second, utilization=1.0):
     v.positive("tokens_per_second", tokens_per_second)
     return usd_per_token(usd_per_hour, np.asarray(tokens_per_second, dtype=float) * SECONDS_PER_HOUR,
                          utilization) * 1e6
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Serving roofline: what the serving stack extracts from an accelerator (used by ``billshape.serving``).
+#
+# Notation: L layers, d hidden size, N parameters, B sequences in the batch, c context length [tokens],
+# t tensor-parallel degree. Memory traffic is in bytes, compute in FLOP. Every efficiency is a named parameter
+# (fraction of a datasheet peak); the defaults live in ``data/serving_efficiency.csv``.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def kv_bytes_per_token_gqa(layers, kv_heads, head_dim, bytes_per_value):
+    r"""KV-cache bytes per token for multi-head, grouped-query or multi-query attention.
+
+    :math:`2 \, L \, h_{kv} \, d_h \, b` (a key and a value vector per KV head per layer). MHA has
+    :math:`h_{kv} = h`, MQA :math:`h_{kv} = 1`.
+
+    Parameters
+    ----------
+    layers : numeric
+        Transformer layers [count].
+    kv_heads : numeric
+        Key/value heads per layer [count].
+    head_dim : numeric
+        Dimension of one head [elements].
+    bytes_per_value : numeric
+        Bytes per cached element (2 for bf16/fp16, 1 for fp8) [bytes].
+
+    Returns
+    -------
+    numeric
+        KV cache per token [bytes].
+
+    References
+    ----------
+    .. [1] Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023, arXiv:2211.05102, section 2.
+    .. [2] Ainslie et al., "GQA", 2023, arXiv:2305.13245.
+
+    Examples
+    --------
+    Llama-2-70B (80 layers, 8 KV heads of 128) in fp16 caches 320 KiB per token:
+
+    >>> int(kv_bytes_per_token_gqa(80, 8, 128, 2))
+    327680
+    """
+    return (2.0 * np.asarray(layers, dtype=float) * np.asarray(kv_heads, dtype=float)
+            * np.asarray(head_dim, dtype=float) * np.asarray(bytes_per_value, dtype=float))
+
+
+def kv_bytes_per_token_mla(layers, kv_latent_dim, rope_head_dim, bytes_per_value):
+    r"""KV-cache bytes per token for multi-head latent attention (DeepSeek-V2/V3).
+
+    MLA caches one compressed latent vector and one decoupled RoPE key per layer, shared by all heads:
+    :math:`L \, (d_c + d_h^R) \, b`.
+
+    Parameters
+    ----------
+    layers : numeric
+        Layers [count].
+    kv_latent_dim : numeric
+        KV compression (latent) dimension :math:`d_c` (``kv_lora_rank``) [elements].
+    rope_head_dim : numeric
+        Decoupled RoPE key dimension :math:`d_h^R` (``qk_rope_head_dim``) [elements].
+    bytes_per_value : numeric
+        Bytes per cached element [bytes].
+
+    Returns
+    -------
+    numeric
+        KV cache per token [bytes].
+
+    References
+    ----------
+    .. [1] DeepSeek-AI, "DeepSeek-V2", 2024, arXiv:2405.04434, section 2.1 (KV cache per token
+           :math:`(d_c + d_h^R) l` elements).
+
+    Examples
+    --------
+    >>> int(kv_bytes_per_token_mla(61, 512, 64, 2))  # DeepSeek-V3 in bf16
+    70272
+    """
+    return (np.asarray(layers, dtype=float) * (np.asarray(kv_latent_dim, dtype=float)
+            + np.asarray(rope_head_dim, dtype=float)) * np.asarray(bytes_per_value, dtype=float))
+
+
+def weight_bytes(params, bytes_per_param):
+    """Bytes of model weights: parameters x bytes per parameter [bytes].
+
+    Parameters
+    ----------
+    params : numeric
+        Parameters [count].
+    bytes_per_param : numeric
+        Storage bytes per parameter, including quantisation scales [bytes].
+    """
+    return np.asarray(params, dtype=float) * np.asarray(bytes_per_param, dtype=float)
+
+
+def moe_experts_touched(experts, experts_per_token, tokens):
+    r"""Expected distinct routed experts a step touches when ``tokens`` tokens each pick ``k`` of ``E``.
+
+    Under uniform routing each expert is missed by one token with probability :math:`1 - k/E`, so
+    :math:`E_{touched} = E \, (1 - (1 - k/E)^{T})`. One token touches exactly ``k``; a large batch touches
+    all ``E``, so the decode step reads every expert's weights.
+
+    Parameters
+    ----------
+    experts : numeric
+        Routed experts per MoE layer E [count].
+    experts_per_token : numeric
+        Routed experts each token activates k [count].
+    tokens : numeric
+        Tokens in the step (decode batch plus prefill tokens) [count].
+
+    Returns
+    -------
+    numeric
+        Expected experts touched per MoE layer [count], between k and E.
+
+    References
+    ----------
+    .. [1] Fedus, Zoph, Shazeer, "Switch Transformers", JMLR 2022 (token routing); the occupancy formula is the
+           classical balls-in-bins expectation.
+    """
+    e = np.asarray(experts, dtype=float)
+    k = np.asarray(experts_per_token, dtype=float)
+    t = np.maximum(np.asarray(tokens, dtype=float), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        touched = e * (1.0 - np.power(1.0 - np.where(e > 0, k / np.where(e > 0, e, 1.0), 0.0), t))
+    return np.where(e > 0, np.clip(touched, np.minimum(k, e), e), 0.0)
+
+
+def forward_flops(params_active, tokens, layers, attention_dim, context_tokens):
+    r"""FLOPs of a forward pass over ``tokens`` new tokens that attend to ``context_tokens`` each on average.
+
+    :math:`2 N_{active} T + 4 L \, d_{attn} \, c \, T`: two FLOPs per weight per token (multiply and add),
+    plus the attention scores :math:`QK^T` and the weighted values :math:`AV`, each :math:`2 d_{attn} c` per
+    token per layer.
+
+    Parameters
+    ----------
+    params_active : numeric
+        Parameters active per token (embedding lookups are not FLOPs, but the output head is) [count].
+    tokens : numeric
+        New tokens processed [count].
+    layers : numeric
+        Layers [count].
+    attention_dim : numeric
+        Query heads x head dimension :math:`d_{attn}` [elements].
+    context_tokens : numeric
+        Mean context each new token attends to [tokens]; for a causal prefill of length I use I/2.
+
+    Returns
+    -------
+    numeric
+        [FLOP].
+
+    References
+    ----------
+    .. [1] Kaplan et al., "Scaling Laws for Neural Language Models", 2020, arXiv:2001.08361, Table 1.
+    """
+    t = np.asarray(tokens, dtype=float)
+    return (2.0 * np.asarray(params_active, dtype=float) * t
+            + 4.0 * np.asarray(layers, dtype=float) * np.asarray(attention_dim, dtype=float)
+            * np.asarray(context_tokens, dtype=float) * t)
+
+
+def prefill_flops(params_active, input_tokens, layers, attention_dim, batch=1):
+    r"""FLOPs to prefill ``batch`` prompts of ``input_tokens`` each (causal attention is quadratic).
+
+    :math:`B \, (2 N_{active} I + 2 L \, d_{attn} I^2)`.
+
+    Parameters
+    ----------
+    params_active : numeric
+        [count].
+    input_tokens : numeric
+        Prompt length I [tokens].
+    layers : numeric
+        [count].
+    attention_dim : numeric
+        Query heads x head dimension [elements].
+    batch : numeric
+        Prompts B [count].
+
+    Returns
+    -------
+    numeric
+        [FLOP].
+
+    References
+    ----------
+    .. [1] Kaplan et al. 2020, arXiv:2001.08361, Table 1; causal masking halves the context term.
+    """
+    i = np.asarray(input_tokens, dtype=float)
+    return np.asarray(batch, dtype=float) * forward_flops(params_active, i, layers, attention_dim, i / 2.0)
+
+
+def allreduce_seconds(message_bytes, tensor_parallel, link_bytes_per_second, latency_seconds, count=1):
+    r"""Time of ``count`` ring all-reduces of ``message_bytes`` across ``tensor_parallel`` GPUs.
+
+    :math:`n \, (\alpha + 2 \frac{t-1}{t} \frac{m}{\beta})`, zero when :math:`t = 1`.
+
+    Parameters
+    ----------
+    message_bytes : numeric
+        Bytes reduced per all-reduce (tokens x hidden size x activation bytes) [bytes].
+    tensor_parallel : numeric
+        GPUs in the tensor-parallel group t [count].
+    link_bytes_per_second : numeric
+        Per-GPU one-direction interconnect bandwidth :math:`\beta` [bytes/s].
+    latency_seconds : numeric
+        Fixed cost of one all-reduce :math:`\alpha` (launch and synchronisation) [s].
+    count : numeric
+        All-reduces (Megatron tensor parallelism: 2 per layer per forward pass) [count].
+
+    Returns
+    -------
+    numeric
+        [s].
+
+    References
+    ----------
+    .. [1] Shoeybi et al., "Megatron-LM", 2019, arXiv:1909.08053 (two all-reduces per layer).
+    .. [2] Thakur, Rabenseifner, Gropp, "Optimization of Collective Communication Operations in MPICH", 2005
+           (ring all-reduce cost).
+    """
+    tp = np.asarray(tensor_parallel, dtype=float)
+    per = np.asarray(latency_seconds, dtype=float) + 2.0 * (tp - 1.0) / tp * np.asarray(
+        message_bytes, dtype=float) / np.asarray(link_bytes_per_second, dtype=float)
+    return np.where(tp > 1, np.asarray(count, dtype=float) * per, 0.0)
+
+
+def prefill_seconds(flops_per_gpu, peak_flops_per_second, compute_efficiency, allreduce_s=0.0):
+    r"""Prefill time: compute bound, :math:`F / (\eta_c P) + t_{AR}`.
+
+    Parameters
+    ----------
+    flops_per_gpu : numeric
+        Prefill FLOPs each GPU performs [FLOP].
+    peak_flops_per_second : numeric
+        Dense peak at the compute precision [FLOP/s].
+    compute_efficiency : numeric
+        Achieved fraction of that peak :math:`\eta_c` [unitless].
+    allreduce_s : numeric
+        Tensor-parallel communication time [s].
+
+    Returns
+    -------
+    numeric
+        [s].
+    """
+    return (np.asarray(flops_per_gpu, dtype=float)
+            / (np.asarray(peak_flops_per_second, dtype=float) * np.asarray(compute_efficiency, dtype=float))
+            + np.asarray(allreduce_s, dtype=float))
+
+
+def decode_step_seconds(weight_bytes_per_gpu, kv_bytes_per_gpu, hbm_bytes_per_second, bandwidth_efficiency,
+                        gemm_flops_per_gpu, attention_flops_per_gpu, peak_flops_per_second, compute_efficiency,
+                        allreduce_s=0.0, overhead_s=0.0):
+    r"""Time of one decode step: a roofline for the weight GEMMs plus one for attention, plus communication.
+
+    The weight matrix multiplies and the attention over the KV cache run as separate kernels one after the
+    other, so each is bound by its own roofline and their times add:
+
+    .. math::
+
+        t = \max\left(\frac{W}{\eta_{bw} BW}, \frac{F_{gemm}}{\eta_c P}\right)
+          + \max\left(\frac{K}{\eta_{bw} BW}, \frac{F_{attn}}{\eta_c P}\right) + t_{AR} + t_0
+
+    At small batch both terms are memory bound (the step reads weights and cache once); at large batch the
+    GEMMs turn compute bound while attention stays memory bound.
+
+    Parameters
+    ----------
+    weight_bytes_per_gpu : numeric
+        Weight bytes each GPU reads in the step W (MoE: only the experts touched) [bytes].
+    kv_bytes_per_gpu : numeric
+        KV-cache bytes each GPU reads in the step K [bytes].
+    hbm_bytes_per_second : numeric
+        Datasheet memory bandwidth BW [bytes/s].
+    bandwidth_efficiency : numeric
+        Achieved fraction of it :math:`\eta_{bw}` [unitless].
+    gemm_flops_per_gpu : numeric
+        Weight matrix-multiply FLOPs per GPU in the step [FLOP].
+    attention_flops_per_gpu : numeric
+        Attention (scores and values) FLOPs per GPU in the step [FLOP].
+    peak_flops_per_second : numeric
+        Dense peak at the compute precision P [FLOP/s].
+    compute_efficiency : numeric
+        :math:`\eta_c` [unitless].
+    allreduce_s : numeric
+        Tensor-parallel communication per step [s].
+    overhead_s : numeric
+        Fixed per-step cost (scheduling, sampling, kernel launches) :math:`t_0` [s].
+
+    Returns
+    -------
+    numeric
+        [s].
+
+    References
+    ----------
+    .. [1] Williams, Waterman, Patterson, "Roofline", CACM 2009.
+    .. [2] Pope et al. 2023, arXiv:2211.05102 (decode is memory-bandwidth bound at small batch).
+    """
+    bw = np.asarray(hbm_bytes_per_second, dtype=float) * np.asarray(bandwidth_efficiency, dtype=float)
+    pk = np.asarray(peak_flops_per_second, dtype=float) * np.asarray(compute_efficiency, dtype=float)
+    gemm = np.maximum(np.asarray(weight_bytes_per_gpu, dtype=float) / bw, np.asarray(gemm_flops_per_gpu, dtype=float) / pk)
+    attn = np.maximum(np.asarray(kv_bytes_per_gpu, dtype=float) / bw, np.asarray(attention_flops_per_gpu, dtype=float) / pk)
+    return gemm + attn + np.asarray(allreduce_s, dtype=float) + np.asarray(overhead_s, dtype=float)
+
+
+def max_batch(memory_bytes, weight_bytes_total, kv_bytes_per_token, context_tokens, memory_fraction=1.0):
+    r"""Sequences whose KV cache fits beside the weights: :math:`\lfloor (f M - W) / (k \, c) \rfloor`.
+
+    Parameters
+    ----------
+    memory_bytes : numeric
+        Accelerator memory of the model replica (all its GPUs) M [bytes].
+    weight_bytes_total : numeric
+        Weights of the replica W [bytes].
+    kv_bytes_per_token : numeric
+        k [bytes/token].
+    context_tokens : numeric
+        Tokens each sequence holds c [tokens].
+    memory_fraction : numeric
+        Usable share of memory f (the rest holds activations, workspace, CUDA graphs) [unitless].
+
+    Returns
+    -------
+    numeric
+        Batch that fits [count]; 0 or less when the weights alone do not fit.
+    """
+    free = np.asarray(memory_fraction, dtype=float) * np.asarray(memory_bytes, dtype=float) - np.asarray(
+        weight_bytes_total, dtype=float)
+    return np.floor(free / (np.asarray(kv_bytes_per_token, dtype=float) * np.asarray(context_tokens, dtype=float)))

@@ -1,4 +1,4 @@
-"""``billshape serve``: cost per token of a deployment."""
+"""``billshape serve``: cost per token of a deployment, from a throughput, a measurement or the serving model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import typer
 
 from billshape.cli._common import JsonOpt
 
-HELP = """Cost per million tokens of a deployment: $/hour / (tokens/hour x utilization).
+HELP = """Throughput, latency and cost per million tokens of a self-hosted LLM deployment.
 
-Example (DeepSeek's decode node): billshape serve --tokens-per-second 14800 --gpus 8 --price 2 --utilization 1
+Three ways: give the throughput (--tokens-per-second), a measurement (--measured FILE: vLLM benchmark_serving JSON or
+CSV), or the model and hardware (--model --gpu --gpus) for the roofline serving model. Add --requests-per-second with
+--tpot-limit/--ttft-limit for the replicas and GPUs a service level needs.
+
+Examples:
+  billshape serve --tokens-per-second 14800 --gpus 8 --price 2 --utilization 1
+  billshape serve --model llama-3.1-70b --gpu h100 --gpus 2 --precision fp8 --input-tokens 1000 --output-tokens 1000 --batch max --price 2.5
+  billshape serve --model llama-3.1-70b --gpu h100 --precision fp8 --requests-per-second 10 --tpot-limit 0.05 --price 2.5
 """
 
 
@@ -20,19 +27,92 @@ def register(app: typer.Typer) -> None:
         tokens_per_second: Annotated[Optional[float], typer.Option("--tokens-per-second", help="Output tokens/s of the whole deployment.")] = None,
         input_tokens_per_second: Annotated[Optional[float], typer.Option("--input-tokens-per-second", help="Input (prefill) tokens/s of the deployment, to price input tokens.")] = None,
         gpus: Annotated[Optional[float], typer.Option("--gpus", help="GPUs in the deployment.")] = None,
-        gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator (for --provider pricing).")] = None,
+        gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator (catalog name).")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", help="Model architecture (catalog name), for the serving model.")] = None,
+        tp: Annotated[Optional[float], typer.Option("--tp", help="Tensor-parallel GPUs per replica (default: --gpus).")] = None,
+        precision: Annotated[Optional[str], typer.Option("--precision", help="Weights: bf16|fp16|fp8|fp4|int4 (default bf16).")] = None,
+        kv_precision: Annotated[Optional[str], typer.Option("--kv-precision", help="KV cache precision (default: --precision).")] = None,
+        input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
+        output_tokens: Annotated[Optional[float], typer.Option("--output-tokens", help="Output tokens per request (default 1000).")] = None,
+        batch: Annotated[Optional[str], typer.Option("--batch", help="Batch size B, or 'max' (implies --mode max-load; default).")] = None,
+        mode: Annotated[Optional[str], typer.Option("--mode", help="static|max-load.")] = None,
         price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour.")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Price from the rental catalog.")] = None,
         tier: Annotated[Optional[str], typer.Option("--tier", help="on-demand|reserved-1y|reserved-3y|spot.")] = None,
         utilization: Annotated[Optional[float], typer.Option("--utilization", help="Busy share of paid hours, (0, 1]; default 1.")] = None,
+        measured: Annotated[Optional[str], typer.Option("--measured", help="vLLM benchmark_serving result JSON, or CSV (output_tokens_per_second,input_tokens,output_tokens,gpus).")] = None,
+        reasoning_multiplier: Annotated[float, typer.Option("--reasoning-multiplier", help="Output tokens generated per visible output token (>= 1).")] = 1.0,
+        cache_hit_rate: Annotated[float, typer.Option("--cache-hit-rate", help="Share of input tokens served from a prompt cache, [0, 1).")] = 0.0,
+        requests_per_second: Annotated[Optional[float], typer.Option("--requests-per-second", help="Capacity: request rate to serve.")] = None,
+        tpot_limit: Annotated[Optional[float], typer.Option("--tpot-limit", help="Capacity: max time per output token [s].")] = None,
+        ttft_limit: Annotated[Optional[float], typer.Option("--ttft-limit", help="Capacity: max time to first token [s].")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json, render
         from billshape.errors import BillshapeInputError
+
+        if measured is not None or model is not None or requests_per_second is not None:
+            from billshape import serving
+
+            if tokens_per_second is not None:
+                raise BillshapeInputError("--tokens-per-second", tokens_per_second, "omitted with --model/--measured (the throughput is modeled or measured)")
+            if requests_per_second is not None:
+                if model is None or gpu is None:
+                    raise BillshapeInputError("--model" if model is None else "--gpu", None, "required with --requests-per-second")
+                if tpot_limit is None and ttft_limit is None:
+                    raise BillshapeInputError("--tpot-limit", None, "a TPOT and/or TTFT limit with --requests-per-second")
+                cap = serving.capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=tp,
+                                       precision=precision or "bf16", kv_precision=kv_precision,
+                                       input_tokens=1000 if input_tokens is None else input_tokens, output_tokens=1000 if output_tokens is None else output_tokens,
+                                       tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price, provider=provider, tier=tier)
+                if json_out:
+                    print_json(cap.to_dict())
+                    return
+                render(cap, f"Capacity: {cap.model} on {cap.gpu}", [
+                    ("requests/s", cap.requests_per_second, ""), ("batch per replica", cap.batch_per_replica, ""),
+                    ("TPOT", cap.tpot_seconds, "s"), ("TTFT", cap.ttft_seconds, "s"),
+                    ("replicas", cap.replicas, ""), ("GPUs", cap.gpus, ""),
+                    ("USD per month", cap.usd_per_month, "USD"),
+                ])
+                return
+            if measured is not None:
+                if mode is not None or batch is not None:
+                    raise BillshapeInputError("--batch/--mode", batch or mode, "omitted with --measured (lengths come from the file)")
+                res = serving.serve_measured(measured, model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision,
+                                             kv_precision=kv_precision, price=price, provider=provider, tier=tier,
+                                             utilization=utilization)
+            else:
+                if gpu is None:
+                    raise BillshapeInputError("--gpu", None, "an accelerator name with --model")
+                res = serving.serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision or "bf16",
+                                    kv_precision=kv_precision, input_tokens=1000 if input_tokens is None else input_tokens,
+                                    output_tokens=1000 if output_tokens is None else output_tokens, batch=batch or "max", mode=mode, price=price,
+                                    provider=provider, tier=tier, utilization=utilization,
+                                    reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate)
+            if json_out:
+                print_json(res.to_dict())
+                return
+            rows = [
+                ("output tokens/s (deployment)", res.output_tokens_per_second, ""),
+                ("input tokens/s (prefill)", res.input_tokens_per_second, ""),
+                ("TTFT", res.ttft_seconds, "s"), ("TPOT", res.tpot_seconds, "s"),
+                ("batch / max batch", f"{res.batch:g} / {res.max_batch:g}", ""),
+                ("bound", res.bound, ""), ("KV cache per token", res.kv_cache_bytes_per_token, "bytes"),
+                ("parameters total / active", f"{res.params_total / 1e9:,.1f}B / {res.params_active / 1e9:,.1f}B", ""),
+            ]
+            if res.measured_over_modeled is not None:
+                rows.insert(1, ("modeled output tokens/s", res.modeled_output_tokens_per_second, ""))
+                rows.insert(2, ("measured / modeled", res.measured_over_modeled, ""))
+            if res.usd_per_million_output_tokens is not None:
+                rows += [("USD per million output tokens", res.usd_per_million_output_tokens, "USD"),
+                         ("USD per million input tokens", res.usd_per_million_input_tokens, "USD")]
+            render(res, f"Serving {res.model} on {res.gpus:g} x {res.gpu} ({res.source})", rows)
+            return
+
         from billshape.estimates import serving_cost
 
         if tokens_per_second is None:
-            raise BillshapeInputError("--tokens-per-second", None, "> 0: the deployment's output tokens/s")
+            raise BillshapeInputError("--tokens-per-second", None, "> 0: the deployment's output tokens/s (or give --model/--measured)")
         if gpus is None:
             raise BillshapeInputError("--gpus", None, "> 0: GPUs in the deployment")
         res = serving_cost(tokens_per_second=tokens_per_second, gpus=gpus, price=price, provider=provider, tier=tier,

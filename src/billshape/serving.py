@@ -1,0 +1,778 @@
+r"""Serving model: throughput, latency and $/token of a self-hosted LLM from its architecture and hardware.
+
+The roofline equations live in :mod:`billshape.inference`; this module composes them with the architecture
+catalog (``data/architectures.csv``), the accelerator catalog and the fitted efficiencies
+(``data/serving_efficiency.csv``) into a :class:`ServeEstimate` that carries its assumptions.
+
+Model (see ``docs/serving.md``)
+-------------------------------
+*Prefill* is compute bound: :math:`F_{pre} / (t \, \eta_c P) + t_{AR}`.
+*Decode* reads the weights (for MoE: the experts the step touches) and the KV cache once per step:
+:math:`t_{step} = \max((W + B c k)/(t \, \eta_{bw} BW), F_{step}/(t \, \eta_c P)) + t_{AR} + t_0`.
+
+``static`` mode: B prompts are prefilled together, then decoded together for O steps (TTFT = prefill time,
+output tokens/s = B O / (prefill + O steps)). ``max-load`` mode: continuous batching with chunked prefill in
+steady state: the batch is the largest that fits at the mean context :math:`I + O/2`; each step decodes B tokens
+and prefills :math:`B I / O` prompt tokens, so output tokens/s = B / step.
+
+References
+----------
+.. [1] Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023, arXiv:2211.05102.
+.. [2] Kwon et al., "Efficient Memory Management for LLM Serving with PagedAttention", SOSP 2023,
+       arXiv:2309.06180 (continuous batching, paged KV cache).
+.. [3] Agrawal et al., "Sarathi-Serve", OSDI 2024, arXiv:2403.02310 (chunked prefill piggybacked on decode).
+.. [4] billshape seed 003, section 37.2 (cost per token = $/h / (tokens/h x utilization)).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from billshape import _validate as v
+from billshape import catalog, inference
+from billshape.catalog import Constant, Row, _numeric_fields, _typed, read_rows
+from billshape.errors import BillshapeInputError, unknown_name
+from billshape.results import Assumption, Result, derived, user
+
+WEIGHT_PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int4")
+KV_PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int4", "int8")
+MODES = ("static", "max-load")
+#: compute precision of the matrix multiplies for each weight format (int4 is weight-only: W4A16)
+COMPUTE_PRECISION = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4", "int4": "bf16"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Architecture catalog
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Architecture(Row):
+    """One model architecture (from its published config.json)."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    attention: Literal["mha", "gqa", "mqa", "mla"]
+    layers: float
+    hidden_size: float
+    heads: float
+    kv_heads: float
+    head_dim: float
+    ffn_type: Literal["swiglu", "gelu"] = "swiglu"
+    ffn_size: float | None = None
+    dense_layers: float = 0
+    moe_ffn_size: float | None = None
+    experts_routed: float = 0
+    experts_shared: float = 0
+    experts_per_token: float = 0
+    vocab_size: float
+    tied_embeddings: float = 0
+    qkv_bias: float = 0
+    q_lora_rank: float | None = None
+    kv_lora_rank: float | None = None
+    qk_rope_head_dim: float | None = None
+    qk_nope_head_dim: float | None = None
+    v_head_dim: float | None = None
+    published_params_total: float | None = None
+    published_params_active: float | None = None
+    note: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts_routed > 0
+
+    @property
+    def moe_layers(self) -> float:
+        return self.layers - self.dense_layers if self.is_moe else 0.0
+
+    def counts(self) -> dict[str, float]:
+        """Parameter counts by part (see :func:`parameter_counts`)."""
+        return parameter_counts(self)
+
+    @property
+    def params_total(self) -> float:
+        return self.counts()["total"]
+
+    @property
+    def params_active(self) -> float:
+        return self.counts()["active"]
+
+    @property
+    def attention_dim(self) -> float:
+        """Effective attention width for the context FLOPs (``4 L d_attn c`` per token)."""
+        if self.attention == "mla":
+            # absorbed MLA: scores over (d_c + d_R), values over d_c, per head
+            return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim) / 2
+        return self.heads * self.head_dim
+
+    def kv_bytes_per_token(self, bytes_per_value: float) -> float:
+        if self.attention == "mla":
+            return float(inference.kv_bytes_per_token_mla(self.layers, self.kv_lora_rank, self.qk_rope_head_dim,
+                                                          bytes_per_value))
+        return float(inference.kv_bytes_per_token_gqa(self.layers, self.kv_heads, self.head_dim, bytes_per_value))
+
+
+def parameter_counts(a: Architecture) -> dict[str, float]:
+    r"""Parameters of a decoder-only transformer from its config.
+
+    Attention: GQA :math:`d (h d_h) + 2 d (h_{kv} d_h) + (h d_h) d`; MLA adds the low-rank query and KV
+    projections. FFN: SwiGLU has three matrices (:math:`3 d f`), a GELU MLP two. MoE layers hold
+    ``experts_routed + experts_shared`` FFNs and a router; a token activates ``experts_per_token`` routed
+    ones plus the shared ones. Embeddings and the output head count in both total and active (as the
+    model cards do); norms are included.
+
+    Returns
+    -------
+    dict
+        ``total``, ``active``, ``expert`` (routed expert params, all layers), ``embedding`` [count].
+
+    References
+    ----------
+    .. [1] Touvron et al. 2023, arXiv:2307.09288 (SwiGLU FFN, GQA); DeepSeek-AI 2024, arXiv:2412.19437 (MLA,
+           DeepSeekMoE); Jiang et al. 2024, arXiv:2401.04088 (Mixtral).
+    """
+    d, L = a.hidden_size, a.layers
+    if a.attention == "mla":
+        h = a.heads
+        qk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = d * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * h * qk if a.q_lora_rank else d * h * qk
+        kv = d * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank + a.kv_lora_rank * h * (
+            a.qk_nope_head_dim + a.v_head_dim)
+        attn = q + kv + h * a.v_head_dim * d
+    else:
+        q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
+        attn = d * q_dim + 2 * d * kv_dim + q_dim * d
+        if a.qkv_bias:
+            attn += q_dim + 2 * kv_dim
+    mats = 3 if a.ffn_type == "swiglu" else 2
+    norms = 2 * d
+    dense_ffn = mats * d * (a.ffn_size or 0)
+    expert = mats * d * (a.moe_ffn_size or 0)
+    dense_layers = a.dense_layers if a.is_moe else L
+    moe_layers = L - dense_layers
+    router = d * a.experts_routed
+    embedding = a.vocab_size * d * (1 if a.tied_embeddings else 2)
+    common = L * (attn + norms) + dense_layers * dense_ffn + moe_layers * (router + a.experts_shared * expert) + embedding + d
+    routed_all = moe_layers * a.experts_routed * expert
+    routed_active = moe_layers * a.experts_per_token * expert
+    return {"total": common + routed_all, "active": common + routed_active, "expert": routed_all,
+            "expert_one_per_layer": expert, "embedding": embedding}
+
+
+@lru_cache(maxsize=None)
+def architectures() -> tuple[Architecture, ...]:
+    """Every catalogued architecture."""
+    num = _numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
+                                           "dense_layers", "experts_routed", "experts_shared",
+                                           "experts_per_token", "tied_embeddings", "qkv_bias"}
+    out = []
+    for r in read_rows("architectures.csv"):
+        r = {k: (("0" if k in ("dense_layers", "experts_routed", "experts_shared", "experts_per_token",
+                                "tied_embeddings", "qkv_bias") else val) if val == "" and k in num else val)
+             for k, val in r.items()}
+        out.append(_typed(Architecture, r, num))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _arch_index() -> dict[str, Architecture]:
+    index: dict[str, Architecture] = {}
+    for a in architectures():
+        for key in (a.name.lower(), *a.aliases):
+            index[key] = a
+    return index
+
+
+def architecture(name: str, field: str = "--model") -> Architecture:
+    """Look up an architecture by name or alias (case-insensitive); unknown names suggest the closest."""
+    key = str(name).strip().lower()
+    index = _arch_index()
+    if key not in index:
+        raise unknown_name(field, name, [a.name for a in architectures()])
+    return index[key]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Efficiency defaults
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def efficiencies() -> dict[str, Constant]:
+    """Fitted and sourced defaults of the serving model, by name (``data/serving_efficiency.csv``)."""
+    num = _numeric_fields(Constant)
+    return {r["name"]: _typed(Constant, r, num) for r in read_rows("serving_efficiency.csv")}
+
+
+def _eff(name: str) -> Constant:
+    return efficiencies()[name]
+
+
+def bytes_per_value(precision: str, field: str = "--precision") -> Constant:
+    """Storage bytes per parameter or cached value at ``precision`` (with quantisation scales)."""
+    p = str(precision).strip().lower()
+    allowed = KV_PRECISIONS if field == "--kv-precision" else WEIGHT_PRECISIONS
+    if p not in allowed:
+        raise unknown_name(field, precision, allowed)
+    return _eff(f"bytes_per_value_{'bf16' if p == 'fp16' else p}")
+
+
+EFFICIENCY_NAMES = ("hbm_bandwidth_efficiency", "compute_efficiency", "step_overhead_seconds",
+                    "allreduce_latency_seconds")
+
+
+def default_efficiency() -> dict[str, float]:
+    """The fitted efficiency parameters as a plain dict (``EFFICIENCY_NAMES``)."""
+    return {n: _eff(n).value for n in EFFICIENCY_NAMES}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Composed roofline (vectorised over numbers; no catalog look-ups)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def roofline(*, params_total, params_active, expert_params, experts_routed, experts_per_token, layers, hidden_size,
+             attention_dim, kv_bytes_per_token, weight_bytes_per_param, hbm_bytes_per_second, peak_flops_per_second,
+             memory_bytes_per_gpu, link_bytes_per_second, tensor_parallel, input_tokens, output_tokens, batch=None,
+             mode="static", hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds,
+             allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0):
+    r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
+
+    Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
+    means the largest batch that fits (capped by ``max_batch_cap``). Returns a dict of arrays:
+    ``batch``, ``max_batch``, ``step_seconds`` (TPOT), ``ttft_seconds``, ``prefill_seconds``,
+    ``output_tokens_per_second`` and ``input_tokens_per_second`` (per replica), ``memory_bound`` (bool),
+    ``weight_bytes``.
+    """
+    t = np.asarray(tensor_parallel, dtype=float)
+    i_len = np.asarray(input_tokens, dtype=float)
+    o_len = np.asarray(output_tokens, dtype=float)
+    w_total = inference.weight_bytes(params_total, weight_bytes_per_param)
+    static = mode == "static"
+    # static: each sequence reserves its full context; max-load (paged KV): the mean context I + O/2
+    ctx_hold = i_len + o_len if static else i_len + o_len / 2.0
+    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_bytes_per_token, ctx_hold, kv_memory_fraction)
+    if batch is None:
+        b = np.minimum(fits, max_batch_cap)
+    else:
+        b = np.asarray(batch, dtype=float) + 0 * fits
+    b_pos = np.maximum(b, 1.0)
+    ctx_mean = i_len + (o_len - 1.0) / 2.0
+    # MoE: dense part always read; routed experts as many as the step touches
+    dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
+    e = np.asarray(experts_routed, dtype=float)
+    per_expert = np.where(e > 0, np.asarray(expert_params, dtype=float) / np.where(e > 0, e, 1.0), 0.0)
+    prefill_per_step = np.where(static, 0.0, b_pos * i_len / o_len)
+    step_tokens = b_pos + prefill_per_step
+    touched = inference.moe_experts_touched(e, experts_per_token, step_tokens)
+    read_params = dense_params + per_expert * touched
+    w_step = inference.weight_bytes(read_params, weight_bytes_per_param) / t
+    kv_step = b_pos * ctx_mean * np.asarray(kv_bytes_per_token, dtype=float) / t
+    step_bytes = w_step + kv_step
+    pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
+    pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
+    gemm_fl = (2.0 * np.asarray(params_active, dtype=float) * b_pos
+               + np.where(static, 0.0, b_pos / o_len * pre_gemm_one)) / t
+    attn_fl = (inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean)
+               + np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one))) / t
+    ar_msg = step_tokens * np.asarray(hidden_size, dtype=float) * activation_bytes
+    ar_step = inference.allreduce_seconds(ar_msg, t, link_bytes_per_second, allreduce_latency_seconds,
+                                          2.0 * np.asarray(layers, dtype=float))
+    step = inference.decode_step_seconds(w_step, kv_step, hbm_bytes_per_second, hbm_bandwidth_efficiency, gemm_fl,
+                                         attn_fl, peak_flops_per_second, compute_efficiency, ar_step,
+                                         step_overhead_seconds)
+    mem_time = step_bytes / (np.asarray(hbm_bytes_per_second, dtype=float) * hbm_bandwidth_efficiency)
+    comp_time = (gemm_fl + attn_fl) / (np.asarray(peak_flops_per_second, dtype=float) * compute_efficiency)
+    # prefill of the static batch (all prompts together) or of one prompt (max-load TTFT)
+    n_pre = np.where(static, b_pos, 1.0)
+    ar_pre = inference.allreduce_seconds(n_pre * i_len * np.asarray(hidden_size, dtype=float) * activation_bytes, t,
+                                         link_bytes_per_second, allreduce_latency_seconds,
+                                         2.0 * np.asarray(layers, dtype=float))
+    pre_s = inference.prefill_seconds(n_pre * pre_one / t, peak_flops_per_second, compute_efficiency, ar_pre)
+    if static:
+        total = pre_s + o_len * step
+        out_tps = b_pos * o_len / total
+        ttft = pre_s
+    else:
+        out_tps = b_pos / step
+        ttft = pre_s + step
+    # cost attribution: of the replica time one request takes (O / throughput), its prefill share prices input
+    time_per_request = o_len / out_tps
+    prefill_per_request = np.minimum(np.where(static, pre_s / b_pos, pre_s), 0.999 * time_per_request)
+    return {
+        "batch": b, "max_batch": fits, "step_seconds": step, "ttft_seconds": ttft, "prefill_seconds": pre_s,
+        "output_tokens_per_second": out_tps,
+        "input_tokens_per_second": i_len / prefill_per_request,
+        "decode_tokens_per_second": o_len / (time_per_request - prefill_per_request),
+        "requests_per_second": out_tps / o_len,
+        "memory_bound": mem_time >= comp_time, "weight_bytes": w_total, "step_bytes_per_gpu": step_bytes,
+    }
+
+
+def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
+    """The roofline's architecture and hardware arguments for one model on one accelerator."""
+    wb = bytes_per_value(precision).value
+    kb = bytes_per_value(kv_precision, "--kv-precision").value
+    counts = arch.counts()
+    compute_precision = COMPUTE_PRECISION[precision]
+    if acc.memory_bytes is None or acc.memory_bytes_per_second is None:
+        raise BillshapeInputError("--gpu", acc.name, "an accelerator with catalogued memory and bandwidth")
+    link = (acc.interconnect_bytes_per_second or _eff("pcie_bytes_per_second").value * 2) / 2.0
+    return dict(
+        params_total=counts["total"], params_active=counts["active"], expert_params=counts["expert"],
+        experts_routed=arch.experts_routed, experts_per_token=arch.experts_per_token, layers=arch.layers,
+        hidden_size=arch.hidden_size, attention_dim=arch.attention_dim, kv_bytes_per_token=arch.kv_bytes_per_token(kb),
+        weight_bytes_per_param=wb, hbm_bytes_per_second=acc.memory_bytes_per_second,
+        peak_flops_per_second=acc.peak_flops_per_second(compute_precision), memory_bytes_per_gpu=acc.memory_bytes,
+        link_bytes_per_second=link,
+    )
+
+
+class Case(Row):
+    """A published serving measurement (calibration or validation)."""
+
+    id: str
+    model: str
+    precision: str
+    kv_precision: str
+    gpu: str
+    gpus: float
+    tensor_parallel: float
+    mode: str
+    batch: str
+    input_tokens: float
+    output_tokens: float
+    engine: str = ""
+    measured_output_tokens_per_second_per_gpu: float
+    tolerance: float | None = None
+    note: str = ""
+
+
+def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
+    """Published measurements shipped in ``data/`` (``serving_calibration.csv`` or ``serving_validation.csv``)."""
+    num = _numeric_fields(Case)
+    return tuple(_typed(Case, r, num) for r in read_rows(filename))
+
+
+def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict[str, Any]:
+    """The model's prediction for a published case: output tokens/s per GPU and the roofline dict."""
+    eff = default_efficiency() if efficiency is None else efficiency
+    arch = architecture(case.model)
+    acc = catalog.gpu(case.gpu)
+    hw = hardware_inputs(arch, acc, case.precision, case.kv_precision)
+    mode = "max-load" if case.batch == "max" else case.mode
+    r = roofline(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
+                 output_tokens=case.output_tokens, batch=None if case.batch == "max" else float(case.batch),
+                 mode=mode, kv_memory_fraction=_eff("kv_memory_fraction").value,
+                 max_batch_cap=_eff("max_batch_cap").value, **eff)
+    replicas = case.gpus / case.tensor_parallel
+    per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
+    return {"predicted_per_gpu": per_gpu, "roofline": r}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decisions: serve, measured, capacity, self_hosted_price
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ServeEstimate(Result):
+    """Throughput, latency and cost of serving a model on a deployment (modeled or measured)."""
+
+    model: str
+    gpu: str
+    gpus: float
+    tensor_parallel: float
+    replicas: float
+    precision: str
+    kv_precision: str
+    mode: str
+    input_tokens: float
+    output_tokens: float
+    batch: float
+    max_batch: float
+    output_tokens_per_second: float
+    input_tokens_per_second: float
+    decode_tokens_per_second: float
+    ttft_seconds: float
+    tpot_seconds: float
+    kv_cache_bytes_per_token: float
+    bound: str
+    params_total: float
+    params_active: float
+    weight_bytes: float
+    usd_per_gpu_hour: float | None = None
+    usd_per_hour: float | None = None
+    utilization: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    usd_per_million_input_tokens: float | None = None
+    usd_per_request: float | None = None
+    reasoning_multiplier: float = 1.0
+    cache_hit_rate: float = 0.0
+    source: str = "model"
+    measured_output_tokens_per_second: float | None = None
+    modeled_output_tokens_per_second: float | None = None
+    measured_over_modeled: float | None = None
+
+
+def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
+    if batch is None or str(batch).strip().lower() == "max":
+        if mode is not None and mode != "max-load":
+            raise BillshapeInputError("--mode", mode, "max-load with --batch max (static needs a number)")
+        return None, "max-load"
+    try:
+        b = float(batch)
+    except (TypeError, ValueError):
+        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'") from None
+    if not math.isfinite(b) or b < 1 or b != int(b):
+        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'")
+    mode = mode or "static"
+    if mode not in MODES:
+        raise unknown_name("--mode", mode, MODES)
+    return b, mode
+
+
+def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None = None, precision: str = "bf16",
+          kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+          batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
+          tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
+          cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None) -> ServeEstimate:
+    """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
+
+    ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
+    ``batch="max"`` (default) means max-load: continuous batching at the largest batch that fits. Pricing
+    (``price`` or ``provider``/``tier``) is optional; without it the cost keys are ``None``.
+    ``reasoning_multiplier`` multiplies the output tokens a request generates (hidden reasoning tokens are
+    generated and billed like output); ``cache_hit_rate`` is the share of input tokens served from a prompt
+    cache, which skip prefill.
+    """
+    from billshape.estimates import _price
+
+    arch = architecture(model)
+    acc = catalog.gpu(gpu)
+    precision = str(precision).strip().lower()
+    if precision not in WEIGHT_PRECISIONS:
+        raise unknown_name("--precision", precision, WEIGHT_PRECISIONS)
+    kv_precision = precision if kv_precision is None else str(kv_precision).strip().lower()
+    gpus = 1.0 if gpus is None else gpus
+    v.positive("--gpus", gpus)
+    if float(gpus) != int(gpus):
+        raise BillshapeInputError("--gpus", gpus, "a whole number of GPUs")
+    tp = float(gpus) if tp is None else tp
+    v.positive("--tp", tp)
+    if float(tp) != int(tp) or float(gpus) % float(tp) != 0:
+        raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus:g})")
+    v.positive("--input-tokens", input_tokens)
+    v.positive("--output-tokens", output_tokens)
+    v.positive("--reasoning-multiplier", reasoning_multiplier)
+    if reasoning_multiplier < 1:
+        raise BillshapeInputError("--reasoning-multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
+    v.below_one("--cache-hit-rate", cache_hit_rate)
+    b_req, mode = _choose_mode(batch, mode)
+    hw = hardware_inputs(arch, acc, precision, kv_precision)
+    eff_rows = efficiencies()
+    eff = default_efficiency() if efficiency is None else efficiency
+    out_len = float(output_tokens) * float(reasoning_multiplier)
+    in_len = max(float(input_tokens) * (1.0 - float(cache_hit_rate)), 1.0)
+    if float(input_tokens) + out_len > 1e7:
+        raise BillshapeInputError("--input-tokens", input_tokens, "a context of at most 10 million tokens")
+    # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
+    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
+                 kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
+                 max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+    w_total = float(r["weight_bytes"])
+    mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
+    ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
+    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"], ctx_hold,
+                                     eff_rows["kv_memory_fraction"].value))
+    if w_total >= mem_replica or fits < 1:
+        per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
+        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * ctx_hold) / per_gpu_usable)) + 1
+        raise BillshapeInputError(
+            "--gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
+            f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group (--tp)")
+    if b_req is not None and b_req > fits:
+        raise BillshapeInputError("--batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
+                                  f"{input_tokens:g}+{out_len:g} tokens (or --batch max)")
+    if b_req is None:
+        r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
+                     batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
+                     kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
+                     max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+    replicas = float(gpus) / float(tp)
+    out_tps = float(r["output_tokens_per_second"]) * replicas
+    in_tps = float(r["input_tokens_per_second"]) * replicas
+    dec_tps = float(r["decode_tokens_per_second"]) * replicas
+    assumptions: list[Assumption] = [
+        arch.assumption(f"{arch.name} architecture", f"{arch.attention.upper()}, {arch.layers:g} layers, d={arch.hidden_size:g}"
+                        + (f", {arch.experts_routed:g} experts ({arch.experts_per_token:g} active)" if arch.is_moe else "")),
+        acc.assumption(f"{acc.name} memory", acc.memory_bytes, "bytes"),
+        acc.assumption(f"{acc.name} HBM bandwidth", acc.memory_bytes_per_second, "bytes/s"),
+        acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
+        user("GPUs", float(gpus), "GPUs", "--gpus"), user("tensor parallel", float(tp), "GPUs", "--tp"),
+        user("weight precision", precision, None, "--precision"), user("KV precision", kv_precision, None, "--kv-precision"),
+        user("input tokens", float(input_tokens), "tokens/request", "--input-tokens"),
+        user("output tokens", float(output_tokens), "tokens/request", "--output-tokens"),
+        bytes_per_value(precision).as_assumption(),
+        bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
+    ]
+    if float(tp) > 1:
+        assumptions.append(acc.assumption(f"{acc.name} interconnect", acc.interconnect_bytes_per_second, "bytes/s")
+                           if acc.interconnect_bytes_per_second else eff_rows["pcie_bytes_per_second"].as_assumption())
+    for n in EFFICIENCY_NAMES:
+        assumptions.append(eff_rows[n].as_assumption() if efficiency is None or n not in efficiency
+                           else user(n, float(efficiency[n]), eff_rows[n].unit))
+    assumptions += [eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption()]
+    if reasoning_multiplier != 1:
+        assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "--reasoning-multiplier"))
+    if cache_hit_rate:
+        assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "--cache-hit-rate"))
+    est = ServeEstimate(
+        model=arch.name, gpu=acc.name, gpus=float(gpus), tensor_parallel=float(tp), replicas=replicas,
+        precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),
+        output_tokens=float(output_tokens), batch=float(r["batch"]), max_batch=fits,
+        output_tokens_per_second=out_tps, input_tokens_per_second=in_tps, decode_tokens_per_second=dec_tps,
+        ttft_seconds=float(r["ttft_seconds"]), tpot_seconds=float(r["step_seconds"]),
+        kv_cache_bytes_per_token=hw["kv_bytes_per_token"], bound="memory-bandwidth" if bool(r["memory_bound"]) else "compute",
+        params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
+        reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
+    )
+    if price is not None or provider is not None:
+        _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps)
+    return est
+
+
+def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps: float, dec_tps: float) -> None:
+    """Fill the cost keys: the request's replica time split into prefill (input) and decode (output) shares."""
+    from billshape.estimates import _price
+
+    rate, a = _price(est.gpu, price, provider, tier)
+    est.assumptions.append(a)
+    if utilization is None:
+        u = 1.0
+        est.assumptions.append(Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy at this throughput (an upper bound on efficiency)", as_of=None))
+    else:
+        v.fraction("--utilization", utilization)
+        u = float(utilization)
+        est.assumptions.append(user("utilization", u, None, "--utilization"))
+    per_hour = float(inference.deployment_usd_per_hour(rate, est.gpus))
+    est.usd_per_gpu_hour, est.usd_per_hour, est.utilization = rate, per_hour, u
+    est.usd_per_million_output_tokens = float(inference.usd_per_million_tokens(per_hour, dec_tps, u))
+    # per input token billed: cached tokens skip prefill, so the prefill cost spreads over all input tokens
+    est.usd_per_million_input_tokens = float(inference.usd_per_million_tokens(per_hour, in_tps, u)) * (1 - est.cache_hit_rate)
+    est.usd_per_request = (est.usd_per_million_output_tokens * est.output_tokens * est.reasoning_multiplier
+                           + est.usd_per_million_input_tokens * est.input_tokens) / 1e6
+    est.assumptions.append(derived("cost split", "request time = prefill share (input) + decode share (output)",
+                                   None, "replica seconds per request from the roofline"))
+
+
+def self_hosted_price(model: str, gpu: str, gpus: float | None = None, precision: str = "fp8", input_tokens: float = 1000,
+                      output_tokens: float = 1000, usd_per_gpu_hour: float | None = None, utilization: float = 1.0,
+                      *, tp: float | None = None, provider: str | None = None, tier: str | None = None,
+                      kv_precision: str | None = None) -> dict[str, float]:
+    """Self-hosted $/million input and output tokens for a model on a deployment (for planners and ledgers).
+
+    Returns ``{"usd_per_million_input_tokens", "usd_per_million_output_tokens", "output_tokens_per_second",
+    "usd_per_hour"}`` at max load. Give ``usd_per_gpu_hour`` or ``provider`` [+ ``tier``]. Raises
+    :class:`BillshapeInputError` on bad input (e.g. a model that does not fit: "needs at least N GPUs").
+    """
+    est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision, kv_precision=kv_precision,
+                input_tokens=input_tokens, output_tokens=output_tokens, batch="max", price=usd_per_gpu_hour,
+                provider=provider, tier=tier, utilization=utilization)
+    return {"usd_per_million_input_tokens": est.usd_per_million_input_tokens,
+            "usd_per_million_output_tokens": est.usd_per_million_output_tokens,
+            "output_tokens_per_second": est.output_tokens_per_second, "usd_per_hour": est.usd_per_hour}
+
+
+def read_measured(path: str | Path) -> dict[str, Any]:
+    """Read a measured serving benchmark: a vLLM ``benchmark_serving`` result JSON or a simple CSV.
+
+    JSON: vLLM's keys ``output_throughput`` [tokens/s], ``total_input_tokens``, ``total_output_tokens``,
+    ``completed`` (mean lengths = totals / completed), optional ``mean_ttft_ms``, ``mean_tpot_ms``, ``model_id``.
+    CSV (one row): ``output_tokens_per_second,input_tokens,output_tokens,gpus`` and optional ``gpu``, ``model``,
+    ``tp``, ``precision``. Returns a dict with ``output_tokens_per_second``, ``input_tokens``, ``output_tokens`` and
+    whatever optional keys the file had.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+            data = json.loads(text)
+            completed = float(data["completed"])
+            if completed <= 0:
+                raise ValueError("no completed requests")
+            out = {"output_tokens_per_second": float(data["output_throughput"]),
+                   "input_tokens": float(data["total_input_tokens"]) / completed,
+                   "output_tokens": float(data["total_output_tokens"]) / completed, "format": "vllm-benchmark-serving"}
+            for key, name in (("mean_ttft_ms", "ttft_seconds"), ("mean_tpot_ms", "tpot_seconds")):
+                if data.get(key) is not None:
+                    out[name] = float(data[key]) / 1e3
+            if data.get("model_id"):
+                out["model_id"] = str(data["model_id"])
+            for key in ("gpus", "gpu", "tp", "precision"):  # not written by vLLM; accepted when added by hand
+                if data.get(key) is not None:
+                    out[key] = data[key]
+        else:
+            rows = list(csv.DictReader(text.splitlines()))
+            if len(rows) != 1:
+                raise ValueError(f"{len(rows)} data rows, expected 1")
+            row = {k.strip(): (val or "").strip() for k, val in rows[0].items()}
+            out = {"output_tokens_per_second": float(row["output_tokens_per_second"]),
+                   "input_tokens": float(row["input_tokens"]), "output_tokens": float(row["output_tokens"]),
+                   "gpus": float(row["gpus"]), "format": "csv"}
+            for key in ("gpu", "model", "precision"):
+                if row.get(key):
+                    out[key] = row[key]
+            if row.get("tp"):
+                out["tp"] = float(row["tp"])
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise BillshapeInputError("--measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
+                                  "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
+                                  "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
+    v.positive("--measured output_tokens_per_second", out["output_tokens_per_second"])
+    return out
+
+
+def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | None = None, gpus: float | None = None,
+                   tp: float | None = None, precision: str | None = None, kv_precision: str | None = None,
+                   price: float | None = None, provider: str | None = None, tier: str | None = None,
+                   utilization: float | None = None) -> ServeEstimate:
+    """Cost from a measured throughput, with the model's prediction beside it (``measured_over_modeled``).
+
+    Flags given override the file; the file's lengths are used for the prediction (max-load mode).
+    """
+    m = read_measured(path)
+    model = model or m.get("model") or m.get("model_id")
+    gpu = gpu or m.get("gpu")
+    gpus = gpus if gpus is not None else m.get("gpus")
+    if model is None:
+        raise BillshapeInputError("--model", None, "a model name (the measured file does not name a catalogued one)")
+    if gpu is None:
+        raise BillshapeInputError("--gpu", None, "the accelerator the measurement ran on")
+    if gpus is None:
+        raise BillshapeInputError("--gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
+    est = serve(model=model, gpu=gpu, gpus=float(gpus), tp=tp if tp is not None else m.get("tp"),
+                precision=precision or m.get("precision") or "bf16", kv_precision=kv_precision,
+                input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max")
+    ratio = m["output_tokens_per_second"] / est.output_tokens_per_second
+    modeled = est.output_tokens_per_second
+    est.source = "measured"
+    est.measured_output_tokens_per_second = m["output_tokens_per_second"]
+    est.modeled_output_tokens_per_second = modeled
+    est.measured_over_modeled = ratio
+    est.output_tokens_per_second = m["output_tokens_per_second"]
+    est.input_tokens_per_second = est.input_tokens_per_second * ratio
+    est.decode_tokens_per_second = est.decode_tokens_per_second * ratio
+    if "ttft_seconds" in m:
+        est.ttft_seconds = m["ttft_seconds"]
+    if "tpot_seconds" in m:
+        est.tpot_seconds = m["tpot_seconds"]
+    est.assumptions.insert(0, Assumption(name="measured output throughput", value=m["output_tokens_per_second"],
+                                         unit="tokens/s", source=f"measured: {Path(path).name} ({m['format']})", as_of=None))
+    if price is not None or provider is not None:
+        _attach_cost(est, price, provider, tier, utilization, est.input_tokens_per_second, est.decode_tokens_per_second)
+    return est
+
+
+class Capacity(Result):
+    """Replicas and GPUs needed to serve a request rate within a latency limit."""
+
+    model: str
+    gpu: str
+    tensor_parallel: float
+    requests_per_second: float
+    batch_per_replica: float
+    replica_requests_per_second: float
+    replicas: float
+    gpus: float
+    tpot_seconds: float
+    ttft_seconds: float
+    output_tokens_per_second: float
+    usd_per_month: float | None = None
+    usd_per_million_output_tokens: float | None = None
+
+
+def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str = "bf16",
+             kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+             tpot_limit: float | None = None, ttft_limit: float | None = None, price: float | None = None,
+             provider: str | None = None, tier: str | None = None) -> Capacity:
+    """Replicas, GPUs and $/month to serve ``requests_per_second`` within a TPOT and/or TTFT limit [s].
+
+    Each replica (``tp`` GPUs, default: the fewest that hold the model) runs continuous batching at the largest
+    batch whose step time (TPOT) and TTFT stay within the limits.
+    """
+    from billshape.estimates import _price
+
+    v.positive("--requests-per-second", requests_per_second)
+    if tpot_limit is not None:
+        v.positive("--tpot-limit", tpot_limit)
+    if ttft_limit is not None:
+        v.positive("--ttft-limit", ttft_limit)
+    arch, acc = architecture(model), catalog.gpu(gpu)
+    precision = str(precision).lower()
+    if tp is None:
+        # default: the tensor-parallel size (1..64, powers of two) that needs the fewest GPUs in total
+        best, limit_error = None, None
+        for cand in (1, 2, 4, 8, 16, 32, 64):
+            try:
+                c = capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=cand,
+                             precision=precision, kv_precision=kv_precision, input_tokens=input_tokens,
+                             output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
+                             provider=provider, tier=tier)
+            except BillshapeInputError as exc:
+                if exc.field in ("--tpot-limit", "--ttft-limit"):
+                    limit_error = exc
+                continue
+            if best is None or c.gpus < best.gpus:
+                best = c
+        if best is None and limit_error is not None:
+            raise limit_error
+        if best is None:
+            raise BillshapeInputError("--tp", None, f"a tensor-parallel size: no size up to 64 {acc.name} holds "
+                                      f"{arch.name} within the limits")
+        return best
+    base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
+                 input_tokens=input_tokens, output_tokens=output_tokens)
+    hw = hardware_inputs(arch, acc, precision, base.kv_precision)
+    rows = efficiencies()
+    batches = np.arange(1.0, base.batch + 1.0)
+    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=float(input_tokens), output_tokens=float(output_tokens),
+                 batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
+                 max_batch_cap=rows["max_batch_cap"].value, **default_efficiency())
+    ok = np.ones_like(batches, dtype=bool)
+    if tpot_limit is not None:
+        ok &= r["step_seconds"] <= tpot_limit
+    if ttft_limit is not None:
+        ok &= r["ttft_seconds"] <= ttft_limit
+    if not ok.any():
+        raise BillshapeInputError("--tpot-limit" if tpot_limit is not None else "--ttft-limit",
+                                  tpot_limit if tpot_limit is not None else ttft_limit,
+                                  f">= {float(r['step_seconds'][0]):.4g} s TPOT and {float(r['ttft_seconds'][0]):.4g} s "
+                                  f"TTFT: what {arch.name} on {int(tp)} {acc.name} achieves at batch 1")
+    i = int(np.nonzero(ok)[0].max())
+    rep_rps = float(r["requests_per_second"][i])
+    replicas = float(math.ceil(requests_per_second / rep_rps))
+    est = Capacity(model=arch.name, gpu=acc.name, tensor_parallel=float(tp), requests_per_second=float(requests_per_second),
+                   batch_per_replica=float(batches[i]), replica_requests_per_second=rep_rps, replicas=replicas,
+                   gpus=replicas * float(tp), tpot_seconds=float(r["step_seconds"][i]), ttft_seconds=float(r["ttft_seconds"][i]),
+                   output_tokens_per_second=float(requests_per_second) * float(output_tokens), assumptions=list(base.assumptions))
+    est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "--requests-per-second"))
+    if tpot_limit is not None:
+        est.assumptions.append(user("TPOT limit", float(tpot_limit), "s", "--tpot-limit"))
+    if ttft_limit is not None:
+        est.assumptions.append(user("TTFT limit", float(ttft_limit), "s", "--ttft-limit"))
+    if price is not None or provider is not None:
+        rate, a = _price(acc.name, price, provider, tier)
+        est.assumptions.append(a)
+        hours = catalog.constant("hours_per_year").value / 12.0
+        est.assumptions.append(derived("hours per month", hours, "h", "hours_per_year / 12"))
+        est.usd_per_month = est.gpus * rate * hours
+        est.usd_per_million_output_tokens = est.usd_per_month / (est.output_tokens_per_second * hours * 3600) * 1e6
+    return est

@@ -1,0 +1,71 @@
+from conftest import assert_one_line_error
+
+KEYS = ("output_tokens_per_second", "input_tokens_per_second", "ttft_seconds", "tpot_seconds", "max_batch",
+        "kv_cache_bytes_per_token", "bound", "params_total", "params_active", "usd_per_million_output_tokens",
+        "usd_per_million_input_tokens", "assumptions")
+
+
+def test_serve_model_json_keys(cli):
+    res = cli("serve", "--model", "llama-3.1-70b", "--gpu", "h100", "--gpus", "2", "--precision", "fp8",
+              "--input-tokens", "1000", "--output-tokens", "1000", "--batch", "max", "--price", "2.5", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    for k in KEYS:
+        assert k in d
+    assert d["mode"] == "max-load" and d["tensor_parallel"] == 2
+    # published: TensorRT-LLM v1.0 Llama 3.3 70B, 2 x H100 FP8, 1000/1000: 4,205 tokens/s (same architecture)
+    assert abs(d["output_tokens_per_second"] / 4205 - 1) < 0.25
+
+
+def test_serve_static_batch_and_provider(cli):
+    res = cli("serve", "--model", "llama-2-70b", "--gpu", "h100", "--gpus", "2", "--tp", "2", "--precision", "fp8",
+              "--input-tokens", "2048", "--output-tokens", "2048", "--batch", "64", "--mode", "static",
+              "--provider", "aws", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["batch"] == 64 and d["usd_per_million_output_tokens"] > 0
+
+
+def test_old_throughput_path_still_works(cli):
+    res = cli("serve", "--tokens-per-second", "14800", "--gpus", "8", "--price", "2", "--utilization", "1", "--json")
+    assert res.code == 0 and abs(res.json()["usd_per_million_output_tokens"] - 0.30) < 0.005
+
+
+def test_measured_example(cli):
+    res = cli("serve", "--measured", "examples/measured/simple.csv", "--price", "2.5", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["source"] == "measured" and d["output_tokens_per_second"] == 4205
+    assert d["modeled_output_tokens_per_second"] > 0 and d["measured_over_modeled"] > 0
+
+
+def test_capacity_path(cli):
+    res = cli("serve", "--model", "llama-3.1-70b", "--gpu", "h100", "--precision", "fp8", "--requests-per-second", "5",
+              "--tpot-limit", "0.05", "--price", "2.5", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["gpus"] >= 1 and d["usd_per_month"] > 0 and d["tpot_seconds"] <= 0.05
+
+
+def test_too_large_model_one_line(cli):
+    res = cli("serve", "--model", "llama-3.1-405b", "--gpu", "h100", "--gpus", "2", "--precision", "fp8", "--json")
+    assert_one_line_error(res, "--gpus")
+    assert "needs at least" in res.err
+
+
+def test_unknown_names_suggest(cli):
+    res = cli("serve", "--model", "mixtral-8x7", "--gpu", "h100", "--json")
+    assert_one_line_error(res, "--model")
+    assert "mixtral-8x7b" in res.err
+    res = cli("serve", "--model", "mixtral-8x7b", "--gpu", "h10", "--json")
+    assert_one_line_error(res, "--gpu")
+
+
+def test_bad_batch_and_lengths(cli):
+    assert_one_line_error(cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--batch", "-3", "--json"), "--batch")
+    assert_one_line_error(cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--input-tokens", "0", "--json"),
+                          "--input-tokens")
+    assert_one_line_error(cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--batch", "max", "--mode", "static",
+                              "--json"), "--mode")
+    assert_one_line_error(cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--gpus", "3", "--tp", "2", "--json"),
+                          "--tp")
