@@ -24,7 +24,8 @@ def pages() -> list:
 
 
 def main() -> None:
-    st.set_page_config(page_title="billshape", page_icon=":material/calculate:", layout="wide")
+    # An emoji favicon is drawn locally; a ":material/...:" one would be fetched from an outside host.
+    st.set_page_config(page_title="billshape", page_icon="🧮", layout="wide")
     nav = st.navigation(
         [st.Page(m.render, title=m.TITLE, icon=m.ICON, url_path=m.URL, default=(i == 0))
          for i, m in enumerate(pages())],

@@ -41,7 +41,8 @@ def _chart(res):
     chart = alt.Chart(frame, title=title).mark_line().encode(
         x=alt.X("billion tokens:Q", title="volume, billion tokens"),
         y=alt.Y("usd:Q", title="total cost, USD", axis=alt.Axis(format="$,.3~s")),
-        color=alt.Color("option:N", title=None, legend=alt.Legend(orient="bottom")),
+        color=alt.Color("option:N", title=None, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["buy (API)", "build (own)"], range=["#e45756", "#4c78a8"])),
         tooltip=[alt.Tooltip("option:N"), alt.Tooltip("billion tokens:Q", format=",.4g"),
                  alt.Tooltip("usd:Q", format="$,.0f")],
     )
@@ -59,6 +60,7 @@ def render() -> None:
 
     _ui.page_header("Build vs buy", "Above what volume does running your own model beat an API?",
                     "Opens on " + EXAMPLE_SOURCE + ".")
+    top = st.container()
     left, right = st.columns([1, 2], gap="large")
     with left:
         api = st.number_input("API price p, USD per million tokens", min_value=0.0, value=EXAMPLE["api"], step=0.1,
@@ -67,21 +69,22 @@ def render() -> None:
         serve_cost = st.session_state.get("serve_usd_per_million_tokens")
         use_serve = False
         if serve_cost is not None:
-            use_serve = st.checkbox(f"Own cost from the Serve page ({_ui.fmt(serve_cost, 'USD')} per M tokens)",
-                                    key="be_use_serve")
+            use_serve = st.checkbox(f"Use the Serve page's cost ({_ui.fmt(serve_cost, 'USD')}/M)",
+                                    key="be_use_serve", help="The $/M output tokens the Serve page computed.")
         if use_serve:
             own = serve_cost
         else:
             own = st.number_input("Own marginal cost c, USD per million tokens", min_value=0.0, value=own_default,
                                   step=0.05, key="be_own", help=">= 0.")
-        fixed = st.number_input("Fixed cost F of building, USD", min_value=0.0, value=EXAMPLE["fixed"], step=10_000.0,
+        fixed = st.number_input("Fixed cost F of building, USD", min_value=0.0, value=EXAMPLE["fixed"], step=10_000.0, format="%.0f",
                                 key="be_fixed", help=">= 0: standing up and reserving capacity, training, staff.")
         st.caption("Building wins once volume V > F / (p - c); only when c < p. API prices fall over time, "
                    "so re-check against next year's price.")
-    with right:
+    with top:
         res = _ui.attempt(break_even, api, own, fixed)
-        if res is None:
-            return
+    if res is None:
+        return
+    with top:
         _ui.metrics([
             ("Break-even volume", f"{res.break_even_tokens / 1e9:,.4g} billion tokens" if res.exists else "none",
              "F / (p - c)."),
@@ -89,5 +92,6 @@ def render() -> None:
             ("Fixed cost", _ui.fmt(res.fixed_usd, "USD"), None),
         ])
         (st.success if res.exists else st.warning)(res.explanation)
+    with right:
         _ui.altair(_chart(res))
-        _ui.assumptions_table(res)
+    _ui.assumptions_table(res)

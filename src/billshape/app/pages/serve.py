@@ -20,7 +20,7 @@ URL = "serve"
 EXAMPLE = {"tokens_per_second": 14_800.0, "gpus": 8, "price": 2.0, "gpu": "h800", "utilization": 1.0}
 EXAMPLE_SOURCE = "billshape seed 003 (DeepSeek's decode node: 8 H800 at $2/GPU-hour, 14,800 output tokens/s)"
 
-HOW_PRICE = ("My price", "Catalog quote")
+HOW_PRICE = ("My price", "Catalog")
 
 
 def _inputs() -> dict:
@@ -29,8 +29,8 @@ def _inputs() -> dict:
     kw: dict = {}
     c1, c2 = st.columns(2)
     kw["tokens_per_second"] = c1.number_input(
-        "Output tokens/s (whole deployment)", min_value=0.0, value=EXAMPLE["tokens_per_second"], step=100.0,
-        key="serve_tps", help="Decode throughput of all GPUs together; > 0.")
+        "Output tokens/s", min_value=0.0, value=EXAMPLE["tokens_per_second"], step=100.0, format="%.0f",
+        key="serve_tps", help="Decode throughput of the whole deployment (all GPUs together); > 0.")
     kw["gpus"] = c2.number_input("GPUs", min_value=0, value=EXAMPLE["gpus"], step=1, key="serve_gpus", help="> 0.")
     kw["utilization"] = st.slider(
         "Utilization", min_value=0.0, max_value=1.0, value=EXAMPLE["utilization"], step=0.01, key="serve_util",
@@ -47,7 +47,7 @@ def _inputs() -> dict:
         kw["tier"] = c2.selectbox("Tier", catalog.TIERS, key="serve_tier")
     if st.toggle("Price input tokens too", key="serve_input_toggle"):
         kw["input_tokens_per_second"] = st.number_input(
-            "Input tokens/s (prefill, whole deployment)", min_value=0.0, value=100_000.0, step=1000.0,
+            "Input tokens/s (prefill, whole deployment)", min_value=0.0, value=100_000.0, step=1000.0, format="%.0f",
             key="serve_input_tps", help="> 0.")
     return kw
 
@@ -80,22 +80,25 @@ def render() -> None:
     from billshape.estimates import serving_cost
 
     _ui.page_header("Serve", "What does a million tokens cost to serve?", "Opens on " + EXAMPLE_SOURCE + ".")
+    top = st.container()
     left, right = st.columns([1, 2], gap="large")
     with left:
         kw = _inputs()
-    with right:
+    with top:
         res = _ui.attempt(serving_cost, **kw)
-        if res is None:
-            return
-        st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens
-        items = [
-            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
-             "Deployment $/hour / (output tokens/hour x utilization)."),
-            ("Deployment per hour", _ui.fmt(res.usd_per_hour, "USD"), "GPUs x USD per GPU-hour."),
-            ("USD per GPU-hour", _ui.fmt(res.usd_per_gpu_hour, "USD"), None),
-        ]
-        if res.usd_per_million_input_tokens is not None:
-            items.insert(1, ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"), None))
+    if res is None:
+        return
+    st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens
+    items = [
+        ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
+         "Deployment $/hour / (output tokens/hour x utilization)."),
+        ("Deployment per hour", _ui.fmt(res.usd_per_hour, "USD"), "GPUs x USD per GPU-hour."),
+        ("USD per GPU-hour", _ui.fmt(res.usd_per_gpu_hour, "USD"), None),
+    ]
+    if res.usd_per_million_input_tokens is not None:
+        items.insert(1, ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"), None))
+    with top:
         _ui.metrics(items)
+    with right:
         _ui.altair(_utilization_chart(res))
-        _ui.assumptions_table(res)
+    _ui.assumptions_table(res)

@@ -21,8 +21,8 @@ URL = "train"
 EXAMPLE = {"gpu": "a100", "gpus": 280, "days": 14.0, "price": 2.5, "users": 10_000, "revenue": 10.0}
 EXAMPLE_SOURCE = "billshape seed 000 (bria.ai: 280 A100 for 2 weeks at $2.5 per GPU-hour; 10k users at $10/month)"
 
-HOW_HOURS = ("GPUs x days", "GPU-hours", "Model x tokens (6ND)")
-HOW_PRICE = ("My price", "Catalog quote", "Amortized (Epoch AI)")
+HOW_HOURS = ("GPUs × days", "GPU-hours", "6·N·D")
+HOW_PRICE = ("My price", "Catalog", "Amortized")
 
 
 def _inputs() -> dict:
@@ -33,7 +33,8 @@ def _inputs() -> dict:
     kw: dict = {}
     kw["gpu"] = st.selectbox("Accelerator", names, index=names.index(catalog.gpu(EXAMPLE["gpu"]).name), key="train_gpu",
                              help="From billshape's accelerator catalog (`billshape catalog gpus`).")
-    how = st.segmented_control("Size of the run", HOW_HOURS, default=HOW_HOURS[0], key="train_how", required=True)
+    how = st.segmented_control("Size of the run", HOW_HOURS, default=HOW_HOURS[0], key="train_how", required=True,
+                               help="GPUs × days, total GPU-hours, or the compute 6 × N_active × D at an MFU.")
     if how == HOW_HOURS[0]:
         c1, c2 = st.columns(2)
         kw["gpus"] = c1.number_input("GPUs", min_value=0, value=EXAMPLE["gpus"], step=8, key="train_gpus",
@@ -59,7 +60,9 @@ def _inputs() -> dict:
         kw["tokens"] = tokens_b * 1e9
         kw["active_params"] = None if active_b is None else active_b * 1e9
 
-    pricing = st.segmented_control("Price", HOW_PRICE, default=HOW_PRICE[0], key="train_pricing", required=True)
+    pricing = st.segmented_control("Price", HOW_PRICE, default=HOW_PRICE[0], key="train_pricing", required=True,
+                                   help="Your rental price, a catalogued rental quote, or Epoch AI's amortised "
+                                        "hardware + energy method.")
     if pricing == HOW_PRICE[0]:
         kw["price"] = st.number_input("USD per GPU-hour", min_value=0.0, value=EXAMPLE["price"], step=0.1,
                                       key="train_price", help="Rental price; > 0.")
@@ -85,8 +88,8 @@ def _inputs() -> dict:
             "Experiments multiplier", min_value=0.0, value=None, step=0.1, placeholder=f"{mult:g} (Epoch AI)",
             key="train_mult", help="Total development compute / final run; empty: catalog default.")
         c1, c2 = st.columns(2)
-        kw["staff_usd"] = c1.number_input("Staff, USD", min_value=0.0, value=0.0, step=10_000.0, key="train_staff")
-        kw["data_usd"] = c2.number_input("Data, USD", min_value=0.0, value=0.0, step=10_000.0, key="train_data")
+        kw["staff_usd"] = c1.number_input("Staff, USD", min_value=0.0, value=0.0, step=10_000.0, format="%.0f", key="train_staff")
+        kw["data_usd"] = c2.number_input("Data, USD", min_value=0.0, value=0.0, step=10_000.0, format="%.0f", key="train_data")
     return kw
 
 
@@ -95,25 +98,16 @@ def _iceberg_chart(bill):
     import pandas as pd
 
     d = bill.development
-    frame = pd.DataFrame([
-        {"part": "final run", "usd": d.final_run_usd},
-        {"part": "experiments", "usd": d.experiments_usd},
-        {"part": "staff", "usd": d.staff_usd},
-        {"part": "data", "usd": d.data_usd},
-    ])
-    return (
-        alt.Chart(frame, title="The final run is the tip of the development bill")
-        .mark_bar()
-        .encode(
-            x=alt.X("usd:Q", title="USD", stack="zero", axis=alt.Axis(format="$,.0f")),
-            color=alt.Color("part:N", sort=list(frame["part"]), title=None,
-                            legend=alt.Legend(orient="bottom")),
-            order=alt.Order("order:Q"),
-            tooltip=[alt.Tooltip("part:N"), alt.Tooltip("usd:Q", format="$,.0f")],
-        )
-        .transform_calculate(order="indexof(['final run','experiments','staff','data'], datum.part)")
-        .properties(height=110)
+    parts = ["final run", "experiments", "staff", "data"]
+    frame = pd.DataFrame({"part": parts, "usd": [d.final_run_usd, d.experiments_usd, d.staff_usd, d.data_usd]})
+    bars = alt.Chart(frame, title="The final run is the tip of the development bill").mark_bar().encode(
+        y=alt.Y("part:N", sort=parts, title=None),
+        x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.3~s"), scale=alt.Scale(padding=60)),
+        color=alt.Color("part:N", sort=parts, legend=None),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("usd:Q", format="$,.0f")],
     )
+    labels = bars.mark_text(align="left", dx=4).encode(text=alt.Text("usd:Q", format="$,.0f"), color=alt.value("#333"))
+    return (bars + labels).properties(height=200)
 
 
 def _payback_chart(res):
@@ -144,14 +138,16 @@ def render() -> None:
     from billshape.estimates import training_bill
 
     _ui.page_header("Train", "What does a training run cost?", "Opens on " + EXAMPLE_SOURCE + ".")
+    top = st.container()
     left, right = st.columns([1, 2], gap="large")
     with left:
         kw = _inputs()
-    with right:
+    with top:
         bill = _ui.attempt(training_bill, **kw)
-        if bill is not None:
-            st.session_state["train_total_usd"] = bill.total_usd
-            d = bill.development
+    if bill is not None:
+        st.session_state["train_total_usd"] = bill.total_usd
+        d = bill.development
+        with top:
             _ui.metrics([
                 ("GPU-hours", _ui.fmt(bill.gpu_hours), "Accelerator-hours of the final run."),
                 ("USD per GPU-hour", _ui.fmt(bill.usd_per_gpu_hour, "USD"), f"Method: {bill.method}."),
@@ -159,6 +155,7 @@ def render() -> None:
                 ("Development total", _ui.fmt(d.total_usd, "USD"),
                  "Final run + experiments + staff + data (the iceberg, shown beside the run)."),
             ])
+        with right:
             extra = []
             if bill.mfu is not None:
                 extra.append(f"MFU **{bill.mfu:.3g}**")
@@ -169,18 +166,19 @@ def render() -> None:
             if extra:
                 st.markdown(" · ".join(extra))
             _ui.altair(_iceberg_chart(bill))
-            _ui.assumptions_table(bill)
+        _ui.assumptions_table(bill)
 
     st.divider()
     st.header("Payback", anchor="payback")
     st.markdown("**How many months of users pay that bill back?**")
+    top = st.container()
     left, right = st.columns([1, 2], gap="large")
     with left:
         choices = ("Final run", "Development total", "Other amount")
         what = st.segmented_control("Fixed cost to pay back", choices, default=choices[0], key="payback_what",
                                     required=True)
         if what == choices[2] or bill is None:
-            fixed = st.number_input("Fixed cost, USD", min_value=0.0, value=235_200.0, step=10_000.0,
+            fixed = st.number_input("Fixed cost, USD", min_value=0.0, value=235_200.0, step=10_000.0, format="%.0f",
                                     key="payback_fixed", help=">= 0.")
         else:
             fixed = bill.total_usd if what == choices[0] else bill.development.total_usd
@@ -191,15 +189,18 @@ def render() -> None:
                                   key="payback_revenue", help=">= 0.")
         cost = st.number_input("Serving cost per user-month, USD", min_value=0.0, value=0.0, step=0.5,
                                key="payback_cost", help=">= 0; the marginal cost of serving one user for a month.")
-    with right:
+    with top:
         res = _ui.attempt(payback, fixed, users, revenue, cost)
-        if res is not None:
-            _ui.metrics([
-                ("Payback", f"{res.payback_months:.4g} months" if res.pays_back else "never",
-                 "Fixed cost / (users x (revenue - cost) per month)."),
-                ("Monthly contribution", _ui.fmt(res.monthly_contribution_usd, "USD"), None),
-                ("Fixed cost", _ui.fmt(res.fixed_usd, "USD"), None),
-            ])
-            (st.success if res.pays_back else st.warning)(res.explanation)
-            _ui.altair(_payback_chart(res))
-            _ui.assumptions_table(res, expanded=False)
+    if res is None:
+        return
+    with top:
+        _ui.metrics([
+            ("Payback", f"{res.payback_months:.4g} months" if res.pays_back else "never",
+             "Fixed cost / (users x (revenue - cost) per month)."),
+            ("Monthly contribution", _ui.fmt(res.monthly_contribution_usd, "USD"), None),
+            ("Fixed cost", _ui.fmt(res.fixed_usd, "USD"), None),
+        ])
+    with right:
+        (st.success if res.pays_back else st.warning)(res.explanation)
+        _ui.altair(_payback_chart(res))
+    _ui.assumptions_table(res, expanded=False)
