@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the URL and the command; start nothing.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
+        import signal
         import subprocess
         import sys
 
@@ -81,6 +82,11 @@ def register(app: typer.Typer) -> None:
             return
         # With --json, stdout carries exactly one JSON object: Streamlit's own messages go to stderr.
         proc = subprocess.Popen(cmd, env=environment(), stdout=sys.stderr if json_out else None)
+
+        def _stop(signum, frame):  # `kill PID` of this process stops the server too
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _stop)
         if json_out:
             print_json({"url": url, "port": port, "pid": proc.pid})
             sys.stdout.flush()
