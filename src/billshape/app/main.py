@@ -1,6 +1,6 @@
 """Streamlit entry script of billshape's app: ``billshape app`` runs ``streamlit run`` on this file.
 
-Pages are listed once, in :data:`PAGES`; each is a module of :mod:`billshape.app.pages` with ``TITLE``,
+Pages are listed once, in :data:`PAGES`; each is a module of :mod:`billshape.app.views` with ``TITLE``,
 ``ICON``, ``URL`` and ``render()``. Adding a page is one new module plus one line here.
 """
 
@@ -12,9 +12,9 @@ import streamlit as st
 
 # The app's pages, in menu order; the first opens by default.
 PAGES = [
-    "billshape.app.pages.train",
-    "billshape.app.pages.serve",
-    "billshape.app.pages.breakeven",
+    "billshape.app.views.train",
+    "billshape.app.views.serve",
+    "billshape.app.views.breakeven",
 ]
 
 
