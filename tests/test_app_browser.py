@@ -25,6 +25,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 90
 WAIT_MS = 90_000  # first script run imports pandas/altair/pydantic: slow on a busy CI machine
+# Set BILLSHAPE_SCREENSHOTS=DIR to keep the screenshots (docs/app.md describes them); else under tmp_path.
+SHOTS_ENV = "BILLSHAPE_SCREENSHOTS"
 
 
 def free_port() -> int:
@@ -88,7 +90,7 @@ def browser_page(tmp_path):
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1000})
+            viewport={"width": 1440, "height": 1500})
         try:
             page = ctx.new_page()
             page.set_default_timeout(WAIT_MS)
@@ -104,6 +106,19 @@ def metric(page, text: str):
     return page.locator('[data-testid="stMetricValue"]', has_text=text)
 
 
+def shot(page, tmp_path, name: str) -> Path:
+    """Screenshot the page (after charts have drawn) under tmp_path and, if asked, under $BILLSHAPE_SCREENSHOTS."""
+    page.locator("canvas, svg.marks").first.wait_for()
+    page.wait_for_timeout(800)
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=path)
+    if os.environ.get(SHOTS_ENV):
+        Path(os.environ[SHOTS_ENV]).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=Path(os.environ[SHOTS_ENV]) / f"app-{name}.png")
+    assert path.stat().st_size > 20_000  # a rendered page, not a blank one
+    return path
+
+
 def test_change_input_see_result_change(server, browser_page, tmp_path):
     page = browser_page
     page.goto(server)
@@ -117,8 +132,7 @@ def test_change_input_see_result_change(server, browser_page, tmp_path):
     metric(page, "188,160").wait_for()
     metric(page, "$470,400").first.wait_for()
     assert metric(page, "94,080").count() == 0
-    page.screenshot(path=tmp_path / "train.png")
-    assert (tmp_path / "train.png").stat().st_size > 20_000
+    shot(page, tmp_path, "train")
 
     # bad input: the library's one-line message, no traceback
     days = page.get_by_label("Days", exact=True)
@@ -136,7 +150,15 @@ def test_change_input_see_result_change(server, browser_page, tmp_path):
     serve_gpus.fill("16")
     serve_gpus.press("Enter")
     metric(page, "$0.6006").wait_for()
-    page.screenshot(path=tmp_path / "serve.png")
-    assert (tmp_path / "serve.png").stat().st_size > 20_000
+    shot(page, tmp_path, "serve")
+
+    # Build vs buy: the lines cross at 125 billion tokens; a higher API price moves the crossing nearer
+    page.get_by_test_id("stSidebarNav").get_by_text("Build vs buy", exact=True).click()
+    metric(page, "125 billion tokens").wait_for()
+    api = page.get_by_label("API price p, USD per million tokens", exact=True)
+    api.fill("2.30")
+    api.press("Enter")
+    metric(page, "50 billion tokens").wait_for()  # 100,000 / (2.30 - 0.30) per million
+    shot(page, tmp_path, "build-vs-buy")
 
     assert page.outside_requests == []  # the app reaches no outside host

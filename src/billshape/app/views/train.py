@@ -102,7 +102,9 @@ def _iceberg_chart(bill):
     frame = pd.DataFrame({"part": parts, "usd": [d.final_run_usd, d.experiments_usd, d.staff_usd, d.data_usd]})
     bars = alt.Chart(frame, title="The final run is the tip of the development bill").mark_bar().encode(
         y=alt.Y("part:N", sort=parts, title=None),
-        x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.3~s"), scale=alt.Scale(padding=60)),
+        # room on the right for the value labels
+        x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.3~s"),
+                scale=alt.Scale(domainMin=0, domainMax=float(frame["usd"].max()) * 1.2 or 1.0)),
         color=alt.Color("part:N", sort=parts, legend=None),
         tooltip=[alt.Tooltip("part:N"), alt.Tooltip("usd:Q", format="$,.0f")],
     )
