@@ -22,7 +22,7 @@ TIMEOUT = 60  # seconds per script run: generous, the CI machine may be busy
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_string(f"from billshape.app.pages import {name}\n{name}.render()", default_timeout=TIMEOUT).run()
+    return AppTest.from_string(f"from billshape.app.views import {name}\n{name}.render()", default_timeout=TIMEOUT).run()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
