@@ -1,0 +1,291 @@
+"""The web app's pages (Streamlit AppTest, no browser): change a widget, assert the number.
+
+Each page is rendered headlessly by Streamlit's own test harness; figures are compared with the library's
+results (the app must call the library, never re-implement it) and with the seeds' published figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import assert_one_line_error
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+MAIN = Path(__file__).resolve().parents[1] / "src" / "billshape" / "app" / "main.py"
+TIMEOUT = 60  # seconds per script run: generous, the CI machine may be busy
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_string(f"from billshape.app.views import {name}\n{name}.render()", default_timeout=TIMEOUT).run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- the app and its pages --------------------------------------------------------------------------
+
+
+def test_main_opens_on_train_with_seed_000_figures():
+    """Done when: a new user opens the app and sees seed 000's figures without typing anything.
+
+    Seed 000: 280 A100 x 24 h x 14 days = 94,080 GPU-hours; at $2.5/GPU-hour, $235,200; 10,000 users at
+    $10/month pay it back in 235,200 / 100,000 = 2.352 months.
+    """
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["GPU-hours"] == "94,080"
+    assert m["Final run"] == "$235,200"
+    assert m["Payback"] == "2.352 months"
+
+
+def test_pages_are_registered_once_and_complete():
+    from billshape.app import main
+
+    mods = main.pages()
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy"]
+    assert len({m.URL for m in mods}) == len(mods)
+    for m in mods:
+        assert callable(m.render) and m.ICON.startswith(":material/")
+
+
+# --- Train ------------------------------------------------------------------------------------------
+
+
+def test_train_gpus_change_moves_the_bill():
+    at = page("train")
+    at.number_input(key="train_gpus").set_value(560).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["GPU-hours"] == "188,160" and m["Final run"] == "$470,400"
+    # payback follows the bill: 470,400 / 100,000 = 4.704 months
+    assert m["Payback"] == "4.704 months"
+
+
+def test_train_matches_library_and_lists_every_source():
+    from billshape.estimates import training_bill
+
+    at = page("train")
+    bill = training_bill(gpu="a100", gpus=280, days=14, price=2.5)
+    table = at.table[0].value
+    assert list(table["assumption"]) == [a.name for a in bill.assumptions]
+    assert list(table["source"]) == [a.source for a in bill.assumptions]
+    assert metrics(at)["Development total"] == f"${bill.development.total_usd:,.0f}"
+
+
+def test_train_bad_input_shows_library_message_not_traceback():
+    at = page("train")
+    at.number_input(key="train_days").set_value(0.0).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value == "--days: got 0.0; allowed: > 0 (finite)"
+    assert "GPU-hours" not in metrics(at)
+
+
+def test_train_gpu_hours_mode_deepseek():
+    # seed 003: DeepSeek-V3's 2.788M H800-hours at $2/GPU-hour = $5.576M
+    at = page("train")
+    at.button_group(key="train_how").set_value("GPU-hours").run()
+    at.selectbox(key="train_gpu").set_value("h800-sxm")
+    at.number_input(key="train_price").set_value(2.0).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["GPU-hours"] == "2,788,000" and m["Final run"] == "$5,576,000"
+
+
+def test_train_flops_mode_reports_mfu_and_compute():
+    from billshape.estimates import training_bill
+
+    at = page("train")
+    at.button_group(key="train_how").set_value("6·N·D").run()
+    assert_clean(at)
+    bill = training_bill(gpu="a100", params=7e9, tokens=2000e9, mfu=0.4, price=2.5)
+    assert metrics(at)["GPU-hours"] == f"{bill.gpu_hours:,.0f}"
+    text = " ".join(md.value for md in at.markdown)
+    assert "MFU **0.4**" in text and f"{bill.training_flops:.3g} FLOP" in text
+
+
+def test_train_amortized_mode_shows_epoch_defaults_with_sources():
+    from billshape import catalog
+
+    at = page("train")
+    at.button_group(key="train_pricing").set_value("Amortized").run()
+    # the A100 80GB has no catalogued purchase price: the library says so, and how to fix it
+    assert not at.exception and "--hardware-usd" in at.error[0].value
+    at.selectbox(key="train_gpu").set_value("h100-sxm").run()
+    assert_clean(at)
+    table = at.table[0].value
+    pue = catalog.constant("datacenter_pue")
+    row = table[table["assumption"] == "datacenter_pue"].iloc[0]
+    assert row["source"] == pue.source and row["as of"] == pue.as_of
+    text = " ".join(md.value for md in at.markdown)
+    assert "kWh" in text
+
+
+def test_train_catalog_price_is_the_catalog_quote():
+    from billshape import catalog
+
+    at = page("train")
+    at.button_group(key="train_pricing").set_value("Catalog").run()
+    at.selectbox(key="train_provider").set_value("lambda")
+    at.selectbox(key="train_tier").set_value("on-demand").run()
+    assert_clean(at)
+    quote = catalog.price("a100", "lambda", "on-demand")
+    assert metrics(at)["USD per GPU-hour"] == f"${quote.usd_per_gpu_hour:,.2f}"
+
+
+def test_train_unknown_catalog_combination_is_an_error_message():
+    at = page("train")
+    at.button_group(key="train_pricing").set_value("Catalog").run()
+    at.selectbox(key="train_gpu").set_value("tpu-v5e")
+    at.selectbox(key="train_provider").set_value("lambda").run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("--provider/--tier:")
+
+
+def test_payback_never_is_an_answer():
+    at = page("train")
+    at.number_input(key="payback_cost").set_value(12.0).run()
+    assert_clean(at)
+    assert metrics(at)["Payback"] == "never"
+    assert at.warning and "never pays back" in at.warning[0].value
+
+
+def test_payback_users_zero_is_the_library_message():
+    at = page("train")
+    at.number_input(key="payback_users").set_value(0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--users: got 0; allowed: > 0 (finite)"]
+    assert metrics(at)["GPU-hours"] == "94,080"  # the training bill above still shows
+
+
+# --- Serve ------------------------------------------------------------------------------------------
+
+
+def test_serve_defaults_are_seed_003_node():
+    # seed 003, section 37.2: 8 GPUs x $2 = $16/h over 14,800 tokens/s x 3600 s = $0.3003 per million
+    at = page("serve")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["USD per million output tokens"] == "$0.3003" and m["Deployment per hour"] == "$16.00"
+
+
+def test_serve_halving_utilization_doubles_cost():
+    at = page("serve")
+    at.slider(key="serve_util").set_value(0.5).run()
+    assert_clean(at)
+    assert metrics(at)["USD per million output tokens"] == "$0.6006"
+
+
+def test_serve_zero_utilization_is_the_library_message():
+    at = page("serve")
+    at.slider(key="serve_util").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--utilization: got 0.0; allowed: in (0, 1]"]
+
+
+def test_serve_input_tokens_and_catalog_price():
+    from billshape.estimates import serving_cost
+
+    at = page("serve")
+    at.toggle(key="serve_input_toggle").set_value(True).run()
+    at.button_group(key="serve_pricing").set_value("Catalog").run()
+    at.selectbox(key="serve_provider").set_value("aws")
+    at.selectbox(key="serve_tier").set_value("spot").run()
+    assert_clean(at)
+    ref = serving_cost(tokens_per_second=14_800, gpus=8, gpu="h100", provider="aws", tier="spot",
+                       utilization=1.0, input_tokens_per_second=100_000)
+    m = metrics(at)
+    assert m["USD per million input tokens"] == f"${ref.usd_per_million_input_tokens:.4g}"
+    assert list(at.table[0].value["source"]) == [a.source for a in ref.assumptions]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(util=st.integers(1, 100), gpus=st.integers(1, 64))
+def test_serve_page_equals_library(util, gpus):
+    from billshape.app._ui import fmt
+    from billshape.estimates import serving_cost
+
+    at = page("serve")
+    at.slider(key="serve_util").set_value(util / 100)
+    at.number_input(key="serve_gpus").set_value(gpus).run()
+    assert_clean(at)
+    ref = serving_cost(tokens_per_second=14_800, gpus=gpus, price=2.0, utilization=util / 100)
+    assert metrics(at)["USD per million output tokens"] == fmt(ref.usd_per_million_output_tokens, "USD")
+
+
+# --- Build vs buy -----------------------------------------------------------------------------------
+
+
+def test_breakeven_defaults_and_change():
+    at = page("breakeven")
+    assert_clean(at)
+    # seed 003 example: 100,000 / ((1.10 - 0.30) / 1e6) = 125 billion tokens
+    assert metrics(at)["Break-even volume"] == "125 billion tokens"
+    at.number_input(key="be_api").set_value(10.0)
+    at.number_input(key="be_own").set_value(2.0)
+    at.number_input(key="be_fixed").set_value(800_000.0).run()
+    assert metrics(at)["Break-even volume"] == "100 billion tokens"  # 800,000 / 8e-6
+
+
+def test_breakeven_none_when_own_cost_not_below_price():
+    at = page("breakeven")
+    at.number_input(key="be_own").set_value(2.0).run()
+    assert_clean(at)
+    assert metrics(at)["Break-even volume"] == "none"
+    assert "no break-even" in at.warning[0].value
+
+
+def test_breakeven_zero_api_price_is_the_library_message():
+    at = page("breakeven")
+    at.number_input(key="be_api").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--api-price: got 0.0; allowed: > 0 (finite)"]
+
+
+def test_breakeven_can_take_own_cost_from_serve_page():
+    at = page("breakeven")
+    at.session_state["serve_usd_per_million_tokens"] = 0.6
+    at.run()
+    at.checkbox(key="be_use_serve").check().run()
+    assert_clean(at)
+    assert metrics(at)["Break-even volume"] == "200 billion tokens"  # 100,000 / 0.5e-6
+
+
+# --- `billshape app` --------------------------------------------------------------------------------
+
+
+def test_app_dry_run_json(cli):
+    res = cli("app", "--port", "8600", "--dry-run", "--json")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["url"] == "http://127.0.0.1:8600" and data["port"] == 8600
+    cmd = data["command"]
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("main.py") and Path(cmd[4]).is_file()
+    assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+
+
+def test_app_environment_turns_usage_stats_off():
+    from billshape.cli.cmd_app import environment
+
+    env = environment()
+    assert env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+    assert (Path(env["PYTHONPATH"].split(":")[0]) / "billshape" / "app" / "main.py").is_file()
+
+
+@pytest.mark.parametrize("port", ["0", "70000"])
+def test_app_bad_port(cli, port):
+    assert_one_line_error(cli("app", "--port", port, "--dry-run"), "--port")

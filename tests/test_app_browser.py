@@ -1,0 +1,164 @@
+"""End to end: `billshape app` serving on loopback, driven in Debian's headless Chromium by Playwright.
+
+Never downloads a browser: Playwright is pointed at /usr/bin/chromium (Debian's ``chromium`` package; `.ci/run`
+installs it). Skipped, with the reason, where that binary is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 90
+WAIT_MS = 90_000  # first script run imports pandas/altair/pydantic: slow on a busy CI machine
+# Set BILLSHAPE_SCREENSHOTS=DIR to keep the screenshots (docs/app.md describes them); else under tmp_path.
+SHOTS_ENV = "BILLSHAPE_SCREENSHOTS"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop the server and everything it started (its own process group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=15)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`billshape app --headless` on a free loopback port; always killed afterwards."""
+    pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: install Debian's chromium package (apt-get install -y chromium)")
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "billshape", "app", "--port", str(port), "--headless"],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}: {(tmp_path / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not healthy after {START_TIMEOUT_S} s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1500})
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(WAIT_MS)
+            local = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+            page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+            page.outside_requests = outside
+            yield page
+        finally:
+            ctx.close()
+
+
+def metric(page, text: str):
+    return page.locator('[data-testid="stMetricValue"]', has_text=text)
+
+
+def shot(page, tmp_path, name: str) -> Path:
+    """Screenshot the page (after charts have drawn) under tmp_path and, if asked, under $BILLSHAPE_SCREENSHOTS."""
+    page.locator("canvas, svg.marks").first.wait_for()
+    page.wait_for_timeout(800)
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=path)
+    if os.environ.get(SHOTS_ENV):
+        Path(os.environ[SHOTS_ENV]).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=Path(os.environ[SHOTS_ENV]) / f"app-{name}.png")
+    assert path.stat().st_size > 20_000  # a rendered page, not a blank one
+    return path
+
+
+def test_change_input_see_result_change(server, browser_page, tmp_path):
+    page = browser_page
+    page.goto(server)
+    # a new user sees seed 000's figures without typing anything
+    metric(page, "94,080").wait_for()
+    metric(page, "$235,200").first.wait_for()
+
+    gpus = page.get_by_label("GPUs", exact=True)
+    gpus.fill("560")
+    gpus.press("Enter")
+    metric(page, "188,160").wait_for()
+    metric(page, "$470,400").first.wait_for()
+    assert metric(page, "94,080").count() == 0
+    shot(page, tmp_path, "train")
+
+    # bad input: the library's one-line message, no traceback
+    days = page.get_by_label("Days", exact=True)
+    days.fill("0")
+    days.press("Enter")
+    alert = page.get_by_test_id("stAlert").filter(has_text="--days")
+    alert.wait_for()
+    assert "allowed: > 0" in alert.inner_text()
+    assert page.get_by_test_id("stException").count() == 0
+
+    # another page: Serve; twice the GPUs for the same throughput doubles the cost per token
+    page.get_by_test_id("stSidebarNav").get_by_text("Serve", exact=True).click()
+    metric(page, "$0.3003").wait_for()
+    serve_gpus = page.get_by_label("GPUs", exact=True)
+    serve_gpus.fill("16")
+    serve_gpus.press("Enter")
+    metric(page, "$0.6006").wait_for()
+    shot(page, tmp_path, "serve")
+
+    # Build vs buy: the lines cross at 125 billion tokens; a higher API price moves the crossing nearer
+    page.get_by_test_id("stSidebarNav").get_by_text("Build vs buy", exact=True).click()
+    metric(page, "125 billion tokens").wait_for()
+    api = page.get_by_label("API price p, USD per million tokens", exact=True)
+    api.fill("2.30")
+    api.press("Enter")
+    metric(page, "50 billion tokens").wait_for()  # 100,000 / (2.30 - 0.30) per million
+    shot(page, tmp_path, "build-vs-buy")
+
+    assert page.outside_requests == []  # the app reaches no outside host
