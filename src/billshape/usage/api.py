@@ -368,18 +368,24 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         if cache_hit_rate is not None:
             rate = ibis.literal(Decimal(str(cache_hit_rate)), type="decimal(18,9)")
             cr = (t.input_tokens.cast("decimal(18,0)") * rate).floor().cast("int64")
-            t = t.mutate(cache_read_tokens=cr).mutate(
-                cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - ibis._.cache_read_tokens))
+            t = t.mutate(cache_read_tokens=cr)
+            t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
         keys = store.frame(t.select(pk=t.provider, model=t.model, day=t.ts.date()).distinct()).to_pylist()
         days = sorted({k["day"] for k in keys})
         # the ledger's own models at the re-split tokens, and each TO model on the days of its FROM rows
-        own = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
-        own_t = store.register("_wi_own", own)
-        j = t.mutate(_pk=t.provider.coalesce(""), _day=t.ts.date())
-        j = j.left_join(own_t, [j._pk == own_t.provider_key, j.model == own_t.model, j._day == own_t.day])
-        j = j.select(*[c for c in j.columns if not c.endswith("_right")])
-        costs = E.cost_columns(j)
-        j = j.mutate(_own=sum(costs.values()))
+        j = t.mutate(_day=t.ts.date())
+        if cache_hit_rate is None:  # the ledger's own costs, exactly as billed
+            j = j.mutate(_own=j.usd_micro)
+        else:  # re-price every row at its own model's price with the new token split
+            own = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+            errors = sorted({e for e in own.column("price_error").to_pylist() if e})
+            if errors:
+                raise BillshapeInputError("--prices", prices_csv, "a price for every model in the ledger (the one used at ingest)", errors[0])
+            own_t = store.register("_wi_own", own)
+            j = j.mutate(_pk=j.provider.coalesce(""))
+            j = j.left_join(own_t, [j._pk == own_t.provider_key, j.model == own_t.model, j._day == own_t.day])
+            j = j.select(*[c for c in j.columns if not c.endswith("_right")])
+            j = j.mutate(_own=sum(E.cost_columns(j).values()))
         total_expr = {"own": j._own.sum()}
         route_out = []
         for i, (src, share, to) in enumerate(parsed):
