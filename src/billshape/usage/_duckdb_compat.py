@@ -30,14 +30,14 @@ class CompatConnection:
     def fetch_arrow_table(self, *args, **kwargs):
         import warnings
 
-        f = getattr(self._con, "fetch_arrow_table", None) or self._con.to_arrow_table
+        f = getattr(self._con, "to_arrow_table", None) or self._con.fetch_arrow_table
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "extra copy": only metadata queries come here
             return f(*args, **kwargs)
 
     def fetch_record_batch(self, rows_per_batch: int = 1_000_000):
-        f = getattr(self._con, "fetch_record_batch", None)
-        return f(rows_per_batch) if f else self._con.to_arrow_reader(rows_per_batch)
+        f = getattr(self._con, "to_arrow_reader", None)
+        return f(rows_per_batch) if f else self._con.fetch_record_batch(rows_per_batch)
 
     def __enter__(self):
         return self

@@ -270,7 +270,7 @@ def _attrs(items) -> dict:
 def _dims(attrs: dict, mapping: dict[str, str], fallback: dict | None = None) -> dict:
     dims = {}
     for d in DIMENSIONS:
-        keys = [c for c, f in mapping.items() if f == d] or list(DEFAULT_DIMENSION_KEYS[d])
+        keys = [c for c, f in mapping.items() if f == d] + list(DEFAULT_DIMENSION_KEYS[d])
         for k in keys:
             for src in (attrs, fallback or {}):
                 if src.get(k) not in (None, ""):
