@@ -176,7 +176,10 @@ class SparkStore(Store):
         return self.con.table(view).select(*TABLES[name].names)
 
     def register(self, name: str, data: pa.Table):
-        return self.con.create_table(name, data, temp=True, overwrite=True)
+        session = self.con._session
+        df = session.createDataFrame(data) if data.num_rows else session.createDataFrame([], _spark_schema(data.schema))
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
 
     def begin(self) -> None:
         committed = set(self.manifest)
@@ -196,6 +199,25 @@ class SparkStore(Store):
     def rollback(self, ingest_id: str) -> None:
         for name in TABLES:
             shutil.rmtree(os.path.join(self.path, name, f"ingest_id={ingest_id}"), ignore_errors=True)
+
+
+def _spark_schema(schema: pa.Schema):
+    from pyspark.sql import types as T
+
+    def conv(t):
+        if pa.types.is_string(t):
+            return T.StringType()
+        if pa.types.is_int64(t):
+            return T.LongType()
+        if pa.types.is_timestamp(t):
+            return T.TimestampType()
+        if pa.types.is_date32(t):
+            return T.DateType()
+        if pa.types.is_decimal(t):
+            return T.DecimalType(t.precision, t.scale)
+        raise TypeError(t)
+
+    return T.StructType([T.StructField(f.name, conv(f.type), True) for f in schema])
 
 
 def open_store(path: str, engine: str = "duckdb", read_only: bool = False) -> Store:
