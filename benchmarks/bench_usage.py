@@ -72,6 +72,7 @@ def main() -> int:
     from billshape.usage import engine as E
 
     work = args.dir or tempfile.mkdtemp(prefix="billshape-bench-")
+    os.makedirs(work, exist_ok=True)
     log, db = os.path.join(work, "log.parquet"), os.path.join(work, "usage.duckdb")
     for p in (db, db + ".wal"):
         if os.path.exists(p):
