@@ -1,0 +1,168 @@
+"""``billshape usage``: measured economics from usage logs (ingest, report, economics, whatif, export)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from billshape.cli._common import JsonOpt
+
+HELP = """Measured economics: ingest usage logs, price them, attribute cost, export FOCUS.
+
+Example: billshape usage ingest spans.json --db usage.duckdb && billshape usage report --db usage.duckdb --by customer
+"""
+
+DbOpt = Annotated[str, typer.Option("--db", help="Usage database: a DuckDB file (default engine) or a directory (--engine spark).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (default, one file) or spark (local or cluster).")]
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help=HELP, no_args_is_help=True)
+    app.add_typer(group, name="usage")
+
+    @group.command("ingest", help="Read, price and store usage logs (atomic; re-ingesting a file adds nothing).")
+    def ingest(
+        files: Annotated[list[str], typer.Argument(help="Log files: OTLP JSON spans, OpenAI usage JSON, raw responses JSONL, CSV, Parquet.")],
+        db: DbOpt = "usage.duckdb",
+        fmt: Annotated[Optional[str], typer.Option("--format", help="otel|openai|raw|csv|parquet (default: from the extension and content).")] = None,
+        mapping: Annotated[Optional[list[str]], typer.Option("--map", help="COL=FIELD: read column/attribute COL as FIELD (customer, feature, project, user_id, ts, model, provider, request_id, requests, *_tokens).")] = None,
+        engine: EngineOpt = "duckdb",
+        prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import print_json
+        from billshape.usage import ingest as run_ingest
+        from billshape.usage import parse_map
+
+        progress = None
+        bar = None
+        if not json_out:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+                           TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            bar.start()
+            tasks = {}
+
+            def progress(path: str, rows: int) -> None:
+                if path not in tasks:
+                    tasks[path] = bar.add_task(f"reading {path}", total=None)
+                bar.update(tasks[path], completed=rows)
+
+        try:
+            res = run_ingest(files, db, fmt=fmt, mapping=parse_map(mapping), engine=engine, prices_csv=prices, progress=progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+        if json_out:
+            print_json(res.to_dict())
+            return
+        _render_ingest(res, db)
+
+    @group.command("report", help="Spend attributed by customer, feature, project, user, model, provider, day or month.")
+    def report(
+        db: DbOpt = "usage.duckdb",
+        by: Annotated[str, typer.Option("--by", help="customer|feature|project|user|model|provider|day|month")] = "customer",
+        engine: EngineOpt = "duckdb",
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import print_json
+        from billshape.usage import report as run_report
+
+        res = run_report(db, by, engine=engine)
+        if json_out:
+            print_json(res.to_dict())
+            return
+        from rich.table import Table
+
+        from billshape.cli._common import console, fmt
+
+        t = Table(title=f"Spend by {by} (total {fmt(res.total_usd, 'USD')}; {res.rows_quarantined} rows quarantined)", title_justify="left")
+        for col in (by, "requests", "input tokens", "output tokens", "USD"):
+            t.add_column(col, justify="left" if col == by else "right")
+        for r in res.rows:
+            t.add_row(str(r["key"]), f"{r['requests']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"${r['usd']:,.4f}")
+        console().print(t)
+
+    @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
+    def economics(db: DbOpt = "usage.duckdb", engine: EngineOpt = "duckdb", json_out: JsonOpt = False) -> None:
+        from billshape.cli._common import print_json, render
+        from billshape.usage import economics as run
+
+        res = run(db, engine=engine)
+        if json_out:
+            print_json(res.to_dict())
+            return
+        render(res, "Measured unit economics", [
+            ("requests", res.requests, ""), ("total", res.total_usd, "USD"), ("cost per request", res.usd_per_request, "USD/request"),
+            ("input tokens per request", res.input_tokens_per_request, ""), ("output tokens per request", res.output_tokens_per_request, ""),
+            ("cache hit rate", res.cache_hit_rate, ""), ("blended $ per million tokens", res.usd_per_million_tokens, "USD"),
+            (f"users (distinct {res.users_from})", res.users, ""), ("cost per user per month", res.usd_per_user_per_month, "USD/user-month"),
+            ("period", res.period_days, "days"),
+        ])
+
+    @group.command("whatif", help="Re-price measured usage: route a share of a model to another, change the cache hit rate.")
+    def whatif(
+        db: DbOpt = "usage.duckdb",
+        route: Annotated[Optional[list[str]], typer.Option("--route", help="'FROM:SHARE->TO', e.g. 'gpt-4o:0.4->gpt-4o-mini' (repeatable).")] = None,
+        cache_hit_rate: Annotated[Optional[float], typer.Option("--cache-hit-rate", help="Cache-read share of input tokens, in [0, 1].")] = None,
+        prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV for TO models.")] = None,
+        engine: EngineOpt = "duckdb",
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import print_json, render
+        from billshape.usage import whatif as run
+
+        res = run(db, route or [], cache_hit_rate, engine=engine, prices_csv=prices)
+        if json_out:
+            print_json(res.to_dict())
+            return
+        render(res, "What if", [("measured", res.baseline_usd, "USD"), ("what-if", res.whatif_usd, "USD"),
+                                ("change", res.delta_usd, "USD"), ("change", res.delta_pct, "%")])
+
+    @group.command("export", help="Export the ledger as a FOCUS 1.2 dataset (.csv or .parquet).")
+    def export(
+        db: DbOpt = "usage.duckdb",
+        fmt: Annotated[str, typer.Option("--format", help="focus")] = "focus",
+        out: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (.csv or .parquet).")] = None,
+        engine: EngineOpt = "duckdb",
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import console, print_json
+        from billshape.errors import BillshapeInputError
+        from billshape.usage import export_focus
+
+        if fmt != "focus":
+            raise BillshapeInputError("--format", fmt, "focus")
+        if not out:
+            raise BillshapeInputError("-o", None, "an output path ending in .csv or .parquet")
+        res = export_focus(db, out, engine=engine)
+        if json_out:
+            print_json(res)
+            return
+        console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
+
+
+def _render_ingest(res, db: str) -> None:
+    from rich.table import Table
+
+    from billshape.cli._common import console, fmt
+
+    out = console()
+    t = Table(title=f"Ingest into {db}", show_header=False, title_justify="left")
+    t.add_column("quantity", style="bold")
+    t.add_column("value", justify="right")
+    for label, value in (("rows read", res.rows_read), ("rows priced", res.rows_priced), ("rows quarantined", res.rows_quarantined),
+                         ("total", fmt(res.total_usd, "USD")), ("files ingested", len(res.files_ingested)),
+                         ("files skipped (already ingested)", len(res.files_skipped))):
+        t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    out.print(t)
+    if res.quarantine_reasons:
+        q = Table(title="quarantined rows by reason", title_justify="left")
+        q.add_column("reason")
+        q.add_column("rows", justify="right")
+        for reason, n in res.quarantine_reasons.items():
+            q.add_row(reason, f"{n:,}")
+        out.print(q)

@@ -1,0 +1,22 @@
+"""Measured economics: ingest usage logs, price them, attribute cost, export FOCUS.
+
+>>> from billshape import usage
+>>> usage.ingest(["spans.json"], "usage.duckdb")          # doctest: +SKIP
+>>> usage.report("usage.duckdb", by="customer")             # doctest: +SKIP
+
+See ``docs/usage.md``. Engines: DuckDB (default, one file) and PySpark (``engine="spark"``), same Ibis code.
+"""
+
+from billshape.usage.api import (  # noqa: F401
+    Economics,
+    IngestResult,
+    Report,
+    WhatIf,
+    economics,
+    ingest,
+    parse_map,
+    parse_route,
+    report,
+    whatif,
+)
+from billshape.usage.focus import export_focus, focus_table  # noqa: F401

@@ -1,0 +1,339 @@
+"""Storage and Ibis expressions: the same pricing, report and what-if code on DuckDB and on PySpark.
+
+Only :class:`DuckDBStore` and :class:`SparkStore` know where tables live and how an ingest is made
+atomic; every number is computed by the Ibis expressions in this module, whichever the engine.
+
+* DuckDB (default): one database file; an ingest is one transaction (a crash rolls it back).
+* Spark: ``--db`` is a directory of Parquet tables partitioned by ``ingest_id`` plus ``_manifest.json``
+  listing committed ingests; an ingest writes its partitions, then swaps the manifest (``os.replace``).
+  Partitions of an ingest that never committed are invisible and removed by the next ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import ibis
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+
+from billshape.usage.schema import COST_FIELDS, FILES, LEDGER, QUARANTINE
+
+TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
+DEC_TOKENS = dt.Decimal(18, 0)
+
+
+class Store:
+    engine = "?"
+    con = None
+
+    def table(self, name: str):
+        raise NotImplementedError
+
+    def register(self, name: str, data: pa.Table):
+        raise NotImplementedError
+
+    def read_stage(self, path: str):
+        return self.con.read_parquet(path)
+
+    def begin(self) -> None: ...
+
+    def append(self, name: str, expr) -> None:
+        raise NotImplementedError
+
+    def commit(self, ingest_id: str) -> None: ...
+
+    def rollback(self, ingest_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    def scalar(self, expr):
+        return expr.to_pyarrow().as_py()
+
+    def frame(self, expr) -> pa.Table:
+        return expr.to_pyarrow()
+
+
+class DuckDBStore(Store):
+    engine = "duckdb"
+
+    def __init__(self, path: str, read_only: bool = False):
+        if read_only and not os.path.exists(path):
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
+        from billshape.usage._duckdb_compat import connect
+
+        self.con = connect(path, read_only=read_only)
+        # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
+        self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+        if not read_only:
+            existing = set(self.con.list_tables())
+            for name, schema in TABLES.items():
+                if name not in existing:
+                    self.con.con.register("_empty", schema.empty_table())
+                    self.con.raw_sql(f"CREATE TABLE {name} AS SELECT * FROM _empty")
+                    self.con.con.unregister("_empty")
+
+    def table(self, name: str):
+        return self.con.table(name)
+
+    def register(self, name: str, data: pa.Table):
+        self.con.con.register(name, data)
+        return self.con.table(name)
+
+    def begin(self) -> None:
+        self.con.raw_sql("BEGIN TRANSACTION")
+
+    def append(self, name: str, expr) -> None:
+        self.con.insert(name, expr.select(*TABLES[name].names))
+
+    def commit(self, ingest_id: str) -> None:
+        self.con.raw_sql("COMMIT")
+
+    def rollback(self, ingest_id: str) -> None:
+        try:
+            self.con.raw_sql("ROLLBACK")
+        except Exception:  # noqa: BLE001 - nothing to roll back
+            pass
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+
+_SPARK = None
+
+
+def spark_session():
+    """One local Spark session per process (UTC, small shuffles); Java must be on PATH."""
+    global _SPARK
+    if _SPARK is None:
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--engine", "spark", "duckdb, or spark with Java 17+ on PATH", "java not found")
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark.sql import SparkSession
+
+        _SPARK = (
+            SparkSession.builder.master(os.environ.get("BILLSHAPE_SPARK_MASTER", "local[2]"))
+            .appName("billshape-usage")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", os.environ.get("BILLSHAPE_SPARK_PARTITIONS", "4"))
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.ansi.enabled", "true")
+            .getOrCreate()
+        )
+        _SPARK.sparkContext.setLogLevel("ERROR")
+    return _SPARK
+
+
+class SparkStore(Store):
+    engine = "spark"
+
+    def __init__(self, path: str, read_only: bool = False):
+        if read_only and not os.path.isdir(path):
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--db", path, "an existing usage directory (run `billshape usage ingest --engine spark` first)")
+        if not read_only and os.path.isfile(path):
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--db", path, "a directory for --engine spark (this is a file, e.g. a DuckDB database)")
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        self.con = ibis.pyspark.connect(spark_session())
+        self._n = 0
+
+    @property
+    def manifest(self) -> list[str]:
+        try:
+            with open(os.path.join(self.path, "_manifest.json"), encoding="utf-8") as f:
+                return json.load(f)["ingests"]
+        except FileNotFoundError:
+            return []
+
+    def _write_manifest(self, ingests: list[str]) -> None:
+        tmp = os.path.join(self.path, "_manifest.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"ingests": ingests}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(self.path, "_manifest.json"))
+
+    def table(self, name: str):
+        committed = self.manifest
+        root = os.path.join(self.path, name)
+        if not committed or not os.path.isdir(root):
+            return self.register(f"_empty_{name}", TABLES[name].empty_table())
+        paths = [os.path.join(root, f"ingest_id={i}") for i in committed if os.path.isdir(os.path.join(root, f"ingest_id={i}"))]
+        if not paths:
+            return self.register(f"_empty_{name}", TABLES[name].empty_table())
+        df = self.con._session.read.option("basePath", root).parquet(*paths)
+        self._n += 1
+        view = f"_{name}_{self._n}"
+        df.createOrReplaceTempView(view)
+        return self.con.table(view).select(*TABLES[name].names)
+
+    def register(self, name: str, data: pa.Table):
+        session = self.con._session
+        df = session.createDataFrame(data) if data.num_rows else session.createDataFrame([], _spark_schema(data.schema))
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def begin(self) -> None:
+        committed = set(self.manifest)
+        for name in TABLES:  # leftovers of ingests that never committed
+            root = os.path.join(self.path, name)
+            if os.path.isdir(root):
+                for d in os.listdir(root):
+                    if d.startswith("ingest_id=") and d.split("=", 1)[1] not in committed:
+                        shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+
+    def append(self, name: str, expr) -> None:
+        self.con.to_parquet(expr.select(*TABLES[name].names), os.path.join(self.path, name), mode="append", partitionBy="ingest_id")
+
+    def commit(self, ingest_id: str) -> None:
+        self._write_manifest([*self.manifest, ingest_id])
+
+    def rollback(self, ingest_id: str) -> None:
+        for name in TABLES:
+            shutil.rmtree(os.path.join(self.path, name, f"ingest_id={ingest_id}"), ignore_errors=True)
+
+
+def _spark_schema(schema: pa.Schema):
+    from pyspark.sql import types as T
+
+    def conv(t):
+        if pa.types.is_string(t):
+            return T.StringType()
+        if pa.types.is_int64(t):
+            return T.LongType()
+        if pa.types.is_timestamp(t):
+            return T.TimestampType()
+        if pa.types.is_date32(t):
+            return T.DateType()
+        if pa.types.is_decimal(t):
+            return T.DecimalType(t.precision, t.scale)
+        raise TypeError(t)
+
+    return T.StructType([T.StructField(f.name, conv(f.type), True) for f in schema])
+
+
+def open_store(path: str, engine: str = "duckdb", read_only: bool = False) -> Store:
+    if engine == "duckdb":
+        return DuckDBStore(path, read_only=read_only)
+    if engine == "spark":
+        return SparkStore(path, read_only=read_only)
+    from billshape.errors import BillshapeInputError
+
+    raise BillshapeInputError("--engine", engine, "duckdb or spark")
+
+
+# ------------------------------------------------------------------------------------------ expressions
+
+def _round_micro(tokens, price):
+    """Integer micro-dollars of ``tokens x price`` (price in USD per million tokens = micro-dollars per token)."""
+    exact = tokens.cast(DEC_TOKENS) * price
+    return exact.round(0).cast("int64")
+
+
+def cost_columns(t, prefix: str = "") -> dict:
+    """Per-row cost components [integer micro-dollars] of a table that has token and price columns.
+
+    Uncached input at the input price; cache reads and writes at their prices (the input price when the
+    model has none); output at the output price; per-request fees. Tiered (long-context) prices apply to a
+    single request whose input exceeds the tier start, to all its tokens, as providers bill them.
+    """
+    p = lambda name: t[prefix + name]  # noqa: E731
+    tier = p("tier_start").notnull() & (t.requests == 1) & (t.input_tokens > p("tier_start"))
+
+    def price(name):
+        base = p(name) if name == "input_mtok" or name == "output_mtok" else p(name).coalesce(p("input_mtok"))
+        tiered = p("tier_" + name).coalesce(p("tier_input_mtok") if name.startswith("cache") else p("tier_" + name)).coalesce(base)
+        return ibis.ifelse(tier, tiered, base)
+
+    uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens
+    cols = {
+        "usd_micro_input": _round_micro(uncached, price("input_mtok")),
+        "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok")),
+        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok")),
+        "usd_micro_output": _round_micro(t.output_tokens, price("output_mtok")),
+        "usd_micro_requests": _round_micro(t.requests, p("requests_kpr").coalesce(ibis.literal(0, dt.Decimal(18, 9))) * 1000),
+    }
+    return cols
+
+
+def priced(stage, prices, ledger_keys, ingest_id: str):
+    """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine."""
+    s = stage.mutate(
+        _pk=stage.provider.coalesce(""),
+        _day=stage.ts.date(),
+        _rn=ibis.row_number().over(group_by=stage.row_key, order_by=[stage.file_hash, stage.row_index]),
+    )
+    j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day])
+    j = j.select(*[c for c in j.columns if not c.endswith("_right")])
+    dup = (j._rn > 0) | j.row_key.isin(ledger_keys)
+    unpriced = j.price_error.notnull() | j.input_mtok.isnull()
+    reason = (
+        ibis.cases((dup, "duplicate row (already ingested)"), else_=j.price_error.coalesce("no price"))
+    )
+    ok = j.filter(~dup & ~unpriced)
+    costs = cost_columns(ok)
+    ledger = ok.mutate(**costs).mutate(
+        usd_micro=sum((ibis._[c] for c in COST_FIELDS[1:]), ibis._[COST_FIELDS[0]]),
+        ingest_id=ibis.literal(ingest_id),
+    )
+    quarantine = j.filter(dup | unpriced).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
+    return ledger, quarantine
+
+
+DIMENSION_KEYS = {
+    "customer": lambda t: t.customer.coalesce("(none)"),
+    "feature": lambda t: t.feature.coalesce("(none)"),
+    "project": lambda t: t.project.coalesce("(none)"),
+    "user": lambda t: t.user_id.coalesce("(none)"),
+    "model": lambda t: t.model,
+    "provider": lambda t: t.provider.coalesce("(none)"),
+    "day": lambda t: t.ts.date().cast("string"),
+    "month": lambda t: t.ts.date().cast("string").left(7),
+}
+
+
+def attribution(ledger, by: str):
+    """Requests, tokens and integer micro-dollars grouped by a dimension, largest spend first."""
+    g = ledger.mutate(key=DIMENSION_KEYS[by](ledger)).group_by("key").aggregate(
+        requests=ledger.requests.sum(),
+        input_tokens=ledger.input_tokens.sum(),
+        cache_read_tokens=ledger.cache_read_tokens.sum(),
+        output_tokens=ledger.output_tokens.sum(),
+        usd_micro=ledger.usd_micro.sum(),
+    )
+    return g.order_by([ibis.desc("usd_micro"), "key"])
+
+
+def attribution_customer_model(ledger):
+    """The benchmark's query: spend by customer and model."""
+    return ledger.group_by(["customer", "model"]).aggregate(
+        requests=ledger.requests.sum(), input_tokens=ledger.input_tokens.sum(),
+        output_tokens=ledger.output_tokens.sum(), usd_micro=ledger.usd_micro.sum(),
+    )
+
+
+def totals(ledger):
+    return ledger.aggregate(
+        rows=ledger.count(),
+        requests=ledger.requests.sum(),
+        input_tokens=ledger.input_tokens.sum(),
+        cache_read_tokens=ledger.cache_read_tokens.sum(),
+        cache_write_tokens=ledger.cache_write_tokens.sum(),
+        output_tokens=ledger.output_tokens.sum(),
+        reasoning_tokens=ledger.reasoning_tokens.sum(),
+        usd_micro=ledger.usd_micro.sum(),
+        users=ledger.user_id.nunique(),
+        customers=ledger.customer.nunique(),
+        first_ts=ledger.ts.min(),
+        last_ts=ledger.ts.max(),
+    )

@@ -1,0 +1,581 @@
+"""Readers: usage logs in, normalised Arrow batches and quarantined rows out (streaming, bounded memory).
+
+Formats
+-------
+otel
+    OpenTelemetry GenAI spans as OTLP JSON (a file holding one ``ExportTraceServiceRequest``, or JSON
+    lines of them as the OTLP file exporter writes). A span is a usage row when it carries
+    ``gen_ai.usage.*`` or ``gen_ai.request.model``; ``invoke_agent``/``create_agent``/``execute_tool``
+    spans are skipped because their usage (if any) repeats their children's.
+openai
+    Pages of the OpenAI usage API (``/organization/usage/completions``): buckets of results.
+raw
+    Raw provider responses (or ``{"ts": ..., "customer": ..., "response": {...}}`` wrappers) holding a
+    ``usage`` object (OpenAI chat/responses, Anthropic messages) or ``usageMetadata`` (Gemini).
+csv, parquet
+    One row per request (or per aggregate with a ``requests`` column); ``--map COL=FIELD`` names columns.
+
+Every row becomes either a normalised record (:data:`billshape.usage.schema.STAGE`) or a quarantine
+record with a reason; nothing is dropped silently and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from billshape.usage.schema import DIMENSIONS, MAPPABLE, STAGE, TOKEN_FIELDS
+
+FORMATS = ("otel", "openai", "raw", "csv", "parquet")
+BATCH_ROWS = 65_536
+
+#: OTel ``gen_ai.provider.name`` / older ``gen_ai.system`` values -> genai-prices provider ids.
+PROVIDER_ALIASES = {
+    "gcp.gemini": "google", "gcp.vertex_ai": "google", "gcp.gen_ai": "google", "gemini": "google",
+    "vertex_ai": "google", "google": "google", "aws.bedrock": "aws", "az.ai.openai": "azure",
+    "azure.ai.openai": "azure", "azure.ai.inference": "azure", "mistral_ai": "mistral", "x_ai": "x-ai",
+    "xai": "x-ai", "openai": "openai", "anthropic": "anthropic", "deepseek": "deepseek", "groq": "groq",
+    "cohere": "cohere", "perplexity": "perplexity",
+}
+
+SKIPPED_OPERATIONS = ("invoke_agent", "create_agent", "execute_tool")
+
+#: Default attribute / field names for the dimensions (OTel span or resource attributes, JSON wrapper keys).
+DEFAULT_DIMENSION_KEYS = {
+    "customer": ("billshape.customer", "customer", "customer.id", "customer_id", "tenant.id"),
+    "feature": ("billshape.feature", "feature", "feature.name"),
+    "project": ("billshape.project", "project", "project_id", "service.name"),
+    "user_id": ("billshape.user", "user.id", "enduser.id", "user_id", "user"),
+}
+
+
+def provider_key(name: str | None) -> str | None:
+    """The genai-prices provider id for a provider name as logs write it (``None`` when absent)."""
+    if name is None:
+        return None
+    name = str(name).strip().lower()
+    return PROVIDER_ALIASES.get(name, name) or None
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's content, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Bad:
+    """A quarantined input row."""
+
+    row_key: str
+    row_index: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Chunk:
+    """One step of a reader: good rows (an Arrow batch, maybe empty) and bad rows."""
+
+    batch: pa.RecordBatch | None
+    bad: list[Bad] = field(default_factory=list)
+    ignored: int = 0  # records that are not usage rows (e.g. non-GenAI spans)
+
+
+class RowError(ValueError):
+    """A row that cannot be normalised; its message is the quarantine reason."""
+
+
+# --------------------------------------------------------------------------------------------- values
+
+def _int(name: str, value, required: bool = False) -> int:
+    if value is None or value == "":
+        if required:
+            raise RowError(f"missing {name}")
+        return 0
+    if isinstance(value, bool):
+        raise RowError(f"wrong type for {name}: bool")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise RowError(f"wrong type for {name}: non-integer {value!r}")
+        value = int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise RowError(f"wrong type for {name}: {value[:40]!r}")
+        value = int(text)
+    if not isinstance(value, int):
+        raise RowError(f"wrong type for {name}: {type(value).__name__}")
+    if value < 0:
+        raise RowError(f"negative {name}")
+    return value
+
+
+def _ts(value) -> dt.datetime:
+    if value is None or value == "":
+        raise RowError("missing timestamp")
+    try:
+        if isinstance(value, dt.datetime):
+            out = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            x = float(value)
+            # seconds, milliseconds or nanoseconds since the epoch
+            out = dt.datetime.fromtimestamp(x / 1e9 if x > 1e14 else x / 1e3 if x > 1e11 else x, tz=dt.timezone.utc)
+        elif isinstance(value, str) and re.fullmatch(r"\d{10,19}", value.strip()):
+            return _ts(int(value))
+        elif isinstance(value, str):
+            out = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        raise RowError(f"bad timestamp {str(value)[:40]!r}") from None
+    if out.tzinfo is None:
+        out = out.replace(tzinfo=dt.timezone.utc)
+    return out.astimezone(dt.timezone.utc)
+
+
+def _str(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise RowError("wrong type for a dimension: object")
+    text = str(value).strip()
+    return text or None
+
+
+def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=None, **tokens) -> dict:
+    """A validated, normalised record (raises :class:`RowError` with the quarantine reason)."""
+    if not isinstance(model, str) or not model.strip():
+        raise RowError("missing model")
+    rec = {
+        "row_key": row_key, "row_index": row_index, "ts": _ts(ts), "provider": provider_key(_str(provider)),
+        "model": model.strip(), "requests": _int("requests", requests, required=True),
+    }
+    for d in DIMENSIONS:
+        rec[d] = _str((dims or {}).get(d))
+    for t in TOKEN_FIELDS:
+        rec[t] = _int(t, tokens.get(t), required=t in ("input_tokens", "output_tokens"))
+    if rec["cache_read_tokens"] + rec["cache_write_tokens"] > rec["input_tokens"]:
+        raise RowError("cache tokens exceed input tokens")
+    if rec["reasoning_tokens"] > rec["output_tokens"]:
+        raise RowError("reasoning tokens exceed output tokens")
+    return rec
+
+
+class _Batcher:
+    def __init__(self, file_hash: str, source: str):
+        self.file_hash, self.source = file_hash, source
+        self.rows: list[dict] = []
+        self.bad: list[Bad] = []
+        self.ignored = 0
+
+    def add(self, fn, row_key: str, row_index: int, detail: str = "") -> None:
+        try:
+            rec = fn()
+        except RowError as exc:
+            self.bad.append(Bad(row_key, row_index, str(exc), detail[:200]))
+            return
+        if rec is None:
+            self.ignored += 1
+            return
+        rec["file_hash"], rec["source_file"] = self.file_hash, self.source
+        self.rows.append(rec)
+
+    def full(self) -> bool:
+        return len(self.rows) >= BATCH_ROWS or len(self.bad) >= BATCH_ROWS
+
+    def flush(self) -> Chunk:
+        batch = pa.RecordBatch.from_pylist(self.rows, schema=STAGE) if self.rows else None
+        chunk = Chunk(batch, self.bad, self.ignored)
+        self.rows, self.bad, self.ignored = [], [], 0
+        return chunk
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+def _json_docs(path: str) -> Iterator[tuple[int, object | None, str]]:
+    """(index, parsed document or None, error) for a JSON file or JSON-lines file."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first_line = f.readline()
+        f.seek(0)
+        lines = True
+        if first_line.lstrip().startswith("["):
+            lines = False
+        else:
+            try:
+                json.loads(first_line)
+            except json.JSONDecodeError:
+                lines = False  # a pretty-printed document (or a truncated one-line file: same answer)
+        if not lines:
+            text = f.read()
+            try:
+                yield 0, json.loads(text), ""
+            except json.JSONDecodeError as exc:
+                yield 0, None, f"invalid JSON ({exc.msg} at char {exc.pos})"
+            return
+        for i, line in enumerate(f):
+            if not line.strip():
+                continue
+            try:
+                yield i, json.loads(line), ""
+            except json.JSONDecodeError as exc:
+                yield i, None, f"invalid JSON ({exc.msg} at char {exc.pos})"
+
+
+def sniff(doc) -> str | None:
+    """The format of one parsed JSON document (``otel``, ``openai``, ``raw``) or ``None``."""
+    if isinstance(doc, dict):
+        if "resourceSpans" in doc:
+            return "otel"
+        if doc.get("object") == "page" or (isinstance(doc.get("data"), list) and doc["data"] and isinstance(doc["data"][0], dict) and "results" in doc["data"][0]):
+            return "openai"
+        if doc.get("object") == "bucket" and "results" in doc:
+            return "openai"
+        body = doc.get("response", doc)
+        if isinstance(body, dict) and ("usage" in body or "usageMetadata" in body):
+            return "raw"
+    if isinstance(doc, list) and doc and all(isinstance(x, dict) for x in doc):
+        kinds = {sniff(x) for x in doc[:5]}
+        if len(kinds) == 1:
+            return kinds.pop()
+    return None
+
+
+def _attrs(items) -> dict:
+    out = {}
+    for item in items or []:
+        if not isinstance(item, dict) or "key" not in item:
+            continue
+        val = item.get("value") or {}
+        if not isinstance(val, dict):
+            out[item["key"]] = val
+            continue
+        for kind in ("stringValue", "intValue", "doubleValue", "boolValue"):
+            if kind in val:
+                out[item["key"]] = val[kind]
+                break
+    return out
+
+
+def _dims(attrs: dict, mapping: dict[str, str], fallback: dict | None = None) -> dict:
+    dims = {}
+    for d in DIMENSIONS:
+        keys = [c for c, f in mapping.items() if f == d] + list(DEFAULT_DIMENSION_KEYS[d])
+        for k in keys:
+            for src in (attrs, fallback or {}):
+                if src.get(k) not in (None, ""):
+                    dims[d] = src[k]
+                    break
+            if d in dims:
+                break
+    return dims
+
+
+def _otel_rows(doc, b: _Batcher, index: int, mapping: dict[str, str]):
+    for rs in doc.get("resourceSpans") or []:
+        res_attrs = _attrs((rs.get("resource") or {}).get("attributes"))
+        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+            for j, span in enumerate(ss.get("spans") or []):
+                if not isinstance(span, dict):
+                    b.bad.append(Bad(f"{b.file_hash}:{index}:{j}", index, "span is not an object"))
+                    continue
+                key = f"otel:{span.get('traceId', '')}:{span.get('spanId', '')}" if span.get("spanId") else f"{b.file_hash}:{index}:{j}"
+                b.add(lambda span=span: _otel_record(span, res_attrs, mapping, key, index), key, index, str(span.get("name", "")))
+
+
+def _otel_record(span: dict, res_attrs: dict, mapping: dict[str, str], key: str, index: int):
+    a = _attrs(span.get("attributes"))
+    if not any(k.startswith("gen_ai.usage.") for k in a) and "gen_ai.request.model" not in a:
+        return None
+    if a.get("gen_ai.operation.name") in SKIPPED_OPERATIONS:
+        return None
+    provider = a.get("gen_ai.provider.name") or a.get("gen_ai.system")
+    model = a.get("gen_ai.response.model") or a.get("gen_ai.request.model")
+    inp = _int("input_tokens", a.get("gen_ai.usage.input_tokens", a.get("gen_ai.usage.prompt_tokens")), required=True)
+    out = _int("output_tokens", a.get("gen_ai.usage.output_tokens", a.get("gen_ai.usage.completion_tokens")), required=True)
+    cr = _int("cache_read_tokens", a.get("gen_ai.usage.cache_read.input_tokens"))
+    cw = _int("cache_write_tokens", a.get("gen_ai.usage.cache_creation.input_tokens"))
+    rs = _int("reasoning_tokens", a.get("gen_ai.usage.reasoning.output_tokens"))
+    # OTel semantic conventions: input_tokens includes cached tokens. Instrumentations that copy Anthropic's
+    # usage verbatim report it without them; a sum that cannot be a part of the input shows which one it is.
+    if cr + cw > inp and provider_key(provider) == "anthropic":
+        inp += cr + cw
+    extra = {mapping[k]: v for k, v in a.items() if k in mapping and mapping[k] not in DIMENSIONS}
+    return make_record(
+        row_key=key, row_index=index, ts=extra.get("ts", span.get("startTimeUnixNano")), provider=extra.get("provider", provider),
+        model=extra.get("model", model), dims=_dims(a, mapping, res_attrs), input_tokens=inp, output_tokens=out,
+        cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rs,
+    )
+
+
+def _openai_rows(doc, b: _Batcher, index: int, mapping: dict[str, str]):
+    buckets = [doc] if doc.get("object") == "bucket" else doc.get("data") or []
+    for bucket in buckets:
+        if not isinstance(bucket, dict):
+            b.bad.append(Bad(f"{b.file_hash}:{index}:bucket", index, "bucket is not an object"))
+            continue
+        for j, res in enumerate(bucket.get("results") or []):
+            if not isinstance(res, dict):
+                b.bad.append(Bad(f"{b.file_hash}:{index}:{j}", index, "result is not an object"))
+                continue
+            parts = [str(bucket.get("start_time")), str(bucket.get("end_time"))] + [str(res.get(k)) for k in ("model", "project_id", "user_id", "api_key_id", "batch", "service_tier")]
+            key = "openai-usage:" + "|".join(parts)
+            b.add(lambda res=res, bucket=bucket, key=key: _openai_record(res, bucket, mapping, key, index), key, index, str(res.get("model")))
+
+
+def _openai_record(res: dict, bucket: dict, mapping: dict[str, str], key: str, index: int):
+    if res.get("batch") is True:
+        raise RowError("batch API usage: batch prices are not modelled")
+    dims = _dims(res, mapping or {"project_id": "project", "user_id": "user_id"})
+    return make_record(
+        row_key=key, row_index=index, ts=bucket.get("start_time"), provider="openai", model=res.get("model"),
+        requests=res.get("num_model_requests"), dims=dims, input_tokens=res.get("input_tokens"),
+        output_tokens=res.get("output_tokens"), cache_read_tokens=res.get("input_cached_tokens"),
+    )
+
+
+def _raw_rows(doc, b: _Batcher, index: int, mapping: dict[str, str]):
+    items = doc if isinstance(doc, list) else [doc]
+    for j, item in enumerate(items):
+        if not isinstance(item, dict):
+            b.bad.append(Bad(f"{b.file_hash}:{index}:{j}", index, "record is not an object"))
+            continue
+        body = item.get("response", item)
+        rid = body.get("id") if isinstance(body, dict) else None
+        key = f"raw:{rid}" if rid else f"{b.file_hash}:{index}:{j}"
+        b.add(lambda item=item, key=key: raw_record(item, mapping, key, index), key, index)
+
+
+def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "", index: int = 0) -> dict:
+    """Normalise one raw provider response (or wrapper) holding a ``usage``/``usageMetadata`` object.
+
+    OpenAI (chat ``prompt_tokens``/``completion_tokens`` or responses ``input_tokens``/``output_tokens``):
+    cached tokens are inside input. Anthropic: ``input_tokens`` excludes ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens``; they are added. Gemini: ``promptTokenCount`` includes
+    ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and added to it.
+    """
+    mapping = mapping or {}
+    body = item.get("response", item)
+    if not isinstance(body, dict):
+        raise RowError("response is not an object")
+    ts = item.get("ts", item.get("timestamp", body.get("created", body.get("created_at", body.get("createTime")))))
+    dims = _dims(item, mapping, item.get("metadata") if isinstance(item.get("metadata"), dict) else None)
+    provider = item.get("provider")
+    if "usageMetadata" in body:
+        u = body["usageMetadata"]
+        if not isinstance(u, dict):
+            raise RowError("wrong type for usageMetadata")
+        thoughts = _int("reasoning_tokens", u.get("thoughtsTokenCount"))
+        return make_record(
+            row_key=key, row_index=index, ts=ts, provider=provider or "google", model=item.get("model", body.get("modelVersion")),
+            dims=dims, input_tokens=u.get("promptTokenCount"),
+            output_tokens=_int("output_tokens", u.get("candidatesTokenCount"), required=True) + thoughts,
+            cache_read_tokens=u.get("cachedContentTokenCount"), reasoning_tokens=thoughts,
+        )
+    u = body.get("usage")
+    if not isinstance(u, dict):
+        raise RowError("wrong type for usage")
+    model = item.get("model", body.get("model"))
+    if "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u or body.get("type") == "message":
+        cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
+        cw = _int("cache_write_tokens", u.get("cache_creation_input_tokens"))
+        return make_record(
+            row_key=key, row_index=index, ts=ts, provider=provider or "anthropic", model=model, dims=dims,
+            input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
+            output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw,
+        )
+    if "prompt_tokens" in u:  # OpenAI chat completions
+        details = u.get("prompt_tokens_details") or {}
+        out_details = u.get("completion_tokens_details") or {}
+        inp, out = u.get("prompt_tokens"), u.get("completion_tokens")
+    else:  # OpenAI responses API
+        details = u.get("input_tokens_details") or {}
+        out_details = u.get("output_tokens_details") or {}
+        inp, out = u.get("input_tokens"), u.get("output_tokens")
+    if not isinstance(details, dict) or not isinstance(out_details, dict):
+        raise RowError("wrong type for usage details")
+    return make_record(
+        row_key=key, row_index=index, ts=ts, provider=provider or "openai", model=model, dims=dims,
+        input_tokens=inp, output_tokens=out, cache_read_tokens=details.get("cached_tokens"),
+        reasoning_tokens=out_details.get("reasoning_tokens"),
+    )
+
+
+_JSON_READERS = {"otel": _otel_rows, "openai": _openai_rows, "raw": _raw_rows}
+
+
+def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str]) -> Iterator[Chunk]:
+    b = _Batcher(file_hash, os.path.basename(path))
+    for index, doc, error in _json_docs(path):
+        if doc is None:
+            b.bad.append(Bad(f"{file_hash}:{index}", index, error))
+        else:
+            kind = sniff(doc)
+            if kind is None or (fmt is not None and kind != fmt):
+                reason = "unrecognised record format" if kind is None else f"{kind} record in a file read as --format {fmt}"
+                b.bad.append(Bad(f"{file_hash}:{index}", index, reason, str(doc)[:200]))
+            else:
+                try:
+                    _JSON_READERS[kind](doc, b, index, mapping)
+                except (AttributeError, TypeError) as exc:  # structure of the wrong shape
+                    b.bad.append(Bad(f"{file_hash}:{index}", index, f"malformed {kind} record ({type(exc).__name__})"))
+        if b.full():
+            yield b.flush()
+    yield b.flush()
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+def _table_batches(path: str, fmt: str) -> Iterator[pa.RecordBatch]:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    else:
+        import pyarrow.csv as pcsv
+
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               convert_options=pcsv.ConvertOptions(strings_can_be_null=True, auto_dict_encode=False))
+        yield from reader
+
+
+def _column_map(names: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """field -> column for a table: explicit ``--map`` first, then columns named like the fields."""
+    out = {f: c for c, f in mapping.items() if c in names}
+    aliases = {"timestamp": "ts", "time": "ts", "user": "user_id", "prompt_tokens": "input_tokens", "completion_tokens": "output_tokens", "cached_tokens": "cache_read_tokens", "id": "request_id"}
+    for c in names:
+        f = c if c in MAPPABLE else aliases.get(c)
+        if f and f not in out:
+            out[f] = c
+    return out
+
+
+def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, start: int) -> tuple[pa.RecordBatch, list[Bad]]:
+    """Vectorised normalisation of a table batch; raises ``pa.ArrowInvalid`` when a column does not cast."""
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    get = lambda f: batch.column(cols[f]) if f in cols else None  # noqa: E731
+    idx = pa.array(range(start, start + n), pa.int64())
+    out: dict[str, pa.Array] = {}
+    for t in TOKEN_FIELDS:
+        col = get(t)
+        out[t] = pa.nulls(n, pa.int64()).fill_null(0) if col is None else pc.cast(col, pa.int64())
+    req = get("requests")
+    out["requests"] = pa.array([1] * n, pa.int64()) if req is None else pc.cast(req, pa.int64())
+    ts = get("ts")
+    if ts is None:
+        raise pa.ArrowInvalid("no timestamp column")
+    if pa.types.is_string(ts.type) or pa.types.is_large_string(ts.type):
+        try:
+            ts = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid:  # no zone offset: the timestamps are UTC
+            ts = pc.assume_timezone(pc.cast(ts, pa.timestamp("us")), "UTC")
+    elif pa.types.is_timestamp(ts.type):
+        ts = pc.cast(ts if ts.type.tz else pc.assume_timezone(ts, "UTC"), pa.timestamp("us", tz="UTC"))
+    else:
+        raise pa.ArrowInvalid("timestamp column type")
+    out["ts"] = ts
+    for f in ("provider", "model", *DIMENSIONS):
+        col = get(f)
+        out[f] = pa.nulls(n, pa.string()) if col is None else pc.cast(col, pa.string())
+    out["provider"] = pc.utf8_lower(out["provider"])
+    rid = get("request_id")
+    prefix = f"{file_hash}:"
+    key = pc.binary_join_element_wise(pa.array([prefix] * n, pa.string()), pc.cast(idx, pa.string()), "")
+    if rid is not None:
+        key = pc.coalesce(pc.binary_join_element_wise(pa.array(["req:"] * n), pc.cast(rid, pa.string()), ""), key)
+    out["row_key"] = key
+    # reasons, first failing check wins
+    checks = [
+        (pc.or_kleene(pc.is_null(out["model"]), pc.equal(pc.utf8_trim_whitespace(pc.fill_null(out["model"], "")), "")), "missing model"),
+        (pc.is_null(out["ts"]), "missing timestamp"),
+        (pc.is_null(out["input_tokens"]), "missing input_tokens"),
+        (pc.is_null(out["output_tokens"]), "missing output_tokens"),
+        (pc.is_null(out["requests"]), "missing requests"),
+    ]
+    for f in (*TOKEN_FIELDS, "requests"):
+        checks.append((pc.less(out[f], 0), f"negative {f}"))
+    checks.append((pc.greater(pc.add(pc.fill_null(out["cache_read_tokens"], 0), pc.fill_null(out["cache_write_tokens"], 0)), out["input_tokens"]), "cache tokens exceed input tokens"))
+    checks.append((pc.greater(pc.fill_null(out["reasoning_tokens"], 0), out["output_tokens"]), "reasoning tokens exceed output tokens"))
+    reason = pa.nulls(n, pa.string())
+    for mask, text in reversed(checks):
+        reason = pc.if_else(pc.fill_null(mask, False), text, reason)
+    bad_mask = pc.is_valid(reason)
+    for t in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        out[t] = pc.fill_null(out[t], 0)
+    out["file_hash"] = pa.array([file_hash] * n, pa.string())
+    out["source_file"] = pa.array([source] * n, pa.string())
+    out["row_index"] = idx
+    good = pa.RecordBatch.from_arrays([out[f.name] for f in STAGE], schema=STAGE)
+    bad = []
+    if pc.any(bad_mask).as_py():
+        sel = pa.RecordBatch.from_arrays([out["row_key"], idx, reason], names=["k", "i", "r"]).filter(bad_mask)
+        bad = [Bad(k, i, r) for k, i, r in zip(*(sel.column(j).to_pylist() for j in range(3)))]
+        good = good.filter(pc.invert(bad_mask))
+    return good, bad
+
+
+def read_table(path: str, file_hash: str, fmt: str, mapping: dict[str, str]) -> Iterator[Chunk]:
+    source = os.path.basename(path)
+    start = 0
+    try:
+        for batch in _table_batches(path, fmt):
+            cols = _column_map(batch.schema.names, mapping)
+            missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols]
+            if missing:
+                yield Chunk(None, [Bad(f"{file_hash}:{start + i}", start + i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in range(batch.num_rows)])
+                start += batch.num_rows
+                continue
+            try:
+                good, bad = _fast_batch(batch, cols, file_hash, source, start)
+                yield Chunk(good, bad)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                yield _slow_batch(batch, cols, file_hash, source, start)
+            start += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:  # unreadable file or a broken CSV row: the rest of the file
+        yield Chunk(None, [Bad(f"{file_hash}:{start}", start, f"unreadable {fmt} from row {start}: {str(exc).splitlines()[0][:120]}")])
+
+
+def _slow_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, start: int) -> Chunk:
+    """Row-by-row normalisation of a batch whose columns do not cast as a whole (dirty input)."""
+    b = _Batcher(file_hash, source)
+    rows = batch.to_pylist()
+    for i, row in enumerate(rows):
+        index = start + i
+        rid = row.get(cols["request_id"]) if "request_id" in cols else None
+        key = f"req:{rid}" if rid not in (None, "") else f"{file_hash}:{index}"
+        get = lambda f, row=row: row.get(cols[f]) if f in cols else None  # noqa: E731
+        b.add(lambda get=get, key=key, index=index: make_record(
+            row_key=key, row_index=index, ts=get("ts"), provider=get("provider"), model=get("model"),
+            requests=1 if "requests" not in cols else get("requests"), dims={d: get(d) for d in DIMENSIONS},
+            **{t: get(t) for t in TOKEN_FIELDS}), key, index)
+    return b.flush()
+
+
+def detect_format(path: str) -> str:
+    ext = path.lower().rsplit(".", 1)[-1]
+    if ext in ("parquet", "pq"):
+        return "parquet"
+    if ext in ("csv", "tsv"):
+        return "csv"
+    return "json"
+
+
+def read(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str]) -> Iterator[Chunk]:
+    """Stream ``path`` as :class:`Chunk` s (``fmt`` None: from the extension, and per JSON record)."""
+    kind = fmt or detect_format(path)
+    if kind in ("csv", "parquet"):
+        yield from read_table(path, file_hash, kind, mapping)
+    else:
+        yield from read_json(path, file_hash, None if kind == "json" else kind, mapping)

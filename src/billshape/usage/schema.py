@@ -1,0 +1,94 @@
+"""The normalised usage record, the ledger and the quarantine, as Arrow schemas.
+
+Token semantics after normalisation (whatever the source):
+
+* ``input_tokens`` counts *all* prompt tokens, cached or not (OpenAI and Gemini report it this way;
+  Anthropic's ``input_tokens`` excludes cache reads and cache writes, so the reader adds them back);
+* ``cache_read_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``;
+* ``output_tokens`` counts all generated tokens, reasoning included (Gemini's ``thoughtsTokenCount`` is
+  reported beside ``candidatesTokenCount``, so the reader adds it); ``reasoning_tokens`` is a part of it.
+
+Money in the ledger is integer micro-dollars (1e-6 USD) per row and per price component, so that every
+total is an exact integer sum and reconciles to the cent.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+DIMENSIONS = ("customer", "feature", "project", "user_id")
+
+#: Fields a ``--map COL=FIELD`` may target (CSV and Parquet readers).
+MAPPABLE = ("ts", "provider", "model", "request_id", "requests", *DIMENSIONS, *TOKEN_FIELDS)
+
+STAGE = pa.schema([
+    ("row_key", pa.string()),
+    ("file_hash", pa.string()),
+    ("source_file", pa.string()),
+    ("row_index", pa.int64()),
+    ("ts", pa.timestamp("us", tz="UTC")),
+    ("provider", pa.string()),
+    ("model", pa.string()),
+    ("customer", pa.string()),
+    ("feature", pa.string()),
+    ("project", pa.string()),
+    ("user_id", pa.string()),
+    ("requests", pa.int64()),
+    ("input_tokens", pa.int64()),
+    ("cache_read_tokens", pa.int64()),
+    ("cache_write_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()),
+])
+
+COST_FIELDS = ("usd_micro_input", "usd_micro_cache_read", "usd_micro_cache_write", "usd_micro_output", "usd_micro_requests")
+
+LEDGER = pa.schema([
+    *STAGE,
+    ("price_model", pa.string()),
+    ("price_source", pa.string()),
+    *[(c, pa.int64()) for c in COST_FIELDS],
+    ("usd_micro", pa.int64()),
+    ("ingest_id", pa.string()),
+])
+
+QUARANTINE = pa.schema([
+    ("row_key", pa.string()),
+    ("file_hash", pa.string()),
+    ("source_file", pa.string()),
+    ("row_index", pa.int64()),
+    ("reason", pa.string()),
+    ("detail", pa.string()),
+    ("ingest_id", pa.string()),
+])
+
+FILES = pa.schema([
+    ("file_hash", pa.string()),
+    ("source_file", pa.string()),
+    ("format", pa.string()),
+    ("rows_read", pa.int64()),
+    ("ingest_id", pa.string()),
+    ("ingested_at", pa.timestamp("us", tz="UTC")),
+])
+
+PRICES = pa.schema([
+    ("provider_key", pa.string()),
+    ("model", pa.string()),
+    ("day", pa.date32()),
+    ("price_model", pa.string()),
+    ("price_source", pa.string()),
+    ("price_error", pa.string()),
+    ("input_mtok", pa.decimal128(18, 9)),
+    ("cache_read_mtok", pa.decimal128(18, 9)),
+    ("cache_write_mtok", pa.decimal128(18, 9)),
+    ("output_mtok", pa.decimal128(18, 9)),
+    ("tier_start", pa.int64()),
+    ("tier_input_mtok", pa.decimal128(18, 9)),
+    ("tier_cache_read_mtok", pa.decimal128(18, 9)),
+    ("tier_cache_write_mtok", pa.decimal128(18, 9)),
+    ("tier_output_mtok", pa.decimal128(18, 9)),
+    ("requests_kpr", pa.decimal128(18, 9)),
+])
+
+MICRO = 1_000_000
