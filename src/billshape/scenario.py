@@ -895,24 +895,25 @@ class Plan:
         cum = np.cumsum(cash, axis=1)
         cum -= upfront[:, None]
 
-        # payback: first month the cumulative cash turns non-negative, linear within the month
-        hit = cum >= 0
-        any_hit = hit.any(axis=1)
-        first = np.argmax(hit, axis=1)
-        payback = np.full(n, np.inf)
-        rows = np.nonzero(any_hit)[0]
+        # payback: when the cumulative cash turns non-negative for good (it may dip again after a retraining or
+        # a price shock: payback is after the last dip), linear within that month; never: inf
+        neg = cum < 0
+        ever_neg = neg.any(axis=1) | (upfront > 0)
+        last_neg = np.where(neg.any(axis=1), H - 1 - np.argmax(neg[:, ::-1], axis=1), -1)
+        f_all = last_neg + 1  # index of the month in which the cumulative cash turns non-negative for good
+        payback = np.where(ever_neg, np.inf, 0.0)
+        rows = np.nonzero(ever_neg & (f_all < H))[0]
         if rows.size:
-            f = first[rows]
+            f = f_all[rows]
             before = np.where(f > 0, cum[rows, np.maximum(f - 1, 0)], -upfront[rows])
             remaining = np.maximum(-before, 0.0)
             u_m = users[rows, f] if users.shape[0] == n else users[0, f]
             rev_pu = price[rows, 0]
             spend_pu = rev_pu - cash[rows, f] / u_m  # all costs of that month per user
-            spend_pu = np.clip(spend_pu, 0.0, rev_pu)  # where the month's cash is 0, remaining is 0 too
+            spend_pu = np.clip(spend_pu, 0.0, rev_pu)
             frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
             frac_m = np.where(remaining > 0, frac_m, 0.0)
             payback[rows] = f + np.minimum(frac_m, 1.0)
-        payback = np.where(upfront <= 0, np.where(cash[:, 0] >= 0, 0.0, payback), payback)
 
         rate = np.asarray(g("discount_rate_annual"), dtype=float)
         if rate.ndim == 0:
@@ -939,6 +940,7 @@ class Plan:
             "lifetime_inference_usd": inference_total,
             "lifetime_training_usd": training_total,
             "lifetime_fixed_usd": fixed_total,
+            "upfront_usd": upfront,
         }
         if monthly:
             users = np.broadcast_to(users, (n, H))
@@ -989,7 +991,7 @@ class Plan:
         n_total = int(samples) if uncertain else 1
         rng = np.random.default_rng(int(seed))
         chunk = max(1, CHUNK_CELLS // H)
-        scalar_keys = SUMMARY_KEYS + EXTRA_KEYS
+        scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
         scalars: dict[str, list[np.ndarray]] = {k: [] for k in scalar_keys}
         kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}
         n_kept = 0
@@ -1017,7 +1019,11 @@ class Plan:
             for k in MONTHLY_KEYS:
                 row[k] = float(bands[k][1, m])
             monthly.append(row)
-        band_rows = [{"month": m + 1, **{f"{k}_p{int(q * 100)}": float(bands[k][j, m])
+        start = np.quantile(-flat["upfront_usd"], QUANTILES) if n_total > 1 else np.repeat(-flat["upfront_usd"], 3)
+        band_rows = [{"month": 0, **{f"{k}_p{int(q * 100)}": (float(start[j])
+                                                             if k == "cumulative_cash_usd" else None)
+                                    for k in BAND_KEYS for j, q in enumerate(QUANTILES)}}]
+        band_rows += [{"month": m + 1, **{f"{k}_p{int(q * 100)}": float(bands[k][j, m])
                                         for k in BAND_KEYS for j, q in enumerate(QUANTILES)}} for m in range(H)]
         pb = flat["payback_month"]
         pb_sample = pb[: min(pb.size, 5000)]
@@ -1134,6 +1140,7 @@ def tokens_per_user(P: dict[str, Any]) -> float:
 SUMMARY_KEYS = ["payback_month", "cumulative_profit_usd", "npv_usd", "contribution_margin_per_user_month_usd",
                 "fully_loaded_margin_per_user_month_usd", "training_share_of_lifetime_cost"]
 EXTRA_KEYS = ["lifetime_revenue_usd", "lifetime_inference_usd", "lifetime_training_usd", "lifetime_fixed_usd"]
+HIDDEN_KEYS = ["upfront_usd"]
 MONTHLY_KEYS = ["users", "revenue_usd", "inference_usd", "variable_usd", "fixed_usd", "training_amortization_usd",
                 "setup_amortization_usd", "training_cash_usd", "contribution_usd", "fully_loaded_profit_usd",
                 "cash_flow_usd", "cumulative_cash_usd", "contribution_margin_per_user_usd",
