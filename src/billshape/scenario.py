@@ -177,7 +177,7 @@ def _to_number(value: Any) -> Any:
             raise ValueError(f"a number or {{dist: ...}}, got {value!r}") from None
     if isinstance(value, dict):
         kind = value.get("dist")
-        if kind not in DIST_KEYS:
+        if not isinstance(kind, str) or kind not in DIST_KEYS:
             raise ValueError(f"dist: one of {', '.join(DIST_KEYS)} (got {kind!r})")
         keys = set(value) - {"dist"}
         options = DIST_KEYS[kind]
@@ -213,23 +213,24 @@ class Bound:
     hi: float
     lo_open: bool = False
     hi_open: bool = False
+    floor: float = -math.inf  # smallest value accepted (a positive amount below 1e-9 is a typo, not a plan)
 
     def text(self) -> str:
-        left = ("> " if self.lo_open else ">= ") + _g(self.lo)
+        left = ("> " if self.lo_open else ">= ") + _g(self.lo) + (f" (>= {self.floor:g})" if self.floor > self.lo else "")
         right = ("< " if self.hi_open else "<= ") + _g(self.hi)
         return f"{left} and {right}"
 
     def ok(self, x: float) -> bool:
-        return (math.isfinite(x) and (x > self.lo if self.lo_open else x >= self.lo)
+        return (math.isfinite(x) and x >= self.floor and (x > self.lo if self.lo_open else x >= self.lo)
                 and (x < self.hi if self.hi_open else x <= self.hi))
 
 
 CAP = 1e12  # no count, price or amount in a plan is this large; keeps every product of inputs finite
-POS = Bound(0.0, CAP, lo_open=True)
+POS = Bound(0.0, CAP, lo_open=True, floor=1e-9)
 NONNEG = Bound(0.0, CAP)
 UNIT = Bound(0.0, 1.0)
 BELOW1 = Bound(0.0, 1.0, hi_open=True)
-FACTOR = Bound(0.0, 100.0, lo_open=True)
+FACTOR = Bound(0.0, 100.0, lo_open=True, floor=1e-6)
 RATE = Bound(0.0, 5.0)
 
 Number = Annotated[Any, BeforeValidator(_to_number)]
@@ -288,7 +289,7 @@ class SelfHosted(_Model):
     gpu: str | None = None
     provider: str | None = None
     tier: str | None = None
-    utilization: Number = num(Bound(0.0, 1.0, lo_open=True), None, "share of paid hours busy at that throughput")
+    utilization: Number = num(Bound(0.0, 1.0, lo_open=True, floor=1e-6), None, "share of paid hours busy at that throughput")
     setup_usd: Number = num(NONNEG, 0.0, "one-time cost of standing the deployment up [USD] (F of build vs buy)")
     fixed_monthly_usd: Number = num(NONNEG, 0.0, "standing monthly cost of the deployment [USD]")
 
@@ -333,7 +334,7 @@ class FixedMonthly(_Model):
 
 class PriceStep(_Model):
     month: int = Field(ge=1, le=MAX_HORIZON_MONTHS, description="first month at the new price")
-    factor: Number = num(Bound(0.0, 1000.0, lo_open=True), description="multiplier on API prices from then on")
+    factor: Number = num(Bound(0.0, 1000.0, lo_open=True, floor=1e-6), description="multiplier on API prices from then on")
 
 
 class Market(_Model):
@@ -453,12 +454,13 @@ def _check_bounds(scn: Scenario, given: dict[str, str | None] | None = None) -> 
                 for q in ("p10", "p90", "mean"):
                     if q in p and not bound.ok(p[q]):
                         raise BillshapeInputError(f"{path}.{q}", p[q], bound.text())
-                tail = value.tail_outside(bound.lo, bound.hi)
+                tail = value.tail_outside(max(bound.lo, bound.floor), bound.hi)
                 if tail > TAIL_LIMIT:
                     raise BillshapeInputError(
                         path, value.describe(), f"a distribution inside {bound.text()}",
                         f"this {value.kind} puts {tail:.1%} outside; use triangular or uniform for a bounded input")
             lo = float(np.nextafter(bound.lo, math.inf)) if bound.lo_open else bound.lo
+            lo = max(lo, bound.floor)
             hi = float(np.nextafter(bound.hi, -math.inf)) if bound.hi_open else bound.hi
             values[path] = dataclasses.replace(value, lo=lo, hi=hi)
         else:
@@ -998,7 +1000,8 @@ class Plan:
         done = 0
         while done < n_total:
             n = min(chunk, n_total - done)
-            out = self._simulate(self._draw(rng, n), monthly=n_kept < MONTHLY_RESERVOIR)
+            with np.errstate(all="ignore"):  # anything non-finite is caught just below
+                out = self._simulate(self._draw(rng, n), monthly=n_kept < MONTHLY_RESERVOIR)
             _check_finite(out)
             for k in scalar_keys:
                 scalars[k].append(np.asarray(out[k]))
@@ -1061,7 +1064,8 @@ class Plan:
             lows[p], highs[p] = self.values[p].ppf(0.1), self.values[p].ppf(0.9)
             P[p][2 * i + 1, 0] = lows[p]
             P[p][2 * i + 2, 0] = highs[p]
-        out = self._simulate(P)
+        with np.errstate(all="ignore"):
+            out = self._simulate(P)
         _check_finite(out)
         y = out[metric]
         pb = out["payback_month"]
@@ -1115,7 +1119,8 @@ class Plan:
         if p <= 0:
             return None
         be = decide.break_even(p, c, F)
-        sim = self._simulate(med)
+        with np.errstate(all="ignore"):
+            sim = self._simulate(med)
         lifetime_tokens = float(sim["users"].sum()) * tokens_user
         top = max(lifetime_tokens, be.break_even_tokens or 0.0) * 2.0 or 1.0
         volumes = np.linspace(0.0, top, 41)
