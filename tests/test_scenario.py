@@ -263,3 +263,13 @@ def test_examples_all_evaluate_finite():
         res = scenario.load(f).evaluate(samples=2000)
         json.dumps(res.to_dict(), allow_nan=False)
         assert len(res.monthly) == res.horizon_months
+
+
+def test_fast_summaries_equal_full_simulation():
+    # evaluate() uses the in-place hot path after the first samples; it must be the same model
+    for f in sorted(examples_dir().glob("*.yaml")):
+        plan = scenario.load(f)
+        P = plan._draw(np.random.default_rng(5), 500)
+        full, fast = plan._simulate(P), plan._summaries(P)
+        for key, value in fast.items():
+            np.testing.assert_allclose(value, full[key], rtol=1e-10, atol=1e-6, err_msg=f"{f.name}: {key}")
