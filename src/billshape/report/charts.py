@@ -31,7 +31,7 @@ def cost_stack(res) -> alt.Chart:
     rev = [{"month": r["month"], "usd": r["revenue_usd"], "series": "revenue"} for r in res.monthly]
     domain = [label for label, _ in present]
     area = alt.Chart(alt.Data(values=rows)).mark_area(opacity=0.85).encode(
-        x=alt.X("month:Q", title="month", scale=alt.Scale(domain=[1, res.horizon_months])),
+        x=alt.X("month:Q", title="month", scale=alt.Scale(domain=[1, res.horizon_months], nice=False)),
         y=alt.Y("usd:Q", stack="zero", axis=_money_axis("USD per month (P50)")),
         color=alt.Color("cost:N", title="cost", scale=alt.Scale(domain=domain, range=[COLORS[d] for d in domain]),
                         legend=alt.Legend(orient="bottom", columns=3)),
@@ -51,7 +51,8 @@ def cost_stack(res) -> alt.Chart:
 def _band(res, key: str, title: str, subtitle: str | list[str], color: str, y_domain) -> alt.LayerChart:
     rows = [{"month": b["month"], "p10": b[f"{key}_p10"], "p50": b[f"{key}_p50"], "p90": b[f"{key}_p90"]}
             for b in res._bands if b["month"] > 0]
-    base = alt.Chart(alt.Data(values=rows)).encode(x=alt.X("month:Q", title="month"))
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("month:Q", title="month", scale=alt.Scale(domain=[1, res.horizon_months], nice=False)))
     band = base.mark_area(opacity=0.25, color=color).encode(
         y=alt.Y("p10:Q", title="USD per user-month", scale=alt.Scale(domain=y_domain)), y2="p90:Q")
     line = base.mark_line(color=color, strokeWidth=2.5).encode(
@@ -81,7 +82,8 @@ def margins(res) -> alt.HConcatChart:
 def cumulative_cash(res) -> alt.LayerChart:
     rows = [{"month": b["month"], "p10": b["cumulative_cash_usd_p10"], "p50": b["cumulative_cash_usd_p50"],
              "p90": b["cumulative_cash_usd_p90"]} for b in res._bands]
-    base = alt.Chart(alt.Data(values=rows)).encode(x=alt.X("month:Q", title="month"))
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("month:Q", title="month", scale=alt.Scale(domain=[0, res.horizon_months], nice=False)))
     band = base.mark_area(opacity=0.25, color="#54A24B").encode(y=alt.Y("p10:Q", axis=_money_axis("cumulative cash (USD)")),
                                                                 y2="p90:Q")
     line = base.mark_line(color="#2F6B2A", strokeWidth=2.5).encode(
