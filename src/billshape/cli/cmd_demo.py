@@ -1,87 +1,69 @@
-"""``billshape demo``: the seeds' worked examples, each with its assumptions."""
+"""``billshape demo``: the main job on the shipped example scenarios (seeds 000, 004, 003)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from billshape.cli._common import JsonOpt
 
-HELP = "Walk through the seeds' worked examples (training bill, payback, DeepSeek-V3, Epoch AI's rule, $/token, build vs buy)."
+HELP = """Run billshape's main job on the shipped example scenarios: the seed 000 image-model start-up (280 A100 x
+2 weeks = $235,200, paid back by 10,000 users at $10 in 2.352 months), an API-wrapper SaaS facing a 3-5x API price
+rise (seed 004) and a high-volume product deciding to self-host (seed 003). Prints a one-screen summary of each
+and writes their HTML reports (default ./billshape-demo/)."""
 
-
-def examples() -> list[dict]:
-    """The worked examples as (title, command, result) records."""
-    from billshape import training
-    from billshape.business import payback
-    from billshape.decide import break_even
-    from billshape.estimates import serving_cost, training_bill
-    from billshape.results import Assumption
-
-    out = []
-    bill = training_bill(gpu="a100", gpus=280, days=14, price=2.5)
-    out.append({"title": "Seed 000: an image model on 280 A100 for two weeks at $2.5/GPU-hour",
-                "command": "billshape train --gpu a100 --gpus 280 --days 14 --price 2.5", "result": bill})
-    pb = payback(bill.total_usd, 10_000, 10.0)
-    out.append({"title": "Seed 000: 10,000 users at $10/month pay the training bill back",
-                "command": "billshape payback --fixed 235200 --users 10000 --revenue-per-user-month 10", "result": pb})
-    ds = training_bill(gpu="h800", gpu_hours=2_788_000, price=2.0)
-    out.append({"title": "Seed 003: DeepSeek-V3's final run, 2.788M H800-hours at $2",
-                "command": "billshape train --gpu h800 --gpu-hours 2788000 --price 2", "result": ds})
-    mfu = training_bill(gpu="h800", gpu_hours=2_664_000, params=671e9, active_params=37e9, tokens=14.8e12, price=2.0)
-    out.append({"title": "DeepSeek-V3 pre-training: the MFU that 6 x 37B x 14.8T FLOPs in 2.664M hours imply",
-                "command": "billshape train --gpu h800 --gpu-hours 2664000 --params 671e9 --active-params 37e9 "
-                           "--tokens 14.8e12 --price 2", "result": mfu})
-    rate = float(training.amortized_usd_per_chip_hour(40_000.0))
-    rate_ic = float(training.amortized_usd_per_chip_hour(40_000.0, interconnect_fraction=0.19))
-    from billshape.results import Result
-
-    class EpochRule(Result):
-        usd_per_chip_hour: float
-        usd_per_chip_hour_with_interconnect: float
-
-    from billshape import catalog
-
-    c = catalog.constants()
-    out.append({"title": "Epoch AI's amortisation rule: $40,000 of hardware per chip",
-                "command": "python -c 'import billshape.training as t; print(t.amortized_usd_per_chip_hour(40000))'",
-                "result": EpochRule(usd_per_chip_hour=rate, usd_per_chip_hour_with_interconnect=rate_ic, assumptions=[
-                    Assumption(name="hardware value", value=40_000.0, unit="USD", source="worked example", as_of=None),
-                    c["epoch_value_decay_oom_per_year"].as_assumption(), c["hours_per_year"].as_assumption(),
-                    c["epoch_interconnect_fraction"].as_assumption()])})
-    sv = serving_cost(tokens_per_second=14_800, gpus=8, price=2.0, utilization=1.0)
-    out.append({"title": "Seed 003: a DeepSeek decode node (8 GPUs, 14,800 tokens/s) at $2/GPU-hour",
-                "command": "billshape serve --tokens-per-second 14800 --gpus 8 --price 2 --utilization 1", "result": sv})
-    be = break_even(1.10, sv.usd_per_million_tokens, 100_000)
-    out.append({"title": "Seed 003: build vs buy: that node's cost against a $1.10/M API price with $100k fixed",
-                "command": f"billshape breakeven --api-price 1.10 --own-cost {sv.usd_per_million_tokens:.4f} --fixed 100000",
-                "result": be})
-    return out
+EXAMPLES = ("seed000_image_startup", "api_wrapper_price_shock", "high_volume_self_host")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo", help=HELP)
-    def demo(json_out: JsonOpt = False) -> None:
-        from billshape.cli._common import console, print_json, render_assumptions
+    def demo(
+        out: Annotated[str, typer.Option("--out", help="Directory for the HTML reports.")] = "billshape-demo",
+        samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples per scenario.")] = 20_000,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from pathlib import Path
 
-        items = examples()
+        from billshape.cli._common import console, print_json
+        from billshape.cli.cmd_plan import render_summary, run_plan
+        from billshape.errors import BillshapeInputError
+        from billshape.estimates import training_bill
+        from billshape.report import write_html
+        from billshape.scenario import examples_dir
+
+        folder = Path(out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BillshapeInputError("--out", out, "a writable directory", type(exc).__name__) from None
+        results = []
+        for name in EXAMPLES:
+            path = examples_dir() / f"{name}.yaml"
+            res = run_plan(str(path), samples, seed, show_progress=not json_out)
+            report = write_html(res, folder / f"{name}.html")
+            results.append((name, path, res, report))
+        seed000 = results[0][2]
+        bill = training_bill(gpu="a100", gpus=280, days=14, price=2.5)
+        headline = {
+            "training_bill_usd": bill.total_usd,
+            "payback_month": seed000.summary["payback_month"]["p50"],
+            "text": (f"Seed 000: 280 A100 x 14 days x $2.5/GPU-hour = ${bill.total_usd:,.0f}; 10,000 users x $10/month "
+                     f"pay it back in {seed000.summary['payback_month']['p50']:.4g} months"),
+        }
         if json_out:
-            print_json({"examples": [{"title": e["title"], "command": e["command"], "result": e["result"].to_dict()} for e in items]})
+            print_json({"out": str(folder), "seed000": headline, "examples": [
+                {"name": name, "file": str(path), "report": str(report), "result": res.to_dict()}
+                for name, path, res, report in results]})
             return
-        from rich.panel import Panel
-        from rich.table import Table
-
-        out = console()
-        for e in items:
-            res = e["result"]
-            table = Table(show_header=False, box=None)
-            for k, v in res.scalars().items():
-                if isinstance(v, str) and len(v) > 60:
-                    continue
-                from billshape.cli._common import fmt
-
-                table.add_row(k, fmt(v, "USD" if k.endswith("_usd") else ""))
-            out.print(Panel(table, title=e["title"], subtitle=e["command"], title_align="left", subtitle_align="left"))
-            if hasattr(res, "explanation"):
-                out.print(res.explanation)
-            render_assumptions(res.assumptions, out)
-            out.print()
+        con = console()
+        con.print(f"[bold]{headline['text']}[/]")
+        for name, path, res, report in results:
+            con.rule(f"{path.name}")
+            if res.description:
+                con.print(f"[dim]{res.description}[/]")
+            render_summary(res, con, str(report), assumptions=False)
+        con.rule()
+        con.print(f"HTML reports written to {folder.resolve()}/ (open them in a browser; they work offline). "
+                  f"Full assumptions and sources: billshape plan FILE.yaml --json; the examples are in {examples_dir()}")

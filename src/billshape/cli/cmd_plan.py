@@ -1,0 +1,113 @@
+"""``billshape plan``: a scenario file -> monthly P&L with P10/P50/P90, tornado, HTML report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from billshape.cli._common import JsonOpt
+
+HELP = """Evaluate a product plan (scenario YAML): monthly P&L with Monte Carlo uncertainty, both views of unit
+economics, payback, NPV, the training vs inference split, a sensitivity tornado, and an offline HTML report.
+
+Example (seed 000): billshape plan examples/seed000_image_startup.yaml --report plan.html
+"""
+
+
+def run_plan(path: str, samples: int, seed: int, show_progress: bool):
+    """Load and evaluate a scenario, with a Rich progress bar on stderr for long runs on a terminal."""
+    from billshape import scenario
+
+    plan = scenario.load(path)
+    cells = samples * plan.scenario.horizon_months if plan.uncertain() else 0
+    if not show_progress or cells < 20_000_000:
+        return plan.evaluate(samples=samples, seed=seed)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return plan.evaluate(samples=samples, seed=seed)
+    with Progress(TextColumn("[bold]plan[/] {task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(plan.scenario.name, total=samples)
+        return plan.evaluate(samples=samples, seed=seed, progress=lambda done, total: bar.update(task, completed=done))
+
+
+def summary_rows(res) -> list[tuple[str, str, str, str]]:
+    """(label, P10, P50, P90) strings of a plan's headline outcomes."""
+    from billshape.report.html import LABELS, _fmt
+
+    rows = []
+    for key, q in list(res.summary.items()) + list(res.lifetime.items()):
+        rows.append((LABELS.get(key, (key, ""))[0], *(_fmt(key, q[p]) for p in ("p10", "p50", "p90"))))
+    return rows
+
+
+def render_summary(res, out, report: str | None = None, pngs: list | None = None, assumptions: bool = True) -> None:
+    """One screen: headline P10/P50/P90 table, both views, tornado top 3, build vs buy, files written."""
+    from rich.table import Table
+
+    from billshape.cli._common import render_assumptions
+    from billshape.report.html import _fmt
+
+    table = Table(title=res.name, title_justify="left", title_style="bold",
+                  caption=f"{res.samples:,} samples (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
+    table.add_column("outcome", style="bold")
+    for p in ("P10", "P50", "P90"):
+        table.add_column(p, justify="right")
+    for row in summary_rows(res):
+        table.add_row(*row)
+    out.print(table)
+    out.print("[dim]contribution margin = marginal view: do I make money on one more user? "
+              "fully loaded = do the users pay for the whole business, training included?[/]")
+    never = res.probability_never_pays_back
+    if res.samples > 1:
+        out.print(f"never pays back within {res.horizon_months} months in {never:.1%} of samples")
+    if res.sensitivity:
+        top = ", ".join(f"{r['input']} (NPV {_fmt('npv_usd', r['at_input_p10'])} .. {_fmt('npv_usd', r['at_input_p90'])})"
+                        for r in res.sensitivity[:3])
+        out.print(f"moves the NPV most (P10 -> P90 of the input): {top}")
+    if res.build_vs_buy:
+        out.print(f"build vs buy: {res.build_vs_buy['explanation']}")
+    if report:
+        out.print(f"report: {report}")
+    if pngs:
+        out.print(f"charts: {', '.join(str(p) for p in pngs)}")
+    if assumptions:
+        render_assumptions(res.assumptions, out)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan", help=HELP)
+    def plan(
+        file: Annotated[str, typer.Argument(metavar="FILE.yaml", help="Scenario file (see docs/plan.md).")],
+        samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (1 when nothing is uncertain).")] = 20_000,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        report: Annotated[Optional[str], typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
+        png: Annotated[Optional[str], typer.Option("--png", help="Write each chart as a PNG into this directory.")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import console, print_json
+
+        res = run_plan(file, samples, seed, show_progress=True)
+        written = None
+        pngs = None
+        if report:
+            from billshape.report import write_html
+
+            written = str(write_html(res, report))
+        if png:
+            from billshape.report import write_pngs
+
+            pngs = [str(p) for p in write_pngs(res, png)]
+        if json_out:
+            data = res.to_dict()
+            if written:
+                data["report"] = written
+            if pngs:
+                data["png"] = pngs
+            print_json(data)
+            return
+        render_summary(res, console(), written, pngs)

@@ -1,0 +1,1392 @@
+r"""Product plans: a scenario file -> a monthly P&L with Monte Carlo uncertainty.
+
+A scenario (YAML, validated here) describes an AI product once: its users and their usage, how its traffic is
+served (API models priced through genai-prices, self-hosted deployments), the training or fine-tuning project
+behind it, the fixed monthly costs that start after deployment (staff, monitoring, data pipelines, evaluation,
+on-call), the market paths (API price trend and step changes, GPU price trend), the horizon and the discount
+rate. Any number may be a distribution ``{dist: lognormal|triangular|uniform|normal, ...}``.
+
+:func:`evaluate` draws the uncertain inputs and evaluates the whole plan at once as numpy arrays of shape
+samples x months (in chunks that bound memory; never a Python loop per sample), and reports every output as
+P10 / P50 / P90. The model, per month :math:`m = 1..H` and sample:
+
+.. math::
+
+    U_m &= U_0 (1 + g - c)^{m-1}                                  && \text{users}\\
+    R_m &= U_m \, p                                                && \text{revenue}\\
+    I_m &= U_m \, q \sum_r s_r \, k_r \, (t_{in} ((1-h) a_r + h b_r) + t_{out} \rho \, o_r) / 10^6
+                                                                    && \text{inference (marginal)}\\
+    C_m &= R_m - I_m - U_m v                                       && \text{contribution}\\
+    L_m &= C_m - F_m - A_m - S / H                                 && \text{fully loaded profit}
+
+with :math:`q` requests per user-month, :math:`t_{in}, t_{out}` tokens per request, :math:`\rho` the reasoning
+multiplier on output tokens, :math:`h` the prompt-cache hit rate, route :math:`r`'s share :math:`s_r` and prices
+:math:`a_r, b_r, o_r` (USD per million input, cached-input and output tokens) times its market path
+:math:`k_r(m)`, :math:`v` other variable cost per user-month, :math:`F_m` fixed monthly costs, :math:`A_m` the
+training amortisation and :math:`S` the one-time self-hosting set-up cost. Cash: the training bill and set-up
+are paid at :math:`t = 0`, a retraining at the start of its month. Payback is the first time the cumulative
+cash turns non-negative (linear within the month; ``None`` when it never does within the horizon).
+
+Both views of unit economics (seed 001) are reported side by side:
+
+* **contribution margin per user-month** (the marginal view): revenue minus the costs one more user adds
+  (inference, other variable costs). It answers *"do I make or lose money on one more user?"*;
+* **fully loaded margin per user-month**: also charges fixed costs and the amortised training bill to the
+  users. It answers *"do the users pay for the whole business, model included?"*.
+
+The training bill comes from :func:`billshape.estimates.training_bill`, a self-hosted deployment's cost per
+token from :mod:`billshape.inference` (as in :func:`billshape.estimates.serving_cost`), payback from
+:func:`billshape.business.payback_months` and the build-vs-buy chart from :mod:`billshape.decide`.
+
+References
+----------
+.. [1] billshape seed 000: 280 A100 x 2 weeks x $2.5 = $235,200 paid back by 10,000 users x $10 in 2.352 months.
+.. [2] billshape seed 001: marginal (contribution) vs fully loaded unit economics; show both.
+.. [3] billshape seed 002: costs start after deployment: retraining, staff, monitoring, on-call.
+.. [4] billshape seed 003, sections 37.2 and 37.5: cost per token; build vs buy V > F / (p - c); the
+       training/inference split is a measured property of a deployment.
+.. [5] billshape seed 004: plan for API prices 3-5x today's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from billshape import business, decide, inference, training
+from billshape.errors import BillshapeInputError
+from billshape.results import Assumption, Result, derived, user
+
+Z90 = 1.2815515655446004  # standard normal quantile at 0.9: P10/P90 sit at -/+ Z90 standard deviations
+QUANTILES = (0.1, 0.5, 0.9)
+MAX_HORIZON_MONTHS = 240
+MONTHLY_RESERVOIR = 20_000  # samples kept (the first ones drawn) for the monthly percentile rows and charts
+CHUNK_CELLS = 200_000  # samples x months evaluated at once: arrays of 1.6 MB stay in cache (5x faster than 16 MB)
+WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads for the Monte Carlo chunks (the target machine has 2 cores)
+TAIL_LIMIT = 0.01  # an unbounded distribution may put at most this much probability outside its field's range
+
+# --------------------------------------------------------------------------------------------------------------
+# distributions
+# --------------------------------------------------------------------------------------------------------------
+
+DIST_KEYS = {
+    "lognormal": ({"p10", "p90"}, set()),
+    "normal": ({"p10", "p90"}, {"mean", "sd"}),
+    "triangular": ({"low", "mode", "high"}, set()),
+    "uniform": ({"low", "high"}, set()),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    """An uncertain input: lognormal (p10, p90), normal (mean, sd or p10, p90), triangular (low, mode, high)
+    or uniform (low, high). ``lo``/``hi`` clip the draws of unbounded laws to the field's range."""
+
+    kind: str
+    params: tuple[tuple[str, float], ...]
+    lo: float = -math.inf
+    hi: float = math.inf
+
+    @property
+    def p(self) -> dict[str, float]:
+        return dict(self.params)
+
+    def _loc_scale(self) -> tuple[float, float]:
+        p = self.p
+        if self.kind == "lognormal":
+            mu = (math.log(p["p10"]) + math.log(p["p90"])) / 2
+            return mu, (math.log(p["p90"]) - math.log(p["p10"])) / (2 * Z90)
+        if "mean" in p:
+            return p["mean"], p["sd"]
+        return (p["p10"] + p["p90"]) / 2, (p["p90"] - p["p10"]) / (2 * Z90)
+
+    def ppf(self, q: float) -> float:
+        """The q-quantile (clipped to the field's range)."""
+        from scipy.special import ndtri
+
+        p = self.p
+        if self.kind in ("lognormal", "normal"):
+            mu, sigma = self._loc_scale()
+            x = mu + sigma * float(ndtri(q))
+            x = math.exp(x) if self.kind == "lognormal" else x
+        elif self.kind == "uniform":
+            x = p["low"] + q * (p["high"] - p["low"])
+        else:
+            a, c, b = p["low"], p["mode"], p["high"]
+            if b == a:
+                x = a
+            elif q < (c - a) / (b - a):
+                x = a + math.sqrt(q * (b - a) * (c - a))
+            else:
+                x = b - math.sqrt((1 - q) * (b - a) * (b - c))
+        return min(max(x, self.lo), self.hi)
+
+    def tail_outside(self, lo: float, hi: float) -> float:
+        """Probability the unclipped law puts outside [lo, hi]."""
+        from scipy.special import ndtr
+
+        if self.kind not in ("lognormal", "normal"):
+            return 0.0
+        mu, sigma = self._loc_scale()
+        if self.kind == "lognormal":
+            lo, hi = (math.log(lo) if lo > 0 else -math.inf), (math.log(hi) if hi > 0 else -math.inf)
+        if sigma == 0:
+            return 0.0 if lo <= mu <= hi else 1.0
+        return float(ndtr((lo - mu) / sigma) + (1 - ndtr((hi - mu) / sigma)))
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        p = self.p
+        if self.kind in ("lognormal", "normal"):
+            mu, sigma = self._loc_scale()
+            x = rng.normal(mu, sigma, n) if sigma > 0 else np.full(n, mu)
+            if self.kind == "lognormal":
+                x = np.exp(x)
+        elif self.kind == "uniform":
+            x = rng.uniform(p["low"], p["high"], n)
+        else:
+            if p["high"] == p["low"]:
+                x = np.full(n, p["low"])
+            else:
+                x = rng.triangular(p["low"], p["mode"], p["high"], n)
+        return np.clip(x, self.lo, self.hi)
+
+    def describe(self) -> str:
+        return self.kind + " " + " ".join(f"{k}={_g(v)}" for k, v in self.params)
+
+
+def _g(x: float) -> str:
+    return f"{x:,.6g}" if abs(x) < 1e6 else f"{x:,.0f}"
+
+
+def _to_number(value: Any) -> Any:
+    """Parse a YAML scalar or a distribution mapping (range checks come later, with the YAML path)."""
+    if isinstance(value, bool):
+        raise ValueError("a number, not a boolean")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise ValueError(f"a number or {{dist: ...}}, got {value!r}") from None
+    if isinstance(value, dict):
+        kind = value.get("dist")
+        if not isinstance(kind, str) or kind not in DIST_KEYS:
+            raise ValueError(f"dist: one of {', '.join(DIST_KEYS)} (got {kind!r})")
+        keys = set(value) - {"dist"}
+        options = DIST_KEYS[kind]
+        if keys not in [o for o in options if o]:
+            need = " or ".join("{" + ", ".join(sorted(o)) + "}" for o in options if o)
+            raise ValueError(f"{kind} takes {need} (got {{{', '.join(sorted(map(str, keys)))}}})")
+        params = []
+        for k in sorted(keys):
+            x = _to_number(value[k]) if not isinstance(value[k], dict) else None
+            if x is None or not math.isfinite(x):
+                raise ValueError(f"{k}: a finite number (got {value[k]!r})")
+            params.append((k, x))
+        p = dict(params)
+        if "p10" in p and p["p10"] > p["p90"]:
+            raise ValueError(f"p10 ({_g(p['p10'])}) must be <= p90 ({_g(p['p90'])})")
+        if kind == "lognormal" and p["p10"] <= 0:
+            raise ValueError(f"lognormal p10 must be > 0 (got {_g(p['p10'])})")
+        if kind == "normal" and "sd" in p and p["sd"] < 0:
+            raise ValueError(f"sd must be >= 0 (got {_g(p['sd'])})")
+        if kind in ("uniform", "triangular") and p["low"] > p["high"]:
+            raise ValueError(f"low ({_g(p['low'])}) must be <= high ({_g(p['high'])})")
+        if kind == "triangular" and not p["low"] <= p["mode"] <= p["high"]:
+            raise ValueError("triangular needs low <= mode <= high")
+        return Dist(kind, tuple(params))
+    raise ValueError(f"a number or {{dist: ...}}, got {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """The allowed range of a numeric field: (lo, hi) with open or closed ends."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+    floor: float = -math.inf  # smallest value accepted (a positive amount below 1e-9 is a typo, not a plan)
+
+    def text(self) -> str:
+        left = ("> " if self.lo_open else ">= ") + _g(self.lo) + (f" (>= {self.floor:g})" if self.floor > self.lo else "")
+        right = ("< " if self.hi_open else "<= ") + _g(self.hi)
+        return f"{left} and {right}"
+
+    def ok(self, x: float) -> bool:
+        return (math.isfinite(x) and x >= self.floor and (x > self.lo if self.lo_open else x >= self.lo)
+                and (x < self.hi if self.hi_open else x <= self.hi))
+
+
+CAP = 1e12  # no count, price or amount in a plan is this large; keeps every product of inputs finite
+POS = Bound(0.0, CAP, lo_open=True, floor=1e-9)
+NONNEG = Bound(0.0, CAP)
+UNIT = Bound(0.0, 1.0)
+BELOW1 = Bound(0.0, 1.0, hi_open=True)
+FACTOR = Bound(0.0, 100.0, lo_open=True, floor=1e-6)
+RATE = Bound(0.0, 5.0)
+
+Number = Annotated[Any, BeforeValidator(_to_number)]
+
+
+def num(bound: Bound, default: Any = ..., description: str = "") -> Any:
+    """A numeric field (a number or a distribution) with its allowed range."""
+    return Field(default, description=description, json_schema_extra={"bound": dataclasses.asdict(bound)})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# schema
+# --------------------------------------------------------------------------------------------------------------
+
+class Product(_Model):
+    users_start: Number = num(POS, description="paying users in month 1 [users]")
+    growth_monthly: Number = num(UNIT, 0.0, "new users per month as a fraction of the current users")
+    churn_monthly: Number = num(BELOW1, 0.0, "users lost per month as a fraction of the current users")
+    price_per_user_month_usd: Number = num(NONNEG, description="revenue per user-month [USD]")
+    requests_per_user_month: Number = num(NONNEG, 0.0, "requests per user-month [requests]")
+    input_tokens_per_request: Number = num(NONNEG, 0.0, "[tokens]")
+    output_tokens_per_request: Number = num(NONNEG, 0.0, "visible output tokens [tokens]")
+    reasoning_multiplier: Number = num(Bound(1.0, 1000.0), 1.0, "billed output tokens / visible output tokens")
+    cache_hit_rate: Number = num(UNIT, 0.0, "share of input tokens read from the prompt cache")
+    variable_cost_per_user_month_usd: Number = num(NONNEG, 0.0, "other marginal cost per user-month [USD]")
+
+
+class ApiRoute(_Model):
+    """An API model priced through genai-prices by its name (or by explicit prices)."""
+
+    model: str
+    provider: str | None = None
+    usd_per_million_input_tokens: Number = num(NONNEG, None)
+    usd_per_million_output_tokens: Number = num(NONNEG, None)
+    usd_per_million_cached_input_tokens: Number = num(NONNEG, None)
+
+
+class SelfHosted(_Model):
+    """A self-hosted deployment: measured $/M tokens, or throughput + GPUs + $/GPU-hour.
+
+    (A ``model:`` key that sizes the deployment with the roofline serving model is planned; it will be a third
+    way to give the cost, beside these two.)
+    """
+
+    usd_per_million_input_tokens: Number = num(NONNEG, None)
+    usd_per_million_output_tokens: Number = num(NONNEG, None)
+    usd_per_million_cached_input_tokens: Number = num(NONNEG, None)
+    tokens_per_second: Number = num(POS, None, "output (decode) throughput of the deployment [tokens/s]")
+    input_tokens_per_second: Number = num(POS, None, "input (prefill) throughput [tokens/s]")
+    gpus: Number = num(POS, None, "[GPUs]")
+    usd_per_gpu_hour: Number = num(POS, None, "[USD/GPU-hour]")
+    gpu: str | None = None
+    provider: str | None = None
+    tier: str | None = None
+    utilization: Number = num(Bound(0.0, 1.0, lo_open=True, floor=1e-6), None, "share of paid hours busy at that throughput")
+    setup_usd: Number = num(NONNEG, 0.0, "one-time cost of standing the deployment up [USD] (F of build vs buy)")
+    fixed_monthly_usd: Number = num(NONNEG, 0.0, "standing monthly cost of the deployment [USD]")
+
+
+class Route(_Model):
+    name: str | None = None
+    share: float = Field(ge=0, le=1, description="share of requests served by this route")
+    api: ApiRoute | None = None
+    self_hosted: SelfHosted | None = None
+
+
+class Serving(_Model):
+    routes: list[Route] = []
+
+
+class TrainingProject(_Model):
+    """A training or fine-tuning project (as ``billshape train``), or its bill given directly."""
+
+    gpu: str | None = None
+    gpus: Number = num(POS, None)
+    days: Number = num(POS, None)
+    hours: Number = num(POS, None)
+    gpu_hours: Number = num(POS, None)
+    usd_per_gpu_hour: Number = num(POS, None)
+    provider: str | None = None
+    tier: str | None = None
+    method: Literal["rental", "amortized"] = "rental"
+    total_usd: Number = num(NONNEG, None, "the bill, when known directly (e.g. a fine-tuning quote) [USD]")
+    amortization_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
+    retrain_every_months: int = Field(0, ge=0, le=MAX_HORIZON_MONTHS)
+    retrain_cost_fraction: Number = num(Bound(0.0, 100.0), 1.0, "each retraining's cost / the first bill")
+
+
+class FixedMonthly(_Model):
+    staff_usd: Number = num(NONNEG, 0.0)
+    monitoring_usd: Number = num(NONNEG, 0.0)
+    data_pipelines_usd: Number = num(NONNEG, 0.0)
+    evaluation_usd: Number = num(NONNEG, 0.0)
+    on_call_usd: Number = num(NONNEG, 0.0)
+    other_usd: Number = num(NONNEG, 0.0)
+
+
+class PriceStep(_Model):
+    month: int = Field(ge=1, le=MAX_HORIZON_MONTHS, description="first month at the new price")
+    factor: Number = num(Bound(0.0, 1000.0, lo_open=True, floor=1e-6), description="multiplier on API prices from then on")
+
+
+class Market(_Model):
+    api_price_trend_annual: Number = num(FACTOR, 1.0, "API price multiplier per year (0.1 = 10x cheaper a year)")
+    api_price_steps: list[PriceStep] = []
+    gpu_price_trend_annual: Number = num(FACTOR, 1.0, "GPU-hour price multiplier per year")
+
+
+class Scenario(_Model):
+    """A product plan (see ``docs/plan.md`` for every key)."""
+
+    name: str = "scenario"
+    description: str = ""
+    horizon_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
+    discount_rate_annual: Number = num(RATE, description="annual discount rate for the NPV")
+    product: Product
+    serving: Serving = Serving()
+    training: TrainingProject | None = None
+    fixed_monthly: FixedMonthly = FixedMonthly()
+    market: Market = Market()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# loading and checking
+# --------------------------------------------------------------------------------------------------------------
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "scenario"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            inner = getattr(cand, "__args__", (cand,))
+            hit = next((c for c in (cand, *inner) if isinstance(c, type) and issubclass(c, BaseModel)), None)
+            if hit is not None:
+                model = hit
+                break
+        else:
+            return None
+    return model
+
+
+def _from_validation_error(exc: ValidationError) -> BillshapeInputError:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err.get("loc", ()))
+    typ = err.get("type", "")
+    value = err.get("input")
+    if typ == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=3, cutoff=0.5)
+        return BillshapeInputError(_path(loc), value if not isinstance(value, (dict, list)) else "...",
+                                   "a known key: " + ", ".join(known) if known else "no such key",
+                                   f"unknown key; did you mean {', '.join(close)}?" if close else "unknown key")
+    if typ == "missing":
+        return BillshapeInputError(_path(loc), None, "a value (required key)")
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if isinstance(value, (dict, list)):
+        value = type(value).__name__
+    return BillshapeInputError(_path(loc), value, msg)
+
+
+def _walk(model: BaseModel, prefix: tuple = ()):
+    """Yield (loc, value, bound, field) for every numeric leaf of a parsed scenario."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        loc = prefix + (name,)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "bound" in extra:
+            if value is not None:
+                yield loc, value, Bound(**extra["bound"]), (field, name in model.model_fields_set)
+        elif isinstance(value, BaseModel):
+            yield from _walk(value, loc)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _walk(item, loc + (i,))
+
+
+def _unit(field) -> str | None:
+    desc = field.description or ""
+    return desc[desc.index("[") + 1:desc.index("]")] if "[" in desc and "]" in desc else None
+
+
+def _check_bounds(scn: Scenario, given: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Range-check every numeric field; return {yaml path: float | Dist (clipped to its range)}.
+
+    ``given`` (if passed) collects the paths the file set explicitly, with their units.
+    """
+    values: dict[str, Any] = {}
+    for loc, value, bound, (field, is_set) in _walk(scn):
+        if given is not None and is_set:
+            given[_path(loc)] = _unit(field)
+        path = _path(loc)
+        if isinstance(value, Dist):
+            p = value.p
+            lo_hi = [p[k] for k in ("low", "high", "mode") if k in p]
+            if value.kind in ("uniform", "triangular"):
+                bad = [x for x in lo_hi if not bound.ok(x)]
+                if bad:
+                    raise BillshapeInputError(path, value.describe(), f"a distribution inside {bound.text()}")
+            else:
+                for q in ("p10", "p90", "mean"):
+                    if q in p and not bound.ok(p[q]):
+                        raise BillshapeInputError(f"{path}.{q}", p[q], bound.text())
+                tail = value.tail_outside(max(bound.lo, bound.floor), bound.hi)
+                if tail > TAIL_LIMIT:
+                    raise BillshapeInputError(
+                        path, value.describe(), f"a distribution inside {bound.text()}",
+                        f"this {value.kind} puts {tail:.1%} outside; use triangular or uniform for a bounded input")
+            lo = float(np.nextafter(bound.lo, math.inf)) if bound.lo_open else bound.lo
+            lo = max(lo, bound.floor)
+            hi = float(np.nextafter(bound.hi, -math.inf)) if bound.hi_open else bound.hi
+            values[path] = dataclasses.replace(value, lo=lo, hi=hi)
+        else:
+            if not bound.ok(value):
+                raise BillshapeInputError(path, value, bound.text())
+            values[path] = float(value)
+    return values
+
+
+def parse(data: Any, source: str = "scenario") -> "Plan":
+    """Validate a scenario given as a mapping (as read from YAML) and resolve its prices.
+
+    Raises :class:`BillshapeInputError` naming the YAML path (e.g. ``serving.routes[1].share``).
+    """
+    if not isinstance(data, dict):
+        raise BillshapeInputError(source, type(data).__name__, "a YAML mapping with product:, horizon_months:, ...")
+    try:
+        scn = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+    given: dict[str, str | None] = {}
+    values = _check_bounds(scn, given)
+    return Plan(scn, values, source, given)
+
+
+def load(path: str | Path) -> "Plan":
+    """Read and validate a scenario YAML file."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BillshapeInputError("FILE", str(path), "a readable UTF-8 YAML file", type(exc).__name__) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p.name} line {mark.line + 1}" if mark is not None else p.name
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise BillshapeInputError(where, problem, "valid YAML") from None
+    return parse(data, p.name)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# API prices (genai-prices, offline)
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ApiPrice:
+    provider: str
+    model: str
+    input: float
+    cached_input: float
+    output: float
+    assumptions: tuple[Assumption, ...]
+
+
+def _genai_model_names() -> list[str]:
+    from genai_prices import data_snapshot
+
+    names = set()
+    for prov in data_snapshot.get_snapshot().providers:
+        for m in prov.models:
+            names.add(m.id)
+    return sorted(names)
+
+
+def api_price(model: str, provider: str | None = None, field: str = "model") -> ApiPrice:
+    """USD per million input / cached-input / output tokens of an API model, from genai-prices' bundled data.
+
+    Unknown names raise :class:`BillshapeInputError` naming ``field`` with the closest known names.
+    """
+    import genai_prices
+    from genai_prices import data_snapshot, types
+
+    snap = data_snapshot.get_snapshot()
+    ref = str(model).strip()
+    prov_id = provider
+    if prov_id is None and "/" in ref:
+        head, tail = ref.split("/", 1)
+        if any(p.id == head.lower() for p in snap.providers):
+            prov_id, ref = head.lower(), tail
+    try:
+        prov, info = snap.find_provider_model(ref, None, prov_id, None)
+    except LookupError:
+        close = difflib.get_close_matches(ref.lower(), _genai_model_names(), n=3, cutoff=0.6)
+        if prov_id is not None and not any(p.id == str(prov_id).lower() for p in snap.providers):
+            known = sorted(p.id for p in snap.providers)
+            hint = difflib.get_close_matches(str(prov_id).lower(), known, n=3, cutoff=0.4)
+            raise BillshapeInputError(field.rsplit(".", 1)[0] + ".provider", prov_id, "a provider genai-prices knows",
+                                      f"did you mean {', '.join(hint)}?" if hint else None) from None
+        raise BillshapeInputError(field, model, "an API model name genai-prices knows",
+                                  f"did you mean {', '.join(close)}?" if close else "or give usd_per_million_*_tokens") from None
+    today = _dt.datetime.now(tz=_dt.UTC)
+    prices = info.get_prices(today)
+
+    def val(x) -> float | None:
+        if x is None:
+            return None
+        if isinstance(x, types.TieredPrices):
+            x = x.base
+        return float(x)
+
+    pin, pout, pcache = val(prices.input_mtok), val(prices.output_mtok), val(getattr(prices, "cache_read_mtok", None))
+    if pin is None or pout is None:
+        raise BillshapeInputError(field, model, "a model with input and output token prices in genai-prices",
+                                  "give usd_per_million_input_tokens and usd_per_million_output_tokens")
+    source = f"genai-prices {genai_prices.__version__} bundled data: {prov.id} {info.id}"
+    as_of = today.date().isoformat()
+    tiered = isinstance(prices.input_mtok, types.TieredPrices) or isinstance(prices.output_mtok, types.TieredPrices)
+    note = " (base tier)" if tiered else ""
+    rows = [Assumption(name=f"{info.id} input price{note}", value=pin, unit="USD per million tokens", source=source, as_of=as_of),
+            Assumption(name=f"{info.id} output price{note}", value=pout, unit="USD per million tokens", source=source, as_of=as_of)]
+    if pcache is not None:
+        rows.append(Assumption(name=f"{info.id} cached input price", value=pcache, unit="USD per million tokens",
+                               source=source, as_of=as_of))
+    else:
+        rows.append(Assumption(name=f"{info.id} cached input price", value=pin, unit="USD per million tokens",
+                               source=f"{source} lists no cache price: input price used", as_of=as_of))
+    return ApiPrice(prov.id, info.id, pin, pcache if pcache is not None else pin, pout, tuple(rows))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# market paths (move to billshape.market once it lands)
+# --------------------------------------------------------------------------------------------------------------
+
+def geometric(ratio, months: int):
+    """``ratio ** (m - 1)`` for m = 1..months, as shape (1, months), or (n, months) for ratio of shape (n, 1).
+
+    Array ratios use blocked products (r^(Ba + b) = (r^B)^a r^b with B ~ sqrt(months)): two short cumulative
+    products and one multiplication per cell, several times faster than ``pow``/``exp`` or a full ``cumprod``
+    on samples x months, and exact to a few ulps.
+    """
+    r = np.asarray(ratio, dtype=float)
+    if r.size == 1:
+        return (r.reshape(()) ** np.arange(months, dtype=float))[None, :]
+    r = r.reshape(-1)
+    n = r.shape[0]
+    B = max(1, math.isqrt(months - 1) + 1)
+    nb = -(-months // B)
+    small = np.empty((B, n))  # r^0 .. r^(B-1), built row by row (each row a vector over the samples)
+    small[0] = 1.0
+    for k in range(1, B):
+        np.multiply(small[k - 1], r, out=small[k])
+    big = np.empty((nb, n))  # r^(B a)
+    big[0] = 1.0
+    if nb > 1:
+        step = small[B - 1] * r
+        for k in range(1, nb):
+            np.multiply(big[k - 1], step, out=big[k])
+    return (big.T[:, :, None] * small.T[:, None, :]).reshape(n, -1)[:, :months]
+
+
+def _writable(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``x`` as a writable array of ``shape`` (itself when it already is one, else a copy)."""
+    if x.shape == shape and x.flags.writeable:
+        return x
+    return np.array(np.broadcast_to(x, shape))
+
+
+def price_path(months: np.ndarray, trend_annual, steps=()):
+    r"""Multiplier on a price in each month: a yearly trend times step changes.
+
+    :math:`k(m) = \tau^{(m-1)/12} \prod_{s: m \ge m_s} f_s`.
+
+    Note: a small vectorised helper kept here until ``billshape.market`` lands; it should move there.
+
+    Parameters
+    ----------
+    months : ndarray
+        Month numbers 1..H [month], shape (H,).
+    trend_annual : numeric
+        Price multiplier per year (0.1 = ten times cheaper a year) [unitless], scalar or shape (n, 1).
+    steps : list of (month, factor)
+        From ``month`` on the price is multiplied by ``factor`` (scalar or shape (n, 1)) [unitless].
+
+    Returns
+    -------
+    ndarray
+        Multiplier [unitless], shape (1, H) or (n, H).
+    """
+    m = np.asarray(months, dtype=float)
+    k = geometric(np.asarray(trend_annual, dtype=float) ** (1.0 / 12.0), m.size)
+    for month, factor in steps:
+        f = np.asarray(factor, dtype=float)
+        k = k * np.where(m[None, :] >= month, f.reshape(-1, 1) if f.ndim else f, 1.0)
+    return k
+
+
+# --------------------------------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _RouteSpec:
+    index: int
+    name: str
+    kind: str  # "api" | "measured" | "deployment"
+    share: float
+    prefix: str  # yaml path of the route's api/self_hosted block
+    api: ApiPrice | None = None
+
+
+class Plan:
+    """A validated scenario with its prices resolved: evaluate it with :meth:`evaluate`."""
+
+    def __init__(self, scenario: Scenario, values: dict[str, Any], source: str = "scenario",
+                 given: dict[str, str | None] | None = None):
+        self.scenario = scenario
+        self.values = values
+        self.given = given if given is not None else {k: None for k in values}
+        self.source = source
+        self.assumptions: list[Assumption] = []
+        self.routes: list[_RouteSpec] = []
+        self._resolve()
+
+    # -- resolution -------------------------------------------------------------------------------------
+    def uncertain(self) -> list[str]:
+        """YAML paths of the inputs given as distributions."""
+        return [k for k, v in self.values.items() if isinstance(v, Dist)]
+
+    def median(self, path: str, default: float | None = None) -> float | None:
+        v = self.values.get(path)
+        if v is None:
+            return default
+        return v.ppf(0.5) if isinstance(v, Dist) else v
+
+    def _resolve(self) -> None:
+        s = self.scenario
+        flag = self.source
+        for path, unit in self.given.items():
+            v = self.values[path]
+            shown = v.describe() if isinstance(v, Dist) else v
+            self.assumptions.append(user(path, shown, unit, flag))
+        routes = s.serving.routes
+        if routes:
+            total = sum(r.share for r in routes)
+            if abs(total - 1.0) > 1e-6:
+                raise BillshapeInputError(f"serving.routes[{len(routes) - 1}].share", routes[-1].share,
+                                          "shares that sum to 1", f"the shares sum to {total:g}")
+        for i, r in enumerate(routes):
+            base = f"serving.routes[{i}]"
+            if (r.api is None) == (r.self_hosted is None):
+                raise BillshapeInputError(base, r.name or i, "exactly one of api: or self_hosted:")
+            if r.api is not None:
+                prefix = base + ".api"
+                given = [k for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens")
+                         if f"{prefix}.{k}" in self.values]
+                price = None
+                if len(given) < 2:
+                    price = api_price(r.api.model, r.api.provider, prefix + ".model")
+                    self.assumptions.extend(price.assumptions)
+                self.routes.append(_RouteSpec(i, r.name or r.api.model, "api", r.share, prefix, price))
+            else:
+                prefix = base + ".self_hosted"
+                h = r.self_hosted
+                measured = h.usd_per_million_output_tokens is not None
+                deployment = h.tokens_per_second is not None
+                if measured == deployment:
+                    raise BillshapeInputError(prefix, "...", "either usd_per_million_input_tokens + "
+                                              "usd_per_million_output_tokens, or tokens_per_second + gpus + "
+                                              "usd_per_gpu_hour (or gpu + provider [+ tier])")
+                if measured:
+                    if h.usd_per_million_input_tokens is None:
+                        raise BillshapeInputError(prefix + ".usd_per_million_input_tokens", None, "a price >= 0")
+                    for k in ("gpus", "usd_per_gpu_hour", "utilization", "input_tokens_per_second", "gpu", "provider", "tier"):
+                        if getattr(h, k) is not None:
+                            raise BillshapeInputError(f"{prefix}.{k}", getattr(h, k), "only with tokens_per_second")
+                    kind = "measured"
+                else:
+                    if h.gpus is None:
+                        raise BillshapeInputError(prefix + ".gpus", None, "a GPU count > 0 (with tokens_per_second)")
+                    if h.usd_per_million_input_tokens is not None or h.usd_per_million_cached_input_tokens is not None:
+                        raise BillshapeInputError(prefix + ".usd_per_million_input_tokens", "...",
+                                                  "only with a measured usd_per_million_output_tokens")
+                    self._resolve_gpu_price(prefix, h)
+                    kind = "deployment"
+                self.routes.append(_RouteSpec(i, r.name or f"self-hosted #{i}", kind, r.share, prefix))
+        if routes:
+            p = s.product
+            if p.requests_per_user_month == 0 and "product.requests_per_user_month" not in self.uncertain():
+                self.assumptions.append(derived("requests per user-month", 0.0, "requests",
+                                                "product.requests_per_user_month not given: no inference cost"))
+        else:
+            self.assumptions.append(Assumption(name="serving cost", value=0.0, unit="USD",
+                                               source="no serving.routes given: inference cost excluded (as in seed 000)",
+                                               as_of=None))
+        self._resolve_training()
+
+    def _resolve_gpu_price(self, prefix: str, h: SelfHosted) -> None:
+        from billshape import catalog
+
+        if h.usd_per_gpu_hour is not None:
+            if h.provider is not None:
+                raise BillshapeInputError(prefix + ".provider", h.provider, "omitted when usd_per_gpu_hour is given")
+            return
+        if h.provider is None or h.gpu is None:
+            raise BillshapeInputError(prefix + ".usd_per_gpu_hour", None,
+                                      "a price, or gpu: and provider: [tier:] to price from the catalog")
+        try:
+            quote = catalog.price(h.gpu, h.provider, h.tier or "on-demand")
+        except BillshapeInputError as exc:
+            key = {"--gpu": "gpu", "--provider": "provider", "--tier": "tier"}.get(exc.field, "provider")
+            raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
+        self.values[prefix + ".usd_per_gpu_hour"] = quote.usd_per_gpu_hour
+        self.assumptions.append(quote.assumption(f"{quote.provider} {quote.gpu} {quote.tier} price",
+                                                 quote.usd_per_gpu_hour, "USD/GPU-hour"))
+
+    def _resolve_training(self) -> None:
+        from billshape.estimates import training_bill
+
+        t = self.scenario.training
+        self.training_usd_p50 = 0.0
+        self.training_scale_paths: list[str] = []
+        if t is None:
+            return
+        given = {k for k in ("gpus", "days", "hours", "gpu_hours", "usd_per_gpu_hour") if getattr(t, k) is not None}
+        if t.total_usd is not None:
+            if given or t.gpu or t.provider:
+                raise BillshapeInputError("training.total_usd", "...", "either total_usd or the run (gpus, days, ...), not both")
+            self.training_usd_p50 = self.median("training.total_usd")
+            self.training_scale_paths = ["training.total_usd"]
+            return
+        flag_to_key = {"--gpu": "gpu", "--gpus": "gpus", "--days": "days", "--hours": "hours", "--gpu-hours": "gpu_hours",
+                       "--price": "usd_per_gpu_hour", "--provider": "provider", "--tier": "tier", "--method": "method",
+                       "--price/--provider": "usd_per_gpu_hour", "--days/--hours": "days"}
+        try:
+            bill = training_bill(
+                gpu=t.gpu, gpus=self.median("training.gpus"), days=self.median("training.days"),
+                hours=self.median("training.hours"), gpu_hours=self.median("training.gpu_hours"),
+                price=self.median("training.usd_per_gpu_hour"), provider=t.provider, tier=t.tier, method=t.method)
+        except BillshapeInputError as exc:
+            key = flag_to_key.get(exc.field, exc.field.lstrip("-").replace("-", "_"))
+            raise BillshapeInputError(f"training.{key}", exc.value, exc.allowed, exc.hint) from None
+        self.training_usd_p50 = bill.total_usd
+        # The bill is linear in each of these inputs (GPU-hours x price; amortised: rate x hours + energy ~ hours):
+        # a sample's bill is the median bill scaled by each input's ratio to its median.
+        self.training_scale_paths = [f"training.{k}" for k in sorted(given)]
+        for a in bill.assumptions:
+            if a.source.startswith("user input") or a.name == "rnd_compute_multiplier":
+                continue  # the scenario's own inputs are listed already
+            self.assumptions.append(a.model_copy(update={"name": "training: " + a.name}))
+        self.assumptions.append(derived("training bill (at the inputs' medians)", bill.total_usd, "USD",
+                                        "billshape.estimates.training_bill"))
+
+    # -- parameters ---------------------------------------------------------------------------------------
+    def _draw(self, rng: np.random.Generator, n: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for path, v in self.values.items():
+            out[path] = v.sample(rng, n)[:, None] if isinstance(v, Dist) else v
+        return out
+
+    def _medians(self) -> dict[str, Any]:
+        return {p: (v.ppf(0.5) if isinstance(v, Dist) else v) for p, v in self.values.items()}
+
+    # -- the model ----------------------------------------------------------------------------------------
+    def _route_costs(self, P: dict[str, Any]):
+        """USD per user-month of API traffic and of self-hosted traffic, before the market paths."""
+        g = P.get
+        req = g("product.requests_per_user_month", 0.0)
+        t_in = g("product.input_tokens_per_request", 0.0)
+        t_out = g("product.output_tokens_per_request", 0.0) * g("product.reasoning_multiplier", 1.0)
+        h = g("product.cache_hit_rate", 0.0)
+        api = 0.0
+        own = 0.0
+        for r in self.routes:
+            pre = r.prefix
+            if r.kind == "api":
+                a_in = g(pre + ".usd_per_million_input_tokens", r.api.input if r.api else None)
+                a_out = g(pre + ".usd_per_million_output_tokens", r.api.output if r.api else None)
+                a_cache = g(pre + ".usd_per_million_cached_input_tokens", r.api.cached_input if r.api else a_in)
+            elif r.kind == "measured":
+                a_in = g(pre + ".usd_per_million_input_tokens")
+                a_out = g(pre + ".usd_per_million_output_tokens")
+                a_cache = g(pre + ".usd_per_million_cached_input_tokens", a_in)
+            else:
+                per_hour = inference.deployment_usd_per_hour(g(pre + ".usd_per_gpu_hour"), g(pre + ".gpus"))
+                u = g(pre + ".utilization", 1.0)
+                a_out = inference.usd_per_million_tokens(per_hour, g(pre + ".tokens_per_second"), u)
+                tin = g(pre + ".input_tokens_per_second")
+                a_in = 0.0 if tin is None else inference.usd_per_million_tokens(per_hour, tin, u)
+                a_cache = 0.0
+            per_user = req * (t_in * ((1.0 - h) * a_in + h * a_cache) + t_out * a_out) / 1e6
+            if r.kind == "api":
+                api = api + r.share * per_user
+            else:
+                own = own + r.share * per_user
+        return api, own
+
+    def _simulate(self, P: dict[str, Any], monthly: bool = True) -> dict[str, np.ndarray]:
+        """Evaluate the plan for a batch of parameter draws (arrays of shape (n, 1) or scalars).
+
+        Returns per-sample summaries of shape (n,) and, with ``monthly``, per-month arrays of shape (n, H).
+        Only the arrays that the summaries need are formed without ``monthly`` (the Monte Carlo hot path).
+        """
+        sc = self.scenario
+        H = sc.horizon_months
+        g = P.get
+        months = np.arange(1, H + 1, dtype=float)
+        n = max([np.shape(v)[0] for v in P.values() if np.ndim(v) > 0] or [1])
+        ones = np.ones((n, 1))
+
+        # users, and the marginal inference cost through the market paths: each is the users' geometric path
+        # times a price path, so it is formed as one geometric sequence of the combined monthly ratio
+        u0 = g("product.users_start") * ones
+        r = 1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float)
+        users = u0 * geometric(r, H)  # (n, H)
+        price = g("product.price_per_user_month_usd") * ones
+        var_pu = g("product.variable_cost_per_user_month_usd", 0.0) * ones
+        contribution = users * (price - var_pu)
+
+        api_pu, own_pu = self._route_costs(P)
+        inference_usd = None
+        if self.routes:
+            if np.any(np.asarray(api_pu) != 0):
+                trend = np.asarray(g("market.api_price_trend_annual", 1.0), dtype=float) ** (1.0 / 12.0)
+                inference_usd = geometric(r * trend * ones, H)
+                inference_usd *= u0 * api_pu
+                for i, step in enumerate(sc.market.api_price_steps):
+                    if step.month <= H:
+                        inference_usd[:, step.month - 1:] *= g(f"market.api_price_steps[{i}].factor")
+            if np.any(np.asarray(own_pu) != 0):
+                trend = np.asarray(g("market.gpu_price_trend_annual", 1.0), dtype=float) ** (1.0 / 12.0)
+                own = geometric(r * trend * ones, H)
+                own *= u0 * own_pu
+                inference_usd = own if inference_usd is None else np.add(inference_usd, own, out=inference_usd)
+        if inference_usd is None:
+            inference_usd = np.zeros((1, H))
+        else:
+            contribution = np.subtract(contribution, inference_usd, out=contribution) if contribution.shape == inference_usd.shape else contribution - inference_usd
+        inference_usd = np.broadcast_to(inference_usd, (n, H))
+
+        # fixed costs, training, set-up
+        fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
+        setup = 0.0
+        for r in self.routes:
+            if r.kind != "api":
+                fixed_pm = fixed_pm + g(r.prefix + ".fixed_monthly_usd", 0.0)
+                setup = setup + g(r.prefix + ".setup_usd", 0.0)
+        fixed_pm = np.asarray(fixed_pm, dtype=float) * ones  # (n, 1)
+        setup = (np.asarray(setup, dtype=float) * ones)[:, 0]  # (n,)
+
+        bill = self.training_usd_p50 * ones
+        for path in self.training_scale_paths:
+            v = self.values[path]
+            if isinstance(v, Dist):
+                med = v.ppf(0.5)
+                bill = bill * (g(path) / med) if med > 0 else bill
+        init_amort, re_amort, re_cash = self._training_patterns(H)
+        frac = g("training.retrain_cost_fraction", 1.0) * ones
+        retrain = re_cash.any()
+
+        cash = contribution - fixed_pm  # contribution is kept for the monthly rows
+        if retrain:
+            retrain_cash = bill * frac * re_cash[None, :]
+            cash = cash - retrain_cash
+        upfront = bill[:, 0] + setup
+        cash = np.broadcast_to(cash, (n, H))
+        cum = np.cumsum(cash, axis=1)
+        cum -= upfront[:, None]
+
+        # payback: when the cumulative cash turns non-negative for good (it may dip again after a retraining or
+        # a price shock: payback is after the last dip), linear within that month; never: inf
+        neg = cum < 0
+        ever_neg = neg.any(axis=1) | (upfront > 0)
+        last_neg = np.where(neg.any(axis=1), H - 1 - np.argmax(neg[:, ::-1], axis=1), -1)
+        f_all = last_neg + 1  # index of the month in which the cumulative cash turns non-negative for good
+        payback = np.where(ever_neg, np.inf, 0.0)
+        rows = np.nonzero(ever_neg & (f_all < H))[0]
+        if rows.size:
+            f = f_all[rows]
+            before = np.where(f > 0, cum[rows, np.maximum(f - 1, 0)], -upfront[rows])
+            remaining = np.maximum(-before, 0.0)
+            u_m = users[rows, f] if users.shape[0] == n else users[0, f]
+            rev_pu = price[rows, 0]
+            spend_pu = rev_pu - cash[rows, f] / u_m  # all costs of that month per user
+            spend_pu = np.clip(spend_pu, 0.0, rev_pu)
+            frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
+            frac_m = np.where(remaining > 0, frac_m, 0.0)
+            payback[rows] = f + np.minimum(frac_m, 1.0)
+
+        rate = np.asarray(g("discount_rate_annual"), dtype=float)
+        if rate.ndim == 0:
+            npv = cash @ ((1.0 + rate) ** (-months / 12.0)) - upfront
+        else:
+            npv = (cash * (1.0 + rate) ** (-months[None, :] / 12.0)).sum(axis=1) - upfront
+        user_months = np.broadcast_to(users, (n, H)).sum(axis=1)
+        contribution_total = contribution.sum(axis=1)
+        amort_total = bill[:, 0] * (init_amort.sum() + frac[:, 0] * re_amort.sum())
+        fixed_total = fixed_pm[:, 0] * H + setup
+        training_total = bill[:, 0] * (1.0 + frac[:, 0] * re_cash.sum())
+        inference_total = inference_usd.sum(axis=1)
+        denom = training_total + inference_total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(denom > 0, training_total / np.where(denom > 0, denom, 1.0), np.nan)
+        out = {
+            "payback_month": payback,
+            "cumulative_profit_usd": cum[:, -1],
+            "npv_usd": npv,
+            "contribution_margin_per_user_month_usd": contribution_total / user_months,
+            "fully_loaded_margin_per_user_month_usd": (contribution_total - fixed_total - amort_total) / user_months,
+            "training_share_of_lifetime_cost": share,
+            "lifetime_revenue_usd": (users * price).sum(axis=1) if users.shape[0] == n else user_months * price[:, 0],
+            "lifetime_inference_usd": inference_total,
+            "lifetime_training_usd": training_total,
+            "lifetime_fixed_usd": fixed_total,
+            "upfront_usd": upfront,
+        }
+        if monthly:
+            users = np.broadcast_to(users, (n, H))
+            amort = bill * (init_amort[None, :] + frac * re_amort[None, :])
+            fixed = np.broadcast_to(fixed_pm, (n, H))
+            setup_m = np.broadcast_to(setup[:, None] / H, (n, H))
+            contribution = np.broadcast_to(contribution, (n, H))
+            fully_loaded = contribution - fixed - amort - setup_m
+            out.update({
+                "users": users, "revenue_usd": users * price, "inference_usd": inference_usd,
+                "variable_usd": users * var_pu, "fixed_usd": fixed, "training_amortization_usd": amort,
+                "setup_amortization_usd": setup_m,
+                "training_cash_usd": bill * frac * re_cash[None, :] if retrain else np.zeros((n, H)),
+                "contribution_usd": contribution, "fully_loaded_profit_usd": fully_loaded,
+                "cash_flow_usd": np.broadcast_to(cash, (n, H)), "cumulative_cash_usd": cum,
+                "contribution_margin_per_user_usd": contribution / users,
+                "fully_loaded_margin_per_user_usd": fully_loaded / users,
+            })
+        return out
+
+    def _summaries(self, P: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The per-sample summaries of :meth:`_simulate` without its monthly arrays: the Monte Carlo hot path.
+
+        The same model, arranged so that each samples x months array is formed once and updated in place
+        (about a third of the passes over memory); a test checks it against :meth:`_simulate`.
+        """
+        sc = self.scenario
+        H = sc.horizon_months
+        g = P.get
+        n = max([np.shape(v)[0] for v in P.values() if np.ndim(v) > 0] or [1])
+        ones = np.ones((n, 1))
+        u0 = g("product.users_start") * ones
+        r = 1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float) * ones
+        price = g("product.price_per_user_month_usd") * ones
+        var_pu = g("product.variable_cost_per_user_month_usd", 0.0) * ones
+
+        growth = _writable(geometric(r, H), (n, H))
+        user_months = u0[:, 0] * growth.sum(axis=1)
+        cash = growth
+        cash *= u0 * (price - var_pu)  # contribution before inference
+        revenue_total = user_months * price[:, 0]
+
+        api_pu, own_pu = self._route_costs(P)
+        inference_total = np.zeros(n)
+        for kind, per_user in (("api", api_pu), ("own", own_pu)):
+            if not self.routes or not np.any(np.asarray(per_user) != 0):
+                continue
+            key = "market.api_price_trend_annual" if kind == "api" else "market.gpu_price_trend_annual"
+            trend = np.asarray(g(key, 1.0), dtype=float) ** (1.0 / 12.0)
+            inf = _writable(geometric(r * trend, H), (n, H))
+            inf *= u0 * per_user
+            if kind == "api":
+                for i, step in enumerate(sc.market.api_price_steps):
+                    if step.month <= H:
+                        inf[:, step.month - 1:] *= g(f"market.api_price_steps[{i}].factor")
+            inference_total += inf.sum(axis=1)
+            cash -= inf
+
+        fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
+        setup = 0.0
+        for rt in self.routes:
+            if rt.kind != "api":
+                fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
+                setup = setup + g(rt.prefix + ".setup_usd", 0.0)
+        fixed_pm = (np.asarray(fixed_pm, dtype=float) * ones)[:, 0]
+        setup = (np.asarray(setup, dtype=float) * ones)[:, 0]
+        bill = self.training_usd_p50 * ones[:, 0]
+        for path in self.training_scale_paths:
+            v = self.values[path]
+            if isinstance(v, Dist):
+                med = v.ppf(0.5)
+                bill = bill * (np.asarray(g(path))[:, 0] / med) if med > 0 else bill
+        init_amort, re_amort, re_cash = self._training_patterns(H)
+        frac = (g("training.retrain_cost_fraction", 1.0) * ones)[:, 0]
+        contribution_total = revenue_total - var_pu[:, 0] * user_months - inference_total
+
+        cash -= fixed_pm[:, None]
+        for m in np.nonzero(re_cash)[0]:
+            cash[:, m] -= bill * frac * re_cash[m]
+        upfront = bill + setup
+        rate = np.asarray(g("discount_rate_annual"), dtype=float) * ones[:, 0]
+        months = np.arange(1, H + 1, dtype=float)
+        if np.all(rate == rate[0]):
+            npv = cash @ ((1.0 + rate[0]) ** (-months / 12.0)) - upfront
+        else:
+            npv = (cash * (1.0 + rate[:, None]) ** (-months[None, :] / 12.0)).sum(axis=1) - upfront
+        cum = np.cumsum(cash, axis=1, out=cash)  # cumulative cash before the up-front spend
+
+        neg = cum < upfront[:, None]
+        any_neg = neg.any(axis=1)
+        ever_neg = any_neg | (upfront > 0)
+        last_neg = np.where(any_neg, H - 1 - np.argmax(neg[:, ::-1], axis=1), -1)
+        f_all = last_neg + 1
+        payback = np.where(ever_neg, np.inf, 0.0)
+        rows = np.nonzero(ever_neg & (f_all < H))[0]
+        if rows.size:
+            f = f_all[rows]
+            up = upfront[rows]
+            cum_f = cum[rows, f] - up
+            before = np.where(f > 0, cum[rows, np.maximum(f - 1, 0)] - up, -up)
+            cash_f = cum_f - before
+            remaining = np.maximum(-before, 0.0)
+            u_m = u0[rows, 0] * r[rows, 0] ** f
+            rev_pu = price[rows, 0]
+            spend_pu = np.clip(rev_pu - cash_f / u_m, 0.0, rev_pu)
+            frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
+            frac_m = np.where(remaining > 0, frac_m, 0.0)
+            payback[rows] = f + np.minimum(frac_m, 1.0)
+
+        amort_total = bill * (init_amort.sum() + frac * re_amort.sum())
+        fixed_total = fixed_pm * H + setup
+        training_total = bill * (1.0 + frac * re_cash.sum())
+        denom = training_total + inference_total
+        share = np.where(denom > 0, training_total / np.where(denom > 0, denom, 1.0), np.nan)
+        return {
+            "payback_month": payback,
+            "cumulative_profit_usd": cum[:, -1] - upfront,
+            "npv_usd": npv,
+            "contribution_margin_per_user_month_usd": contribution_total / user_months,
+            "fully_loaded_margin_per_user_month_usd": (contribution_total - fixed_total - amort_total) / user_months,
+            "training_share_of_lifetime_cost": share,
+            "lifetime_revenue_usd": revenue_total,
+            "lifetime_inference_usd": inference_total,
+            "lifetime_training_usd": training_total,
+            "lifetime_fixed_usd": fixed_total,
+            "upfront_usd": upfront,
+        }
+
+    def _training_patterns(self, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-month shares of the first bill: amortisation of the first run, of retrainings, retraining cash."""
+        t = self.scenario.training
+        init, re_am, re_cash = np.zeros(H), np.zeros(H), np.zeros(H)
+        if t is None:
+            return init, re_am, re_cash
+        A = t.amortization_months
+        init[:A] = 1.0 / A
+        if t.retrain_every_months:
+            for start in range(t.retrain_every_months, H, t.retrain_every_months):
+                re_cash[start] += 1.0
+                re_am[start:start + A] += 1.0 / A
+        return init, re_am, re_cash
+
+    # -- public -------------------------------------------------------------------------------------------
+    def evaluate(self, samples: int = 20_000, seed: int = 0,
+                 progress: Callable[[int, int], None] | None = None) -> "PlanResult":
+        """Monte Carlo over the uncertain inputs; every output as P10 / P50 / P90.
+
+        With no uncertain input a single deterministic evaluation is done (P10 = P50 = P90).
+        """
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or not 1 <= samples <= 10_000_000:
+            raise BillshapeInputError("--samples", samples, "an integer in [1, 10,000,000]")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise BillshapeInputError("--seed", seed, "an integer >= 0")
+        H = self.scenario.horizon_months
+        uncertain = self.uncertain()
+        n_total = int(samples) if uncertain else 1
+        rng = np.random.default_rng(int(seed))
+        chunk = max(1, CHUNK_CELLS // H)
+        scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
+        scalars: dict[str, list[np.ndarray]] = {k: [] for k in scalar_keys}
+        kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}
+        n_kept = 0
+        done = 0
+        # the first samples (the monthly reservoir) with the full model, in order
+        while done < n_total and n_kept < MONTHLY_RESERVOIR:
+            n = min(chunk, n_total - done)
+            with np.errstate(all="ignore"):  # anything non-finite is caught just below
+                out = self._simulate(self._draw(rng, n))
+            _check_finite(out)
+            for k in scalar_keys:
+                scalars[k].append(np.asarray(out[k]))
+            keep = min(n, MONTHLY_RESERVOIR - n_kept)
+            for k in MONTHLY_KEYS:
+                kept[k].append(np.array(out[k][:keep]))
+            n_kept += keep
+            done += n
+            if progress is not None:
+                progress(done, n_total)
+        # the rest: draws in order (reproducible), summaries on a small thread pool (numpy releases the GIL)
+        if done < n_total:
+            from concurrent.futures import ThreadPoolExecutor
+
+            sizes = [min(chunk, n_total - start) for start in range(done, n_total, chunk)]
+
+            def work(P):
+                with np.errstate(all="ignore"):
+                    return self._summaries(P)
+
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                pending = []
+                for size in sizes:
+                    pending.append((size, pool.submit(work, self._draw(rng, size))))
+                    while len(pending) > 4 * WORKERS or (pending and pending[0][1].done()):
+                        size0, fut = pending.pop(0)
+                        done = self._collect(fut.result(), scalars, scalar_keys, done + size0, n_total, progress)
+                for size0, fut in pending:
+                    done = self._collect(fut.result(), scalars, scalar_keys, done + size0, n_total, progress)
+        flat = {k: np.concatenate(v) for k, v in scalars.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # np.partition releases the GIL
+            summary = dict(zip(scalar_keys, pool.map(
+                lambda k: _quantiles(flat[k], H if k == "payback_month" else None), scalar_keys)))
+        monthly = []
+        bands = {k: np.quantile(np.concatenate(kept[k]), QUANTILES, axis=0) for k in MONTHLY_KEYS}
+        for m in range(H):
+            row: dict[str, Any] = {"month": m + 1}
+            for k in MONTHLY_KEYS:
+                row[k] = float(bands[k][1, m])
+            monthly.append(row)
+        start = np.quantile(-flat["upfront_usd"], QUANTILES) if n_total > 1 else np.repeat(-flat["upfront_usd"], 3)
+        band_rows = [{"month": 0, **{f"{k}_p{int(q * 100)}": (float(start[j])
+                                                             if k == "cumulative_cash_usd" else None)
+                                    for k in BAND_KEYS for j, q in enumerate(QUANTILES)}}]
+        band_rows += [{"month": m + 1, **{f"{k}_p{int(q * 100)}": float(bands[k][j, m])
+                                        for k in BAND_KEYS for j, q in enumerate(QUANTILES)}} for m in range(H)]
+        pb = flat["payback_month"]
+        pb_sample = pb[: min(pb.size, 5000)]
+        sens = self.sensitivity()
+        bvb = self.build_vs_buy()
+        never = float(np.mean(~np.isfinite(pb)))
+        res = PlanResult(
+            name=self.scenario.name, description=self.scenario.description, source=self.source,
+            horizon_months=H, samples=n_total, seed=int(seed), uncertain_inputs=uncertain,
+            summary={k: summary[k] for k in SUMMARY_KEYS},
+            lifetime={k: summary[k] for k in EXTRA_KEYS},
+            probability_never_pays_back=never,
+            monthly=monthly, sensitivity=sens, build_vs_buy=bvb,
+            assumptions=list(self.assumptions),
+        )
+        res._bands = band_rows
+        res._payback_samples = [None if not math.isfinite(x) else float(x) for x in pb_sample]
+        return res
+
+    @staticmethod
+    def _collect(out, scalars, keys, done, total, progress) -> int:
+        _check_finite(out)
+        for k in keys:
+            scalars[k].append(np.asarray(out[k]))
+        if progress is not None:
+            progress(done, total)
+        return done
+
+    def sensitivity(self, metric: str = "npv_usd") -> list[dict[str, Any]]:
+        """Tornado: the outcome at the medians of all inputs, moving one uncertain input to its P10 and P90.
+
+        Sorted by swing (largest first). All rows are evaluated in one vectorised batch.
+        """
+        paths = self.uncertain()
+        if not paths:
+            return []
+        med = self._medians()
+        k = len(paths)
+        P: dict[str, Any] = {}
+        for p, v in med.items():
+            P[p] = np.full((2 * k + 1, 1), v) if p in paths else v
+        lows, highs = {}, {}
+        for i, p in enumerate(paths):
+            lows[p], highs[p] = self.values[p].ppf(0.1), self.values[p].ppf(0.9)
+            P[p][2 * i + 1, 0] = lows[p]
+            P[p][2 * i + 2, 0] = highs[p]
+        with np.errstate(all="ignore"):
+            out = self._simulate(P)
+        _check_finite(out)
+        y = out[metric]
+        pb = out["payback_month"]
+        base = float(y[0])
+        rows = []
+        for i, p in enumerate(paths):
+            lo, hi = float(y[2 * i + 1]), float(y[2 * i + 2])
+            rows.append({
+                "input": p, "distribution": self.values[p].describe(),
+                "input_p10": lows[p], "input_p50": float(med[p]), "input_p90": highs[p],
+                "metric": metric, "base": base, "at_input_p10": lo, "at_input_p90": hi, "swing": abs(hi - lo),
+                "payback_month_at_input_p10": _finite_or_none(pb[2 * i + 1]),
+                "payback_month_at_input_p90": _finite_or_none(pb[2 * i + 2]),
+            })
+        rows.sort(key=lambda r: r["swing"], reverse=True)
+        return rows
+
+    def build_vs_buy(self) -> dict[str, Any] | None:
+        """Build (self-host) vs buy (API) over lifetime token volume, at the inputs' medians.
+
+        Present when the scenario has both an API route and a self-hosted route. Uses the product's token mix
+        to blend each route's input/output prices into USD per million tokens, and
+        :func:`billshape.decide.break_even` with F = the self-hosted set-up plus its standing cost over the
+        horizon.
+        """
+        api = [r for r in self.routes if r.kind == "api"]
+        own = [r for r in self.routes if r.kind != "api"]
+        if not api or not own:
+            return None
+        med = self._medians()
+        H = self.scenario.horizon_months
+
+        def blended(route: _RouteSpec) -> float:
+            single = dataclasses.replace(route, share=1.0)
+            saved = self.routes
+            self.routes = [single]
+            try:
+                a, o = self._route_costs(med)
+            finally:
+                self.routes = saved
+            per_user = float(np.asarray(a + o).ravel()[0])
+            tokens = tokens_per_user(med)
+            return per_user / tokens * 1e6 if tokens > 0 else 0.0
+
+        tokens_user = tokens_per_user(med)
+        if tokens_user <= 0:
+            return None
+        p = blended(api[0])
+        c = blended(own[0])
+        F = float(med.get(own[0].prefix + ".setup_usd", 0.0) + med.get(own[0].prefix + ".fixed_monthly_usd", 0.0) * H)
+        if p <= 0:
+            return None
+        be = decide.break_even(p, c, F)
+        with np.errstate(all="ignore"):
+            sim = self._simulate(med)
+        lifetime_tokens = float(sim["users"].sum()) * tokens_user
+        top = max(lifetime_tokens, be.break_even_tokens or 0.0) * 2.0 or 1.0
+        volumes = np.linspace(0.0, top, 41)
+        return {
+            "api_route": api[0].name, "self_hosted_route": own[0].name,
+            "api_usd_per_million_tokens": p, "own_usd_per_million_tokens": c, "fixed_usd": F,
+            "break_even_tokens": be.break_even_tokens, "exists": be.exists, "explanation": be.explanation,
+            "scenario_lifetime_tokens": lifetime_tokens,
+            "curve": [{"tokens": float(v), "buy_usd": float(b), "build_usd": float(bd)} for v, b, bd in zip(
+                volumes, decide.buy_cost_usd(volumes, p / 1e6), decide.build_cost_usd(volumes, F, c / 1e6))],
+        }
+
+
+def tokens_per_user(P: dict[str, Any]) -> float:
+    """Billed tokens (input + output incl. reasoning) per user-month at the given parameter values."""
+    g = P.get
+    per_req = g("product.input_tokens_per_request", 0.0) + g("product.output_tokens_per_request", 0.0) * g(
+        "product.reasoning_multiplier", 1.0)
+    return float(np.asarray(g("product.requests_per_user_month", 0.0) * per_req).ravel()[0])
+
+
+SUMMARY_KEYS = ["payback_month", "cumulative_profit_usd", "npv_usd", "contribution_margin_per_user_month_usd",
+                "fully_loaded_margin_per_user_month_usd", "training_share_of_lifetime_cost"]
+EXTRA_KEYS = ["lifetime_revenue_usd", "lifetime_inference_usd", "lifetime_training_usd", "lifetime_fixed_usd"]
+HIDDEN_KEYS = ["upfront_usd"]
+MONTHLY_KEYS = ["users", "revenue_usd", "inference_usd", "variable_usd", "fixed_usd", "training_amortization_usd",
+                "setup_amortization_usd", "training_cash_usd", "contribution_usd", "fully_loaded_profit_usd",
+                "cash_flow_usd", "cumulative_cash_usd", "contribution_margin_per_user_usd",
+                "fully_loaded_margin_per_user_usd"]
+BAND_KEYS = ["cumulative_cash_usd", "contribution_margin_per_user_usd", "fully_loaded_margin_per_user_usd"]
+
+
+def _finite_or_none(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _quantiles(x: np.ndarray, horizon: int | None) -> dict[str, float | None]:
+    """P10/P50/P90; for payback (``horizon`` given) never-paying samples count as +inf and show as ``None``."""
+    x = np.asarray(x, dtype=float)
+    if horizon is not None:
+        big = np.where(np.isfinite(x), x, 1e300)
+        q = np.quantile(big, QUANTILES, method="inverted_cdf") if x.size > 1 else np.repeat(big, 3)
+        return {f"p{int(p * 100)}": (float(v) if v <= horizon else None) for p, v in zip(QUANTILES, q)}
+    ok = np.isfinite(x)
+    if not ok.any():
+        return {"p10": None, "p50": None, "p90": None}
+    q = np.quantile(x[ok], QUANTILES) if ok.sum() > 1 else np.repeat(x[ok], 3)
+    return {f"p{int(p * 100)}": float(v) for p, v in zip(QUANTILES, q)}
+
+
+def _check_finite(out: dict[str, np.ndarray]) -> None:
+    for k, v in out.items():
+        if k in ("payback_month", "training_share_of_lifetime_cost"):
+            continue  # inf (never pays back) and nan (no cost at all) are handled as None
+        if not np.all(np.isfinite(v)):
+            raise BillshapeInputError("scenario", k, "inputs whose totals stay finite (an input is too large)")
+
+
+class PlanResult(Result):
+    """A product plan's P10/P50/P90 outcomes, monthly P50 rows, tornado and build-vs-buy data."""
+
+    name: str
+    description: str = ""
+    source: str = ""
+    horizon_months: int
+    samples: int
+    seed: int
+    uncertain_inputs: list[str]
+    summary: dict[str, dict[str, float | None]]
+    lifetime: dict[str, dict[str, float | None]]
+    probability_never_pays_back: float
+    monthly: list[dict[str, float]]
+    sensitivity: list[dict[str, Any]]
+    build_vs_buy: dict[str, Any] | None = None
+
+    _bands: list[dict[str, float]] = PrivateAttr(default_factory=list)
+    _payback_samples: list[float | None] = PrivateAttr(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["monthly_note"] = ("monthly rows are per-month medians over the first "
+                                f"{min(self.samples, MONTHLY_RESERVOIR):,} samples (medians do not add up across columns)")
+        data["assumptions"] = data.pop("assumptions")
+        return data
+
+
+def plan(path: str | Path, samples: int = 20_000, seed: int = 0) -> PlanResult:
+    """Load a scenario YAML file and evaluate it (the library's ``bs.plan``)."""
+    return load(path).evaluate(samples=samples, seed=seed)
+
+
+def examples_dir() -> Path:
+    """The shipped example scenarios (package data)."""
+    from importlib import resources
+
+    return Path(str(resources.files("billshape").joinpath("examples")))
+
+
+__all__ = ["Scenario", "Plan", "PlanResult", "Dist", "load", "parse", "plan", "api_price", "price_path",
+           "examples_dir"]

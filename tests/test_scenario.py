@@ -1,0 +1,275 @@
+"""Product plans: deterministic hand calculations, market paths, Monte Carlo vs closed form, tornado."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from billshape import scenario
+from billshape.decide import break_even
+from billshape.estimates import serving_cost
+from billshape.scenario import examples_dir, parse
+
+SEED000 = examples_dir() / "seed000_image_startup.yaml"
+
+
+def base(**over) -> dict:
+    data = {"horizon_months": 12, "discount_rate_annual": 0.0,
+            "product": {"users_start": 1000, "price_per_user_month_usd": 20}}
+    for k, v in over.items():
+        data[k] = v
+    return data
+
+
+def api_route(share=1.0, pin=1.0, pout=4.0, pcache=None):
+    api = {"model": "custom", "usd_per_million_input_tokens": pin, "usd_per_million_output_tokens": pout}
+    if pcache is not None:
+        api["usd_per_million_cached_input_tokens"] = pcache
+    return {"share": share, "api": api}
+
+
+# --- seed 000 ----------------------------------------------------------------------------------------------
+
+def test_seed000_reproduces_payback_exactly():
+    # Seed 000: 280 A100 x 24 h x 14 days x $2.5 = $235,200; 10,000 users x $10 = $100,000/month -> 2.352 months.
+    res = scenario.plan(SEED000)
+    s = res.summary
+    assert res.samples == 1 and res.uncertain_inputs == []
+    assert s["payback_month"] == {"p10": 2.352, "p50": 2.352, "p90": 2.352}
+    assert res.lifetime["lifetime_training_usd"]["p50"] == 235_200
+    assert s["cumulative_profit_usd"]["p50"] == 24 * 100_000 - 235_200
+    assert s["contribution_margin_per_user_month_usd"]["p50"] == 10.0
+    # fully loaded: (revenue - training amortised over 12 of the 24 months) / user-months
+    assert s["fully_loaded_margin_per_user_month_usd"]["p50"] == pytest.approx((2_400_000 - 235_200) / 240_000, rel=1e-12)
+    assert s["training_share_of_lifetime_cost"]["p50"] == 1.0
+    # NPV at 10 %/yr: -F + sum_m 100,000 (1.1)^(-m/12)
+    npv = -235_200 + sum(100_000 * 1.1 ** (-m / 12) for m in range(1, 25))
+    assert s["npv_usd"]["p50"] == pytest.approx(npv, rel=1e-12)
+    assert res.monthly[0]["training_amortization_usd"] == pytest.approx(235_200 / 12)
+    assert res.monthly[12]["training_amortization_usd"] == 0
+
+
+def test_plan_cli_json_seed000(cli):
+    res = cli("plan", str(SEED000), "--json")
+    assert res.code == 0, res.err
+    data = res.json()
+    keys = {"payback_month", "cumulative_profit_usd", "npv_usd", "contribution_margin_per_user_month_usd",
+            "fully_loaded_margin_per_user_month_usd", "training_share_of_lifetime_cost"}
+    assert keys <= set(data["summary"])
+    for k in keys:
+        assert set(data["summary"][k]) == {"p10", "p50", "p90"}
+    assert data["summary"]["payback_month"]["p50"] == 2.352
+    assert len(data["monthly"]) == 24 and data["monthly"][0]["month"] == 1
+    assert data["sensitivity"] == [] and data["assumptions"]
+    assert any(a["source"].startswith("computed: billshape.estimates.training_bill") and a["value"] == 235_200
+               for a in data["assumptions"])
+    human = cli("plan", str(SEED000))
+    assert human.code == 0 and "2.352" in human.out and "$235,200" in human.out
+
+
+# --- hand calculations -------------------------------------------------------------------------------------
+
+def test_api_route_cost_per_user_with_cache():
+    prod = {"users_start": 1000, "price_per_user_month_usd": 20, "requests_per_user_month": 100,
+            "input_tokens_per_request": 1000, "output_tokens_per_request": 500, "cache_hit_rate": 0.5}
+    res = parse(base(product=prod, serving={"routes": [api_route(pcache=0.1)]})).evaluate()
+    # per request: 1000 x (0.5 x $1 + 0.5 x $0.1)/M + 500 x $4/M = $0.00055 + $0.002; x 100 requests
+    per_user = 100 * (1000 * (0.5 * 1.0 + 0.5 * 0.1) + 500 * 4.0) / 1e6
+    assert res.summary["contribution_margin_per_user_month_usd"]["p50"] == pytest.approx(20 - per_user, rel=1e-12)
+    assert res.monthly[0]["inference_usd"] == pytest.approx(1000 * per_user, rel=1e-12)
+
+
+def test_reasoning_multiplier_bills_output_tokens():
+    prod = {"users_start": 10, "price_per_user_month_usd": 1, "requests_per_user_month": 10,
+            "output_tokens_per_request": 1000, "reasoning_multiplier": 3}
+    res = parse(base(product=prod, serving={"routes": [api_route(pin=0, pout=10)]})).evaluate()
+    assert res.monthly[0]["inference_usd"] == pytest.approx(10 * 10 * 3000 * 10 / 1e6)
+
+
+def test_self_hosted_deployment_uses_serving_cost_equation():
+    # Seed 003's DeepSeek decode node: 8 GPUs at $2, 14,800 tokens/s -> about $0.30 per million output tokens.
+    sv = serving_cost(tokens_per_second=14_800, gpus=8, price=2.0, utilization=0.5, input_tokens_per_second=100_000)
+    prod = {"users_start": 100, "price_per_user_month_usd": 5, "requests_per_user_month": 1000,
+            "input_tokens_per_request": 2000, "output_tokens_per_request": 800}
+    route = {"share": 1, "self_hosted": {"tokens_per_second": 14_800, "gpus": 8, "usd_per_gpu_hour": 2,
+                                         "utilization": 0.5, "input_tokens_per_second": 100_000}}
+    res = parse(base(product=prod, serving={"routes": [route]})).evaluate()
+    per_user = 1000 * (2000 * sv.usd_per_million_input_tokens + 800 * sv.usd_per_million_output_tokens) / 1e6
+    assert res.monthly[0]["inference_usd"] == pytest.approx(100 * per_user, rel=1e-12)
+
+
+def test_self_hosted_gpu_price_from_catalog():
+    route = {"share": 1, "self_hosted": {"tokens_per_second": 1000, "gpus": 1, "gpu": "h100", "provider": "lambda"}}
+    prod = {"users_start": 1, "price_per_user_month_usd": 5, "requests_per_user_month": 1, "output_tokens_per_request": 1e6}
+    p = parse(base(product=prod, serving={"routes": [route]}))
+    quote = [a for a in p.assumptions if "lambda" in a.name]
+    assert quote and quote[0].as_of and quote[0].source
+    res = p.evaluate()
+    sv = serving_cost(tokens_per_second=1000, gpus=1, gpu="h100", provider="lambda")
+    assert res.monthly[0]["inference_usd"] == pytest.approx(sv.usd_per_million_output_tokens)
+
+
+def test_api_price_from_genai_prices():
+    import genai_prices
+
+    prod = {"users_start": 1, "price_per_user_month_usd": 100, "requests_per_user_month": 1,
+            "input_tokens_per_request": 1e6, "output_tokens_per_request": 1e6}
+    res = parse(base(product=prod, serving={"routes": [{"share": 1, "api": {"model": "gpt-4o-mini"}}]})).evaluate()
+    want = float(genai_prices.calc_price(genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+                                         "gpt-4o-mini").total_price)
+    assert res.monthly[0]["inference_usd"] == pytest.approx(want, rel=1e-9)
+    src = [a for a in res.assumptions if a.name.startswith("gpt-4o-mini input price")]
+    assert src and "genai-prices" in src[0].source and src[0].as_of
+
+
+def test_growth_and_churn_compound():
+    prod = {"users_start": 1000, "price_per_user_month_usd": 1, "growth_monthly": 0.10, "churn_monthly": 0.04}
+    res = parse(base(product=prod)).evaluate()
+    for m in (1, 2, 7, 12):
+        assert res.monthly[m - 1]["users"] == pytest.approx(1000 * 1.06 ** (m - 1), rel=1e-12)
+
+
+def test_api_price_step_and_trend():
+    prod = {"users_start": 1, "price_per_user_month_usd": 100, "requests_per_user_month": 1,
+            "output_tokens_per_request": 1e6}
+    step = parse(base(horizon_months=24, product=prod, serving={"routes": [api_route(pin=0, pout=1)]},
+                      market={"api_price_steps": [{"month": 4, "factor": 3}]})).evaluate()
+    inf = [r["inference_usd"] for r in step.monthly]
+    assert inf[2] == pytest.approx(1.0) and inf[3] == pytest.approx(3.0) and inf[-1] == pytest.approx(3.0)
+    trend = parse(base(horizon_months=25, product=prod, serving={"routes": [api_route(pin=0, pout=1)]},
+                       market={"api_price_trend_annual": 0.5, "gpu_price_trend_annual": 9})).evaluate()
+    inf = [r["inference_usd"] for r in trend.monthly]
+    assert inf[12] == pytest.approx(0.5) and inf[24] == pytest.approx(0.25) and inf[6] == pytest.approx(0.5 ** 0.5)
+
+
+def test_price_path_vectorised_matches_scalar():
+    months = np.arange(1, 37)
+    trend = np.array([[0.5], [1.0], [2.0]])
+    k = scenario.price_path(months, trend, [(7, np.array([[3.0], [4.0], [5.0]]))])
+    assert k.shape == (3, 36)
+    for i, (t, f) in enumerate(((0.5, 3.0), (1.0, 4.0), (2.0, 5.0))):
+        want = np.array([t ** ((m - 1) / 12) * (f if m >= 7 else 1.0) for m in months])
+        np.testing.assert_allclose(k[i], want, rtol=1e-12)
+
+
+def test_retraining_and_payback_for_good():
+    # $1,000 up front, retrain every 4 months for $1,000 (fraction 1); cash +$300/month.
+    data = base(horizon_months=12, product={"users_start": 30, "price_per_user_month_usd": 10},
+                training={"total_usd": 1000, "amortization_months": 4, "retrain_every_months": 4})
+    res = parse(data).evaluate()
+    cash = [r["cash_flow_usd"] for r in res.monthly]
+    assert cash[3] == 300 and cash[4] == 300 - 1000 and cash[8] == -700
+    # cumulative: -1000 + 300 m - 1000 [m>=5] - 1000 [m>=9]; it is below zero after month 9 and turns
+    # non-negative for good at 3000/300 = month 10
+    assert res.summary["payback_month"]["p50"] == pytest.approx(10.0)
+    assert res.lifetime["lifetime_training_usd"]["p50"] == 3000
+    amort = [r["training_amortization_usd"] for r in res.monthly]
+    assert amort == pytest.approx([250.0] * 12)
+
+
+def test_never_pays_back_is_null_not_nan(cli, tmp_path):
+    data = base(product={"users_start": 10, "price_per_user_month_usd": 1},
+                fixed_monthly={"staff_usd": 1000})
+    f = tmp_path / "loss.yaml"
+    f.write_text(yaml.safe_dump(data))
+    res = cli("plan", str(f), "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["summary"]["payback_month"] == {"p10": None, "p50": None, "p90": None}
+    assert out["probability_never_pays_back"] == 1.0
+    assert "NaN" not in res.out and "Infinity" not in res.out
+
+
+def test_training_share_none_when_no_cost():
+    res = parse(base()).evaluate()
+    assert res.summary["training_share_of_lifetime_cost"] == {"p10": None, "p50": None, "p90": None}
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+# --- Monte Carlo -------------------------------------------------------------------------------------------
+
+def test_monte_carlo_quantiles_match_closed_form():
+    # Cumulative profit = U x H x price - B is linear and increasing in a lognormal price, so its quantiles are
+    # U x H x (price quantiles) - B exactly; the sample quantiles of 200,000 draws are within 1 %.
+    data = base(horizon_months=10, product={"users_start": 100,
+                                            "price_per_user_month_usd": {"dist": "lognormal", "p10": 5, "p90": 20}},
+                training={"total_usd": 1000, "amortization_months": 10})
+    res = parse(data).evaluate(samples=200_000, seed=1)
+    mu, sigma = math.log(10), (math.log(20) - math.log(5)) / (2 * 1.2815515655446004)
+    for key, z in (("p10", -1.2815515655446004), ("p50", 0.0), ("p90", 1.2815515655446004)):
+        price_q = math.exp(mu + sigma * z)
+        assert res.summary["cumulative_profit_usd"][key] == pytest.approx(100 * 10 * price_q - 1000, rel=0.01)
+        assert res.summary["contribution_margin_per_user_month_usd"][key] == pytest.approx(price_q, rel=0.01)
+
+
+@pytest.mark.parametrize("spec,q", [
+    ({"dist": "uniform", "low": 2, "high": 4}, {0.1: 2.2, 0.5: 3.0, 0.9: 3.8}),
+    ({"dist": "normal", "mean": 10, "sd": 1}, {0.1: 10 - 1.2815515655446004, 0.5: 10.0, 0.9: 10 + 1.2815515655446004}),
+    ({"dist": "triangular", "low": 0, "mode": 0, "high": 1}, {0.1: 1 - math.sqrt(0.9), 0.5: 1 - math.sqrt(0.5), 0.9: 1 - math.sqrt(0.1)}),
+])
+def test_distribution_ppf_and_samples(spec, q):
+    d = scenario._to_number(spec)
+    x = d.sample(np.random.default_rng(0), 200_000)
+    for p, want in q.items():
+        assert d.ppf(p) == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert np.quantile(x, p) == pytest.approx(want, rel=0.02, abs=0.005)
+
+
+def test_same_seed_same_result_across_chunks():
+    f = examples_dir() / "high_volume_self_host.yaml"
+    a = scenario.load(f).evaluate(samples=7000, seed=3)
+    b = scenario.load(f).evaluate(samples=7000, seed=3)
+    c = scenario.load(f).evaluate(samples=7000, seed=4)
+    assert a.summary == b.summary and a.summary != c.summary
+
+
+# --- sensitivity ---------------------------------------------------------------------------------------------
+
+def test_tornado_ordering_on_a_linear_case():
+    # NPV (no discounting) = 12 x users x price - staff x 12. At the medians users = 1000, price = 10.
+    # price P10..P90 = 6..14 moves NPV by 12 x 1000 x 8 = 96,000; users 900..1100 moves it by 12 x 200 x 10 =
+    # 24,000; staff 1000..2000 (uniform, P10..P90 = 1100..1900) by 12 x 800 = 9,600. Order: price, users, staff.
+    data = base(product={"users_start": {"dist": "uniform", "low": 875, "high": 1125},
+                         "price_per_user_month_usd": {"dist": "uniform", "low": 5, "high": 15}},
+                fixed_monthly={"staff_usd": {"dist": "uniform", "low": 1000, "high": 2000}})
+    rows = parse(data).evaluate(samples=1000).sensitivity
+    assert [r["input"] for r in rows] == ["product.price_per_user_month_usd", "product.users_start",
+                                          "fixed_monthly.staff_usd"]
+    assert rows[0]["swing"] == pytest.approx(96_000) and rows[1]["swing"] == pytest.approx(24_000)
+    assert rows[2]["swing"] == pytest.approx(9_600)
+    assert rows[0]["base"] == pytest.approx(12 * 1000 * 10 - 12 * 1500)
+    assert rows[2]["at_input_p90"] < rows[2]["at_input_p10"]  # more staff cost, lower NPV
+
+
+def test_build_vs_buy_uses_decide_break_even():
+    prod = {"users_start": 1000, "price_per_user_month_usd": 20, "requests_per_user_month": 100,
+            "input_tokens_per_request": 1000, "output_tokens_per_request": 1000}
+    own = {"share": 0.5, "self_hosted": {"usd_per_million_input_tokens": 0.2, "usd_per_million_output_tokens": 0.8,
+                                         "setup_usd": 10_000, "fixed_monthly_usd": 1000}}
+    res = parse(base(product=prod, serving={"routes": [api_route(share=0.5), own]})).evaluate()
+    b = res.build_vs_buy
+    assert b["api_usd_per_million_tokens"] == pytest.approx(2.5) and b["own_usd_per_million_tokens"] == pytest.approx(0.5)
+    want = break_even(2.5, 0.5, 10_000 + 12 * 1000)
+    assert b["break_even_tokens"] == pytest.approx(want.break_even_tokens) == pytest.approx(22_000 / 2e-6)
+    assert b["scenario_lifetime_tokens"] == pytest.approx(1000 * 12 * 100 * 2000)
+
+
+def test_examples_all_evaluate_finite():
+    for f in sorted(examples_dir().glob("*.yaml")):
+        res = scenario.load(f).evaluate(samples=2000)
+        json.dumps(res.to_dict(), allow_nan=False)
+        assert len(res.monthly) == res.horizon_months
+
+
+def test_fast_summaries_equal_full_simulation():
+    # evaluate() uses the in-place hot path after the first samples; it must be the same model
+    for f in sorted(examples_dir().glob("*.yaml")):
+        plan = scenario.load(f)
+        P = plan._draw(np.random.default_rng(5), 500)
+        full, fast = plan._simulate(P), plan._summaries(P)
+        for key, value in fast.items():
+            np.testing.assert_allclose(value, full[key], rtol=1e-10, atol=1e-6, err_msg=f"{f.name}: {key}")
