@@ -129,3 +129,12 @@ def test_published_run_from_catalog():
         training_bill(run="gpt-4-epoch-amortized", price=2)
     with pytest.raises(BillshapeInputError, match="did you mean"):
         training_bill(run="deepseek-v4", price=2)
+
+
+def test_result_renders_in_jupyter_and_pandas():
+    bill = training_bill(gpu="a100", gpus=280, days=14, price=2.5)
+    html = bill._repr_html_()
+    assert "94,080" in html and "assumptions" in html and "user input" in html
+    frame = bill.to_pandas()
+    assert frame.loc[0, "total_usd"] == 235_200 and frame.attrs["assumptions"]
+    assert list(bill.to_dict())[-1] == "assumptions"
