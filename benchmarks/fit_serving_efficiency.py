@@ -2,7 +2,8 @@
 
 Run: ``PYTHONPATH=src python benchmarks/fit_serving_efficiency.py``. Least squares on log(predicted/measured) over the
 calibration cases only, with physical bounds; prints the fitted values and each case's error on the calibration and
-the held-out validation set (``data/serving_validation.csv``). Paste the values into ``data/serving_efficiency.csv``.
+the held-out validation set (``data/serving_validation.csv``), and the P10/P90 of measured/modeled throughput on the
+validation set (the uncertainty band). Paste the values into ``data/serving_efficiency.csv``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def main() -> None:
         rows = table(cs, eff)
         errs = np.abs([r["error_pct"] for r in rows])
         out[name] = {"mape_pct": round(float(errs.mean()), 1), "max_abs_pct": round(float(errs.max()), 1), "cases": rows}
+    # uncertainty band: P10/P90 of measured/modeled throughput on the held-out validation set (not fitted on it)
+    ratios = np.array([1.0 / (1.0 + r["error_pct"] / 100.0) for r in out["validation"]["cases"]])
+    out["throughput_ratio_p10"] = round(float(np.percentile(ratios, 10)), 3)
+    out["throughput_ratio_p90"] = round(float(np.percentile(ratios, 90)), 3)
     print(json.dumps(out, indent=1))
 
 

@@ -69,3 +69,23 @@ def test_bad_batch_and_lengths(cli):
                               "--json"), "--mode")
     assert_one_line_error(cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--gpus", "3", "--tp", "2", "--json"),
                           "--tp")
+
+
+def test_serve_band_and_ep_flags(cli):
+    res = cli("serve", "--model", "qwen3-235b-a22b", "--gpu", "h200", "--gpus", "8", "--ep", "8", "--dp-attention",
+              "--precision", "fp8", "--price", "3", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    for k in KEYS + ("output_tokens_per_second_low", "output_tokens_per_second_high",
+                     "usd_per_million_output_tokens_low", "usd_per_million_output_tokens_high",
+                     "usd_per_million_input_tokens_low", "usd_per_million_input_tokens_high"):
+        assert k in d and d[k] is not None
+    assert d["expert_parallel"] == 8 and d["attention_dp"] is True
+    assert d["output_tokens_per_second_low"] < d["output_tokens_per_second"] < d["output_tokens_per_second_high"]
+    human = cli("serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--precision", "fp8", "--price", "2")
+    assert human.code == 0 and "P10-P90" in human.out
+
+
+def test_serve_ep_on_dense_model_is_one_line_error(cli):
+    res = cli("serve", "--model", "llama-3.1-70b", "--gpu", "h100", "--gpus", "2", "--ep", "2", "--precision", "fp8")
+    assert_one_line_error(res, "--ep")

@@ -329,6 +329,58 @@ def allreduce_seconds(message_bytes, tensor_parallel, link_bytes_per_second, lat
     return np.where(tp > 1, np.asarray(count, dtype=float) * per, 0.0)
 
 
+def alltoall_seconds(tokens_per_gpu, hidden_size, experts_per_token, expert_parallel, link_bytes_per_second,
+                     latency_seconds, count=1, activation_bytes=2.0):
+    r"""Time of ``count`` expert-parallel all-to-all exchanges (MoE dispatch or combine) per GPU.
+
+    Each of a GPU's :math:`T` tokens goes to the GPUs holding its :math:`k` routed experts; with experts spread
+    evenly over :math:`e` GPUs a token reaches :math:`g = e (1 - (1 - 1/e)^k)` distinct GPUs (one copy each, as
+    DeepEP and TensorRT-LLM's wide-EP kernels send), of which a share :math:`(e-1)/e` is remote:
+
+    .. math::
+
+        n \left(\alpha + \frac{T \, g \, d \, b \, (e-1)/e}{\beta}\right), \quad 0 \text{ when } e = 1
+
+    Parameters
+    ----------
+    tokens_per_gpu : numeric
+        Tokens each GPU sends in one exchange T [count].
+    hidden_size : numeric
+        Hidden size d [elements].
+    experts_per_token : numeric
+        Routed experts each token activates k [count].
+    expert_parallel : numeric
+        GPUs the experts are spread over e [count].
+    link_bytes_per_second : numeric
+        Per-GPU one-direction interconnect bandwidth :math:`\beta` [bytes/s].
+    latency_seconds : numeric
+        Fixed cost of one exchange :math:`\alpha` [s].
+    count : numeric
+        Exchanges (dispatch + combine per MoE layer: 2 per MoE layer per forward pass) [count].
+    activation_bytes : numeric
+        Bytes per activation value b [bytes].
+
+    Returns
+    -------
+    numeric
+        [s].
+
+    References
+    ----------
+    .. [1] Lepikhin et al., "GShard", 2020, arXiv:2006.16668 (expert parallelism, all-to-all dispatch/combine).
+    .. [2] DeepSeek-AI, "DeepSeek-V3 Technical Report", 2024, arXiv:2412.19437, section 3.4 (node-limited
+           dispatch, one copy per destination).
+    """
+    e = np.asarray(expert_parallel, dtype=float)
+    k = np.asarray(experts_per_token, dtype=float)
+    dest = np.where(e > 1, e * (1.0 - np.power(1.0 - 1.0 / np.maximum(e, 1.0), k)), 0.0)
+    remote = np.where(e > 1, (e - 1.0) / np.maximum(e, 1.0), 0.0)
+    msg = (np.asarray(tokens_per_gpu, dtype=float) * dest * np.asarray(hidden_size, dtype=float)
+           * np.asarray(activation_bytes, dtype=float) * remote)
+    per = np.asarray(latency_seconds, dtype=float) + msg / np.asarray(link_bytes_per_second, dtype=float)
+    return np.where(e > 1, np.asarray(count, dtype=float) * per, 0.0)
+
+
 def prefill_seconds(flops_per_gpu, peak_flops_per_second, compute_efficiency, allreduce_s=0.0):
     r"""Prefill time: compute bound, :math:`F / (\eta_c P) + t_{AR}`.
 

@@ -241,7 +241,8 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              attention_dim, kv_bytes_per_token, weight_bytes_per_param, hbm_bytes_per_second, peak_flops_per_second,
              memory_bytes_per_gpu, link_bytes_per_second, tensor_parallel, input_tokens, output_tokens, batch=None,
              mode="static", hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds,
-             allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0):
+             allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
+             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -249,11 +250,31 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     ``batch``, ``max_batch``, ``step_seconds`` (TPOT), ``ttft_seconds``, ``prefill_seconds``,
     ``output_tokens_per_second`` and ``input_tokens_per_second`` (per replica), ``memory_bound`` (bool),
     ``weight_bytes``.
+
+    Expert parallelism (``expert_parallel`` e = ``tensor_parallel``, MoE only): each GPU holds E/e whole experts
+    instead of 1/t of every expert, and the MoE layers exchange tokens with an all-to-all (dispatch and combine)
+    instead of an all-reduce. Attention data parallelism (``attention_dp``, with expert parallelism): every GPU
+    holds the whole attention and dense weights and runs its own B/t sequences (no attention all-reduce), so each
+    step reads the dense weights once per GPU rather than 1/t of them. The batch cap applies to the whole group.
     """
     t = np.asarray(tensor_parallel, dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
     o_len = np.asarray(output_tokens, dtype=float)
-    w_total = inference.weight_bytes(params_total, weight_bytes_per_param)
+    L = np.asarray(layers, dtype=float)
+    d = np.asarray(hidden_size, dtype=float)
+    ep = np.asarray(expert_parallel, dtype=float)
+    use_ep = bool(np.any(ep > 1))
+    dp_attn = bool(attention_dp) and use_ep
+    # MoE: dense part always read; routed experts as many as the step touches
+    dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
+    e = np.asarray(experts_routed, dtype=float)
+    per_expert = np.where(e > 0, np.asarray(expert_params, dtype=float) / np.where(e > 0, e, 1.0), 0.0)
+    expert_active = per_expert * np.asarray(experts_per_token, dtype=float)
+    dense_active = np.asarray(params_active, dtype=float) - expert_active
+    # attention-DP replicates the dense weights on every GPU of the group
+    dense_copies = t if dp_attn else 1.0
+    w_total = inference.weight_bytes(dense_params * dense_copies + np.asarray(expert_params, dtype=float),
+                                     weight_bytes_per_param)
     static = mode == "static"
     # static: each sequence reserves its full context; max-load (paged KV): the mean context I + O/2
     ctx_hold = i_len + o_len if static else i_len + o_len / 2.0
@@ -264,15 +285,12 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         b = np.asarray(batch, dtype=float) + 0 * fits
     b_pos = np.maximum(b, 1.0)
     ctx_mean = i_len + (o_len - 1.0) / 2.0
-    # MoE: dense part always read; routed experts as many as the step touches
-    dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
-    e = np.asarray(experts_routed, dtype=float)
-    per_expert = np.where(e > 0, np.asarray(expert_params, dtype=float) / np.where(e > 0, e, 1.0), 0.0)
     prefill_per_step = np.where(static, 0.0, b_pos * i_len / o_len)
     step_tokens = b_pos + prefill_per_step
     touched = inference.moe_experts_touched(e, experts_per_token, step_tokens)
-    read_params = dense_params + per_expert * touched
-    w_step = inference.weight_bytes(read_params, weight_bytes_per_param) / t
+    # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP); touched experts spread over t GPUs
+    w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) + per_expert * touched / t,
+                                    weight_bytes_per_param)
     kv_step = b_pos * ctx_mean * np.asarray(kv_bytes_per_token, dtype=float) / t
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
@@ -281,20 +299,37 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
                + np.where(static, 0.0, b_pos / o_len * pre_gemm_one)) / t
     attn_fl = (inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean)
                + np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one))) / t
-    ar_msg = step_tokens * np.asarray(hidden_size, dtype=float) * activation_bytes
-    ar_step = inference.allreduce_seconds(ar_msg, t, link_bytes_per_second, allreduce_latency_seconds,
-                                          2.0 * np.asarray(layers, dtype=float))
+    # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
+    # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
+    n_moe = np.asarray(moe_layers, dtype=float)
+    n_dense = L - n_moe if dense_layers is None else np.asarray(dense_layers, dtype=float)
+    n_ar = 0.0 if dp_attn else (L + n_dense if use_ep else 2.0 * L)
+    n_a2a = 2.0 * n_moe if use_ep else 0.0
+
+    def comm(tokens):
+        ar = inference.allreduce_seconds(tokens * d * activation_bytes, t, link_bytes_per_second,
+                                         allreduce_latency_seconds, n_ar)
+        a2a = inference.alltoall_seconds(tokens / t, d, experts_per_token, ep, link_bytes_per_second,
+                                         allreduce_latency_seconds, n_a2a, activation_bytes)
+        return ar + (a2a if use_ep else 0.0)
+
+    ar_step = comm(step_tokens)
     step = inference.decode_step_seconds(w_step, kv_step, hbm_bytes_per_second, hbm_bandwidth_efficiency, gemm_fl,
                                          attn_fl, peak_flops_per_second, compute_efficiency, ar_step,
                                          step_overhead_seconds)
     mem_time = step_bytes / (np.asarray(hbm_bytes_per_second, dtype=float) * hbm_bandwidth_efficiency)
     comp_time = (gemm_fl + attn_fl) / (np.asarray(peak_flops_per_second, dtype=float) * compute_efficiency)
-    # prefill of the static batch (all prompts together) or of one prompt (max-load TTFT)
+    # prefill of the static batch (all prompts together) or of one prompt (max-load TTFT); with attention-DP one
+    # GPU runs a prompt's attention and dense layers, its experts spread over the group
     n_pre = np.where(static, b_pos, 1.0)
-    ar_pre = inference.allreduce_seconds(n_pre * i_len * np.asarray(hidden_size, dtype=float) * activation_bytes, t,
-                                         link_bytes_per_second, allreduce_latency_seconds,
-                                         2.0 * np.asarray(layers, dtype=float))
-    pre_s = inference.prefill_seconds(n_pre * pre_one / t, peak_flops_per_second, compute_efficiency, ar_pre)
+    if dp_attn:
+        pre_fl = np.where(static, n_pre * pre_one / t,
+                          pre_one - 2.0 * expert_active * i_len * (1.0 - 1.0 / t))
+        ar_pre = comm(n_pre * i_len * np.where(static, 1.0, t))
+    else:
+        pre_fl = n_pre * pre_one / t
+        ar_pre = comm(n_pre * i_len)
+    pre_s = inference.prefill_seconds(pre_fl, peak_flops_per_second, compute_efficiency, ar_pre)
     if static:
         total = pre_s + o_len * step
         out_tps = b_pos * o_len / total
@@ -304,7 +339,9 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         ttft = pre_s + step
     # cost attribution: of the replica time one request takes (O / throughput), its prefill share prices input
     time_per_request = o_len / out_tps
-    prefill_per_request = np.minimum(np.where(static, pre_s / b_pos, pre_s), 0.999 * time_per_request)
+    # replica time one prompt's prefill takes (with attention-DP one GPU of the t prefills it)
+    pre_replica = pre_s / t if (dp_attn and not static) else pre_s
+    prefill_per_request = np.minimum(np.where(static, pre_s / b_pos, pre_replica), 0.999 * time_per_request)
     return {
         "batch": b, "max_batch": fits, "step_seconds": step, "ttft_seconds": ttft, "prefill_seconds": pre_s,
         "output_tokens_per_second": out_tps,
@@ -327,6 +364,7 @@ def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str
     return dict(
         params_total=counts["total"], params_active=counts["active"], expert_params=counts["expert"],
         experts_routed=arch.experts_routed, experts_per_token=arch.experts_per_token, layers=arch.layers,
+        moe_layers=arch.moe_layers, dense_layers=arch.layers - arch.moe_layers,
         hidden_size=arch.hidden_size, attention_dim=arch.attention_dim, kv_bytes_per_token=arch.kv_bytes_per_token(kb),
         weight_bytes_per_param=wb, hbm_bytes_per_second=acc.memory_bytes_per_second,
         peak_flops_per_second=acc.peak_flops_per_second(compute_precision), memory_bytes_per_gpu=acc.memory_bytes,
@@ -351,6 +389,8 @@ class Case(Row):
     engine: str = ""
     measured_output_tokens_per_second_per_gpu: float
     tolerance: float | None = None
+    expert_parallel: float = 1.0
+    attention_dp: float = 0.0
     note: str = ""
 
 
@@ -370,7 +410,8 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict
     r = roofline(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
                  output_tokens=case.output_tokens, batch=None if case.batch == "max" else float(case.batch),
                  mode=mode, kv_memory_fraction=_eff("kv_memory_fraction").value,
-                 max_batch_cap=_eff("max_batch_cap").value, **eff)
+                 max_batch_cap=_eff("max_batch_cap").value, expert_parallel=case.expert_parallel,
+                 attention_dp=bool(case.attention_dp), **eff)
     replicas = case.gpus / case.tensor_parallel
     per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
     return {"predicted_per_gpu": per_gpu, "roofline": r}
@@ -418,6 +459,16 @@ class ServeEstimate(Result):
     measured_output_tokens_per_second: float | None = None
     modeled_output_tokens_per_second: float | None = None
     measured_over_modeled: float | None = None
+    expert_parallel: float = 1.0
+    attention_dp: bool = False
+    output_tokens_per_second_low: float | None = None
+    output_tokens_per_second_high: float | None = None
+    input_tokens_per_second_low: float | None = None
+    input_tokens_per_second_high: float | None = None
+    usd_per_million_output_tokens_low: float | None = None
+    usd_per_million_output_tokens_high: float | None = None
+    usd_per_million_input_tokens_low: float | None = None
+    usd_per_million_input_tokens_high: float | None = None
 
 
 def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
@@ -441,7 +492,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
           batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
-          cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None) -> ServeEstimate:
+          cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
+          dp_attention: bool = False) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -449,7 +501,11 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     (``price`` or ``provider``/``tier``) is optional; without it the cost keys are ``None``.
     ``reasoning_multiplier`` multiplies the output tokens a request generates (hidden reasoning tokens are
     generated and billed like output); ``cache_hit_rate`` is the share of input tokens served from a prompt
-    cache, which skip prefill.
+    cache, which skip prefill. ``ep`` (expert parallelism, MoE only) spreads whole experts over the ``tp`` GPUs of a
+    replica (1 or ``tp``); ``dp_attention`` (with ``ep``) runs attention data-parallel on each GPU.
+
+    Model outputs carry an uncertainty band: ``*_low``/``*_high`` at the P10/P90 of measured/modeled throughput on
+    the held-out validation set (``throughput_ratio_p10``/``_p90`` in ``data/serving_efficiency.csv``).
     """
     from billshape.estimates import _price
 
@@ -467,6 +523,16 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     v.positive("--tp", tp)
     if float(tp) != int(tp) or float(gpus) % float(tp) != 0:
         raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus:g})")
+    ep = 1.0 if ep is None else ep
+    v.positive("--ep", ep)
+    if float(ep) not in (1.0, float(tp)):
+        raise BillshapeInputError("--ep", ep, f"1 or the tensor-parallel size --tp ({float(tp):g}): experts spread "
+                                  "over the replica's GPUs")
+    if float(ep) > 1 and not arch.is_moe:
+        raise BillshapeInputError("--ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
+    if dp_attention and float(ep) == 1 and float(tp) > 1:
+        raise BillshapeInputError("--dp-attention", True, f"with --ep {float(tp):g} (attention data parallelism "
+                                  "needs the experts spread over the replica)")
     v.positive("--input-tokens", input_tokens)
     v.positive("--output-tokens", output_tokens)
     v.positive("--reasoning-multiplier", reasoning_multiplier)
@@ -482,9 +548,10 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if float(input_tokens) + out_len > 1e7:
         raise BillshapeInputError("--input-tokens", input_tokens, "a context of at most 10 million tokens")
     # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
+    par = dict(expert_parallel=float(ep), attention_dp=bool(dp_attention))
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
                  kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
-                 max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+                 max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
     w_total = float(r["weight_bytes"])
     mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
     ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
@@ -503,7 +570,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                      batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
                      kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
-                     max_batch_cap=eff_rows["max_batch_cap"].value, **eff)
+                     max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
     replicas = float(gpus) / float(tp)
     out_tps = float(r["output_tokens_per_second"]) * replicas
     in_tps = float(r["input_tokens_per_second"]) * replicas
@@ -521,6 +588,12 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         bytes_per_value(precision).as_assumption(),
         bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
     ]
+    if float(ep) > 1:
+        assumptions.append(user("expert parallel", float(ep), "GPUs", "--ep"))
+    if dp_attention:
+        assumptions.append(user("attention data parallel", True, None, "--dp-attention"))
+    lo, hi = _eff("throughput_ratio_p10"), _eff("throughput_ratio_p90")
+    assumptions += [lo.as_assumption(), hi.as_assumption()]
     if float(tp) > 1:
         assumptions.append(acc.assumption(f"{acc.name} interconnect", acc.interconnect_bytes_per_second, "bytes/s")
                            if acc.interconnect_bytes_per_second else eff_rows["pcie_bytes_per_second"].as_assumption())
@@ -541,6 +614,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         kv_cache_bytes_per_token=hw["kv_bytes_per_token"], bound="memory-bandwidth" if bool(r["memory_bound"]) else "compute",
         params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
         reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
+        expert_parallel=float(ep), attention_dp=bool(dp_attention),
+        output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
+        input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
     )
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps)
@@ -567,6 +643,13 @@ def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps:
     est.usd_per_million_input_tokens = float(inference.usd_per_million_tokens(per_hour, in_tps, u)) * (1 - est.cache_hit_rate)
     est.usd_per_request = (est.usd_per_million_output_tokens * est.output_tokens * est.reasoning_multiplier
                            + est.usd_per_million_input_tokens * est.input_tokens) / 1e6
+    if est.output_tokens_per_second_low is not None:
+        # cost moves inversely with throughput: the high-throughput end of the band is the low-cost end
+        lo, hi = _eff("throughput_ratio_p10").value, _eff("throughput_ratio_p90").value
+        est.usd_per_million_output_tokens_low = est.usd_per_million_output_tokens / hi
+        est.usd_per_million_output_tokens_high = est.usd_per_million_output_tokens / lo
+        est.usd_per_million_input_tokens_low = est.usd_per_million_input_tokens / hi
+        est.usd_per_million_input_tokens_high = est.usd_per_million_input_tokens / lo
     est.assumptions.append(derived("cost split", "request time = prefill share (input) + decode share (output)",
                                    None, "replica seconds per request from the roofline"))
 
@@ -664,6 +747,9 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     ratio = m["output_tokens_per_second"] / est.output_tokens_per_second
     modeled = est.output_tokens_per_second
     est.source = "measured"
+    for key in ("output_tokens_per_second", "input_tokens_per_second"):  # a measurement has no model band
+        setattr(est, f"{key}_low", None)
+        setattr(est, f"{key}_high", None)
     est.measured_output_tokens_per_second = m["output_tokens_per_second"]
     est.modeled_output_tokens_per_second = modeled
     est.measured_over_modeled = ratio

@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator (catalog name).")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Model architecture (catalog name), for the serving model.")] = None,
         tp: Annotated[Optional[float], typer.Option("--tp", help="Tensor-parallel GPUs per replica (default: --gpus).")] = None,
+        ep: Annotated[Optional[float], typer.Option("--ep", help="Expert-parallel GPUs per replica for MoE models: 1 (default) or --tp.")] = None,
+        dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel across the replica (with --ep).")] = False,
         precision: Annotated[Optional[str], typer.Option("--precision", help="Weights: bf16|fp16|fp8|fp4|int4 (default bf16).")] = None,
         kv_precision: Annotated[Optional[str], typer.Option("--kv-precision", help="KV cache precision (default: --precision).")] = None,
         input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
@@ -88,10 +90,16 @@ def register(app: typer.Typer) -> None:
                                     kv_precision=kv_precision, input_tokens=1000 if input_tokens is None else input_tokens,
                                     output_tokens=1000 if output_tokens is None else output_tokens, batch=batch or "max", mode=mode, price=price,
                                     provider=provider, tier=tier, utilization=utilization,
-                                    reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate)
+                                    reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
+                                    ep=ep, dp_attention=dp_attention)
             if json_out:
                 print_json(res.to_dict())
                 return
+            def band(low, high, unit=""):
+                from billshape.cli._common import fmt
+
+                return None if low is None else f"{fmt(low, unit)} - {fmt(high, unit)}"
+
             rows = [
                 ("output tokens/s (deployment)", res.output_tokens_per_second, ""),
                 ("input tokens/s (prefill)", res.input_tokens_per_second, ""),
@@ -100,12 +108,19 @@ def register(app: typer.Typer) -> None:
                 ("bound", res.bound, ""), ("KV cache per token", res.kv_cache_bytes_per_token, "bytes"),
                 ("parameters total / active", f"{res.params_total / 1e9:,.1f}B / {res.params_active / 1e9:,.1f}B", ""),
             ]
+            if res.output_tokens_per_second_low is not None:
+                rows.insert(1, ("  P10-P90 band (validation)", band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
+            if res.expert_parallel > 1:
+                rows.append(("expert parallel / attention DP", f"{res.expert_parallel:g} / {'yes' if res.attention_dp else 'no'}", ""))
             if res.measured_over_modeled is not None:
                 rows.insert(1, ("modeled output tokens/s", res.modeled_output_tokens_per_second, ""))
                 rows.insert(2, ("measured / modeled", res.measured_over_modeled, ""))
             if res.usd_per_million_output_tokens is not None:
                 rows += [("USD per million output tokens", res.usd_per_million_output_tokens, "USD"),
                          ("USD per million input tokens", res.usd_per_million_input_tokens, "USD")]
+                if res.usd_per_million_output_tokens_low is not None:
+                    rows += [("  output USD range (P10-P90)", band(res.usd_per_million_output_tokens_low, res.usd_per_million_output_tokens_high, "USD"), ""),
+                             ("  input USD range (P10-P90)", band(res.usd_per_million_input_tokens_low, res.usd_per_million_input_tokens_high, "USD"), "")]
             render(res, f"Serving {res.model} on {res.gpus:g} x {res.gpu} ({res.source})", rows)
             return
 
