@@ -55,7 +55,7 @@ def test_pages_are_registered_once_and_complete():
     from billshape.app import main
 
     mods = main.pages()
-    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy"]
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size"]
     assert len({m.URL for m in mods}) == len(mods)
     for m in mods:
         assert callable(m.render) and m.ICON.startswith(":material/")
@@ -262,6 +262,54 @@ def test_breakeven_can_take_own_cost_from_serve_page():
     at.checkbox(key="be_use_serve").check().run()
     assert_clean(at)
     assert metrics(at)["Break-even volume"] == "200 billion tokens"  # 100,000 / 0.5e-6
+
+
+# --- Size -------------------------------------------------------------------------------------------
+
+
+def test_size_opens_on_sardana_fig1():
+    # Sardana et al. 2024 (arXiv:2401.00448) Fig. 1: a 13B model's loss at 2e12 inference tokens -> ~7B params
+    at = page("size")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Parameters"] == "6.97B" and m["Chinchilla parameters"] == "13B"
+    assert m["Lifetime FLOPs saved"] == "17.4%"
+    # the constant set is shown with its values and source
+    assert any("alpha = 0.336" in c.value for c in at.caption)
+    assert at.table[0].value["source"].iloc[0].startswith("Sardana et al. 2024")
+
+
+@pytest.mark.parametrize("constants", ["hoffmann-2022", "besiroglu-2024"])
+def test_size_constant_set_and_tokens_equal_library(constants):
+    from billshape.decide import size_model
+
+    at = page("size")
+    at.selectbox(key="size_constants").set_value(constants)
+    at.number_input(key="size_inference").set_value(10.0).run()
+    assert_clean(at)
+    ref = size_model(10e12, reference_params=13e9, constants=constants)
+    m = metrics(at)
+    assert m["Parameters"] == f"{ref.params / 1e9:,.3g}B"
+    assert m["Training tokens"] == f"{ref.tokens / 1e12:,.4g}T"
+    assert m["Lifetime FLOPs saved"] == f"{ref.saving_fraction:.1%}"
+    assert at.table[0].value["assumption"].iloc[0].startswith(constants)
+
+
+def test_size_zero_inference_is_chinchilla():
+    at = page("size")
+    at.number_input(key="size_inference").set_value(0.0).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Parameters"] == "13B" and m["Lifetime FLOPs saved"] == "0.0%"
+
+
+def test_size_target_loss_below_e_is_the_library_message():
+    at = page("size")
+    at.button_group(key="size_how").set_value("Target loss").run()
+    assert_clean(at)
+    at.number_input(key="size_loss").set_value(1.5).run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("--target-loss: got 1.5; allowed: > E = 1.69")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ PAGES = [
     "billshape.app.views.train",
     "billshape.app.views.serve",
     "billshape.app.views.breakeven",
+    "billshape.app.views.size",
 ]
 
 
