@@ -55,7 +55,7 @@ def test_pages_are_registered_once_and_complete():
     from billshape.app import main
 
     mods = main.pages()
-    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size"]
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity"]
     assert len({m.URL for m in mods}) == len(mods)
     for m in mods:
         assert callable(m.render) and m.ICON.startswith(":material/")
@@ -310,6 +310,80 @@ def test_size_target_loss_below_e_is_the_library_message():
     at.number_input(key="size_loss").set_value(1.5).run()
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("--target-loss: got 1.5; allowed: > E = 1.69")
+
+
+# --- Capacity ---------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_capacity_shipped_week_is_the_example_file():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import read_demand
+
+    for got, want in zip(read_example(), read_demand(ROOT / "examples" / "demand_week.csv")):
+        assert list(got) == list(want)
+
+
+def test_capacity_opens_on_example_week_equal_to_library():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import capacity_plan
+
+    at = page("capacity")
+    assert_clean(at)
+    _, gpus, intr = read_example()
+    ref = capacity_plan(gpus, 1.9, 3.9, intr)
+    m = metrics(at)
+    assert m["Reserved GPUs"] == "14" and ref.reserved_gpus == 14
+    assert m["Total cost"] == f"${ref.total_usd:,.0f}" and m["Saved"] == f"{ref.saving_fraction:.1%}"
+    assert "example demand profile" in list(at.table[0].value["assumption"])
+
+
+def test_capacity_spot_and_prices_equal_library():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import capacity_plan
+
+    at = page("capacity")
+    at.toggle(key="cap_spot_toggle").set_value(True).run()
+    at.number_input(key="cap_on_demand").set_value(2.5).run()
+    assert_clean(at)
+    _, gpus, intr = read_example()
+    ref = capacity_plan(gpus, 1.9, 2.5, intr, 1.2, 0.2, 10.0)
+    assert ref.uses_spot
+    m = metrics(at)
+    assert m["Total cost"] == f"${ref.total_usd:,.0f}" and m["Reserved GPUs"] == f"{ref.reserved_gpus:g}"
+    assert "interruptible work on spot" in at.success[0].value
+
+
+def test_capacity_catalog_prices_carry_their_sources():
+    from billshape import catalog
+
+    at = page("capacity")
+    at.button_group(key="cap_pricing").set_value("Catalog").run()
+    at.selectbox(key="cap_provider").set_value("aws").run()
+    assert_clean(at)
+    table = at.table[0].value
+    quote = catalog.price("h100", "aws", "reserved-1y")
+    row = table[table["assumption"] == "h100-sxm aws reserved-1y price"].iloc[0]
+    assert row["source"] == quote.source and row["as of"] == quote.as_of
+
+
+def test_capacity_zero_reserved_price_is_the_library_message():
+    at = page("capacity")
+    at.number_input(key="cap_reserved").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--reserved-price: got 0.0; allowed: > 0 (finite)"]
+
+
+def test_capacity_upload_reader_names_the_upload(tmp_path):
+    from billshape.app.views.capacity import read_upload
+    from billshape.errors import BillshapeInputError
+
+    hours, gpus, intr = read_upload("mine.csv", b"hour,gpus\n0,3\n1,5\n")
+    assert list(gpus) == [3, 5] and list(intr) == [0, 0]
+    with pytest.raises(BillshapeInputError) as err:
+        read_upload("gappy.csv", b"hour,gpus\n0,3\n2,5\n")
+    assert err.value.message.startswith("--demand: got 'gappy.csv: hours jump from 0 to 2'")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ PAGES = [
     "billshape.app.views.serve",
     "billshape.app.views.breakeven",
     "billshape.app.views.size",
+    "billshape.app.views.capacity",
 ]
 
 
