@@ -55,7 +55,7 @@ def test_pages_are_registered_once_and_complete():
     from billshape.app import main
 
     mods = main.pages()
-    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity"]
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity", "Route"]
     assert len({m.URL for m in mods}) == len(mods)
     for m in mods:
         assert callable(m.render) and m.ICON.startswith(":material/")
@@ -384,6 +384,63 @@ def test_capacity_upload_reader_names_the_upload(tmp_path):
     with pytest.raises(BillshapeInputError) as err:
         read_upload("gappy.csv", b"hour,gpus\n0,3\n2,5\n")
     assert err.value.message.startswith("--demand: got 'gappy.csv: hours jump from 0 to 2'")
+
+
+# --- Route ------------------------------------------------------------------------------------------
+
+
+def test_route_shipped_ladder_is_the_example_file():
+    from billshape.app.views.route import read_example
+    from billshape.decide import read_ladder
+
+    assert read_example() == read_ladder(ROOT / "examples" / "ladder_frugalgpt.yaml")
+
+
+def test_route_opens_on_frugalgpt_and_bar_moves_the_choice():
+    from billshape.app.views.route import read_example
+    from billshape.decide import route
+
+    at = page("route")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Chosen model"] == "gemini-1.5-flash" and m["Saving vs largest"] == "99.5%"
+    at.slider(key="route_bar").set_value(0.85).run()
+    assert_clean(at)
+    ref = route(read_example(), 0.85)
+    assert ref.chosen == "gpt-4-turbo" and metrics(at)["Chosen model"] == ref.chosen
+    assert metrics(at)["Saving vs largest"] == "0.0%"
+
+
+def test_route_cascade_equals_library():
+    from billshape.app.views.route import read_example
+    from billshape.decide import route
+
+    at = page("route")
+    at.toggle(key="route_cascade").set_value(True).run()
+    assert_clean(at)
+    ref = route(read_example(), 0.845, cascade=True)
+    assert metrics(at)["Cascade quality"] == f"{ref.cascade['quality']:.4g}"
+    sources = set(at.table[0].value["source"])
+    assert any("FrugalGPT" in s for s in sources)
+
+
+def test_route_bar_above_best_is_the_library_message():
+    at = page("route")
+    at.slider(key="route_bar").set_value(0.9).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("--quality-bar: got 0.9; allowed: <= 0.8558 (the best model in the ladder")
+
+
+def test_route_upload_reader_names_the_upload():
+    from billshape.app.views.route import read_upload
+    from billshape.errors import BillshapeInputError
+
+    got = read_upload("mine.yaml", b"source: me\nmodels:\n  - {name: a, quality: 0.9, usd_per_request: 0.01}\n")
+    assert got["models"] == [{"name": "a", "quality": 0.9, "usd_per_request": 0.01}]
+    with pytest.raises(BillshapeInputError) as err:
+        read_upload("bad.yaml", b"models:\n  - {name: a, quality: 1.5, usd_per_request: 0.01}\n")
+    assert err.value.message.startswith("models[0].quality: got 1.5")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

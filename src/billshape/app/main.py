@@ -17,6 +17,7 @@ PAGES = [
     "billshape.app.views.breakeven",
     "billshape.app.views.size",
     "billshape.app.views.capacity",
+    "billshape.app.views.route",
 ]
 
 
