@@ -85,7 +85,7 @@ def _chart(res, metric: str = "quality"):
     x = alt.X("usd_per_request:Q", title="USD per request (log scale)", axis=alt.Axis(format="$.2~g"),
               scale=alt.Scale(type="log", domain=[cmin / 1.6, cmax * 1.6], nice=False))
     y = alt.Y("quality:Q", title=metric, scale=alt.Scale(domain=[lo - pad, hi + pad], nice=False))
-    frame["label"] = [n if st_ in ("chosen", "cascade") or n == res.largest else ""
+    frame["label"] = ["cascade" if st_ == "cascade" else (n if st_ == "chosen" or n == res.largest else "")
                       for n, st_ in zip(frame["name"], frame["status"])]
     base = alt.Chart(frame, title="The cheapest model above the bar wins (hover for the others' names)")
     points = base.mark_point(filled=True, opacity=0.9).encode(
@@ -101,7 +101,7 @@ def _chart(res, metric: str = "quality"):
     names = base.mark_text(align="right", dx=-10, dy=-10, fontSize=12, color="#333").encode(x=x, y=y, text="label:N")
     bar = alt.Chart(pd.DataFrame({"quality": [res.quality_bar], "label": [f"bar {res.quality_bar:g}"]}))
     rule = bar.mark_rule(color="#d62728", strokeDash=[6, 4]).encode(y=y)
-    label = bar.mark_text(align="left", x=4, dy=10, color="#d62728", fontWeight="bold").encode(y=y, text="label:N")
+    label = bar.mark_text(align="right", x={"expr": "width - 4"}, dy=-7, color="#d62728", fontWeight="bold").encode(y=y, text="label:N")
     return (rule + label + points + names).properties(height=420)
 
 
