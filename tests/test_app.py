@@ -264,6 +264,58 @@ def test_breakeven_can_take_own_cost_from_serve_page():
     assert metrics(at)["Break-even volume"] == "200 billion tokens"  # 100,000 / 0.5e-6
 
 
+def test_horizon_defaults_cross_in_month_13():
+    from billshape.decide import build_vs_buy_horizon
+
+    # 10 billion tokens/month saving (1.10 - 0.30) $/M = $8,000/month against $100,000: month 13
+    at = page("breakeven")
+    assert_clean(at)
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24)
+    m = metrics(at)
+    assert m["Crossover"] == "month 13" and ref.crossover_month == 13
+    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}" and m["Decision"] == "build"
+
+
+def test_horizon_llmflation_trend_flips_next_year_with_its_source():
+    from billshape import market
+    from billshape.decide import build_vs_buy_horizon
+
+    at = page("breakeven")
+    at.selectbox(key="hz_trend").set_value("a16z-llmflation")
+    at.number_input(key="hz_discount").set_value(10.0)
+    at.number_input(key="hz_growth").set_value(5.0).run()
+    assert_clean(at)
+    trend = market.trend("a16z-llmflation")
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, 0.05, trend.annual_factor, None, 1.0, 0.10)
+    m = metrics(at)
+    assert m["Decision"] == ref.decision and m["Next year's decision"] == ref.recheck["decision"] == "buy"
+    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}"
+    table = at.table[-1].value
+    assert trend.source in list(table["source"])
+
+
+def test_horizon_step_change_equals_library():
+    from billshape.decide import build_vs_buy_horizon
+
+    at = page("breakeven")
+    at.toggle(key="hz_step_toggle").set_value(True).run()
+    at.number_input(key="hz_step_factor").set_value(0.2).run()
+    assert_clean(at)
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, api_price_steps=["13:0.2"])
+    m = metrics(at)
+    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}"
+    assert m["Crossover"] == (f"month {ref.crossover_month}" if ref.crossover_month else "none")
+
+
+def test_horizon_zero_price_factor_is_the_library_message():
+    at = page("breakeven")
+    at.selectbox(key="hz_trend").set_value("my factor").run()
+    at.number_input(key="hz_factor").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--api-price-annual-factor: got 0.0; allowed: > 0 (finite)"]
+    assert metrics(at)["Break-even volume"] == "125 billion tokens"  # the static answer above still shows
+
+
 # --- Size -------------------------------------------------------------------------------------------
 
 
