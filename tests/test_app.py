@@ -29,6 +29,12 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def fmt_usd(x: float) -> str:
+    from billshape.app._ui import fmt
+
+    return fmt(x, "USD")
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -224,6 +230,60 @@ def test_serve_page_equals_library(util, gpus):
     assert_clean(at)
     ref = serving_cost(tokens_per_second=14_800, gpus=gpus, price=2.0, utilization=util / 100)
     assert metrics(at)["USD per million output tokens"] == fmt(ref.usd_per_million_output_tokens, "USD")
+
+
+def model_mode() -> AppTest:
+    at = page("serve")
+    at.button_group(key="serve_how").set_value("Model the throughput").run()
+    return at
+
+
+def test_serve_model_mode_equals_library():
+    from billshape import serving
+
+    at = model_mode()
+    assert_clean(at)
+    # `billshape serve --model llama-3.1-70b --gpu h100 --gpus 2 --precision fp8 ... --batch max --price 2.5`
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                        output_tokens=1000, batch="max", price=2.5, utilization=1.0)
+    m = metrics(at)
+    assert m["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    assert m["TPOT"] == f"{ref.tpot_seconds * 1e3:,.1f} ms" and m["TTFT"] == f"{ref.ttft_seconds * 1e3:,.0f} ms"
+    assert m["Bound"] == ref.bound
+    assert m["USD per million output tokens"] == f"${ref.usd_per_million_output_tokens:.4g}"
+    assert list(at.table[0].value["source"]) == [a.source for a in ref.assumptions]
+
+
+def test_serve_model_mode_static_batch_and_catalog_price():
+    from billshape import serving
+
+    at = model_mode()
+    at.toggle(key="serve_m_batch_max").set_value(False).run()
+    at.number_input(key="serve_m_batch").set_value(16)
+    at.number_input(key="serve_m_out").set_value(500)
+    at.button_group(key="serve_m_pricing").set_value("Catalog").run()
+    at.selectbox(key="serve_m_provider").set_value("aws").run()
+    assert_clean(at)
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                        output_tokens=500, batch=16, provider="aws", tier="on-demand", utilization=1.0)
+    m = metrics(at)
+    assert ref.bound == "memory-bandwidth" and m["Bound"] == ref.bound
+    assert m["TPOT"] == f"{ref.tpot_seconds * 1e3:,.1f} ms"
+    assert m["USD per million input tokens"] == fmt_usd(ref.usd_per_million_input_tokens)
+
+
+def test_serve_model_mode_too_few_gpus_is_the_library_message():
+    at = model_mode()
+    at.selectbox(key="serve_m_precision").set_value("bf16")
+    at.number_input(key="serve_m_gpus").set_value(1).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("--gpus: got 1; allowed: enough memory: llama-3.1-70b at bf16")
+
+
+def test_serve_model_mode_feeds_build_vs_buy():
+    at = model_mode()
+    assert at.session_state["serve_usd_per_million_tokens"] == pytest.approx(0.2079, abs=1e-4)
 
 
 # --- Build vs buy -----------------------------------------------------------------------------------
