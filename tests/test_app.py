@@ -333,7 +333,7 @@ def test_horizon_defaults_cross_in_month_13():
     ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24)
     m = metrics(at)
     assert m["Crossover"] == "month 13" and ref.crossover_month == 13
-    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}" and m["Decision"] == "build"
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd) and m["Decision"] == "build"
 
 
 def test_horizon_llmflation_trend_flips_next_year_with_its_source():
@@ -349,7 +349,7 @@ def test_horizon_llmflation_trend_flips_next_year_with_its_source():
     ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, 0.05, trend.annual_factor, None, 1.0, 0.10)
     m = metrics(at)
     assert m["Decision"] == ref.decision and m["Next year's decision"] == ref.recheck["decision"] == "buy"
-    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}"
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd)
     table = at.table[-1].value
     assert trend.source in list(table["source"])
 
@@ -363,7 +363,7 @@ def test_horizon_step_change_equals_library():
     assert_clean(at)
     ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, api_price_steps=["13:0.2"])
     m = metrics(at)
-    assert m["NPV of building"] == f"${ref.npv_saving_usd:,.0f}"
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd)
     assert m["Crossover"] == (f"month {ref.crossover_month}" if ref.crossover_month else "none")
 
 

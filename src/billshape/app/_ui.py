@@ -32,6 +32,8 @@ def fmt(value: Any, unit: str = "") -> str:
 
     if unit == "USD" and isinstance(value, (int, float)) and not isinstance(value, bool):
         x = float(value)
+        if x < 0:
+            return "-" + fmt(-x, unit)
         if abs(x) >= 1e9:
             return f"${x:,.4g}"
         if abs(x) >= 100:

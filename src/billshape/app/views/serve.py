@@ -75,7 +75,7 @@ def _model_inputs() -> dict:
     kw["precision"] = c1.selectbox("Precision", serving.WEIGHT_PRECISIONS,
                                    index=serving.WEIGHT_PRECISIONS.index(MODEL_EXAMPLE["precision"]),
                                    key="serve_m_precision", help="Weights and KV cache.")
-    max_batch = c2.toggle("Largest batch that fits", value=True, key="serve_m_batch_max",
+    max_batch = c2.toggle("Max batch", value=True, key="serve_m_batch_max",
                           help="Continuous batching at the largest batch whose KV cache fits (max-load).")
     if not max_batch:
         kw["batch"] = c2.number_input("Batch", min_value=1, value=32, step=8, key="serve_m_batch",
@@ -139,7 +139,7 @@ def _batch_chart(kw: dict, res):
         x=x, y=y, text=alt.Text("batch:Q", format="d"))
     point = alt.Chart(here).mark_point(size=160, filled=True, color="#d62728").encode(
         x=x, y=y, tooltip=[alt.Tooltip("label:N"), alt.Tooltip("usd:Q", format="$,.4f")])
-    text = point.mark_text(align="left", dx=10, dy=10, color="#d62728", fontWeight="bold").encode(text="label:N")
+    text = point.mark_text(align="right", dx=-4, dy=-14, color="#d62728", fontWeight="bold").encode(text="label:N")
     return (line + labels + point + text).properties(height=340)
 
 
@@ -162,11 +162,15 @@ def _render_model(top, left, right) -> None:
         _ui.metrics([
             ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
              f"Whole deployment, batch {res.batch:g} (largest that fits {res.max_batch:g})."),
+            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
+             "Decode share of the deployment's time."),
+            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"),
+             "Prefill share of the deployment's time."),
+        ])
+        _ui.metrics([
             ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", "Time to first token (prefill)."),
             ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", "Time per output token (one decode step)."),
             ("Bound", res.bound, "What limits a decode step: HBM bandwidth or compute."),
-            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"), None),
-            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"), None),
         ])
     with right:
         st.markdown(f"**{res.model}** ({res.params_total / 1e9:,.1f}B parameters, {res.params_active / 1e9:,.1f}B "
