@@ -178,6 +178,8 @@ def _render_model(top, left, right) -> None:
                     f"of weights, KV cache {res.kv_cache_bytes_per_token / 1e3:,.0f} kB per token · "
                     f"{_ui.fmt(res.usd_per_hour, 'USD')}/hour · {_ui.fmt(res.usd_per_request, 'USD')} per request")
         _ui.altair(_batch_chart(kw, res))
+        st.caption("Blue: static batches (each sequence holds its whole context, so fewer fit); red: your setting "
+                   "(with Max batch, continuous batching: sequences hold half their output on average).")
     _ui.assumptions_table(res)
 
 
