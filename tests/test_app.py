@@ -29,6 +29,12 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def fmt_usd(x: float) -> str:
+    from billshape.app._ui import fmt
+
+    return fmt(x, "USD")
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -55,7 +61,7 @@ def test_pages_are_registered_once_and_complete():
     from billshape.app import main
 
     mods = main.pages()
-    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy"]
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity", "Route"]
     assert len({m.URL for m in mods}) == len(mods)
     for m in mods:
         assert callable(m.render) and m.ICON.startswith(":material/")
@@ -226,6 +232,60 @@ def test_serve_page_equals_library(util, gpus):
     assert metrics(at)["USD per million output tokens"] == fmt(ref.usd_per_million_output_tokens, "USD")
 
 
+def model_mode() -> AppTest:
+    at = page("serve")
+    at.button_group(key="serve_how").set_value("Model the throughput").run()
+    return at
+
+
+def test_serve_model_mode_equals_library():
+    from billshape import serving
+
+    at = model_mode()
+    assert_clean(at)
+    # `billshape serve --model llama-3.1-70b --gpu h100 --gpus 2 --precision fp8 ... --batch max --price 2.5`
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                        output_tokens=1000, batch="max", price=2.5, utilization=1.0)
+    m = metrics(at)
+    assert m["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    assert m["TPOT"] == f"{ref.tpot_seconds * 1e3:,.1f} ms" and m["TTFT"] == f"{ref.ttft_seconds * 1e3:,.0f} ms"
+    assert m["Bound"] == ref.bound
+    assert m["USD per million output tokens"] == f"${ref.usd_per_million_output_tokens:.4g}"
+    assert list(at.table[0].value["source"]) == [a.source for a in ref.assumptions]
+
+
+def test_serve_model_mode_static_batch_and_catalog_price():
+    from billshape import serving
+
+    at = model_mode()
+    at.toggle(key="serve_m_batch_max").set_value(False).run()
+    at.number_input(key="serve_m_batch").set_value(16)
+    at.number_input(key="serve_m_out").set_value(500)
+    at.button_group(key="serve_m_pricing").set_value("Catalog").run()
+    at.selectbox(key="serve_m_provider").set_value("aws").run()
+    assert_clean(at)
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                        output_tokens=500, batch=16, provider="aws", tier="on-demand", utilization=1.0)
+    m = metrics(at)
+    assert ref.bound == "memory-bandwidth" and m["Bound"] == ref.bound
+    assert m["TPOT"] == f"{ref.tpot_seconds * 1e3:,.1f} ms"
+    assert m["USD per million input tokens"] == fmt_usd(ref.usd_per_million_input_tokens)
+
+
+def test_serve_model_mode_too_few_gpus_is_the_library_message():
+    at = model_mode()
+    at.selectbox(key="serve_m_precision").set_value("bf16")
+    at.number_input(key="serve_m_gpus").set_value(1).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("--gpus: got 1; allowed: enough memory: llama-3.1-70b at bf16")
+
+
+def test_serve_model_mode_feeds_build_vs_buy():
+    at = model_mode()
+    assert at.session_state["serve_usd_per_million_tokens"] == pytest.approx(0.2079, abs=1e-4)
+
+
 # --- Build vs buy -----------------------------------------------------------------------------------
 
 
@@ -262,6 +322,237 @@ def test_breakeven_can_take_own_cost_from_serve_page():
     at.checkbox(key="be_use_serve").check().run()
     assert_clean(at)
     assert metrics(at)["Break-even volume"] == "200 billion tokens"  # 100,000 / 0.5e-6
+
+
+def test_horizon_defaults_cross_in_month_13():
+    from billshape.decide import build_vs_buy_horizon
+
+    # 10 billion tokens/month saving (1.10 - 0.30) $/M = $8,000/month against $100,000: month 13
+    at = page("breakeven")
+    assert_clean(at)
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24)
+    m = metrics(at)
+    assert m["Crossover"] == "month 13" and ref.crossover_month == 13
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd) and m["Decision"] == "build"
+
+
+def test_horizon_llmflation_trend_flips_next_year_with_its_source():
+    from billshape import market
+    from billshape.decide import build_vs_buy_horizon
+
+    at = page("breakeven")
+    at.selectbox(key="hz_trend").set_value("a16z-llmflation")
+    at.number_input(key="hz_discount").set_value(10.0)
+    at.number_input(key="hz_growth").set_value(5.0).run()
+    assert_clean(at)
+    trend = market.trend("a16z-llmflation")
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, 0.05, trend.annual_factor, None, 1.0, 0.10)
+    m = metrics(at)
+    assert m["Decision"] == ref.decision and m["Next year's decision"] == ref.recheck["decision"] == "buy"
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd)
+    table = at.table[-1].value
+    assert trend.source in list(table["source"])
+
+
+def test_horizon_step_change_equals_library():
+    from billshape.decide import build_vs_buy_horizon
+
+    at = page("breakeven")
+    at.toggle(key="hz_step_toggle").set_value(True).run()
+    at.number_input(key="hz_step_factor").set_value(0.2).run()
+    assert_clean(at)
+    ref = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, api_price_steps=["13:0.2"])
+    m = metrics(at)
+    assert m["NPV of building"] == fmt_usd(ref.npv_saving_usd)
+    assert m["Crossover"] == (f"month {ref.crossover_month}" if ref.crossover_month else "none")
+
+
+def test_horizon_zero_price_factor_is_the_library_message():
+    at = page("breakeven")
+    at.selectbox(key="hz_trend").set_value("my factor").run()
+    at.number_input(key="hz_factor").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--api-price-annual-factor: got 0.0; allowed: > 0 (finite)"]
+    assert metrics(at)["Break-even volume"] == "125 billion tokens"  # the static answer above still shows
+
+
+# --- Size -------------------------------------------------------------------------------------------
+
+
+def test_size_opens_on_sardana_fig1():
+    # Sardana et al. 2024 (arXiv:2401.00448) Fig. 1: a 13B model's loss at 2e12 inference tokens -> ~7B params
+    at = page("size")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Parameters"] == "6.97B" and m["Chinchilla parameters"] == "13B"
+    assert m["Lifetime FLOPs saved"] == "17.4%"
+    # the constant set is shown with its values and source
+    assert any("alpha = 0.336" in c.value for c in at.caption)
+    assert at.table[0].value["source"].iloc[0].startswith("Sardana et al. 2024")
+
+
+@pytest.mark.parametrize("constants", ["hoffmann-2022", "besiroglu-2024"])
+def test_size_constant_set_and_tokens_equal_library(constants):
+    from billshape.decide import size_model
+
+    at = page("size")
+    at.selectbox(key="size_constants").set_value(constants)
+    at.number_input(key="size_inference").set_value(10.0).run()
+    assert_clean(at)
+    ref = size_model(10e12, reference_params=13e9, constants=constants)
+    m = metrics(at)
+    assert m["Parameters"] == f"{ref.params / 1e9:,.3g}B"
+    assert m["Training tokens"] == f"{ref.tokens / 1e12:,.4g}T"
+    assert m["Lifetime FLOPs saved"] == f"{ref.saving_fraction:.1%}"
+    assert at.table[0].value["assumption"].iloc[0].startswith(constants)
+
+
+def test_size_zero_inference_is_chinchilla():
+    at = page("size")
+    at.number_input(key="size_inference").set_value(0.0).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Parameters"] == "13B" and m["Lifetime FLOPs saved"] == "0.0%"
+
+
+def test_size_target_loss_below_e_is_the_library_message():
+    at = page("size")
+    at.button_group(key="size_how").set_value("Target loss").run()
+    assert_clean(at)
+    at.number_input(key="size_loss").set_value(1.5).run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("--target-loss: got 1.5; allowed: > E = 1.69")
+
+
+# --- Capacity ---------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_capacity_shipped_week_is_the_example_file():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import read_demand
+
+    for got, want in zip(read_example(), read_demand(ROOT / "examples" / "demand_week.csv")):
+        assert list(got) == list(want)
+
+
+def test_capacity_opens_on_example_week_equal_to_library():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import capacity_plan
+
+    at = page("capacity")
+    assert_clean(at)
+    _, gpus, intr = read_example()
+    ref = capacity_plan(gpus, 1.9, 3.9, intr)
+    m = metrics(at)
+    assert m["Reserved GPUs"] == "14" and ref.reserved_gpus == 14
+    assert m["Total cost"] == f"${ref.total_usd:,.0f}" and m["Saved"] == f"{ref.saving_fraction:.1%}"
+    assert "example demand profile" in list(at.table[0].value["assumption"])
+
+
+def test_capacity_spot_and_prices_equal_library():
+    from billshape.app.views.capacity import read_example
+    from billshape.decide import capacity_plan
+
+    at = page("capacity")
+    at.toggle(key="cap_spot_toggle").set_value(True).run()
+    at.number_input(key="cap_on_demand").set_value(2.5).run()
+    assert_clean(at)
+    _, gpus, intr = read_example()
+    ref = capacity_plan(gpus, 1.9, 2.5, intr, 1.2, 0.2, 10.0)
+    assert ref.uses_spot
+    m = metrics(at)
+    assert m["Total cost"] == f"${ref.total_usd:,.0f}" and m["Reserved GPUs"] == f"{ref.reserved_gpus:g}"
+    assert "interruptible work on spot" in at.success[0].value
+
+
+def test_capacity_catalog_prices_carry_their_sources():
+    from billshape import catalog
+
+    at = page("capacity")
+    at.button_group(key="cap_pricing").set_value("Catalog").run()
+    at.selectbox(key="cap_provider").set_value("aws").run()
+    assert_clean(at)
+    table = at.table[0].value
+    quote = catalog.price("h100", "aws", "reserved-1y")
+    row = table[table["assumption"] == "h100-sxm aws reserved-1y price"].iloc[0]
+    assert row["source"] == quote.source and row["as of"] == quote.as_of
+
+
+def test_capacity_zero_reserved_price_is_the_library_message():
+    at = page("capacity")
+    at.number_input(key="cap_reserved").set_value(0.0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["--reserved-price: got 0.0; allowed: > 0 (finite)"]
+
+
+def test_capacity_upload_reader_names_the_upload(tmp_path):
+    from billshape.app.views.capacity import read_upload
+    from billshape.errors import BillshapeInputError
+
+    hours, gpus, intr = read_upload("mine.csv", b"hour,gpus\n0,3\n1,5\n")
+    assert list(gpus) == [3, 5] and list(intr) == [0, 0]
+    with pytest.raises(BillshapeInputError) as err:
+        read_upload("gappy.csv", b"hour,gpus\n0,3\n2,5\n")
+    assert err.value.message.startswith("--demand: got 'gappy.csv: hours jump from 0 to 2'")
+
+
+# --- Route ------------------------------------------------------------------------------------------
+
+
+def test_route_shipped_ladder_is_the_example_file():
+    from billshape.app.views.route import read_example
+    from billshape.decide import read_ladder
+
+    assert read_example() == read_ladder(ROOT / "examples" / "ladder_frugalgpt.yaml")
+
+
+def test_route_opens_on_frugalgpt_and_bar_moves_the_choice():
+    from billshape.app.views.route import read_example
+    from billshape.decide import route
+
+    at = page("route")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Chosen model"] == "gemini-1.5-flash" and m["Saving vs largest"] == "99.5%"
+    at.slider(key="route_bar").set_value(0.85).run()
+    assert_clean(at)
+    ref = route(read_example(), 0.85)
+    assert ref.chosen == "gpt-4-turbo" and metrics(at)["Chosen model"] == ref.chosen
+    assert metrics(at)["Saving vs largest"] == "0.0%"
+
+
+def test_route_cascade_equals_library():
+    from billshape.app.views.route import read_example
+    from billshape.decide import route
+
+    at = page("route")
+    at.toggle(key="route_cascade").set_value(True).run()
+    assert_clean(at)
+    ref = route(read_example(), 0.845, cascade=True)
+    assert metrics(at)["Cascade quality"] == f"{ref.cascade['quality']:.4g}"
+    sources = set(at.table[0].value["source"])
+    assert any("FrugalGPT" in s for s in sources)
+
+
+def test_route_bar_above_best_is_the_library_message():
+    at = page("route")
+    at.slider(key="route_bar").set_value(0.9).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("--quality-bar: got 0.9; allowed: <= 0.8558 (the best model in the ladder")
+
+
+def test_route_upload_reader_names_the_upload():
+    from billshape.app.views.route import read_upload
+    from billshape.errors import BillshapeInputError
+
+    got = read_upload("mine.yaml", b"source: me\nmodels:\n  - {name: a, quality: 0.9, usd_per_request: 0.01}\n")
+    assert got["models"] == [{"name": "a", "quality": 0.9, "usd_per_request": 0.01}]
+    with pytest.raises(BillshapeInputError) as err:
+        read_upload("bad.yaml", b"models:\n  - {name: a, quality: 1.5, usd_per_request: 0.01}\n")
+    assert err.value.message.startswith("models[0].quality: got 1.5")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

@@ -162,3 +162,71 @@ def test_change_input_see_result_change(server, browser_page, tmp_path):
     shot(page, tmp_path, "build-vs-buy")
 
     assert page.outside_requests == []  # the app reaches no outside host
+
+
+def nav(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+
+
+def enter(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_decision_pages(server, browser_page, tmp_path):
+    """Size, Capacity, Route, Build vs buy over time, and Serve's modelled throughput: one change each."""
+    from billshape import serving
+    from billshape.decide import build_vs_buy_horizon, capacity_plan, read_demand, size_model
+
+    page = browser_page
+    page.goto(server)
+    metric(page, "94,080").wait_for()
+
+    # Size opens on Sardana et al. Fig. 1 (13B reference, 2e12 inference tokens -> 6.97B, 17.4 % saved)
+    nav(page, "Size")
+    metric(page, "6.97B").wait_for()
+    metric(page, "17.4%").wait_for()
+    enter(page, "Lifetime inference tokens (trillions)", "10")
+    ref = size_model(10e12, reference_params=13e9)
+    metric(page, f"{ref.params / 1e9:,.3g}B").wait_for()
+    shot(page, tmp_path, "size")
+
+    # Capacity: the example week reserves 14 GPUs; a dearer on-demand price reserves more
+    nav(page, "Capacity")
+    metric(page, "$5,171").wait_for()
+    enter(page, "On-demand, USD/GPU-hour", "2.5")
+    week = read_demand(ROOT / "examples" / "demand_week.csv")[1]
+    metric(page, f"${capacity_plan(week, 1.9, 2.5).total_usd:,.0f}").wait_for()
+    shot(page, tmp_path, "capacity")
+
+    # Route: FrugalGPT ladder at 0.845 picks gemini-1.5-flash; the cascade adds its quality
+    nav(page, "Route")
+    metric(page, "gemini-1.5-flash").wait_for()
+    page.get_by_test_id("stCheckbox").filter(has_text="Cascade").locator("label").click()
+    page.locator('[data-testid="stMetricLabel"]', has_text="Cascade quality").wait_for()
+    shot(page, tmp_path, "route")
+
+    # Build vs buy over time: LLMflation's 10x a year makes next year's answer "buy"
+    nav(page, "Build vs buy")
+    metric(page, "month 13").wait_for()
+    trend = page.get_by_test_id("stSelectbox").filter(has_text="API price trend").locator("input")
+    trend.click()
+    trend.fill("a16z")
+    trend.press("Enter")
+    hz = build_vs_buy_horizon(1.10, 0.30, 100_000, 10e9, 24, api_price_annual_factor=0.1)
+    metric(page, f"-${-hz.npv_saving_usd:,.0f}").wait_for()  # building loses money
+    page.get_by_text("Over time", exact=True).scroll_into_view_if_needed()
+    shot(page, tmp_path, "build-vs-buy-over-time")
+
+    # Serve, modelled: Llama 3.1 70B fp8 on 2 H100; 4 GPUs double the tokens/s
+    nav(page, "Serve")
+    page.get_by_test_id("stButtonGroup").get_by_text("Model the throughput", exact=True).click()
+    metric(page, "compute").wait_for()
+    enter(page, "GPUs", "4")
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=4, precision="fp8", batch="max", price=2.5)
+    metric(page, f"{round(ref.output_tokens_per_second):,}").wait_for()
+    shot(page, tmp_path, "serve-model")
+
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.outside_requests == []

@@ -32,19 +32,23 @@ def fmt(value: Any, unit: str = "") -> str:
 
     if unit == "USD" and isinstance(value, (int, float)) and not isinstance(value, bool):
         x = float(value)
+        if x < 0:
+            return "-" + fmt(-x, unit)
         if abs(x) >= 1e9:
             return f"${x:,.4g}"
         if abs(x) >= 100:
             return f"${x:,.0f}"
+        if 0 < abs(x) < 0.01:
+            return f"${x:.3g}"
         if abs(x) < 1 and round(x, 2) != round(x, 4):
             return f"${x:.4g}"
         return f"${x:,.2f}"
     return _fmt(value)
 
 
-def metrics(items: list[tuple[str, str, str | None]]) -> None:
-    """A row of ``st.metric`` cards: (label, value, help)."""
-    cols = st.columns(len(items))
+def metrics(items: list[tuple[str, str, str | None]], widths: list[float] | None = None) -> None:
+    """A row of ``st.metric`` cards: (label, value, help); ``widths`` gives relative card widths."""
+    cols = st.columns(widths or len(items))
     for col, (label, value, help_text) in zip(cols, items):
         col.metric(label, value, help=help_text, border=True)
 

@@ -15,6 +15,9 @@ PAGES = [
     "billshape.app.views.train",
     "billshape.app.views.serve",
     "billshape.app.views.breakeven",
+    "billshape.app.views.size",
+    "billshape.app.views.capacity",
+    "billshape.app.views.route",
 ]
 
 

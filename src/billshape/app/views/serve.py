@@ -1,5 +1,7 @@
 """Serve page: cost per million tokens of a deployment (:func:`billshape.estimates.serving_cost`) and how it
-falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization).
+falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization);
+or, in "Model the throughput" mode, the throughput, latency and cost that billshape's roofline serving model
+predicts for a model on some GPUs (:func:`billshape.serving.serve`), with the batch-size trade-off.
 
 Opens on seed 003's DeepSeek decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
 million output tokens at full utilization.
@@ -21,6 +23,11 @@ EXAMPLE = {"tokens_per_second": 14_800.0, "gpus": 8, "price": 2.0, "gpu": "h800"
 EXAMPLE_SOURCE = "billshape seed 003 (DeepSeek's decode node: 8 H800 at $2/GPU-hour, 14,800 output tokens/s)"
 
 HOW_PRICE = ("My price", "Catalog")
+HOW_THROUGHPUT = ("Throughput given", "Model the throughput")
+# Example of the model mode: `billshape serve --help` (Llama 3.1 70B in FP8 on 2 H100, 1,000 tokens in and out,
+# the largest batch that fits, $2.5 per GPU-hour).
+MODEL_EXAMPLE = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 2, "precision": "fp8", "input_tokens": 1000,
+                 "output_tokens": 1000, "price": 2.5}
 
 
 def _inputs() -> dict:
@@ -50,6 +57,130 @@ def _inputs() -> dict:
             "Input tokens/s (prefill, whole deployment)", min_value=0.0, value=100_000.0, step=1000.0, format="%.0f",
             key="serve_input_tps", help="> 0.")
     return kw
+
+
+def _model_inputs() -> dict:
+    from billshape import catalog, serving
+
+    kw: dict = {}
+    models = [a.name for a in serving.architectures()]
+    kw["model"] = st.selectbox("Model", models, index=models.index(MODEL_EXAMPLE["model"]), key="serve_m_model",
+                               help="From billshape's architecture catalog.")
+    names = [a.name for a in catalog.accelerators()]
+    c1, c2 = st.columns(2)
+    kw["gpu"] = c1.selectbox("Accelerator", names, index=names.index(catalog.gpu(MODEL_EXAMPLE["gpu"]).name),
+                             key="serve_m_gpu")
+    kw["gpus"] = c2.number_input("GPUs", min_value=1, value=MODEL_EXAMPLE["gpus"], step=1, key="serve_m_gpus",
+                                 help="Whole GPUs, one tensor-parallel replica; >= what the weights need.")
+    kw["precision"] = c1.selectbox("Precision", serving.WEIGHT_PRECISIONS,
+                                   index=serving.WEIGHT_PRECISIONS.index(MODEL_EXAMPLE["precision"]),
+                                   key="serve_m_precision", help="Weights and KV cache.")
+    max_batch = c2.toggle("Max batch", value=True, key="serve_m_batch_max",
+                          help="Continuous batching at the largest batch whose KV cache fits (max-load).")
+    if not max_batch:
+        kw["batch"] = c2.number_input("Batch", min_value=1, value=32, step=8, key="serve_m_batch",
+                                      help="Sequences decoded together (static batch); a whole number >= 1.")
+    c1, c2 = st.columns(2)
+    kw["input_tokens"] = c1.number_input("Input tokens per request", min_value=0, value=MODEL_EXAMPLE["input_tokens"],
+                                         step=100, key="serve_m_in", help="> 0.")
+    kw["output_tokens"] = c2.number_input("Output tokens per request", min_value=0,
+                                          value=MODEL_EXAMPLE["output_tokens"], step=100, key="serve_m_out",
+                                          help="> 0.")
+    return kw
+
+
+def _price_inputs(kw: dict, gpu_choice: bool, default_price: float, prefix: str) -> None:
+    from billshape import catalog
+
+    pricing = st.segmented_control("Price", HOW_PRICE, default=HOW_PRICE[0], key=f"{prefix}_pricing", required=True)
+    if pricing == HOW_PRICE[0]:
+        kw["price"] = st.number_input("USD per GPU-hour", min_value=0.0, value=default_price, step=0.1,
+                                      key=f"{prefix}_price", help="> 0.")
+    else:
+        if gpu_choice:
+            names = [a.name for a in catalog.accelerators()]
+            kw["gpu"] = st.selectbox("Accelerator", names, index=names.index(catalog.gpu("h100").name),
+                                     key=f"{prefix}_gpu")
+        c1, c2 = st.columns(2)
+        kw["provider"] = c1.selectbox("Provider", catalog.providers(), key=f"{prefix}_provider")
+        kw["tier"] = c2.selectbox("Tier", catalog.TIERS, key=f"{prefix}_tier")
+
+
+def _batch_chart(kw: dict, res):
+    """Static batch sizes from 1 to the largest that fits: cost per token against time per output token."""
+    import altair as alt
+    import pandas as pd
+
+    from billshape import serving
+    from billshape.errors import BillshapeInputError
+
+    args = {k: v for k, v in kw.items() if k != "batch"}
+    batches = sorted({2 ** i for i in range(0, 16) if 2 ** i < res.max_batch} | {int(res.max_batch)})
+    rows = []
+    for b in batches:
+        try:
+            r = serving.serve(**args, batch=b)
+        except BillshapeInputError:  # a static batch holds the whole context: fewer fit than under max-load
+            break
+        rows.append({"batch": b, "tpot_ms": r.tpot_seconds * 1e3, "usd": r.usd_per_million_output_tokens,
+                     "tps": r.output_tokens_per_second})
+    frame = pd.DataFrame(rows)
+    here = pd.DataFrame({"tpot_ms": [res.tpot_seconds * 1e3], "usd": [res.usd_per_million_output_tokens],
+                         "label": [f"your setting (batch {res.batch:g})"]})
+    y = alt.Y("usd:Q", title="USD per million output tokens (log scale)", scale=alt.Scale(type="log"),
+              axis=alt.Axis(format="$,.3~g"))
+    x = alt.X("tpot_ms:Q", title="time per output token, ms", scale=alt.Scale(zero=False))
+    line = alt.Chart(frame, title="Bigger batches: cheaper tokens, each one slower").mark_line(
+        point=alt.OverlayMarkDef(size=40)).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("batch:Q"), alt.Tooltip("tpot_ms:Q", format=",.1f", title="TPOT ms"),
+                           alt.Tooltip("tps:Q", format=",.0f", title="output tokens/s"),
+                           alt.Tooltip("usd:Q", format="$,.4f")])
+    labels = alt.Chart(frame).mark_text(align="left", dx=6, dy=-6, fontSize=10, color="#666").encode(
+        x=x, y=y, text=alt.Text("batch:Q", format="d"))
+    point = alt.Chart(here).mark_point(size=160, filled=True, color="#d62728").encode(
+        x=x, y=y, tooltip=[alt.Tooltip("label:N"), alt.Tooltip("usd:Q", format="$,.4f")])
+    text = point.mark_text(align="right", dx=-4, dy=-14, color="#d62728", fontWeight="bold").encode(text="label:N")
+    return (line + labels + point + text).properties(height=340)
+
+
+def _render_model(top, left, right) -> None:
+    from billshape import serving
+
+    with left:
+        kw = _model_inputs()
+        kw["utilization"] = st.slider("Utilization", min_value=0.0, max_value=1.0, value=1.0, step=0.01,
+                                      key="serve_m_util", help="Share of paid hours spent busy, in (0, 1].")
+        _price_inputs(kw, gpu_choice=False, default_price=MODEL_EXAMPLE["price"], prefix="serve_m")
+        st.caption("Roofline serving model: weights and KV cache streamed from HBM each decode step, compute for "
+                   "prefill, with fitted efficiencies (docs/serving.md).")
+    with top:
+        res = _ui.attempt(serving.serve, **kw)
+    if res is None:
+        return
+    st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens
+    with top:
+        _ui.metrics([
+            ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
+             f"Whole deployment, batch {res.batch:g} (largest that fits {res.max_batch:g})."),
+            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
+             "Decode share of the deployment's time."),
+            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"),
+             "Prefill share of the deployment's time."),
+        ])
+        _ui.metrics([
+            ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", "Time to first token (prefill)."),
+            ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", "Time per output token (one decode step)."),
+            ("Bound", res.bound, "What limits a decode step: HBM bandwidth or compute."),
+        ])
+    with right:
+        st.markdown(f"**{res.model}** ({res.params_total / 1e9:,.1f}B parameters, {res.params_active / 1e9:,.1f}B "
+                    f"active) on **{res.gpus:g} x {res.gpu}** at {res.precision}: {res.weight_bytes / 1e9:,.0f} GB "
+                    f"of weights, KV cache {res.kv_cache_bytes_per_token / 1e3:,.0f} kB per token · "
+                    f"{_ui.fmt(res.usd_per_hour, 'USD')}/hour · {_ui.fmt(res.usd_per_request, 'USD')} per request")
+        _ui.altair(_batch_chart(kw, res))
+        st.caption("Blue: static batches (each sequence holds its whole context, so fewer fit); red: your setting "
+                   "(with Max batch, continuous batching: sequences hold half their output on average).")
+    _ui.assumptions_table(res)
 
 
 def _utilization_chart(res):
@@ -82,6 +213,13 @@ def render() -> None:
     _ui.page_header("Serve", "What does a million tokens cost to serve?", "Opens on " + EXAMPLE_SOURCE + ".")
     top = st.container()
     left, right = st.columns([1, 2], gap="large")
+    with left:
+        how = st.segmented_control("Throughput", HOW_THROUGHPUT, default=HOW_THROUGHPUT[0], key="serve_how",
+                                   required=True, help="Give the measured throughput, or model it from the model "
+                                                       "and the hardware (`billshape serve --model`).")
+    if how == HOW_THROUGHPUT[1]:
+        _render_model(top, left, right)
+        return
     with left:
         kw = _inputs()
     with top:
