@@ -35,7 +35,8 @@ Both views of unit economics (seed 001) are reported side by side:
   users. It answers *"do the users pay for the whole business, model included?"*.
 
 The training bill comes from :func:`billshape.estimates.training_bill`, a self-hosted deployment's cost per
-token from :mod:`billshape.inference` (as in :func:`billshape.estimates.serving_cost`), payback from
+token from :mod:`billshape.inference` (as in :func:`billshape.estimates.serving_cost`) or, for a ``model:`` route, from
+:func:`billshape.serving.self_hosted_price`; price paths from :mod:`billshape.market`; payback from
 :func:`billshape.business.payback_months` and the build-vs-buy chart from :mod:`billshape.decide`.
 
 References
