@@ -8,10 +8,13 @@ import math
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from billshape import scenario
 from billshape.decide import break_even
 from billshape.estimates import serving_cost
+from billshape.errors import BillshapeInputError
 from billshape.scenario import examples_dir, parse
 
 SEED000 = examples_dir() / "seed000_image_startup.yaml"
@@ -146,14 +149,18 @@ def test_api_price_step_and_trend():
     assert inf[12] == pytest.approx(0.5) and inf[24] == pytest.approx(0.25) and inf[6] == pytest.approx(0.5 ** 0.5)
 
 
-def test_price_path_vectorised_matches_scalar():
+def test_market_multiplier_paths_vectorised_matches_scalar():
+    # the scenario's price paths come from billshape.market (per-sample trend AND step factors)
+    from billshape import market
+
     months = np.arange(1, 37)
-    trend = np.array([[0.5], [1.0], [2.0]])
-    k = scenario.price_path(months, trend, [(7, np.array([[3.0], [4.0], [5.0]]))])
+    k = market.multiplier_paths(36, np.array([0.5, 1.0, 2.0]), [(7, np.array([3.0, 4.0, 5.0]))])
     assert k.shape == (3, 36)
     for i, (t, f) in enumerate(((0.5, 3.0), (1.0, 4.0), (2.0, 5.0))):
         want = np.array([t ** ((m - 1) / 12) * (f if m >= 7 else 1.0) for m in months])
         np.testing.assert_allclose(k[i], want, rtol=1e-12)
+    np.testing.assert_allclose(market.multiplier_paths(24, 0.1, [(13, 3.0)])[0],
+                               market.price_path(1.0, 24, 0.1, ["13:3"]), rtol=0, atol=0)
 
 
 def test_retraining_and_payback_for_good():
@@ -273,3 +280,149 @@ def test_fast_summaries_equal_full_simulation():
         full, fast = plan._simulate(P), plan._summaries(P)
         for key, value in fast.items():
             np.testing.assert_allclose(value, full[key], rtol=1e-10, atol=1e-6, err_msg=f"{f.name}: {key}")
+
+
+# --- self-hosted route from the serving model ---------------------------------------------------------------
+
+def model_route(**over):
+    sh = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 8, "precision": "fp8", "usd_per_gpu_hour": 2.5}
+    sh.update(over)
+    return {"share": 1.0, "self_hosted": sh}
+
+
+MODEL_PRODUCT = {"users_start": 1000, "price_per_user_month_usd": 20, "requests_per_user_month": 100,
+                 "input_tokens_per_request": 800, "output_tokens_per_request": 300, "reasoning_multiplier": 2}
+
+
+def test_model_route_prices_equal_serving_self_hosted_price():
+    from billshape import serving
+
+    plan = parse(base(product=MODEL_PRODUCT, serving={"routes": [model_route(utilization=0.5)]}))
+    want = serving.self_hosted_price("llama-3.1-70b", "h100", 8, "fp8", 800, 600, 2.5, 0.5)
+    q = plan.model_quotes["serving.routes[0].self_hosted"]
+    assert q["usd_per_million_input_tokens"] == want["usd_per_million_input_tokens"]
+    assert q["usd_per_million_output_tokens"] == want["usd_per_million_output_tokens"]
+    # the plan's inference cost per user-month is the hand calculation from those $/M tokens
+    res = plan.evaluate()
+    per_user = 100 * (800 * want["usd_per_million_input_tokens"] + 600 * want["usd_per_million_output_tokens"]) / 1e6
+    assert res.monthly[0]["inference_usd"] == pytest.approx(1000 * per_user, rel=1e-12)
+    assert any("self_hosted_price" in a.source for a in res.assumptions)
+
+
+def test_model_route_scales_price_and_utilization_per_sample_without_new_roofline_calls(monkeypatch):
+    from billshape import serving
+
+    plan = parse(base(product=MODEL_PRODUCT, serving={"routes": [model_route(
+        usd_per_gpu_hour={"dist": "uniform", "low": 1.5, "high": 3.5},
+        utilization={"dist": "triangular", "low": 0.3, "mode": 0.5, "high": 0.9})]}))
+    calls = []
+    monkeypatch.setattr(serving, "self_hosted_price", lambda *a, **k: calls.append(a))
+    P = {"serving.routes[0].self_hosted.usd_per_gpu_hour": np.array([[1.5], [3.5]]),
+         "serving.routes[0].self_hosted.utilization": np.array([[0.3], [0.9]])}
+    api, own = plan._route_costs({**plan._medians(), **P})
+    plan.evaluate(samples=3000)
+    assert calls == []  # the roofline ran once, when the plan was parsed
+    monkeypatch.undo()
+    for i, (price, util) in enumerate(((1.5, 0.3), (3.5, 0.9))):
+        want = serving.self_hosted_price("llama-3.1-70b", "h100", 8, "fp8", 800, 600, price, util)
+        per_user = 100 * (800 * want["usd_per_million_input_tokens"] + 600 * want["usd_per_million_output_tokens"]) / 1e6
+        assert float(own[i, 0]) == pytest.approx(per_user, rel=1e-12)
+
+
+@pytest.mark.parametrize("over,field", [
+    ({"model": "no-such-model-70b"}, "serving.routes[0].self_hosted.model"),
+    ({"gpus": 1, "precision": "bf16"}, "serving.routes[0].self_hosted.gpus"),
+    ({"gpus": {"dist": "uniform", "low": 8, "high": 16}}, "serving.routes[0].self_hosted.gpus"),
+    ({"precision": "fp3"}, "serving.routes[0].self_hosted.precision"),
+    ({"tp": 3}, "serving.routes[0].self_hosted.tp"),
+    ({"gpu": "h1000"}, "serving.routes[0].self_hosted.gpu"),
+    ({"usd_per_gpu_hour": None}, "serving.routes[0].self_hosted.usd_per_gpu_hour"),
+    ({"tokens_per_second": 1000}, "serving.routes[0].self_hosted.model"),
+    ({"input_tokens_per_second": 1000}, "serving.routes[0].self_hosted.input_tokens_per_second"),
+])
+def test_model_route_errors_name_the_yaml_path(over, field):
+    sh = model_route(**over)
+    sh["self_hosted"] = {k: v for k, v in sh["self_hosted"].items() if v is not None}
+    with pytest.raises(BillshapeInputError) as exc:
+        parse(base(product=MODEL_PRODUCT, serving={"routes": [sh]}))
+    assert exc.value.field == field
+
+
+def test_precision_without_model_is_an_error():
+    route = {"share": 1.0, "self_hosted": {"tokens_per_second": 1000, "gpus": 1, "usd_per_gpu_hour": 2,
+                                           "precision": "fp8"}}
+    with pytest.raises(BillshapeInputError) as exc:
+        parse(base(product=MODEL_PRODUCT, serving={"routes": [route]}))
+    assert exc.value.field == "serving.routes[0].self_hosted.precision"
+
+
+# --- named market trends -------------------------------------------------------------------------------------
+
+def test_named_api_trend_uses_the_catalog_factor_and_source():
+    from billshape import market
+
+    prod = {"users_start": 1, "price_per_user_month_usd": 10, "requests_per_user_month": 1,
+            "output_tokens_per_request": 1_000_000}
+    res = parse(base(horizon_months=25, product=prod, serving={"routes": [api_route(pin=0, pout=1)]},
+                     market={"api_price_trend": "a16z-llmflation", "gpu_price_trend": "epoch-flop-per-dollar"})).evaluate()
+    inf = [r["inference_usd"] for r in res.monthly]
+    f = market.trend("a16z-llmflation").annual_factor  # 0.1: ten times cheaper a year (a16z 2024)
+    assert inf[12] == pytest.approx(f) and inf[24] == pytest.approx(f ** 2)
+    rows = [a for a in res.assumptions if a.name.startswith("market.api_price_trend")]
+    assert rows and "a16z" in rows[0].source and rows[0].as_of == "2024-11-12"
+
+
+@pytest.mark.parametrize("market_,field", [
+    ({"api_price_trend": "a16z-llmflaton"}, "market.api_price_trend"),
+    ({"api_price_trend": "seed004-api-price-rise-high"}, "market.api_price_trend"),  # a step, not a trend
+    ({"gpu_price_trend": "a16z-llmflation"}, "market.gpu_price_trend"),  # an API trend, not hardware
+    ({"api_price_trend": "a16z-llmflation", "api_price_trend_annual": 0.5}, "market.api_price_trend"),
+])
+def test_named_trend_errors(market_, field):
+    with pytest.raises(BillshapeInputError) as exc:
+        parse(base(market=market_))
+    assert exc.value.field == field
+
+
+# --- vectorised == plain loop --------------------------------------------------------------------------------
+
+LOOP_CASES = [f.name for f in sorted(examples_dir().glob("*.yaml"))] + ["steps-and-retraining"]
+
+
+@pytest.mark.parametrize("case", LOOP_CASES)
+def test_vectorised_summaries_equal_the_plain_loop(case):
+    if case == "steps-and-retraining":
+        plan = parse(base(
+            horizon_months=37, discount_rate_annual={"dist": "uniform", "low": 0.0, "high": 0.3},
+            product={**MODEL_PRODUCT, "growth_monthly": {"dist": "uniform", "low": 0.0, "high": 0.1},
+                     "churn_monthly": 0.03, "cache_hit_rate": 0.3},
+            serving={"routes": [{**api_route(0.5), "share": 0.5}, {**model_route(), "share": 0.5}]},
+            training={"total_usd": {"dist": "uniform", "low": 1e5, "high": 5e5}, "amortization_months": 5,
+                      "retrain_every_months": 7, "retrain_cost_fraction": 0.4},
+            fixed_monthly={"staff_usd": 3000},
+            market={"api_price_steps": [{"month": 5, "factor": {"dist": "uniform", "low": 2, "high": 4}},
+                                        {"month": 30, "factor": 0.5}],
+                    "api_price_trend_annual": {"dist": "uniform", "low": 0.3, "high": 1.5}}))
+    else:
+        plan = scenario.load(examples_dir() / case)
+    n = 400 if plan.uncertain() else 1
+    P = plan._draw(np.random.default_rng(3), n)
+    rows = [{k: (float(v[i, 0]) if isinstance(v, np.ndarray) else v) for k, v in P.items()} for i in range(n)]
+    loop = [scenario.loop_summaries(plan, r) for r in rows]
+    fast = plan._summaries(P)
+    for key, value in fast.items():
+        want = np.array([row[key] for row in loop])
+        np.testing.assert_allclose(np.broadcast_to(value, want.shape), want, rtol=1e-9, atol=1e-6,
+                                   equal_nan=True, err_msg=f"{case}: {key}")
+
+
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_quantiles_equal_numpy(xs):
+    x = np.array(xs)
+    got = scenario._quantiles(x, None)
+    want = np.quantile(x, scenario.QUANTILES)
+    assert [got["p10"], got["p50"], got["p90"]] == pytest.approx(list(want), rel=1e-12, abs=1e-9)
+    pb = scenario._quantiles(np.abs(x) % 30, 30)
+    want = np.quantile(np.abs(x) % 30, scenario.QUANTILES, method="inverted_cdf")
+    assert [pb["p10"], pb["p50"], pb["p90"]] == pytest.approx(list(want))

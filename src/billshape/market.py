@@ -108,6 +108,44 @@ def price_path(start_price, months: int, annual_factor=1.0, steps=None):
     return path * mult
 
 
+def multiplier_paths(months: int, annual_factor=1.0, steps=()):
+    r"""Price multiplier :math:`k(m) = f^{(m-1)/12} \prod_{s: m_s \le m} k_s` for many samples at once.
+
+    The multiplier of :func:`price_path` (``price_path(1, ...)``), vectorised over samples: the annual factor
+    AND each step factor may be arrays (one value per Monte Carlo sample).
+
+    Parameters
+    ----------
+    months : int
+        Horizon [months], >= 1.
+    annual_factor : numeric
+        Price multiplier per year [unitless], > 0, scalar or shape (n,) or (n, 1).
+    steps : sequence of (month, factor)
+        ``factor`` [unitless] (> 0; scalar or shape (n,) or (n, 1)) multiplies the price from ``month`` (1-based) on.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (1, months) for scalar inputs, else (n, months) [unitless].
+
+    References
+    ----------
+    .. [1] G. Appenzeller (a16z) 2024; billshape seed 004 (see module references).
+    """
+    v.positive("annual_factor", annual_factor)
+    months = int(months)
+    if months < 1:
+        raise BillshapeInputError("--months", months, ">= 1")
+    m = np.arange(1, months + 1, dtype=float)
+    f = np.asarray(annual_factor, dtype=float).reshape(-1, 1)
+    k = f ** ((m[None, :] - 1.0) / 12.0)
+    for month, factor in steps:
+        fac = np.asarray(factor, dtype=float).reshape(-1, 1)
+        v.positive("step factor", fac)
+        k = k * np.where(m[None, :] >= int(month), fac, 1.0)
+    return k
+
+
 def tier_price(on_demand_price, discount):
     """Price after a tier discount: ``on_demand x (1 - discount)`` (reserved, committed-use, batch).
 
