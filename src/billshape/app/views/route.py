@@ -2,7 +2,7 @@
 escalating to the largest (:func:`billshape.decide.route`, ladder read by :func:`billshape.decide.read_ladder`).
 
 Opens on FrugalGPT's HEADLINES ladder (``examples/ladder_frugalgpt.yaml``, shipped as
-``billshape/examples/ladder_frugalgpt.yaml``) at a quality bar of 0.845, as in ``billshape route --help``.
+``billshape/data/ladder_frugalgpt.yaml``) at a quality bar of 0.845, as in ``billshape route --help``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ TITLE = "Route"
 ICON = ":material/alt_route:"
 URL = "route"
 
-EXAMPLE_FILE = "examples/ladder_frugalgpt.yaml"  # inside the billshape package
+EXAMPLE_FILE = "data/ladder_frugalgpt.yaml"  # inside the billshape package (examples/ holds scenarios only)
 EXAMPLE = {"quality_bar": 0.845}  # the CLI's example (`billshape route --help`)
 EXAMPLE_SOURCE = "FrugalGPT's HEADLINES ladder (Chen, Zaharia and Zou 2023) at a quality bar of 0.845"
 
