@@ -64,9 +64,7 @@ class DuckDBStore(Store):
             from billshape.errors import BillshapeInputError
 
             raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
-        from billshape.usage._duckdb_compat import connect
-
-        self.con = connect(path, read_only=read_only)
+        self.con = ibis.duckdb.connect(path, read_only=read_only)
         # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
         self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
         if not read_only:
