@@ -125,9 +125,10 @@ def test_reprice_moves_rows_that_now_have_a_price_and_nothing_else(gen):
     assert not any(r.startswith("no price for model no-such-model-xyz") for r in reasons)
     [(src,)] = _q(db, "select distinct price_source from ledger where model = 'no-such-model-xyz'")
     assert src == "negotiated rate (test) (as of 2025-03-01)"
-    # nothing twice: a second reprice finds nothing to do
+    # nothing twice: a second reprice prices nothing (only llama-private, still without a price, is considered)
     again = usage.reprice(db, prices_csv=prices)
-    assert again.rows_considered == 0 and again.reprice_id is None and _counts(db) == (led, q, read)
+    assert (again.rows_considered, again.rows_repriced) == (1, 0) and _counts(db) == (led, q, read)
+    assert list(again.quarantine_reasons) == ["no price for model llama-private (provider openai)"]
 
 
 def test_reprice_without_a_new_price_changes_nothing(gen):
@@ -190,6 +191,9 @@ def test_old_database_gets_the_new_quarantine_columns(tmp_path):
     con.execute("CREATE TABLE quarantine (row_key VARCHAR, file_hash VARCHAR, source_file VARCHAR, row_index BIGINT, "
                 "reason VARCHAR, detail VARCHAR, ingest_id VARCHAR)")
     con.execute("INSERT INTO quarantine VALUES ('k', 'h', 'f.csv', 0, 'no price for model m', 'm', 'i0')")
+    con.execute("CREATE TABLE files (file_hash VARCHAR, source_file VARCHAR, format VARCHAR, rows_read BIGINT, "
+                "ingest_id VARCHAR, ingested_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO files VALUES ('h', 'f.csv', 'csv', 1, 'i0', '2025-03-01 00:00:00+00')")
     con.close()
     E.DuckDBStore(db).close()
     cols = [r[0] for r in _q(db, "select column_name from information_schema.columns where table_name = 'quarantine' order by ordinal_position")]
