@@ -24,7 +24,7 @@ from billshape.results import Assumption, Result, derived, user
 from billshape.usage import engine as E
 from billshape.usage import prices as P
 from billshape.usage import readers as R
-from billshape.usage.schema import DUPLICATE, FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
+from billshape.usage.schema import FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet")
 REPORT_BY = ("customer", "feature", "project", "user", "model", "provider", "day", "month")
