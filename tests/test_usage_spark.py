@@ -67,3 +67,24 @@ def test_spark_reingest_and_interrupted_ingest(both, tmp_path, monkeypatch):
     retry = usage.ingest([str(extra)], spark, engine="spark")
     assert retry.rows_priced == 1
     assert usage.report(spark, "model", engine="spark").total_micro_usd == r_duck.total_micro_usd + retry.total_micro_usd
+
+
+def test_spark_reprice_identical_to_duckdb(tmp_path):
+    """Re-pricing the quarantine: same rows moved, same money, same counts on both engines; atomic on Spark."""
+    files, _ = make_logs(tmp_path / "logs", n=20)
+    files = [str(f) for f in files]
+    prices = tmp_path / "p.csv"
+    prices.write_text("provider,model,input_usd_per_mtok,output_usd_per_mtok\nopenai,no-such-model-xyz,1.5,2.25\n")
+    duck, spark = str(tmp_path / "u.duckdb"), str(tmp_path / "u.spark")
+    usage.ingest(files, duck, mapping={"tenant": "customer"})
+    usage.ingest(files, spark, mapping={"tenant": "customer"}, engine="spark")
+    a = usage.reprice(duck, prices_csv=str(prices))
+    b = usage.reprice(spark, prices_csv=str(prices), engine="spark")
+    keys = ("rows_considered", "rows_repriced", "rows_still_quarantined", "quarantine_reasons", "repriced_micro_usd",
+            "rows_priced_total", "rows_quarantined_total", "rows_read_total")
+    assert a.rows_repriced > 0 and [getattr(a, k) for k in keys] == [getattr(b, k) for k in keys]
+    assert usage.report(spark, "model", engine="spark").total_micro_usd == usage.report(duck, "model").total_micro_usd
+    # a second reprice prices nothing and changes no count
+    again = usage.reprice(spark, prices_csv=str(prices), engine="spark")
+    assert again.rows_repriced == 0 and again.rows_quarantined_total == b.rows_quarantined_total
+    assert usage.report(spark, "model", engine="spark").rows_quarantined == b.rows_quarantined_total

@@ -15,6 +15,9 @@ Example: billshape usage ingest spans.json --db usage.duckdb && billshape usage 
 
 DbOpt = Annotated[str, typer.Option("--db", help="Usage database: a DuckDB file (default engine) or a directory (--engine spark).")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (default, one file) or spark (local or cluster).")]
+SelfHostedOpt = Annotated[Optional[list[str]], typer.Option(
+    "--self-hosted", help="Price a self-hosted model with the serving model: 'NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR"
+    "[:UTILIZATION]]]' (NAME as in the logs), or a YAML/CSV mapping file (repeatable).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -29,11 +32,14 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[Optional[list[str]], typer.Option("--map", help="COL=FIELD: read column/attribute COL as FIELD (customer, feature, project, user_id, ts, model, provider, request_id, requests, *_tokens).")] = None,
         engine: EngineOpt = "duckdb",
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,
+        self_hosted: SelfHostedOpt = None,
+        reprice_quarantine: Annotated[bool, typer.Option("--reprice-quarantine", help="After the ingest, re-price rows quarantined earlier that now have a price.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json
         from billshape.usage import ingest as run_ingest
         from billshape.usage import parse_map
+        from billshape.usage import reprice as run_reprice
 
         progress = None
         bar = None
@@ -52,14 +58,38 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[path], completed=rows)
 
         try:
-            res = run_ingest(files, db, fmt=fmt, mapping=parse_map(mapping), engine=engine, prices_csv=prices, progress=progress)
+            res = run_ingest(files, db, fmt=fmt, mapping=parse_map(mapping), engine=engine, prices_csv=prices, progress=progress,
+                             self_hosted=self_hosted)
         finally:
             if bar is not None:
                 bar.stop()
+        rep = run_reprice(db, engine=engine, prices_csv=prices, self_hosted=self_hosted) if reprice_quarantine else None
+        if json_out:
+            out = res.to_dict()
+            if rep is not None:
+                out["reprice"] = rep.to_dict()
+            print_json(out)
+            return
+        _render_ingest(res, db)
+        if rep is not None:
+            _render_reprice(rep, db)
+
+    @group.command("reprice", help="Re-price quarantined rows that now have a price (atomic; rows read = priced + quarantined).")
+    def reprice(
+        db: DbOpt = "usage.duckdb",
+        prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (wins over genai-prices).")] = None,
+        self_hosted: SelfHostedOpt = None,
+        engine: EngineOpt = "duckdb",
+        json_out: JsonOpt = False,
+    ) -> None:
+        from billshape.cli._common import print_json
+        from billshape.usage import reprice as run_reprice
+
+        res = run_reprice(db, engine=engine, prices_csv=prices, self_hosted=self_hosted)
         if json_out:
             print_json(res.to_dict())
             return
-        _render_ingest(res, db)
+        _render_reprice(res, db)
 
     @group.command("report", help="Spend attributed by customer, feature, project, user, model, provider, day or month.")
     def report(
@@ -87,13 +117,27 @@ def register(app: typer.Typer) -> None:
         console().print(t)
 
     @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
-    def economics(db: DbOpt = "usage.duckdb", engine: EngineOpt = "duckdb", json_out: JsonOpt = False) -> None:
+    def economics(
+        db: DbOpt = "usage.duckdb",
+        engine: EngineOpt = "duckdb",
+        scenario_out: Annotated[Optional[str], typer.Option("--scenario-out", help="Write the measured inputs as a scenario YAML fragment (product.*, serving.routes).")] = None,
+        merge_into: Annotated[Optional[str], typer.Option("--merge-into", help="With --scenario-out: write this scenario with the fragment merged in (validated) instead.")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
         from billshape.cli._common import print_json, render
+        from billshape.errors import BillshapeInputError
         from billshape.usage import economics as run
 
+        if merge_into and not scenario_out:
+            raise BillshapeInputError("--merge-into", merge_into, "only with --scenario-out FILE.yaml")
         res = run(db, engine=engine)
+        wrote = _write_fragment(res, db, scenario_out, merge_into) if scenario_out else None
         if json_out:
-            print_json(res.to_dict())
+            out = res.to_dict()
+            if wrote is not None:
+                out["scenario_out"] = scenario_out
+                out["scenario_fragment"] = wrote
+            print_json(out)
             return
         render(res, "Measured unit economics", [
             ("requests", res.requests, ""), ("total", res.total_usd, "USD"), ("cost per request", res.usd_per_request, "USD/request"),
@@ -102,6 +146,11 @@ def register(app: typer.Typer) -> None:
             (f"users (distinct {res.users_from})", res.users, ""), ("cost per user per month", res.usd_per_user_per_month, "USD/user-month"),
             ("period", res.period_days, "days"),
         ])
+        if scenario_out:
+            from billshape.cli._common import console
+
+            what = f"scenario {merge_into} with the measured inputs merged in" if merge_into else "scenario fragment"
+            console().print(f"wrote {what} to {scenario_out}")
 
     @group.command("whatif", help="Re-price measured usage: route a share of a model to another, change the cache hit rate.")
     def whatif(
@@ -143,6 +192,62 @@ def register(app: typer.Typer) -> None:
             print_json(res)
             return
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
+
+
+def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
+    """Write the scenario fragment (or a scenario with it merged in, validated first); returns the fragment."""
+    from billshape.errors import BillshapeInputError
+    from billshape.usage import fragment_yaml, merge_scenario, scenario_fragment
+
+    frag = scenario_fragment(res)
+    text = fragment_yaml(frag, res, db)
+    if merge_into:
+        import yaml
+
+        from billshape import scenario
+
+        try:
+            with open(merge_into, encoding="utf-8") as f:
+                base = yaml.safe_load(f)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise BillshapeInputError("--merge-into", merge_into, "a readable scenario YAML file", type(exc).__name__) from None
+        if not isinstance(base, dict):
+            raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")
+        merged = merge_scenario(base, frag)
+        scenario.parse(merged, merge_into)  # refuse to write a scenario that does not validate
+        head = "".join(line + "\n" for line in text.splitlines()[:2])
+        text = head + f"# Merged into {merge_into}: product keys overridden, serving.routes replaced.\n" + \
+            yaml.safe_dump(merged, sort_keys=False, default_flow_style=None, width=120)
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise BillshapeInputError("--scenario-out", path, "a writable file path", type(exc).__name__) from None
+    return frag
+
+
+def _render_reprice(res, db: str) -> None:
+    from rich.table import Table
+
+    from billshape.cli._common import console, fmt
+
+    out = console()
+    t = Table(title=f"Re-priced quarantined rows in {db}", show_header=False, title_justify="left")
+    t.add_column("quantity", style="bold")
+    t.add_column("value", justify="right")
+    for label, value in (("rows considered (quarantined for want of a price)", res.rows_considered), ("rows re-priced", res.rows_repriced),
+                         ("rows still quarantined", res.rows_still_quarantined), ("re-priced total", f"${res.repriced_usd:,.6f}"),
+                         ("database: rows read", res.rows_read_total), ("database: rows priced", res.rows_priced_total),
+                         ("database: rows quarantined", res.rows_quarantined_total)):
+        t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    out.print(t)
+    if res.quarantine_reasons:
+        q = Table(title="still quarantined, by reason", title_justify="left")
+        q.add_column("reason")
+        q.add_column("rows", justify="right")
+        for reason, n in res.quarantine_reasons.items():
+            q.add_row(reason, f"{n:,}")
+        out.print(q)
 
 
 def _render_ingest(res, db: str) -> None:

@@ -10,13 +10,18 @@ See ``docs/usage.md``. Engines: DuckDB (default, one file) and PySpark (``engine
 from billshape.usage.api import (  # noqa: F401
     Economics,
     IngestResult,
+    RepriceResult,
     Report,
     WhatIf,
     economics,
+    fragment_yaml,
     ingest,
+    merge_scenario,
     parse_map,
     parse_route,
     report,
+    reprice,
+    scenario_fragment,
     whatif,
 )
 from billshape.usage.focus import export_focus, focus_table  # noqa: F401

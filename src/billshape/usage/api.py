@@ -69,6 +69,7 @@ def ingest(
     engine: str = "duckdb",
     prices_csv: str | None = None,
     progress: Callable[[str, int], None] | None = None,
+    self_hosted: Sequence[str] | None = None,
 ) -> IngestResult:
     """Read, price and store usage logs, atomically and idempotently.
 
@@ -78,6 +79,9 @@ def ingest(
     ledger is quarantined as a duplicate. Everything lands in one transaction (DuckDB) or one manifest
     swap (Spark): an ingest stopped midway leaves the database as it was.
 
+    Prices: ``prices_csv`` (a user price table) and ``self_hosted`` (``NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``
+    or mapping files: the serving model's $/token, one call per mapping) win over genai-prices.
+
     Invariant: ``rows_read == rows_priced + rows_quarantined``.
     """
     if fmt is not None and fmt not in FORMATS:
@@ -86,7 +90,7 @@ def ingest(
     for f in files:
         if not os.path.isfile(f):
             raise BillshapeInputError("FILES", f, "existing files")
-    user_prices = P.read_user_prices(prices_csv)
+    user_prices = _user_prices(prices_csv, self_hosted)
     store = E.open_store(db, engine)
     ingest_id = uuid.uuid4().hex[:16]
     tmp = tempfile.mkdtemp(prefix="billshape-stage-")
@@ -168,9 +172,29 @@ def ingest(
         files_skipped=skipped, records_ignored=ignored, engine=engine, ingest_id=ingest_id if file_rows else None,
         assumptions=[
             user("files", len(files), "files", "FILES"), user("engine", engine, None, "--engine"),
-            Assumption(name="price source", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None),
+            *_price_assumptions(prices_csv, user_prices),
         ],
     )
+
+
+def _user_prices(prices_csv: str | None, self_hosted: Sequence[str] | None) -> dict:
+    """The user price table and the serving model's self-hosted prices (a model in both is an error)."""
+    table = P.read_user_prices(prices_csv)
+    hosted = P.read_self_hosted(list(self_hosted or []))
+    both = sorted(set(table) & set(hosted))
+    if both:
+        raise BillshapeInputError("--self-hosted", "/".join(both[0]).lstrip("/"), "a model not also in --prices", f"it is priced in {prices_csv}")
+    return {**table, **hosted}
+
+
+def _price_assumptions(prices_csv: str | None, user_prices: dict) -> list[Assumption]:
+    out = [Assumption(name="price source", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""),
+                      source=_genai_source(), as_of=None)]
+    for (prov, name), up in sorted(user_prices.items()):
+        if up.source.startswith("billshape serving model"):
+            out.append(Assumption(name=f"self-hosted price of {name}", value=f"${up.input_mtok}/M input, ${up.output_mtok}/M output",
+                                  unit="USD per million tokens", source=up.source, as_of=None))
+    return out
 
 
 def _spark_partition(store, name: str, ingest_id: str):
@@ -196,6 +220,93 @@ def _genai_source() -> str:
     from genai_prices import __version__
 
     return f"genai-prices {__version__} (pydantic/genai-prices, bundled offline snapshot)"
+
+
+# ------------------------------------------------------------------------------------------ reprice
+
+class RepriceResult(Result):
+    rows_considered: int
+    rows_repriced: int
+    rows_still_quarantined: int
+    quarantine_reasons: dict[str, int]
+    repriced_usd: float
+    repriced_micro_usd: int
+    rows_priced_total: int
+    rows_quarantined_total: int
+    rows_read_total: int
+    engine: str
+    reprice_id: str | None
+
+
+def reprice(db: str, *, engine: str = "duckdb", prices_csv: str | None = None,
+            self_hosted: Sequence[str] | None = None) -> RepriceResult:
+    """Price quarantined rows that now have a price (a new ``--prices``/``--self-hosted``, a newer genai-prices).
+
+    Only rows quarantined for want of a price are considered (they keep their record); unreadable rows and
+    duplicates stay. The considered rows go through the same pricing and duplicate test as an ingest
+    (a row whose key has reached the ledger since is a duplicate); in one transaction (DuckDB) or manifest
+    swap (Spark) they move to the ledger or back to the quarantine with their new reason.
+
+    Invariants, checked before commit: ``rows_considered == rows_repriced + rows_still_quarantined`` and,
+    over the whole database, rows priced + rows quarantined = rows read (the ``files`` table).
+    """
+    user_prices = _user_prices(prices_csv, self_hosted)
+    if engine == "duckdb" and not os.path.exists(db) or engine == "spark" and not os.path.isdir(db):
+        raise BillshapeInputError("--db", db, "an existing usage database (run `billshape usage ingest` first)")
+    store = E.open_store(db, engine)
+    rid = "r" + uuid.uuid4().hex[:15]
+    try:
+        store.begin()
+        try:
+            q = store.table("quarantine")
+            ledger = store.table("ledger")
+            n_before = int(store.scalar(q.count())) + int(store.scalar(ledger.count()))
+            read_total = int(store.scalar(store.table("files").rows_read.sum()) or 0)
+            cand = q.filter(E.repriceable(q))
+            n_cand = int(store.scalar(cand.count()))
+            n_priced = micro = 0
+            reasons: Counter = Counter()
+            if n_cand:
+                stage = E.as_stage(cand)
+                keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+                prices = store.register(f"_prices_{rid}", ptable)
+                ledger_new, quarantine_new = E.priced(stage, prices, ledger.row_key, rid)
+                for r in store.frame(quarantine_new.group_by("reason").aggregate(n=quarantine_new.count())).to_pylist():
+                    reasons[_reason_class(r["reason"])] += int(r["n"])
+                # the new quarantine (evaluated now, against the ledger as it was), then the ledger rows
+                store.replace("quarantine", q.filter(~E.repriceable(q)).select(*QUARANTINE.names)
+                              .union(quarantine_new.select(*QUARANTINE.names)), rid)
+                store.append("ledger", ledger_new)
+                led = store.table("ledger") if engine == "duckdb" else _spark_partition(store, "ledger", rid)
+                if led is not None and engine == "duckdb":
+                    led = led.filter(led.ingest_id == rid)
+                n_priced = int(store.scalar(led.count())) if led is not None else 0
+                micro = int(store.scalar(led.usd_micro.sum()) or 0) if led is not None else 0
+            n_quar_new = sum(reasons.values())
+            n_q_after = store.pending_count("quarantine")
+            n_l_after = int(store.scalar(store.table("ledger").count())) if engine == "duckdb" else \
+                int(store.scalar(ledger.count())) + n_priced
+            if n_priced + n_quar_new != n_cand or n_q_after + n_l_after != n_before or n_before != read_total:
+                raise RuntimeError(f"internal error: reprice would break rows read = priced + quarantined "
+                                   f"({n_cand} considered, {n_priced} priced, {n_quar_new} re-quarantined; "
+                                   f"{n_before} rows before, {n_q_after + n_l_after} after, {read_total} read)")
+            if n_cand:
+                store.commit(rid)
+            else:
+                store.rollback(rid)
+        except BaseException:
+            store.rollback(rid)
+            raise
+    finally:
+        store.close()
+    return RepriceResult(
+        rows_considered=n_cand, rows_repriced=n_priced, rows_still_quarantined=n_quar_new,
+        quarantine_reasons=dict(sorted(reasons.items())), repriced_usd=usd(micro), repriced_micro_usd=micro,
+        rows_priced_total=n_l_after, rows_quarantined_total=n_q_after, rows_read_total=read_total, engine=engine,
+        reprice_id=rid if n_cand else None,
+        assumptions=[user("engine", engine, None, "--engine"), *_price_assumptions(prices_csv, user_prices)],
+    )
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -262,6 +373,9 @@ class Economics(Result):
     first_ts: str | None
     last_ts: str | None
     model_shares: dict[str, float]
+    visible_output_tokens_per_request: float
+    reasoning_multiplier: float
+    routes: list[dict]
 
 
 def economics(db: str, engine: str = "duckdb") -> Economics:
@@ -271,6 +385,7 @@ def economics(db: str, engine: str = "duckdb") -> Economics:
         ledger = store.table("ledger")
         t = store.frame(E.totals(ledger)).to_pylist()[0]
         mix = store.frame(E.attribution(ledger, "model")).to_pylist()
+        by_source = store.frame(E.model_mix(ledger)).to_pylist()
     finally:
         store.close()
     n = int(t["requests"] or 0)
@@ -285,6 +400,13 @@ def economics(db: str, engine: str = "duckdb") -> Economics:
     months = days / (365.25 / 12)
     tokens = int(t["input_tokens"]) + int(t["output_tokens"])
     total = usd(micro)
+    out_tok, reasoning = int(t["output_tokens"]), int(t["reasoning_tokens"])
+    visible = out_tok - reasoning
+    # billed output / visible output (the scenario's reasoning_multiplier, at most 1000); all-reasoning output
+    # (no visible tokens) is kept as visible output with multiplier 1
+    rho = min(out_tok / visible, 1000.0) if visible > 0 else 1.0
+    visible_per_request = (visible if visible > 0 else out_tok) / n
+    routes = [_route(r, n) for r in by_source]
     return Economics(
         requests=n, total_usd=total, total_micro_usd=micro, usd_per_request=total / n,
         input_tokens_per_request=int(t["input_tokens"]) / n, output_tokens_per_request=int(t["output_tokens"]) / n,
@@ -295,12 +417,102 @@ def economics(db: str, engine: str = "duckdb") -> Economics:
         requests_per_user_per_month=n / users / months if users else 0.0,
         period_days=days, first_ts=first.isoformat() if first else None, last_ts=last.isoformat() if last else None,
         model_shares={r["key"]: int(r["requests"]) / n for r in mix},
+        visible_output_tokens_per_request=visible_per_request, reasoning_multiplier=rho, routes=routes,
         assumptions=[
             derived("period", days, "days", "last - first request timestamp, at least 1 day"),
             derived("month", 365.25 / 12, "days", "Julian year / 12"),
             derived("users", users, "count", f"distinct {users_from} in the ledger"),
         ],
     )
+
+
+def _route(r: dict, n: int) -> dict:
+    """A measured serving route: its share of requests and how it is priced (genai-prices name, or measured $/M)."""
+    src = r["price_source"] or ""
+    out = {"model": r["model"], "share": int(r["requests"]) / n, "requests": int(r["requests"]), "price_source": src,
+           "usd": usd(sum(int(r[c] or 0) for c in E.COST_FIELDS))}
+    if src.startswith("genai-prices"):
+        out["api"] = {"model": r["model"], "provider": (r["price_model"] or "").split("/")[0] or None}
+    else:  # a user price table or the serving model: the $/M the ledger charged
+        inp, cr, cw, o = (int(r[k]) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"))
+        hosted = {}
+        if inp - cr > 0:
+            hosted["usd_per_million_input_tokens"] = (int(r["usd_micro_input"]) + int(r["usd_micro_cache_write"])) / (inp - cr)
+        if cr > 0:
+            hosted["usd_per_million_cached_input_tokens"] = int(r["usd_micro_cache_read"]) / cr
+        if o > 0:
+            hosted["usd_per_million_output_tokens"] = int(r["usd_micro_output"]) / o
+        hosted.setdefault("usd_per_million_input_tokens", hosted.get("usd_per_million_cached_input_tokens", 0.0))
+        hosted.setdefault("usd_per_million_output_tokens", 0.0)
+        out["self_hosted"] = hosted
+    return out
+
+
+def _rounded_shares(shares: list[float], digits: int = 6) -> list[float]:
+    """Shares rounded to ``digits`` that sum to exactly 1 (the largest absorbs the rounding)."""
+    r = [round(x, digits) for x in shares]
+    if r:
+        i = max(range(len(r)), key=lambda k: r[k])
+        r[i] = round(1.0 - sum(x for k, x in enumerate(r) if k != i), digits)
+    return r
+
+
+def scenario_fragment(econ: Economics) -> dict:
+    """The measured unit economics as a scenario fragment (the scenario schema's exact keys).
+
+    ``product``: requests_per_user_month, input_tokens_per_request, output_tokens_per_request (visible),
+    reasoning_multiplier, cache_hit_rate; ``serving.routes``: one route per model (and price source) with its
+    share of requests: ``api: {model, provider}`` when genai-prices priced it, else ``self_hosted:`` with the
+    $/M input, cached-input and output tokens the ledger charged. Merge it into a scenario with
+    :func:`merge_scenario` (or by hand).
+    """
+    def r9(x: float) -> float:
+        return float(f"{x:.9g}")
+
+    shares = _rounded_shares([r["share"] for r in econ.routes])
+    names = Counter(r["model"] for r in econ.routes)
+    routes = []
+    for r, share in zip(econ.routes, shares):
+        name = r["model"] if names[r["model"]] == 1 else f"{r['model']} ({r['price_source']})"
+        route = {"name": name, "share": share}
+        if "api" in r:
+            route["api"] = {k: v for k, v in r["api"].items() if v is not None}
+        else:
+            route["self_hosted"] = {k: r9(v) for k, v in r["self_hosted"].items()}
+        routes.append(route)
+    return {
+        "product": {
+            "requests_per_user_month": r9(econ.requests_per_user_per_month),
+            "input_tokens_per_request": r9(econ.input_tokens_per_request),
+            "output_tokens_per_request": r9(econ.visible_output_tokens_per_request),
+            "reasoning_multiplier": r9(econ.reasoning_multiplier),
+            "cache_hit_rate": r9(econ.cache_hit_rate),
+        },
+        "serving": {"routes": routes},
+    }
+
+
+def merge_scenario(base: dict, fragment: dict) -> dict:
+    """A scenario with a measured fragment merged in: the fragment's ``product`` keys override the base's,
+    its ``serving.routes`` replace the base's routes (other keys of the base are kept)."""
+    import copy
+
+    out = copy.deepcopy(base)
+    out.setdefault("product", {}).update(copy.deepcopy(fragment.get("product", {})))
+    if "serving" in fragment:
+        out.setdefault("serving", {})["routes"] = copy.deepcopy(fragment["serving"]["routes"])
+    return out
+
+
+def fragment_yaml(fragment: dict, econ: Economics, db: str) -> str:
+    """The fragment as YAML, with a comment saying what it was measured from."""
+    import yaml
+
+    head = (f"# Measured by `billshape usage economics --db {os.path.basename(db)}`: {econ.requests:,} requests, "
+            f"{econ.users} users (distinct {econ.users_from}),\n# {econ.period_days:.2f} days from {econ.first_ts} to "
+            f"{econ.last_ts}; ${econ.total_usd:,.6f} in all.\n# Merge into a scenario: product keys override, "
+            "serving.routes replace (billshape.usage.merge_scenario).\n")
+    return head + yaml.safe_dump(fragment, sort_keys=False, default_flow_style=None, width=120)
 
 
 # ------------------------------------------------------------------------------------------ what-if

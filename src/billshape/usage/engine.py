@@ -6,7 +6,9 @@ atomic; every number is computed by the Ibis expressions in this module, whichev
 * DuckDB (default): one database file; an ingest is one transaction (a crash rolls it back).
 * Spark: ``--db`` is a directory of Parquet tables partitioned by ``ingest_id`` plus ``_manifest.json``
   listing committed ingests; an ingest writes its partitions, then swaps the manifest (``os.replace``).
-  Partitions of an ingest that never committed are invisible and removed by the next ingest.
+  Partitions of an ingest that never committed are invisible and removed by the next ingest. A commit that
+  rewrites a whole table (``usage reprice`` rewrites the quarantine) lists the table's older partitions under
+  ``replaced`` in the same manifest swap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
-from billshape.usage.schema import COST_FIELDS, FILES, LEDGER, QUARANTINE
+from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, STAGE
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 DEC_TOKENS = dt.Decimal(18, 0)
@@ -43,6 +45,15 @@ class Store:
     def append(self, name: str, expr) -> None:
         raise NotImplementedError
 
+    def replace(self, name: str, expr, ingest_id: str) -> None:
+        """Replace the whole content of table ``name`` by ``expr``, effective at :meth:`commit` (atomic with it).
+        ``expr`` is evaluated now, against the tables as they are."""
+        raise NotImplementedError
+
+    def pending_count(self, name: str) -> int:
+        """Rows table ``name`` will hold after commit, given a pending :meth:`replace`."""
+        raise NotImplementedError
+
     def commit(self, ingest_id: str) -> None: ...
 
     def rollback(self, ingest_id: str) -> None: ...
@@ -64,11 +75,10 @@ class DuckDBStore(Store):
             from billshape.errors import BillshapeInputError
 
             raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
-        from billshape.usage._duckdb_compat import connect
-
-        self.con = connect(path, read_only=read_only)
+        self.con = ibis.duckdb.connect(path, read_only=read_only)
         # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
         self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+        self._pending: dict[str, str] = {}
         if not read_only:
             existing = set(self.con.list_tables())
             for name, schema in TABLES.items():
@@ -76,6 +86,11 @@ class DuckDBStore(Store):
                     self.con.con.register("_empty", schema.empty_table())
                     self.con.raw_sql(f"CREATE TABLE {name} AS SELECT * FROM _empty")
                     self.con.con.unregister("_empty")
+                else:  # a database from an older billshape: add the columns added since (they append, in order)
+                    have = set(self.con.get_schema(name).names)
+                    for f in schema:
+                        if f.name not in have:
+                            self.con.raw_sql(f"ALTER TABLE {name} ADD COLUMN {f.name} {_duck_type(f.type)}")
 
     def table(self, name: str):
         return self.con.table(name)
@@ -90,10 +105,25 @@ class DuckDBStore(Store):
     def append(self, name: str, expr) -> None:
         self.con.insert(name, expr.select(*TABLES[name].names))
 
+    def replace(self, name: str, expr, ingest_id: str) -> None:
+        tmp = f"_replace_{name}_{ingest_id}"
+        self.con.create_table(tmp, expr.select(*TABLES[name].names), temp=True)
+        self._pending[name] = tmp
+
+    def pending_count(self, name: str) -> int:
+        tmp = self._pending.get(name)
+        return int(self.scalar((self.con.table(tmp) if tmp else self.table(name)).count()))
+
     def commit(self, ingest_id: str) -> None:
+        for name, tmp in self._pending.items():
+            self.con.raw_sql(f"DELETE FROM {name}")
+            self.con.raw_sql(f"INSERT INTO {name} BY NAME SELECT * FROM {tmp}")
+            self.con.raw_sql(f"DROP TABLE {tmp}")
+        self._pending = {}
         self.con.raw_sql("COMMIT")
 
     def rollback(self, ingest_id: str) -> None:
+        self._pending = {}
         try:
             self.con.raw_sql("ROLLBACK")
         except Exception:  # noqa: BLE001 - nothing to roll back
@@ -147,31 +177,43 @@ class SparkStore(Store):
         self.con = ibis.pyspark.connect(spark_session())
         self._n = 0
 
-    @property
-    def manifest(self) -> list[str]:
+    def _read_manifest(self) -> dict:
         try:
             with open(os.path.join(self.path, "_manifest.json"), encoding="utf-8") as f:
-                return json.load(f)["ingests"]
+                m = json.load(f)
         except FileNotFoundError:
-            return []
+            m = {}
+        return {"ingests": m.get("ingests", []), "replaced": m.get("replaced", {})}
 
-    def _write_manifest(self, ingests: list[str]) -> None:
+    @property
+    def manifest(self) -> list[str]:
+        return self._read_manifest()["ingests"]
+
+    def _write_manifest(self, ingests: list[str], replaced: dict[str, list[str]] | None = None) -> None:
         tmp = os.path.join(self.path, "_manifest.json.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"ingests": ingests}, f)
+            json.dump({"ingests": ingests, "replaced": replaced or {}}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, os.path.join(self.path, "_manifest.json"))
 
+    def _visible(self, name: str) -> list[str]:
+        """Committed partitions of a table, minus those a later commit replaced."""
+        m = self._read_manifest()
+        gone = set(m["replaced"].get(name, []))
+        return [i for i in m["ingests"] if i not in gone]
+
     def table(self, name: str):
-        committed = self.manifest
         root = os.path.join(self.path, name)
-        if not committed or not os.path.isdir(root):
-            return self.register(f"_empty_{name}", TABLES[name].empty_table())
-        paths = [os.path.join(root, f"ingest_id={i}") for i in committed if os.path.isdir(os.path.join(root, f"ingest_id={i}"))]
+        paths = [os.path.join(root, f"ingest_id={i}") for i in self._visible(name) if os.path.isdir(os.path.join(root, f"ingest_id={i}"))]
         if not paths:
             return self.register(f"_empty_{name}", TABLES[name].empty_table())
-        df = self.con._session.read.option("basePath", root).parquet(*paths)
+        df = self.con._session.read.option("basePath", root).option("mergeSchema", "true").parquet(*paths)
+        from pyspark.sql import functions as F
+
+        for f in TABLES[name]:  # columns added since older partitions were written
+            if f.name not in df.columns:
+                df = df.withColumn(f.name, F.lit(None).cast(_spark_type(f.type)))
         self._n += 1
         view = f"_{name}_{self._n}"
         df.createOrReplaceTempView(view)
@@ -184,42 +226,76 @@ class SparkStore(Store):
         return self.con.table(name)
 
     def begin(self) -> None:
-        committed = set(self.manifest)
-        for name in TABLES:  # leftovers of ingests that never committed
+        self._replacing: dict[str, int] = {}
+        m = self._read_manifest()
+        committed = set(m["ingests"])
+        for name in TABLES:  # leftovers of ingests that never committed, and partitions replaced since
             root = os.path.join(self.path, name)
+            gone = set(m["replaced"].get(name, []))
             if os.path.isdir(root):
                 for d in os.listdir(root):
-                    if d.startswith("ingest_id=") and d.split("=", 1)[1] not in committed:
+                    if d.startswith("ingest_id=") and (d.split("=", 1)[1] not in committed or d.split("=", 1)[1] in gone):
                         shutil.rmtree(os.path.join(root, d), ignore_errors=True)
 
     def append(self, name: str, expr) -> None:
         self.con.to_parquet(expr.select(*TABLES[name].names), os.path.join(self.path, name), mode="append", partitionBy="ingest_id")
 
+    def replace(self, name: str, expr, ingest_id: str) -> None:
+        # every row goes into this commit's partition; the manifest swap hides the table's older partitions
+        # (the rows kept take this commit's ingest_id: Spark partitions by it)
+        self.append(name, expr.mutate(ingest_id=ibis.literal(ingest_id)))
+        self._replacing = {**getattr(self, "_replacing", {}), name: ingest_id}
+
+    def pending_count(self, name: str) -> int:
+        ingest_id = getattr(self, "_replacing", {}).get(name)
+        if ingest_id is None:
+            return int(self.scalar(self.table(name).count()))
+        root = os.path.join(self.path, name, f"ingest_id={ingest_id}")
+        return self.con._session.read.parquet(root).count() if os.path.isdir(root) else 0
+
     def commit(self, ingest_id: str) -> None:
-        self._write_manifest([*self.manifest, ingest_id])
+        m = self._read_manifest()
+        replaced = dict(m["replaced"])
+        for name in getattr(self, "_replacing", {}):
+            replaced[name] = sorted(set(replaced.get(name, [])) | set(self._visible(name)))
+        self._replacing = {}
+        self._write_manifest([*m["ingests"], ingest_id], replaced)
 
     def rollback(self, ingest_id: str) -> None:
         for name in TABLES:
             shutil.rmtree(os.path.join(self.path, name, f"ingest_id={ingest_id}"), ignore_errors=True)
 
 
+def _spark_type(t: pa.DataType):
+    from pyspark.sql import types as T
+
+    if pa.types.is_string(t):
+        return T.StringType()
+    if pa.types.is_int64(t):
+        return T.LongType()
+    if pa.types.is_timestamp(t):
+        return T.TimestampType()
+    if pa.types.is_date32(t):
+        return T.DateType()
+    if pa.types.is_decimal(t):
+        return T.DecimalType(t.precision, t.scale)
+    raise TypeError(t)
+
+
 def _spark_schema(schema: pa.Schema):
     from pyspark.sql import types as T
 
-    def conv(t):
-        if pa.types.is_string(t):
-            return T.StringType()
-        if pa.types.is_int64(t):
-            return T.LongType()
-        if pa.types.is_timestamp(t):
-            return T.TimestampType()
-        if pa.types.is_date32(t):
-            return T.DateType()
-        if pa.types.is_decimal(t):
-            return T.DecimalType(t.precision, t.scale)
-        raise TypeError(t)
+    return T.StructType([T.StructField(f.name, _spark_type(f.type), True) for f in schema])
 
-    return T.StructType([T.StructField(f.name, conv(f.type), True) for f in schema])
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    raise TypeError(t)
 
 
 def open_store(path: str, engine: str = "duckdb", read_only: bool = False) -> Store:
@@ -277,9 +353,7 @@ def priced(stage, prices, ledger_keys, ingest_id: str):
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
     dup = (j._rn > 0) | j.row_key.isin(ledger_keys)
     unpriced = j.price_error.notnull() | j.input_mtok.isnull()
-    reason = (
-        ibis.cases((dup, "duplicate row (already ingested)"), else_=j.price_error.coalesce("no price"))
-    )
+    reason = ibis.cases((dup, DUPLICATE), else_=j.price_error.coalesce("no price"))
     ok = j.filter(~dup & ~unpriced)
     costs = cost_columns(ok)
     ledger = ok.mutate(**costs).mutate(
@@ -288,6 +362,17 @@ def priced(stage, prices, ledger_keys, ingest_id: str):
     )
     quarantine = j.filter(dup | unpriced).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
     return ledger, quarantine
+
+
+def repriceable(quarantine):
+    """Quarantined rows that kept their record and were quarantined for want of a price (not duplicates)."""
+    q = quarantine
+    return q.model.notnull() & q.ts.notnull() & q.requests.notnull() & (q.reason != DUPLICATE)
+
+
+def as_stage(quarantine):
+    """Quarantined rows back as stage records (for :func:`priced`)."""
+    return quarantine.select(*STAGE.names)
 
 
 DIMENSION_KEYS = {
@@ -320,6 +405,18 @@ def attribution_customer_model(ledger):
         requests=ledger.requests.sum(), input_tokens=ledger.input_tokens.sum(),
         output_tokens=ledger.output_tokens.sum(), usd_micro=ledger.usd_micro.sum(),
     )
+
+
+def model_mix(ledger):
+    """Per model and price source: requests, tokens and cost components (the serving routes of a scenario)."""
+    return ledger.group_by(["model", "price_model", "price_source"]).aggregate(
+        requests=ledger.requests.sum(),
+        input_tokens=ledger.input_tokens.sum(),
+        cache_read_tokens=ledger.cache_read_tokens.sum(),
+        cache_write_tokens=ledger.cache_write_tokens.sum(),
+        output_tokens=ledger.output_tokens.sum(),
+        **{c: ledger[c].sum() for c in COST_FIELDS},
+    ).order_by([ibis.desc("requests"), "model", "price_source"])
 
 
 def totals(ledger):

@@ -1,7 +1,8 @@
 """The price table: one row per (provider, model, UTC day) present in the logs, built once, joined in the engine.
 
-Prices come from a user price table (CSV, for self-hosted models or negotiated rates; it wins) or from
-genai-prices (offline snapshot, timestamp-aware: the price in force on that UTC day; cache-read,
+Prices come from a user price table (CSV, for self-hosted models or negotiated rates; it wins), from the
+roofline serving model for self-hosted models (``--self-hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
+:func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices (offline snapshot, timestamp-aware: the price in force on that UTC day; cache-read,
 cache-write and tiered prices). A key with no price carries ``price_error`` and its rows are quarantined,
 never priced at zero.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -70,6 +72,122 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
     return out
 
 
+#: Keys of a ``--self-hosted`` mapping (file rows or the inline form).
+SELF_HOSTED_KEYS = ("name", "provider", "model", "gpu", "gpus", "precision", "usd_per_gpu_hour", "utilization",
+                    "input_tokens", "output_tokens", "tp", "price_provider", "tier", "kv_precision")
+SELF_HOSTED_INLINE = "NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR[:UTILIZATION]]], e.g. 'llama-70b-prod=llama-3.1-70b@h100x2:fp8:2.5'"
+NINE = Decimal("1e-9")
+
+
+def _parse_inline(text: str) -> dict:
+    name, eq, spec = text.partition("=")
+    model, at, dep = spec.partition("@")
+    if not eq or not at or not name.strip() or not model.strip() or not dep.strip():
+        raise BillshapeInputError("--self-hosted", text, SELF_HOSTED_INLINE)
+    parts = [p.strip() for p in dep.split(":")]
+    if len(parts) > 4:
+        raise BillshapeInputError("--self-hosted", text, SELF_HOSTED_INLINE)
+    gpu, x, n = parts[0].rpartition("x") if "x" in parts[0][1:] and parts[0].rpartition("x")[2].isdigit() else (parts[0], "", "")
+    row = {"name": name.strip(), "model": model.strip(), "gpu": gpu or parts[0]}
+    if n:
+        row["gpus"] = n
+    for key, value in zip(("precision", "usd_per_gpu_hour", "utilization"), parts[1:]):
+        if value:
+            row[key] = value
+    return row
+
+
+def _read_mapping_file(path: str) -> list[dict]:
+    """A mapping file: YAML (a list of mappings, or ``{self_hosted: [...]}``) or CSV with a header."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BillshapeInputError("--self-hosted", path, "a readable YAML or CSV mapping file", type(exc).__name__) from None
+    if path.lower().endswith(".csv"):
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(text.splitlines())]
+        return [{k: v for k, v in r.items() if v != ""} for r in rows]
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise BillshapeInputError("--self-hosted", path, "valid YAML: a list of {name, model, gpu, gpus, ...}") from None
+    if isinstance(data, dict) and "self_hosted" in data:
+        data = data["self_hosted"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise BillshapeInputError("--self-hosted", path, "a YAML list of {name, model, gpu, gpus, precision, usd_per_gpu_hour, ...}")
+    return data
+
+
+def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice]:
+    """Self-hosted prices from the serving model: one :func:`billshape.serving.self_hosted_price` call per mapping.
+
+    Each item is the inline form :data:`SELF_HOSTED_INLINE` or a YAML/CSV file of mappings with keys
+    :data:`SELF_HOSTED_KEYS` (``name``: the model as the logs write it, default ``model``; ``provider``: as the
+    logs write it, default any; ``model``, ``gpu``, ``gpus``, ``precision``, ``usd_per_gpu_hour`` or
+    ``price_provider`` [+ ``tier``], ``utilization``, typical ``input_tokens``/``output_tokens`` per request).
+    Prices are the serving model's $/M input and output tokens, rounded to 1e-9 USD per million tokens;
+    cache reads are charged at the input price (the serving model has no cache price).
+    """
+    from billshape import serving
+
+    out: dict[tuple[str, str], UserPrice] = {}
+    for item in items or []:
+        is_file = "=" not in item and os.path.isfile(item)
+        if "=" not in item and not is_file:
+            raise BillshapeInputError("--self-hosted", item, SELF_HOSTED_INLINE + ", or a YAML/CSV mapping file")
+        rows = _read_mapping_file(item) if is_file else [_parse_inline(item)]
+        for i, row in enumerate(rows):
+            where = f"--self-hosted {item}" + (f"[{i}]" if is_file else "")
+            unknown = sorted(set(row) - set(SELF_HOSTED_KEYS))
+            if unknown:
+                raise BillshapeInputError(f"{where} {unknown[0]}", row[unknown[0]], "one of " + ", ".join(SELF_HOSTED_KEYS))
+            for key in ("model", "gpu"):
+                if not str(row.get(key) or "").strip():
+                    raise BillshapeInputError(f"{where} {key}", row.get(key), "a name (see `billshape serve --help`)")
+
+            def num(key):
+                if row.get(key) in (None, ""):
+                    return None
+                try:
+                    x = float(row[key])
+                except (TypeError, ValueError):
+                    raise BillshapeInputError(f"{where} {key}", row[key], "a number") from None
+                return x
+
+            kwargs = {k: num(k) for k in ("gpus", "usd_per_gpu_hour", "input_tokens", "output_tokens", "tp")}
+            kwargs = {k: x for k, x in kwargs.items() if x is not None}
+            util = num("utilization")
+            if util is not None:
+                kwargs["utilization"] = util
+            for k in ("precision", "tier", "kv_precision"):
+                if row.get(k):
+                    kwargs[k] = str(row[k]).strip().lower()
+            if row.get("price_provider"):
+                kwargs["provider"] = str(row["price_provider"]).strip().lower()
+            if "usd_per_gpu_hour" not in kwargs and "provider" not in kwargs:
+                raise BillshapeInputError(f"{where} usd_per_gpu_hour", None, "a $/GPU-hour, or price_provider [+ tier]")
+            model, gpu = str(row["model"]).strip(), str(row["gpu"]).strip()
+            try:
+                p = serving.self_hosted_price(model, gpu, **kwargs)
+            except BillshapeInputError as exc:
+                raise BillshapeInputError(where, f"{model}@{gpu}", "a deployment the serving model can price", str(exc)) from None
+            i_p, o_p = (Decimal(repr(float(p[k]))).quantize(NINE) for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens"))
+            if not (i_p.is_finite() and o_p.is_finite()) or i_p < 0 or o_p < 0:
+                raise BillshapeInputError(where, f"{model}@{gpu}", "a deployment with a finite price")
+            gpus = kwargs.get("gpus", 1)
+            price = f"${kwargs['usd_per_gpu_hour']:g}/GPU-hour" if "usd_per_gpu_hour" in kwargs else \
+                f"{kwargs['provider']} {kwargs.get('tier', '')}".strip() + " catalog price"
+            src = (f"billshape serving model: {model} on {gpus:g}x {gpu} {kwargs.get('precision', 'fp8')} at {price}, "
+                   f"utilization {kwargs.get('utilization', 1.0):g}, {kwargs.get('input_tokens', 1000):g} in / "
+                   f"{kwargs.get('output_tokens', 1000):g} out tokens per request")
+            name = str(row.get("name") or model).strip().lower()
+            prov = str(row.get("provider") or "").strip().lower()
+            out[(prov, name)] = UserPrice(i_p, o_p, None, None, src)
+    return out
+
+
 def _q(value) -> Decimal | None:
     if value is None:
         return None
@@ -88,7 +206,7 @@ def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
         prov, info = snapshot.find_provider_model(model, None, provider or None, None)
     except LookupError:
         where = f" (provider {provider})" if provider else ""
-        return {"price_error": f"no price for model {model}{where}"}
+        return {"price_error": f"no price for model {model}{where}", "price_source": f"genai-prices {_version()}"}
     when = dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc)
     mp = info.get_prices(when)
     row = {"price_model": f"{prov.id}/{info.id}", "price_source": f"genai-prices {_version()}"}
@@ -97,13 +215,13 @@ def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
         p = getattr(mp, f, None)
         if isinstance(p, TieredPrices):
             if len(p.tiers) != 1 or (tier_start is not None and tier_start != p.tiers[0].start):
-                return {"price_error": f"multi-tier price for {prov.id}/{info.id} not supported"}
+                return {"price_error": f"multi-tier price for {prov.id}/{info.id} not supported", "price_source": f"genai-prices {_version()}"}
             tier_start = p.tiers[0].start
             row[f], row["tier_" + f] = _q(p.base), _q(p.tiers[0].price)
         else:
             row[f] = _q(p)
     if row["input_mtok"] is None or row["output_mtok"] is None:
-        return {"price_error": f"no token price for {prov.id}/{info.id}"}
+        return {"price_error": f"no token price for {prov.id}/{info.id}", "price_source": f"genai-prices {_version()}"}
     row["tier_start"] = tier_start
     rk = getattr(mp, "requests_kpr", None)
     row["requests_kpr"] = _q(rk) if not isinstance(rk, TieredPrices) else None

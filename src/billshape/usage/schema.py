@@ -53,6 +53,11 @@ LEDGER = pa.schema([
     ("ingest_id", pa.string()),
 ])
 
+#: Quarantined rows keep their normalised record when they had one (rows that could not be priced), so that
+#: ``billshape usage reprice`` can price them later; unreadable rows have nulls there. ``price_source`` names
+#: the price source that was tried. (Columns after ``ingest_id`` were added later: older databases get them,
+#: empty, when opened for writing.)
+QUARANTINE_RECORD = [f for f in STAGE if f.name not in ("row_key", "file_hash", "source_file", "row_index")]
 QUARANTINE = pa.schema([
     ("row_key", pa.string()),
     ("file_hash", pa.string()),
@@ -61,7 +66,12 @@ QUARANTINE = pa.schema([
     ("reason", pa.string()),
     ("detail", pa.string()),
     ("ingest_id", pa.string()),
+    *QUARANTINE_RECORD,
+    ("price_source", pa.string()),
 ])
+
+#: The duplicate reason (never re-priced).
+DUPLICATE = "duplicate row (already ingested)"
 
 FILES = pa.schema([
     ("file_hash", pa.string()),
