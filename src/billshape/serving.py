@@ -242,7 +242,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              memory_bytes_per_gpu, link_bytes_per_second, tensor_parallel, input_tokens, output_tokens, batch=None,
              mode="static", hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds,
              allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
-             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False):
+             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -256,6 +256,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     instead of an all-reduce. Attention data parallelism (``attention_dp``, with expert parallelism): every GPU
     holds the whole attention and dense weights and runs its own B/t sequences (no attention all-reduce), so each
     step reads the dense weights once per GPU rather than 1/t of them. The batch cap applies to the whole group.
+
+    Imbalance (a step waits for its busiest GPU): with expert parallelism the busiest EP rank receives
+    :math:`\lambda` times the mean tokens (:func:`billshape.inference.moe_rank_imbalance`, routing skew
+    ``expert_load_cv``), which scales its grouped-GEMM FLOPs and all-to-all traffic; with attention-DP at max load
+    each rank prefills the whole prompts that arrive at it, and the step waits for the rank that drew the most
+    (:func:`billshape.inference.expected_max_poisson` of :math:`B/(t\,O)` prompts per rank per step). Both are
+    returned (``expert_load_imbalance``, ``attention_dp_imbalance``: busiest over mean tokens per rank).
     """
     t = np.asarray(tensor_parallel, dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
@@ -295,10 +302,21 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
     pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
-    gemm_fl = (2.0 * np.asarray(params_active, dtype=float) * b_pos
-               + np.where(static, 0.0, b_pos / o_len * pre_gemm_one)) / t
-    attn_fl = (inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean)
-               + np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one))) / t
+    # imbalance: the busiest EP rank gets lam x the mean routed tokens; with attention-DP (max load) the busiest
+    # rank prefills the most whole prompts of the step (Poisson maximum over the t ranks)
+    lam = (inference.moe_rank_imbalance(e, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
+           else np.ones_like(step_tokens))
+    mean_tokens = step_tokens / t
+    if dp_attn and not static:
+        prompts_max = inference.expected_max_poisson(t, b_pos / (t * o_len))
+        dense_tokens = b_pos / t + i_len * prompts_max
+        attn_pre = prompts_max * (pre_one - pre_gemm_one)
+    else:
+        dense_tokens = mean_tokens
+        attn_pre = np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one)) / t
+    dp_imb = dense_tokens / mean_tokens
+    gemm_fl = 2.0 * dense_active * dense_tokens + 2.0 * expert_active * mean_tokens * lam
+    attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t + attn_pre
     # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
     # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
     n_moe = np.asarray(moe_layers, dtype=float)
@@ -306,14 +324,15 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     n_ar = 0.0 if dp_attn else (L + n_dense if use_ep else 2.0 * L)
     n_a2a = 2.0 * n_moe if use_ep else 0.0
 
-    def comm(tokens):
+    def comm(tokens, a2a_factor=1.0):
+        # the exchange ends when the busiest sender (attention-DP prefill rank) or receiver (hot EP rank) is done
         ar = inference.allreduce_seconds(tokens * d * activation_bytes, t, link_bytes_per_second,
                                          allreduce_latency_seconds, n_ar)
-        a2a = inference.alltoall_seconds(tokens / t, d, experts_per_token, ep, link_bytes_per_second,
+        a2a = inference.alltoall_seconds(tokens / t * a2a_factor, d, experts_per_token, ep, link_bytes_per_second,
                                          allreduce_latency_seconds, n_a2a, activation_bytes)
         return ar + (a2a if use_ep else 0.0)
 
-    ar_step = comm(step_tokens)
+    ar_step = comm(step_tokens, np.maximum(lam, dp_imb))
     step = inference.decode_step_seconds(w_step, kv_step, hbm_bytes_per_second, hbm_bandwidth_efficiency, gemm_fl,
                                          attn_fl, peak_flops_per_second, compute_efficiency, ar_step,
                                          step_overhead_seconds)
@@ -322,13 +341,17 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     # prefill of the static batch (all prompts together) or of one prompt (max-load TTFT); with attention-DP one
     # GPU runs a prompt's attention and dense layers, its experts spread over the group
     n_pre = np.where(static, b_pos, 1.0)
+    pre_tokens = n_pre * i_len
+    lam_pre = (inference.moe_rank_imbalance(e, experts_per_token, ep, pre_tokens, expert_load_cv) if use_ep
+               else np.ones_like(pre_tokens))
+    pre_expert = 2.0 * expert_active * pre_tokens / t * lam_pre  # the busiest EP rank's share of the experts
     if dp_attn:
-        pre_fl = np.where(static, n_pre * pre_one / t,
-                          pre_one - 2.0 * expert_active * i_len * (1.0 - 1.0 / t))
-        ar_pre = comm(n_pre * i_len * np.where(static, 1.0, t))
+        pre_fl = np.where(static, n_pre * (pre_one - 2.0 * expert_active * i_len) / t,
+                          pre_one - 2.0 * expert_active * i_len) + pre_expert
+        ar_pre = comm(pre_tokens * np.where(static, 1.0, t), np.maximum(lam_pre, 1.0))
     else:
-        pre_fl = n_pre * pre_one / t
-        ar_pre = comm(n_pre * i_len)
+        pre_fl = n_pre * (pre_one - 2.0 * expert_active * i_len) / t + pre_expert
+        ar_pre = comm(pre_tokens, lam_pre)
     pre_s = inference.prefill_seconds(pre_fl, peak_flops_per_second, compute_efficiency, ar_pre)
     if static:
         total = pre_s + o_len * step
@@ -349,6 +372,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         "decode_tokens_per_second": o_len / (time_per_request - prefill_per_request),
         "requests_per_second": out_tps / o_len,
         "memory_bound": mem_time >= comp_time, "weight_bytes": w_total, "step_bytes_per_gpu": step_bytes,
+        "expert_load_imbalance": lam, "attention_dp_imbalance": dp_imb,
     }
 
 
@@ -411,6 +435,7 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict
                  output_tokens=case.output_tokens, batch=None if case.batch == "max" else float(case.batch),
                  mode=mode, kv_memory_fraction=_eff("kv_memory_fraction").value,
                  max_batch_cap=_eff("max_batch_cap").value, expert_parallel=case.expert_parallel,
+                 expert_load_cv=_eff("expert_load_cv").value,
                  attention_dp=bool(case.attention_dp), **eff)
     replicas = case.gpus / case.tensor_parallel
     per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
@@ -461,6 +486,8 @@ class ServeEstimate(Result):
     measured_over_modeled: float | None = None
     expert_parallel: float = 1.0
     attention_dp: bool = False
+    expert_load_imbalance: float = 1.0
+    attention_dp_imbalance: float = 1.0
     output_tokens_per_second_low: float | None = None
     output_tokens_per_second_high: float | None = None
     input_tokens_per_second_low: float | None = None
@@ -548,7 +575,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if float(input_tokens) + out_len > 1e7:
         raise BillshapeInputError("--input-tokens", input_tokens, "a context of at most 10 million tokens")
     # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
-    par = dict(expert_parallel=float(ep), attention_dp=bool(dp_attention))
+    par = dict(expert_parallel=float(ep), attention_dp=bool(dp_attention),
+               expert_load_cv=eff_rows["expert_load_cv"].value)
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
                  kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                  max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
@@ -588,10 +616,18 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         bytes_per_value(precision).as_assumption(),
         bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
     ]
+    lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
         assumptions.append(user("expert parallel", float(ep), "GPUs", "--ep"))
+        assumptions.append(eff_rows["expert_load_cv"].as_assumption())
+        assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
+                                   "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
+                                   "rank); expected maximum over the EP ranks"))
     if dp_attention:
         assumptions.append(user("attention data parallel", True, None, "--dp-attention"))
+        assumptions.append(derived("attention-DP rank imbalance", dp_imb, "max/mean tokens per rank",
+                                   "busiest rank's decode plus whole-prompt prefill tokens: expected maximum of Poisson "
+                                   "prompts per rank per step B/(t O) (chunked prefill off, the TensorRT-LLM default)"))
     lo, hi = _eff("throughput_ratio_p10"), _eff("throughput_ratio_p90")
     assumptions += [lo.as_assumption(), hi.as_assumption()]
     if float(tp) > 1:
@@ -615,6 +651,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
         reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
         expert_parallel=float(ep), attention_dp=bool(dp_attention),
+        expert_load_imbalance=lam, attention_dp_imbalance=dp_imb,
         output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
         input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
     )

@@ -112,6 +112,8 @@ def register(app: typer.Typer) -> None:
                 rows.insert(1, ("  P10-P90 band (validation)", band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
             if res.expert_parallel > 1:
                 rows.append(("expert parallel / attention DP", f"{res.expert_parallel:g} / {'yes' if res.attention_dp else 'no'}", ""))
+                rows.append(("  busiest rank / mean (EP, attention DP)",
+                             f"{res.expert_load_imbalance:.2f} / {res.attention_dp_imbalance:.2f}", ""))
             if res.measured_over_modeled is not None:
                 rows.insert(1, ("modeled output tokens/s", res.modeled_output_tokens_per_second, ""))
                 rows.insert(2, ("measured / modeled", res.measured_over_modeled, ""))
