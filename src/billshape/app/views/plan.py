@@ -133,18 +133,18 @@ def _views(res) -> None:
     from billshape.report.html import _fmt
 
     views = [
-        ("contribution_margin_per_user_month_usd", "Contribution margin per user-month (marginal view)",
+        ("contribution_margin_per_user_month_usd", "Contribution margin", "per user-month · marginal view",
          "**Answers:** do I make or lose money on one more user? Revenue minus what that user adds: inference "
          "and other variable costs. Training is a fixed cost and is left out."),
-        ("fully_loaded_margin_per_user_month_usd", "Fully loaded margin per user-month",
+        ("fully_loaded_margin_per_user_month_usd", "Fully loaded margin", "per user-month · whole business",
          "**Answers:** do the users pay for the whole business, model included? Also charges fixed costs "
          "(staff, monitoring, ...) and the amortised training and self-hosting set-up to the users."),
     ]
-    for col, (key, label, question) in zip(st.columns(2), views):
+    for col, (key, label, what, question) in zip(st.columns(2), views):
         q = res.summary[key]
         with col.container(border=True):
-            st.metric(label + ", P50", _fmt(key, q["p50"]))
-            st.caption(f"P10 {_fmt(key, q['p10'])} · P90 {_fmt(key, q['p90'])}")
+            st.metric(f"{label}, P50", _fmt(key, q["p50"]), help=what[0].upper() + what[1:] + ".")
+            st.caption(f"{what} · P10 {_fmt(key, q['p10'])} · P90 {_fmt(key, q['p90'])}")
             st.markdown(question)
 
 
@@ -168,7 +168,9 @@ def _charts(res) -> None:
     for name in ("cost_stack", "cumulative_cash", "margin_per_user", "payback", "tornado", "build_vs_buy"):
         if name in drawn:
             with st.container(border=True):
-                st.altair_chart(drawn[name], width="content")
+                # as in the HTML report: its own look (theme=None) and natural size (autosize "pad"); Streamlit's
+                # default "fit" squeezes the plot of a fixed-size chart into its title, legend and axes
+                st.altair_chart(drawn[name].properties(autosize={"type": "pad"}), theme=None, width="content")
 
 
 def render() -> None:
@@ -202,8 +204,7 @@ def render() -> None:
         if res.description:
             st.caption(res.description)
         _ui.metrics([
-            ("Payback, P50", _fmt("payback_month", s["payback_month"]["p50"]) + (
-                " months" if s["payback_month"]["p50"] is not None else ""),
+            ("Payback, P50 (months)", _fmt("payback_month", s["payback_month"]["p50"]),
              f"P10 {_fmt('payback_month', s['payback_month']['p10'])}, "
              f"P90 {_fmt('payback_month', s['payback_month']['p90'])} (months)."),
             ("NPV, P50", _fmt("npv_usd", s["npv_usd"]["p50"]),
@@ -212,7 +213,7 @@ def render() -> None:
              "Cash over the horizon, training and set-up included."),
             ("Never pays back", f"{never:.1%}", f"Share of samples not paid back within {res.horizon_months} months."),
         ])
-        st.caption(f"{res.samples:,} samples (seed {res.seed}) over {res.horizon_months} months; uncertain inputs: "
+        st.caption(f"{res.samples:,} sample{'s' if res.samples != 1 else ''} (seed {res.seed}) over {res.horizon_months} months; uncertain inputs: "
                    + (", ".join(f"`{u}`" for u in res.uncertain_inputs) or "none (a deterministic plan)") + ".")
     with right:
         _views(res)

@@ -150,6 +150,9 @@ def _ingest_summary(res) -> None:
         ("Rows quarantined", f"{res.rows_quarantined:,}", "Kept aside with a reason; not in any total."),
         ("Total", usd_exact(res.total_usd), f"Exact to the micro-dollar: {res.total_micro_usd:,} micro-USD."),
     ])
+
+
+def _quarantine(res) -> None:
     if res.quarantine_reasons:
         import pandas as pd
 
@@ -172,23 +175,22 @@ def _attribution(db: str) -> None:
     if frame.empty:
         st.info("No priced rows.")
         return
-    c1, c2 = st.columns([3, 2], gap="medium")
-    order = "x" if by in ("day", "month") else "-x"
-    chart = alt.Chart(frame, title=f"Spend by {by} (total {_ui.fmt(rep.total_usd, 'USD')})").mark_bar(
-        color="#4c78a8").encode(
-        y=alt.Y("key:N", title=None, sort=None if by in ("day", "month") else order,
-                axis=alt.Axis(labelLimit=260)),
-        x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.4~g")),
+    keys = list(frame["key"])  # the library's order: largest spend first (by day or month: in time)
+    frame["label"] = frame["usd"].map(lambda x: f"${x:,.6f}".rstrip("0").rstrip(".") if x < 100 else f"${x:,.0f}")
+    y = alt.Y("key:N", title=None, sort=keys, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(frame, title=f"Spend by {by} (total {usd_exact(rep.total_usd)})")
+    bars = base.mark_bar(color="#4c78a8").encode(
+        y=y, x=alt.X("usd:Q", title="USD", axis=alt.Axis(format="$,.4~g"),
+                     scale=alt.Scale(domain=[0, float(frame["usd"].max()) * 1.25 or 1.0])),
         tooltip=[alt.Tooltip("key:N", title=by), alt.Tooltip("requests:Q", format=","),
-                 alt.Tooltip("usd:Q", format="$,.6f")],
-    ).properties(height=max(28 * len(frame), 120))
-    with c1:
-        _ui.altair(chart)
-    with c2:
-        st.dataframe(pd.DataFrame({by: frame["key"], "requests": frame["requests"],
-                                   "input tokens": frame["input_tokens"], "output tokens": frame["output_tokens"],
-                                   "USD": frame["usd"].map(lambda x: f"${x:,.6f}")}),
-                     hide_index=True, width="stretch")
+                 alt.Tooltip("usd:Q", format="$,.6f")])
+    text = base.mark_text(align="left", dx=4, color="#333").encode(y=y, x="usd:Q", text="label:N")
+    _ui.altair((bars + text).properties(height=max(26 * len(frame), 110)))
+    st.dataframe(pd.DataFrame({by: frame["key"], "requests": frame["requests"],
+                               "input tokens": frame["input_tokens"], "cache-read tokens": frame["cache_read_tokens"],
+                               "output tokens": frame["output_tokens"], "USD": frame["usd"]}),
+                 hide_index=True, width="stretch",
+                 column_config={"USD": st.column_config.NumberColumn(format="$%.6f")})
 
 
 def _economics(db: str):
@@ -247,6 +249,7 @@ def render() -> None:
     if "usage_state" not in st.session_state:
         with st.spinner("Ingesting the sample logs..."):
             _load(_ui.attempt(ingest_samples, _workdir()))
+    top = st.container()
     left, right = st.columns([1, 2], gap="large")
     with left:
         _inputs()
@@ -254,21 +257,26 @@ def render() -> None:
     if state is None:
         return
     res = state["ingest"]
-    with right:
-        st.markdown("#### Ingest: " + ", ".join(f"`{f}`" for f in state["files"]))
+    with top:
+        st.markdown("##### Ingested: " + ", ".join(f"`{f}`" for f in state["files"]))
         _ingest_summary(res)
-        if not res.rows_priced:
+    if not res.rows_priced:
+        with right:
+            _quarantine(res)
             st.warning("No row was priced: nothing to attribute.")
-            return
-        st.subheader("Measured unit economics")
-        e = _economics(state["db"])
-    st.subheader("Attribution")
-    _attribution(state["db"])
-    if e is not None:
-        st.subheader("What if")
-        from billshape import usage
+        return
+    with right:
+        _quarantine(res)
+        st.subheader("Attribution")
+        _attribution(state["db"])
+    st.subheader("Measured unit economics")
+    e = _economics(state["db"])
+    if e is None:
+        return
+    st.subheader("What if")
+    from billshape import usage
 
-        by_model = _ui.attempt(usage.report, state["db"], "model")  # sorted by spend, largest first
-        _whatif(state["db"], state["prices"], [r["key"] for r in by_model.rows] if by_model else list(e.model_shares))
-        _ui.assumptions_table(res.model_copy(update={"assumptions": list(res.assumptions) + list(e.assumptions)}),
-                              expanded=False)
+    by_model = _ui.attempt(usage.report, state["db"], "model")  # sorted by spend, largest first
+    _whatif(state["db"], state["prices"], [r["key"] for r in by_model.rows] if by_model else list(e.model_shares))
+    _ui.assumptions_table(res.model_copy(update={"assumptions": list(res.assumptions) + list(e.assumptions)}),
+                          expanded=False)
