@@ -185,7 +185,9 @@ def _attribution(db: str) -> None:
         tooltip=[alt.Tooltip("key:N", title=by), alt.Tooltip("requests:Q", format=","),
                  alt.Tooltip("usd:Q", format="$,.6f")])
     text = base.mark_text(align="left", dx=4, color="#333").encode(y=y, x="usd:Q", text="label:N")
-    _ui.altair((bars + text).properties(height=max(26 * len(frame), 110)))
+    # fit the width only: Streamlit's default "fit" would squeeze the bars' height into the title and axes
+    _ui.altair((bars + text).properties(height=max(26 * len(frame), 110),
+                                        autosize={"type": "fit-x", "contains": "padding"}))
     st.dataframe(pd.DataFrame({by: frame["key"], "requests": frame["requests"],
                                "input tokens": frame["input_tokens"], "cache-read tokens": frame["cache_read_tokens"],
                                "output tokens": frame["output_tokens"], "USD": frame["usd"]}),
@@ -200,13 +202,17 @@ def _economics(db: str):
     if e is None:
         return None
     _ui.metrics([
-        ("Cost per request", _ui.fmt(e.usd_per_request, "USD"), f"{e.requests:,} requests."),
-        ("Tokens per request", f"{e.input_tokens_per_request:,.0f} in / {e.output_tokens_per_request:,.0f} out", None),
-        ("Cache hit rate", f"{e.cache_hit_rate:.1%}", "Cache-read share of input tokens."),
-        ("Blended $ per million tokens", _ui.fmt(e.usd_per_million_tokens, "USD"), None),
+        ("Requests", f"{e.requests:,}", f"From {e.first_ts} to {e.last_ts}."),
+        ("Cost per request", _ui.fmt(e.usd_per_request, "USD"), None),
         ("Cost per user-month", _ui.fmt(e.usd_per_user_per_month, "USD"),
          f"{e.users:,} users (distinct {e.users_from}) over {e.period_days:.3g} days; a month is 365.25/12 days."),
-    ], widths=[1, 1.4, 1, 1.2, 1.2])
+    ])
+    _ui.metrics([
+        ("Tokens per request, in / out", f"{e.input_tokens_per_request:,.0f} / {e.output_tokens_per_request:,.0f}",
+         None),
+        ("Cache hit rate", f"{e.cache_hit_rate:.1%}", "Cache-read share of input tokens."),
+        ("Blended USD per million tokens", _ui.fmt(e.usd_per_million_tokens, "USD"), "Input and output tokens."),
+    ])
     return e
 
 
