@@ -1,8 +1,9 @@
-"""Load test of billshape's web app: N concurrent sessions on loopback, each driving the Serve and Train pages.
+"""Load test of billshape's web app: N concurrent sessions on loopback, each driving the Serve, Train and Plan pages.
 
 Each session speaks Streamlit's own protocol over one websocket (``/_stcore/stream``), as a browser tab
-does: it loads a page, changes widgets (GPUs, utilization) and waits for the rerun to finish, then checks
-the figure shown against the library (``billshape.estimates``). Bounded in sessions, rounds and time.
+does: it loads a page, changes widgets (GPUs, utilization; the Plan page's Monte Carlo samples and seed) and
+waits for the rerun to finish, then checks the figure shown against the library (``billshape.estimates``,
+``billshape.scenario``). Bounded in sessions, rounds and time.
 
     PYTHONPATH=src python scripts/load_app.py                 # starts its own server on a free port
     PYTHONPATH=src python scripts/load_app.py --url http://127.0.0.1:8501   # an app already running
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -128,11 +130,27 @@ class Session:
                     return out
 
 
+PLAN_EXAMPLE = "high_volume_self_host.yaml"  # the Plan page's default example (billshape.app.views.plan.DEFAULT)
+PLAN_DEFAULT_SAMPLES = 20_000  # the page's (and the CLI's) default, run once per session on its first visit
+
+
+@functools.lru_cache(maxsize=None)
+def _plan_npv(samples: int, seed: int) -> str:
+    from billshape import scenario
+    from billshape.report.html import _fmt
+
+    res = scenario.load(scenario.examples_dir() / PLAN_EXAMPLE).evaluate(samples=samples, seed=seed)
+    return _fmt("npv_usd", res.summary["npv_usd"]["p50"])
+
+
 def _expected(page: str, gpus: int, utilization: float | None) -> tuple[str, str]:
-    """The figure the page must show, from the library (label, formatted value)."""
+    """The figure the page must show, from the library (label, formatted value); on Plan, ``gpus`` is the
+    sample count and ``utilization`` the seed."""
     from billshape.app._ui import fmt
     from billshape.estimates import serving_cost, training_bill
 
+    if page == "plan":
+        return "NPV, P50", _plan_npv(int(gpus), int(utilization))
     if page == "serve":
         res = serving_cost(tokens_per_second=14_800, gpus=gpus, price=2.0, utilization=utilization)
         return "USD per million output tokens", fmt(res.usd_per_million_output_tokens, "USD")
@@ -141,7 +159,7 @@ def _expected(page: str, gpus: int, utilization: float | None) -> tuple[str, str
 
 
 async def _one_session(n: int, url: str, rounds: int, timeout_s: float, latencies: list[float],
-                       errors: list[str]) -> None:
+                       errors: list[str], plan_samples: int, plan_latencies: list[float]) -> None:
     import websockets
 
     ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
@@ -149,20 +167,28 @@ async def _one_session(n: int, url: str, rounds: int, timeout_s: float, latencie
         async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=2**26,
                                       open_timeout=timeout_s) as ws:
             s = Session(ws)
-            for page in ("serve", "train"):
+            for page, g, u in (("serve", 8, 1.0), ("train", 280, 1.0), ("plan", PLAN_DEFAULT_SAMPLES, 0)):
                 t0 = time.perf_counter()
                 first = await s.run(page, {}, timeout_s)
-                latencies.append(time.perf_counter() - t0)
-                _check(first, page, 8 if page == "serve" else 280, 1.0, n, errors)
+                lat = time.perf_counter() - t0
+                latencies.append(lat)
+                if page == "plan":
+                    plan_latencies.append(lat)
+                _check(first, page, g, u, n, errors)
             for r in range(rounds):
                 gpus = 8 * (1 + (n + r) % 4)
                 util = round(0.25 + 0.25 * ((n + 2 * r) % 4), 2)
-                for page, states, g in (("serve", {"GPUs": gpus, "Utilization": util}, gpus),
-                                        ("train", {"GPUs": 280 + gpus}, 280 + gpus)):
+                seed = (n + r) % 5
+                for page, states, g, u in (("serve", {"GPUs": gpus, "Utilization": util}, gpus, util),
+                                           ("train", {"GPUs": 280 + gpus}, 280 + gpus, util),
+                                           ("plan", {"Samples": plan_samples, "Seed": seed}, plan_samples, seed)):
                     t0 = time.perf_counter()
                     res = await s.run(page, states, timeout_s)
-                    latencies.append(time.perf_counter() - t0)
-                    _check(res, page, g, util, n, errors)
+                    lat = time.perf_counter() - t0
+                    latencies.append(lat)
+                    if page == "plan":
+                        plan_latencies.append(lat)
+                    _check(res, page, g, u, n, errors)
     except Exception as exc:  # a dropped connection or timeout is an error of the run
         errors.append(f"session {n}: {type(exc).__name__}: {exc}")
 
@@ -174,22 +200,35 @@ def _check(res: dict, page: str, gpus: int, util: float, n: int, errors: list[st
     label, want = _expected(page, gpus, util)
     got = res["metrics"].get(label)
     if got != want:
-        errors.append(f"session {n} {page} gpus={gpus} util={util}: {label} shows {got!r}, library says {want!r}")
+        what = f"samples={gpus} seed={util}" if page == "plan" else f"gpus={gpus} util={util}"
+        errors.append(f"session {n} {page} {what}: {label} shows {got!r}, library says {want!r}")
 
 
-async def _main(url: str, sessions: int, rounds: int, timeout_s: float) -> dict:
-    latencies: list[float] = []
-    errors: list[str] = []
-    t0 = time.perf_counter()
-    await asyncio.gather(*(_one_session(n, url, rounds, timeout_s, latencies, errors) for n in range(sessions)))
-    wall = time.perf_counter() - t0
+def _percentiles(latencies: list[float]) -> dict:
     lat = sorted(latencies)
     pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3)) if lat else (lambda q: None)
+    return {"p50": pct(0.5), "p95": pct(0.95), "max": round(lat[-1], 3) if lat else None,
+            "mean": round(statistics.fmean(lat), 3) if lat else None}
+
+
+async def _main(url: str, sessions: int, rounds: int, timeout_s: float, plan_samples: int) -> dict:
+    latencies: list[float] = []
+    plan_latencies: list[float] = []
+    errors: list[str] = []
+    # the library's figures for the Plan page, computed before the clock starts (not part of the load)
+    for n in range(sessions):
+        for r in range(rounds):
+            _plan_npv(plan_samples, (n + r) % 5)
+    _plan_npv(PLAN_DEFAULT_SAMPLES, 0)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(_one_session(n, url, rounds, timeout_s, latencies, errors, plan_samples, plan_latencies)
+                           for n in range(sessions)))
+    wall = time.perf_counter() - t0
     return {
-        "url": url, "sessions": sessions, "rounds": rounds, "reruns": len(lat), "errors": len(errors),
-        "error_messages": errors[:20], "wall_s": round(wall, 2),
-        "rerun_latency_s": {"p50": pct(0.5), "p95": pct(0.95), "max": lat[-1] if lat else None,
-                            "mean": round(statistics.fmean(lat), 3) if lat else None},
+        "url": url, "sessions": sessions, "rounds": rounds, "pages": ["serve", "train", "plan"],
+        "plan": {"example": PLAN_EXAMPLE, "first_visit_samples": PLAN_DEFAULT_SAMPLES, "round_samples": plan_samples},
+        "reruns": len(latencies), "errors": len(errors), "error_messages": errors[:20], "wall_s": round(wall, 2),
+        "rerun_latency_s": _percentiles(latencies), "plan_rerun_latency_s": _percentiles(plan_latencies),
     }
 
 
@@ -199,9 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=20, help="concurrent sessions (1-50; default 20)")
     ap.add_argument("--rounds", type=int, default=3, help="widget changes per page per session (1-20; default 3)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per rerun and for start-up (default 120)")
+    ap.add_argument("--plan-samples", type=int, default=1000,
+                    help="Monte Carlo samples of the Plan page's reruns (100-20,000; default 1,000)")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= 50 or not 1 <= args.rounds <= 20 or not 1 <= args.timeout <= 600:
         ap.error("--sessions in [1, 50], --rounds in [1, 20], --timeout in [1, 600]")
+    if not 100 <= args.plan_samples <= 20_000:
+        ap.error("--plan-samples in [100, 20000]")
     proc = None
     url = args.url
     try:
@@ -214,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         if not url.startswith(("http://127.0.0.1", "http://localhost")):
             ap.error("--url must be on loopback")
         _wait_healthy(url, args.timeout)
-        report = asyncio.run(asyncio.wait_for(_main(url, args.sessions, args.rounds, args.timeout),
-                                              timeout=args.timeout * (2 + 2 * args.rounds)))
+        report = asyncio.run(asyncio.wait_for(_main(url, args.sessions, args.rounds, args.timeout, args.plan_samples),
+                                              timeout=args.timeout * (3 + 3 * args.rounds)))
     finally:
         if proc is not None:
             _stop_server(proc)

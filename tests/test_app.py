@@ -61,7 +61,7 @@ def test_pages_are_registered_once_and_complete():
     from billshape.app import main
 
     mods = main.pages()
-    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity", "Route"]
+    assert [m.TITLE for m in mods] == ["Train", "Serve", "Build vs buy", "Size", "Capacity", "Route", "Plan", "Usage"]
     assert len({m.URL for m in mods}) == len(mods)
     for m in mods:
         assert callable(m.render) and m.ICON.startswith(":material/")
@@ -553,6 +553,184 @@ def test_route_upload_reader_names_the_upload():
     with pytest.raises(BillshapeInputError) as err:
         read_upload("bad.yaml", b"models:\n  - {name: a, quality: 1.5, usd_per_request: 0.01}\n")
     assert err.value.message.startswith("models[0].quality: got 1.5")
+
+
+# --- Plan -------------------------------------------------------------------------------------------
+
+
+def plan_ref(name: str, samples: int = 20_000, seed: int = 0):
+    from billshape import scenario
+
+    return scenario.load(scenario.examples_dir() / name).evaluate(samples=samples, seed=seed)
+
+
+def test_plan_opens_on_an_example_equal_to_library():
+    from billshape.report.html import _fmt
+
+    at = page("plan")
+    assert_clean(at)
+    ref = plan_ref("high_volume_self_host.yaml")  # the page's default example, at the CLI's 20,000 samples, seed 0
+    m = metrics(at)
+    assert m["Payback, P50 (months)"] == _fmt("payback_month", ref.summary["payback_month"]["p50"])
+    assert m["NPV, P50"] == _fmt("npv_usd", ref.summary["npv_usd"]["p50"])
+    assert m["Never pays back"] == f"{ref.probability_never_pays_back:.1%}"
+    # both views of unit economics, side by side, each saying which question it answers
+    for key, label in (("contribution_margin_per_user_month_usd", "Contribution margin, P50"),
+                       ("fully_loaded_margin_per_user_month_usd", "Fully loaded margin, P50")):
+        assert m[label] == _fmt(key, ref.summary[key]["p50"])
+    text = " ".join(md.value for md in at.markdown)
+    assert "do I make or lose money on one more user?" in text and "pay for the whole business" in text
+    # the summary table is the CLI's (cmd_plan.summary_rows), and every assumption's source is listed
+    from billshape.cli.cmd_plan import summary_rows
+
+    assert at.table[0].value["P50"].tolist() == [r[2] for r in summary_rows(ref)]
+    assert set(at.table[1].value["source"]) == {a.source for a in ref.assumptions}
+    from billshape.report import charts
+
+    assert len(at.get("vega_lite_chart")) == len(charts(ref)) == 6  # the report's charts, every one
+
+
+def test_plan_seed_000_pays_back_in_2_352_months():
+    """Seed 000: $235,200 / (10,000 users x $10/month) = 2.352 months (examples/README.md)."""
+    at = page("plan")
+    at.selectbox(key="plan_example").set_value("seed000_image_startup.yaml").run()
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Payback, P50 (months)"] == "2.352"
+    ref = plan_ref("seed000_image_startup.yaml")
+    assert ref.summary["payback_month"]["p50"] == 2.352
+    assert m["Cumulative profit, P50"] == f"${ref.summary['cumulative_profit_usd']['p50']:,.0f}"
+
+
+def test_plan_samples_and_seed_equal_library():
+    from billshape.report.html import _fmt
+
+    at = page("plan")
+    at.selectbox(key="plan_example").set_value("api_wrapper_price_shock.yaml")
+    at.number_input(key="plan_samples").set_value(2000)
+    at.number_input(key="plan_seed").set_value(7).run()
+    assert_clean(at)
+    ref = plan_ref("api_wrapper_price_shock.yaml", 2000, 7)
+    m = metrics(at)
+    assert m["NPV, P50"] == _fmt("npv_usd", ref.summary["npv_usd"]["p50"])
+    assert m["Never pays back"] == f"{ref.probability_never_pays_back:.1%}"
+    assert any("2,000 samples (seed 7)" in c.value for c in at.caption)
+
+
+def test_plan_edited_yaml_shows_the_library_message(tmp_path):
+    from billshape import scenario
+    from billshape.app.views.plan import example_text
+    from billshape.errors import BillshapeInputError
+
+    at = page("plan")
+    at.selectbox(key="plan_example").set_value("seed000_image_startup.yaml").run()
+    bad = example_text("seed000_image_startup.yaml").replace("users_start: 10000", "users_start: -5")
+    at.text_area(key="plan_yaml").set_value(bad).run()
+    assert not at.exception and len(at.error) == 1
+    (tmp_path / "seed000_image_startup.yaml").write_text(bad)
+    with pytest.raises(BillshapeInputError) as err:
+        scenario.load(tmp_path / "seed000_image_startup.yaml")
+    assert at.error[0].value == err.value.message and err.value.message.startswith("product.users_start")
+    # broken YAML: the line, named by the file, never a temporary path
+    at.text_area(key="plan_yaml").set_value("name: x\nproduct: [\n").run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("seed000_image_startup.yaml line 3:") and "/tmp" not in at.error[0].value
+
+
+def test_plan_html_report_is_the_report_writer():
+    from billshape.app.views.plan import html_report
+    from billshape.report import to_html
+
+    ref = plan_ref("seed000_image_startup.yaml")
+    got = html_report(ref).decode("utf-8")
+    assert got == to_html(ref) and ref.name in got
+
+
+# --- Usage ------------------------------------------------------------------------------------------
+
+SAMPLE_LOGS = ("spans.otlp.json", "openai_usage.json", "requests.csv")
+
+
+@pytest.fixture(scope="module")
+def usage_ref(tmp_path_factory):
+    """The sample logs ingested by the library, as docs/usage.md does (the CLI's figures)."""
+    from billshape import usage
+
+    db = str(tmp_path_factory.mktemp("usage") / "usage.duckdb")
+    logs = ROOT / "examples" / "usage"
+    prices = str(logs / "selfhosted_prices.csv")
+    res = usage.ingest([str(logs / n) for n in SAMPLE_LOGS], db, mapping={"tenant": "customer"}, prices_csv=prices)
+    return db, prices, res
+
+
+def test_usage_shipped_samples_are_the_example_files():
+    from billshape.app.views.usage import sample_bundle
+
+    b = sample_bundle()
+    files = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "examples" / "usage").iterdir()}
+    for name, text in b["files"].items():  # every bundled file is the example file, byte for byte
+        assert files[name] == text, name
+    logs = {n for n in files if n.endswith((".json", ".csv"))}
+    assert logs <= set(b["files"])  # every example log and price table is bundled
+    assert b["prices"] in files and b["mapping"] == {"tenant": "customer"}
+
+
+def test_usage_opens_on_sample_logs_equal_to_library(usage_ref):
+    from billshape import usage
+    from billshape.app.views.usage import usd_exact
+
+    db, prices, ref = usage_ref
+    assert (ref.rows_read, ref.rows_priced, ref.rows_quarantined, ref.total_usd) == (12, 10, 2, 2.304973)  # docs/usage.md
+    at = page("usage")
+    assert_clean(at)
+    m = metrics(at)
+    assert (m["Rows read"], m["Rows priced"], m["Rows quarantined"]) == ("12", "10", "2")
+    assert m["Total"] == usd_exact(ref.total_usd) == "$2.304973"
+    assert dict(zip(at.table[0].value["reason"], at.table[0].value["rows"])) == ref.quarantine_reasons
+    e = usage.economics(db)
+    assert m["Cost per user-month"] == fmt_usd(e.usd_per_user_per_month) and m["Requests"] == f"{e.requests:,}"
+    assert m["Cache hit rate"] == f"{e.cache_hit_rate:.1%}"
+    # default what-if: docs/usage.md's (40 % of gpt-4o to gpt-4o-mini, cache hit rate 0.6): $2.30 -> $1.51, -34.5 %
+    w = usage.whatif(db, ["gpt-4o-2024-08-06:0.4->gpt-4o-mini"], 0.6, prices_csv=prices)
+    assert m["What if"] == usd_exact(w.whatif_usd) and m["Change, %"] == f"{w.delta_pct:+.1f}%" == "-34.5%"
+
+
+def test_usage_attribution_by_model_and_whatif_change(usage_ref):
+    from billshape import usage
+    from billshape.app.views.usage import usd_exact
+
+    db, prices, _ = usage_ref
+    at = page("usage")
+    at.segmented_control(key="usage_by").set_value("model").run()
+    assert_clean(at)
+    rep = usage.report(db, "model")
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == [r["key"] for r in rep.rows]
+    assert table["USD"].tolist() == [r["usd"] for r in rep.rows]
+    at.toggle(key="usage_cache_on").set_value(False)
+    at.slider(key="usage_share").set_value(1.0).run()
+    assert_clean(at)
+    w = usage.whatif(db, ["gpt-4o-2024-08-06:1->gpt-4o-mini"], None, prices_csv=prices)
+    assert metrics(at)["What if"] == usd_exact(w.whatif_usd)
+
+
+def test_usage_unpriced_target_is_the_library_message():
+    at = page("usage")
+    at.text_input(key="usage_to").set_value("no-such-model").run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("--route: got 'no-such-model'; allowed: a model with a price")
+
+
+def test_usage_upload_ingest_names_the_upload(tmp_path, usage_ref):
+    from billshape.app.views.usage import ingest_files
+    from billshape.errors import BillshapeInputError
+
+    data = (ROOT / "examples" / "usage" / "requests.csv").read_bytes()
+    got = ingest_files({"mine.csv": data}, tmp_path, mapping={"tenant": "customer"})
+    assert got["ingest"].files_ingested == ["mine.csv"] and got["ingest"].rows_read == 5
+    with pytest.raises(BillshapeInputError) as err:
+        ingest_files({"mine.csv": data}, tmp_path, prices=("my_prices.csv", b"a,b\n1,2\n"))
+    assert err.value.message.startswith("--prices: got 'my_prices.csv'; allowed: a CSV with columns provider, model")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

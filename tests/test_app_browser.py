@@ -106,15 +106,24 @@ def metric(page, text: str):
     return page.locator('[data-testid="stMetricValue"]', has_text=text)
 
 
-def shot(page, tmp_path, name: str) -> Path:
-    """Screenshot the page (after charts have drawn) under tmp_path and, if asked, under $BILLSHAPE_SCREENSHOTS."""
+def shot(page, tmp_path, name: str, height: int | None = None) -> Path:
+    """Screenshot the page (after charts have drawn) under tmp_path and, if asked, under $BILLSHAPE_SCREENSHOTS.
+
+    ``height``: a taller window for a long page (Streamlit scrolls inside its own container, so a "full page"
+    screenshot would stop at the window's height).
+    """
+    size = page.viewport_size
+    if height:
+        page.set_viewport_size({"width": size["width"], "height": height})
     page.locator("canvas, svg.marks").first.wait_for()
-    page.wait_for_timeout(800)
+    page.wait_for_timeout(1500 if height else 800)
     path = tmp_path / f"{name}.png"
     page.screenshot(path=path)
     if os.environ.get(SHOTS_ENV):
         Path(os.environ[SHOTS_ENV]).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=Path(os.environ[SHOTS_ENV]) / f"app-{name}.png")
+    if height:
+        page.set_viewport_size(size)
     assert path.stat().st_size > 20_000  # a rendered page, not a blank one
     return path
 
@@ -227,6 +236,45 @@ def test_decision_pages(server, browser_page, tmp_path):
     ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=4, precision="fp8", batch="max", price=2.5)
     metric(page, f"{round(ref.output_tokens_per_second):,}").wait_for()
     shot(page, tmp_path, "serve-model")
+
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.outside_requests == []
+
+
+def test_plan_and_usage_pages(server, browser_page, tmp_path):
+    """Plan: pick seed 000's scenario, see its payback; Usage: the sample logs, then a what-if change."""
+    from billshape import scenario, usage
+
+    page = browser_page
+    page.goto(server)
+    metric(page, "94,080").wait_for()
+
+    # Plan opens on the high-volume example (Monte Carlo); seed 000's scenario pays back in 2.352 months
+    nav(page, "Plan")
+    page.locator('[data-testid="stMetricLabel"]', has_text="Payback, P50").first.wait_for()
+    pick = page.get_by_test_id("stSelectbox").filter(has_text="Scenario").locator("input")
+    pick.click()
+    pick.fill("Seed 000")
+    pick.press("Enter")
+    metric(page, "2.352").wait_for()
+    ref = scenario.plan(scenario.examples_dir() / "seed000_image_startup.yaml")
+    assert ref.summary["payback_month"]["p50"] == 2.352
+    page.get_by_text("Download the HTML report").first.wait_for()
+    shot(page, tmp_path, "plan", height=3600)
+
+    # Usage opens on the sample logs: the same rows and total as the library's ingest
+    nav(page, "Usage")
+    db = str(tmp_path / "usage.duckdb")
+    logs = ROOT / "examples" / "usage"
+    res = usage.ingest([str(logs / n) for n in ("spans.otlp.json", "openai_usage.json", "requests.csv")], db,
+                       mapping={"tenant": "customer"}, prices_csv=str(logs / "selfhosted_prices.csv"))
+    metric(page, f"${res.total_usd:,.6f}").first.wait_for()
+    assert metric(page, f"{res.rows_priced:,}").count() >= 1
+    # what-if: turning the cache hit rate off leaves only the route (40 % of gpt-4o to gpt-4o-mini)
+    page.get_by_test_id("stCheckbox").filter(has_text="Set the cache hit rate").locator("label").click()
+    w = usage.whatif(db, ["gpt-4o-2024-08-06:0.4->gpt-4o-mini"], None, prices_csv=str(logs / "selfhosted_prices.csv"))
+    metric(page, f"${w.whatif_usd:,.6f}").wait_for()
+    shot(page, tmp_path, "usage", height=2400)
 
     assert page.get_by_test_id("stException").count() == 0
     assert page.outside_requests == []

@@ -18,6 +18,8 @@ PAGES = [
     "billshape.app.views.size",
     "billshape.app.views.capacity",
     "billshape.app.views.route",
+    "billshape.app.views.plan",
+    "billshape.app.views.usage",
 ]
 
 

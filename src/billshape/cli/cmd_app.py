@@ -8,7 +8,7 @@ import typer
 
 from billshape.cli._common import JsonOpt
 
-HELP = """Start billshape's web app on 127.0.0.1 (Streamlit): Train, Serve, Build vs buy.
+HELP = """Start billshape's web app on 127.0.0.1 (Streamlit): Train, Serve, Build vs buy, Size, Capacity, Route, Plan, Usage.
 
 Opens on seed 000's training bill. Usage statistics are off and the app reaches no outside host.
 --dry-run prints the URL and the command instead of starting it (with --json: one JSON object).
