@@ -652,6 +652,107 @@ def _geo_rows(x: np.ndarray, months: int, scale: np.ndarray,
     return out
 
 
+def _levels(steps, months: int) -> list[tuple[int, np.ndarray]]:
+    """Cumulative price-step levels: ``[(first 0-based month, level from then on), ...]`` in month order."""
+    out, level = [], None
+    for m0, f in sorted(steps, key=lambda s: s[0]):
+        level = f if level is None else level * f
+        out.append((m0, level))
+    return [(m, lv) for m, lv in out if m < months]
+
+
+def _payback(H: int, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
+    """Payback month per sample: after the last month whose cumulative cash is negative, linear within the month
+    that turns it non-negative for good (0 with no up-front spend and no month in the red; inf: never).
+
+    The monthly cash is ``sum_k coef_k level_k(i) base_k^i - fixed - retrain re_cash[i]`` (``i`` = month - 1).
+    Fast path, no months x samples pass: a sample is *certified* when its first month's cumulative cash is
+    already >= 0 and stays so, proved by a lower bound of the smooth cash over months 2..H (each term is
+    geometric, so its extremes are at the ends; the level of a stepped term at its lowest / highest) that
+    covers the retraining spend at its worst rate, ``max_i R(i) / i`` with ``R(i)`` the retraining count
+    in months 2..i+1. Then ``C(i) >= C(0) + i (bound - retrain max R/i) >= C(0) >= 0``. The other samples
+    take the exact path: the monthly cumulative cash laid out months x samples (H vector additions).
+    """
+    n = upfront.shape[0]
+    # month 1 (i = 0)
+    cash0 = -fixed_pm - retrain * re_cash[0]
+    lower = -fixed_pm
+    for coef, base, steps in terms:
+        lv = _levels(steps, H)
+        at0 = [level for m0, level in lv if m0 == 0]
+        cash0 = cash0 + coef * (at0[-1] if at0 else 1.0)
+        if H > 1:
+            with np.errstate(over="ignore", under="ignore"):
+                ends = base ** (H - 1)
+            lo_pow, hi_pow = np.minimum(base, ends), np.maximum(base, ends)
+            levels = [level for m0, level in lv if m0 <= H - 1]
+            if levels:  # levels in force over months 2..H: the one at month 2, and every later one
+                in_force = [level for m0, level in lv if m0 <= 1][-1:] + [level for m0, level in lv if m0 > 1]
+                if not any(m0 <= 1 for m0, _ in lv):
+                    in_force.append(np.ones(n))
+                lv_lo = np.minimum.reduce([np.broadcast_to(v, (n,)) for v in in_force])
+                lv_hi = np.maximum.reduce([np.broadcast_to(v, (n,)) for v in in_force])
+            else:
+                lv_lo = lv_hi = 1.0
+            lower = lower + np.where(coef >= 0, coef * lv_lo * lo_pow, coef * lv_hi * hi_pow)
+    cum0 = cash0 - upfront
+    ok = cum0 >= 0.0
+    if H > 1:
+        R = np.cumsum(re_cash[1:])
+        worst = float(np.max(R / np.arange(1, H)))
+        ok &= lower >= retrain * worst if worst > 0 else lower >= 0.0
+    payback = np.zeros(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spend = np.clip(price - cash0 / u0, 0.0, price)
+    spend[~ok] = 0.0  # (the other samples are done below; keep the call's inputs finite)
+    first = business.payback_months(np.where(ok, np.maximum(upfront, 0.0), 0.0), u0, price, spend)
+    np.copyto(payback, np.where(upfront > 0, np.minimum(first, 1.0), 0.0), where=ok)
+    rest = np.nonzero(~ok)[0]
+    if rest.size:
+        def sub(a):
+            return np.broadcast_to(a, (n,))[rest]
+
+        sub_terms = [(sub(c), sub(b), [(m0, sub(f)) for m0, f in st]) for c, b, st in terms]
+        payback[rest] = _payback_months(H, sub_terms, sub(fixed_pm), sub(retrain), re_cash, sub(upfront),
+                                        sub(u0), sub(r), sub(price))
+    return payback
+
+
+def _payback_months(H: int, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
+    """The exact payback path: the monthly cumulative cash, months x samples (see :func:`_payback`)."""
+    cash = None
+    for coef, base, steps in terms:
+        rows = _geo_rows(base, H, coef, steps)
+        cash = rows if cash is None else np.add(cash, rows, out=cash)
+    cash -= fixed_pm
+    for m in np.nonzero(re_cash)[0]:
+        cash[m] -= retrain * re_cash[m]
+    cash[0] -= upfront
+    for m in range(1, H):
+        np.add(cash[m - 1], cash[m], out=cash[m])
+    cum = cash
+    neg = cum < 0.0
+    month_no = np.arange(1, H + 1, dtype=np.uint8 if H < 256 else np.uint16)[:, None]
+    last_neg = np.multiply(neg, month_no, dtype=month_no.dtype).max(axis=0).astype(np.intp)  # 0: never
+    ever_neg = (last_neg > 0) | (upfront > 0)
+    f_all = last_neg  # index of the month in which the cumulative cash turns non-negative for good
+    payback = np.where(ever_neg, np.inf, 0.0)
+    rows = np.nonzero(ever_neg & (f_all < H))[0]
+    if rows.size:
+        f = f_all[rows]
+        cum_f = cum[f, rows]
+        before = np.where(f > 0, cum[np.maximum(f - 1, 0), rows], -upfront[rows])
+        cash_f = cum_f - before
+        remaining = np.maximum(-before, 0.0)
+        u_m = u0[rows] * r[rows] ** f
+        rev_pu = price[rows]
+        spend_pu = np.clip(rev_pu - cash_f / u_m, 0.0, rev_pu)
+        frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
+        frac_m = np.where(remaining > 0, frac_m, 0.0)
+        payback[rows] = f + np.minimum(frac_m, 1.0)
+    return payback
+
+
 def _vec(x, n: int) -> np.ndarray:
     """A parameter (scalar or (n, 1)) as a vector of shape (n,)."""
     return np.broadcast_to(np.asarray(x, dtype=float).reshape(-1), (n,))
@@ -1114,7 +1215,7 @@ class Plan:
         revenue_total = user_months * price
         unit = u0 * (price - var_pu)
         npv = unit * d * _geo_sum(r * d, H)
-        cash = _geo_rows(r, H, unit)  # (H, n): contribution before inference
+        terms = [(unit, r, [])]  # the monthly cash before fixed costs: sum of coef x base^(month - 1) (x steps)
 
         api_pu, own_pu = self._route_costs(P)
         inference_total = np.zeros(n)
@@ -1137,9 +1238,13 @@ class Plan:
                     if m0 == lo:
                         level = level * f
                 seg = scale * level
-                inference_total += seg * x ** lo * _geo_sum(x, hi - lo)
-                npv -= seg * d * xd ** lo * _geo_sum(xd, hi - lo)
-            cash -= _geo_rows(x, H, scale, steps)
+                if lo:
+                    inference_total += seg * x ** lo * _geo_sum(x, hi - lo)
+                    npv -= seg * d * xd ** lo * _geo_sum(xd, hi - lo)
+                else:
+                    inference_total += seg * _geo_sum(x, hi - lo)
+                    npv -= seg * d * _geo_sum(xd, hi - lo)
+            terms.append((-scale, x, steps))
 
         fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
         setup = 0.0
@@ -1167,34 +1272,7 @@ class Plan:
         retrain = bill * frac
         for m in np.nonzero(re_cash)[0]:
             npv -= retrain * re_cash[m] * d ** (m + 1)
-
-        # payback: the monthly cumulative cash (after the up-front spend), months x samples
-        cash -= fixed_pm
-        for m in np.nonzero(re_cash)[0]:
-            cash[m] -= retrain * re_cash[m]
-        cash[0] -= upfront
-        for m in range(1, H):
-            np.add(cash[m - 1], cash[m], out=cash[m])
-        cum = cash
-        neg = cum < 0.0
-        month_no = np.arange(1, H + 1, dtype=np.uint8 if H < 256 else np.uint16)[:, None]
-        last_neg = np.multiply(neg, month_no, dtype=month_no.dtype).max(axis=0).astype(np.intp)  # 0: never
-        ever_neg = (last_neg > 0) | (upfront > 0)
-        f_all = last_neg  # index of the month in which the cumulative cash turns non-negative for good
-        payback = np.where(ever_neg, np.inf, 0.0)
-        rows = np.nonzero(ever_neg & (f_all < H))[0]
-        if rows.size:
-            f = f_all[rows]
-            cum_f = cum[f, rows]
-            before = np.where(f > 0, cum[np.maximum(f - 1, 0), rows], -upfront[rows])
-            cash_f = cum_f - before
-            remaining = np.maximum(-before, 0.0)
-            u_m = u0[rows] * r[rows] ** f
-            rev_pu = price[rows]
-            spend_pu = np.clip(rev_pu - cash_f / u_m, 0.0, rev_pu)
-            frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
-            frac_m = np.where(remaining > 0, frac_m, 0.0)
-            payback[rows] = f + np.minimum(frac_m, 1.0)
+        payback = _payback(H, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price)
 
         amort_total = bill * (init_amort.sum() + frac * re_amort.sum())
         denom = training_total + inference_total
