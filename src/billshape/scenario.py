@@ -1348,64 +1348,68 @@ class Plan:
         scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
         scalars: dict[str, list[np.ndarray]] = {k: [] for k in scalar_keys}
         kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}
-        n_kept = 0
+        n_res = 0  # chunks of the monthly reservoir: the first MONTHLY_RESERVOIR samples, full monthly model
+        while n_res < len(sizes) and sum(sizes[:n_res]) < MONTHLY_RESERVOIR:
+            n_res += 1
+
+        def work(j: int):
+            P = draw(j, sizes[j]) if uncertain else self._draw(None, 1)
+            with np.errstate(all="ignore"):  # anything non-finite is caught in _collect
+                if j >= n_res:
+                    return self._summaries(P), None
+                out = self._simulate(P)
+            keep = min(sizes[j], MONTHLY_RESERVOIR - sum(sizes[:j]))
+            return out, {k: np.array(out[k][:keep]) for k in MONTHLY_KEYS}
+
+        # draws and the model, chunk by chunk on a small thread pool (numpy releases the GIL), collected in order
+        from concurrent.futures import ThreadPoolExecutor
+
         done = 0
-        i = 0
-        # the first samples (the monthly reservoir) with the full model, in order
-        while i < len(sizes) and n_kept < MONTHLY_RESERVOIR:
-            n = sizes[i]
-            with np.errstate(all="ignore"):  # anything non-finite is caught just below
-                out = self._simulate(draw(i, n)) if uncertain else self._simulate(self._draw(None, 1))
-            _check_finite(out)
-            for k in scalar_keys:
-                scalars[k].append(np.asarray(out[k]))
-            keep = min(n, MONTHLY_RESERVOIR - n_kept)
-            for k in MONTHLY_KEYS:
-                kept[k].append(np.array(out[k][:keep]))
-            n_kept += keep
-            done += n
-            i += 1
-            if progress is not None:
-                progress(done, n_total)
-        # the rest: draws and summaries on a small thread pool (numpy releases the GIL), collected in order
-        if i < len(sizes):
-            from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            pending = []
 
-            def work(j: int):
-                P = draw(j, sizes[j])
-                with np.errstate(all="ignore"):
-                    return self._summaries(P)
+            def collect():
+                nonlocal done
+                size0, fut = pending.pop(0)
+                out, monthly_part = fut.result()
+                done = self._collect(out, scalars, scalar_keys, done + size0, n_total, progress)
+                if monthly_part is not None:
+                    for k in MONTHLY_KEYS:
+                        kept[k].append(monthly_part[k])
 
-            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-                pending = []
-                for j in range(i, len(sizes)):
-                    pending.append((sizes[j], pool.submit(work, j)))
-                    while len(pending) > 4 * WORKERS or (pending and pending[0][1].done()):
-                        size0, fut = pending.pop(0)
-                        done = self._collect(fut.result(), scalars, scalar_keys, done + size0, n_total, progress)
-                for size0, fut in pending:
-                    done = self._collect(fut.result(), scalars, scalar_keys, done + size0, n_total, progress)
+            for j in range(len(sizes)):
+                pending.append((sizes[j], pool.submit(work, j)))
+                while len(pending) > 4 * WORKERS or (pending and pending[0][1].done()):
+                    collect()
+            while pending:
+                collect()
         flat = {k: np.concatenate(v) if len(v) > 1 else np.array(v[0], dtype=float) for k, v in scalars.items()}
         pb = flat["payback_month"]
         never = float(np.mean(~np.isfinite(pb)))
         pb_sample = pb[: min(pb.size, 5000)].copy()
-        start = _quantiles(-flat["upfront_usd"], None)
-        start = np.array([start["p10"], start["p50"], start["p90"]], dtype=float)
-        from concurrent.futures import ThreadPoolExecutor
 
-        keys = SUMMARY_KEYS + EXTRA_KEYS
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # np.partition releases the GIL
-            summary = dict(zip(keys, pool.map(
-                lambda k: _quantiles(flat[k], H if k == "payback_month" else None, overwrite=True), keys)))
-        monthly = []
-        bands = {}
-        for k in MONTHLY_KEYS:  # months x samples, contiguous per month; the medians only where no band is drawn
+        def quantiles(k: str):
+            if k == "upfront_usd":
+                q = _quantiles(-flat[k], None, overwrite=True)
+                return np.array([q["p10"], q["p50"], q["p90"]], dtype=float)
+            if k in flat:
+                return _quantiles(flat[k], H if k == "payback_month" else None, overwrite=True)
+            # monthly rows: months x samples, contiguous per month; the medians only where no band is drawn
             t = np.concatenate(kept[k]).T.copy()
             if k in BAND_KEYS:
-                bands[k] = _linear_quantiles(t, QUANTILES)
-            else:
-                bands[k] = np.zeros((len(QUANTILES), H))
-                bands[k][1] = _linear_quantiles(t, (0.5,))[0]
+                return _linear_quantiles(t, QUANTILES)
+            band = np.zeros((len(QUANTILES), H))
+            band[1] = _linear_quantiles(t, (0.5,))[0]
+            return band
+
+        keys = SUMMARY_KEYS + EXTRA_KEYS
+        jobs = keys + ["upfront_usd"] + MONTHLY_KEYS
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # np.partition releases the GIL
+            found = dict(zip(jobs, pool.map(quantiles, jobs)))
+        summary = {k: found[k] for k in keys}
+        start = found["upfront_usd"]
+        bands = {k: found[k] for k in MONTHLY_KEYS}
+        monthly = []
         for m in range(H):
             row: dict[str, Any] = {"month": m + 1}
             for k in MONTHLY_KEYS:
