@@ -1382,7 +1382,8 @@ class Plan:
             return self._draw(np.random.default_rng([int(seed), i]), size)
 
         scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
-        scalars: dict[str, list[np.ndarray]] = {k: [] for k in scalar_keys}
+        flat = {k: np.empty(n_total) for k in scalar_keys}  # each chunk writes its slice (no concatenation)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}
         n_res = 0  # chunks of the monthly reservoir: the first MONTHLY_RESERVOIR samples, full monthly model
         while n_res < len(sizes) and sum(sizes[:n_res]) < MONTHLY_RESERVOIR:
@@ -1390,12 +1391,15 @@ class Plan:
 
         def work(j: int):
             P = draw(j, sizes[j]) if uncertain else self._draw(None, 1)
-            with np.errstate(all="ignore"):  # anything non-finite is caught in _collect
-                if j >= n_res:
-                    return self._summaries(P), None
-                out = self._simulate(P)
-            keep = min(sizes[j], MONTHLY_RESERVOIR - sum(sizes[:j]))
-            return out, {k: np.array(out[k][:keep]) for k in MONTHLY_KEYS}
+            with np.errstate(all="ignore"):  # anything non-finite is caught just below
+                out = self._summaries(P) if j >= n_res else self._simulate(P)
+            _check_finite(out)
+            for k in scalar_keys:
+                flat[k][offsets[j]:offsets[j + 1]] = out[k]
+            if j >= n_res:
+                return None
+            keep = min(sizes[j], MONTHLY_RESERVOIR - offsets[j])
+            return {k: np.array(out[k][:keep]) for k in MONTHLY_KEYS}
 
         # draws and the model, chunk by chunk on a small thread pool (numpy releases the GIL), collected in order
         from concurrent.futures import ThreadPoolExecutor
@@ -1407,8 +1411,10 @@ class Plan:
             def collect():
                 nonlocal done
                 size0, fut = pending.pop(0)
-                out, monthly_part = fut.result()
-                done = self._collect(out, scalars, scalar_keys, done + size0, n_total, progress)
+                monthly_part = fut.result()
+                done += size0
+                if progress is not None:
+                    progress(done, n_total)
                 if monthly_part is not None:
                     for k in MONTHLY_KEYS:
                         kept[k].append(monthly_part[k])
@@ -1419,7 +1425,6 @@ class Plan:
                     collect()
             while pending:
                 collect()
-        flat = {k: np.concatenate(v) if len(v) > 1 else np.array(v[0], dtype=float) for k, v in scalars.items()}
         pb = flat["payback_month"]
         never = float(np.mean(~np.isfinite(pb)))
         pb_sample = pb[: min(pb.size, 5000)].copy()
@@ -1470,15 +1475,6 @@ class Plan:
         res._bands = band_rows
         res._payback_samples = [None if not math.isfinite(x) else float(x) for x in pb_sample]
         return res
-
-    @staticmethod
-    def _collect(out, scalars, keys, done, total, progress) -> int:
-        _check_finite(out)
-        for k in keys:
-            scalars[k].append(np.asarray(out[k]))
-        if progress is not None:
-            progress(done, total)
-        return done
 
     def sensitivity(self, metric: str = "npv_usd") -> list[dict[str, Any]]:
         """Tornado: the outcome at the medians of all inputs, moving one uncertain input to its P10 and P90.
