@@ -386,7 +386,7 @@ def test_named_trend_errors(market_, field):
 
 # --- vectorised == plain loop --------------------------------------------------------------------------------
 
-LOOP_CASES = [f.name for f in sorted(examples_dir().glob("*.yaml"))] + ["steps-and-retraining"]
+LOOP_CASES = [f.name for f in sorted(examples_dir().glob("*.yaml"))] + ["steps-and-retraining", "dips"]
 
 
 @pytest.mark.parametrize("case", LOOP_CASES)
@@ -403,6 +403,24 @@ def test_vectorised_summaries_equal_the_plain_loop(case):
             market={"api_price_steps": [{"month": 5, "factor": {"dist": "uniform", "low": 2, "high": 4}},
                                         {"month": 30, "factor": 0.5}],
                     "api_price_trend_annual": {"dist": "uniform", "low": 0.3, "high": 1.5}}))
+    elif case == "dips":
+        # cumulative cash that turns positive, dips again (retraining, a 3x API price step, shrinking users) and
+        # may never recover: both payback paths (certified in month 1, and the exact months x samples one)
+        plan = parse(base(
+            horizon_months=48,
+            product={**MODEL_PRODUCT, "price_per_user_month_usd": {"dist": "uniform", "low": 3, "high": 12},
+                     "growth_monthly": {"dist": "uniform", "low": 0.0, "high": 0.06},
+                     "churn_monthly": {"dist": "uniform", "low": 0.0, "high": 0.08}},
+            serving={"routes": [api_route(1.0)]},
+            training={"total_usd": {"dist": "uniform", "low": 0, "high": 3e4}, "amortization_months": 6,
+                      "retrain_every_months": 8, "retrain_cost_fraction": {"dist": "uniform", "low": 0, "high": 2}},
+            fixed_monthly={"staff_usd": {"dist": "uniform", "low": 0, "high": 4000}},
+            market={"api_price_steps": [{"month": 1, "factor": {"dist": "uniform", "low": 0.5, "high": 1.5}},
+                                        {"month": 20, "factor": 3.0}],
+                    "api_price_trend_annual": {"dist": "uniform", "low": 0.5, "high": 1.5}}))
+        P = plan._draw(np.random.default_rng(4), 3000)
+        pb = plan._summaries(P)["payback_month"]
+        assert 0.1 < np.mean(pb < 1) < 0.9 and np.isinf(pb).any() and ((pb > 1) & np.isfinite(pb)).any()
     else:
         plan = scenario.load(examples_dir() / case)
     n = 400 if plan.uncertain() else 1
