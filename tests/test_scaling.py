@@ -173,3 +173,16 @@ def test_cli_size_dollars(cli):
 ])
 def test_cli_size_bad_input(cli, args, field):
     assert_one_line_error(cli("size", *args, "--json"), field)
+
+
+def test_iso_loss_point_is_on_the_curve():
+    import numpy as np
+
+    from billshape import scaling
+
+    k = dict(E=1.69, A=406.4, B=410.7, alpha=0.336, beta=0.283)
+    u = np.linspace(0.05, 0.95, 19)
+    n, d = scaling.iso_loss_point(u, 2.0453, **k)
+    loss = k["E"] + k["A"] / n ** k["alpha"] + k["B"] / d ** k["beta"]
+    assert np.allclose(loss, 2.0453, rtol=0, atol=1e-12)
+    assert np.all(np.diff(n) < 0) and np.all(np.diff(d) > 0)  # more loss share in N means a smaller model

@@ -183,7 +183,7 @@ class Constant(Row):
         return self.assumption(self.name, self.value, self.unit or None)
 
 
-def _typed(model: type[BaseModel], row: dict[str, str], numeric: set[str]) -> Any:
+def typed_row(model: type[BaseModel], row: dict[str, str], numeric: set[str]) -> Any:
     data: dict[str, Any] = {}
     for key, value in row.items():
         if key not in model.model_fields:
@@ -197,18 +197,25 @@ def _typed(model: type[BaseModel], row: dict[str, str], numeric: set[str]) -> An
     return model(**data)
 
 
-def _numeric_fields(model: type[BaseModel]) -> set[str]:
+def numeric_fields(model: type[BaseModel]) -> set[str]:
     return {
         name for name, f in model.model_fields.items()
         if f.annotation in (float, float | None, int | None)
     }
 
 
+def load_typed(model: type[BaseModel], filename: str, extra_numeric: set[str] | frozenset[str] = frozenset()) -> tuple:
+    """Rows of a shipped CSV as ``model`` instances: float and optional-float fields (plus ``extra_numeric``)
+    are parsed as numbers, ``aliases`` as a ``;``-separated tuple, the rest as strings; ``source`` and
+    ``as_of`` are checked by :func:`read_rows`."""
+    num = numeric_fields(model) | set(extra_numeric)
+    return tuple(typed_row(model, r, num) for r in read_rows(filename))
+
+
 @lru_cache(maxsize=None)
 def accelerators() -> tuple[Accelerator, ...]:
     """Every catalogued accelerator."""
-    num = _numeric_fields(Accelerator)
-    return tuple(_typed(Accelerator, r, num) for r in read_rows("accelerators.csv"))
+    return load_typed(Accelerator, "accelerators.csv")
 
 
 @lru_cache(maxsize=None)
@@ -234,8 +241,7 @@ def gpu(name: str, field: str = "--gpu") -> Accelerator:
 @lru_cache(maxsize=None)
 def prices() -> tuple[GpuPrice, ...]:
     """Every catalogued rental quote."""
-    num = _numeric_fields(GpuPrice)
-    rows = tuple(_typed(GpuPrice, r, num) for r in read_rows("gpu_prices.csv"))
+    rows = load_typed(GpuPrice, "gpu_prices.csv")
     names = {a.name for a in accelerators()}
     for r in rows:
         if r.gpu not in names:
@@ -276,8 +282,7 @@ def price(gpu_name: str, provider: str, tier: str = "on-demand") -> GpuPrice:
 @lru_cache(maxsize=None)
 def training_runs() -> tuple[TrainingRun, ...]:
     """Every catalogued published training run."""
-    num = _numeric_fields(TrainingRun)
-    return tuple(_typed(TrainingRun, r, num) for r in read_rows("training_runs.csv"))
+    return load_typed(TrainingRun, "training_runs.csv")
 
 
 def training_run(name: str) -> TrainingRun:
@@ -291,8 +296,7 @@ def training_run(name: str) -> TrainingRun:
 @lru_cache(maxsize=None)
 def constants() -> dict[str, Constant]:
     """The default parameters of the cost equations, by name."""
-    num = _numeric_fields(Constant)
-    return {r["name"]: _typed(Constant, r, num) for r in read_rows("constants.csv")}
+    return {c.name: c for c in load_typed(Constant, "constants.csv")}
 
 
 def constant(name: str) -> Constant:

@@ -44,8 +44,10 @@ class TrainingBill(Result):
     development: Development
 
 
-def _price(gpu_name: str | None, price: float | None, provider: str | None, tier: str | None,
+def rental_price(gpu_name: str | None, price: float | None, provider: str | None, tier: str | None,
            field_gpu: str = "--gpu") -> tuple[float, Assumption]:
+    """A rental price in USD per GPU-hour and its assumption: ``price`` as given, or the catalog quote for
+    ``gpu_name`` at ``provider``/``tier`` (default on-demand). Exactly one of ``price``/``provider``."""
     if price is not None and provider is not None:
         raise BillshapeInputError("--price/--provider", f"{price}/{provider}", "one of --price or --provider, not both")
     if price is not None:
@@ -217,7 +219,7 @@ def training_bill(
         for name, val in (("--hardware-usd", hardware_usd), ("--usd-per-kwh", usd_per_kwh), ("--pue", pue)):
             if val is not None:
                 raise BillshapeInputError(name, val, "only with --method amortized (a rental price includes them)")
-        rate, a = _price(acc.name if acc else None, price, provider, tier)
+        rate, a = rental_price(acc.name if acc else None, price, provider, tier)
         assumptions.append(a)
         compute = float(training.rental_cost_usd(hours_total, rate))
         assumptions.append(Assumption(name="energy", value=0.0, unit="USD", source="included in the rental price", as_of=None))
@@ -319,7 +321,7 @@ def serving_cost(
         user("deployment output throughput", float(tokens_per_second), "tokens/s", "--tokens-per-second"),
         user("GPUs", float(gpus), "GPUs", "--gpus"),
     ]
-    rate, a = _price(gpu, price, provider, tier)
+    rate, a = rental_price(gpu, price, provider, tier)
     assumptions.append(a)
     if utilization is None:
         u = 1.0

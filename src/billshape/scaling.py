@@ -192,6 +192,34 @@ def _plan_from_share(u, target_loss, E, A, B, alpha, beta):
     return n, d
 
 
+def iso_loss_point(share, target_loss, E, A, B, alpha, beta):
+    r"""A point (N, D) on the iso-loss curve :math:`L(N, D) = L`.
+
+    Parametrised by the share :math:`u \in (0, 1)` of the reducible loss :math:`L - E` that the parameter
+    term :math:`A / N^\alpha` takes: :math:`N = (A / (u (L - E)))^{1/\alpha}`,
+    :math:`D = (B / ((1 - u)(L - E)))^{1/\beta}`. Sweep ``share`` to trace the curve.
+
+    Parameters
+    ----------
+    share : numeric
+        Share of the reducible loss in the parameter term, in (0, 1) [unitless].
+    target_loss : numeric
+        Loss on the curve [nats per token], > E.
+    E, A, B, alpha, beta : numeric
+        Fitted constants.
+
+    Returns
+    -------
+    tuple of numeric
+        ``(params, tokens)`` [count, count].
+
+    References
+    ----------
+    .. [1] Hoffmann et al. 2022, arXiv:2203.15556, Eq. 2.
+    """
+    return _plan_from_share(share, target_loss, E, A, B, alpha, beta)
+
+
 def chinchilla_for_loss(target_loss, E, A, B, alpha, beta):
     r"""The compute-optimal model that reaches ``target_loss`` (the Chinchilla plan).
 

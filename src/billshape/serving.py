@@ -37,7 +37,7 @@ import numpy as np
 
 from billshape import _validate as v
 from billshape import catalog, inference
-from billshape.catalog import Constant, Row, _numeric_fields, _typed, read_rows
+from billshape.catalog import Constant, Row, load_typed, numeric_fields, read_rows, typed_row
 from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, Result, derived, user
 
@@ -168,7 +168,7 @@ def parameter_counts(a: Architecture) -> dict[str, float]:
 @lru_cache(maxsize=None)
 def architectures() -> tuple[Architecture, ...]:
     """Every catalogued architecture."""
-    num = _numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
+    num = numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
                                            "dense_layers", "experts_routed", "experts_shared",
                                            "experts_per_token", "tied_embeddings", "qkv_bias"}
     out = []
@@ -176,7 +176,7 @@ def architectures() -> tuple[Architecture, ...]:
         r = {k: (("0" if k in ("dense_layers", "experts_routed", "experts_shared", "experts_per_token",
                                 "tied_embeddings", "qkv_bias") else val) if val == "" and k in num else val)
              for k, val in r.items()}
-        out.append(_typed(Architecture, r, num))
+        out.append(typed_row(Architecture, r, num))
     return tuple(out)
 
 
@@ -206,8 +206,7 @@ def architecture(name: str, field: str = "--model") -> Architecture:
 @lru_cache(maxsize=None)
 def efficiencies() -> dict[str, Constant]:
     """Fitted and sourced defaults of the serving model, by name (``data/serving_efficiency.csv``)."""
-    num = _numeric_fields(Constant)
-    return {r["name"]: _typed(Constant, r, num) for r in read_rows("serving_efficiency.csv")}
+    return {c.name: c for c in load_typed(Constant, "serving_efficiency.csv")}
 
 
 def _eff(name: str) -> Constant:
@@ -420,8 +419,7 @@ class Case(Row):
 
 def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
     """Published measurements shipped in ``data/`` (``serving_calibration.csv`` or ``serving_validation.csv``)."""
-    num = _numeric_fields(Case)
-    return tuple(_typed(Case, r, num) for r in read_rows(filename))
+    return load_typed(Case, filename)
 
 
 def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict[str, Any]:
@@ -534,7 +532,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     Model outputs carry an uncertainty band: ``*_low``/``*_high`` at the P10/P90 of measured/modeled throughput on
     the held-out validation set (``throughput_ratio_p10``/``_p90`` in ``data/serving_efficiency.csv``).
     """
-    from billshape.estimates import _price
+    from billshape.estimates import rental_price
 
     arch = architecture(model)
     acc = catalog.gpu(gpu)
@@ -662,9 +660,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
 
 def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps: float, dec_tps: float) -> None:
     """Fill the cost keys: the request's replica time split into prefill (input) and decode (output) shares."""
-    from billshape.estimates import _price
+    from billshape.estimates import rental_price
 
-    rate, a = _price(est.gpu, price, provider, tier)
+    rate, a = rental_price(est.gpu, price, provider, tier)
     est.assumptions.append(a)
     if utilization is None:
         u = 1.0
@@ -831,7 +829,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     Each replica (``tp`` GPUs, default: the fewest that hold the model) runs continuous batching at the largest
     batch whose step time (TPOT) and TTFT stay within the limits.
     """
-    from billshape.estimates import _price
+    from billshape.estimates import rental_price
 
     v.positive("--requests-per-second", requests_per_second)
     if tpot_limit is not None:
@@ -892,7 +890,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     if ttft_limit is not None:
         est.assumptions.append(user("TTFT limit", float(ttft_limit), "s", "--ttft-limit"))
     if price is not None or provider is not None:
-        rate, a = _price(acc.name, price, provider, tier)
+        rate, a = rental_price(acc.name, price, provider, tier)
         est.assumptions.append(a)
         hours = catalog.constant("hours_per_year").value / 12.0
         est.assumptions.append(derived("hours per month", hours, "h", "hours_per_year / 12"))

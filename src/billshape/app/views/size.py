@@ -70,7 +70,7 @@ def _chart(res):
     n = np.geomspace(lo, hi, 120)
     u = k["A"] * n ** -k["alpha"] / (res.loss - k["E"])  # the parameter term's share of the reducible loss
     n, u = n[u < 0.995], u[u < 0.995]
-    n, d = sc._plan_from_share(u, res.loss, **k)  # (N, D) on the iso-loss curve
+    n, d = sc.iso_loss_point(u, res.loss, **k)  # (N, D) on the iso-loss curve
     train = sc.lifetime_flops(n, d, 0.0)
     total = sc.lifetime_flops(n, d, res.inference_tokens)
     frame = pd.concat([
