@@ -54,7 +54,7 @@ def _band(res, key: str, title: str, subtitle: str | list[str], color: str, y_do
     base = alt.Chart(alt.Data(values=rows)).encode(
         x=alt.X("month:Q", title="month", scale=alt.Scale(domain=[1, res.horizon_months], nice=False)))
     band = base.mark_area(opacity=0.25, color=color).encode(
-        y=alt.Y("p10:Q", title="USD per user-month", scale=alt.Scale(domain=y_domain)), y2="p90:Q")
+        y=alt.Y("p10:Q", title="USD per user-month", scale=alt.Scale(domain=y_domain), axis=alt.Axis(format="$,.2f")), y2="p90:Q")
     line = base.mark_line(color=color, strokeWidth=2.5).encode(
         y="p50:Q", tooltip=[alt.Tooltip("month:Q"), alt.Tooltip("p10:Q", format="$,.2f"),
                             alt.Tooltip("p50:Q", format="$,.2f"), alt.Tooltip("p90:Q", format="$,.2f")])
