@@ -129,3 +129,33 @@ def test_missing_argument_is_one_line(cli):
 def test_bare_command_prints_help(cli):
     res = cli()
     assert res.code == 0 and "Usage" in res.out
+
+
+@pytest.mark.parametrize("args,field", [
+    (["train", "--gpu", "a100", "--gpus", "1e308", "--days", "14", "--price", "2.5"], "--gpus"),
+    (["payback", "--fixed", "1e308", "--users", "1e308", "--revenue-per-user-month", "1e308", "--json"], "--fixed"),
+    (["serve", "--tokens-per-second", "1e308", "--gpus", "1", "--price", "2", "--json"], "--tokens-per-second"),
+    (["breakeven", "--api-price", "1e300", "--own-cost", "1", "--fixed", "1"], "--api-price"),
+])
+def test_extreme_inputs_are_bounded(cli, args, field):
+    res = cli(*args)
+    assert_one_line_error(res, field)
+    assert "Warning" not in res.err
+
+
+def test_overflowing_result_is_a_one_line_error(cli, monkeypatch):
+    # A safety net under the input bounds: a result that still is NaN or inf is refused, never printed.
+    from billshape import inference
+
+    monkeypatch.setattr(inference, "usd_per_million_tokens", lambda *a, **k: float("nan"))
+    args = ["serve", "--tokens-per-second", "100", "--gpus", "1", "--price", "2"]
+    assert_one_line_error(cli(*args, "--json"), "usd_per_million_tokens")
+    res = cli(*args)
+    assert res.code == 2 and "nan" not in res.out.lower()
+
+
+def test_non_utf8_file_is_a_one_line_error(cli, tmp_path):
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    res = cli("route", "--ladder", str(bad), "--quality-bar", "0.8")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err

@@ -22,20 +22,42 @@ def finite(field: str, value, allowed: str = "a finite number"):
     return value
 
 
-def positive(field: str, value):
-    """Require value > 0 (and finite)."""
+def positive(field: str, value, maximum: float | None = None):
+    """Require value > 0 (and finite, and <= ``maximum`` when given)."""
     arr = _arr(value)
-    if arr is None or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+    ok = arr is not None and np.all(np.isfinite(arr)) and np.all(arr > 0)
+    if maximum is not None:
+        ok = ok and np.all(arr <= maximum)
+        if not ok:
+            raise BillshapeInputError(field, value, f"in (0, {maximum:g}]")
+    if not ok:
         raise BillshapeInputError(field, value, "> 0 (finite)")
     return value
 
 
-def non_negative(field: str, value):
-    """Require value >= 0 (and finite)."""
+def non_negative(field: str, value, maximum: float | None = None):
+    """Require value >= 0 (and finite, and <= ``maximum`` when given)."""
     arr = _arr(value)
-    if arr is None or not np.all(np.isfinite(arr)) or not np.all(arr >= 0):
+    ok = arr is not None and np.all(np.isfinite(arr)) and np.all(arr >= 0)
+    if maximum is not None:
+        ok = ok and np.all(arr <= maximum)
+        if not ok:
+            raise BillshapeInputError(field, value, f"in [0, {maximum:g}]")
+    if not ok:
         raise BillshapeInputError(field, value, ">= 0 (finite)")
     return value
+
+
+# Upper bounds on inputs at the shells' boundary: far beyond any real deployment, and small enough that no
+# product of them overflows a float. Not defaults (nothing is assumed from them), so they are not catalog rows.
+MAX_USD = 1e15            # a fixed cost or bill
+MAX_USD_RATE = 1e6        # a price per GPU-hour, per million tokens, or per user-month
+MAX_COUNT = 1e12          # GPUs, users
+MAX_HOURS = 1e6           # wall-clock hours (114 years)
+MAX_DAYS = 4e4
+MAX_GPU_HOURS = 1e13
+MAX_TOKENS = 1e18         # tokens, parameters, tokens per second
+MAX_FLOPS = 1e32
 
 
 def fraction(field: str, value):

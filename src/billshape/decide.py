@@ -76,9 +76,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
     When the own marginal cost is at or above the API price there is no break-even: that is an answer
     (``exists=False``), not an error.
     """
-    v.positive("--api-price", api_usd_per_million_tokens)
-    v.non_negative("--own-cost", own_usd_per_million_tokens)
-    v.non_negative("--fixed", fixed_usd)
+    v.positive("--api-price", api_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("--own-cost", own_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
     p = float(api_usd_per_million_tokens)
     c = float(own_usd_per_million_tokens)
     vstar = float(break_even_tokens(fixed_usd, p / 1e6, c / 1e6))

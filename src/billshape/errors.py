@@ -49,9 +49,16 @@ def _show(value: object) -> str:
 
         if isinstance(value, np.ndarray):
             flat = value.ravel()
-            return repr(flat[:3].tolist()) + ("..." if flat.size > 3 else "")
+            if flat.size == 1:
+                value = flat[0].item()
+            else:
+                return repr(flat[:3].tolist()) + ("..." if flat.size > 3 else "")
+        if isinstance(value, np.generic):
+            value = value.item()
     except ImportError:  # pragma: no cover - numpy is a hard dependency
         pass
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(int(value))  # "--gpus: got 0", not "got 0.0"
     return repr(value)
 
 

@@ -51,7 +51,7 @@ def rental_price(gpu_name: str | None, price: float | None, provider: str | None
     if price is not None and provider is not None:
         raise BillshapeInputError("--price/--provider", f"{price}/{provider}", "one of --price or --provider, not both")
     if price is not None:
-        v.positive("--price", price)
+        v.positive("--price", price, v.MAX_USD_RATE)
         return float(price), user("rental price", float(price), "USD/GPU-hour", "--price")
     if provider is None:
         raise BillshapeInputError("--price", None, "a price: give --price USD_PER_GPU_HOUR or --provider P [--tier T]")
@@ -132,12 +132,12 @@ def training_bill(
         raise BillshapeInputError(missing, None, "required together with " + ("--params" if tokens is None else "--tokens"))
     training_flops = None
     if flops is not None:
-        v.positive("--flops", flops)
+        v.positive("--flops", flops, v.MAX_FLOPS)
         training_flops = float(flops)
         assumptions.append(user("training compute", training_flops, "FLOP", "--flops"))
     elif params is not None:
-        v.positive("--params", params)
-        v.positive("--tokens", tokens)
+        v.positive("--params", params, v.MAX_TOKENS)
+        v.positive("--tokens", tokens, v.MAX_TOKENS)
         n_active = params if active_params is None else active_params
         v.positive("--active-params", n_active)
         if n_active > params:
@@ -155,11 +155,13 @@ def training_bill(
         raise BillshapeInputError("--days/--hours", f"{days}/{hours}", "one of --days or --hours, not both")
     wall = None
     if days is not None:
-        v.positive("--days", days)
+        v.positive("--days", days, v.MAX_DAYS)
         wall = float(days) * 24.0
     elif hours is not None:
-        v.positive("--hours", hours)
+        v.positive("--hours", hours, v.MAX_HOURS)
         wall = float(hours)
+    if gpus is not None:
+        v.positive("--gpus", gpus, v.MAX_COUNT)
     if wall is not None and gpus is None:
         raise BillshapeInputError("--gpus", None, "required with --days or --hours")
     if gpus is not None and wall is None and gpu_hours is None:
@@ -174,12 +176,12 @@ def training_bill(
         v.fraction("--mfu", mfu)
 
     if gpu_hours is not None:
-        v.positive("--gpu-hours", gpu_hours)
+        v.positive("--gpu-hours", gpu_hours, v.MAX_GPU_HOURS)
         hours_total = float(gpu_hours)
         if not any(a.name.endswith(" GPU-hours") for a in assumptions):
             assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "--gpu-hours"))
     elif wall is not None:
-        v.positive("--gpus", gpus)
+        v.positive("--gpus", gpus, v.MAX_COUNT)
         hours_total = float(training.gpu_hours_from_cluster(gpus, wall))
         assumptions += [user("GPUs", float(gpus), "GPUs", "--gpus"),
                         user("wall-clock", wall, "hours", "--days" if days is not None else "--hours")]
@@ -229,7 +231,7 @@ def training_bill(
         if acc is None:
             raise BillshapeInputError("--gpu", None, "an accelerator name, required by --method amortized")
         if hardware_usd is not None:
-            v.positive("--hardware-usd", hardware_usd)
+            v.positive("--hardware-usd", hardware_usd, v.MAX_USD)
             hw = float(hardware_usd)
             assumptions.append(user("hardware price per chip", hw, "USD", "--hardware-usd"))
         else:
@@ -315,8 +317,8 @@ def serving_cost(
     ``tokens_per_second`` is the output (decode) throughput of the whole deployment; give
     ``input_tokens_per_second`` (prefill throughput) to price input tokens too.
     """
-    v.positive("--tokens-per-second", tokens_per_second)
-    v.positive("--gpus", gpus)
+    v.positive("--tokens-per-second", tokens_per_second, v.MAX_TOKENS)
+    v.positive("--gpus", gpus, v.MAX_COUNT)
     assumptions: list[Assumption] = [
         user("deployment output throughput", float(tokens_per_second), "tokens/s", "--tokens-per-second"),
         user("GPUs", float(gpus), "GPUs", "--gpus"),
@@ -334,7 +336,7 @@ def serving_cost(
     out = float(inference.usd_per_million_tokens(per_hour, tokens_per_second, u))
     inp = None
     if input_tokens_per_second is not None:
-        v.positive("--input-tokens-per-second", input_tokens_per_second)
+        v.positive("--input-tokens-per-second", input_tokens_per_second, v.MAX_TOKENS)
         inp = float(inference.usd_per_million_tokens(per_hour, input_tokens_per_second, u))
         assumptions.append(user("deployment input throughput", float(input_tokens_per_second), "tokens/s", "--input-tokens-per-second"))
     assumptions.append(Assumption(name="cost per token equation", value="$/h / (tokens/h x utilization)",

@@ -44,21 +44,31 @@ def derived(name: str, value: Any, unit: str | None = None, how: str = "") -> As
     return Assumption(name=name, value=value, unit=unit, source=f"computed: {how}" if how else "computed", as_of=None)
 
 
-def json_safe(obj: Any) -> Any:
-    """Convert numpy scalars/arrays to Python types; raise if a NaN or inf would leak into output."""
+class NonFiniteResult(ValueError):
+    """A result holds NaN or inf (inputs so extreme that the arithmetic overflowed); ``path`` names the key."""
+
+    def __init__(self, path: str, value: float):
+        self.path = path or "result"
+        self.value = value
+        super().__init__(f"{self.path}: the result is {value!r}, not a finite number")
+
+
+def json_safe(obj: Any, _path: str = "") -> Any:
+    """Convert numpy scalars/arrays to Python types; raise :class:`NonFiniteResult` rather than let a NaN or
+    inf leak into output."""
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
         np = None
     if isinstance(obj, BaseModel):
-        return json_safe(obj.model_dump(mode="python"))
+        return json_safe(obj.model_dump(mode="python"), _path)
     if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v, f"{_path}.{k}" if _path else str(k)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
+        return [json_safe(v, f"{_path}[{i}]") for i, v in enumerate(obj)]
     if np is not None:
         if isinstance(obj, np.ndarray):
-            return json_safe(obj.tolist())
+            return json_safe(obj.tolist(), _path)
         if isinstance(obj, np.bool_):
             return bool(obj)
         if isinstance(obj, np.integer):
@@ -67,7 +77,7 @@ def json_safe(obj: Any) -> Any:
             obj = float(obj)
     if isinstance(obj, float):
         if not math.isfinite(obj):
-            raise ValueError(f"internal error: non-finite number {obj!r} in a result")
+            raise NonFiniteResult(_path, obj)
         return obj
     if hasattr(obj, "isoformat"):
         return obj.isoformat()

@@ -59,14 +59,25 @@ def _fail(message: str, code: int = 2) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests."""
+    import warnings
+
     from billshape.errors import BillshapeInputError
+    from billshape.results import NonFiniteResult
 
     _register()
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
+        with warnings.catch_warnings():
+            # numpy's overflow/invalid warnings are not for users: a non-finite result is caught below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
     except BillshapeInputError as exc:
         return _fail(exc.message)
+    except NonFiniteResult as exc:
+        return _fail(f"{exc.path}: the result overflowed to {exc.value!r}; allowed: inputs that keep every result "
+                     "finite (an input is far outside realistic bounds)")
+    except UnicodeDecodeError as exc:
+        return _fail(f"input file: not UTF-8 text ({exc.reason} at byte {exc.start}); allowed: a UTF-8 text file")
     except _cx.NoSuchOption as exc:
         hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         return _fail(f"{exc.option_name}: no such option{hint}")

@@ -46,6 +46,13 @@ def render(result, title: str, rows: list[tuple[str, Any, str]], notes: list[str
     """Print a headline table and the assumptions table of a result."""
     from rich.table import Table
 
+    result.to_dict()  # raises NonFiniteResult (one-line error, exit 2) before anything non-finite is printed
+    for label, value, _unit in rows:
+        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+            from billshape.results import NonFiniteResult
+
+            raise NonFiniteResult(label, value)
+
     out = console()
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")
