@@ -32,10 +32,17 @@ def register(app: typer.Typer) -> None:
         kind = kind.lower()
         if kind not in KINDS:
             raise unknown_name("KIND", kind, KINDS)
+        # human tables show some columns in friendlier units: (header, key, divisor); --json keeps base SI units
+        scaled: dict[str, tuple[str, float]] = {}
         if kind == "gpus":
             rows = [a.model_dump() for a in catalog.accelerators()]
             cols = ["name", "aliases", "memory_gb", "memory_bytes_per_second", "bf16_dense_flops_per_second",
                     "fp8_dense_flops_per_second", "fp4_dense_flops_per_second", "tdp_watts", "purchase_usd", "as_of"]
+            scaled = {"memory_gb": ("memory GB", 1), "memory_bytes_per_second": ("memory TB/s", 1e12),
+                      "bf16_dense_flops_per_second": ("BF16 dense TFLOP/s", 1e12),
+                      "fp8_dense_flops_per_second": ("FP8 dense TFLOP/s", 1e12),
+                      "fp4_dense_flops_per_second": ("FP4 dense TFLOP/s", 1e12), "tdp_watts": ("TDP W", 1),
+                      "purchase_usd": ("price USD", 1)}
         elif kind == "prices":
             sel = list(catalog.prices())
             if gpu is not None:
@@ -65,7 +72,18 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title=f"{kind} ({len(rows)} rows; sources in --json)", title_justify="left")
         for c in cols:
-            table.add_column(c, overflow="fold")
+            header = scaled.get(c, (c.replace("_", " "), 1))[0]
+            table.add_column(header, overflow="fold", justify="right" if c in scaled else "left")
+
+        def cell(row: dict, c: str) -> str:
+            value = row[c]
+            if isinstance(value, tuple):
+                return ", ".join(value)
+            if c in scaled and isinstance(value, (int, float)):
+                divisor = scaled[c][1]
+                return f"{value:,.0f}" if divisor == 1 else f"{value / divisor:,.4g}"
+            return fmt(value)
+
         for r in rows:
-            table.add_row(*[";".join(r[c]) if isinstance(r[c], tuple) else fmt(r[c]) for c in cols])
+            table.add_row(*[cell(r, c) for c in cols])
         console().print(table)
