@@ -81,6 +81,7 @@ class Architecture(Row):
     v_head_dim: float | None = None
     published_params_total: float | None = None
     published_params_active: float | None = None
+    max_context_tokens: float | None = None
     note: str = ""
 
     @property
@@ -110,6 +111,23 @@ class Architecture(Row):
             # absorbed MLA: scores over (d_c + d_R), values over d_c, per head
             return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim) / 2
         return self.heads * self.head_dim
+
+    def valid_tensor_parallel(self, tp: float) -> bool:
+        """Whether ``tp`` GPUs can shard this model's attention: ``tp`` divides the query heads, and the KV heads
+        are either split evenly (``kv_heads % tp == 0``) or replicated whole (``tp % kv_heads == 0``), as vLLM,
+        SGLang and TensorRT-LLM require."""
+        t = int(tp)
+        if t != tp or t < 1:
+            return False
+        kv = int(self.kv_heads)
+        return int(self.heads) % t == 0 and (kv % t == 0 or t % kv == 0)
+
+    def next_valid_tensor_parallel(self, at_least: float) -> int | None:
+        """The smallest valid tensor-parallel size >= ``at_least`` (None when it would exceed the query heads)."""
+        for t in range(max(1, math.ceil(at_least)), int(self.heads) + 1):
+            if self.valid_tensor_parallel(t):
+                return t
+        return None
 
     def kv_bytes_per_token(self, bytes_per_value: float) -> float:
         if self.attention == "mla":
