@@ -81,6 +81,7 @@ class Architecture(Row):
     v_head_dim: float | None = None
     published_params_total: float | None = None
     published_params_active: float | None = None
+    max_context_tokens: float | None = None
     note: str = ""
 
     @property
@@ -110,6 +111,23 @@ class Architecture(Row):
             # absorbed MLA: scores over (d_c + d_R), values over d_c, per head
             return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim) / 2
         return self.heads * self.head_dim
+
+    def valid_tensor_parallel(self, tp: float) -> bool:
+        """Whether ``tp`` GPUs can shard this model's attention: ``tp`` divides the query heads, and the KV heads
+        are either split evenly (``kv_heads % tp == 0``) or replicated whole (``tp % kv_heads == 0``), as vLLM,
+        SGLang and TensorRT-LLM require."""
+        t = int(tp)
+        if t != tp or t < 1:
+            return False
+        kv = int(self.kv_heads)
+        return int(self.heads) % t == 0 and (kv % t == 0 or t % kv == 0)
+
+    def next_valid_tensor_parallel(self, at_least: float) -> int | None:
+        """The smallest valid tensor-parallel size >= ``at_least`` (None when it would exceed the query heads)."""
+        for t in range(max(1, math.ceil(at_least)), int(self.heads) + 1):
+            if self.valid_tensor_parallel(t):
+                return t
+        return None
 
     def kv_bytes_per_token(self, bytes_per_value: float) -> float:
         if self.attention == "mla":
@@ -450,16 +468,16 @@ class ServeEstimate(Result):
 
     model: str
     gpu: str
-    gpus: float
-    tensor_parallel: float
-    replicas: float
+    gpus: int
+    tensor_parallel: int
+    replicas: int
     precision: str
     kv_precision: str
     mode: str
     input_tokens: float
     output_tokens: float
-    batch: float
-    max_batch: float
+    batch: int
+    max_batch: int
     output_tokens_per_second: float
     input_tokens_per_second: float
     decode_tokens_per_second: float
@@ -482,7 +500,7 @@ class ServeEstimate(Result):
     measured_output_tokens_per_second: float | None = None
     modeled_output_tokens_per_second: float | None = None
     measured_over_modeled: float | None = None
-    expert_parallel: float = 1.0
+    expert_parallel: int = 1
     attention_dp: bool = False
     expert_load_imbalance: float = 1.0
     attention_dp_imbalance: float = 1.0
@@ -513,8 +531,36 @@ def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
     return b, mode
 
 
-def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None = None, precision: str = "bf16",
-          kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+def _lengths(input_tokens: float | None, output_tokens: float | None) -> tuple[float, float, Assumption, Assumption]:
+    """Request lengths [tokens] and their provenance: the user's (bounded) or the catalog defaults."""
+    out = []
+    for value, flag, key, name in ((input_tokens, "--input-tokens", "default_input_tokens", "input tokens"),
+                                   (output_tokens, "--output-tokens", "default_output_tokens", "output tokens")):
+        if value is None:
+            row = _eff(key)
+            out.append((float(row.value), row.assumption(name, float(row.value), "tokens/request")))
+        else:
+            v.positive(flag, value, v.MAX_TOKENS)
+            out.append((float(value), user(name, float(value), "tokens/request", flag)))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
+
+
+def check_context(arch: Architecture, input_tokens: float, output_tokens: float, note: str = "") -> None:
+    """Reject a request longer than the model's context window (``max_context_tokens``: config.json's
+    ``max_position_embeddings``): prompt plus generated tokens must fit in it."""
+    total = float(input_tokens) + float(output_tokens)
+    if arch.max_context_tokens is not None and total > arch.max_context_tokens:
+        raise BillshapeInputError("--input-tokens/--output-tokens", total,
+                                  f"<= {arch.max_context_tokens:,.0f} tokens in all: {arch.name}'s context window "
+                                  f"(max_position_embeddings); input + output{note} = {total:,.0f}")
+
+
+def _valid_tps(arch: Architecture, limit: int = 64) -> list[int]:
+    return [t for t in range(1, min(int(arch.heads), limit) + 1) if arch.valid_tensor_parallel(t)]
+
+
+def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None = None, precision: str | None = "bf16",
+          kv_precision: str | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
           batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
@@ -536,33 +582,69 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
 
     arch = architecture(model)
     acc = catalog.gpu(gpu)
-    precision = str(precision).strip().lower()
-    if precision not in WEIGHT_PRECISIONS:
-        raise unknown_name("--precision", precision, WEIGHT_PRECISIONS)
-    kv_precision = precision if kv_precision is None else str(kv_precision).strip().lower()
-    gpus = 1.0 if gpus is None else gpus
-    v.positive("--gpus", gpus)
-    if float(gpus) != int(gpus):
-        raise BillshapeInputError("--gpus", gpus, "a whole number of GPUs")
-    tp = float(gpus) if tp is None else tp
-    v.positive("--tp", tp)
-    if float(tp) != int(tp) or float(gpus) % float(tp) != 0:
-        raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus:g})")
-    ep = 1.0 if ep is None else ep
-    v.positive("--ep", ep)
-    if float(ep) not in (1.0, float(tp)):
-        raise BillshapeInputError("--ep", ep, f"1 or the tensor-parallel size --tp ({float(tp):g}): experts spread "
-                                  "over the replica's GPUs")
-    if float(ep) > 1 and not arch.is_moe:
-        raise BillshapeInputError("--ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
-    if dp_attention and float(ep) == 1 and float(tp) > 1:
-        raise BillshapeInputError("--dp-attention", True, f"with --ep {float(tp):g} (attention data parallelism "
-                                  "needs the experts spread over the replica)")
-    v.positive("--input-tokens", input_tokens)
-    v.positive("--output-tokens", output_tokens)
-    v.positive("--reasoning-multiplier", reasoning_multiplier)
+    prov: dict[str, Assumption] = {}  # provenance of the deployment inputs: user input, derived or catalog default
+    input_tokens, output_tokens, prov["input"], prov["output"] = _lengths(input_tokens, output_tokens)
+    v.positive("--reasoning-multiplier", reasoning_multiplier, v.MAX_COUNT)
     if reasoning_multiplier < 1:
         raise BillshapeInputError("--reasoning-multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
+    check_context(arch, input_tokens, float(output_tokens) * float(reasoning_multiplier),
+                  "" if reasoning_multiplier == 1 else " x --reasoning-multiplier")
+    if utilization is not None:
+        v.fraction("--utilization", utilization)
+    if precision is None:
+        precision = "bf16"
+        prov["precision"] = derived("weight precision", precision, None,
+                                    "default when --precision is not given: 16-bit weights, as the checkpoints are published")
+    else:
+        precision = str(precision).strip().lower()
+        prov["precision"] = user("weight precision", precision, None, "--precision")
+    if precision not in WEIGHT_PRECISIONS:
+        raise unknown_name("--precision", precision, WEIGHT_PRECISIONS)
+    if kv_precision is None:
+        kv_precision = precision
+        prov["kv"] = derived("KV precision", kv_precision, None, "the weight precision (--kv-precision not given)")
+    else:
+        kv_precision = str(kv_precision).strip().lower()
+        prov["kv"] = user("KV precision", kv_precision, None, "--kv-precision")
+    if gpus is None:
+        row = _eff("default_gpus")
+        gpus = int(row.value)
+        prov["gpus"] = row.assumption("GPUs", gpus, "GPUs")
+    else:
+        v.positive("--gpus", gpus, v.MAX_COUNT)
+        if float(gpus) != int(gpus):
+            raise BillshapeInputError("--gpus", gpus, "a whole number of GPUs")
+        gpus = int(gpus)
+        prov["gpus"] = user("GPUs", gpus, "GPUs", "--gpus")
+    if tp is None:
+        tp = gpus
+        prov["tp"] = derived("tensor parallel", tp, "GPUs", "one replica over all --gpus (--tp not given)")
+        tp_field = "--gpus"
+    else:
+        v.positive("--tp", tp, v.MAX_COUNT)
+        if float(tp) != int(tp) or gpus % int(tp) != 0:
+            raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus})")
+        tp = int(tp)
+        prov["tp"] = user("tensor parallel", tp, "GPUs", "--tp")
+        tp_field = "--tp"
+    if not arch.valid_tensor_parallel(tp):
+        nxt = arch.next_valid_tensor_parallel(tp)
+        raise BillshapeInputError(
+            tp_field, tp, f"a tensor-parallel size that divides {arch.name}'s {arch.heads:g} attention heads and splits "
+            f"or replicates its {arch.kv_heads:g} KV heads: {', '.join(str(t) for t in _valid_tps(arch))}",
+            (None if nxt is None else f"next valid: {nxt}")
+            + ("; --tp defaults to --gpus: give --tp for several replicas" if tp_field == "--gpus" else ""))
+    ep = 1 if ep is None else ep
+    v.positive("--ep", ep, v.MAX_COUNT)
+    if float(ep) not in (1.0, float(tp)):
+        raise BillshapeInputError("--ep", ep, f"1 or the tensor-parallel size --tp ({tp}): experts spread "
+                                  "over the replica's GPUs")
+    ep = int(ep)
+    if ep > 1 and not arch.is_moe:
+        raise BillshapeInputError("--ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
+    if dp_attention and ep == 1 and tp > 1:
+        raise BillshapeInputError("--dp-attention", True, f"with --ep {tp} (attention data parallelism "
+                                  "needs the experts spread over the replica)")
     v.below_one("--cache-hit-rate", cache_hit_rate)
     b_req, mode = _choose_mode(batch, mode)
     hw = hardware_inputs(arch, acc, precision, kv_precision)
@@ -570,8 +652,6 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     eff = default_efficiency() if efficiency is None else efficiency
     out_len = float(output_tokens) * float(reasoning_multiplier)
     in_len = max(float(input_tokens) * (1.0 - float(cache_hit_rate)), 1.0)
-    if float(input_tokens) + out_len > 1e7:
-        raise BillshapeInputError("--input-tokens", input_tokens, "a context of at most 10 million tokens")
     # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
     par = dict(expert_parallel=float(ep), attention_dp=bool(dp_attention),
                expert_load_cv=eff_rows["expert_load_cv"].value)
@@ -586,9 +666,13 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if w_total >= mem_replica or fits < 1:
         per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
         need = int(math.floor((w_total + hw["kv_bytes_per_token"] * ctx_hold) / per_gpu_usable)) + 1
+        nxt = arch.next_valid_tensor_parallel(need)
+        suggestion = (f"--tp {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
+                      if nxt is not None else f"more than its {arch.heads:g} attention heads allow in one tensor-parallel "
+                      "group (pipeline parallelism is not modeled)")
         raise BillshapeInputError(
             "--gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
-            f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group (--tp)")
+            f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group: {suggestion}")
     if b_req is not None and b_req > fits:
         raise BillshapeInputError("--batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
                                   f"{input_tokens:g}+{out_len:g} tokens (or --batch max)")
@@ -597,7 +681,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
                      batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
                      kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                      max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
-    replicas = float(gpus) / float(tp)
+    replicas = gpus // tp
     out_tps = float(r["output_tokens_per_second"]) * replicas
     in_tps = float(r["input_tokens_per_second"]) * replicas
     dec_tps = float(r["decode_tokens_per_second"]) * replicas
@@ -607,16 +691,13 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         acc.assumption(f"{acc.name} memory", acc.memory_bytes, "bytes"),
         acc.assumption(f"{acc.name} HBM bandwidth", acc.memory_bytes_per_second, "bytes/s"),
         acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
-        user("GPUs", float(gpus), "GPUs", "--gpus"), user("tensor parallel", float(tp), "GPUs", "--tp"),
-        user("weight precision", precision, None, "--precision"), user("KV precision", kv_precision, None, "--kv-precision"),
-        user("input tokens", float(input_tokens), "tokens/request", "--input-tokens"),
-        user("output tokens", float(output_tokens), "tokens/request", "--output-tokens"),
+        prov["gpus"], prov["tp"], prov["precision"], prov["kv"], prov["input"], prov["output"],
         bytes_per_value(precision).as_assumption(),
         bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
     ]
     lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
-        assumptions.append(user("expert parallel", float(ep), "GPUs", "--ep"))
+        assumptions.append(user("expert parallel", ep, "GPUs", "--ep"))
         assumptions.append(eff_rows["expert_load_cv"].as_assumption())
         assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
                                    "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
@@ -640,15 +721,15 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if cache_hit_rate:
         assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "--cache-hit-rate"))
     est = ServeEstimate(
-        model=arch.name, gpu=acc.name, gpus=float(gpus), tensor_parallel=float(tp), replicas=replicas,
+        model=arch.name, gpu=acc.name, gpus=gpus, tensor_parallel=tp, replicas=replicas,
         precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),
-        output_tokens=float(output_tokens), batch=float(r["batch"]), max_batch=fits,
+        output_tokens=float(output_tokens), batch=int(r["batch"]), max_batch=int(fits),
         output_tokens_per_second=out_tps, input_tokens_per_second=in_tps, decode_tokens_per_second=dec_tps,
         ttft_seconds=float(r["ttft_seconds"]), tpot_seconds=float(r["step_seconds"]),
         kv_cache_bytes_per_token=hw["kv_bytes_per_token"], bound="memory-bandwidth" if bool(r["memory_bound"]) else "compute",
         params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
         reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
-        expert_parallel=float(ep), attention_dp=bool(dp_attention),
+        expert_parallel=ep, attention_dp=bool(dp_attention),
         expert_load_imbalance=lam, attention_dp_imbalance=dp_imb,
         output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
         input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
@@ -719,43 +800,75 @@ def read_measured(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BillshapeInputError("--measured", str(path), "UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
+                                  "the file is not UTF-8 text") from None
+    except OSError as exc:
+        raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file",
+                                  type(exc).__name__) from None
     try:
         if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
             data = json.loads(text)
-            completed = float(data["completed"])
-            if completed <= 0:
-                raise ValueError("no completed requests")
-            out = {"output_tokens_per_second": float(data["output_throughput"]),
-                   "input_tokens": float(data["total_input_tokens"]) / completed,
-                   "output_tokens": float(data["total_output_tokens"]) / completed, "format": "vllm-benchmark-serving"}
+            if not isinstance(data, dict):
+                raise TypeError("the JSON is not an object")
+            completed = _measured_field(data, "completed", v.MAX_COUNT)
+            out = {"output_tokens_per_second": _measured_field(data, "output_throughput", v.MAX_TOKENS),
+                   "input_tokens": _measured_field(data, "total_input_tokens", v.MAX_TOKENS) / completed,
+                   "output_tokens": _measured_field(data, "total_output_tokens", v.MAX_TOKENS) / completed,
+                   "format": "vllm-benchmark-serving"}
             for key, name in (("mean_ttft_ms", "ttft_seconds"), ("mean_tpot_ms", "tpot_seconds")):
                 if data.get(key) is not None:
-                    out[name] = float(data[key]) / 1e3
+                    out[name] = _measured_field(data, key, v.MAX_HOURS * 3.6e6) / 1e3
             if data.get("model_id"):
                 out["model_id"] = str(data["model_id"])
-            for key in ("gpus", "gpu", "tp", "precision"):  # not written by vLLM; accepted when added by hand
+            for key in ("gpu", "precision"):  # not written by vLLM; accepted when added by hand
                 if data.get(key) is not None:
-                    out[key] = data[key]
+                    out[key] = str(data[key])
+            for key in ("gpus", "tp"):
+                if data.get(key) is not None:
+                    out[key] = _measured_count(data, key)
         else:
             rows = list(csv.DictReader(text.splitlines()))
             if len(rows) != 1:
                 raise ValueError(f"{len(rows)} data rows, expected 1")
             row = {k.strip(): (val or "").strip() for k, val in rows[0].items()}
-            out = {"output_tokens_per_second": float(row["output_tokens_per_second"]),
-                   "input_tokens": float(row["input_tokens"]), "output_tokens": float(row["output_tokens"]),
-                   "gpus": float(row["gpus"]), "format": "csv"}
+            out = {"output_tokens_per_second": _measured_field(row, "output_tokens_per_second", v.MAX_TOKENS),
+                   "input_tokens": _measured_field(row, "input_tokens", v.MAX_TOKENS),
+                   "output_tokens": _measured_field(row, "output_tokens", v.MAX_TOKENS),
+                   "gpus": _measured_count(row, "gpus"), "format": "csv"}
             for key in ("gpu", "model", "precision"):
                 if row.get(key):
                     out[key] = row[key]
             if row.get("tp"):
-                out["tp"] = float(row["tp"])
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+                out["tp"] = _measured_count(row, "tp")
+    except BillshapeInputError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError, csv.Error, json.JSONDecodeError) as exc:
         raise BillshapeInputError("--measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
                                   "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
                                   "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
-    v.positive("--measured output_tokens_per_second", out["output_tokens_per_second"])
     return out
+
+
+def _measured_field(data: dict, key: str, maximum: float) -> float:
+    """A positive number from a measured file, checked with its column/key name (``--measured KEY``)."""
+    if key not in data:
+        raise KeyError(key)
+    try:
+        value = float(data[key])
+    except (TypeError, ValueError):
+        raise BillshapeInputError(f"--measured {key}", data[key], f"a number in (0, {maximum:g}]") from None
+    v.positive(f"--measured {key}", value, maximum)
+    return value
+
+
+def _measured_count(data: dict, key: str) -> int:
+    value = _measured_field(data, key, v.MAX_COUNT)
+    if value != int(value):
+        raise BillshapeInputError(f"--measured {key}", value, "a whole number of GPUs")
+    return int(value)
 
 
 def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | None = None, gpus: float | None = None,
@@ -769,6 +882,7 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     m = read_measured(path)
     model = model or m.get("model") or m.get("model_id")
     gpu = gpu or m.get("gpu")
+    given_gpus = gpus
     gpus = gpus if gpus is not None else m.get("gpus")
     if model is None:
         raise BillshapeInputError("--model", None, "a model name (the measured file does not name a catalogued one)")
@@ -776,9 +890,18 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
         raise BillshapeInputError("--gpu", None, "the accelerator the measurement ran on")
     if gpus is None:
         raise BillshapeInputError("--gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
-    est = serve(model=model, gpu=gpu, gpus=float(gpus), tp=tp if tp is not None else m.get("tp"),
-                precision=precision or m.get("precision") or "bf16", kv_precision=kv_precision,
+    if utilization is not None:
+        v.fraction("--utilization", utilization)
+    est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp if tp is not None else m.get("tp"),
+                precision=precision or m.get("precision"), kv_precision=kv_precision,
                 input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max")
+    # values read from the file are the measurement's, not typed flags: label them with the file
+    from_file = {"input tokens": True, "output tokens": True, "GPUs": m.get("gpus") is not None and given_gpus is None,
+                 "tensor parallel": m.get("tp") is not None and tp is None,
+                 "weight precision": m.get("precision") is not None and precision is None}
+    label = f"measured: {Path(path).name} ({m['format']})"
+    est.assumptions = [Assumption(name=a.name, value=a.value, unit=a.unit, source=label, as_of=None)
+                       if from_file.get(a.name) else a for a in est.assumptions]
     ratio = m["output_tokens_per_second"] / est.output_tokens_per_second
     modeled = est.output_tokens_per_second
     est.source = "measured"
@@ -807,12 +930,12 @@ class Capacity(Result):
 
     model: str
     gpu: str
-    tensor_parallel: float
+    tensor_parallel: int
     requests_per_second: float
-    batch_per_replica: float
+    batch_per_replica: int
     replica_requests_per_second: float
-    replicas: float
-    gpus: float
+    replicas: int
+    gpus: int
     tpot_seconds: float
     ttft_seconds: float
     output_tokens_per_second: float
@@ -820,36 +943,47 @@ class Capacity(Result):
     usd_per_million_output_tokens: float | None = None
 
 
-def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str = "bf16",
-             kv_precision: str | None = None, input_tokens: float = 1000, output_tokens: float = 1000,
+#: tensor-parallel sizes tried when ``capacity`` chooses one (powers of two, as engines deploy them)
+CAPACITY_TP_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str | None = "bf16",
+             kv_precision: str | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
              tpot_limit: float | None = None, ttft_limit: float | None = None, price: float | None = None,
-             provider: str | None = None, tier: str | None = None) -> Capacity:
+             provider: str | None = None, tier: str | None = None, _tp_chosen: bool = False) -> Capacity:
     """Replicas, GPUs and $/month to serve ``requests_per_second`` within a TPOT and/or TTFT limit [s].
 
-    Each replica (``tp`` GPUs, default: the fewest that hold the model) runs continuous batching at the largest
-    batch whose step time (TPOT) and TTFT stay within the limits.
+    Each replica (``tp`` GPUs, default: the valid power-of-two size that needs the fewest GPUs in total) runs
+    continuous batching at the largest batch whose step time (TPOT) and TTFT stay within the limits.
     """
     from billshape.estimates import rental_price
 
-    v.positive("--requests-per-second", requests_per_second)
+    v.positive("--requests-per-second", requests_per_second, v.MAX_COUNT)
     if tpot_limit is not None:
-        v.positive("--tpot-limit", tpot_limit)
+        v.positive("--tpot-limit", tpot_limit, v.MAX_HOURS * 3600)
     if ttft_limit is not None:
-        v.positive("--ttft-limit", ttft_limit)
+        v.positive("--ttft-limit", ttft_limit, v.MAX_HOURS * 3600)
     arch, acc = architecture(model), catalog.gpu(gpu)
-    precision = str(precision).lower()
+    in_len, out_len, _, _ = _lengths(input_tokens, output_tokens)
+    check_context(arch, in_len, out_len)
+    if price is not None:
+        v.positive("--price", price, v.MAX_USD_RATE)
     if tp is None:
-        # default: the tensor-parallel size (1..64, powers of two) that needs the fewest GPUs in total
+        # default: the tensor-parallel size (valid powers of two up to 64) that needs the fewest GPUs in total
         best, limit_error = None, None
-        for cand in (1, 2, 4, 8, 16, 32, 64):
+        for cand in CAPACITY_TP_CANDIDATES:
+            if not arch.valid_tensor_parallel(cand):
+                continue
             try:
                 c = capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=cand,
                              precision=precision, kv_precision=kv_precision, input_tokens=input_tokens,
                              output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
-                             provider=provider, tier=tier)
+                             provider=provider, tier=tier, _tp_chosen=True)
             except BillshapeInputError as exc:
                 if exc.field in ("--tpot-limit", "--ttft-limit"):
                     limit_error = exc
+                elif exc.field not in ("--gpus", "--tp"):
+                    raise  # not about the size: the same error at every size
                 continue
             if best is None or c.gpus < best.gpus:
                 best = c
@@ -859,12 +993,21 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
             raise BillshapeInputError("--tp", None, f"a tensor-parallel size: no size up to 64 {acc.name} holds "
                                       f"{arch.name} within the limits")
         return best
-    base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
-                 input_tokens=input_tokens, output_tokens=output_tokens)
-    hw = hardware_inputs(arch, acc, precision, base.kv_precision)
+    v.positive("--tp", tp, v.MAX_COUNT)
+    if float(tp) != int(tp):
+        raise BillshapeInputError("--tp", tp, "a whole number of GPUs")
+    tp = int(tp)
+    try:
+        base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
+                     input_tokens=input_tokens, output_tokens=output_tokens)
+    except BillshapeInputError as exc:
+        if exc.field == "--gpus" and not _tp_chosen:  # here the replica size is the user's --tp
+            raise BillshapeInputError("--tp", tp, exc.allowed, exc.hint) from None
+        raise
+    hw = hardware_inputs(arch, acc, base.precision, base.kv_precision)
     rows = efficiencies()
     batches = np.arange(1.0, base.batch + 1.0)
-    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=float(input_tokens), output_tokens=float(output_tokens),
+    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                  batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
                  max_batch_cap=rows["max_batch_cap"].value, **default_efficiency())
     ok = np.ones_like(batches, dtype=bool)
@@ -876,14 +1019,23 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
         raise BillshapeInputError("--tpot-limit" if tpot_limit is not None else "--ttft-limit",
                                   tpot_limit if tpot_limit is not None else ttft_limit,
                                   f">= {float(r['step_seconds'][0]):.4g} s TPOT and {float(r['ttft_seconds'][0]):.4g} s "
-                                  f"TTFT: what {arch.name} on {int(tp)} {acc.name} achieves at batch 1")
+                                  f"TTFT: what {arch.name} on {tp} {acc.name} achieves at batch 1")
     i = int(np.nonzero(ok)[0].max())
     rep_rps = float(r["requests_per_second"][i])
-    replicas = float(math.ceil(requests_per_second / rep_rps))
-    est = Capacity(model=arch.name, gpu=acc.name, tensor_parallel=float(tp), requests_per_second=float(requests_per_second),
-                   batch_per_replica=float(batches[i]), replica_requests_per_second=rep_rps, replicas=replicas,
-                   gpus=replicas * float(tp), tpot_seconds=float(r["step_seconds"][i]), ttft_seconds=float(r["ttft_seconds"][i]),
-                   output_tokens_per_second=float(requests_per_second) * float(output_tokens), assumptions=list(base.assumptions))
+    replicas = int(math.ceil(requests_per_second / rep_rps))
+    # the deployment's GPUs and tensor-parallel size are computed here, not typed by the user (serve() saw tp as
+    # its --gpus/--tp): relabel them
+    tp_label = (derived("tensor parallel", tp, "GPUs", "the power-of-two size that needs the fewest GPUs in total "
+                        "(--tp not given)") if _tp_chosen else user("tensor parallel", tp, "GPUs", "--tp"))
+    gpus_label = derived("GPUs", replicas * tp, "GPUs", "replicas x tensor parallel")
+    assumptions = [tp_label if a.name == "tensor parallel" else gpus_label if a.name == "GPUs" else a
+                   for a in base.assumptions]
+    est = Capacity(model=arch.name, gpu=acc.name, tensor_parallel=tp, requests_per_second=float(requests_per_second),
+                   batch_per_replica=int(batches[i]), replica_requests_per_second=rep_rps, replicas=replicas,
+                   gpus=replicas * tp, tpot_seconds=float(r["step_seconds"][i]), ttft_seconds=float(r["ttft_seconds"][i]),
+                   output_tokens_per_second=float(requests_per_second) * out_len, assumptions=assumptions)
+    est.assumptions.append(derived("replicas", replicas, None, "ceil(request rate / one replica's requests/s at the "
+                                   "largest batch within the limits)"))
     est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "--requests-per-second"))
     if tpot_limit is not None:
         est.assumptions.append(user("TPOT limit", float(tpot_limit), "s", "--tpot-limit"))

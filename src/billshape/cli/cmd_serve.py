@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
         from billshape.cli._common import print_json, render
         from billshape.errors import BillshapeInputError
 
+        if utilization is not None:  # checked on every path, priced or not
+            from billshape import _validate
+
+            _validate.fraction("--utilization", utilization)
         if measured is not None or model is not None or requests_per_second is not None:
             from billshape import serving
 
@@ -64,8 +68,8 @@ def register(app: typer.Typer) -> None:
                 if tpot_limit is None and ttft_limit is None:
                     raise BillshapeInputError("--tpot-limit", None, "a TPOT and/or TTFT limit with --requests-per-second")
                 cap = serving.capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=tp,
-                                       precision=precision or "bf16", kv_precision=kv_precision,
-                                       input_tokens=1000 if input_tokens is None else input_tokens, output_tokens=1000 if output_tokens is None else output_tokens,
+                                       precision=precision, kv_precision=kv_precision,
+                                       input_tokens=input_tokens, output_tokens=output_tokens,
                                        tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price, provider=provider, tier=tier)
                 if json_out:
                     print_json(cap.to_dict())
@@ -86,9 +90,9 @@ def register(app: typer.Typer) -> None:
             else:
                 if gpu is None:
                     raise BillshapeInputError("--gpu", None, "an accelerator name with --model")
-                res = serving.serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision or "bf16",
-                                    kv_precision=kv_precision, input_tokens=1000 if input_tokens is None else input_tokens,
-                                    output_tokens=1000 if output_tokens is None else output_tokens, batch=batch or "max", mode=mode, price=price,
+                res = serving.serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision,
+                                    kv_precision=kv_precision, input_tokens=input_tokens,
+                                    output_tokens=output_tokens, batch=batch or "max", mode=mode, price=price,
                                     provider=provider, tier=tier, utilization=utilization,
                                     reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
                                     ep=ep, dp_attention=dp_attention)
@@ -111,7 +115,7 @@ def register(app: typer.Typer) -> None:
             if res.output_tokens_per_second_low is not None:
                 rows.insert(1, ("  P10-P90 band (validation)", band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
             if res.expert_parallel > 1:
-                rows.append(("expert parallel / attention DP", f"{res.expert_parallel:g} / {'yes' if res.attention_dp else 'no'}", ""))
+                rows.append(("expert parallel / attention DP", f"{res.expert_parallel} / {'yes' if res.attention_dp else 'no'}", ""))
                 rows.append(("  busiest rank / mean (EP, attention DP)",
                              f"{res.expert_load_imbalance:.2f} / {res.attention_dp_imbalance:.2f}", ""))
             if res.measured_over_modeled is not None:
