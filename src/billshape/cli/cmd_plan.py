@@ -50,10 +50,10 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
     from rich.table import Table
 
     from billshape.cli._common import render_assumptions
-    from billshape.report.html import _fmt
+    from billshape.report.html import _fmt, samples_text
 
     table = Table(title=res.name, title_justify="left", title_style="bold",
-                  caption=f"{res.samples:,} samples (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
+                  caption=f"{samples_text(res.samples)} (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
     table.add_column("outcome", style="bold")
     for p in ("P10", "P50", "P90"):
         table.add_column(p, justify="right")
@@ -64,7 +64,9 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
               "fully loaded = do the users pay for the whole business, training included?[/]")
     never = res.probability_never_pays_back
     if res.samples > 1:
-        out.print(f"never pays back within {res.horizon_months} months in {never:.1%} of samples")
+        from billshape.report.charts import share_text
+
+        out.print(f"never pays back within {res.horizon_months} months in {share_text(never)} of samples")
     if res.sensitivity:
         top = ", ".join(f"{r['input']} (NPV {_fmt('npv_usd', r['at_input_p10'])} .. {_fmt('npv_usd', r['at_input_p90'])})"
                         for r in res.sensitivity[:3])
