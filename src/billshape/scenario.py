@@ -603,11 +603,39 @@ def parse(data: Any, source: str = "scenario") -> "Plan":
     return Plan(scn, values, source, given)
 
 
+def example_names() -> list[str]:
+    """The shipped example scenarios' names (file names without ``.yaml``)."""
+    return sorted(f.name[:-5] for f in examples_dir().iterdir() if f.name.endswith(".yaml"))
+
+
+def resolve(path: str | Path) -> Path:
+    """The scenario file ``path`` names: the file itself when it exists; else, for a bare name (no folder), the
+    shipped example of that name, with or without ``.yaml`` (``billshape plan seed000_image_startup`` works from
+    any directory and from an installed package).
+
+    Raises :class:`BillshapeInputError` (field ``FILE``) listing the shipped names, the closest first, when
+    neither exists.
+    """
+    p = Path(path)
+    if p.exists():
+        return p
+    names = example_names()
+    text = str(path)
+    bare = p.name == text and text not in ("", ".", "..")
+    stem = text[:-5] if text.endswith(".yaml") else text[:-4] if text.endswith(".yml") else text
+    if bare and stem in names:
+        return examples_dir() / f"{stem}.yaml"
+    close = difflib.get_close_matches(Path(stem).name, names, n=3, cutoff=0.5)
+    hint = "no such file" + (f"; did you mean {', '.join(close)}?" if close else "")
+    raise BillshapeInputError("FILE", text, "a scenario YAML file, or the name of a shipped example: " + ", ".join(names),
+                              hint)
+
+
 def load(path: str | Path) -> "Plan":
-    """Read and validate a scenario YAML file."""
+    """Read and validate a scenario YAML file, or a shipped example by name (see :func:`resolve`)."""
     import yaml
 
-    p = Path(path)
+    p = resolve(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -1897,4 +1925,4 @@ def examples_dir() -> Path:
 
 
 __all__ = ["Scenario", "Plan", "PlanResult", "Dist", "load", "parse", "plan", "api_price", "loop_summaries",
-           "examples_dir"]
+           "examples_dir", "example_names", "resolve"]

@@ -11,7 +11,10 @@ from billshape.cli._common import JsonOpt
 HELP = """Evaluate a product plan (scenario YAML): monthly P&L with Monte Carlo uncertainty, both views of unit
 economics, payback, NPV, the training vs inference split, a sensitivity tornado, and an offline HTML report.
 
-Example (seed 000): billshape plan examples/seed000_image_startup.yaml --report plan.html
+FILE is a scenario YAML file or, when no such file exists here, the name of a shipped example (with or without
+.yaml): seed000_image_startup, api_wrapper_price_shock, high_volume_self_host.
+
+Example (seed 000): billshape plan seed000_image_startup --report plan.html
 """
 
 
@@ -84,7 +87,7 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
 def register(app: typer.Typer) -> None:
     @app.command("plan", help=HELP)
     def plan(
-        file: Annotated[str, typer.Argument(metavar="FILE.yaml", help="Scenario file (see docs/plan.md).")],
+        file: Annotated[str, typer.Argument(metavar="FILE.yaml", help="Scenario file (see docs/plan.md), or a shipped example's name.")],
         samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (1 when nothing is uncertain).")] = 20_000,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         report: Annotated[Optional[str], typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
