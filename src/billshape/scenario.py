@@ -1897,7 +1897,7 @@ class PlanResult(Result):
     summary: dict[str, dict[str, float | None]]
     lifetime: dict[str, dict[str, float | None]]
     probability_never_pays_back: float
-    monthly: list[dict[str, float]]
+    monthly: list[dict[str, int | float]]  # month: int
     sensitivity: list[dict[str, Any]]
     build_vs_buy: dict[str, Any] | None = None
 
