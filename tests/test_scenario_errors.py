@@ -252,7 +252,7 @@ def _check_message(key: str, value, exc: BillshapeInputError) -> None:
     assert re.match(r"^\S+: (got .+; allowed|missing; required): .+", msg), msg
     if exc.field == key:
         # the allowed part is a range (a bound) or a list of choices, not a parser's sentence
-        assert re.search(r"(>=?|<=?|one of|shares|integer|number|text|only with|without|exactly one of|not both)", exc.allowed), msg
+        assert re.search(r"(>=?|<=?|one of|shares|integer|number|text|only with|without|exactly one of|not both|in [(\[])", exc.allowed), msg
     assert "\n" not in msg
 
 
