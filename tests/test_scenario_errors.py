@@ -204,3 +204,82 @@ def test_broken_corpus_through_the_cli(cli, tmp_path, data):
         json.loads(res.out)
     else:
         assert res.out == "" and len(res.err.strip().splitlines()) == 1
+
+
+# --- every numeric key, every bad number: "<yaml.path>: got <value>; allowed: <range>" (QA: horizon_months: 0
+# gave pydantic's raw "Input should be greater than or equal to 1") ---
+
+import math  # noqa: E402
+import re  # noqa: E402
+
+from billshape import scenario as _scn  # noqa: E402
+
+WHERE = {  # where each schema model sits in VALID
+    _scn.Scenario: "", _scn.Product: "product", _scn.Route: "serving.routes[0]", _scn.ApiRoute: "serving.routes[0].api",
+    _scn.SelfHosted: "serving.routes[1].self_hosted", _scn.TrainingProject: "training",
+    _scn.FixedMonthly: "fixed_monthly", _scn.Market: "market", _scn.PriceStep: "market.api_price_steps[0]",
+}
+
+
+def _numeric_keys() -> list[str]:
+    keys = []
+    for model, prefix in WHERE.items():
+        for name, field in model.model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if "bound" in extra or field.annotation in (int, float):
+                keys.append(f"{prefix}.{name}" if prefix else name)
+    return keys
+
+
+NUMERIC_KEYS = _numeric_keys()
+BAD_NUMBERS = [0, -1, 1e308, -1e308, math.nan, math.inf, 2.5, True, "abc", [1]]
+
+
+def test_every_numeric_key_is_covered():
+    assert len(NUMERIC_KEYS) >= 40
+    for key in ("horizon_months", "training.amortization_months", "training.retrain_every_months",
+                "serving.routes[0].share", "market.api_price_steps[0].month", "product.users_start"):
+        assert key in NUMERIC_KEYS
+
+
+def _check_message(key: str, value, exc: BillshapeInputError) -> None:
+    msg = str(exc)
+    assert "Input should" not in msg and "pydantic" not in msg.lower(), msg
+    # the key itself, or (a conflict such as hours next to days, shares not summing to 1) a key beside it
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    assert exc.field == key or exc.field.startswith(key + ".") or (parent and exc.field.startswith(parent)) \
+        or (key.endswith(".share") and exc.field.endswith(".share")), msg
+    assert re.match(r"^\S+: (got .+; allowed|missing; required): .+", msg), msg
+    if exc.field == key:
+        # the allowed part is a range (a bound) or a list of choices, not a parser's sentence
+        assert re.search(r"(>=?|<=?|one of|shares|integer|number|text|only with|without|exactly one of|not both|in [(\[])", exc.allowed), msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("key", NUMERIC_KEYS)
+def test_bad_numbers_name_the_key_and_its_range(key):
+    for value in BAD_NUMBERS:
+        try:
+            parse(with_(key, value))
+        except BillshapeInputError as exc:
+            _check_message(key, value, exc)
+        else:
+            assert not (isinstance(value, float) and not math.isfinite(value)), f"{key}={value!r} accepted"
+            assert value is not True and value != "abc" and value != [1], f"{key}={value!r} accepted"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NUMERIC_KEYS), st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20)))
+def test_any_number_in_any_key_is_accepted_or_one_clean_message(key, value):
+    try:
+        parse(with_(key, value))
+    except BillshapeInputError as exc:
+        _check_message(key, value, exc)
+
+
+def test_horizon_zero_reads_like_billshape(cli, tmp_path):
+    f = tmp_path / "h.yaml"
+    f.write_text(yaml.safe_dump(with_("horizon_months", 0)))
+    res = cli("plan", str(f))
+    assert_one_line_error(res, "horizon_months")
+    assert "horizon_months: got 0; allowed: an integer >= 1 and <= 240" in res.err

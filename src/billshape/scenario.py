@@ -260,6 +260,17 @@ RATE = Bound(0.0, 5.0)
 Number = Annotated[Any, BeforeValidator(_to_number)]
 
 
+def _not_bool(value: Any) -> Any:
+    """A plain numeric key: a boolean is not a number (pydantic would read ``true`` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+
+
 def num(bound: Bound, default: Any = ..., description: str = "") -> Any:
     """A numeric field (a number or a distribution) with its allowed range."""
     return Field(default, description=description, json_schema_extra={"bound": dataclasses.asdict(bound)})
@@ -324,7 +335,7 @@ class SelfHosted(_Model):
 
 class Route(_Model):
     name: str | None = None
-    share: float = Field(ge=0, le=1, description="share of requests served by this route")
+    share: Float = Field(ge=0, le=1, description="share of requests served by this route")
     api: ApiRoute | None = None
     self_hosted: SelfHosted | None = None
 
@@ -346,8 +357,8 @@ class TrainingProject(_Model):
     tier: str | None = None
     method: Literal["rental", "amortized"] = "rental"
     total_usd: Number = num(NONNEG, None, "the bill, when known directly (e.g. a fine-tuning quote) [USD]")
-    amortization_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
-    retrain_every_months: int = Field(0, ge=0, le=MAX_HORIZON_MONTHS)
+    amortization_months: Int = Field(ge=1, le=MAX_HORIZON_MONTHS)
+    retrain_every_months: Int = Field(0, ge=0, le=MAX_HORIZON_MONTHS)
     retrain_cost_fraction: Number = num(Bound(0.0, 100.0), 1.0, "each retraining's cost / the first bill")
 
 
@@ -361,7 +372,7 @@ class FixedMonthly(_Model):
 
 
 class PriceStep(_Model):
-    month: int = Field(ge=1, le=MAX_HORIZON_MONTHS, description="first month at the new price")
+    month: Int = Field(ge=1, le=MAX_HORIZON_MONTHS, description="first month at the new price")
     factor: Number = num(Bound(0.0, 1000.0, lo_open=True, floor=1e-6), description="multiplier on API prices from then on")
 
 
@@ -384,7 +395,7 @@ class Scenario(_Model):
 
     name: str = "scenario"
     description: str = ""
-    horizon_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
+    horizon_months: Int = Field(ge=1, le=MAX_HORIZON_MONTHS)
     discount_rate_annual: Number = num(RATE, description="annual discount rate for the NPV")
     product: Product
     serving: Serving = Serving()
@@ -427,6 +438,53 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
+def _field_at(loc: tuple):
+    """The pydantic field a validation error's location points at (list indices skipped), or None."""
+    names = [part for part in loc if not isinstance(part, int)]
+    if not names:
+        return None
+    parent = _model_at(tuple(names[:-1]))
+    return parent.model_fields.get(names[-1]) if parent is not None else None
+
+
+def _allowed_text(field) -> str | None:
+    """A field's allowed range in billshape's words ("an integer >= 1 and <= 240", "one of a, b"), from its
+    annotation and constraints; None when the field has no simple range."""
+    import typing
+
+    ann = field.annotation
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) is Literal or (args and all(isinstance(a, str) for a in args)):
+        return "one of " + ", ".join(str(a) for a in typing.get_args(ann))
+    base = ann if isinstance(ann, type) else next((a for a in args if isinstance(a, type)), None)
+    if base is str:
+        return "text"
+    if base not in (int, float):
+        return None
+    parts = []
+    for m in field.metadata:
+        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(m, attr, None) is not None:
+                parts.append(f"{op} {_g(getattr(m, attr))}")
+    kind = "an integer" if base is int else "a number"
+    return f"{kind} {' and '.join(parts)}" if parts else kind
+
+
+PYDANTIC_HINTS = {  # pydantic error types -> a short hint after billshape's "allowed: <range>"
+    "int_from_float": "not a whole number",
+    "int_parsing": "not an integer",
+    "int_parsing_size": "out of range",
+    "int_type": "not an integer",
+    "float_parsing": "not a number",
+    "float_type": "not a number",
+    "finite_number": "not a finite number",
+    "bool_type": "not a number",
+    "string_type": None,
+    "literal_error": None,
+    "greater_than": None, "greater_than_equal": None, "less_than": None, "less_than_equal": None,
+}
+
+
 def _from_validation_error(exc: ValidationError) -> BillshapeInputError:
     err = exc.errors(include_url=False)[0]
     loc = tuple(err.get("loc", ()))
@@ -440,11 +498,34 @@ def _from_validation_error(exc: ValidationError) -> BillshapeInputError:
                                    "a known key: " + ", ".join(known) if known else "no such key",
                                    f"unknown key; did you mean {', '.join(close)}?" if close else "unknown key")
     if typ == "missing":
-        return BillshapeInputError(_path(loc), None, "a value (required key)")
+        field = _field_at(loc)
+        allowed = _allowed_text(field) if field is not None else None
+        if allowed is None and "bound" in _extra(field):
+            allowed = Bound(**_extra(field)["bound"]).text()
+        return BillshapeInputError(_path(loc), None, f"{allowed} (required key)" if allowed else "a value (required key)")
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if isinstance(value, (dict, list)):
         value = type(value).__name__
-    return BillshapeInputError(_path(loc), value, msg)
+    if typ in ("model_type", "model_attributes_type", "dict_type"):
+        return BillshapeInputError(_path(loc), value, "a mapping (indented 'key: value' lines)")
+    if typ == "list_type":
+        return BillshapeInputError(_path(loc), value, "a list ('- ...' lines)")
+    field = _field_at(loc)
+    if typ == "value_error" and "bound" in _extra(field):  # a number-or-distribution key (``Number``)
+        if isinstance(err.get("input"), dict):  # a distribution's own message ("p10 (300) must be <= p90 (100)")
+            return BillshapeInputError(_path(loc), value, msg)
+        return BillshapeInputError(_path(loc), value, Bound(**_extra(field)["bound"]).text(),
+                                   msg.split(", got ")[0])
+    allowed = _allowed_text(field) if field is not None else None
+    if allowed is None:  # a number-or-distribution field's own message is already in billshape's words
+        return BillshapeInputError(_path(loc), value, msg)
+    hint = PYDANTIC_HINTS.get(typ, msg) if typ != "value_error" else msg
+    return BillshapeInputError(_path(loc), value, allowed, hint)
+
+
+def _extra(field) -> dict:
+    extra = getattr(field, "json_schema_extra", None)
+    return extra if isinstance(extra, dict) else {}
 
 
 def _walk(model: BaseModel, prefix: tuple = ()):
@@ -522,11 +603,39 @@ def parse(data: Any, source: str = "scenario") -> "Plan":
     return Plan(scn, values, source, given)
 
 
+def example_names() -> list[str]:
+    """The shipped example scenarios' names (file names without ``.yaml``)."""
+    return sorted(f.name[:-5] for f in examples_dir().iterdir() if f.name.endswith(".yaml"))
+
+
+def resolve(path: str | Path) -> Path:
+    """The scenario file ``path`` names: the file itself when it exists; else, for a bare name (no folder), the
+    shipped example of that name, with or without ``.yaml`` (``billshape plan seed000_image_startup`` works from
+    any directory and from an installed package).
+
+    Raises :class:`BillshapeInputError` (field ``FILE``) listing the shipped names, the closest first, when
+    neither exists.
+    """
+    p = Path(path)
+    if p.exists():
+        return p
+    names = example_names()
+    text = str(path)
+    bare = p.name == text and text not in ("", ".", "..")
+    stem = text[:-5] if text.endswith(".yaml") else text[:-4] if text.endswith(".yml") else text
+    if bare and stem in names:
+        return examples_dir() / f"{stem}.yaml"
+    close = difflib.get_close_matches(Path(stem).name, names, n=3, cutoff=0.5)
+    hint = "no such file" + (f"; did you mean {', '.join(close)}?" if close else "")
+    raise BillshapeInputError("FILE", text, "a scenario YAML file, or the name of a shipped example: " + ", ".join(names),
+                              hint)
+
+
 def load(path: str | Path) -> "Plan":
-    """Read and validate a scenario YAML file."""
+    """Read and validate a scenario YAML file, or a shipped example by name (see :func:`resolve`)."""
     import yaml
 
-    p = Path(path)
+    p = resolve(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -1788,7 +1897,7 @@ class PlanResult(Result):
     summary: dict[str, dict[str, float | None]]
     lifetime: dict[str, dict[str, float | None]]
     probability_never_pays_back: float
-    monthly: list[dict[str, float]]
+    monthly: list[dict[str, int | float]]  # month: int
     sensitivity: list[dict[str, Any]]
     build_vs_buy: dict[str, Any] | None = None
 
@@ -1816,4 +1925,4 @@ def examples_dir() -> Path:
 
 
 __all__ = ["Scenario", "Plan", "PlanResult", "Dist", "load", "parse", "plan", "api_price", "loop_summaries",
-           "examples_dir"]
+           "examples_dir", "example_names", "resolve"]

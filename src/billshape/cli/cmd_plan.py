@@ -11,7 +11,10 @@ from billshape.cli._common import JsonOpt
 HELP = """Evaluate a product plan (scenario YAML): monthly P&L with Monte Carlo uncertainty, both views of unit
 economics, payback, NPV, the training vs inference split, a sensitivity tornado, and an offline HTML report.
 
-Example (seed 000): billshape plan examples/seed000_image_startup.yaml --report plan.html
+FILE is a scenario YAML file or, when no such file exists here, the name of a shipped example (with or without
+.yaml): seed000_image_startup, api_wrapper_price_shock, high_volume_self_host.
+
+Example (seed 000): billshape plan seed000_image_startup --report plan.html
 """
 
 
@@ -50,10 +53,10 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
     from rich.table import Table
 
     from billshape.cli._common import render_assumptions
-    from billshape.report.html import _fmt
+    from billshape.report.html import _fmt, samples_text
 
     table = Table(title=res.name, title_justify="left", title_style="bold",
-                  caption=f"{res.samples:,} samples (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
+                  caption=f"{samples_text(res.samples)} (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
     table.add_column("outcome", style="bold")
     for p in ("P10", "P50", "P90"):
         table.add_column(p, justify="right")
@@ -64,7 +67,9 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
               "fully loaded = do the users pay for the whole business, training included?[/]")
     never = res.probability_never_pays_back
     if res.samples > 1:
-        out.print(f"never pays back within {res.horizon_months} months in {never:.1%} of samples")
+        from billshape.report.charts import share_text
+
+        out.print(f"never pays back within {res.horizon_months} months in {share_text(never)} of samples")
     if res.sensitivity:
         top = ", ".join(f"{r['input']} (NPV {_fmt('npv_usd', r['at_input_p10'])} .. {_fmt('npv_usd', r['at_input_p90'])})"
                         for r in res.sensitivity[:3])
@@ -82,7 +87,7 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
 def register(app: typer.Typer) -> None:
     @app.command("plan", help=HELP)
     def plan(
-        file: Annotated[str, typer.Argument(metavar="FILE.yaml", help="Scenario file (see docs/plan.md).")],
+        file: Annotated[str, typer.Argument(metavar="FILE.yaml", help="Scenario file (see docs/plan.md), or a shipped example's name.")],
         samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (1 when nothing is uncertain).")] = 20_000,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         report: Annotated[Optional[str], typer.Option("--report", help="Write a self-contained HTML report here.")] = None,

@@ -96,45 +96,72 @@ def cumulative_cash(res) -> alt.LayerChart:
                         subtitle="P50 line, P10-P90 band; it crosses zero at payback"))
 
 
+def share_text(p: float) -> str:
+    """A share as a percentage that never rounds a non-zero share to 0 % (or a short one to 100 %)."""
+    if p <= 0:
+        return "0%"
+    if p >= 1:
+        return "100%"
+    if p < 0.001:
+        return "< 0.1%"
+    if p > 0.999:
+        return "> 99.9%"
+    return f"{p:.1%}"
+
+
 def payback(res) -> alt.Chart:
-    """Histogram of the payback month over the samples, with 'never (within the horizon)' as its own bar."""
-    samples = res._payback_samples
-    finite = [x for x in samples if x is not None]
-    never = len(samples) - len(finite)
+    """Histogram of the payback month over the samples, with 'never (within the horizon)' as its own bar.
+
+    The histogram's shape comes from the payback months kept on the result (the first samples drawn, at most
+    5,000, to keep the report small); its bars are scaled so that they and the 'never' bar add up to 1, the
+    'never' share being the result's ``probability_never_pays_back`` over ALL samples (as in the summary).
+    """
+    kept = res._payback_samples
+    finite = [x for x in kept if x is not None]
     H = res.horizon_months
+    if res.samples == 1 or len(kept) == 1:
+        x = finite[0] if finite else None
+        text = f"pays back at month {x:.4g}" if x is not None else f"never pays back within {H} months"
+        rows = [{"x": x if x is not None else H, "text": text}]
+        height = HEIGHT // 2
+        rule = alt.Chart(alt.Data(values=rows)).mark_rule(color="#72B7B2", strokeWidth=4).encode(
+            x=alt.X("x:Q", title="payback month", scale=alt.Scale(domain=[0, H])))
+        right_side = (x if x is not None else H) > 0.6 * H  # label on the side with room
+        label = alt.Chart(alt.Data(values=rows)).mark_text(
+            align="right" if right_side else "left", dx=-10 if right_side else 10, baseline="middle",
+            fontSize=16, fontWeight="bold").encode(x="x:Q", y=alt.value(height / 2), text="text:N")
+        return (rule + label).properties(width=WIDTH, height=height, title=alt.Title(
+            "Payback: when the cumulative cash turns non-negative for good",
+            subtitle="a deterministic plan (no uncertain inputs): one payback month"))
+    never_share = float(res.probability_never_pays_back)
     width = max(H / 40.0, 0.25) if finite and max(finite) - min(finite) > 1e-9 else 0.25
+    rows = []
     if finite:
         lo = math.floor(min(finite) / width) * width
         counts: dict[float, int] = {}
         for x in finite:
             k = lo + math.floor((x - lo) / width) * width
             counts[k] = counts.get(k, 0) + 1
-        rows = [{"start": k, "end": k + width, "share": c / len(samples), "label": "pays back"} for k, c in sorted(counts.items())]
+        scale = (1.0 - never_share) / len(finite)
+        rows = [{"start": k, "end": k + width, "share": c * scale, "label": "pays back"} for k, c in sorted(counts.items())]
+    if len(kept) < res.samples:
+        shape = f"share of all {res.samples:,} samples by payback month (bar shapes from the first {len(kept):,} drawn)"
     else:
-        rows = []
-    if len(samples) == 1:
-        x = finite[0] if finite else None
-        text = f"pays back at month {x:.4g}" if x is not None else f"never pays back within {H} months"
-        rows = [{"x": x if x is not None else H, "text": text}]
-        rule = alt.Chart(alt.Data(values=rows)).mark_rule(color="#72B7B2", strokeWidth=4).encode(
-            x=alt.X("x:Q", title="payback month", scale=alt.Scale(domain=[0, H])))
-        label = alt.Chart(alt.Data(values=rows)).mark_text(align="left", dx=8, fontSize=16, fontWeight="bold").encode(
-            x="x:Q", y=alt.value(HEIGHT / 2), text="text:N")
-        return (rule + label).properties(width=WIDTH, height=HEIGHT // 2, title=alt.Title(
-            "Payback: when the cumulative cash turns non-negative for good",
-            subtitle="a deterministic plan (no uncertain inputs): one payback month"))
+        shape = f"share of {res.samples:,} samples by payback month"
     title = alt.Title("Payback: when the cumulative cash turns non-negative for good",
-                      subtitle=[f"share of {len(samples):,} samples by payback month",
-                                f"never within {H} months: {never / max(len(samples), 1):.0%}"])
+                      subtitle=[shape, f"never within {H} months: {share_text(never_share)} of {res.samples:,} samples"])
     bars = alt.Chart(alt.Data(values=rows)).mark_bar(color="#72B7B2").encode(
         x=alt.X("start:Q", title="payback month", scale=alt.Scale(domain=[0, H + 0.0001]) if not finite else alt.Undefined),
         x2="end:Q", y=alt.Y("share:Q", axis=alt.Axis(format="%", title="share of samples")), y2=alt.datum(0),
         tooltip=[alt.Tooltip("start:Q", format=".2f"), alt.Tooltip("share:Q", format=".1%")])
     chart = bars.properties(width=WIDTH - 120, height=HEIGHT)
-    nv = alt.Chart(alt.Data(values=[{"what": f"never (> {H} mo)", "share": never / max(len(samples), 1)}])).mark_bar(
-        color="#B279A2").encode(x=alt.X("what:N", title=None), y=alt.Y("share:Q", axis=alt.Axis(format="%", title=None),
-                                                                       scale=alt.Scale(domain=[0, 1])),
-                                tooltip=[alt.Tooltip("share:Q", format=".1%")]).properties(width=70, height=HEIGHT)
+    nv_rows = [{"what": f"never (> {H} mo)", "share": never_share, "text": share_text(never_share)}]
+    nv_base = alt.Chart(alt.Data(values=nv_rows)).encode(
+        x=alt.X("what:N", title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("share:Q", axis=alt.Axis(format="%", title=None), scale=alt.Scale(domain=[0, 1])))
+    nv_bar = nv_base.mark_bar(color="#B279A2").encode(tooltip=[alt.Tooltip("share:Q", format=".2%")])
+    nv_text = nv_base.mark_text(baseline="bottom", dy=-4, fontWeight="bold").encode(text="text:N")
+    nv = (nv_bar + nv_text).properties(width=90, height=HEIGHT)
     return alt.hconcat(chart, nv, spacing=10).properties(title=title)
 
 

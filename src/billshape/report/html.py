@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from billshape.report.charts import charts
+from billshape.report.charts import share_text, charts
 
 LABELS = {
     "payback_month": ("payback month", "months until the cumulative cash turns non-negative for good"),
@@ -65,6 +65,11 @@ def _fmt(key: str, x) -> str:
     if key.endswith("_per_user_month_usd"):
         return f"${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
     return f"${x:,.0f}" if x >= 0 else f"-${-x:,.0f}"
+
+
+def samples_text(n: int) -> str:
+    """'1 sample', '20,000 samples'."""
+    return f"{n:,} sample{'' if n == 1 else 's'}"
 
 
 def _summary_table(res) -> str:
@@ -140,14 +145,14 @@ def to_html(res) -> str:
 <title>{html.escape(res.name)} - billshape plan</title><style>{CSS}</style>
 <script>{_js_bundle()}</script></head>
 <body><main>
-<div class="meta">billshape plan &middot; {html.escape(res.source)} &middot; {res.samples:,} samples (seed {res.seed})
+<div class="meta">billshape plan &middot; {html.escape(res.source)} &middot; {samples_text(res.samples)} (seed {res.seed})
 &middot; {res.horizon_months} months</div>
 <h1>{html.escape(res.name)}</h1>
 <p class="lead">{html.escape(res.description)}</p>
 <h2>Summary</h2>
 {_views(res)}
 {_summary_table(res)}
-<p class="meta">Never pays back within the horizon in {never:.1%} of samples. Uncertain inputs: {html.escape(unc)}.</p>
+<p class="meta">Never pays back within the horizon in {share_text(never)} of {samples_text(res.samples)}. Uncertain inputs: {html.escape(unc)}.</p>
 {bvb}
 {divs}
 <h2>Assumptions and sources</h2>
