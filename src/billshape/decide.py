@@ -81,7 +81,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
     v.non_negative("--fixed", fixed_usd, v.MAX_USD)
     p = float(api_usd_per_million_tokens)
     c = float(own_usd_per_million_tokens)
-    vstar = float(break_even_tokens(fixed_usd, p / 1e6, c / 1e6))
+    # V* = F / (p - c) with p, c per token, computed in per-million units (F x 1e6 / (p - c)): the same value,
+    # exact for round inputs (1e11 rather than 99999999999.99998)
+    vstar = float(fixed_usd) * 1e6 / (p - c) if p > c else float("inf")
     exists = bool(np.isfinite(vstar))
     if exists:
         text = (f"building wins above {vstar:,.0f} tokens ({vstar / 1e9:,.3g} billion): each million tokens "
@@ -116,6 +118,8 @@ from billshape.results import derived  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- sizing
+MAX_LOSS = 100.0  # nats per token: a bound on --target-loss (a uniform guess over e^100 tokens), not a default
+
 class SizingPlan(Result):
     """Inference-aware model size (Sardana et al. 2024) against the Chinchilla plan for the same loss."""
 
@@ -160,7 +164,7 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
     cs = sc.constant_set(constants)
     k = cs.as_kwargs()
-    v.non_negative("--inference-tokens", inference_tokens)
+    v.non_negative("--inference-tokens", inference_tokens, v.MAX_TOKENS)
     assumptions = [cs.assumption(f"{cs.name} constants (E, A, B, alpha, beta)",
                                  f"{cs.E}, {cs.A}, {cs.B}, {cs.alpha}, {cs.beta}")]
     if (reference_params is None) == (target_loss is None):
@@ -169,17 +173,19 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         if reference_tokens is not None:
             raise BillshapeInputError("--reference-tokens", reference_tokens, "only with --reference-params")
         sc._check_target(target_loss, cs.E)
+        if not float(target_loss) <= MAX_LOSS:
+            raise BillshapeInputError("--target-loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
         loss_value = float(target_loss)
         assumptions.append(user("target loss", loss_value, "nats per token", "--target-loss"))
     else:
-        v.positive("--reference-params", reference_params)
+        v.positive("--reference-params", reference_params, v.MAX_TOKENS)
         assumptions.append(user("reference parameters", float(reference_params), "parameters", "--reference-params"))
         if reference_tokens is None:
             reference_tokens = float(sc.compute_optimal_tokens(reference_params, **k))
             assumptions.append(derived("reference tokens", reference_tokens, "tokens",
                                        f"compute-optimal for the reference size with {cs.name}"))
         else:
-            v.positive("--reference-tokens", reference_tokens)
+            v.positive("--reference-tokens", reference_tokens, v.MAX_TOKENS)
             assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "--reference-tokens"))
         loss_value = float(sc.loss(reference_params, reference_tokens, **k))
         assumptions.append(derived("loss to reach", loss_value, "nats per token", "L(reference params, tokens)"))
@@ -192,6 +198,10 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         for name, val in zip(names, dollar_inputs):
             if val is None:
                 raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(names) + ")")
+        v.positive("--usd-per-gpu-hour", usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.positive("--gpu", peak_flops_per_second, v.MAX_FLOPS)
+        for name, val in zip(names[2:5], dollar_inputs[2:5]):
+            v.fraction(name, val)
         v.unit_interval("--decode-share", decode_share)
         kt = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_training))
         kp = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_prefill))
@@ -224,6 +234,13 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         c_usd = c_train * kt + 2 * nc * d_inf * inf_usd_per_flop
         out.update(training_usd=usd_train, inference_usd=usd_inf, total_usd=usd_train + usd_inf,
                    chinchilla_total_usd=c_usd, usd_saving_fraction=1 - (usd_train + usd_inf) / c_usd)
+    bad = [k for k, x in out.items() if isinstance(x, float) and not np.isfinite(x)]
+    if bad or not n > 0 or not nc > 0:
+        field, value = (("--target-loss", target_loss) if target_loss is not None
+                        else ("--reference-params", reference_params))
+        raise BillshapeInputError(field, value, "a loss the scaling law can reach with a finite plan",
+                                  f"{(bad or ['params'])[0]} is not a finite positive number: the loss is too close "
+                                  f"to E = {cs.E:g} or beyond any model's")
     what = "dollars" if dollars else "FLOPs"
     saving = out["usd_saving_fraction"] if dollars else out["saving_fraction"]
     text = (f"with {cs.name} constants, loss {loss_value:.4f} and {d_inf:.3g} inference tokens: train "
@@ -233,6 +250,11 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
 
 # --------------------------------------------------------------------------------------------- horizon
+# Bounds on horizon inputs (not defaults, so not catalog rows): volume may at most double each month, and
+# a discount rate of 1000% a year is beyond any cost of capital. Months and price trends: billshape.market.
+MAX_GROWTH_PER_MONTH = 1.0
+MAX_DISCOUNT_RATE = 10.0
+
 def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_tokens_per_month, months: int,
                       volume_growth_per_month=0.0, api_price_annual_factor=1.0, own_cost_annual_factor=1.0,
                       discount_rate_annual=0.0, api_price_steps=None, shift_months: int = 0):
@@ -273,19 +295,18 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     """
     from billshape import market
 
-    v.non_negative("--fixed", fixed_usd)
+    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
     v.positive("--api-price", api_usd_per_token)
     v.non_negative("--own-cost", own_usd_per_token)
-    v.non_negative("--volume-per-month", volume_tokens_per_month)
-    v.non_negative("--discount-rate-annual", discount_rate_annual)
+    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
+    v.non_negative("--discount-rate-annual", discount_rate_annual, MAX_DISCOUNT_RATE)
     g = np.asarray(volume_growth_per_month, dtype=float)
-    if not np.all(np.isfinite(g)) or not np.all(g > -1):
-        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month, "> -1 (a fraction per month)")
-    months = int(months)
-    if months < 1:
-        raise BillshapeInputError("--months", months, ">= 1")
-    v.positive("--api-price-annual-factor", api_price_annual_factor)
-    v.positive("--own-cost-annual-factor", own_cost_annual_factor)
+    if not np.all(np.isfinite(g)) or not np.all((g > -1) & (g <= MAX_GROWTH_PER_MONTH)):
+        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month,
+                                  f"in (-1, {MAX_GROWTH_PER_MONTH:g}] (a fraction per month; 0.05 = 5%)")
+    months = market.check_months("--months", months)
+    market.check_annual_factor("--api-price-annual-factor", api_price_annual_factor)
+    market.check_annual_factor("--own-cost-annual-factor", own_cost_annual_factor)
     total = months + int(shift_months)
     p = market.price_path(api_usd_per_token, total, api_price_annual_factor, api_price_steps)[..., shift_months:]
     own = np.asarray(own_usd_per_token, dtype=float)
@@ -307,6 +328,10 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     m_idx = np.arange(months)
     back = prev & ~below & (m_idx >= crossover[..., None])  # build falls behind again after the crossover
     crossback = np.where(np.any(back, axis=-1) & (crossover > 0), np.argmax(back, axis=-1) + 1, 0)
+    if not all(np.all(np.isfinite(x)) for x in (cum_api, cum_own, npv, p, c)):
+        raise BillshapeInputError("--months", months, "a horizon over which every cost stays finite",
+                                  "volume growth and price trends compound past any float: shorten --months or "
+                                  "lower --volume-growth-per-month / the annual factors")
     return {"api_usd": api_usd, "own_usd": own_usd, "cumulative_api_usd": cum_api, "cumulative_own_usd": cum_own,
             "api_usd_per_token": np.broadcast_to(p, api_usd.shape), "own_usd_per_token": np.broadcast_to(c, own_usd.shape),
             "npv_saving_usd": npv, "crossover_month": crossover, "crossback_month": crossback}
@@ -344,32 +369,36 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     args = dict(volume_growth_per_month=volume_growth_per_month, api_price_annual_factor=api_price_annual_factor,
                 own_cost_annual_factor=own_cost_annual_factor, discount_rate_annual=discount_rate_annual,
                 api_price_steps=steps)
-    p, c = api_usd_per_million_tokens / 1e6, own_usd_per_million_tokens / 1e6
-    now = horizon_cashflows(fixed_usd, p, c, volume_tokens_per_month, months, **args)
-    later = horizon_cashflows(fixed_usd, p, c, volume_tokens_per_month, months, shift_months=12, **args)
+    # prices per million tokens and volumes in millions of tokens: the same costs as per token, with exact
+    # arithmetic for round inputs (break-even 6.25e10, not 62499999999.99999)
+    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
+    months = market.check_months("--months", months)
+    p, c, vol_m = float(api_usd_per_million_tokens), float(own_usd_per_million_tokens), volume_tokens_per_month / 1e6
+    now = horizon_cashflows(fixed_usd, p, c, vol_m, months, **args)
+    later = horizon_cashflows(fixed_usd, p, c, vol_m, months, shift_months=12, **args)
     rows = [
         {"month": i + 1, "api_usd": float(now["api_usd"][i]), "own_usd": float(now["own_usd"][i]),
          "cumulative_api_usd": float(now["cumulative_api_usd"][i]),
          "cumulative_own_usd": float(now["cumulative_own_usd"][i]),
-         "api_usd_per_million_tokens": float(now["api_usd_per_token"][i] * 1e6),
-         "own_usd_per_million_tokens": float(now["own_usd_per_token"][i] * 1e6)}
-        for i in range(int(months))
+         "api_usd_per_million_tokens": float(now["api_usd_per_token"][i]),
+         "own_usd_per_million_tokens": float(now["own_usd_per_token"][i])}
+        for i in range(months)
     ]
     npv = float(now["npv_saving_usd"])
     cross = int(now["crossover_month"]) or None
     back = int(now["crossback_month"]) or None
     decision = "build" if npv > 0 else "buy"
-    p12, c12 = float(later["api_usd_per_token"][0]), float(later["own_usd_per_token"][0])
-    be12 = float(break_even_tokens(fixed_usd, p12, c12))
+    p12, c12 = float(later["api_usd_per_token"][0]), float(later["own_usd_per_token"][0])  # per million tokens
+    be12 = float(fixed_usd) * 1e6 / (p12 - c12) if p12 > c12 else float("inf")
     npv12 = float(later["npv_saving_usd"])
     recheck = {"decision": "build" if npv12 > 0 else "buy",
                "break_even_tokens": be12 if np.isfinite(be12) else None,
-               "api_usd_per_million_tokens": p12 * 1e6, "own_usd_per_million_tokens": c12 * 1e6,
+               "api_usd_per_million_tokens": p12, "own_usd_per_million_tokens": c12,
                "npv_saving_usd": npv12, "crossover_month": int(later["crossover_month"]) or None}
     text = (f"over {months} months building {'saves' if npv > 0 else 'costs'} ${abs(npv):,.0f} in present value "
             f"({'crossover in month ' + str(cross) if cross else 'no crossover'}"
             f"{', build falls behind again in month ' + str(back) if back else ''}): {decision}; at the API price "
-            f"12 months on (${p12 * 1e6:,.4g}/M) the answer is {recheck['decision']}")
+            f"12 months on (${p12:,.4g}/M) the answer is {recheck['decision']}")
     if recheck["decision"] != decision:
         text += " -- the decision flips: re-check before committing capital"
     data = base.model_dump()

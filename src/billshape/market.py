@@ -37,6 +37,32 @@ from billshape.errors import BillshapeInputError, unknown_name
 DAYS_PER_YEAR = 365.25
 PRICE_COLUMNS = ("usd_per_million_input", "usd_per_million_output", "usd_per_million_mean")
 
+# Bounds on inputs at the shells' boundary (not defaults, so not catalog rows): a 50-year horizon, and price
+# trends from 10,000x cheaper to 10,000x dearer a year (the fastest catalogued fall, Epoch AI's 900x/yr, fits).
+MAX_MONTHS = 600
+MIN_ANNUAL_FACTOR, MAX_ANNUAL_FACTOR = 1e-4, 1e4
+MIN_STEP_FACTOR, MAX_STEP_FACTOR = 1e-6, 1e6
+
+
+def check_months(field: str, months, maximum: int = MAX_MONTHS) -> int:
+    """A horizon in whole months in ``[1, maximum]``; returns it as an ``int``."""
+    try:
+        m = float(months)
+    except (TypeError, ValueError):
+        raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]") from None
+    if not np.isfinite(m) or m != int(m) or not 1 <= m <= maximum:
+        raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]")
+    return int(m)
+
+
+def check_annual_factor(field: str, factor):
+    """A price multiplier per year in ``[MIN_ANNUAL_FACTOR, MAX_ANNUAL_FACTOR]`` (finite)."""
+    arr = v._arr(factor)
+    if arr is None or not np.all(np.isfinite(arr)) or not np.all((arr >= MIN_ANNUAL_FACTOR) & (arr <= MAX_ANNUAL_FACTOR)):
+        raise BillshapeInputError(field, factor, f"in [{MIN_ANNUAL_FACTOR:g}, {MAX_ANNUAL_FACTOR:g}] (x per year; "
+                                  "0.1 = 10x cheaper a year)")
+    return factor
+
 
 # ------------------------------------------------------------------------------------------------ paths
 def monthly_factor(annual_factor):
@@ -62,10 +88,10 @@ def parse_steps(steps, field: str = "--api-price-step") -> list[tuple[int, float
                 raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         else:
             month, factor = int(step[0]), float(step[1])
-        if month < 1:
-            raise BillshapeInputError(field, step, "MONTH >= 1 (month 1 is the first month)")
-        if not np.isfinite(factor) or factor <= 0:
-            raise BillshapeInputError(field, step, "FACTOR > 0 (finite)")
+        if not 1 <= month <= MAX_MONTHS:
+            raise BillshapeInputError(field, step, f"MONTH in [1, {MAX_MONTHS}] (month 1 is the first month)")
+        if not np.isfinite(factor) or not MIN_STEP_FACTOR <= factor <= MAX_STEP_FACTOR:
+            raise BillshapeInputError(field, step, f"FACTOR in [{MIN_STEP_FACTOR:g}, {MAX_STEP_FACTOR:g}]")
         out.append((month, factor))
     return out
 
