@@ -113,7 +113,7 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
 # model ladders. References: Sardana et al. 2024 (arXiv:2401.00448); billshape seed 003 sections 37.4-37.5.
 # =========================================================================================================
 
-from billshape.errors import BillshapeInputError  # noqa: E402
+from billshape.errors import BillshapeInputError, unknown_name  # noqa: E402
 from billshape.results import derived  # noqa: E402
 
 
@@ -419,7 +419,50 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     )
 
 
+# --------------------------------------------------------------------------------------------- input files
+# Inputs shipped in billshape/data that --ladder / --demand accept by name, so that the examples work from an
+# installed package as well as from a repository checkout (a path to a file always works too).
+SHIPPED_LADDERS = {"frugalgpt-headlines": "ladder_frugalgpt.yaml"}
+SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
+
+
+def read_input_text(path, field: str, shipped: dict | None = None, what: str = "a readable file") -> tuple[str, str]:
+    """Text of a user file, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
+
+    Returns ``(text, label)``. A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark
+    is dropped); anything else is a :class:`BillshapeInputError` naming ``field``.
+    """
+    from pathlib import Path
+
+    shipped = shipped or {}
+    given = str(path)
+    p = Path(given)
+    key = given.strip().lower()
+    if p.is_file():
+        raw, label = p.read_bytes(), given
+    elif key in shipped:
+        from importlib import resources
+
+        raw = resources.files("billshape.data").joinpath(shipped[key]).read_bytes()
+        label = f"{key} (shipped billshape/data/{shipped[key]})"
+    else:
+        names = ", ".join(sorted(shipped))
+        allowed = what + (f", or a shipped name: {names}" if shipped else "")
+        hint = None
+        if shipped and "/" not in given and "\\" not in given and "." not in given:
+            hint = unknown_name(field, given, shipped).hint  # looks like a name: suggest the closest
+        raise BillshapeInputError(field, given, allowed, hint or ("no such file" if p.suffix else None))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BillshapeInputError(field, given, "UTF-8 text",
+                                  f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}") from None
+    return text, label
+
+
 # --------------------------------------------------------------------------------------------- capacity
+MAX_INTERRUPTIONS_PER_HOUR = 3600.0  # one a second: a bound, not a default
+
 def optimal_reserved_level(demand_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
     r"""Cost-minimising reserved level for an hourly demand profile (vectorised over prices).
 
@@ -494,12 +537,10 @@ def read_demand(path, field: str = "--demand"):
     Returns ``(hours, gpus, interruptible)`` as numpy arrays (``interruptible`` zeros when absent).
     """
     import csv as _csv
-    from pathlib import Path
 
-    p = Path(path)
-    if not p.is_file():
-        raise BillshapeInputError(field, str(path), "a readable CSV file with columns hour,gpus[,interruptible_gpus]")
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    text, path = read_input_text(path, field, SHIPPED_DEMANDS,
+                                 "a readable CSV file with columns hour,gpus[,interruptible_gpus]")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = _csv.DictReader(lines)
     cols = [c.strip() for c in (reader.fieldnames or [])]
     if "hour" not in cols or "gpus" not in cols:
@@ -516,8 +557,8 @@ def read_demand(path, field: str = "--demand"):
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "numbers in every column") from None
         if not (np.isfinite(h) and np.isfinite(g) and np.isfinite(x)) or h != int(h):
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "an integer hour and finite GPU counts")
-        if g < 0 or x < 0:
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", "GPU counts >= 0")
+        if g < 0 or x < 0 or g > v.MAX_COUNT:
+            raise BillshapeInputError(field, f"{path} line {i}: {row}", f"GPU counts in [0, {v.MAX_COUNT:g}]")
         if x > g:
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "interruptible_gpus <= gpus")
         hours.append(int(h))
@@ -562,7 +603,9 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
     with the remaining (firm) demand reserved and burst; the cheaper of the two plans is chosen.
     """
     d = np.asarray(demand_gpus, dtype=float)
-    v.non_negative("--demand", d)
+    v.non_negative("--demand", d, v.MAX_COUNT)
+    v.positive("--reserved-price", reserved_usd_per_gpu_hour, v.MAX_USD_RATE)
+    v.positive("--on-demand-price", on_demand_usd_per_gpu_hour, v.MAX_USD_RATE)
     r, o = float(reserved_usd_per_gpu_hour), float(on_demand_usd_per_gpu_hour)
     hours = d.size
     od_only = o * float(d.sum())
@@ -576,7 +619,9 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
         user("on-demand price", o, "USD per GPU-hour", "--on-demand-price"),
     ]
     if spot_usd_per_gpu_hour is not None:
-        v.positive("--spot-price", spot_usd_per_gpu_hour)
+        v.positive("--spot-price", spot_usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.non_negative("--spot-interruptions-per-hour", spot_interruptions_per_hour, MAX_INTERRUPTIONS_PER_HOUR)
+        v.non_negative("--checkpoint-minutes", checkpoint_minutes, v.MAX_HOURS * 60)
         s = float(spot_usd_per_gpu_hour)
         x = np.zeros_like(d) if interruptible_gpus is None else np.asarray(interruptible_gpus, dtype=float)
         overhead = float(spot_overhead_factor(spot_interruptions_per_hour, checkpoint_minutes))
@@ -630,13 +675,14 @@ class LadderChoice(Result):
     """The cheapest model that clears a quality bar, and optionally a cascade, against the largest model."""
 
     quality_bar: float
-    chosen: str
-    usd_per_request: float
-    quality: float
+    chosen: str | None  # None when no single model clears the bar but the cascade (--cascade) does
+    usd_per_request: float | None
+    quality: float | None
     largest: str
     largest_usd_per_request: float
     largest_quality: float
-    saving_vs_largest: float
+    saving_vs_largest: float | None
+    recommendation: str  # "model" (chosen) or "cascade" (no single model clears the bar; the cascade does)
     candidates: list
     cascade: dict | None = None
     explanation: str
@@ -645,19 +691,15 @@ class LadderChoice(Result):
 def read_ladder(path, field: str = "--ladder") -> dict:
     """Read a model ladder YAML: ``source``, ``as_of`` and ``models: [{name, quality, usd_per_request,
     [rejection_rate], [accepted_quality]}]``."""
-    from pathlib import Path
-
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise BillshapeInputError(field, str(path), "a readable YAML file")
+    text, label = read_input_text(path, field, SHIPPED_LADDERS, "a readable YAML file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BillshapeInputError(field, str(path), "valid YAML", str(exc).splitlines()[0]) from None
+        raise BillshapeInputError(field, label, "valid YAML", str(exc).splitlines()[0]) from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list) or not data["models"]:
-        raise BillshapeInputError(f"{field} models", str(path), "a non-empty list under 'models'")
+        raise BillshapeInputError(f"{field} models", label, "a non-empty list under 'models'")
     models = []
     for i, m in enumerate(data["models"]):
         where = f"models[{i}]"
@@ -680,7 +722,7 @@ def read_ladder(path, field: str = "--ladder") -> dict:
     names = [m["name"] for m in models]
     if len(set(names)) != len(names):
         raise BillshapeInputError(f"{field} models", names, "distinct model names")
-    return {"source": str(data.get("source", "user ladder")), "as_of": data.get("as_of"), "models": models,
+    return {"source": str(data.get("source", f"user ladder {label}")), "as_of": data.get("as_of"), "models": models,
             "quality_metric": str(data.get("quality_metric", "quality"))}
 
 
@@ -717,19 +759,30 @@ def cascade_cost_quality(usd_per_request, quality, rejection_rate, accepted_qual
     return np.sum(reach * c, axis=-1), np.sum(reach * (1 - r) * a, axis=-1)
 
 
-def route(ladder: dict, quality_bar: float, cascade: bool = False) -> LadderChoice:
+def usd_text(usd: float) -> str:
+    """A small dollar amount without exponent: ``$0.0000173``, ``$0.000218``, ``$1.50``."""
+    if usd >= 0.01 or usd == 0:
+        return f"${usd:,.2f}" if usd >= 1 or usd == 0 else f"${usd:.4g}"
+    return "$" + np.format_float_positional(usd, precision=3, unique=False, fractional=False, trim="-")
+
+
+def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only: bool = False) -> LadderChoice:
     """Cheapest model of a ladder that clears ``quality_bar``; with ``cascade``, also the cascade of the
-    models that give a ``rejection_rate`` (cheapest first) ending on the most expensive model."""
+    models that give a ``rejection_rate`` (cheapest first) ending on the most expensive model.
+
+    When no single model clears the bar it is an error (naming the best model's quality), except with
+    ``cascade`` and ``cascade_only`` (what ``billshape route --cascade`` does): then the answer is the cascade
+    if it clears the bar (``chosen=None``, ``recommendation="cascade"``), else an error."""
     v.unit_interval("--quality-bar", quality_bar)
     models = sorted(ladder["models"], key=lambda m: m["usd_per_request"])
     largest = models[-1]
     clear = [m for m in models if m["quality"] >= quality_bar]
-    if not clear:
-        best = max(models, key=lambda m: m["quality"])
+    best = max(models, key=lambda m: m["quality"])
+    if not clear and not (cascade and cascade_only):
         raise BillshapeInputError("--quality-bar", quality_bar,
                                   f"<= {best['quality']:g} (the best model in the ladder, {best['name']})",
-                                  "no model clears the bar")
-    chosen = clear[0]
+                                  "no single model clears the bar; a cascade (--cascade) may")
+    chosen = clear[0] if clear else None
     row = {"source": ladder["source"], "as_of": ladder.get("as_of")}
     from billshape.results import Assumption
 
@@ -752,17 +805,32 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False) -> LadderChoi
         out_cascade = {"steps": [m["name"] for m in steps], "usd_per_request": cost, "quality": qual,
                        "clears_bar": bool(qual >= quality_bar), "saving_vs_largest": 1 - cost / largest["usd_per_request"],
                        "share_reaching_step": [float(x) for x in reach]}
-    saving = 1 - chosen["usd_per_request"] / largest["usd_per_request"]
-    text = (f"{chosen['name']} is the cheapest model with {ladder['quality_metric']} >= {quality_bar:g} "
-            f"({chosen['quality']:g} at ${chosen['usd_per_request']:.3g}/request): {saving:.1%} cheaper than always "
-            f"using {largest['name']}")
+    if chosen is None and not out_cascade["clears_bar"]:
+        raise BillshapeInputError("--quality-bar", quality_bar,
+                                  f"<= {max(best['quality'], out_cascade['quality']):.4g} (the best of the ladder's "
+                                  f"models, {best['name']}, and of the cascade)", "neither a model nor the cascade "
+                                  "clears the bar")
+    cascade_text = ""
     if out_cascade:
-        text += (f"; the cascade {' -> '.join(out_cascade['steps'])} costs ${out_cascade['usd_per_request']:.3g} at "
-                 f"{out_cascade['quality']:.4g} ({'clears' if out_cascade['clears_bar'] else 'misses'} the bar)")
+        cascade_text = (f"the cascade {' -> '.join(out_cascade['steps'])} costs "
+                        f"{usd_text(out_cascade['usd_per_request'])}/request at {out_cascade['quality']:.4g} "
+                        f"({'clears' if out_cascade['clears_bar'] else 'misses'} the bar)")
+    if chosen is not None:
+        saving = 1 - chosen["usd_per_request"] / largest["usd_per_request"]
+        text = (f"{chosen['name']} is the cheapest model with {ladder['quality_metric']} >= {quality_bar:g} "
+                f"({chosen['quality']:g} at {usd_text(chosen['usd_per_request'])}/request): {saving:.1%} cheaper "
+                f"than always using {largest['name']}" + (f"; {cascade_text}" if cascade_text else ""))
+    else:
+        saving = None
+        text = (f"no single model clears {ladder['quality_metric']} >= {quality_bar:g} (the best, {best['name']}, "
+                f"reaches {best['quality']:g}), but {cascade_text}: use the cascade, "
+                f"{out_cascade['saving_vs_largest']:.1%} cheaper than always using {largest['name']}")
     return LadderChoice(
-        quality_bar=float(quality_bar), chosen=chosen["name"], usd_per_request=chosen["usd_per_request"],
-        quality=chosen["quality"], largest=largest["name"], largest_usd_per_request=largest["usd_per_request"],
-        largest_quality=largest["quality"], saving_vs_largest=saving,
+        quality_bar=float(quality_bar), chosen=chosen["name"] if chosen else None,
+        usd_per_request=chosen["usd_per_request"] if chosen else None,
+        quality=chosen["quality"] if chosen else None, largest=largest["name"],
+        largest_usd_per_request=largest["usd_per_request"], largest_quality=largest["quality"],
+        saving_vs_largest=saving, recommendation="model" if chosen else "cascade",
         candidates=[{"name": m["name"], "quality": m["quality"], "usd_per_request": m["usd_per_request"],
                      "clears_bar": m["quality"] >= quality_bar} for m in models],
         cascade=out_cascade, explanation=text, assumptions=assumptions,

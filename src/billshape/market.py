@@ -262,14 +262,12 @@ def read_price_history(path: str | Path | None = None, field: str = "--file") ->
     if path is None:
         from importlib import resources
 
-        text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8")
+        text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8-sig")
         label = "api_price_history.csv"
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise BillshapeInputError(field, str(path), "a readable CSV file")
-        text = p.read_text(encoding="utf-8")
-        label = str(path)
+        from billshape.decide import read_input_text
+
+        text, label = read_input_text(path, field, None, "a readable CSV file")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     cols = set(reader.fieldnames or [])
