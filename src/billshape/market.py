@@ -303,6 +303,21 @@ def read_price_history(path: str | Path | None = None, field: str = "--file") ->
 
 
 # ------------------------------------------------------------------------------------------------ backtest
+def _shipped_table():
+    """The shipped price table as an assumption: its file, its distinct sources and its latest as_of."""
+    from importlib import resources
+
+    from billshape.results import Assumption
+
+    text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    sources = list(dict.fromkeys(r["source"].strip() for r in rows if r.get("source")))
+    as_of = max((r.get("as_of") or "" for r in rows), default="") or None
+    return Assumption(name="price table", value=f"billshape/data/api_price_history.csv ({len(rows)} rows)", unit=None,
+                      source=f"shipped table, a source on every row ({len(sources)} distinct; first: {sources[0]})",
+                      as_of=as_of)
+
+
 def _result_classes():
     from billshape.results import Result
 
@@ -327,17 +342,17 @@ def _result_classes():
     return TrendBacktest
 
 
-def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_million_input",
+def backtest(rows: list[dict] | None = None, price_column: str | None = None,
              series: str | None = None, model: str | None = None, cutoff: str | None = None,
-             train_fraction: float = 0.5, source_label: str = "shipped api_price_history.csv"):
+             train_fraction: float = 0.5, source_label: str | None = None):
     """Fit an exponential trend to dated prices before a cutoff and score its forecast of the rest.
 
     Parameters
     ----------
     rows : list of dict, optional
         From :func:`read_price_history` (default: the shipped table).
-    price_column : str
-        ``usd_per_million_input``, ``usd_per_million_output`` or ``usd_per_million_mean``.
+    price_column : str, optional
+        ``usd_per_million_input`` (default), ``usd_per_million_output`` or ``usd_per_million_mean``.
     series, model : str, optional
         Keep only rows of this series / model (case-insensitive).
     cutoff : str, optional
@@ -345,6 +360,8 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
         ``train_fraction`` of the rows (by date order) in the training set.
     train_fraction : float
         In (0, 1); used only without ``cutoff``.
+    source_label : str, optional
+        The user's price table (``--file``); ``None``: the shipped table, labelled with its sources.
 
     Returns
     -------
@@ -356,6 +373,8 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
     from billshape.results import derived, user
 
     TrendBacktest = _result_classes()
+    column_given = price_column is not None
+    price_column = PRICE_COLUMNS[0] if price_column is None else price_column
     if price_column not in PRICE_COLUMNS:
         raise unknown_name("--price-column", price_column, PRICE_COLUMNS)
     rows = read_price_history() if rows is None else rows
@@ -419,8 +438,10 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
                     "forecast": float(forecast[i])} for i in np.where(test)[0]],
         explanation=text,
         assumptions=[
-            user("price table", source_label, None, "--file"),
-            user("price column", price_column, None, "--price-column"),
+            user("price table", source_label, None, "--file") if source_label is not None else _shipped_table(),
+            user("price column", price_column, None, "--price-column") if column_given else
+            derived("price column", price_column, None, "default: list input prices, the column every row of the "
+                    "shipped table has"),
             derived("cutoff date", str(cut), None, "--cutoff, or the train fraction of rows by date"),
             *[trends()[n].as_assumption() for n in named],
         ],
