@@ -583,7 +583,7 @@ class CapacityPlan(Result):
     """Reserved base, on-demand burst and spot for interruptible work, against all on-demand."""
 
     hours: int
-    reserved_gpus: float
+    reserved_gpus: int | float  # an int when whole (a level is a demand value: GPU counts are usually whole)
     total_usd: float
     on_demand_only_usd: float
     saving_fraction: float
@@ -665,7 +665,7 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
             + f": ${cost:,.0f} vs ${od_only:,.0f} all on-demand ({saving:.1%} saved)")
     if notes:
         text += "; " + "; ".join(notes)
-    return CapacityPlan(hours=hours, reserved_gpus=level, total_usd=cost, on_demand_only_usd=od_only,
+    return CapacityPlan(hours=hours, reserved_gpus=int(level) if float(level).is_integer() else level, total_usd=cost, on_demand_only_usd=od_only,
                         saving_fraction=saving, uses_spot=bool(plan["spot_work"] > 0), breakdown=breakdown,
                         explanation=text, assumptions=assumptions)
 
@@ -787,7 +787,7 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only:
     from billshape.results import Assumption
 
     assumptions = [user("quality bar", float(quality_bar), ladder["quality_metric"], "--quality-bar")] + [
-        Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {m['usd_per_request']:g}",
+        Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {usd_text(m['usd_per_request'])}",
                    unit=None, source=row["source"], as_of=str(row["as_of"]) if row["as_of"] else None)
         for m in models
     ]
