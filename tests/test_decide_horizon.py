@@ -162,3 +162,7 @@ def test_negative_money_prints_minus_before_dollar(cli):
               "--months", "24", "--api-price-annual-factor", "0.1")
     assert res.code == 0
     assert "-$325,952.20" in res.out and "$-" not in res.out
+
+
+def test_months_not_an_integer_is_one_line_error(cli):
+    assert_one_line_error(cli(*BASE, "--months", "1e26", "--json"), "--months")

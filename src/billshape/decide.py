@@ -604,8 +604,9 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
     """
     d = np.asarray(demand_gpus, dtype=float)
     v.non_negative("--demand", d, v.MAX_COUNT)
-    v.positive("--reserved-price", reserved_usd_per_gpu_hour, v.MAX_USD_RATE)
-    v.positive("--on-demand-price", on_demand_usd_per_gpu_hour, v.MAX_USD_RATE)
+    for flag, price in (("--reserved-price", reserved_usd_per_gpu_hour), ("--on-demand-price", on_demand_usd_per_gpu_hour)):
+        v.positive(flag, price)  # "> 0" first (the message the app shows), then the upper bound
+        v.positive(flag, price, v.MAX_USD_RATE)
     r, o = float(reserved_usd_per_gpu_hour), float(on_demand_usd_per_gpu_hour)
     hours = d.size
     od_only = o * float(d.sum())

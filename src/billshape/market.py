@@ -57,6 +57,7 @@ def check_months(field: str, months, maximum: int = MAX_MONTHS) -> int:
 
 def check_annual_factor(field: str, factor):
     """A price multiplier per year in ``[MIN_ANNUAL_FACTOR, MAX_ANNUAL_FACTOR]`` (finite)."""
+    v.positive(field, factor)  # "> 0" first, then the bounds
     arr = v._arr(factor)
     if arr is None or not np.all(np.isfinite(arr)) or not np.all((arr >= MIN_ANNUAL_FACTOR) & (arr <= MAX_ANNUAL_FACTOR)):
         raise BillshapeInputError(field, factor, f"in [{MIN_ANNUAL_FACTOR:g}, {MAX_ANNUAL_FACTOR:g}] (x per year; "

@@ -49,7 +49,7 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
 """)
     def path_cmd(
         start_price: Annotated[Optional[float], typer.Option("--start-price", help="Price in month 1.")] = None,
-        months: Annotated[int, typer.Option("--months", help="Horizon in months.")] = 12,
+        months: Annotated[int, typer.Option("--months", help="Horizon in months, 1 to 600.")] = 12,
         annual_factor: Annotated[Optional[float], typer.Option("--annual-factor", help="Multiplier per year (0.1 = 10x cheaper a year).")] = None,
         trend: Annotated[Optional[str], typer.Option("--trend", help="A named trend from price_trends.csv (instead of --annual-factor).")] = None,
         step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
