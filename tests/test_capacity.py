@@ -107,3 +107,52 @@ def test_cli_capacity_bad_prices(cli):
     assert_one_line_error(res, "--reserved-price")
     res = cli("capacity", "--demand", "nope.csv", "--reserved-price", "1", "--on-demand-price", "4", "--json")
     assert_one_line_error(res, "--demand")
+
+
+# ------------------------------------------------------------------ QA regressions
+PRICES = ("--reserved-price", "1.9", "--on-demand-price", "3.9")
+
+
+def test_shipped_demand_by_name_matches_example_file(cli):
+    by_name = cli("capacity", "--demand", "example-week", *PRICES, "--json").json()
+    by_path = cli("capacity", "--demand", "examples/demand_week.csv", *PRICES, "--json").json()
+    assert by_name["total_usd"] == by_path["total_usd"] == pytest.approx(5170.8)
+    assert type(by_name["reserved_gpus"]) is int and by_name["reserved_gpus"] == 14
+    demand = next(a for a in by_name["assumptions"] if a["name"] == "demand")
+    assert "shipped" in demand["value"]
+
+
+def test_unknown_demand_name_suggests_closest(cli):
+    res = cli("capacity", "--demand", "example-wek", *PRICES)
+    assert_one_line_error(res, "--demand")
+    assert "example-week" in res.err
+
+
+@pytest.mark.parametrize("flag", ["--reserved-price", "--on-demand-price", "--spot-price"])
+def test_capacity_price_bounds(cli, flag):
+    opts = {"--demand": "example-week", "--reserved-price": "1.9", "--on-demand-price": "3.9", flag: "1e308"}
+    assert_one_line_error(cli("capacity", *(x for kv in opts.items() for x in kv), "--json"), flag)
+
+
+def test_capacity_csv_gpu_bound_and_encoding(cli, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_text("hour,gpus\n0,1e308\n1,3\n")
+    assert_one_line_error(cli("capacity", "--demand", str(big), *PRICES), "--demand")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"hour,gpus\n0,\xff\n")
+    res = cli("capacity", "--demand", str(bad), *PRICES)
+    assert_one_line_error(res, "--demand")
+    assert "not UTF-8" in res.err
+
+
+def test_capacity_reads_bom_csv(cli, tmp_path):
+    f = tmp_path / "bom.csv"
+    f.write_bytes("\ufeffhour,gpus\n0,3\n1,5\n".encode("utf-8"))
+    assert cli("capacity", "--demand", str(f), *PRICES, "--json").json()["hours"] == 2
+
+
+def test_capacity_human_output_percent_and_title(cli):
+    res = cli("capacity", "--demand", "example-week", *PRICES)
+    assert res.code == 0
+    assert res.out.splitlines()[0].strip() == "Capacity tiers"
+    assert "40.7%" in res.out and "0.4065" not in res.out

@@ -115,3 +115,54 @@ def test_cli_breakeven_without_months_is_unchanged(cli):
 ])
 def test_cli_breakeven_horizon_bad_input(cli, args, field):
     assert_one_line_error(cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "1", *args, "--json"), field)
+
+
+# ------------------------------------------------------------------ QA regressions: bounds, exact JSON, money sign
+BASE = ("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "1000", "--volume-per-month", "1e9")
+
+
+@pytest.mark.parametrize("extra, field", [
+    (("--months", "1200", "--volume-growth-per-month", "1"), "--months"),
+    (("--months", "99999999"), "--months"),
+    (("--months", "0"), "--months"),
+    (("--months", "60", "--volume-growth-per-month", "1e308"), "--volume-growth-per-month"),
+    (("--months", "60", "--volume-growth-per-month", "-1"), "--volume-growth-per-month"),
+    (("--months", "60", "--api-price-annual-factor", "1e308"), "--api-price-annual-factor"),
+    (("--months", "60", "--own-cost-annual-factor", "0"), "--own-cost-annual-factor"),
+    (("--months", "60", "--api-price-step", "13:1e308"), "--api-price-step"),
+    (("--months", "60", "--api-price-step", "99999999:3"), "--api-price-step"),
+    (("--months", "60", "--discount-rate-annual", "1e308"), "--discount-rate-annual"),
+    # each input in bounds, but compounding over 50 years overflows: named, not NaN/inf
+    (("--months", "600", "--volume-growth-per-month", "1", "--api-price-annual-factor", "1e4"), "--months"),
+])
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_horizon_extreme_inputs_are_one_line_errors(cli, extra, field, json_flag):
+    res = cli(*BASE, *extra, *json_flag)
+    assert_one_line_error(res, field)
+    assert "nan" not in res.err.lower() and "internal error" not in res.err
+
+
+def test_horizon_volume_bound(cli):
+    assert_one_line_error(cli(*BASE[:-1], "1e300", "--months", "12", "--json"), "--volume-per-month")
+
+
+def test_break_even_exact_for_round_inputs(cli):
+    # README: 800k fixed at $10 vs $2 per million -> exactly 1e11 tokens (was 99999999999.99998)
+    assert cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "800000", "--json").json()[
+        "break_even_tokens"] == 100_000_000_000.0
+    d = cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "500000", "--volume-per-month", "2e10",
+            "--months", "24", "--api-price-annual-factor", "0.1", "--json").json()
+    assert d["break_even_tokens"] == 62_500_000_000.0  # was 62499999999.99999
+    assert all(type(r["month"]) is int for r in d["monthly"]) and d["monthly"][2]["month"] == 3
+    assert type(d["months"]) is int
+
+
+def test_negative_money_prints_minus_before_dollar(cli):
+    res = cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "500000", "--volume-per-month", "2e10",
+              "--months", "24", "--api-price-annual-factor", "0.1")
+    assert res.code == 0
+    assert "-$325,952.20" in res.out and "$-" not in res.out
+
+
+def test_months_not_an_integer_is_one_line_error(cli):
+    assert_one_line_error(cli(*BASE, "--months", "1e26", "--json"), "--months")

@@ -121,3 +121,52 @@ def test_parse_steps_rejects_bad():
         market.parse_steps(["0:2"])
     with pytest.raises(BillshapeInputError):
         market.parse_steps(["3:-1"])
+
+
+# ------------------------------------------------------------------ QA regressions
+@pytest.mark.parametrize("args, field", [
+    (("--months", "99999999"), "--months"),
+    (("--months", "0"), "--months"),
+    (("--annual-factor", "1e308"), "--annual-factor"),
+    (("--annual-factor", "1e-308"), "--annual-factor"),
+    (("--step", "2:1e308"), "--step"),
+    (("--start-price", "1e308"), "--start-price"),
+])
+def test_path_bounds_are_one_line_errors(cli, args, field):
+    opts = {"--start-price": "10", "--months": "12", **dict(zip(args[::2], args[1::2]))}
+    res = cli("market", "path", *(x for kv in opts.items() for x in kv), "--json")
+    assert_one_line_error(res, field)
+
+
+def test_path_at_the_bounds_stays_finite(cli):
+    d = cli("market", "path", "--start-price", "10", "--months", "600", "--annual-factor", "1e4", "--json").json()
+    assert len(d["prices"]) == 600 and d["prices"][-1]["price"] > 1e200
+
+
+def test_backtest_non_utf8_file_names_flag(cli, tmp_path):
+    f = tmp_path / "prices.csv"
+    f.write_bytes(b"date,usd_per_million_input\n2024-01-01,\xff\n")
+    res = cli("market", "backtest", "--file", str(f), "--json")
+    assert_one_line_error(res, "--file")
+    assert "UTF-8" in res.err
+
+
+def test_read_price_history_reads_bom(tmp_path):
+    f = tmp_path / "prices.csv"
+    f.write_bytes("\ufeffdate,usd_per_million_input\n2024-01-01,10\n2024-06-01,5\n2025-01-01,2\n".encode("utf-8"))
+    rows = market.read_price_history(f)
+    assert [r["usd_per_million_input"] for r in rows] == [10.0, 5.0, 2.0]
+
+
+def test_backtest_provenance_of_defaults(cli, tmp_path):
+    a = {x["name"]: x for x in cli("market", "backtest", "--series", "openai-flagship", "--json").json()["assumptions"]}
+    assert "user input" not in a["price table"]["source"] and "shipped" in a["price table"]["source"]
+    assert a["price table"]["as_of"]
+    assert "user input" not in a["price column"]["source"]
+    f = tmp_path / "p.csv"
+    f.write_text("date,usd_per_million_input,usd_per_million_output\n2024-01-01,10,20\n2024-06-01,5,9\n"
+                 "2025-01-01,2,5\n2025-06-01,1,3\n")
+    a = {x["name"]: x for x in cli("market", "backtest", "--file", str(f), "--price-column", "usd_per_million_output",
+                                   "--json").json()["assumptions"]}
+    assert a["price table"]["source"] == "user input (--file)"
+    assert a["price column"]["source"] == "user input (--price-column)"

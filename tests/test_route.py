@@ -115,3 +115,50 @@ def test_cli_route_cascade_needs_rejection_rates(cli, tmp_path):
     f = tmp_path / "l.yaml"
     f.write_text("models:\n  - {name: a, quality: 0.5, usd_per_request: 1}\n  - {name: b, quality: 0.9, usd_per_request: 2}\n")
     assert_one_line_error(cli("route", "--ladder", str(f), "--quality-bar", "0.5", "--cascade", "--json"), "--cascade")
+
+
+# ------------------------------------------------------------------ QA regressions
+def test_shipped_ladder_by_name_matches_example_file(cli):
+    by_name = cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.845", "--json").json()
+    by_path = cli("route", "--ladder", "examples/ladder_frugalgpt.yaml", "--quality-bar", "0.845", "--json").json()
+    assert by_name["chosen"] == by_path["chosen"] == "gemini-1.5-flash"
+    assert by_name["recommendation"] == "model"
+
+
+def test_unknown_ladder_name_suggests_closest(cli):
+    res = cli("route", "--ladder", "frugal", "--quality-bar", "0.8")
+    assert_one_line_error(res, "--ladder")
+    assert "frugalgpt-headlines" in res.err
+
+
+def test_ladder_not_utf8_names_flag(cli, tmp_path):
+    f = tmp_path / "l.yaml"
+    f.write_bytes(b"models:\n - name: \xff\n")
+    res = cli("route", "--ladder", str(f), "--quality-bar", "0.8")
+    assert_one_line_error(res, "--ladder")
+    assert "not UTF-8" in res.err
+
+
+def test_cascade_answers_when_no_single_model_clears(cli):
+    # gpt-4-turbo reaches 0.8558; the cascade reaches 0.8715 (examples/ladder_frugalgpt.yaml)
+    d = cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.86", "--cascade", "--json").json()
+    assert d["chosen"] is None and d["recommendation"] == "cascade"
+    assert d["cascade"]["clears_bar"] and d["cascade"]["quality"] == pytest.approx(0.8715, abs=1e-4)
+    human = cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.86", "--cascade")
+    assert human.code == 0 and "no single model clears" in human.out
+    # without --cascade: still an error; above the cascade too: an error naming both
+    assert_one_line_error(cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.86"), "--quality-bar")
+    res = cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.9", "--cascade")
+    assert_one_line_error(res, "--quality-bar")
+    assert "cascade" in res.err
+
+
+def test_library_route_keeps_error_without_cascade_only():
+    ladder = read_ladder("frugalgpt-headlines")
+    with pytest.raises(BillshapeInputError):
+        route(ladder, 0.86, cascade=True)
+
+
+def test_route_human_usd_readable(cli):
+    res = cli("route", "--ladder", "frugalgpt-headlines", "--quality-bar", "0.845", "--cascade")
+    assert "$0.0000173" in res.out and "e-05" not in res.out

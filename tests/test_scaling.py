@@ -186,3 +186,35 @@ def test_iso_loss_point_is_on_the_curve():
     loss = k["E"] + k["A"] / n ** k["alpha"] + k["B"] / d ** k["beta"]
     assert np.allclose(loss, 2.0453, rtol=0, atol=1e-12)
     assert np.all(np.diff(n) < 0) and np.all(np.diff(d) > 0)  # more loss share in N means a smaller model
+
+
+# ------------------------------------------------------------------ QA regressions (size verb)
+@pytest.mark.parametrize("args, field", [
+    (("--reference-params", "1e308", "--inference-tokens", "2e12"), "--reference-params"),
+    (("--reference-params", "13e9", "--inference-tokens", "1e308"), "--inference-tokens"),
+    (("--reference-params", "13e9", "--reference-tokens", "1e308", "--inference-tokens", "2e12"), "--reference-tokens"),
+    (("--target-loss", "1e300", "--inference-tokens", "2e12"), "--target-loss"),
+    (("--reference-params", "13e9", "--inference-tokens", "2e12", "--gpu", "h100", "--usd-per-gpu-hour", "1e308",
+      "--mfu-training", "0.4", "--mfu-prefill", "0.4", "--mfu-decode", "0.1", "--decode-share", "0.5"),
+     "--usd-per-gpu-hour"),
+    (("--reference-params", "13e9", "--inference-tokens", "2e12", "--gpu", "h100", "--usd-per-gpu-hour", "2",
+      "--mfu-training", "1.5", "--mfu-prefill", "0.4", "--mfu-decode", "0.1", "--decode-share", "0.5"),
+     "--mfu-training"),
+])
+def test_size_extreme_inputs_are_one_line_errors(cli, args, field):
+    assert_one_line_error(cli("size", *args, "--json"), field)
+
+
+def test_size_decode_share_zero_is_an_answer(cli):
+    d = cli("size", "--reference-params", "13e9", "--inference-tokens", "2e12", "--gpu", "h100",
+            "--usd-per-gpu-hour", "2", "--mfu-training", "0.4", "--mfu-prefill", "0.4", "--mfu-decode", "0.1",
+            "--decode-share", "0", "--json").json()
+    assert d["objective"] == "usd" and 0 < d["total_usd"] < d["chinchilla_total_usd"]
+
+
+@pytest.mark.parametrize("typo, suggestion", [("chinchila", "hoffmann-2022"), ("hofman", "hoffmann-2022"),
+                                              ("epoch", "besiroglu-2024")])
+def test_constants_typo_suggests(cli, typo, suggestion):
+    res = cli("size", "--reference-params", "13e9", "--inference-tokens", "2e12", "--constants", typo)
+    assert_one_line_error(res, "--constants")
+    assert "did you mean" in res.err and suggestion in res.err

@@ -81,7 +81,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
     v.non_negative("--fixed", fixed_usd, v.MAX_USD)
     p = float(api_usd_per_million_tokens)
     c = float(own_usd_per_million_tokens)
-    vstar = float(break_even_tokens(fixed_usd, p / 1e6, c / 1e6))
+    # V* = F / (p - c) with p, c per token, computed in per-million units (F x 1e6 / (p - c)): the same value,
+    # exact for round inputs (1e11 rather than 99999999999.99998)
+    vstar = float(fixed_usd) * 1e6 / (p - c) if p > c else float("inf")
     exists = bool(np.isfinite(vstar))
     if exists:
         text = (f"building wins above {vstar:,.0f} tokens ({vstar / 1e9:,.3g} billion): each million tokens "
@@ -111,11 +113,13 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
 # model ladders. References: Sardana et al. 2024 (arXiv:2401.00448); billshape seed 003 sections 37.4-37.5.
 # =========================================================================================================
 
-from billshape.errors import BillshapeInputError  # noqa: E402
+from billshape.errors import BillshapeInputError, unknown_name  # noqa: E402
 from billshape.results import derived  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- sizing
+MAX_LOSS = 100.0  # nats per token: a bound on --target-loss (a uniform guess over e^100 tokens), not a default
+
 class SizingPlan(Result):
     """Inference-aware model size (Sardana et al. 2024) against the Chinchilla plan for the same loss."""
 
@@ -160,7 +164,7 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
     cs = sc.constant_set(constants)
     k = cs.as_kwargs()
-    v.non_negative("--inference-tokens", inference_tokens)
+    v.non_negative("--inference-tokens", inference_tokens, v.MAX_TOKENS)
     assumptions = [cs.assumption(f"{cs.name} constants (E, A, B, alpha, beta)",
                                  f"{cs.E}, {cs.A}, {cs.B}, {cs.alpha}, {cs.beta}")]
     if (reference_params is None) == (target_loss is None):
@@ -169,17 +173,19 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         if reference_tokens is not None:
             raise BillshapeInputError("--reference-tokens", reference_tokens, "only with --reference-params")
         sc._check_target(target_loss, cs.E)
+        if not float(target_loss) <= MAX_LOSS:
+            raise BillshapeInputError("--target-loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
         loss_value = float(target_loss)
         assumptions.append(user("target loss", loss_value, "nats per token", "--target-loss"))
     else:
-        v.positive("--reference-params", reference_params)
+        v.positive("--reference-params", reference_params, v.MAX_TOKENS)
         assumptions.append(user("reference parameters", float(reference_params), "parameters", "--reference-params"))
         if reference_tokens is None:
             reference_tokens = float(sc.compute_optimal_tokens(reference_params, **k))
             assumptions.append(derived("reference tokens", reference_tokens, "tokens",
                                        f"compute-optimal for the reference size with {cs.name}"))
         else:
-            v.positive("--reference-tokens", reference_tokens)
+            v.positive("--reference-tokens", reference_tokens, v.MAX_TOKENS)
             assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "--reference-tokens"))
         loss_value = float(sc.loss(reference_params, reference_tokens, **k))
         assumptions.append(derived("loss to reach", loss_value, "nats per token", "L(reference params, tokens)"))
@@ -192,6 +198,10 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         for name, val in zip(names, dollar_inputs):
             if val is None:
                 raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(names) + ")")
+        v.positive("--usd-per-gpu-hour", usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.positive("--gpu", peak_flops_per_second, v.MAX_FLOPS)
+        for name, val in zip(names[2:5], dollar_inputs[2:5]):
+            v.fraction(name, val)
         v.unit_interval("--decode-share", decode_share)
         kt = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_training))
         kp = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_prefill))
@@ -224,6 +234,13 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
         c_usd = c_train * kt + 2 * nc * d_inf * inf_usd_per_flop
         out.update(training_usd=usd_train, inference_usd=usd_inf, total_usd=usd_train + usd_inf,
                    chinchilla_total_usd=c_usd, usd_saving_fraction=1 - (usd_train + usd_inf) / c_usd)
+    bad = [k for k, x in out.items() if isinstance(x, float) and not np.isfinite(x)]
+    if bad or not n > 0 or not nc > 0:
+        field, value = (("--target-loss", target_loss) if target_loss is not None
+                        else ("--reference-params", reference_params))
+        raise BillshapeInputError(field, value, "a loss the scaling law can reach with a finite plan",
+                                  f"{(bad or ['params'])[0]} is not a finite positive number: the loss is too close "
+                                  f"to E = {cs.E:g} or beyond any model's")
     what = "dollars" if dollars else "FLOPs"
     saving = out["usd_saving_fraction"] if dollars else out["saving_fraction"]
     text = (f"with {cs.name} constants, loss {loss_value:.4f} and {d_inf:.3g} inference tokens: train "
@@ -233,6 +250,11 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
 
 # --------------------------------------------------------------------------------------------- horizon
+# Bounds on horizon inputs (not defaults, so not catalog rows): volume may at most double each month, and
+# a discount rate of 1000% a year is beyond any cost of capital. Months and price trends: billshape.market.
+MAX_GROWTH_PER_MONTH = 1.0
+MAX_DISCOUNT_RATE = 10.0
+
 def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_tokens_per_month, months: int,
                       volume_growth_per_month=0.0, api_price_annual_factor=1.0, own_cost_annual_factor=1.0,
                       discount_rate_annual=0.0, api_price_steps=None, shift_months: int = 0):
@@ -273,19 +295,18 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     """
     from billshape import market
 
-    v.non_negative("--fixed", fixed_usd)
+    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
     v.positive("--api-price", api_usd_per_token)
     v.non_negative("--own-cost", own_usd_per_token)
-    v.non_negative("--volume-per-month", volume_tokens_per_month)
-    v.non_negative("--discount-rate-annual", discount_rate_annual)
+    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
+    v.non_negative("--discount-rate-annual", discount_rate_annual, MAX_DISCOUNT_RATE)
     g = np.asarray(volume_growth_per_month, dtype=float)
-    if not np.all(np.isfinite(g)) or not np.all(g > -1):
-        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month, "> -1 (a fraction per month)")
-    months = int(months)
-    if months < 1:
-        raise BillshapeInputError("--months", months, ">= 1")
-    v.positive("--api-price-annual-factor", api_price_annual_factor)
-    v.positive("--own-cost-annual-factor", own_cost_annual_factor)
+    if not np.all(np.isfinite(g)) or not np.all((g > -1) & (g <= MAX_GROWTH_PER_MONTH)):
+        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month,
+                                  f"in (-1, {MAX_GROWTH_PER_MONTH:g}] (a fraction per month; 0.05 = 5%)")
+    months = market.check_months("--months", months)
+    market.check_annual_factor("--api-price-annual-factor", api_price_annual_factor)
+    market.check_annual_factor("--own-cost-annual-factor", own_cost_annual_factor)
     total = months + int(shift_months)
     p = market.price_path(api_usd_per_token, total, api_price_annual_factor, api_price_steps)[..., shift_months:]
     own = np.asarray(own_usd_per_token, dtype=float)
@@ -307,6 +328,10 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     m_idx = np.arange(months)
     back = prev & ~below & (m_idx >= crossover[..., None])  # build falls behind again after the crossover
     crossback = np.where(np.any(back, axis=-1) & (crossover > 0), np.argmax(back, axis=-1) + 1, 0)
+    if not all(np.all(np.isfinite(x)) for x in (cum_api, cum_own, npv, p, c)):
+        raise BillshapeInputError("--months", months, "a horizon over which every cost stays finite",
+                                  "volume growth and price trends compound past any float: shorten --months or "
+                                  "lower --volume-growth-per-month / the annual factors")
     return {"api_usd": api_usd, "own_usd": own_usd, "cumulative_api_usd": cum_api, "cumulative_own_usd": cum_own,
             "api_usd_per_token": np.broadcast_to(p, api_usd.shape), "own_usd_per_token": np.broadcast_to(c, own_usd.shape),
             "npv_saving_usd": npv, "crossover_month": crossover, "crossback_month": crossback}
@@ -344,32 +369,36 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     args = dict(volume_growth_per_month=volume_growth_per_month, api_price_annual_factor=api_price_annual_factor,
                 own_cost_annual_factor=own_cost_annual_factor, discount_rate_annual=discount_rate_annual,
                 api_price_steps=steps)
-    p, c = api_usd_per_million_tokens / 1e6, own_usd_per_million_tokens / 1e6
-    now = horizon_cashflows(fixed_usd, p, c, volume_tokens_per_month, months, **args)
-    later = horizon_cashflows(fixed_usd, p, c, volume_tokens_per_month, months, shift_months=12, **args)
+    # prices per million tokens and volumes in millions of tokens: the same costs as per token, with exact
+    # arithmetic for round inputs (break-even 6.25e10, not 62499999999.99999)
+    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
+    months = market.check_months("--months", months)
+    p, c, vol_m = float(api_usd_per_million_tokens), float(own_usd_per_million_tokens), volume_tokens_per_month / 1e6
+    now = horizon_cashflows(fixed_usd, p, c, vol_m, months, **args)
+    later = horizon_cashflows(fixed_usd, p, c, vol_m, months, shift_months=12, **args)
     rows = [
         {"month": i + 1, "api_usd": float(now["api_usd"][i]), "own_usd": float(now["own_usd"][i]),
          "cumulative_api_usd": float(now["cumulative_api_usd"][i]),
          "cumulative_own_usd": float(now["cumulative_own_usd"][i]),
-         "api_usd_per_million_tokens": float(now["api_usd_per_token"][i] * 1e6),
-         "own_usd_per_million_tokens": float(now["own_usd_per_token"][i] * 1e6)}
-        for i in range(int(months))
+         "api_usd_per_million_tokens": float(now["api_usd_per_token"][i]),
+         "own_usd_per_million_tokens": float(now["own_usd_per_token"][i])}
+        for i in range(months)
     ]
     npv = float(now["npv_saving_usd"])
     cross = int(now["crossover_month"]) or None
     back = int(now["crossback_month"]) or None
     decision = "build" if npv > 0 else "buy"
-    p12, c12 = float(later["api_usd_per_token"][0]), float(later["own_usd_per_token"][0])
-    be12 = float(break_even_tokens(fixed_usd, p12, c12))
+    p12, c12 = float(later["api_usd_per_token"][0]), float(later["own_usd_per_token"][0])  # per million tokens
+    be12 = float(fixed_usd) * 1e6 / (p12 - c12) if p12 > c12 else float("inf")
     npv12 = float(later["npv_saving_usd"])
     recheck = {"decision": "build" if npv12 > 0 else "buy",
                "break_even_tokens": be12 if np.isfinite(be12) else None,
-               "api_usd_per_million_tokens": p12 * 1e6, "own_usd_per_million_tokens": c12 * 1e6,
+               "api_usd_per_million_tokens": p12, "own_usd_per_million_tokens": c12,
                "npv_saving_usd": npv12, "crossover_month": int(later["crossover_month"]) or None}
     text = (f"over {months} months building {'saves' if npv > 0 else 'costs'} ${abs(npv):,.0f} in present value "
             f"({'crossover in month ' + str(cross) if cross else 'no crossover'}"
             f"{', build falls behind again in month ' + str(back) if back else ''}): {decision}; at the API price "
-            f"12 months on (${p12 * 1e6:,.4g}/M) the answer is {recheck['decision']}")
+            f"12 months on (${p12:,.4g}/M) the answer is {recheck['decision']}")
     if recheck["decision"] != decision:
         text += " -- the decision flips: re-check before committing capital"
     data = base.model_dump()
@@ -390,7 +419,50 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     )
 
 
+# --------------------------------------------------------------------------------------------- input files
+# Inputs shipped in billshape/data that --ladder / --demand accept by name, so that the examples work from an
+# installed package as well as from a repository checkout (a path to a file always works too).
+SHIPPED_LADDERS = {"frugalgpt-headlines": "ladder_frugalgpt.yaml"}
+SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
+
+
+def read_input_text(path, field: str, shipped: dict | None = None, what: str = "a readable file") -> tuple[str, str]:
+    """Text of a user file, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
+
+    Returns ``(text, label)``. A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark
+    is dropped); anything else is a :class:`BillshapeInputError` naming ``field``.
+    """
+    from pathlib import Path
+
+    shipped = shipped or {}
+    given = str(path)
+    p = Path(given)
+    key = given.strip().lower()
+    if p.is_file():
+        raw, label = p.read_bytes(), given
+    elif key in shipped:
+        from importlib import resources
+
+        raw = resources.files("billshape.data").joinpath(shipped[key]).read_bytes()
+        label = f"{key} (shipped billshape/data/{shipped[key]})"
+    else:
+        names = ", ".join(sorted(shipped))
+        allowed = what + (f", or a shipped name: {names}" if shipped else "")
+        hint = None
+        if shipped and "/" not in given and "\\" not in given and "." not in given:
+            hint = unknown_name(field, given, shipped).hint  # looks like a name: suggest the closest
+        raise BillshapeInputError(field, given, allowed, hint or ("no such file" if p.suffix else None))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BillshapeInputError(field, given, "UTF-8 text",
+                                  f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}") from None
+    return text, label
+
+
 # --------------------------------------------------------------------------------------------- capacity
+MAX_INTERRUPTIONS_PER_HOUR = 3600.0  # one a second: a bound, not a default
+
 def optimal_reserved_level(demand_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
     r"""Cost-minimising reserved level for an hourly demand profile (vectorised over prices).
 
@@ -465,12 +537,10 @@ def read_demand(path, field: str = "--demand"):
     Returns ``(hours, gpus, interruptible)`` as numpy arrays (``interruptible`` zeros when absent).
     """
     import csv as _csv
-    from pathlib import Path
 
-    p = Path(path)
-    if not p.is_file():
-        raise BillshapeInputError(field, str(path), "a readable CSV file with columns hour,gpus[,interruptible_gpus]")
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    text, path = read_input_text(path, field, SHIPPED_DEMANDS,
+                                 "a readable CSV file with columns hour,gpus[,interruptible_gpus]")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = _csv.DictReader(lines)
     cols = [c.strip() for c in (reader.fieldnames or [])]
     if "hour" not in cols or "gpus" not in cols:
@@ -487,8 +557,8 @@ def read_demand(path, field: str = "--demand"):
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "numbers in every column") from None
         if not (np.isfinite(h) and np.isfinite(g) and np.isfinite(x)) or h != int(h):
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "an integer hour and finite GPU counts")
-        if g < 0 or x < 0:
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", "GPU counts >= 0")
+        if g < 0 or x < 0 or g > v.MAX_COUNT:
+            raise BillshapeInputError(field, f"{path} line {i}: {row}", f"GPU counts in [0, {v.MAX_COUNT:g}]")
         if x > g:
             raise BillshapeInputError(field, f"{path} line {i}: {row}", "interruptible_gpus <= gpus")
         hours.append(int(h))
@@ -513,7 +583,7 @@ class CapacityPlan(Result):
     """Reserved base, on-demand burst and spot for interruptible work, against all on-demand."""
 
     hours: int
-    reserved_gpus: float
+    reserved_gpus: int | float  # an int when whole (a level is a demand value: GPU counts are usually whole)
     total_usd: float
     on_demand_only_usd: float
     saving_fraction: float
@@ -533,7 +603,10 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
     with the remaining (firm) demand reserved and burst; the cheaper of the two plans is chosen.
     """
     d = np.asarray(demand_gpus, dtype=float)
-    v.non_negative("--demand", d)
+    v.non_negative("--demand", d, v.MAX_COUNT)
+    for flag, price in (("--reserved-price", reserved_usd_per_gpu_hour), ("--on-demand-price", on_demand_usd_per_gpu_hour)):
+        v.positive(flag, price)  # "> 0" first (the message the app shows), then the upper bound
+        v.positive(flag, price, v.MAX_USD_RATE)
     r, o = float(reserved_usd_per_gpu_hour), float(on_demand_usd_per_gpu_hour)
     hours = d.size
     od_only = o * float(d.sum())
@@ -547,7 +620,9 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
         user("on-demand price", o, "USD per GPU-hour", "--on-demand-price"),
     ]
     if spot_usd_per_gpu_hour is not None:
-        v.positive("--spot-price", spot_usd_per_gpu_hour)
+        v.positive("--spot-price", spot_usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.non_negative("--spot-interruptions-per-hour", spot_interruptions_per_hour, MAX_INTERRUPTIONS_PER_HOUR)
+        v.non_negative("--checkpoint-minutes", checkpoint_minutes, v.MAX_HOURS * 60)
         s = float(spot_usd_per_gpu_hour)
         x = np.zeros_like(d) if interruptible_gpus is None else np.asarray(interruptible_gpus, dtype=float)
         overhead = float(spot_overhead_factor(spot_interruptions_per_hour, checkpoint_minutes))
@@ -591,7 +666,7 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
             + f": ${cost:,.0f} vs ${od_only:,.0f} all on-demand ({saving:.1%} saved)")
     if notes:
         text += "; " + "; ".join(notes)
-    return CapacityPlan(hours=hours, reserved_gpus=level, total_usd=cost, on_demand_only_usd=od_only,
+    return CapacityPlan(hours=hours, reserved_gpus=int(level) if float(level).is_integer() else level, total_usd=cost, on_demand_only_usd=od_only,
                         saving_fraction=saving, uses_spot=bool(plan["spot_work"] > 0), breakdown=breakdown,
                         explanation=text, assumptions=assumptions)
 
@@ -601,13 +676,14 @@ class LadderChoice(Result):
     """The cheapest model that clears a quality bar, and optionally a cascade, against the largest model."""
 
     quality_bar: float
-    chosen: str
-    usd_per_request: float
-    quality: float
+    chosen: str | None  # None when no single model clears the bar but the cascade (--cascade) does
+    usd_per_request: float | None
+    quality: float | None
     largest: str
     largest_usd_per_request: float
     largest_quality: float
-    saving_vs_largest: float
+    saving_vs_largest: float | None
+    recommendation: str  # "model" (chosen) or "cascade" (no single model clears the bar; the cascade does)
     candidates: list
     cascade: dict | None = None
     explanation: str
@@ -616,19 +692,15 @@ class LadderChoice(Result):
 def read_ladder(path, field: str = "--ladder") -> dict:
     """Read a model ladder YAML: ``source``, ``as_of`` and ``models: [{name, quality, usd_per_request,
     [rejection_rate], [accepted_quality]}]``."""
-    from pathlib import Path
-
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise BillshapeInputError(field, str(path), "a readable YAML file")
+    text, label = read_input_text(path, field, SHIPPED_LADDERS, "a readable YAML file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BillshapeInputError(field, str(path), "valid YAML", str(exc).splitlines()[0]) from None
+        raise BillshapeInputError(field, label, "valid YAML", str(exc).splitlines()[0]) from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list) or not data["models"]:
-        raise BillshapeInputError(f"{field} models", str(path), "a non-empty list under 'models'")
+        raise BillshapeInputError(f"{field} models", label, "a non-empty list under 'models'")
     models = []
     for i, m in enumerate(data["models"]):
         where = f"models[{i}]"
@@ -651,7 +723,7 @@ def read_ladder(path, field: str = "--ladder") -> dict:
     names = [m["name"] for m in models]
     if len(set(names)) != len(names):
         raise BillshapeInputError(f"{field} models", names, "distinct model names")
-    return {"source": str(data.get("source", "user ladder")), "as_of": data.get("as_of"), "models": models,
+    return {"source": str(data.get("source", f"user ladder {label}")), "as_of": data.get("as_of"), "models": models,
             "quality_metric": str(data.get("quality_metric", "quality"))}
 
 
@@ -688,24 +760,35 @@ def cascade_cost_quality(usd_per_request, quality, rejection_rate, accepted_qual
     return np.sum(reach * c, axis=-1), np.sum(reach * (1 - r) * a, axis=-1)
 
 
-def route(ladder: dict, quality_bar: float, cascade: bool = False) -> LadderChoice:
+def usd_text(usd: float) -> str:
+    """A small dollar amount without exponent: ``$0.0000173``, ``$0.000218``, ``$1.50``."""
+    if usd >= 0.01 or usd == 0:
+        return f"${usd:,.2f}" if usd >= 1 or usd == 0 else f"${usd:.4g}"
+    return "$" + np.format_float_positional(usd, precision=3, unique=False, fractional=False, trim="-")
+
+
+def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only: bool = False) -> LadderChoice:
     """Cheapest model of a ladder that clears ``quality_bar``; with ``cascade``, also the cascade of the
-    models that give a ``rejection_rate`` (cheapest first) ending on the most expensive model."""
+    models that give a ``rejection_rate`` (cheapest first) ending on the most expensive model.
+
+    When no single model clears the bar it is an error (naming the best model's quality), except with
+    ``cascade`` and ``cascade_only`` (what ``billshape route --cascade`` does): then the answer is the cascade
+    if it clears the bar (``chosen=None``, ``recommendation="cascade"``), else an error."""
     v.unit_interval("--quality-bar", quality_bar)
     models = sorted(ladder["models"], key=lambda m: m["usd_per_request"])
     largest = models[-1]
     clear = [m for m in models if m["quality"] >= quality_bar]
-    if not clear:
-        best = max(models, key=lambda m: m["quality"])
+    best = max(models, key=lambda m: m["quality"])
+    if not clear and not (cascade and cascade_only):
         raise BillshapeInputError("--quality-bar", quality_bar,
                                   f"<= {best['quality']:g} (the best model in the ladder, {best['name']})",
-                                  "no model clears the bar")
-    chosen = clear[0]
+                                  "no single model clears the bar; a cascade (--cascade) may")
+    chosen = clear[0] if clear else None
     row = {"source": ladder["source"], "as_of": ladder.get("as_of")}
     from billshape.results import Assumption
 
     assumptions = [user("quality bar", float(quality_bar), ladder["quality_metric"], "--quality-bar")] + [
-        Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {m['usd_per_request']:g}",
+        Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {usd_text(m['usd_per_request'])}",
                    unit=None, source=row["source"], as_of=str(row["as_of"]) if row["as_of"] else None)
         for m in models
     ]
@@ -723,17 +806,32 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False) -> LadderChoi
         out_cascade = {"steps": [m["name"] for m in steps], "usd_per_request": cost, "quality": qual,
                        "clears_bar": bool(qual >= quality_bar), "saving_vs_largest": 1 - cost / largest["usd_per_request"],
                        "share_reaching_step": [float(x) for x in reach]}
-    saving = 1 - chosen["usd_per_request"] / largest["usd_per_request"]
-    text = (f"{chosen['name']} is the cheapest model with {ladder['quality_metric']} >= {quality_bar:g} "
-            f"({chosen['quality']:g} at ${chosen['usd_per_request']:.3g}/request): {saving:.1%} cheaper than always "
-            f"using {largest['name']}")
+    if chosen is None and not out_cascade["clears_bar"]:
+        raise BillshapeInputError("--quality-bar", quality_bar,
+                                  f"<= {max(best['quality'], out_cascade['quality']):.4g} (the best of the ladder's "
+                                  f"models, {best['name']}, and of the cascade)", "neither a model nor the cascade "
+                                  "clears the bar")
+    cascade_text = ""
     if out_cascade:
-        text += (f"; the cascade {' -> '.join(out_cascade['steps'])} costs ${out_cascade['usd_per_request']:.3g} at "
-                 f"{out_cascade['quality']:.4g} ({'clears' if out_cascade['clears_bar'] else 'misses'} the bar)")
+        cascade_text = (f"the cascade {' -> '.join(out_cascade['steps'])} costs "
+                        f"{usd_text(out_cascade['usd_per_request'])}/request at {out_cascade['quality']:.4g} "
+                        f"({'clears' if out_cascade['clears_bar'] else 'misses'} the bar)")
+    if chosen is not None:
+        saving = 1 - chosen["usd_per_request"] / largest["usd_per_request"]
+        text = (f"{chosen['name']} is the cheapest model with {ladder['quality_metric']} >= {quality_bar:g} "
+                f"({chosen['quality']:g} at {usd_text(chosen['usd_per_request'])}/request): {saving:.1%} cheaper "
+                f"than always using {largest['name']}" + (f"; {cascade_text}" if cascade_text else ""))
+    else:
+        saving = None
+        text = (f"no single model clears {ladder['quality_metric']} >= {quality_bar:g} (the best, {best['name']}, "
+                f"reaches {best['quality']:g}), but {cascade_text}: use the cascade, "
+                f"{out_cascade['saving_vs_largest']:.1%} cheaper than always using {largest['name']}")
     return LadderChoice(
-        quality_bar=float(quality_bar), chosen=chosen["name"], usd_per_request=chosen["usd_per_request"],
-        quality=chosen["quality"], largest=largest["name"], largest_usd_per_request=largest["usd_per_request"],
-        largest_quality=largest["quality"], saving_vs_largest=saving,
+        quality_bar=float(quality_bar), chosen=chosen["name"] if chosen else None,
+        usd_per_request=chosen["usd_per_request"] if chosen else None,
+        quality=chosen["quality"] if chosen else None, largest=largest["name"],
+        largest_usd_per_request=largest["usd_per_request"], largest_quality=largest["quality"],
+        saving_vs_largest=saving, recommendation="model" if chosen else "cascade",
         candidates=[{"name": m["name"], "quality": m["quality"], "usd_per_request": m["usd_per_request"],
                      "clears_bar": m["quality"] >= quality_bar} for m in models],
         cascade=out_cascade, explanation=text, assumptions=assumptions,

@@ -37,6 +37,33 @@ from billshape.errors import BillshapeInputError, unknown_name
 DAYS_PER_YEAR = 365.25
 PRICE_COLUMNS = ("usd_per_million_input", "usd_per_million_output", "usd_per_million_mean")
 
+# Bounds on inputs at the shells' boundary (not defaults, so not catalog rows): a 50-year horizon, and price
+# trends from 10,000x cheaper to 10,000x dearer a year (the fastest catalogued fall, Epoch AI's 900x/yr, fits).
+MAX_MONTHS = 600
+MIN_ANNUAL_FACTOR, MAX_ANNUAL_FACTOR = 1e-4, 1e4
+MIN_STEP_FACTOR, MAX_STEP_FACTOR = 1e-6, 1e6
+
+
+def check_months(field: str, months, maximum: int = MAX_MONTHS) -> int:
+    """A horizon in whole months in ``[1, maximum]``; returns it as an ``int``."""
+    try:
+        m = float(months)
+    except (TypeError, ValueError):
+        raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]") from None
+    if not np.isfinite(m) or m != int(m) or not 1 <= m <= maximum:
+        raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]")
+    return int(m)
+
+
+def check_annual_factor(field: str, factor):
+    """A price multiplier per year in ``[MIN_ANNUAL_FACTOR, MAX_ANNUAL_FACTOR]`` (finite)."""
+    v.positive(field, factor)  # "> 0" first, then the bounds
+    arr = v._arr(factor)
+    if arr is None or not np.all(np.isfinite(arr)) or not np.all((arr >= MIN_ANNUAL_FACTOR) & (arr <= MAX_ANNUAL_FACTOR)):
+        raise BillshapeInputError(field, factor, f"in [{MIN_ANNUAL_FACTOR:g}, {MAX_ANNUAL_FACTOR:g}] (x per year; "
+                                  "0.1 = 10x cheaper a year)")
+    return factor
+
 
 # ------------------------------------------------------------------------------------------------ paths
 def monthly_factor(annual_factor):
@@ -62,10 +89,10 @@ def parse_steps(steps, field: str = "--api-price-step") -> list[tuple[int, float
                 raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         else:
             month, factor = int(step[0]), float(step[1])
-        if month < 1:
-            raise BillshapeInputError(field, step, "MONTH >= 1 (month 1 is the first month)")
-        if not np.isfinite(factor) or factor <= 0:
-            raise BillshapeInputError(field, step, "FACTOR > 0 (finite)")
+        if not 1 <= month <= MAX_MONTHS:
+            raise BillshapeInputError(field, step, f"MONTH in [1, {MAX_MONTHS}] (month 1 is the first month)")
+        if not np.isfinite(factor) or not MIN_STEP_FACTOR <= factor <= MAX_STEP_FACTOR:
+            raise BillshapeInputError(field, step, f"FACTOR in [{MIN_STEP_FACTOR:g}, {MAX_STEP_FACTOR:g}]")
         out.append((month, factor))
     return out
 
@@ -236,14 +263,12 @@ def read_price_history(path: str | Path | None = None, field: str = "--file") ->
     if path is None:
         from importlib import resources
 
-        text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8")
+        text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8-sig")
         label = "api_price_history.csv"
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise BillshapeInputError(field, str(path), "a readable CSV file")
-        text = p.read_text(encoding="utf-8")
-        label = str(path)
+        from billshape.decide import read_input_text
+
+        text, label = read_input_text(path, field, None, "a readable CSV file")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     cols = set(reader.fieldnames or [])
@@ -279,6 +304,21 @@ def read_price_history(path: str | Path | None = None, field: str = "--file") ->
 
 
 # ------------------------------------------------------------------------------------------------ backtest
+def _shipped_table():
+    """The shipped price table as an assumption: its file, its distinct sources and its latest as_of."""
+    from importlib import resources
+
+    from billshape.results import Assumption
+
+    text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    sources = list(dict.fromkeys(r["source"].strip() for r in rows if r.get("source")))
+    as_of = max((r.get("as_of") or "" for r in rows), default="") or None
+    return Assumption(name="price table", value=f"billshape/data/api_price_history.csv ({len(rows)} rows)", unit=None,
+                      source=f"shipped table, a source on every row ({len(sources)} distinct; first: {sources[0]})",
+                      as_of=as_of)
+
+
 def _result_classes():
     from billshape.results import Result
 
@@ -303,17 +343,17 @@ def _result_classes():
     return TrendBacktest
 
 
-def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_million_input",
+def backtest(rows: list[dict] | None = None, price_column: str | None = None,
              series: str | None = None, model: str | None = None, cutoff: str | None = None,
-             train_fraction: float = 0.5, source_label: str = "shipped api_price_history.csv"):
+             train_fraction: float = 0.5, source_label: str | None = None):
     """Fit an exponential trend to dated prices before a cutoff and score its forecast of the rest.
 
     Parameters
     ----------
     rows : list of dict, optional
         From :func:`read_price_history` (default: the shipped table).
-    price_column : str
-        ``usd_per_million_input``, ``usd_per_million_output`` or ``usd_per_million_mean``.
+    price_column : str, optional
+        ``usd_per_million_input`` (default), ``usd_per_million_output`` or ``usd_per_million_mean``.
     series, model : str, optional
         Keep only rows of this series / model (case-insensitive).
     cutoff : str, optional
@@ -321,6 +361,8 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
         ``train_fraction`` of the rows (by date order) in the training set.
     train_fraction : float
         In (0, 1); used only without ``cutoff``.
+    source_label : str, optional
+        The user's price table (``--file``); ``None``: the shipped table, labelled with its sources.
 
     Returns
     -------
@@ -332,6 +374,8 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
     from billshape.results import derived, user
 
     TrendBacktest = _result_classes()
+    column_given = price_column is not None
+    price_column = PRICE_COLUMNS[0] if price_column is None else price_column
     if price_column not in PRICE_COLUMNS:
         raise unknown_name("--price-column", price_column, PRICE_COLUMNS)
     rows = read_price_history() if rows is None else rows
@@ -395,8 +439,10 @@ def backtest(rows: list[dict] | None = None, price_column: str = "usd_per_millio
                     "forecast": float(forecast[i])} for i in np.where(test)[0]],
         explanation=text,
         assumptions=[
-            user("price table", source_label, None, "--file"),
-            user("price column", price_column, None, "--price-column"),
+            user("price table", source_label, None, "--file") if source_label is not None else _shipped_table(),
+            user("price column", price_column, None, "--price-column") if column_given else
+            derived("price column", price_column, None, "default: list input prices, the column every row of the "
+                    "shipped table has"),
             derived("cutoff date", str(cut), None, "--cutoff, or the train fraction of rows by date"),
             *[trends()[n].as_assumption() for n in named],
         ],

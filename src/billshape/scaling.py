@@ -61,6 +61,7 @@ def constant_sets() -> dict:
         alpha: float
         beta: float
         note: str = ""
+        aliases: tuple = ()  # other names of the fit (paper, model): used only to suggest the set's name
 
         def as_kwargs(self) -> dict:
             return {"E": self.E, "A": self.A, "B": self.B, "alpha": self.alpha, "beta": self.beta}
@@ -74,6 +75,7 @@ def constant_sets() -> dict:
             name=row["name"], E=float(row["E"]), A=float(row["A"]), B=float(row["B"]),
             alpha=float(row["alpha"]), beta=float(row["beta"]), source=row["source"], as_of=row["as_of"],
             note=row.get("note", ""),
+            aliases=tuple(a.strip() for a in (row.get("aliases") or "").split(";") if a.strip()),
         )
     return out
 
@@ -83,7 +85,18 @@ def constant_set(name: str, field: str = "--constants"):
     sets = constant_sets()
     key = str(name).strip().lower()
     if key not in sets:
-        raise unknown_name(field, name, sets)
+        err = unknown_name(field, name, sets)
+        if err.hint is None:  # no close set name: try the papers' names (e.g. "chinchila" -> hoffmann-2022)
+            import difflib
+
+            alias = {a: s.name for s in sets.values() for a in s.aliases}
+            close = difflib.get_close_matches(key, list(alias), n=3, cutoff=0.6)
+            names = list(dict.fromkeys(alias[a] for a in close))
+            if names:
+                err = BillshapeInputError(err.field, err.value, err.allowed,
+                                          "did you mean " + ", ".join(f"{n} ({next(a for a in close if alias[a] == n)})"
+                                                                      for n in names) + "?")
+        raise err
     return sets[key]
 
 

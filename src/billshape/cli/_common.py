@@ -26,7 +26,8 @@ def fmt(value: Any, unit: str = "") -> str:
     if isinstance(value, (int, float)):
         x = float(value)
         if unit == "USD":
-            return f"${x:,.2f}" if abs(x) < 1e9 else f"${x:,.4g}"
+            sign = "-" if x < 0 else ""  # "-$290,257.18", not "$-290,257.18"
+            return f"{sign}${abs(x):,.2f}" if abs(x) < 1e9 else f"{sign}${abs(x):,.4g}"
         if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
             return f"{x:.4g}"
         return f"{x:,.4f}".rstrip("0").rstrip(".") if abs(x) < 1000 else f"{x:,.0f}"

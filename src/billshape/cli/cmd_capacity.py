@@ -13,14 +13,16 @@ HELP = """Cheapest capacity mix for an hourly demand profile (CSV: hour,gpus[,in
 Reserve up to the level where the share of hours above it equals reserved price / on-demand price, burst the
 rest on on-demand, and optionally run interruptible work on spot (with interruption and checkpoint overhead).
 
-Example: billshape capacity --demand examples/demand_week.csv --reserved-price 1.9 --on-demand-price 3.9
+--demand takes a CSV file or a shipped profile by name: example-week (an illustrative synthetic week).
+
+Example: billshape capacity --demand example-week --reserved-price 1.9 --on-demand-price 3.9
 """
 
 
 def register(app: typer.Typer) -> None:
     @app.command("capacity", help=HELP)
     def capacity(
-        demand: Annotated[Optional[str], typer.Option("--demand", help="CSV with hour,gpus[,interruptible_gpus].")] = None,
+        demand: Annotated[Optional[str], typer.Option("--demand", help="CSV with hour,gpus[,interruptible_gpus], or a shipped name: example-week.")] = None,
         reserved_price: Annotated[Optional[float], typer.Option("--reserved-price", help="Reserved USD per GPU-hour.")] = None,
         on_demand_price: Annotated[Optional[float], typer.Option("--on-demand-price", help="On-demand USD per GPU-hour.")] = None,
         spot_price: Annotated[Optional[float], typer.Option("--spot-price", help="Spot USD per GPU-hour (interruptible work).")] = None,
@@ -29,15 +31,20 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json, render
-        from billshape.decide import capacity_plan, read_demand
+        from pathlib import Path
+
+        from billshape.decide import SHIPPED_DEMANDS, capacity_plan, read_demand
         from billshape.errors import BillshapeInputError
 
         for flag, val in (("--demand", demand), ("--reserved-price", reserved_price), ("--on-demand-price", on_demand_price)):
             if val is None:
                 raise BillshapeInputError(flag, None, "required")
         _, gpus, interruptible = read_demand(demand)
+        key = demand.strip().lower()
+        label = (f"{key} (shipped billshape/data/{SHIPPED_DEMANDS[key]})"
+                 if key in SHIPPED_DEMANDS and not Path(demand).is_file() else demand)
         res = capacity_plan(gpus, reserved_price, on_demand_price, interruptible, spot_price,
-                            spot_interruptions_per_hour, checkpoint_minutes, demand_label=str(demand))
+                            spot_interruptions_per_hour, checkpoint_minutes, demand_label=label)
         if json_out:
             print_json(res.to_dict())
             return
@@ -46,5 +53,5 @@ def register(app: typer.Typer) -> None:
             ("hours", res.hours, ""), ("reserved GPUs", res.reserved_gpus, ""),
             ("reserved", b["reserved_usd"], "USD"), ("on-demand burst", b["on_demand_usd"], "USD"),
             ("spot", b["spot_usd"], "USD"), ("total", res.total_usd, "USD"),
-            ("all on-demand", res.on_demand_only_usd, "USD"), ("saved", res.saving_fraction, ""),
+            ("all on-demand", res.on_demand_only_usd, "USD"), ("saved", f"{res.saving_fraction:.1%}", ""),
         ], notes=[res.explanation])

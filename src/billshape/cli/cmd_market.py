@@ -21,7 +21,7 @@ Example: billshape market backtest --series openai-flagship
 """)
     def backtest_cmd(
         file: Annotated[Optional[str], typer.Option("--file", help="CSV: date, usd_per_million_input/output[, model, series] (default: shipped table).")] = None,
-        price_column: Annotated[str, typer.Option("--price-column", help="usd_per_million_input, usd_per_million_output or usd_per_million_mean.")] = "usd_per_million_input",
+        price_column: Annotated[Optional[str], typer.Option("--price-column", help="usd_per_million_input (default), usd_per_million_output or usd_per_million_mean.")] = None,
         series: Annotated[Optional[str], typer.Option("--series", help="Keep one series (e.g. openai-flagship).")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Keep one model.")] = None,
         cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="ISO date splitting fit (before) from test (on/after).")] = None,
@@ -33,7 +33,7 @@ Example: billshape market backtest --series openai-flagship
 
         rows = market.read_price_history(file)
         res = market.backtest(rows, price_column=price_column, series=series, model=model, cutoff=cutoff,
-                              train_fraction=train_fraction, source_label=file or "shipped api_price_history.csv")
+                              train_fraction=train_fraction, source_label=file)
         if json_out:
             print_json(res.to_dict())
             return
@@ -49,7 +49,7 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
 """)
     def path_cmd(
         start_price: Annotated[Optional[float], typer.Option("--start-price", help="Price in month 1.")] = None,
-        months: Annotated[int, typer.Option("--months", help="Horizon in months.")] = 12,
+        months: Annotated[int, typer.Option("--months", help="Horizon in months, 1 to 600.")] = 12,
         annual_factor: Annotated[Optional[float], typer.Option("--annual-factor", help="Multiplier per year (0.1 = 10x cheaper a year).")] = None,
         trend: Annotated[Optional[str], typer.Option("--trend", help="A named trend from price_trends.csv (instead of --annual-factor).")] = None,
         step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
@@ -60,8 +60,14 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
         from billshape.errors import BillshapeInputError
         from billshape.results import user
 
+        from billshape import _validate as v
+
         if start_price is None:
             raise BillshapeInputError("--start-price", None, "a price > 0")
+        v.positive("--start-price", start_price, v.MAX_USD)
+        months = market.check_months("--months", months)
+        if annual_factor is not None:
+            market.check_annual_factor("--annual-factor", annual_factor)
         if trend is not None and annual_factor is not None:
             raise BillshapeInputError("--trend", trend, "either --trend or --annual-factor, not both")
         assumptions = [user("start price", start_price, None, "--start-price")]
