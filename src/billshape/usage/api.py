@@ -579,7 +579,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         t = ledger
         if cache_hit_rate is not None:
             rate = ibis.literal(Decimal(str(cache_hit_rate)), type="decimal(18,9)")
-            cr = (t.input_tokens.cast("decimal(18,0)") * rate).floor().cast("int64")
+            cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
         keys = store.frame(t.select(pk=t.provider, model=t.model, day=t.ts.date()).distinct()).to_pylist()

@@ -24,7 +24,10 @@ import pyarrow as pa
 from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, STAGE
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
-DEC_TOKENS = dt.Decimal(18, 0)
+#: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
+#: exact in 128-bit decimals on DuckDB (decimal(38, 18); two 18-digit decimals multiply in 64 bits there and
+#: overflow past ~9.2e18 units, e.g. 1e10 tokens at $15/M) and on Spark (decimal(38, 9)).
+DEC_TOKENS = dt.Decimal(28, 9)
 
 
 class Store:
