@@ -106,3 +106,130 @@ def test_csv_float_formatted_integers_are_read(tmp_path):
     p.write_text(HEADER + _row(1, inp="100.0", out="1e1") + _row(2, inp="100.5"))
     res = usage.ingest([str(p)], str(tmp_path / "u.duckdb"))
     assert (res.rows_priced, res.rows_quarantined) == (1, 1)
+
+
+# --- 3. a --db that cannot be a DuckDB database is a one-line --db error, in every verb ---------------
+
+VERBS = {
+    "ingest": ("usage", "ingest", str(EXAMPLES / "openai_usage.json")),
+    "reprice": ("usage", "reprice"),
+    "report": ("usage", "report"),
+    "economics": ("usage", "economics"),
+    "whatif": ("usage", "whatif", "--route", "gpt-4o:0.5->gpt-4o-mini"),
+    "export": ("usage", "export", "-o", "{tmp}/f.csv"),
+}
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+@pytest.mark.parametrize("kind", ["directory", "not duckdb", "empty file", "missing folder"])
+def test_cli_db_that_is_not_a_duckdb_database(cli, tmp_path, verb, kind):
+    if kind == "directory":
+        db = tmp_path / "d"
+        db.mkdir()
+    elif kind == "not duckdb":
+        db = tmp_path / "u.duckdb"
+        db.write_text(HEADER + _row(1))
+    elif kind == "empty file":
+        db = tmp_path / "u.duckdb"
+        db.write_bytes(b"")
+    else:
+        db = tmp_path / "no" / "such" / "u.duckdb"
+    args = [a.format(tmp=tmp_path) for a in VERBS[verb]]
+    res = cli(*args, "--db", db)
+    assert_one_line_error(res, "--db")
+    assert "internal error" not in res.err
+    if kind == "not duckdb":
+        assert db.read_text() == HEADER + _row(1)  # left as it was
+
+
+def test_cli_db_in_a_missing_folder_says_which_folder(cli, tmp_path):
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", tmp_path / "no" / "u.duckdb")
+    assert_one_line_error(res, "--db")
+    assert "does not exist" in res.err
+    assert not (tmp_path / "no").exists()
+
+
+# --- 4. human ingest: nothing on stderr when stderr is not a terminal --------------------------------
+
+def test_cli_human_ingest_writes_nothing_to_stderr(cli, tmp_path):
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", tmp_path / "u.duckdb")
+    assert res.code == 0, res.err
+    assert res.err == ""
+    assert "rows read" in res.out
+
+
+def test_cli_human_ingest_error_is_exactly_one_stderr_line(cli, tmp_path):
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", tmp_path / "u.duckdb", "--format", "xml")
+    assert res.code == 2
+    assert len(res.err.splitlines()) == 1, repr(res.err)
+
+
+# --- 5. a file flag that is not UTF-8 names the flag --------------------------------------------------
+
+def test_cli_prices_not_utf8_names_the_flag(cli, tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_bytes(b"provider,model,input_usd_per_mtok,output_usd_per_mtok\n,m\xff,1,2\n")
+    for verb in (("usage", "ingest", EXAMPLES / "openai_usage.json"), ("usage", "whatif", "--route", "a:0.5->b")):
+        res = cli(*verb, "--db", tmp_path / "u.duckdb", "--prices", p)
+        assert_one_line_error(res, "--prices")
+        assert "not UTF-8" in res.err
+
+
+def test_cli_self_hosted_file_not_utf8_names_the_flag(cli, tmp_path):
+    p = tmp_path / "sh.yaml"
+    p.write_bytes(b"- name: caf\xe9\n  model: llama-3.1-8b\n")
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", tmp_path / "u.duckdb", "--self-hosted", p)
+    assert_one_line_error(res, "--self-hosted")
+    assert "not UTF-8" in res.err
+
+
+@pytest.mark.parametrize("price, allowed", [("1e9", "[0, 1,000,000]"), ("-1", "[0, 1,000,000]"), ("0.0000000001", "at most 9 decimals")])
+def test_cli_prices_out_of_range(cli, tmp_path, price, allowed):
+    p = tmp_path / "p.csv"
+    p.write_text(f"provider,model,input_usd_per_mtok,output_usd_per_mtok\n,m,{price},2\n")
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", tmp_path / "u.duckdb", "--prices", p)
+    assert_one_line_error(res, "--prices")
+    assert allowed in res.err
+
+
+# --- 6. defaults are labelled as defaults, user input only when given -------------------------------
+
+def _source(data: dict, name: str) -> str:
+    return next(a["source"] for a in data["assumptions"] if a["name"] == name)
+
+
+def test_cli_engine_and_by_provenance(cli, tmp_path):
+    db = tmp_path / "u.duckdb"
+    res = cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", db, "--json").json()
+    assert _source(res, "engine") == "billshape default (--engine duckdb)"
+    res = cli("usage", "ingest", EXAMPLES / "requests.csv", "--db", db, "--engine", "duckdb", "--json").json()
+    assert _source(res, "engine") == "user input (--engine)"
+    assert _source(cli("usage", "reprice", "--db", db, "--json").json(), "engine") == "billshape default (--engine duckdb)"
+    rep = cli("usage", "report", "--db", db, "--json").json()
+    assert rep["by"] == "customer" and _source(rep, "by") == "billshape default (--by customer)"
+    assert _source(cli("usage", "report", "--db", db, "--by", "model", "--json").json(), "by") == "user input (--by)"
+
+
+# --- 7. what-if: negative money as -$0.80, two distinct change rows ---------------------------------
+
+def test_cli_whatif_human_money_and_labels(cli, tmp_path):
+    db = tmp_path / "u.duckdb"
+    assert cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", db).code == 0
+    data = cli("usage", "whatif", "--db", db, "--route", "gpt-4o-2024-08-06:0.4->gpt-4o-mini", "--json").json()
+    assert data["delta_usd"] < 0
+    res = cli("usage", "whatif", "--db", db, "--route", "gpt-4o-2024-08-06:0.4->gpt-4o-mini")
+    assert res.code == 0, res.err
+    assert "$-" not in res.out
+    assert f"-${abs(data['delta_usd']):,.2f}" in res.out
+    assert "change (USD)" in res.out and "change (%)" in res.out
+    assert f"{data['delta_pct']:+.2f} %" in res.out
+
+
+def test_usd_formatting():
+    from billshape.cli.cmd_usage import _usd
+
+    assert _usd(-0.8) == "-$0.80"
+    assert _usd(0.8, signed=True) == "+$0.80"
+    assert _usd(1234.5) == "$1,234.50"
+    assert _usd(0.0) == "$0.00"
+    assert _usd(-0.000042) == "-$0.000042"
