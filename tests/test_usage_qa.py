@@ -233,3 +233,13 @@ def test_usd_formatting():
     assert _usd(1234.5) == "$1,234.50"
     assert _usd(0.0) == "$0.00"
     assert _usd(-0.000042) == "-$0.000042"
+
+
+def test_cli_merge_into_not_utf8_names_the_flag(cli, tmp_path):
+    db = tmp_path / "u.duckdb"
+    assert cli("usage", "ingest", EXAMPLES / "openai_usage.json", "--db", db).code == 0
+    base = tmp_path / "s.yaml"
+    base.write_bytes(b"product:\n  name: caf\xe9\n")
+    res = cli("usage", "economics", "--db", db, "--scenario-out", tmp_path / "o.yaml", "--merge-into", base)
+    assert_one_line_error(res, "--merge-into")
+    assert "not UTF-8" in res.err

@@ -225,7 +225,10 @@ def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
         try:
             with open(merge_into, encoding="utf-8") as f:
                 base = yaml.safe_load(f)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except UnicodeDecodeError as exc:
+            raise BillshapeInputError("--merge-into", merge_into, "a UTF-8 text scenario YAML file",
+                                      f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        except (OSError, yaml.YAMLError) as exc:
             raise BillshapeInputError("--merge-into", merge_into, "a readable scenario YAML file", type(exc).__name__) from None
         if not isinstance(base, dict):
             raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")
