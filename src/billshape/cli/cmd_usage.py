@@ -14,7 +14,7 @@ Example: billshape usage ingest spans.json --db usage.duckdb && billshape usage 
 """
 
 DbOpt = Annotated[str, typer.Option("--db", help="Usage database: a DuckDB file (default engine) or a directory (--engine spark).")]
-EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (default, one file) or spark (local or cluster).")]
+EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="duckdb (default, one file) or spark (local or cluster).", show_default=False)]
 SelfHostedOpt = Annotated[Optional[list[str]], typer.Option(
     "--self-hosted", help="Price a self-hosted model with the serving model: 'NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR"
     "[:UTILIZATION]]]' (NAME as in the logs), or a YAML/CSV mapping file (repeatable).")]
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         db: DbOpt = "usage.duckdb",
         fmt: Annotated[Optional[str], typer.Option("--format", help="otel|openai|raw|csv|parquet (default: from the extension and content).")] = None,
         mapping: Annotated[Optional[list[str]], typer.Option("--map", help="COL=FIELD: read column/attribute COL as FIELD (customer, feature, project, user_id, ts, model, provider, request_id, requests, *_tokens).")] = None,
-        engine: EngineOpt = "duckdb",
+        engine: EngineOpt = None,
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,
         self_hosted: SelfHostedOpt = None,
         reprice_quarantine: Annotated[bool, typer.Option("--reprice-quarantine", help="After the ingest, re-price rows quarantined earlier that now have a price.")] = False,
@@ -43,12 +43,16 @@ def register(app: typer.Typer) -> None:
 
         progress = None
         bar = None
+        err_console = None
         if not json_out:
             from rich.console import Console
+
+            err_console = Console(stderr=True)
+        if err_console is not None and err_console.is_terminal:  # a live bar only for a person watching a terminal
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
-                           TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                           TimeElapsedColumn(), console=err_console, transient=True)
             bar.start()
             tasks = {}
 
@@ -79,7 +83,7 @@ def register(app: typer.Typer) -> None:
         db: DbOpt = "usage.duckdb",
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (wins over genai-prices).")] = None,
         self_hosted: SelfHostedOpt = None,
-        engine: EngineOpt = "duckdb",
+        engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json
@@ -94,8 +98,8 @@ def register(app: typer.Typer) -> None:
     @group.command("report", help="Spend attributed by customer, feature, project, user, model, provider, day or month.")
     def report(
         db: DbOpt = "usage.duckdb",
-        by: Annotated[str, typer.Option("--by", help="customer|feature|project|user|model|provider|day|month")] = "customer",
-        engine: EngineOpt = "duckdb",
+        by: Annotated[Optional[str], typer.Option("--by", help="customer (default)|feature|project|user|model|provider|day|month", show_default=False)] = None,
+        engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json
@@ -109,9 +113,9 @@ def register(app: typer.Typer) -> None:
 
         from billshape.cli._common import console, fmt
 
-        t = Table(title=f"Spend by {by} (total {fmt(res.total_usd, 'USD')}; {res.rows_quarantined} rows quarantined)", title_justify="left")
-        for col in (by, "requests", "input tokens", "output tokens", "USD"):
-            t.add_column(col, justify="left" if col == by else "right")
+        t = Table(title=f"Spend by {res.by} (total {fmt(res.total_usd, 'USD')}; {res.rows_quarantined} rows quarantined)", title_justify="left")
+        for col in (res.by, "requests", "input tokens", "output tokens", "USD"):
+            t.add_column(col, justify="left" if col == res.by else "right")
         for r in res.rows:
             t.add_row(str(r["key"]), f"{r['requests']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"${r['usd']:,.4f}")
         console().print(t)
@@ -119,7 +123,7 @@ def register(app: typer.Typer) -> None:
     @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
     def economics(
         db: DbOpt = "usage.duckdb",
-        engine: EngineOpt = "duckdb",
+        engine: EngineOpt = None,
         scenario_out: Annotated[Optional[str], typer.Option("--scenario-out", help="Write the measured inputs as a scenario YAML fragment (product.*, serving.routes).")] = None,
         merge_into: Annotated[Optional[str], typer.Option("--merge-into", help="With --scenario-out: write this scenario with the fragment merged in (validated) instead.")] = None,
         json_out: JsonOpt = False,
@@ -158,7 +162,7 @@ def register(app: typer.Typer) -> None:
         route: Annotated[Optional[list[str]], typer.Option("--route", help="'FROM:SHARE->TO', e.g. 'gpt-4o:0.4->gpt-4o-mini' (repeatable).")] = None,
         cache_hit_rate: Annotated[Optional[float], typer.Option("--cache-hit-rate", help="Cache-read share of input tokens, in [0, 1].")] = None,
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV for TO models.")] = None,
-        engine: EngineOpt = "duckdb",
+        engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import print_json, render
@@ -168,15 +172,15 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(res.to_dict())
             return
-        render(res, "What if", [("measured", res.baseline_usd, "USD"), ("what-if", res.whatif_usd, "USD"),
-                                ("change", res.delta_usd, "USD"), ("change", res.delta_pct, "%")])
+        render(res, "What if", [("measured", _usd(res.baseline_usd), ""), ("what-if", _usd(res.whatif_usd), ""),
+                                ("change (USD)", _usd(res.delta_usd, signed=True), ""), ("change (%)", f"{res.delta_pct:+,.2f} %", "")])
 
     @group.command("export", help="Export the ledger as a FOCUS 1.2 dataset (.csv or .parquet).")
     def export(
         db: DbOpt = "usage.duckdb",
         fmt: Annotated[str, typer.Option("--format", help="focus")] = "focus",
         out: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (.csv or .parquet).")] = None,
-        engine: EngineOpt = "duckdb",
+        engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.cli._common import console, print_json
@@ -194,6 +198,18 @@ def register(app: typer.Typer) -> None:
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
 
 
+def _usd(x: float, signed: bool = False) -> str:
+    """Dollars as people write them: ``$1,234.50``, ``-$0.80`` (``+$0.80`` with ``signed``); sub-cent amounts keep
+    their significant digits (``$0.000042``)."""
+    from billshape.cli._common import fmt
+
+    text = fmt(abs(x), "USD")
+    if 0 < abs(x) < 0.005:
+        text = f"${abs(x):.2g}" if abs(x) < 1e-6 else f"${abs(x):.6f}".rstrip("0")
+    sign = "-" if x < 0 else "+" if signed and x > 0 else ""
+    return sign + text
+
+
 def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
     """Write the scenario fragment (or a scenario with it merged in, validated first); returns the fragment."""
     from billshape.errors import BillshapeInputError
@@ -209,7 +225,10 @@ def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
         try:
             with open(merge_into, encoding="utf-8") as f:
                 base = yaml.safe_load(f)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except UnicodeDecodeError as exc:
+            raise BillshapeInputError("--merge-into", merge_into, "a UTF-8 text scenario YAML file",
+                                      f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        except (OSError, yaml.YAMLError) as exc:
             raise BillshapeInputError("--merge-into", merge_into, "a readable scenario YAML file", type(exc).__name__) from None
         if not isinstance(base, dict):
             raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")

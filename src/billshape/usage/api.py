@@ -66,7 +66,7 @@ def ingest(
     *,
     fmt: str | None = None,
     mapping: dict[str, str] | None = None,
-    engine: str = "duckdb",
+    engine: str | None = None,
     prices_csv: str | None = None,
     progress: Callable[[str, int], None] | None = None,
     self_hosted: Sequence[str] | None = None,
@@ -84,6 +84,8 @@ def ingest(
 
     Invariant: ``rows_read == rows_priced + rows_quarantined``.
     """
+    engine_used = _engine_assumption(engine)
+    engine = engine or E.DEFAULT_ENGINE
     if fmt is not None and fmt not in FORMATS:
         raise BillshapeInputError("--format", fmt, "one of " + ", ".join(FORMATS))
     mapping = mapping or {}
@@ -171,10 +173,20 @@ def ingest(
         total_usd=usd(micro), total_micro_usd=micro, files_ingested=[f["source_file"] for f in file_rows],
         files_skipped=skipped, records_ignored=ignored, engine=engine, ingest_id=ingest_id if file_rows else None,
         assumptions=[
-            user("files", len(files), "files", "FILES"), user("engine", engine, None, "--engine"),
+            user("files", len(files), "files", "FILES"), engine_used,
             *_price_assumptions(prices_csv, user_prices),
         ],
     )
+
+
+def _default(name: str, value, flag: str) -> Assumption:
+    """A CLI default the user did not set (a software choice, not a catalog figure)."""
+    return Assumption(name=name, value=value, unit=None, source=f"billshape default ({flag} {value})", as_of=None)
+
+
+def _engine_assumption(engine: str | None) -> Assumption:
+    """The engine: the user's ``--engine``, or the default one (labelled as such)."""
+    return _default("engine", E.DEFAULT_ENGINE, "--engine") if engine is None else user("engine", engine, None, "--engine")
 
 
 def _user_prices(prices_csv: str | None, self_hosted: Sequence[str] | None) -> dict:
@@ -238,7 +250,7 @@ class RepriceResult(Result):
     reprice_id: str | None
 
 
-def reprice(db: str, *, engine: str = "duckdb", prices_csv: str | None = None,
+def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None,
             self_hosted: Sequence[str] | None = None) -> RepriceResult:
     """Price quarantined rows that now have a price (a new ``--prices``/``--self-hosted``, a newer genai-prices).
 
@@ -250,6 +262,8 @@ def reprice(db: str, *, engine: str = "duckdb", prices_csv: str | None = None,
     Invariants, checked before commit: ``rows_considered == rows_repriced + rows_still_quarantined`` and,
     over the whole database, rows priced + rows quarantined = rows read (the ``files`` table).
     """
+    engine_used = _engine_assumption(engine)
+    engine = engine or E.DEFAULT_ENGINE
     user_prices = _user_prices(prices_csv, self_hosted)
     if engine == "duckdb" and not os.path.exists(db) or engine == "spark" and not os.path.isdir(db):
         raise BillshapeInputError("--db", db, "an existing usage database (run `billshape usage ingest` first)")
@@ -305,7 +319,7 @@ def reprice(db: str, *, engine: str = "duckdb", prices_csv: str | None = None,
         quarantine_reasons=dict(sorted(reasons.items())), repriced_usd=usd(micro), repriced_micro_usd=micro,
         rows_priced_total=n_l_after, rows_quarantined_total=n_q_after, rows_read_total=read_total, engine=engine,
         reprice_id=rid if n_cand else None,
-        assumptions=[user("engine", engine, None, "--engine"), *_price_assumptions(prices_csv, user_prices)],
+        assumptions=[engine_used, *_price_assumptions(prices_csv, user_prices)],
     )
 
 
@@ -328,12 +342,15 @@ class Report(Result):
     rows_quarantined: int
 
 
-def _open(db: str, engine: str):
+def _open(db: str, engine: str | None):
     return E.open_store(db, engine, read_only=True)
 
 
-def report(db: str, by: str, engine: str = "duckdb") -> Report:
-    """Spend attributed to customers, features, projects, users, models, providers, days or months."""
+def report(db: str, by: str | None = None, engine: str | None = None) -> Report:
+    """Spend attributed to customers, features, projects, users, models, providers, days or months
+    (``by`` None: the default, customer)."""
+    by_used = _default("by", REPORT_BY[0], "--by") if by is None else user("by", by, None, "--by")
+    by = by or REPORT_BY[0]
     if by not in REPORT_BY:
         raise BillshapeInputError("--by", by, "one of " + ", ".join(REPORT_BY))
     store = _open(db, engine)
@@ -348,7 +365,7 @@ def report(db: str, by: str, engine: str = "duckdb") -> Report:
             "usd": usd(r["usd_micro"]), "usd_micro": int(r["usd_micro"])} for r in rows]
     micro = sum(r["usd_micro"] for r in out)
     return Report(by=by, rows=out, total_usd=usd(micro), total_micro_usd=micro, rows_quarantined=nq,
-                  assumptions=[user("by", by, None, "--by"), derived("ledger", db, None, "priced usage rows")])
+                  assumptions=[by_used, derived("ledger", db, None, "priced usage rows")])
 
 
 # ------------------------------------------------------------------------------------------ economics
@@ -378,7 +395,7 @@ class Economics(Result):
     routes: list[dict]
 
 
-def economics(db: str, engine: str = "duckdb") -> Economics:
+def economics(db: str, engine: str | None = None) -> Economics:
     """Cost per request, tokens per request, cost per user (per month) and the model mix, as measured."""
     store = _open(db, engine)
     try:
@@ -544,7 +561,7 @@ def parse_route(text: str) -> tuple[str, Decimal, str]:
     return src.strip(), s, to.strip()
 
 
-def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = None, engine: str = "duckdb",
+def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = None, engine: str | None = None,
            prices_csv: str | None = None) -> WhatIf:
     """Re-price the measured usage: move a share of one model's requests to another, and/or set the
     cache hit rate (cache-read share of input tokens) of every request.
@@ -579,7 +596,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         t = ledger
         if cache_hit_rate is not None:
             rate = ibis.literal(Decimal(str(cache_hit_rate)), type="decimal(18,9)")
-            cr = (t.input_tokens.cast("decimal(18,0)") * rate).floor().cast("int64")
+            cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
         keys = store.frame(t.select(pk=t.provider, model=t.model, day=t.ts.date()).distinct()).to_pylist()

@@ -24,7 +24,10 @@ import pyarrow as pa
 from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, STAGE
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
-DEC_TOKENS = dt.Decimal(18, 0)
+#: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
+#: exact in 128-bit decimals on DuckDB (decimal(38, 18); two 18-digit decimals multiply in 64 bits there and
+#: overflow past ~9.2e18 units, e.g. 1e10 tokens at $15/M) and on Spark (decimal(38, 9)).
+DEC_TOKENS = dt.Decimal(28, 9)
 
 
 class Store:
@@ -71,11 +74,15 @@ class DuckDBStore(Store):
     engine = "duckdb"
 
     def __init__(self, path: str, read_only: bool = False):
-        if read_only and not os.path.exists(path):
+        _check_duckdb_path(path, read_only)
+        import duckdb
+
+        try:
+            self.con = ibis.duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:  # locked by another process, corrupt, unwritable...
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
-        self.con = ibis.duckdb.connect(path, read_only=read_only)
+            raise BillshapeInputError("--db", path, "a DuckDB usage database file", str(exc).splitlines()[0][:160]) from None
         # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
         self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
         self._pending: dict[str, str] = {}
@@ -133,6 +140,32 @@ class DuckDBStore(Store):
         self.con.disconnect()
 
 
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of a DuckDB database file
+
+
+def _check_duckdb_path(path: str, read_only: bool) -> None:
+    """``--db`` for the DuckDB engine: an existing DuckDB file, or (to write) a new file in an existing folder."""
+    from billshape.errors import BillshapeInputError
+
+    allowed = "a DuckDB usage database file" + ("" if read_only else " (or a new file in an existing folder)")
+    if os.path.isdir(path):
+        raise BillshapeInputError("--db", path, allowed, "this is a directory; --engine spark keeps its database in a directory")
+    if os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(12)
+        except OSError as exc:
+            raise BillshapeInputError("--db", path, allowed, exc.strerror or type(exc).__name__) from None
+        if head[8:12] != DUCKDB_MAGIC:
+            raise BillshapeInputError("--db", path, allowed, "this file is not a DuckDB database")
+        return
+    if read_only:
+        raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BillshapeInputError("--db", path, allowed, f"folder {folder} does not exist")
+
+
 _SPARK = None
 
 
@@ -173,7 +206,12 @@ class SparkStore(Store):
 
             raise BillshapeInputError("--db", path, "a directory for --engine spark (this is a file, e.g. a DuckDB database)")
         self.path = path
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--db", path, "a directory for --engine spark that can be created", exc.strerror or type(exc).__name__) from None
         self.con = ibis.pyspark.connect(spark_session())
         self._n = 0
 
@@ -298,7 +336,12 @@ def _duck_type(t: pa.DataType) -> str:
     raise TypeError(t)
 
 
-def open_store(path: str, engine: str = "duckdb", read_only: bool = False) -> Store:
+#: The engine when ``--engine`` is not given.
+DEFAULT_ENGINE = "duckdb"
+
+
+def open_store(path: str, engine: str | None = None, read_only: bool = False) -> Store:
+    engine = engine or DEFAULT_ENGINE
     if engine == "duckdb":
         return DuckDBStore(path, read_only=read_only)
     if engine == "spark":

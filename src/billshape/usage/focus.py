@@ -51,7 +51,7 @@ def _month(d: _dt.date) -> tuple[_dt.datetime, _dt.datetime]:
     return start, end
 
 
-def focus_table(db: str, engine: str = "duckdb", account: str = "billshape") -> pa.Table:
+def focus_table(db: str, engine: str | None = None, account: str = "billshape") -> pa.Table:
     """The ledger aggregated to FOCUS 1.2 rows (aggregation in the engine, unpivot of the small result here)."""
     store = E.open_store(db, engine, read_only=True)
     try:
@@ -111,7 +111,7 @@ def focus_table(db: str, engine: str = "duckdb", account: str = "billshape") -> 
     return pa.Table.from_pylist(out, schema=schema)
 
 
-def export_focus(db: str, path: str, engine: str = "duckdb") -> dict:
+def export_focus(db: str, path: str, engine: str | None = None) -> dict:
     """Write the FOCUS 1.2 dataset to ``path`` (``.parquet`` or ``.csv``); returns a summary."""
     table = focus_table(db, engine)
     if path.lower().endswith((".parquet", ".pq")):

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
+from billshape._validate import MAX_USD_RATE
 from billshape.errors import BillshapeInputError
 from billshape.usage.schema import PRICES
 
@@ -45,7 +47,11 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise BillshapeInputError("--prices", path, "a UTF-8 text CSV file", _not_utf8(exc)) from None
     except OSError as exc:
+        raise BillshapeInputError("--prices", path, "a readable CSV file", str(exc)) from None
+    except csv.Error as exc:
         raise BillshapeInputError("--prices", path, "a readable CSV file", str(exc)) from None
     if not rows or any(c not in rows[0] for c in USER_COLUMNS):
         raise BillshapeInputError("--prices", path, "a CSV with columns " + ", ".join(USER_COLUMNS))
@@ -59,8 +65,10 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
                 value = Decimal(text)
             except InvalidOperation:
                 raise BillshapeInputError(f"--prices {path}:{i} {col}", text, "a number >= 0 (USD per million tokens)") from None
-            if not value.is_finite() or value < 0:
-                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, "a number >= 0 (USD per million tokens)")
+            if not value.is_finite() or not 0 <= value <= Decimal(repr(MAX_USD_RATE)):
+                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, f"a number in [0, {MAX_USD_RATE:,.0f}] (USD per million tokens)")
+            if value != value.quantize(NINE):
+                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, "at most 9 decimals (USD per million tokens)")
             return value
 
         key = ((row.get("provider") or "").strip().lower(), (row.get("model") or "").strip().lower())
@@ -97,12 +105,18 @@ def _parse_inline(text: str) -> dict:
     return row
 
 
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+
+
 def _read_mapping_file(path: str) -> list[dict]:
     """A mapping file: YAML (a list of mappings, or ``{self_hosted: [...]}``) or CSV with a header."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise BillshapeInputError("--self-hosted", path, "a UTF-8 text YAML or CSV mapping file", _not_utf8(exc)) from None
+    except OSError as exc:
         raise BillshapeInputError("--self-hosted", path, "a readable YAML or CSV mapping file", type(exc).__name__) from None
     if path.lower().endswith(".csv"):
         rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(text.splitlines())]
@@ -173,9 +187,11 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
                 p = serving.self_hosted_price(model, gpu, **kwargs)
             except BillshapeInputError as exc:
                 raise BillshapeInputError(where, f"{model}@{gpu}", "a deployment the serving model can price", str(exc)) from None
-            i_p, o_p = (Decimal(repr(float(p[k]))).quantize(NINE) for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens"))
-            if not (i_p.is_finite() and o_p.is_finite()) or i_p < 0 or o_p < 0:
-                raise BillshapeInputError(where, f"{model}@{gpu}", "a deployment with a finite price")
+            i_f, o_f = (float(p[k]) for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens"))
+            if not all(math.isfinite(x) and 0 <= x <= MAX_USD_RATE for x in (i_f, o_f)):
+                raise BillshapeInputError(where, f"{model}@{gpu}", f"a deployment priced at most {MAX_USD_RATE:,.0f} USD per million tokens",
+                                          f"the serving model gives ${i_f:.6g}/M input, ${o_f:.6g}/M output")
+            i_p, o_p = (Decimal(repr(x)).quantize(NINE) for x in (i_f, o_f))
             gpus = kwargs.get("gpus", 1)
             price = f"${kwargs['usd_per_gpu_hour']:g}/GPU-hour" if "usd_per_gpu_hour" in kwargs else \
                 f"{kwargs['provider']} {kwargs.get('tier', '')}".strip() + " catalog price"

@@ -25,13 +25,15 @@ import datetime as dt
 import hashlib
 import json
 import os
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pyarrow as pa
 
-from billshape.usage.schema import DIMENSIONS, MAPPABLE, STAGE, TOKEN_FIELDS
+from billshape.usage.schema import DIMENSIONS, MAPPABLE, MAX_REQUESTS_PER_ROW, MAX_TOKENS_PER_ROW, STAGE, TOKEN_FIELDS
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet")
 BATCH_ROWS = 65_536
@@ -111,14 +113,27 @@ def _int(name: str, value, required: bool = False) -> int:
         value = int(value)
     if isinstance(value, str):
         text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if re.fullmatch(r"[+-]?\d+", text):
+            value = int(text)
+        elif re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text) and Decimal(text) == Decimal(text).to_integral_value():
+            value = int(Decimal(text))  # "100.0" from a float column, "1e3"
+        else:
             raise RowError(f"wrong type for {name}: {value[:40]!r}")
-        value = int(text)
     if not isinstance(value, int):
         raise RowError(f"wrong type for {name}: {type(value).__name__}")
     if value < 0:
         raise RowError(f"negative {name}")
+    if value > _cap(name):
+        raise RowError(_out_of_range(name))
     return value
+
+
+def _cap(name: str) -> int:
+    return MAX_REQUESTS_PER_ROW if name == "requests" else MAX_TOKENS_PER_ROW
+
+
+def _out_of_range(name: str) -> str:
+    return f"{name} out of range (> {_cap(name):.0e} per row)".replace("e+", "e")
 
 
 def _ts(value) -> dt.datetime:
@@ -436,7 +451,10 @@ def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str
 
 # --------------------------------------------------------------------------------------------- tables
 
-def _table_batches(path: str, fmt: str) -> Iterator[pa.RecordBatch]:
+def _table_batches(path: str, fmt: str, invalid=None) -> Iterator[pa.RecordBatch]:
+    """Batches of a Parquet or CSV file. CSV: every column is read as text (the normalisation casts it, and
+    falls back to row by row when a value does not cast), so that a dirty value far into a file cannot stop
+    the reader; ``invalid(row)`` is called for each row with the wrong number of fields, which is skipped."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -444,8 +462,14 @@ def _table_batches(path: str, fmt: str) -> Iterator[pa.RecordBatch]:
     else:
         import pyarrow.csv as pcsv
 
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22),
-                               convert_options=pcsv.ConvertOptions(strings_can_be_null=True, auto_dict_encode=False))
+        # single-threaded parsing: the invalid-row handler then knows each row's line number
+        read = pcsv.ReadOptions(block_size=1 << 22, use_threads=False)
+        head = pcsv.open_csv(path, read_options=read, parse_options=pcsv.ParseOptions(invalid_row_handler=lambda row: "skip"))
+        names = head.schema.names
+        head.close()
+        reader = pcsv.open_csv(path, read_options=read, parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+                               convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                                   strings_can_be_null=True, auto_dict_encode=False))
         yield from reader
 
 
@@ -460,13 +484,14 @@ def _column_map(names: list[str], mapping: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, start: int) -> tuple[pa.RecordBatch, list[Bad]]:
-    """Vectorised normalisation of a table batch; raises ``pa.ArrowInvalid`` when a column does not cast."""
+def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, indexes: list[int]) -> tuple[pa.RecordBatch, list[Bad]]:
+    """Vectorised normalisation of a table batch (``indexes``: its rows' positions in the file); raises
+    ``pa.ArrowInvalid`` when a column does not cast."""
     import pyarrow.compute as pc
 
     n = batch.num_rows
     get = lambda f: batch.column(cols[f]) if f in cols else None  # noqa: E731
-    idx = pa.array(range(start, start + n), pa.int64())
+    idx = pa.array(indexes, pa.int64())
     out: dict[str, pa.Array] = {}
     for t in TOKEN_FIELDS:
         col = get(t)
@@ -506,6 +531,8 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
     ]
     for f in (*TOKEN_FIELDS, "requests"):
         checks.append((pc.less(out[f], 0), f"negative {f}"))
+    for f in (*TOKEN_FIELDS, "requests"):
+        checks.append((pc.greater(out[f], _cap(f)), _out_of_range(f)))
     checks.append((pc.greater(pc.add(pc.fill_null(out["cache_read_tokens"], 0), pc.fill_null(out["cache_write_tokens"], 0)), out["input_tokens"]), "cache tokens exceed input tokens"))
     checks.append((pc.greater(pc.fill_null(out["reasoning_tokens"], 0), out["output_tokens"]), "reasoning tokens exceed output tokens"))
     reason = pa.nulls(n, pa.string())
@@ -526,33 +553,71 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
     return good, bad
 
 
+def _positions(start: int, n: int, skipped: list[int]) -> list[int]:
+    """File positions (0-based data rows) of good rows ``start .. start + n - 1`` (counted without the
+    rows the parser skipped), given the positions of the skipped rows."""
+    if not skipped:
+        return list(range(start, start + n))
+    s = sorted(skipped)
+    out, k = [], 0
+    for g in range(start, start + n):
+        while k < len(s) and s[k] <= g + k:
+            k += 1
+        out.append(g + k)
+    return out
+
+
 def read_table(path: str, file_hash: str, fmt: str, mapping: dict[str, str]) -> Iterator[Chunk]:
     source = os.path.basename(path)
-    start = 0
+    start = 0  # good rows so far (rows the CSV parser did not skip)
+    pending: list[Bad] = []  # rows with the wrong number of fields, not yet yielded
+    skipped: list[int] = []  # their positions
+    unnumbered = itertools.count()
+
+    def invalid(row) -> str:
+        pos = row.number - 2 if row.number else None  # line 1 is the header
+        key = f"{file_hash}:{pos}" if pos is not None else f"{file_hash}:invalid-{next(unnumbered)}"
+        pending.append(Bad(key, -1 if pos is None else pos, f"wrong number of fields ({row.actual_columns}, the header has {row.expected_columns})",
+                           f"line {row.number}: {row.text}"[:200]))
+        if pos is not None:
+            skipped.append(pos)
+        return "skip"
+
+    def flush_invalid() -> list[Bad]:
+        out = pending[:]
+        pending.clear()
+        return out
+
+    pos = 0
     try:
-        for batch in _table_batches(path, fmt):
+        for batch in _table_batches(path, fmt, invalid):
+            idx = _positions(start, batch.num_rows, skipped)
             cols = _column_map(batch.schema.names, mapping)
             missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols]
             if missing:
-                yield Chunk(None, [Bad(f"{file_hash}:{start + i}", start + i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in range(batch.num_rows)])
-                start += batch.num_rows
-                continue
-            try:
-                good, bad = _fast_batch(batch, cols, file_hash, source, start)
-                yield Chunk(good, bad)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                yield _slow_batch(batch, cols, file_hash, source, start)
+                yield Chunk(None, [Bad(f"{file_hash}:{i}", i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in idx] + flush_invalid())
+            else:
+                try:
+                    good, bad = _fast_batch(batch, cols, file_hash, source, idx)
+                    yield Chunk(good, bad + flush_invalid())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    chunk = _slow_batch(batch, cols, file_hash, source, idx)
+                    chunk.bad += flush_invalid()
+                    yield chunk
             start += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as exc:  # unreadable file or a broken CSV row: the rest of the file
-        yield Chunk(None, [Bad(f"{file_hash}:{start}", start, f"unreadable {fmt} from row {start}: {str(exc).splitlines()[0][:120]}")])
+            pos = (idx[-1] + 1) if idx else pos
+        if pending:
+            yield Chunk(None, flush_invalid())
+    except (pa.ArrowInvalid, OSError) as exc:  # unreadable file (or invalid UTF-8 in a CSV): the rest of the file
+        pos = max([pos, *[i + 1 for i in skipped]])
+        yield Chunk(None, flush_invalid() + [Bad(f"{file_hash}:{pos}", pos, f"unreadable {fmt} from row {pos}: {str(exc).splitlines()[0][:120]}")])
 
 
-def _slow_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, start: int) -> Chunk:
+def _slow_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, indexes: list[int]) -> Chunk:
     """Row-by-row normalisation of a batch whose columns do not cast as a whole (dirty input)."""
     b = _Batcher(file_hash, source)
     rows = batch.to_pylist()
-    for i, row in enumerate(rows):
-        index = start + i
+    for index, row in zip(indexes, rows):
         rid = row.get(cols["request_id"]) if "request_id" in cols else None
         key = f"req:{rid}" if rid not in (None, "") else f"{file_hash}:{index}"
         get = lambda f, row=row: row.get(cols[f]) if f in cols else None  # noqa: E731

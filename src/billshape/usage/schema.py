@@ -19,6 +19,14 @@ import pyarrow as pa
 TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 DIMENSIONS = ("customer", "feature", "project", "user_id")
 
+#: Largest token count one row may carry: 10^12 tokens (a day of a large organisation's traffic on one model is
+#: ~10^10-10^11; more in one row is a corrupt value). Rows above it are quarantined as "<field> out of range".
+#: With prices capped at 10^6 USD per million tokens (``--prices``), every per-row cost in integer micro-dollars
+#: (tokens x USD per million tokens) stays below 10^18, inside int64, and every count is exact as a float.
+MAX_TOKENS_PER_ROW = 10**12
+#: Largest request count one (aggregate) row may carry.
+MAX_REQUESTS_PER_ROW = 10**12
+
 #: Fields a ``--map COL=FIELD`` may target (CSV and Parquet readers).
 MAPPABLE = ("ts", "provider", "model", "request_id", "requests", *DIMENSIONS, *TOKEN_FIELDS)
 
