@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from billshape.report.charts import share_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -573,7 +575,7 @@ def test_plan_opens_on_an_example_equal_to_library():
     m = metrics(at)
     assert m["Payback, P50 (months)"] == _fmt("payback_month", ref.summary["payback_month"]["p50"])
     assert m["NPV, P50"] == _fmt("npv_usd", ref.summary["npv_usd"]["p50"])
-    assert m["Never pays back"] == f"{ref.probability_never_pays_back:.1%}"
+    assert m["Never pays back"] == share_text(ref.probability_never_pays_back)
     # both views of unit economics, side by side, each saying which question it answers
     for key, label in (("contribution_margin_per_user_month_usd", "Contribution margin, P50"),
                        ("fully_loaded_margin_per_user_month_usd", "Fully loaded margin, P50")):
@@ -613,7 +615,7 @@ def test_plan_samples_and_seed_equal_library():
     ref = plan_ref("api_wrapper_price_shock.yaml", 2000, 7)
     m = metrics(at)
     assert m["NPV, P50"] == _fmt("npv_usd", ref.summary["npv_usd"]["p50"])
-    assert m["Never pays back"] == f"{ref.probability_never_pays_back:.1%}"
+    assert m["Never pays back"] == share_text(ref.probability_never_pays_back)
     assert any("2,000 samples (seed 7)" in c.value for c in at.caption)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from billshape.app import _ui
+from billshape.report.charts import share_text
 
 TITLE = "Plan"
 ICON = ":material/query_stats:"
@@ -211,7 +212,7 @@ def render() -> None:
              f"P10 {_fmt('npv_usd', s['npv_usd']['p10'])}, P90 {_fmt('npv_usd', s['npv_usd']['p90'])}."),
             ("Cumulative profit, P50", _fmt("cumulative_profit_usd", s["cumulative_profit_usd"]["p50"]),
              "Cash over the horizon, training and set-up included."),
-            ("Never pays back", f"{never:.1%}", f"Share of samples not paid back within {res.horizon_months} months."),
+            ("Never pays back", share_text(never), f"Share of samples not paid back within {res.horizon_months} months."),
         ])
         st.caption(f"{res.samples:,} sample{'s' if res.samples != 1 else ''} (seed {res.seed}) over {res.horizon_months} months; uncertain inputs: "
                    + (", ".join(f"`{u}`" for u in res.uncertain_inputs) or "none (a deterministic plan)") + ".")
