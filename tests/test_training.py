@@ -138,3 +138,13 @@ def test_result_renders_in_jupyter_and_pandas():
     frame = bill.to_pandas()
     assert frame.loc[0, "total_usd"] == 235_200 and frame.attrs["assumptions"]
     assert list(bill.to_dict())[-1] == "assumptions"
+
+
+def test_a100_80gb_purchase_price_reproduces_the_server_price():
+    # Derived in accelerators.csv: HGX A100 640GB at $18,548.75 per GPU / Epoch's server overhead 1.64.
+    from billshape import catalog
+
+    acc = catalog.gpu("a100")
+    overhead = catalog.constant("epoch_server_cost_overhead").value
+    assert acc.purchase_usd * overhead == pytest.approx(18_548.75, rel=1e-3)
+    assert "Hardware prices.csv" in acc.purchase_source
