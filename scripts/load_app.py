@@ -18,56 +18,15 @@ import argparse
 import asyncio
 import functools
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    return subprocess.Popen([sys.executable, "-m", "billshape", "app", "--port", str(port), "--headless"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=15)
-
-
-def _wait_healthy(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not healthy after {timeout_s} s")
+from billshape.app import server  # noqa: E402
 
 
 class Session:
@@ -249,19 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url
     try:
         if url is None:
-            port = _free_port()
-            proc = _start_server(port)
+            port = server.free_port()
+            proc = server.start(port, pythonpath=str(ROOT / "src"))
             url = f"http://127.0.0.1:{port}"
         else:
             url = url.rstrip("/")
         if not url.startswith(("http://127.0.0.1", "http://localhost")):
             ap.error("--url must be on loopback")
-        _wait_healthy(url, args.timeout)
+        server.wait_healthy(url, args.timeout, proc)
         report = asyncio.run(asyncio.wait_for(_main(url, args.sessions, args.rounds, args.timeout, args.plan_samples),
                                               timeout=args.timeout * (3 + 3 * args.rounds)))
     finally:
         if proc is not None:
-            _stop_server(proc)
+            server.stop(proc)
     print(json.dumps(report, indent=2))
     return 1 if report["errors"] else 0
 

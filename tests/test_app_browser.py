@@ -7,15 +7,11 @@ installs it). Skipped, with the reason, where that binary is missing.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from billshape.app import server as app_server
 
 pytestmark = pytest.mark.browser
 
@@ -29,56 +25,24 @@ WAIT_MS = 90_000  # first script run imports pandas/altair/pydantic: slow on a b
 SHOTS_ENV = "BILLSHAPE_SCREENSHOTS"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the server and everything it started (its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=15)
-
-
 @pytest.fixture
 def server(tmp_path):
     """`billshape app --headless` on a free loopback port; always killed afterwards."""
     pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: install Debian's chromium package (apt-get install -y chromium)")
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    port = app_server.free_port()
     log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "billshape", "app", "--port", str(port), "--headless"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = app_server.start(port, cwd=tmp_path, stdout=log, pythonpath=str(ROOT / "src"))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not healthy after {START_TIMEOUT_S} s")
-            time.sleep(0.3)
+        try:
+            app_server.wait_healthy(url, START_TIMEOUT_S, proc)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}: {(tmp_path / 'server.log').read_text()[-2000:]}")
         yield url
     finally:
-        stop(proc)
+        app_server.stop(proc)
         log.close()
 
 

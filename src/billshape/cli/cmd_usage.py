@@ -260,13 +260,21 @@ def _render_reprice(res, db: str) -> None:
                          ("database: rows quarantined", res.rows_quarantined_total)):
         t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     out.print(t)
-    if res.quarantine_reasons:
-        q = Table(title="still quarantined, by reason", title_justify="left")
-        q.add_column("reason")
-        q.add_column("rows", justify="right")
-        for reason, n in res.quarantine_reasons.items():
-            q.add_row(reason, f"{n:,}")
-        out.print(q)
+    _print_reasons(out, res.quarantine_reasons, "still quarantined, by reason")
+
+
+def _print_reasons(out, reasons: dict[str, int], title: str) -> None:
+    """A table of quarantine reasons and their row counts (nothing when there are none)."""
+    if not reasons:
+        return
+    from rich.table import Table
+
+    q = Table(title=title, title_justify="left")
+    q.add_column("reason")
+    q.add_column("rows", justify="right")
+    for reason, n in reasons.items():
+        q.add_row(reason, f"{n:,}")
+    out.print(q)
 
 
 def _render_ingest(res, db: str) -> None:
@@ -283,10 +291,4 @@ def _render_ingest(res, db: str) -> None:
                          ("files skipped (already ingested)", len(res.files_skipped))):
         t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     out.print(t)
-    if res.quarantine_reasons:
-        q = Table(title="quarantined rows by reason", title_justify="left")
-        q.add_column("reason")
-        q.add_column("rows", justify="right")
-        for reason, n in res.quarantine_reasons.items():
-            q.add_row(reason, f"{n:,}")
-        out.print(q)
+    _print_reasons(out, res.quarantine_reasons, "quarantined rows by reason")
