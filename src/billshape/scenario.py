@@ -72,6 +72,8 @@ MAX_HORIZON_MONTHS = 240
 MONTHLY_RESERVOIR = 20_000  # samples kept (the first ones drawn) for the monthly percentile rows and charts
 CHUNK_CELLS = 200_000  # samples x months evaluated at once: arrays of 1.6 MB stay in cache (5x faster than 16 MB)
 SUMMARY_CHUNK = 32_768  # samples per chunk of the summaries-only hot path (vectors of 256 kB)
+BRACKET_MIN_REST = 4 * MONTHLY_RESERVOIR  # samples beyond the reservoir from which quantiles go by brackets
+BRACKET_SIGMAS = 6.0  # a bracket's half-width in standard errors of the reservoir's quantile (miss: ~1e-9)
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads for the Monte Carlo chunks (the target machine has 2 cores)
 TAIL_LIMIT = 0.01  # an unbounded distribution may put at most this much probability outside its field's range
 
@@ -145,42 +147,78 @@ class Dist:
         return float(ndtr((lo - mu) / sigma) + (1 - ndtr((hi - mu) / sigma)))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        p = self.p
-        if self.kind in ("lognormal", "normal"):
-            mu, sigma = self._loc_scale()
-            x = rng.normal(mu, sigma, n) if sigma > 0 else np.full(n, mu)
-            if self.kind == "lognormal":
-                x = np.exp(x)
-        elif self.kind == "uniform":
-            x = rng.uniform(p["low"], p["high"], n)
-        else:
-            if p["high"] == p["low"]:
-                x = np.full(n, p["low"])
-            else:
-                x = _triangular(rng, p["low"], p["mode"], p["high"], n)
-            return x  # bounded laws: their ends were checked against the field's range when parsed
-        return np.clip(x, self.lo, self.hi, out=x)
+        """``n`` draws of this law, shape (n,) (see :func:`_draw_batch`)."""
+        return _draw_batch([self], rng, n)[0]
 
     def describe(self) -> str:
         return self.kind + " " + " ".join(f"{k}={_g(v)}" for k, v in self.params)
 
 
-def _triangular(rng: np.random.Generator, left: float, mode: float, right: float, n: int) -> np.ndarray:
-    """``rng.triangular(left, mode, right, n)`` to the bit (the same uniforms, numpy's inverse-CDF formula),
-    vectorised: about half the time of numpy's per-element loop."""
+def _draw_batch(dists: list[Dist], rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws of each of several laws, shape (len(dists), n).
+
+    One call to the generator for all the bounded laws' uniforms and one for all the unbounded laws' standard
+    normals, then each law's transform on the whole block with its parameters as columns (a few array
+    operations per block, not per input: the Monte Carlo chunks run on threads, and fewer, larger operations
+    hold the interpreter less). Triangular by numpy's inverse CDF (:func:`_triangular`), uniform
+    ``low + (high - low) U``, normal ``mu + sigma Z``, lognormal ``exp(mu + sigma Z)``; unbounded laws are
+    clipped to the field's range (``lo``/``hi``).
+    """
+    out = np.empty((len(dists), n))
+    tri = [i for i, d in enumerate(dists) if d.kind == "triangular" and d.p["high"] != d.p["low"]]
+    uni = [i for i, d in enumerate(dists) if d.kind == "uniform"]
+    nor = [i for i, d in enumerate(dists) if d.kind in ("normal", "lognormal") and d._loc_scale()[1] > 0]
+    for i in set(range(len(dists))) - set(tri) - set(uni) - set(nor):  # a point mass
+        out[i] = dists[i].ppf(0.5)
+
+    def col(idx, f):
+        return np.array([[f(dists[i])] for i in idx])
+
+    if tri or uni:
+        u = rng.random((len(tri) + len(uni), n))
+        if tri:
+            out[tri] = _triangular(u[:len(tri)], col(tri, lambda d: d.p["low"]), col(tri, lambda d: d.p["mode"]),
+                                   col(tri, lambda d: d.p["high"]))
+        if uni:
+            low = col(uni, lambda d: d.p["low"])
+            out[uni] = low + (col(uni, lambda d: d.p["high"]) - low) * u[len(tri):]
+    if nor:
+        z = rng.standard_normal((len(nor), n))
+        z *= col(nor, lambda d: d._loc_scale()[1])
+        z += col(nor, lambda d: d._loc_scale()[0])
+        logn = [j for j, i in enumerate(nor) if dists[i].kind == "lognormal"]
+        if len(logn) == len(nor):
+            np.exp(z, out=z)
+        elif logn:
+            z[logn] = np.exp(z[logn])
+        np.clip(z, col(nor, lambda d: d.lo), col(nor, lambda d: d.hi), out=z)
+        out[nor] = z
+    return out
+
+
+def _triangular(u: np.ndarray, left, mode, right) -> np.ndarray:
+    """Triangular draws from uniforms ``u`` (overwritten) by numpy's inverse-CDF formula (``rng.triangular`` to
+    the bit on the same uniforms), branch-free: each branch is picked by multiplying with an exact 0.0/1.0
+    indicator (``a * 1.0 + b * 0.0 == a`` for finite ``a, b``), 2x faster than a masked copy. The parameters
+    may be columns (one law per row of ``u``)."""
     base = right - left
     ratio = (mode - left) / base
     leftprod = (mode - left) * base
     rightprod = (right - mode) * base
-    u = rng.random(n)
-    hi = u > ratio
-    out = np.sqrt(u * leftprod)
-    out += left
+    hi = (u > ratio).astype(float)
+    lo = 1.0 - hi
+    arg = u * leftprod
+    arg *= lo
     w = np.subtract(1.0, u, out=u)
     w *= rightprod
-    np.sqrt(w, out=w)
-    np.subtract(right, w, out=w)
-    np.copyto(out, w, where=hi)
+    w *= hi
+    arg += w
+    s = np.sqrt(arg, out=arg)  # sqrt(u leftprod) below the mode's quantile, sqrt((1 - u) rightprod) above
+    out = s + left
+    out *= lo
+    np.subtract(right, s, out=s)
+    s *= hi
+    out += s
     return out
 
 
@@ -744,6 +782,8 @@ def _geo_sum(x: np.ndarray, length: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.expm1(length * np.log(x)) / d
     if one.any():  # (np.where costs ~10x a multiplication per element: patch the rare exact ones instead)
+        if out.ndim == 0:
+            return np.float64(length)
         out = np.array(out, dtype=float)
         out[one] = float(length)
     return out
@@ -793,7 +833,7 @@ def _levels(steps, months: int) -> list[tuple[int, np.ndarray]]:
     return [(m, lv) for m, lv in out if m < months]
 
 
-def _payback(H: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
+def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
     """Payback month per sample: after the last month whose cumulative cash is negative, linear within the month
     that turns it non-negative for good (0 with no up-front spend and no month in the red; inf: never).
 
@@ -805,8 +845,8 @@ def _payback(H: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, pr
     retraining spend at its worst rate ``w = max_i R(i) / i`` (``R(i)`` the retrainings in months 2..i+1):
     ``C(i) >= C(0) + i (b - retrain w) >= C(0) >= 0``. The other samples take the exact path
     (:func:`_payback_months`: the monthly cumulative cash, months x samples).
+    Any argument but ``terms`` may be a float (the same for all ``n`` samples).
     """
-    n = upfront.shape[0]
     cash0 = unit - fixed_pm - retrain * re_cash[0]  # month 1 (i = 0)
     margin = unit  # lower bound of the bracket over months 2..H
     for coef, k, steps in terms:
@@ -826,7 +866,7 @@ def _payback(H: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, pr
             else:
                 margin = margin + np.where(coef >= 0, coef * lv_lo * np.minimum(k, ends), coef * lv_hi * np.maximum(k, ends))
     cum0 = cash0 - upfront
-    ok = cum0 >= 0.0
+    ok = np.array(np.broadcast_to(cum0 >= 0.0, (n,)))
     if H > 1:
         with np.errstate(over="ignore", under="ignore", divide="ignore"):
             r_end = np.exp((H - 1) * np.log(r))
@@ -840,10 +880,13 @@ def _payback(H: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, pr
         spend = np.clip(price - cash0 / u0, 0.0, price)
         upf = np.maximum(upfront, 0.0)
     if not all_ok:  # the other samples are done below; keep the call's inputs finite
+        spend = np.array(np.broadcast_to(spend, (n,)))
+        upf = np.array(np.broadcast_to(upf, (n,)))
         spend[~ok] = 0.0
         upf[~ok] = 0.0
-    payback = np.minimum(business.payback_months(upf, u0, price, spend), 1.0)
-    none = upfront <= 0
+    payback = np.array(np.broadcast_to(
+        np.minimum(business.payback_months_unchecked(upf, u0, price, spend), 1.0), (n,)))
+    none = np.broadcast_to(upfront <= 0, (n,))
     if none.any():
         payback[none] = 0.0
     rest = np.nonzero(~ok)[0] if not all_ok else np.zeros(0, dtype=np.intp)
@@ -868,10 +911,18 @@ def _payback_months(H: int, terms, fixed_pm, retrain, re_cash, upfront, u0, r, p
     cash -= fixed_pm
     for m in np.nonzero(re_cash)[0]:
         cash[m] -= retrain * re_cash[m]
-    cash[0] -= upfront
-    for m in range(1, H):
-        np.add(cash[m - 1], cash[m], out=cash[m])
-    cum = cash
+    return _payback_from_cash(H, cash, upfront, u0, r, price, in_place=True)
+
+
+def _payback_from_cash(H: int, cash: np.ndarray, upfront, u0, r, price, in_place: bool = False):
+    """Payback month per sample from the monthly cash flow (months x samples, before the up-front spend);
+    returns the payback and, unless ``in_place`` (``cash`` then becomes it), the cumulative cash."""
+    n = cash.shape[1]
+    upfront, u0, r, price = (np.broadcast_to(np.asarray(a, dtype=float), (n,)) for a in (upfront, u0, r, price))
+    cum = cash if in_place else cash.copy()
+    cum[0] -= upfront
+    for m in range(1, H):  # H vector additions: faster than cumsum along either axis
+        np.add(cum[m - 1], cum[m], out=cum[m])
     neg = cum < 0.0
     month_no = np.arange(1, H + 1, dtype=np.uint8 if H < 256 else np.uint16)[:, None]
     last_neg = np.multiply(neg, month_no, dtype=month_no.dtype).max(axis=0).astype(np.intp)  # 0: never
@@ -887,16 +938,17 @@ def _payback_months(H: int, terms, fixed_pm, retrain, re_cash, upfront, u0, r, p
         remaining = np.maximum(-before, 0.0)
         u_m = u0[rows] * r[rows] ** f
         rev_pu = price[rows]
-        spend_pu = np.clip(rev_pu - cash_f / u_m, 0.0, rev_pu)
-        frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
+        spend_pu = np.clip(rev_pu - cash_f / u_m, 0.0, rev_pu)  # all costs of that month per user
+        frac_m = business.payback_months_unchecked(remaining, u_m, rev_pu, spend_pu)
         frac_m = np.where(remaining > 0, frac_m, 0.0)
         payback[rows] = f + np.minimum(frac_m, 1.0)
-    return payback
+    return payback if in_place else (payback, cum)
 
 
-def _vec(x, n: int) -> np.ndarray:
-    """A parameter (scalar or (n, 1)) as a vector of shape (n,)."""
-    return np.broadcast_to(np.asarray(x, dtype=float).reshape(-1), (n,))
+def _sv(x) -> float | np.ndarray:
+    """A parameter (scalar or (n, 1)) as a Python float when it is one number for all samples, else shape (n,)."""
+    a = np.asarray(x, dtype=float)
+    return float(a) if a.ndim == 0 else a.reshape(-1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1144,8 +1196,12 @@ class Plan:
     def _draw(self, rng: np.random.Generator | None, n: int) -> dict[str, Any]:
         """One draw per sample of each uncertain input, shape (n, 1); certain inputs as floats."""
         out: dict[str, Any] = {}
+        dists = [(path, v) for path, v in self.values.items() if isinstance(v, Dist)]
+        block = _draw_batch([v for _, v in dists], rng, n) if dists else None
         for path, v in self.values.items():
-            out[path] = v.sample(rng, n)[:, None] if isinstance(v, Dist) else v
+            out[path] = v
+        for i, (path, _) in enumerate(dists):
+            out[path] = block[i][:, None]
         return out
 
     def _medians(self) -> dict[str, Any]:
@@ -1192,136 +1248,120 @@ class Plan:
         return api, own
 
     def _simulate(self, P: dict[str, Any], monthly: bool = True) -> dict[str, np.ndarray]:
-        """Evaluate the plan for a batch of parameter draws (arrays of shape (n, 1) or scalars).
+        """Evaluate the plan for a batch of parameter draws (arrays of shape (n, 1) or scalars), month by month.
 
-        Returns per-sample summaries of shape (n,) and, with ``monthly``, per-month arrays of shape (n, H).
-        Only the arrays that the summaries need are formed without ``monthly`` (the Monte Carlo hot path).
+        Returns per-sample summaries of shape (n,) and, with ``monthly``, per-month arrays of shape (n, H)
+        (views of months x samples arrays: each month is a contiguous vector over the samples, the layout the
+        monthly percentiles select along). Each route's monthly cost is the blocked geometric sequence of
+        :func:`_geo_rows` (user growth x the market's monthly price factor, with the price steps), as in
+        :meth:`_summaries`, which a test checks against this and against the plain loop :func:`loop_summaries`.
         """
         sc = self.scenario
         H = sc.horizon_months
         g = P.get
         months = np.arange(1, H + 1, dtype=float)
         n = max([np.shape(v)[0] for v in P.values() if np.ndim(v) > 0] or [1])
-        ones = np.ones((n, 1))
+
+        def full(x):
+            return np.broadcast_to(np.asarray(_sv(x), dtype=float), (n,))
 
         # users, and the marginal inference cost: users x cost per user-month x the market's price path
-        u0 = g("product.users_start") * ones
-        r = 1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float)
-        users = u0 * np.asarray(r, dtype=float) ** (months[None, :] - 1.0)  # (n, H)
-        price = g("product.price_per_user_month_usd") * ones
-        var_pu = g("product.variable_cost_per_user_month_usd", 0.0) * ones
+        u0 = _sv(g("product.users_start"))
+        r = _sv(1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float))
+        price = _sv(g("product.price_per_user_month_usd"))
+        var_pu = _sv(g("product.variable_cost_per_user_month_usd", 0.0))
+        users = _geo_rows(full(r), H, full(u0))  # (H, n)
         contribution = users * (price - var_pu)
 
         api_pu, own_pu = self._route_costs(P)
         inference_usd = None
-        if self.routes:
-            if np.any(np.asarray(api_pu) != 0):
-                steps = [(st.month, g(f"market.api_price_steps[{i}].factor"))
+        for kind, per_user in (("api", api_pu), ("own", own_pu)):
+            if not self.routes or not np.any(np.asarray(per_user) != 0):
+                continue
+            key = "market.api_price_trend_annual" if kind == "api" else "market.gpu_price_trend_annual"
+            k = _sv(market.monthly_factor(g(key, 1.0)))
+            steps = []
+            if kind == "api":
+                steps = [(st.month - 1, full(g(f"market.api_price_steps[{i}].factor")))
                          for i, st in enumerate(sc.market.api_price_steps) if st.month <= H]
-                k = market.multiplier_paths(H, g("market.api_price_trend_annual", 1.0), steps)
-                inference_usd = users * api_pu * k
-            if np.any(np.asarray(own_pu) != 0):
-                own = users * own_pu * market.multiplier_paths(H, g("market.gpu_price_trend_annual", 1.0))
-                inference_usd = own if inference_usd is None else inference_usd + own
+            rows = _geo_rows(full(r * k), H, full(u0 * _sv(per_user)), steps)
+            inference_usd = rows if inference_usd is None else np.add(inference_usd, rows, out=inference_usd)
         if inference_usd is None:
-            inference_usd = np.zeros((1, H))
+            inference_usd = np.broadcast_to(0.0, (H, n))
         else:
-            contribution = contribution - inference_usd
-        inference_usd = np.broadcast_to(inference_usd, (n, H))
+            contribution -= inference_usd
 
         # fixed costs, training, set-up
         fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
         setup = 0.0
-        for r in self.routes:
-            if r.kind != "api":
-                fixed_pm = fixed_pm + g(r.prefix + ".fixed_monthly_usd", 0.0)
-                setup = setup + g(r.prefix + ".setup_usd", 0.0)
-        fixed_pm = np.asarray(fixed_pm, dtype=float) * ones  # (n, 1)
-        setup = (np.asarray(setup, dtype=float) * ones)[:, 0]  # (n,)
-
-        bill = self.training_usd_p50 * ones
+        for rt in self.routes:
+            if rt.kind != "api":
+                fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
+                setup = setup + g(rt.prefix + ".setup_usd", 0.0)
+        fixed_pm = full(_sv(fixed_pm))
+        setup = full(_sv(setup))
+        bill = full(self.training_usd_p50)
         for path in self.training_scale_paths:
             v = self.values[path]
             if isinstance(v, Dist):
                 med = v.ppf(0.5)
-                bill = bill * (g(path) / med) if med > 0 else bill
+                bill = bill * (_sv(g(path)) / med) if med > 0 else bill
         init_amort, re_amort, re_cash = self._training_patterns(H)
-        frac = g("training.retrain_cost_fraction", 1.0) * ones
+        frac = full(_sv(g("training.retrain_cost_fraction", 1.0)))
         retrain = re_cash.any()
 
         cash = contribution - fixed_pm  # contribution is kept for the monthly rows
         if retrain:
-            retrain_cash = bill * frac * re_cash[None, :]
-            cash = cash - retrain_cash
-        upfront = bill[:, 0] + setup
-        cash = np.broadcast_to(cash, (n, H))
-        cum = np.cumsum(cash, axis=1)
-        cum -= upfront[:, None]
-
+            retrain_cash = re_cash[:, None] * (bill * frac)
+            cash -= retrain_cash
+        upfront = bill + setup
         # payback: when the cumulative cash turns non-negative for good (it may dip again after a retraining or
         # a price shock: payback is after the last dip), linear within that month; never: inf
-        neg = cum < 0
-        ever_neg = neg.any(axis=1) | (upfront > 0)
-        last_neg = np.where(neg.any(axis=1), H - 1 - np.argmax(neg[:, ::-1], axis=1), -1)
-        f_all = last_neg + 1  # index of the month in which the cumulative cash turns non-negative for good
-        payback = np.where(ever_neg, np.inf, 0.0)
-        rows = np.nonzero(ever_neg & (f_all < H))[0]
-        if rows.size:
-            f = f_all[rows]
-            before = np.where(f > 0, cum[rows, np.maximum(f - 1, 0)], -upfront[rows])
-            remaining = np.maximum(-before, 0.0)
-            u_m = users[rows, f] if users.shape[0] == n else users[0, f]
-            rev_pu = price[rows, 0]
-            spend_pu = rev_pu - cash[rows, f] / u_m  # all costs of that month per user
-            spend_pu = np.clip(spend_pu, 0.0, rev_pu)
-            frac_m = business.payback_months(remaining, u_m, rev_pu, spend_pu)
-            frac_m = np.where(remaining > 0, frac_m, 0.0)
-            payback[rows] = f + np.minimum(frac_m, 1.0)
+        payback, cum = _payback_from_cash(H, cash, upfront, u0, r, price)
 
-        rate = np.asarray(g("discount_rate_annual"), dtype=float)
-        if rate.ndim == 0:
-            npv = cash @ ((1.0 + rate) ** (-months / 12.0)) - upfront
+        rate = _sv(g("discount_rate_annual"))
+        if np.ndim(rate) == 0:
+            npv = ((1.0 + rate) ** (-months / 12.0)) @ cash - upfront
         else:
-            npv = (cash * (1.0 + rate) ** (-months[None, :] / 12.0)).sum(axis=1) - upfront
-        user_months = np.broadcast_to(users, (n, H)).sum(axis=1)
-        contribution_total = contribution.sum(axis=1)
-        amort_total = bill[:, 0] * (init_amort.sum() + frac[:, 0] * re_amort.sum())
-        fixed_total = fixed_pm[:, 0] * H + setup
-        training_total = bill[:, 0] * (1.0 + frac[:, 0] * re_cash.sum())
-        inference_total = inference_usd.sum(axis=1)
+            npv = (cash * (1.0 + rate[None, :]) ** (-months[:, None] / 12.0)).sum(axis=0) - upfront
+        user_months = users.sum(axis=0)
+        contribution_total = contribution.sum(axis=0)
+        amort_total = bill * (init_amort.sum() + frac * re_amort.sum())
+        fixed_total = fixed_pm * H + setup
+        training_total = bill * (1.0 + frac * re_cash.sum())
+        inference_total = inference_usd.sum(axis=0)
         denom = training_total + inference_total
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(denom > 0, training_total / np.where(denom > 0, denom, 1.0), np.nan)
         out = {
             "payback_month": payback,
-            "cumulative_profit_usd": cum[:, -1],
+            "cumulative_profit_usd": cum[-1],
             "npv_usd": npv,
             "contribution_margin_per_user_month_usd": contribution_total / user_months,
             "fully_loaded_margin_per_user_month_usd": (contribution_total - fixed_total - amort_total) / user_months,
             "training_share_of_lifetime_cost": share,
-            "lifetime_revenue_usd": (users * price).sum(axis=1) if users.shape[0] == n else user_months * price[:, 0],
+            "lifetime_revenue_usd": user_months * price,
             "lifetime_inference_usd": inference_total,
             "lifetime_training_usd": training_total,
             "lifetime_fixed_usd": fixed_total,
             "upfront_usd": upfront,
         }
         if monthly:
-            users = np.broadcast_to(users, (n, H))
-            amort = bill * (init_amort[None, :] + frac * re_amort[None, :])
-            fixed = np.broadcast_to(fixed_pm, (n, H))
-            setup_m = np.broadcast_to(setup[:, None] / H, (n, H))
-            contribution = np.broadcast_to(contribution, (n, H))
-            fully_loaded = contribution - fixed - amort - setup_m
-            out.update({
+            amort = init_amort[:, None] * bill + re_amort[:, None] * (bill * frac)
+            fixed = np.broadcast_to(fixed_pm, (H, n))
+            setup_m = np.broadcast_to(setup / H, (H, n))
+            fully_loaded = contribution - fixed_pm - amort - setup / H
+            monthly_rows = {
                 "users": users, "revenue_usd": users * price, "inference_usd": inference_usd,
                 "variable_usd": users * var_pu, "fixed_usd": fixed, "training_amortization_usd": amort,
                 "setup_amortization_usd": setup_m,
-                "training_cash_usd": bill * frac * re_cash[None, :] if retrain else np.zeros((n, H)),
+                "training_cash_usd": retrain_cash if retrain else np.broadcast_to(0.0, (H, n)),
                 "contribution_usd": contribution, "fully_loaded_profit_usd": fully_loaded,
-                "cash_flow_usd": np.broadcast_to(cash, (n, H)), "cumulative_cash_usd": cum,
+                "cash_flow_usd": cash, "cumulative_cash_usd": cum,
                 "contribution_margin_per_user_usd": contribution / users,
                 "fully_loaded_margin_per_user_usd": fully_loaded / users,
-            })
+            }
+            out.update({k: np.broadcast_to(v, (H, n)).T for k, v in monthly_rows.items()})
         return out
 
     def _summaries(self, P: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -1344,11 +1384,12 @@ class Plan:
         H = sc.horizon_months
         g = P.get
         n = max([np.shape(v)[0] for v in P.values() if np.ndim(v) > 0] or [1])
-        u0 = _vec(g("product.users_start"), n)
-        r = _vec(1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float), n)
-        price = _vec(g("product.price_per_user_month_usd"), n)
-        var_pu = _vec(g("product.variable_cost_per_user_month_usd", 0.0), n)
-        rate = _vec(g("discount_rate_annual"), n)
+        # an input that is the same for every sample stays a Python float: its arithmetic costs nothing per sample
+        u0 = _sv(g("product.users_start"))
+        r = _sv(1.0 + np.asarray(g("product.growth_monthly", 0.0) - g("product.churn_monthly", 0.0), dtype=float))
+        price = _sv(g("product.price_per_user_month_usd"))
+        var_pu = _sv(g("product.variable_cost_per_user_month_usd", 0.0))
+        rate = _sv(g("discount_rate_annual"))
         d = (1.0 + rate) ** (-1.0 / 12.0)  # discount factor per month
 
         # users and revenue: closed forms
@@ -1359,21 +1400,21 @@ class Plan:
         terms = []  # each route kind's monthly cost: -scale x level x (r k)^(month - 1), k its market factor
 
         api_pu, own_pu = self._route_costs(P)
-        inference_total = np.zeros(n)
+        inference_total = 0.0
         for kind, per_user in (("api", api_pu), ("own", own_pu)):
             if not self.routes or not np.any(np.asarray(per_user) != 0):
                 continue
             key = "market.api_price_trend_annual" if kind == "api" else "market.gpu_price_trend_annual"
-            k = _vec(market.monthly_factor(g(key, 1.0)), n)
+            k = _sv(market.monthly_factor(g(key, 1.0)))
             x = r * k
-            scale = u0 * _vec(per_user, n)
+            scale = u0 * _sv(per_user)
             steps = []
             if kind == "api":
-                steps = [(st.month - 1, _vec(g(f"market.api_price_steps[{i}].factor"), n))
+                steps = [(st.month - 1, _sv(g(f"market.api_price_steps[{i}].factor")))
                          for i, st in enumerate(sc.market.api_price_steps) if st.month <= H]
             # lifetime cost and its NPV, segment by segment between price steps
             bounds = sorted({0, H, *[m0 for m0, _ in steps]})
-            level = np.ones(n)
+            level = 1.0
             xd = x * d
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 for m0, f in steps:
@@ -1381,11 +1422,11 @@ class Plan:
                         level = level * f
                 seg = scale * level
                 if lo:
-                    inference_total += seg * x ** lo * _geo_sum(x, hi - lo)
-                    npv -= seg * d * xd ** lo * _geo_sum(xd, hi - lo)
+                    inference_total = inference_total + seg * x ** lo * _geo_sum(x, hi - lo)
+                    npv = npv - seg * d * xd ** lo * _geo_sum(xd, hi - lo)
                 else:
-                    inference_total += seg * _geo_sum(x, hi - lo)
-                    npv -= seg * d * _geo_sum(xd, hi - lo)
+                    inference_total = inference_total + seg * _geo_sum(x, hi - lo)
+                    npv = npv - seg * d * _geo_sum(xd, hi - lo)
             terms.append((-scale, k, steps))
 
         fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
@@ -1394,47 +1435,56 @@ class Plan:
             if rt.kind != "api":
                 fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
                 setup = setup + g(rt.prefix + ".setup_usd", 0.0)
-        fixed_pm = _vec(fixed_pm, n)
-        setup = _vec(setup, n)
-        bill = self.training_usd_p50 * np.ones(n)
+        fixed_pm = _sv(fixed_pm)
+        setup = _sv(setup)
+        bill = self.training_usd_p50
         for path in self.training_scale_paths:
             v = self.values[path]
             if isinstance(v, Dist):
                 med = v.ppf(0.5)
-                bill = bill * (_vec(g(path), n) / med) if med > 0 else bill
+                bill = bill * (_sv(g(path)) / med) if med > 0 else bill
         init_amort, re_amort, re_cash = self._training_patterns(H)
-        frac = _vec(g("training.retrain_cost_fraction", 1.0), n)
+        frac = _sv(g("training.retrain_cost_fraction", 1.0))
         contribution_total = revenue_total - var_pu * user_months - inference_total
         upfront = bill + setup
 
         fixed_total = fixed_pm * H + setup
         training_total = bill * (1.0 + frac * re_cash.sum())
-        npv -= fixed_pm * d * _geo_sum(d, H) + upfront
+        npv = npv - (fixed_pm * d * _geo_sum(d, H) + upfront)
         cum_end = contribution_total - fixed_pm * H - bill * frac * re_cash.sum() - upfront
         retrain = bill * frac
-        for m in np.nonzero(re_cash)[0]:
-            npv -= retrain * re_cash[m] * d ** (m + 1)
-        payback = _payback(H, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price)
+        retrain_months = np.nonzero(re_cash)[0]
+        if retrain_months.size:  # the retrainings' discounted cash: one weighted sum of the discount factors
+            disc = 0.0
+            for m in retrain_months:
+                disc = disc + re_cash[m] * d ** (m + 1)
+            npv = npv - retrain * disc
+        payback = _payback(H, n, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price)
 
         amort_total = bill * (init_amort.sum() + frac * re_amort.sum())
-        denom = training_total + inference_total
+        denom = np.broadcast_to(training_total + inference_total, (n,))
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = training_total / denom
+            share = np.array(np.broadcast_to(training_total / denom, (n,)))
         empty = ~(denom > 0)
         if empty.any():
             share[empty] = np.nan
+
+        def full(x):
+            return np.broadcast_to(np.asarray(x, dtype=float), (n,))
+
         return {
             "payback_month": payback,
-            "cumulative_profit_usd": cum_end,
-            "npv_usd": npv,
-            "contribution_margin_per_user_month_usd": contribution_total / user_months,
-            "fully_loaded_margin_per_user_month_usd": (contribution_total - fixed_total - amort_total) / user_months,
+            "cumulative_profit_usd": full(cum_end),
+            "npv_usd": full(npv),
+            "contribution_margin_per_user_month_usd": full(contribution_total / user_months),
+            "fully_loaded_margin_per_user_month_usd": full((contribution_total - fixed_total - amort_total)
+                                                           / user_months),
             "training_share_of_lifetime_cost": share,
-            "lifetime_revenue_usd": revenue_total,
-            "lifetime_inference_usd": inference_total,
-            "lifetime_training_usd": training_total,
-            "lifetime_fixed_usd": fixed_total,
-            "upfront_usd": upfront,
+            "lifetime_revenue_usd": full(revenue_total),
+            "lifetime_inference_usd": full(inference_total),
+            "lifetime_training_usd": full(training_total),
+            "lifetime_fixed_usd": full(fixed_total),
+            "upfront_usd": full(upfront),
         }
 
     def _loop_schedule(self) -> dict[str, Any]:
@@ -1493,10 +1543,12 @@ class Plan:
         scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
         flat = {k: np.empty(n_total) for k in scalar_keys}  # each chunk writes its slice (no concatenation)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}
+        kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}  # reservoir chunks, months x samples
         n_res = 0  # chunks of the monthly reservoir: the first MONTHLY_RESERVOIR samples, full monthly model
         while n_res < len(sizes) and sum(sizes[:n_res]) < MONTHLY_RESERVOIR:
             n_res += 1
+        brackets: dict[str, list[tuple[float, float]]] = {}  # set from the reservoir before the other chunks run
+        gathered: dict[str, list] = {k: [] for k in scalar_keys}
 
         def work(j: int):
             P = draw(j, sizes[j]) if uncertain else self._draw(None, 1)
@@ -1505,60 +1557,81 @@ class Plan:
             _check_finite(out)
             for k in scalar_keys:
                 flat[k][offsets[j]:offsets[j + 1]] = out[k]
-            if j >= n_res:
-                return None
+            if j >= n_res:  # the candidates for each quantile, while the chunk is in cache
+                return {k: _gather(_order_values(k, out[k]), brackets[k]) for k in brackets}
             keep = min(sizes[j], MONTHLY_RESERVOIR - offsets[j])
-            return {k: np.array(out[k][:keep]) for k in MONTHLY_KEYS}
+            return {k: np.ascontiguousarray(out[k][:keep].T) for k in MONTHLY_KEYS}
 
-        # draws and the model, chunk by chunk on a small thread pool (numpy releases the GIL), collected in order
+        def monthly_band(k: str) -> np.ndarray:
+            # monthly rows: months x samples, contiguous per month; the medians only where no band is drawn
+            return _monthly_quantiles(np.concatenate(kept[k], axis=1), QUANTILES if k in BAND_KEYS else (0.5,))
+
+        # draws and the model, chunk by chunk on a small thread pool (numpy releases the GIL), collected in order:
+        # first the reservoir (full monthly model), whose samples set each quantile's bracket; then the rest
+        # (summaries only) with the monthly percentiles, which need only the reservoir, alongside
         from concurrent.futures import ThreadPoolExecutor
 
         done = 0
+        bands: dict[str, Any] = {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             pending = []
 
             def collect():
                 nonlocal done
-                size0, fut = pending.pop(0)
-                monthly_part = fut.result()
-                done += size0
+                j, fut = pending.pop(0)
+                part = fut.result()
+                done += sizes[j]
                 if progress is not None:
                     progress(done, n_total)
-                if monthly_part is not None:
+                if j < n_res:
                     for k in MONTHLY_KEYS:
-                        kept[k].append(monthly_part[k])
+                        kept[k].append(part[k])
+                elif part:
+                    for k, v in part.items():
+                        gathered[k].append(v)
 
-            for j in range(len(sizes)):
-                pending.append((sizes[j], pool.submit(work, j)))
-                while len(pending) > 4 * WORKERS or (pending and pending[0][1].done()):
+            def run(js):
+                for j in js:
+                    pending.append((j, pool.submit(work, j)))
+                    while len(pending) > 4 * WORKERS or (pending and pending[0][1].done()):
+                        collect()
+                while pending:
                     collect()
-            while pending:
-                collect()
+
+            run(range(n_res))
+            res_n = offsets[n_res]
+            if n_total - res_n >= BRACKET_MIN_REST:
+                for k in scalar_keys:
+                    brackets[k] = _brackets(_order_values(k, flat[k][:res_n]))
+            band_jobs = {k: pool.submit(monthly_band, k) for k in MONTHLY_KEYS}
+            run(range(n_res, len(sizes)))
+            bands = {k: f.result() for k, f in band_jobs.items()}
         pb = flat["payback_month"]
         never = float(np.mean(~np.isfinite(pb)))
         pb_sample = pb[: min(pb.size, 5000)].copy()
 
         def quantiles(k: str):
+            got = None
+            if k in brackets:
+                got = _from_brackets(k, flat[k], res_n, gathered[k], brackets[k])
+            if got is None:  # no brackets (a small run), or a quantile outside its bracket: select over all samples
+                got = _quantiles(-flat[k] if k == "upfront_usd" else flat[k], H if k == "payback_month" else None,
+                                 overwrite=k == "upfront_usd")
+                if k == "upfront_usd":
+                    return np.array([got["p10"], got["p50"], got["p90"]], dtype=float)
+                return got
+            if k == "payback_month":
+                return {f"p{int(p * 100)}": (float(v) if v <= H else None) for p, v in zip(QUANTILES, got)}
             if k == "upfront_usd":
-                q = _quantiles(-flat[k], None, overwrite=True)
-                return np.array([q["p10"], q["p50"], q["p90"]], dtype=float)
-            if k in flat:
-                return _quantiles(flat[k], H if k == "payback_month" else None, overwrite=True)
-            # monthly rows: months x samples, contiguous per month; the medians only where no band is drawn
-            t = np.concatenate(kept[k]).T.copy()
-            if k in BAND_KEYS:
-                return _linear_quantiles(t, QUANTILES)
-            band = np.zeros((len(QUANTILES), H))
-            band[1] = _linear_quantiles(t, (0.5,))[0]
-            return band
+                return np.array(got, dtype=float)
+            if not got:
+                return {"p10": None, "p50": None, "p90": None}
+            return {f"p{int(p * 100)}": float(v) for p, v in zip(QUANTILES, got)}
 
         keys = SUMMARY_KEYS + EXTRA_KEYS
-        jobs = keys + ["upfront_usd"] + MONTHLY_KEYS
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # np.partition releases the GIL
-            found = dict(zip(jobs, pool.map(quantiles, jobs)))
+        found = {k: quantiles(k) for k in keys + ["upfront_usd"]}
         summary = {k: found[k] for k in keys}
         start = found["upfront_usd"]
-        bands = {k: found[k] for k in MONTHLY_KEYS}
         monthly = []
         for m in range(H):
             row: dict[str, Any] = {"month": m + 1}
@@ -1841,9 +1914,21 @@ def _order_quantiles(x: np.ndarray, method: str) -> list[float]:
         return [float(x[0])] * len(QUANTILES)
     if method == "inverted_cdf":
         idx = [min(max(int(math.ceil(n * q)) - 1, 0), n - 1) for q in QUANTILES]
-        x.partition(sorted(set(idx)))
+        _select(x, sorted(set(idx)))
         return [float(x[i]) for i in idx]
     return [float(v) for v in _linear_quantiles(x[None, :], QUANTILES)[:, 0]]
+
+
+def _select(t: np.ndarray, kth: list[int]) -> None:
+    """Partition ``t`` in place along its last axis at the sorted positions ``kth`` (as ``t.partition(kth)``),
+    one position at a time on nested slices: numpy's partition at several positions at once is 5-10x slower."""
+    if not kth:
+        return
+    mid = len(kth) // 2
+    k = kth[mid]
+    t.partition(k, axis=-1)
+    _select(t[..., :k], kth[:mid])
+    _select(t[..., k + 1:], [x - k - 1 for x in kth[mid + 1:]])
 
 
 def _linear_quantiles(t: np.ndarray, qs) -> np.ndarray:
@@ -1857,7 +1942,7 @@ def _linear_quantiles(t: np.ndarray, qs) -> np.ndarray:
     pos = [q * (n - 1) for q in qs]
     lo = [int(math.floor(p)) for p in pos]
     kth = sorted(set(lo))
-    t.partition(kth, axis=1)
+    _select(t, kth)
     nxt = {}
     for j, k in enumerate(kth):
         if k + 1 < n:
@@ -1874,6 +1959,104 @@ def _linear_quantiles(t: np.ndarray, qs) -> np.ndarray:
         diff = b - a
         out[j] = b - diff * (1.0 - g) if g >= 0.5 else a + diff * g
     return out
+
+
+def _order_values(key: str, x: np.ndarray) -> np.ndarray:
+    """The values whose order statistics give ``key``'s quantiles: never paying back as 1e300 (payback), the
+    up-front spend negated (the cumulative cash at month 0), NaN (no cost at all: excluded) left as it is."""
+    if key == "payback_month":
+        return np.where(np.isfinite(x), x, 1e300)
+    if key == "upfront_usd":
+        return -np.asarray(x)
+    return np.asarray(x)
+
+
+def _brackets(values: np.ndarray) -> list[tuple[float, float]]:
+    """For each of QUANTILES, bounds ``[lo, hi]`` that hold that quantile of the whole run with near certainty,
+    from a sample of it (the reservoir): the sample's order statistics at ``q -/+ BRACKET_SIGMAS`` standard
+    errors ``sqrt(q (1 - q) / R)`` (plus two ranks). Only a speed-up: :func:`_from_brackets` checks them."""
+    v = np.sort(values[~np.isnan(values)])
+    R = v.size
+    out = []
+    for q in QUANTILES:
+        half = BRACKET_SIGMAS * math.sqrt(q * (1.0 - q) / max(R, 1)) + 2.0 / max(R, 1)
+        i, j = math.floor((q - half) * R), math.ceil((q + half) * R)
+        out.append((float(v[i]) if 0 <= i < R else -math.inf, float(v[j]) if 0 <= j < R else math.inf))
+    return out
+
+
+def _gather(x: np.ndarray, brackets: list[tuple[float, float]]) -> list[tuple[int, np.ndarray]]:
+    """Per bracket: how many values lie below it, and the values inside it (NaN is neither)."""
+    return [(int(np.count_nonzero(x < lo)), x[(x >= lo) & (x <= hi)]) for lo, hi in brackets]
+
+
+def _from_brackets(key: str, x: np.ndarray, res_n: int, parts: list, brackets) -> list[float] | None:
+    """``key``'s quantiles over all of ``x``, exactly as ``np.quantile`` (``inverted_cdf`` for payback with
+    never = 1e300, ``linear`` over the non-NaN values otherwise), from the chunks' bracket candidates.
+
+    Sample-select: every chunk counted the values below each quantile's bracket and kept those inside it (a few
+    percent of the run). Where the count below is at most the wanted rank and the count below plus the
+    candidates exceed it, the rank-th value of the run is the (rank - below)-th candidate: a selection over
+    thousands of values instead of a partition of the million. The chunks of the reservoir (which set the
+    brackets) are gathered here. ``None`` where a quantile falls outside its bracket (the caller then selects
+    over all values).
+    """
+    parts = [_gather(_order_values(key, x[:res_n]), brackets)] + parts
+    n = x.size if key != "training_share_of_lifetime_cost" else int(np.count_nonzero(~np.isnan(x)))
+    if n == 0:
+        return []
+    out = []
+    for j, q in enumerate(QUANTILES):
+        below = sum(p[j][0] for p in parts)
+        cand = np.concatenate([p[j][1] for p in parts])
+        if key == "payback_month":
+            ranks = [min(max(int(math.ceil(n * q)) - 1, 0), n - 1)]
+        else:
+            pos = q * (n - 1)
+            i = int(math.floor(pos))
+            ranks = [i] + ([i + 1] if i + 1 < n and pos > i else [])
+        if not (below <= ranks[0] and ranks[-1] < below + cand.size):
+            return None
+        local = [r - below for r in ranks]
+        _select(cand, local)
+        if len(ranks) == 1:
+            out.append(float(cand[local[0]]))
+            continue
+        a, b = float(cand[local[0]]), float(cand[local[1]])
+        g = pos - ranks[0]
+        diff = b - a  # numpy's _lerp, to the bit
+        out.append(b - diff * (1.0 - g) if g >= 0.5 else a + diff * g)
+    return out
+
+
+def _monthly_quantiles(t: np.ndarray, qs) -> np.ndarray:
+    """``np.quantile(t, qs, axis=1)`` of a months x samples array (reordered in place), shape (3, months): rows
+    of QUANTILES, or with ``qs == (0.5,)`` the median in the middle row and zeros around it.
+
+    A month whose row equals an earlier month's (a fixed cost, an amortisation share, a month without
+    retraining) is not selected again.
+    """
+    H = t.shape[0]
+    rep = np.arange(H)
+    seen: dict[bytes, list[int]] = {}
+    for m in range(H):
+        fp = t[m, :8].tobytes()
+        for c in seen.get(fp, ()):
+            if np.array_equal(t[c], t[m]):
+                rep[m] = c
+                break
+        else:
+            seen.setdefault(fp, []).append(m)
+    uniq = np.unique(rep)
+    if uniq.size == H:
+        got = _linear_quantiles(t, qs)
+    else:
+        got = _linear_quantiles(t[uniq], qs)[:, np.searchsorted(uniq, rep)]
+    if len(qs) == len(QUANTILES):
+        return got
+    band = np.zeros((len(QUANTILES), H))
+    band[1] = got[0]
+    return band
 
 
 def _check_finite(out: dict[str, np.ndarray]) -> None:
