@@ -71,7 +71,8 @@ QUANTILES = (0.1, 0.5, 0.9)
 MAX_HORIZON_MONTHS = 240
 MONTHLY_RESERVOIR = 20_000  # samples kept (the first ones drawn) for the monthly percentile rows and charts
 CHUNK_CELLS = 200_000  # samples x months evaluated at once: arrays of 1.6 MB stay in cache (5x faster than 16 MB)
-SUMMARY_CHUNK = 32_768  # samples per chunk of the summaries-only hot path (vectors of 256 kB)
+SUMMARY_CHUNK = 65_536  # samples per chunk of the summaries-only hot path (vectors of 512 kB: fewer, larger
+# operations per chunk keep two threads busier than L2-sized ones, which spend their time handing over the GIL)
 BRACKET_MIN_REST = 4 * MONTHLY_RESERVOIR  # samples beyond the reservoir from which quantiles go by brackets
 BRACKET_SIGMAS = 6.0  # a bracket's half-width in standard errors of the reservoir's quantile (miss: ~1e-9)
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads for the Monte Carlo chunks (the target machine has 2 cores)
@@ -160,9 +161,16 @@ def _draw_batch(dists: list[Dist], rng: np.random.Generator, n: int) -> np.ndarr
     One call to the generator for all the bounded laws' uniforms and one for all the unbounded laws' standard
     normals, then each law's transform on the whole block with its parameters as columns (a few array
     operations per block, not per input: the Monte Carlo chunks run on threads, and fewer, larger operations
-    hold the interpreter less). Triangular by numpy's inverse CDF (:func:`_triangular`), uniform
-    ``low + (high - low) U``, normal ``mu + sigma Z``, lognormal ``exp(mu + sigma Z)``; unbounded laws are
-    clipped to the field's range (``lo``/``hi``).
+    hold the interpreter less). Uniform ``low + (high - low) U``; normal ``mu + sigma Z``; lognormal
+    ``exp(mu + sigma Z)``; triangular by the two-uniform method of Stein & Keblis [1]_:
+    ``left + (right - left) (c max(U, V) + (1 - c) min(U, V))`` with ``c = (mode - left) / (right - left)``
+    (seven array passes against fifteen for the branch-free inverse CDF). Unbounded laws are clipped to the
+    field's range (``lo``/``hi``). Rows of the same law next to each other are transformed in place.
+
+    References
+    ----------
+    .. [1] W. E. Stein and M. F. Keblis, "A new method to simulate the triangular distribution",
+       Mathematical and Computer Modelling 49 (2009) 1143-1147.
     """
     out = np.empty((len(dists), n))
     tri = [i for i, d in enumerate(dists) if d.kind == "triangular" and d.p["high"] != d.p["low"]]
@@ -174,14 +182,28 @@ def _draw_batch(dists: list[Dist], rng: np.random.Generator, n: int) -> np.ndarr
     def col(idx, f):
         return np.array([[f(dists[i])] for i in idx])
 
+    def rows(idx):  # a view where the rows are contiguous, else None
+        return out[idx[0]:idx[-1] + 1] if idx == list(range(idx[0], idx[-1] + 1)) else None
+
     if tri or uni:
-        u = rng.random((len(tri) + len(uni), n))
+        u = rng.random((2 * len(tri) + len(uni), n))
         if tri:
-            out[tri] = _triangular(u[:len(tri)], col(tri, lambda d: d.p["low"]), col(tri, lambda d: d.p["mode"]),
-                                   col(tri, lambda d: d.p["high"]))
+            left, right = col(tri, lambda d: d.p["low"]), col(tri, lambda d: d.p["high"])
+            c = (col(tri, lambda d: d.p["mode"]) - left) / (right - left)
+            a, b = u[:len(tri)], u[len(tri):2 * len(tri)]
+            target = rows(tri)
+            hi = np.maximum(a, b, out=target)
+            lo = np.minimum(a, b, out=a)
+            hi *= c
+            lo *= 1.0 - c
+            hi += lo
+            hi *= right - left
+            hi += left
+            if target is None:
+                out[tri] = hi
         if uni:
             low = col(uni, lambda d: d.p["low"])
-            out[uni] = low + (col(uni, lambda d: d.p["high"]) - low) * u[len(tri):]
+            out[uni] = low + (col(uni, lambda d: d.p["high"]) - low) * u[2 * len(tri):]
     if nor:
         z = rng.standard_normal((len(nor), n))
         z *= col(nor, lambda d: d._loc_scale()[1])
@@ -193,32 +215,6 @@ def _draw_batch(dists: list[Dist], rng: np.random.Generator, n: int) -> np.ndarr
             z[logn] = np.exp(z[logn])
         np.clip(z, col(nor, lambda d: d.lo), col(nor, lambda d: d.hi), out=z)
         out[nor] = z
-    return out
-
-
-def _triangular(u: np.ndarray, left, mode, right) -> np.ndarray:
-    """Triangular draws from uniforms ``u`` (overwritten) by numpy's inverse-CDF formula (``rng.triangular`` to
-    the bit on the same uniforms), branch-free: each branch is picked by multiplying with an exact 0.0/1.0
-    indicator (``a * 1.0 + b * 0.0 == a`` for finite ``a, b``), 2x faster than a masked copy. The parameters
-    may be columns (one law per row of ``u``)."""
-    base = right - left
-    ratio = (mode - left) / base
-    leftprod = (mode - left) * base
-    rightprod = (right - mode) * base
-    hi = (u > ratio).astype(float)
-    lo = 1.0 - hi
-    arg = u * leftprod
-    arg *= lo
-    w = np.subtract(1.0, u, out=u)
-    w *= rightprod
-    w *= hi
-    arg += w
-    s = np.sqrt(arg, out=arg)  # sqrt(u leftprod) below the mode's quantile, sqrt((1 - u) rightprod) above
-    out = s + left
-    out *= lo
-    np.subtract(right, s, out=s)
-    s *= hi
-    out += s
     return out
 
 
@@ -859,14 +855,14 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
             in_force = [level for m0, level in lv if m0 <= 1][-1:] + [level for m0, level in lv if m0 > 1]
             if not any(m0 <= 1 for m0, _ in lv):
                 in_force.append(1.0)
-            lv_lo = np.minimum.reduce([np.broadcast_to(v, (n,)) for v in in_force])
-            lv_hi = np.maximum.reduce([np.broadcast_to(v, (n,)) for v in in_force])
+            lv_lo = np.minimum.reduce([_bc(v, n) for v in in_force])
+            lv_hi = np.maximum.reduce([_bc(v, n) for v in in_force])
             if np.all(coef <= 0):  # a cost (the usual case): at its highest
                 margin = margin + coef * lv_hi * np.maximum(k, ends)
             else:
                 margin = margin + np.where(coef >= 0, coef * lv_lo * np.minimum(k, ends), coef * lv_hi * np.maximum(k, ends))
     cum0 = cash0 - upfront
-    ok = np.array(np.broadcast_to(cum0 >= 0.0, (n,)))
+    ok = np.array(_bc(cum0 >= 0.0, n))
     if H > 1:
         with np.errstate(over="ignore", under="ignore", divide="ignore"):
             r_end = np.exp((H - 1) * np.log(r))
@@ -880,19 +876,18 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
         spend = np.clip(price - cash0 / u0, 0.0, price)
         upf = np.maximum(upfront, 0.0)
     if not all_ok:  # the other samples are done below; keep the call's inputs finite
-        spend = np.array(np.broadcast_to(spend, (n,)))
-        upf = np.array(np.broadcast_to(upf, (n,)))
+        spend = np.array(_bc(spend, n))
+        upf = np.array(_bc(upf, n))
         spend[~ok] = 0.0
         upf[~ok] = 0.0
-    payback = np.array(np.broadcast_to(
-        np.minimum(business.payback_months_unchecked(upf, u0, price, spend), 1.0), (n,)))
-    none = np.broadcast_to(upfront <= 0, (n,))
+    payback = np.array(_bc(np.minimum(business.payback_months_unchecked(upf, u0, price, spend), 1.0), n))
+    none = _bc(upfront <= 0, n)
     if none.any():
         payback[none] = 0.0
     rest = np.nonzero(~ok)[0] if not all_ok else np.zeros(0, dtype=np.intp)
     if rest.size:
         def sub(a):
-            return np.broadcast_to(a, (n,))[rest]
+            return _bc(a, n)[rest]
 
         r_sub = sub(r)
         sub_terms = [(sub(unit), r_sub, [])] + [(sub(c), r_sub * sub(k), [(m0, sub(f)) for m0, f in st])
@@ -903,26 +898,43 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
 
 
 def _payback_months(H: int, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
-    """The exact payback path: the monthly cumulative cash, months x samples (see :func:`_payback`)."""
+    """The exact payback path for the samples the certificate leaves (see :func:`_payback`; a few percent):
+    their monthly cumulative cash, samples x months, each term's sequence ``coef x^i`` as ``exp(i log x)`` and
+    one ``cumsum``: a handful of array operations whatever the horizon, since on these small arrays the count of
+    operations (each one a hand-over of the interpreter between the Monte Carlo threads) is the cost."""
+    i = np.arange(H, dtype=float)
     cash = None
     for coef, base, steps in terms:
-        rows = _geo_rows(base, H, coef, steps)
+        rows = np.log(base)[:, None] * i
+        np.exp(rows, out=rows)
+        rows *= np.asarray(coef)[:, None]
+        for m0, f in steps:
+            rows[:, m0:] *= np.asarray(f)[:, None]
         cash = rows if cash is None else np.add(cash, rows, out=cash)
-    cash -= fixed_pm
-    for m in np.nonzero(re_cash)[0]:
-        cash[m] -= retrain * re_cash[m]
-    return _payback_from_cash(H, cash, upfront, u0, r, price, in_place=True)
+    cash -= np.asarray(fixed_pm)[:, None]
+    if re_cash.any():
+        cash -= np.asarray(retrain)[:, None] * re_cash
+    cum = np.cumsum(cash, axis=1, out=cash)
+    cum -= np.asarray(upfront)[:, None]
+    return _payback_from_cum(H, cum.T, upfront, u0, r, price)
 
 
-def _payback_from_cash(H: int, cash: np.ndarray, upfront, u0, r, price, in_place: bool = False):
-    """Payback month per sample from the monthly cash flow (months x samples, before the up-front spend);
-    returns the payback and, unless ``in_place`` (``cash`` then becomes it), the cumulative cash."""
+def _payback_from_cash(H: int, cash: np.ndarray, upfront, u0, r, price):
+    """Payback month per sample, and the cumulative cash (months x samples), from the monthly cash flow
+    (months x samples, before the up-front spend)."""
     n = cash.shape[1]
-    upfront, u0, r, price = (np.broadcast_to(np.asarray(a, dtype=float), (n,)) for a in (upfront, u0, r, price))
-    cum = cash if in_place else cash.copy()
+    cum = cash.copy()
     cum[0] -= upfront
-    for m in range(1, H):  # H vector additions: faster than cumsum along either axis
+    for m in range(1, H):  # H vector additions: faster than cumsum along either axis on large arrays
         np.add(cum[m - 1], cum[m], out=cum[m])
+    return _payback_from_cum(H, cum, upfront, u0, r, price), cum
+
+
+def _payback_from_cum(H: int, cum: np.ndarray, upfront, u0, r, price) -> np.ndarray:
+    """Payback month per sample from the cumulative cash after the up-front spend (months x samples, or a
+    transposed view): after the last month in the red, linear within the month that turns it non-negative."""
+    n = cum.shape[1]
+    upfront, u0, r, price = (_bc(np.asarray(a, dtype=float), n) for a in (upfront, u0, r, price))
     neg = cum < 0.0
     month_no = np.arange(1, H + 1, dtype=np.uint8 if H < 256 else np.uint16)[:, None]
     last_neg = np.multiply(neg, month_no, dtype=month_no.dtype).max(axis=0).astype(np.intp)  # 0: never
@@ -942,7 +954,21 @@ def _payback_from_cash(H: int, cash: np.ndarray, upfront, u0, r, price, in_place
         frac_m = business.payback_months_unchecked(remaining, u_m, rev_pu, spend_pu)
         frac_m = np.where(remaining > 0, frac_m, 0.0)
         payback[rows] = f + np.minimum(frac_m, 1.0)
-    return payback if in_place else (payback, cum)
+    return payback
+
+
+def _bc(x, n: int) -> np.ndarray:
+    """``x`` (a scalar or shape (n,)) as shape (n,): itself, or a read-only zero-stride view of one value (what
+    ``np.broadcast_to`` returns, without its per-call cost)."""
+    a = np.asarray(x)
+    if a.shape == (n,):
+        return a
+    one = np.array(a.reshape(-1)[:1] if a.size == 1 else a)
+    if one.size != 1:
+        return np.broadcast_to(a, (n,))
+    view = np.ndarray((n,), one.dtype, one, 0, (0,))
+    view.flags.writeable = False
+    return view
 
 
 def _sv(x) -> float | np.ndarray:
@@ -1196,7 +1222,10 @@ class Plan:
     def _draw(self, rng: np.random.Generator | None, n: int) -> dict[str, Any]:
         """One draw per sample of each uncertain input, shape (n, 1); certain inputs as floats."""
         out: dict[str, Any] = {}
-        dists = [(path, v) for path, v in self.values.items() if isinstance(v, Dist)]
+        # the laws grouped by kind, so that each kind's rows are one block (see _draw_batch); the order is fixed
+        # by the scenario, so a seed gives the same draws every time
+        dists = sorted(((path, v) for path, v in self.values.items() if isinstance(v, Dist)),
+                       key=lambda pv: ("triangular", "uniform", "normal", "lognormal").index(pv[1].kind))
         block = _draw_batch([v for _, v in dists], rng, n) if dists else None
         for path, v in self.values.items():
             out[path] = v
@@ -1263,7 +1292,7 @@ class Plan:
         n = max([np.shape(v)[0] for v in P.values() if np.ndim(v) > 0] or [1])
 
         def full(x):
-            return np.broadcast_to(np.asarray(_sv(x), dtype=float), (n,))
+            return _bc(np.asarray(_sv(x), dtype=float), n)
 
         # users, and the marginal inference cost: users x cost per user-month x the market's price path
         u0 = _sv(g("product.users_start"))
@@ -1462,15 +1491,15 @@ class Plan:
         payback = _payback(H, n, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price)
 
         amort_total = bill * (init_amort.sum() + frac * re_amort.sum())
-        denom = np.broadcast_to(training_total + inference_total, (n,))
+        denom = _bc(training_total + inference_total, n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.array(np.broadcast_to(training_total / denom, (n,)))
+            share = np.array(_bc(training_total / denom, n))
         empty = ~(denom > 0)
         if empty.any():
             share[empty] = np.nan
 
         def full(x):
-            return np.broadcast_to(np.asarray(x, dtype=float), (n,))
+            return _bc(np.asarray(x, dtype=float), n)
 
         return {
             "payback_month": payback,
@@ -1502,7 +1531,16 @@ class Plan:
         return self._sched
 
     def _training_patterns(self, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-month shares of the first bill: amortisation of the first run, of retrainings, retraining cash."""
+        """Per-month shares of the first bill: amortisation of the first run, of retrainings, retraining cash
+        (computed once per plan and horizon; read-only)."""
+        cache = self.__dict__.setdefault("_patterns", {})
+        if H not in cache:
+            cache[H] = tuple(a for a in self._make_training_patterns(H))
+            for a in cache[H]:
+                a.flags.writeable = False
+        return cache[H]
+
+    def _make_training_patterns(self, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = self.scenario.training
         init, re_am, re_cash = np.zeros(H), np.zeros(H), np.zeros(H)
         if t is None:
@@ -1529,11 +1567,13 @@ class Plan:
         H = self.scenario.horizon_months
         uncertain = self.uncertain()
         n_total = int(samples) if uncertain else 1
-        # the first MONTHLY_RESERVOIR samples in chunks of CHUNK_CELLS cells (full monthly model), the rest in
-        # chunks of SUMMARY_CHUNK samples (summaries only: no samples x months arrays)
-        chunk = max(1, CHUNK_CELLS // H)
-        head = min(n_total, -(-MONTHLY_RESERVOIR // chunk) * chunk)
-        sizes = [min(chunk, head - start) for start in range(0, head, chunk)]
+        # the first MONTHLY_RESERVOIR samples (the reservoir: the full monthly model, in chunks of at most
+        # CHUNK_CELLS cells, a multiple of WORKERS of them), the rest in chunks of SUMMARY_CHUNK samples
+        # (summaries only: no samples x months arrays)
+        head = min(n_total, MONTHLY_RESERVOIR)
+        n_res = -(-head * H // CHUNK_CELLS)
+        n_res = min(head, -(-n_res // WORKERS) * WORKERS)
+        sizes = [head // n_res + (1 if i < head % n_res else 0) for i in range(n_res)]
         sizes += [min(SUMMARY_CHUNK, n_total - start) for start in range(head, n_total, SUMMARY_CHUNK)]
 
         def draw(i: int, size: int) -> dict[str, Any]:
@@ -1541,14 +1581,12 @@ class Plan:
             return self._draw(np.random.default_rng([int(seed), i]), size)
 
         scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
+        keys = SUMMARY_KEYS + EXTRA_KEYS  # the reported ones
         flat = {k: np.empty(n_total) for k in scalar_keys}  # each chunk writes its slice (no concatenation)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}  # reservoir chunks, months x samples
-        n_res = 0  # chunks of the monthly reservoir: the first MONTHLY_RESERVOIR samples, full monthly model
-        while n_res < len(sizes) and sum(sizes[:n_res]) < MONTHLY_RESERVOIR:
-            n_res += 1
         brackets: dict[str, list[tuple[float, float]]] = {}  # set from the reservoir before the other chunks run
-        gathered: dict[str, list] = {k: [] for k in scalar_keys}
+        gathered: dict[str, list] = {k: [] for k in keys}
 
         def work(j: int):
             P = draw(j, sizes[j]) if uncertain else self._draw(None, 1)
@@ -1558,21 +1596,38 @@ class Plan:
             for k in scalar_keys:
                 flat[k][offsets[j]:offsets[j + 1]] = out[k]
             if j >= n_res:  # the candidates for each quantile, while the chunk is in cache
+                if not brackets:
+                    return None
                 return {k: _gather(_order_values(k, out[k]), brackets[k]) for k in brackets}
-            keep = min(sizes[j], MONTHLY_RESERVOIR - offsets[j])
-            return {k: np.ascontiguousarray(out[k][:keep].T) for k in MONTHLY_KEYS}
+            return {k: np.ascontiguousarray(out[k].T) for k in MONTHLY_KEYS}
 
         def monthly_band(k: str) -> np.ndarray:
             # monthly rows: months x samples, contiguous per month; the medians only where no band is drawn
             return _monthly_quantiles(np.concatenate(kept[k], axis=1), QUANTILES if k in BAND_KEYS else (0.5,))
 
+        def quantiles(k: str):
+            x = flat[k]
+            got = None
+            if k in brackets:
+                got = _from_brackets(k, x, head, gathered[k], brackets[k])
+            elif k in constant and np.all(x == x[0]):
+                got = [float(x[0])] * len(QUANTILES)
+            if got is None:  # no brackets (a small run), or a quantile outside its bracket: select over all samples
+                return _quantiles(x, H if k == "payback_month" else None)
+            if k == "payback_month":
+                return {f"p{int(p * 100)}": (float(v) if v <= H else None) for p, v in zip(QUANTILES, got)}
+            if not got:
+                return {"p10": None, "p50": None, "p90": None}
+            return {f"p{int(p * 100)}": float(v) for p, v in zip(QUANTILES, got)}
+
         # draws and the model, chunk by chunk on a small thread pool (numpy releases the GIL), collected in order:
         # first the reservoir (full monthly model), whose samples set each quantile's bracket; then the rest
-        # (summaries only) with the monthly percentiles, which need only the reservoir, alongside
+        # (summaries only) with the monthly percentiles, which need only the reservoir, alongside; then the
+        # quantiles of each outcome
         from concurrent.futures import ThreadPoolExecutor
 
         done = 0
-        bands: dict[str, Any] = {}
+        constant: set[str] = set()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             pending = []
 
@@ -1599,39 +1654,24 @@ class Plan:
                     collect()
 
             run(range(n_res))
-            res_n = offsets[n_res]
-            if n_total - res_n >= BRACKET_MIN_REST:
-                for k in scalar_keys:
-                    brackets[k] = _brackets(_order_values(k, flat[k][:res_n]))
+            if n_total - head >= BRACKET_MIN_REST:
+                for k in keys:
+                    sample = flat[k][:head]
+                    if np.all(sample == sample[0]):  # the same in every sample so far: checked over all at the end
+                        constant.add(k)
+                    else:
+                        brackets[k] = _brackets(_order_values(k, sample))
             band_jobs = {k: pool.submit(monthly_band, k) for k in MONTHLY_KEYS}
             run(range(n_res, len(sizes)))
+            found_jobs = {k: pool.submit(quantiles, k) for k in keys}
             bands = {k: f.result() for k, f in band_jobs.items()}
+            summary = {k: f.result() for k, f in found_jobs.items()}
         pb = flat["payback_month"]
         never = float(np.mean(~np.isfinite(pb)))
         pb_sample = pb[: min(pb.size, 5000)].copy()
-
-        def quantiles(k: str):
-            got = None
-            if k in brackets:
-                got = _from_brackets(k, flat[k], res_n, gathered[k], brackets[k])
-            if got is None:  # no brackets (a small run), or a quantile outside its bracket: select over all samples
-                got = _quantiles(-flat[k] if k == "upfront_usd" else flat[k], H if k == "payback_month" else None,
-                                 overwrite=k == "upfront_usd")
-                if k == "upfront_usd":
-                    return np.array([got["p10"], got["p50"], got["p90"]], dtype=float)
-                return got
-            if k == "payback_month":
-                return {f"p{int(p * 100)}": (float(v) if v <= H else None) for p, v in zip(QUANTILES, got)}
-            if k == "upfront_usd":
-                return np.array(got, dtype=float)
-            if not got:
-                return {"p10": None, "p50": None, "p90": None}
-            return {f"p{int(p * 100)}": float(v) for p, v in zip(QUANTILES, got)}
-
-        keys = SUMMARY_KEYS + EXTRA_KEYS
-        found = {k: quantiles(k) for k in keys + ["upfront_usd"]}
-        summary = {k: found[k] for k in keys}
-        start = found["upfront_usd"]
+        # month 0 of the cumulative cash band (minus the up-front spend): the reservoir's samples, as the other months
+        q0 = _quantiles(-flat["upfront_usd"][:head], None, overwrite=True)
+        start = [q0["p10"], q0["p50"], q0["p90"]]
         monthly = []
         for m in range(H):
             row: dict[str, Any] = {"month": m + 1}
