@@ -217,6 +217,8 @@ def test_monte_carlo_quantiles_match_closed_form():
     ({"dist": "uniform", "low": 2, "high": 4}, {0.1: 2.2, 0.5: 3.0, 0.9: 3.8}),
     ({"dist": "normal", "mean": 10, "sd": 1}, {0.1: 10 - 1.2815515655446004, 0.5: 10.0, 0.9: 10 + 1.2815515655446004}),
     ({"dist": "triangular", "low": 0, "mode": 0, "high": 1}, {0.1: 1 - math.sqrt(0.9), 0.5: 1 - math.sqrt(0.5), 0.9: 1 - math.sqrt(0.1)}),
+    ({"dist": "triangular", "low": 1, "mode": 2, "high": 4}, {0.1: 1 + math.sqrt(0.1 * 3 * 1), 0.5: 4 - math.sqrt(0.5 * 3 * 2), 0.9: 4 - math.sqrt(0.1 * 3 * 2)}),
+    ({"dist": "lognormal", "p10": 800, "p90": 2500}, {0.1: 800.0, 0.5: math.sqrt(800 * 2500), 0.9: 2500.0}),
 ])
 def test_distribution_ppf_and_samples(spec, q):
     d = scenario._to_number(spec)
@@ -224,6 +226,109 @@ def test_distribution_ppf_and_samples(spec, q):
     for p, want in q.items():
         assert d.ppf(p) == pytest.approx(want, rel=1e-9, abs=1e-12)
         assert np.quantile(x, p) == pytest.approx(want, rel=0.02, abs=0.005)
+
+
+@pytest.mark.parametrize("low,mode,high", [(0, 0.5, 1), (1, 2, 4), (0.3, 0.7, 1.2), (0, 0, 1), (0, 1, 1), (4, 6, 10)])
+def test_triangular_draws_follow_the_law(low, mode, high):
+    # The two-uniform method of Stein & Keblis (2009) against the triangular CDF (Kolmogorov-Smirnov, 100,000 draws)
+    from scipy import stats
+
+    x = scenario._to_number({"dist": "triangular", "low": low, "mode": mode, "high": high}).sample(
+        np.random.default_rng(11), 100_000)
+    assert x.min() >= low and x.max() <= high
+    law = stats.triang((mode - low) / (high - low), loc=low, scale=high - low)
+    assert stats.kstest(x, law.cdf).pvalue > 0.001
+
+
+def test_plan_draws_each_input_from_its_own_law():
+    # Batched draws (one generator call per kind of law) keep each input's law and keep the inputs independent
+    from scipy import stats
+
+    plan = scenario.load(examples_dir() / "high_volume_self_host.yaml")
+    P = plan._draw(np.random.default_rng(2), 50_000)
+    for path in plan.uncertain():
+        d = plan.values[path]
+        x = P[path][:, 0]
+        for q in (0.1, 0.5, 0.9):
+            assert np.quantile(x, q) == pytest.approx(d.ppf(q), rel=0.03, abs=1e-3), path
+    a, b = P["product.growth_monthly"][:, 0], P["training.days"][:, 0]
+    assert abs(stats.spearmanr(a, b).statistic) < 0.03
+
+
+def test_same_result_on_one_thread_or_two(monkeypatch):
+    f = examples_dir() / "high_volume_self_host.yaml"
+    two = scenario.load(f).evaluate(samples=30_000, seed=5)
+    monkeypatch.setattr(scenario, "WORKERS", 1)
+    one = scenario.load(f).evaluate(samples=30_000, seed=5)
+    assert one.summary == two.summary and one.monthly == two.monthly and one.lifetime == two.lifetime
+
+
+def test_bracketed_quantiles_equal_a_full_selection(monkeypatch):
+    # Above BRACKET_MIN_REST samples past the reservoir the quantiles come from per-chunk bracket candidates; they
+    # must be exactly those of a selection over every sample (np.quantile's), not an approximation
+    f = examples_dir() / "high_volume_self_host.yaml"
+    calls = []
+    real = scenario._from_brackets
+
+    def spy(*args):
+        out = real(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(scenario, "_from_brackets", spy)
+    n = scenario.MONTHLY_RESERVOIR + scenario.BRACKET_MIN_REST + 5_000
+    fast = scenario.load(f).evaluate(samples=n, seed=9)
+    assert calls and all(calls)
+    monkeypatch.setattr(scenario, "BRACKET_MIN_REST", 10**12)
+    calls.clear()
+    slow = scenario.load(f).evaluate(samples=n, seed=9)
+    assert not calls
+    assert fast.summary == slow.summary and fast.lifetime == slow.lifetime
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=400), st.floats(-2e6, 2e6), st.floats(0, 2e6),
+       st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_from_brackets_is_exact_or_declines(xs, lo, width, payback):
+    # Whatever the brackets, the answer is np.quantile's to the bit, or None (the caller then selects over all)
+    x = np.array(xs)
+    key = "payback_month" if payback else "npv_usd"
+    if payback:
+        x = np.abs(x) % 30
+        x[::7] = np.inf  # never pays back
+    br = [(lo, lo + width)] * len(scenario.QUANTILES)
+    head = len(xs) // 3
+    parts = [scenario._gather(scenario._order_values(key, x[head:]), br)]
+    got = scenario._from_brackets(key, x, head, parts, br)
+    v = scenario._order_values(key, x)
+    want = np.quantile(v, scenario.QUANTILES, method="inverted_cdf" if payback else "linear")
+    assert got is None or got == list(want)
+    wide = [(-math.inf, math.inf)] * len(scenario.QUANTILES)
+    parts = [scenario._gather(scenario._order_values(key, x[head:]), wide)]
+    assert scenario._from_brackets(key, x, head, parts, wide) == list(want)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200), st.lists(st.integers(0, 199), max_size=6))
+@settings(max_examples=100, deadline=None)
+def test_select_puts_each_order_statistic_in_place(xs, ks):
+    t = np.array(xs)
+    kth = sorted({k for k in ks if k < t.size})
+    scenario._select(t, kth)
+    ref = np.sort(xs)
+    for k in kth:
+        assert t[k] == ref[k] and np.all(t[:k] <= t[k]) and np.all(t[k + 1:] >= t[k])
+    assert sorted(t.tolist()) == ref.tolist()
+
+
+def test_monthly_quantiles_equal_numpy_with_repeated_months():
+    rng = np.random.default_rng(0)
+    rows = rng.lognormal(size=(5, 1001))
+    t = rows[[0, 1, 1, 2, 0, 3, 4, 4, 4, 2]]  # months that repeat an earlier month's row
+    want = np.quantile(t, scenario.QUANTILES, axis=1)
+    np.testing.assert_array_equal(scenario._monthly_quantiles(t.copy(), scenario.QUANTILES), want)
+    med = scenario._monthly_quantiles(t.copy(), (0.5,))
+    np.testing.assert_array_equal(med[1], np.quantile(t, 0.5, axis=1))
+    assert not med[0].any() and not med[2].any()
 
 
 def test_same_seed_same_result_across_chunks():
