@@ -255,6 +255,27 @@ def test_plan_draws_each_input_from_its_own_law():
     assert abs(stats.spearmanr(a, b).statistic) < 0.03
 
 
+@pytest.mark.parametrize("name", ["api_wrapper_price_shock.yaml", "high_volume_self_host.yaml"])
+def test_monthly_inference_follows_the_market_paths(name):
+    # The planner's monthly costs (blocked products of market.monthly_factor) equal users x cost per user-month x
+    # billshape.market.multiplier_paths, the market module's own price paths (trend and step factors per sample)
+    from billshape import market
+
+    plan = scenario.load(examples_dir() / name)
+    H = plan.scenario.horizon_months
+    P = plan._draw(np.random.default_rng(8), 300)
+    sim = plan._simulate(P)
+    api_pu, own_pu = plan._route_costs(P)
+    g = P.get
+    steps = [(st.month, g(f"market.api_price_steps[{i}].factor"))
+             for i, st in enumerate(plan.scenario.market.api_price_steps) if st.month <= H]
+    want = sim["users"] * (np.asarray(api_pu).reshape(-1, 1) * market.multiplier_paths(
+        H, g("market.api_price_trend_annual", 1.0), steps) + np.asarray(own_pu).reshape(-1, 1) * market.multiplier_paths(
+        H, g("market.gpu_price_trend_annual", 1.0)))
+    np.testing.assert_allclose(sim["inference_usd"], want, rtol=1e-12)
+    assert np.any(want != 0)
+
+
 def test_same_result_on_one_thread_or_two(monkeypatch):
     f = examples_dir() / "high_volume_self_host.yaml"
     two = scenario.load(f).evaluate(samples=30_000, seed=5)
