@@ -129,9 +129,9 @@ def test_train_amortized_mode_shows_epoch_defaults_with_sources():
     from billshape import catalog
 
     at = page("train")
-    at.selectbox(key="train_gpu").set_value("h200-sxm").run()
+    at.selectbox(key="train_gpu").set_value("tpu-v5e").run()
     at.button_group(key="train_pricing").set_value("Amortized").run()
-    # the H200 has no catalogued purchase price: the library says so, and how to fix it
+    # TPUs are not sold, so there is no catalogued purchase price: the library says so, and how to fix it
     assert not at.exception and "--hardware-usd" in at.error[0].value
     at.selectbox(key="train_gpu").set_value("h100-sxm").run()
     assert_clean(at)

@@ -37,6 +37,19 @@ def test_required_accelerators(name):
     assert acc.memory_bytes > 1e10 and acc.memory_bytes_per_second > 1e11
 
 
+def test_every_sold_accelerator_has_a_sourced_purchase_price():
+    # the amortised training method needs a chip price; TPUs are only rented, so they have none
+    for row in catalog.read_rows("accelerators.csv"):
+        if row["name"].startswith("tpu-"):
+            assert not row["purchase_usd"] and "Not sold" in row["purchase_source"]
+            continue
+        assert 1_000 <= float(row["purchase_usd"]) <= 100_000, row["name"]
+        assert len(row["purchase_source"].strip()) > 30, row["name"]
+        if row["purchase_as_of"]:  # the price's own date, reported with the price
+            dt.date.fromisoformat(row["purchase_as_of"])
+            assert catalog.gpu(row["name"]).purchase_assumption().as_of == row["purchase_as_of"]
+
+
 @pytest.mark.parametrize("alias,name", [("a100", "a100-80gb-sxm"), ("H100", "h100-sxm"), ("h800", "h800-sxm"),
                                         ("H200", "h200-sxm"), ("  A100-80GB-SXM ", "a100-80gb-sxm")])
 def test_aliases_case_insensitive(alias, name):

@@ -91,6 +91,7 @@ class Accelerator(Row):
     interconnect_bytes_per_second: float | None = None
     purchase_usd: float | None = None
     purchase_source: str = ""
+    purchase_as_of: str = ""  # the price's own date (as_of dates the datasheet); empty: as_of
     note: str = ""
 
     @property
@@ -130,7 +131,7 @@ class Accelerator(Row):
             )
         return Assumption(
             name=f"{self.name} purchase price", value=self.purchase_usd, unit="USD",
-            source=self.purchase_source or self.source, as_of=self.as_of,
+            source=self.purchase_source or self.source, as_of=self.purchase_as_of or self.as_of,
         )
 
 
