@@ -512,7 +512,11 @@ def test_named_trend_errors(market_, field):
 
 # --- vectorised == plain loop --------------------------------------------------------------------------------
 
-LOOP_CASES = [f.name for f in sorted(examples_dir().glob("*.yaml"))] + ["steps-and-retraining", "dips"]
+LOOP_CASES = [f.name for f in sorted(examples_dir().glob("*.yaml"))] + ["steps-and-retraining", "dips", "all-uncertain"]
+
+
+def U(low, high):
+    return {"dist": "uniform", "low": low, "high": high}
 
 
 @pytest.mark.parametrize("case", LOOP_CASES)
@@ -547,6 +551,27 @@ def test_vectorised_summaries_equal_the_plain_loop(case):
         P = plan._draw(np.random.default_rng(4), 3000)
         pb = plan._summaries(P)["payback_month"]
         assert 0.1 < np.mean(pb < 1) < 0.9 and np.isinf(pb).any() and ((pb > 1) & np.isfinite(pb)).any()
+    elif case == "all-uncertain":
+        # every number a draw (the users at the start, the discount rate, a deployment's set-up and standing
+        # cost, measured self-hosted prices, both market trends): no input stays a float in the hot path
+        plan = parse(base(
+            horizon_months=30, discount_rate_annual=U(0.0, 0.2),
+            product={"users_start": U(500, 5000), "price_per_user_month_usd": U(5, 30),
+                     "growth_monthly": U(0.0, 0.08), "churn_monthly": U(0.0, 0.05),
+                     "requests_per_user_month": U(50, 300), "input_tokens_per_request": U(200, 2000),
+                     "output_tokens_per_request": U(100, 800), "reasoning_multiplier": U(1, 3),
+                     "cache_hit_rate": U(0.0, 0.6), "variable_cost_per_user_month_usd": U(0, 1)},
+            serving={"routes": [{**api_route(0.5, pin=U(0.5, 2), pout=U(2, 8), pcache=U(0.1, 0.5)), "share": 0.5},
+                                {"share": 0.5, "self_hosted": {
+                                    "usd_per_million_input_tokens": U(0.1, 0.5),
+                                    "usd_per_million_output_tokens": U(0.5, 2),
+                                    "setup_usd": U(1e4, 5e4), "fixed_monthly_usd": U(1e3, 5e3)}}]},
+            training={"total_usd": U(1e4, 1e6), "amortization_months": 4, "retrain_every_months": 9,
+                      "retrain_cost_fraction": U(0.2, 1)},
+            fixed_monthly={"staff_usd": U(0, 2e4), "monitoring_usd": U(0, 2e3)},
+            market={"api_price_steps": [{"month": 4, "factor": U(1, 5)}],
+                    "api_price_trend_annual": U(0.3, 1.2), "gpu_price_trend_annual": U(0.5, 1.0)}))
+        assert len(plan.uncertain()) >= 25
     else:
         plan = scenario.load(examples_dir() / case)
     n = 400 if plan.uncertain() else 1
@@ -554,10 +579,12 @@ def test_vectorised_summaries_equal_the_plain_loop(case):
     rows = [{k: (float(v[i, 0]) if isinstance(v, np.ndarray) else v) for k, v in P.items()} for i in range(n)]
     loop = [scenario.loop_summaries(plan, r) for r in rows]
     fast = plan._summaries(P)
+    full = plan._simulate(P)  # the monthly model (the reservoir's, the tornado's) is the same model too
     for key, value in fast.items():
         want = np.array([row[key] for row in loop])
-        np.testing.assert_allclose(np.broadcast_to(value, want.shape), want, rtol=1e-9, atol=1e-6,
-                                   equal_nan=True, err_msg=f"{case}: {key}")
+        for got in (value, full[key]):
+            np.testing.assert_allclose(np.broadcast_to(got, want.shape), want, rtol=1e-9, atol=1e-6,
+                                       equal_nan=True, err_msg=f"{case}: {key}")
 
 
 @given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=300))
