@@ -284,6 +284,63 @@ def test_serve_model_mode_too_few_gpus_is_the_library_message():
     assert at.error[0].value.startswith("--gpus: got 1; allowed: enough memory: llama-3.1-70b at bf16")
 
 
+def test_serve_model_mode_parallelism_and_kv_equal_library():
+    from billshape import serving
+
+    at = model_mode()
+    at.number_input(key="serve_m_gpus").set_value(4).run()
+    at.selectbox(key="serve_m_tp").set_value(2)
+    at.selectbox(key="serve_m_kv").set_value("fp8")
+    at.number_input(key="serve_m_reasoning").set_value(2.0)
+    at.slider(key="serve_m_cache").set_value(0.5).run()
+    assert_clean(at)
+    # `billshape serve --model llama-3.1-70b --gpu h100 --gpus 4 --tp 2 --precision fp8 --kv-precision fp8
+    #  --reasoning-multiplier 2 --cache-hit-rate 0.5 --price 2.5`
+    ref = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=4, tp=2, precision="fp8", kv_precision="fp8",
+                        input_tokens=1000, output_tokens=1000, batch="max", price=2.5, utilization=1.0,
+                        reasoning_multiplier=2.0, cache_hit_rate=0.5)
+    m = metrics(at)
+    assert m["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    assert m["USD per million output tokens"] == fmt_usd(ref.usd_per_million_output_tokens)
+    assert list(at.table[0].value["source"]) == [a.source for a in ref.assumptions]
+    solo = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=4, precision="fp8", input_tokens=1000,
+                         output_tokens=1000, batch="max", price=2.5, utilization=1.0)
+    assert ref.output_tokens_per_second != solo.output_tokens_per_second  # the inputs reached the model
+
+
+def test_serve_model_mode_expert_parallel_for_moe():
+    from billshape import serving
+
+    at = model_mode()
+    at.selectbox(key="serve_m_model").set_value("qwen3-30b-a3b").run()
+    at.selectbox(key="serve_m_ep").set_value(2).run()
+    at.toggle(key="serve_m_dp").set_value(True).run()
+    assert_clean(at)
+    ref = serving.serve(model="qwen3-30b-a3b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                        output_tokens=1000, batch="max", price=2.5, utilization=1.0, ep=2, dp_attention=True)
+    assert metrics(at)["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    at.selectbox(key="serve_m_model").set_value("llama-3.1-70b").run()  # dense: no expert-parallel input
+    assert_clean(at)
+    assert not [w for w in at.selectbox if w.key == "serve_m_ep"]
+
+
+def test_serve_model_mode_capacity_for_a_latency_target():
+    from billshape import serving
+
+    at = model_mode()
+    assert "Replicas" not in metrics(at)  # off until a request rate is given
+    at.number_input(key="serve_c_rps").set_value(20.0)
+    at.number_input(key="serve_c_tpot").set_value(40.0).run()
+    assert_clean(at)
+    ref = serving.capacity(model="llama-3.1-70b", gpu="h100", precision="fp8", input_tokens=1000,
+                           output_tokens=1000, price=2.5, requests_per_second=20.0, tpot_limit=0.04)
+    m = metrics(at)
+    assert m["Replicas"] == f"{ref.replicas:,}" and m["GPUs"] == f"{ref.gpus:,}"
+    assert m["USD per month"] == fmt_usd(ref.usd_per_month)
+    at.number_input(key="serve_c_tpot").set_value(0.5).run()  # no batch is that fast: the library's message
+    assert not at.exception and at.error and at.error[0].value.startswith("--tpot-limit")
+
+
 def test_serve_model_mode_feeds_build_vs_buy():
     at = model_mode()
     assert at.session_state["serve_usd_per_million_tokens"] == pytest.approx(0.2079, abs=1e-4)

@@ -86,7 +86,60 @@ def _model_inputs() -> dict:
     kw["output_tokens"] = c2.number_input("Output tokens per request", min_value=0,
                                           value=MODEL_EXAMPLE["output_tokens"], step=100, key="serve_m_out",
                                           help="> 0.")
+    with st.expander("Parallelism, KV cache, reasoning, prompt cache"):
+        _advanced_inputs(kw)
     return kw
+
+
+def _advanced_inputs(kw: dict) -> None:
+    """The rest of `billshape serve --model`'s flags: --tp, --kv-precision, --ep, --dp-attention,
+    --reasoning-multiplier, --cache-hit-rate. Each is passed only when it differs from the library's default, so the
+    assumptions table says "default" or "user input" as the CLI would."""
+    from billshape import serving
+
+    gpus = int(kw["gpus"]) if float(kw["gpus"]) == int(kw["gpus"]) and kw["gpus"] >= 1 else 1
+    sizes = [d for d in range(1, gpus + 1) if gpus % d == 0]
+    c1, c2 = st.columns(2)
+    tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key="serve_m_tp",
+                      help="`--tp`: GPUs that split each layer; GPUs / TP replicas serve side by side.")
+    if tp != gpus:
+        kw["tp"] = tp
+    same = "same as weights"
+    kv = c2.selectbox("KV cache precision", (same, *serving.KV_PRECISIONS), key="serve_m_kv",
+                      help="`--kv-precision`: a lower precision holds more sequences per GPU.")
+    if kv != same:
+        kw["kv_precision"] = kv
+    if serving.architecture(kw["model"]).is_moe:
+        ep = c1.selectbox("Expert-parallel GPUs per replica", sorted({1, tp}), key="serve_m_ep",
+                          help="`--ep` (MoE): 1 keeps every expert on every GPU; TP spreads whole experts.")
+        if ep != 1:
+            kw["ep"] = ep
+            if c2.toggle("Attention data-parallel", value=False, key="serve_m_dp",
+                         help="`--dp-attention`: each GPU runs attention for its own sequences."):
+                kw["dp_attention"] = True
+    reasoning = c1.number_input("Reasoning multiplier", min_value=1.0, value=1.0, step=0.5, key="serve_m_reasoning",
+                                help="`--reasoning-multiplier`: tokens generated per visible output token (>= 1).")
+    if reasoning != 1.0:
+        kw["reasoning_multiplier"] = reasoning
+    hit = c2.slider("Prompt-cache hit rate", min_value=0.0, max_value=0.99, value=0.0, step=0.01,
+                    key="serve_m_cache", help="`--cache-hit-rate`: share of input tokens that skip prefill.")
+    if hit > 0:
+        kw["cache_hit_rate"] = hit
+
+
+def _capacity_inputs() -> dict | None:
+    """`billshape serve --model ... --requests-per-second R [--tpot-limit S] [--ttft-limit S]`: off at 0 requests/s."""
+    c1, c2, c3 = st.columns(3)
+    rps = c1.number_input("Requests per second", min_value=0.0, value=0.0, step=1.0, key="serve_c_rps",
+                          help="The traffic to serve; 0 leaves this off.")
+    tpot = c2.number_input("TPOT limit, ms", min_value=0.0, value=0.0, step=10.0, key="serve_c_tpot",
+                           help="Max time per output token; 0: no limit.")
+    ttft = c3.number_input("TTFT limit, ms", min_value=0.0, value=0.0, step=100.0, key="serve_c_ttft",
+                           help="Max time to first token; 0: no limit.")
+    if rps <= 0:
+        return None
+    return {"requests_per_second": rps, "tpot_limit": tpot / 1e3 if tpot > 0 else None,
+            "ttft_limit": ttft / 1e3 if ttft > 0 else None}
 
 
 def _price_inputs(kw: dict, gpu_choice: bool, default_price: float, prefix: str) -> None:
@@ -180,6 +233,21 @@ def _render_model(top, left, right) -> None:
         _ui.altair(_batch_chart(kw, res))
         st.caption("Blue: static batches (each sequence holds its whole context, so fewer fit); red: your setting "
                    "(with Max batch, continuous batching: sequences hold half their output on average).")
+        st.subheader("Capacity for a latency target")
+        want = _capacity_inputs()
+        if want is not None:
+            keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider",
+                    "tier")
+            cap = _ui.attempt(serving.capacity, **{k: kw[k] for k in keys if k in kw}, **want)
+            if cap is not None:
+                _ui.metrics([
+                    ("Replicas", f"{cap.replicas:,}", f"{cap.tensor_parallel} GPUs each (the size that needs the "
+                                                       "fewest GPUs in all), batch "
+                                                       f"{cap.batch_per_replica:,} per replica."),
+                    ("GPUs", f"{cap.gpus:,}", f"{cap.replica_requests_per_second:,.2f} requests/s per replica."),
+                    ("USD per month", _ui.fmt(cap.usd_per_month, "USD") if cap.usd_per_month is not None else "-",
+                     f"TPOT {cap.tpot_seconds * 1e3:,.1f} ms, TTFT {cap.ttft_seconds * 1e3:,.0f} ms at that batch."),
+                ])
     _ui.assumptions_table(res)
 
 
