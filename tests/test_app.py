@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from billshape.report.charts import share_text
 from hypothesis import HealthCheck, given, settings
@@ -753,6 +754,35 @@ def test_usage_opens_on_sample_logs_equal_to_library(usage_ref):
     # default what-if: docs/usage.md's (40 % of gpt-4o to gpt-4o-mini, cache hit rate 0.6): $2.30 -> $1.51, -34.5 %
     w = usage.whatif(db, ["gpt-4o-2024-08-06:0.4->gpt-4o-mini"], 0.6, prices_csv=prices)
     assert m["What if"] == usd_exact(w.whatif_usd) and m["Change, %"] == f"{w.delta_pct:+.1f}%" == "-34.5%"
+
+
+def test_usage_downloads_are_the_library_exports(usage_ref, tmp_path):
+    # the page's two downloads: the FOCUS 1.2 CSV (`usage export --focus`) and the scenario fragment
+    # (`usage economics --scenario-out`), byte for byte what the library writes
+    import csv
+    import io
+
+    from billshape import usage
+    from billshape.app.views.usage import focus_csv, fragment_text
+
+    db, _, ref = usage_ref
+    out = tmp_path / "focus.csv"
+    usage.export_focus(db, str(out))
+    got = focus_csv(db)
+    assert got == out.read_bytes()
+    rows = list(csv.DictReader(io.StringIO(got.decode("utf-8"))))
+    assert rows and "BilledCost" in rows[0]
+    assert sum(float(r["BilledCost"]) for r in rows) == pytest.approx(ref.total_usd, abs=1e-9)
+    e = usage.economics(db)
+    text = fragment_text(db, e)
+    assert text == usage.fragment_yaml(usage.scenario_fragment(e), e, db)
+    merged = usage.merge_scenario(yaml.safe_load((ROOT / "src" / "billshape" / "examples" /
+                                                  "high_volume_self_host.yaml").read_text()), yaml.safe_load(text))
+    from billshape import scenario
+
+    scenario.parse(merged, "merged")  # the fragment merges into a valid plan
+    at = page("usage")
+    assert_clean(at)  # the page renders with both buttons
 
 
 def test_usage_attribution_by_model_and_whatif_change(usage_ref):

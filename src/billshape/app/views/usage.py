@@ -216,6 +216,39 @@ def _economics(db: str):
     return e
 
 
+def focus_csv(db: str) -> bytes:
+    """The ledger as FOCUS 1.2 cost and usage rows, CSV (`billshape usage export --focus -o FILE.csv`)."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    from billshape import usage
+
+    buf = io.BytesIO()
+    pcsv.write_csv(usage.focus_table(db), buf)
+    return buf.getvalue()
+
+
+def fragment_text(db: str, e) -> str:
+    """The measured inputs as a scenario fragment, YAML (`billshape usage economics --scenario-out FILE.yaml`)."""
+    from billshape import usage
+
+    return usage.fragment_yaml(usage.scenario_fragment(e), e, db)
+
+
+def _exports(db: str, e) -> None:
+    d1, d2 = st.columns(2)
+    d1.download_button("Download FOCUS 1.2 (CSV)", lambda: focus_csv(db), file_name="billshape-focus.csv",
+                       mime="text/csv", key="usage_dl_focus", on_click="ignore", width="stretch",
+                       help="Cost and usage rows in the FinOps Open Cost and Usage Specification 1.2, one per day, "
+                            "provider, model, customer, feature, project and charge (input, cached input, output).")
+    d2.download_button("Download the scenario fragment (YAML)", fragment_text(db, e).encode("utf-8"),
+                       file_name="measured.yaml", mime="application/x-yaml", key="usage_dl_fragment",
+                       on_click="ignore", width="stretch",
+                       help="The measured requests, tokens, cache hit rate and model mix as scenario keys: merge "
+                            "them into a plan (product keys override, serving.routes replace).")
+
+
 def _whatif(db: str, prices: str | None, models: list[str]) -> None:
     from billshape import usage
 
@@ -279,6 +312,7 @@ def render() -> None:
     e = _economics(state["db"])
     if e is None:
         return
+    _exports(state["db"], e)
     st.subheader("What if")
     from billshape import usage
 
