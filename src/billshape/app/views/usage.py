@@ -217,7 +217,7 @@ def _economics(db: str):
 
 
 def focus_csv(db: str) -> bytes:
-    """The ledger as FOCUS 1.2 cost and usage rows, CSV (`billshape usage export --focus -o FILE.csv`)."""
+    """The ledger as FOCUS 1.2 cost and usage rows, CSV (`billshape usage export --format focus -o FILE.csv`)."""
     import io
 
     import pyarrow.csv as pcsv
