@@ -264,3 +264,24 @@ def test_cli_scenario_out(cli, measured, tmp_path):
     assert plan.median("product.requests_per_user_month") == pytest.approx(frag["product"]["requests_per_user_month"])
     assert cli("plan", str(merged), "--samples", "300", "--json").code == 0
     assert_one_line_error(cli("usage", "economics", "--db", measured, "--merge-into", str(base)), "--merge-into")
+
+
+def test_merge_names_the_deployment_costs_it_drops(cli, measured, tmp_path):
+    # high_volume_self_host.yaml's own-nodes route carries a $250,000 set-up and $60,000 a month: the measured
+    # routes replace it, so the merged plan no longer has them; the CLI says so (text, JSON, and the YAML header)
+    base = scenario.examples_dir() / "high_volume_self_host.yaml"
+    frag = usage.scenario_fragment(usage.economics(measured))
+    dropped = usage.dropped_route_costs(yaml.safe_load(base.read_text()), frag)
+    assert dropped == [{"route": "own nodes (llama-3.1-70b)", "setup_usd": 250000, "fixed_monthly_usd": 60000}]
+    assert usage.dropped_route_costs(yaml.safe_load(base.read_text()), {"product": {}}) == []  # routes kept
+    out = tmp_path / "merged.yaml"
+    res = cli("usage", "economics", "--db", measured, "--scenario-out", str(out), "--merge-into", str(base))
+    assert res.code == 0, res.err
+    assert "'own nodes (llama-3.1-70b)' (setup_usd 250,000, fixed_monthly_usd 60,000)" in " ".join(res.out.split())
+    header = [line for line in out.read_text().splitlines() if line.startswith("#")]
+    assert any("setup_usd 250,000" in line for line in header)
+    res = cli("usage", "economics", "--db", measured, "--scenario-out", str(out), "--merge-into", str(base), "--json")
+    assert res.json()["dropped_route_costs"] == dropped
+    seed = scenario.examples_dir() / "seed000_image_startup.yaml"  # no self-hosted route: nothing dropped
+    res = cli("usage", "economics", "--db", measured, "--scenario-out", str(out), "--merge-into", str(seed), "--json")
+    assert res.json()["dropped_route_costs"] == []

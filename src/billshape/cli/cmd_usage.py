@@ -135,12 +135,14 @@ def register(app: typer.Typer) -> None:
         if merge_into and not scenario_out:
             raise BillshapeInputError("--merge-into", merge_into, "only with --scenario-out FILE.yaml")
         res = run(db, engine=engine)
-        wrote = _write_fragment(res, db, scenario_out, merge_into) if scenario_out else None
+        wrote, dropped = _write_fragment(res, db, scenario_out, merge_into) if scenario_out else (None, [])
         if json_out:
             out = res.to_dict()
             if wrote is not None:
                 out["scenario_out"] = scenario_out
                 out["scenario_fragment"] = wrote
+            if merge_into:
+                out["dropped_route_costs"] = dropped
             print_json(out)
             return
         render(res, "Measured unit economics", [
@@ -155,6 +157,8 @@ def register(app: typer.Typer) -> None:
 
             what = f"scenario {merge_into} with the measured inputs merged in" if merge_into else "scenario fragment"
             console().print(f"wrote {what} to {scenario_out}")
+            if dropped:
+                console().print("note: " + _dropped_text(dropped))
 
     @group.command("whatif", help="Re-price measured usage: route a share of a model to another, change the cache hit rate.")
     def whatif(
@@ -210,14 +214,26 @@ def _usd(x: float, signed: bool = False) -> str:
     return sign + text
 
 
-def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
-    """Write the scenario fragment (or a scenario with it merged in, validated first); returns the fragment."""
+def _dropped_text(dropped: list[dict]) -> str:
+    """One sentence naming the replaced routes' deployment costs, which the merged plan no longer has."""
+    parts = [f"'{d['route']}' (" + ", ".join(f"{k} {d[k]:,.10g}" for k in ("setup_usd", "fixed_monthly_usd") if k in d)
+             + ")" for d in dropped]
+    return ("the measured routes replace the scenario's; these deployment costs are not in the merged plan: "
+            + "; ".join(parts) + ". Add them under a measured self-hosted route if they still apply.")
+
+
+def _write_fragment(res, db: str, path: str, merge_into: str | None) -> tuple[dict, list[dict]]:
+    """Write the scenario fragment (or a scenario with it merged in, validated first); returns the fragment and
+    the replaced routes' deployment costs (:func:`billshape.usage.dropped_route_costs`)."""
     from billshape.errors import BillshapeInputError
-    from billshape.usage import fragment_yaml, merge_scenario, scenario_fragment
+    from billshape.usage import dropped_route_costs, fragment_yaml, merge_scenario, scenario_fragment
 
     frag = scenario_fragment(res)
     text = fragment_yaml(frag, res, db)
+    dropped: list[dict] = []
     if merge_into:
+        import textwrap
+
         import yaml
 
         from billshape import scenario
@@ -234,15 +250,17 @@ def _write_fragment(res, db: str, path: str, merge_into: str | None) -> dict:
             raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")
         merged = merge_scenario(base, frag)
         scenario.parse(merged, merge_into)  # refuse to write a scenario that does not validate
+        dropped = dropped_route_costs(base, frag)
         head = "".join(line + "\n" for line in text.splitlines()[:2])
-        text = head + f"# Merged into {merge_into}: product keys overridden, serving.routes replaced.\n" + \
+        note = "".join(f"# {line}\n" for line in textwrap.wrap(_dropped_text(dropped), 116)) if dropped else ""
+        text = head + f"# Merged into {merge_into}: product keys overridden, serving.routes replaced.\n" + note + \
             yaml.safe_dump(merged, sort_keys=False, default_flow_style=None, width=120)
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
         raise BillshapeInputError("--scenario-out", path, "a writable file path", type(exc).__name__) from None
-    return frag
+    return frag, dropped
 
 
 def _render_reprice(res, db: str) -> None:

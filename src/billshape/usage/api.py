@@ -521,6 +521,24 @@ def merge_scenario(base: dict, fragment: dict) -> dict:
     return out
 
 
+def dropped_route_costs(base: dict, fragment: dict) -> list[dict]:
+    """The base scenario's routes that :func:`merge_scenario` replaces and that carried deployment costs
+    (``self_hosted.setup_usd``, ``self_hosted.fixed_monthly_usd``): ``[{"route", "setup_usd", "fixed_monthly_usd"}]``
+    (only the keys present). The merged plan no longer has those costs; say so rather than lose them silently."""
+    if "serving" not in fragment:
+        return []
+    out = []
+    routes = ((base.get("serving") or {}).get("routes") or []) if isinstance(base.get("serving"), dict) else []
+    for i, r in enumerate(routes):
+        hosted = r.get("self_hosted") if isinstance(r, dict) else None
+        if not isinstance(hosted, dict):
+            continue
+        costs = {k: hosted[k] for k in ("setup_usd", "fixed_monthly_usd") if k in hosted}
+        if costs:
+            out.append({"route": r.get("name") or f"serving.routes[{i}]", **costs})
+    return out
+
+
 def fragment_yaml(fragment: dict, econ: Economics, db: str) -> str:
     """The fragment as YAML, with a comment saying what it was measured from."""
     import yaml
