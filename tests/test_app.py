@@ -290,7 +290,7 @@ def test_serve_model_mode_parallelism_and_kv_equal_library():
 
     at = model_mode()
     at.number_input(key="serve_m_gpus").set_value(4).run()
-    at.selectbox(key="serve_m_tp").set_value(2)
+    at.selectbox(key="serve_m_tp_4").set_value(2)
     at.selectbox(key="serve_m_kv").set_value("fp8")
     at.number_input(key="serve_m_reasoning").set_value(2.0)
     at.slider(key="serve_m_cache").set_value(0.5).run()
@@ -307,6 +307,13 @@ def test_serve_model_mode_parallelism_and_kv_equal_library():
     solo = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=4, precision="fp8", input_tokens=1000,
                          output_tokens=1000, batch="max", price=2.5, utilization=1.0)
     assert ref.output_tokens_per_second != solo.output_tokens_per_second  # the inputs reached the model
+    # a new GPU count starts again at one replica of all the GPUs (the library's default), as the CLI's --gpus does
+    at.number_input(key="serve_m_gpus").set_value(8).run()
+    assert_clean(at)
+    eight = serving.serve(model="llama-3.1-70b", gpu="h100", gpus=8, precision="fp8", kv_precision="fp8",
+                          input_tokens=1000, output_tokens=1000, batch="max", price=2.5, utilization=1.0,
+                          reasoning_multiplier=2.0, cache_hit_rate=0.5)
+    assert metrics(at)["Output tokens/s"] == f"{round(eight.output_tokens_per_second):,}"
 
 
 def test_serve_model_mode_expert_parallel_for_moe():
@@ -314,7 +321,7 @@ def test_serve_model_mode_expert_parallel_for_moe():
 
     at = model_mode()
     at.selectbox(key="serve_m_model").set_value("qwen3-30b-a3b").run()
-    at.selectbox(key="serve_m_ep").set_value(2).run()
+    at.selectbox(key="serve_m_ep_2").set_value(2).run()
     at.toggle(key="serve_m_dp").set_value(True).run()
     assert_clean(at)
     ref = serving.serve(model="qwen3-30b-a3b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
@@ -322,7 +329,7 @@ def test_serve_model_mode_expert_parallel_for_moe():
     assert metrics(at)["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
     at.selectbox(key="serve_m_model").set_value("llama-3.1-70b").run()  # dense: no expert-parallel input
     assert_clean(at)
-    assert not [w for w in at.selectbox if w.key == "serve_m_ep"]
+    assert not [w for w in at.selectbox if w.key.startswith("serve_m_ep")]
 
 
 def test_serve_model_mode_capacity_for_a_latency_target():

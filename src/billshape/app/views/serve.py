@@ -100,7 +100,8 @@ def _advanced_inputs(kw: dict) -> None:
     gpus = int(kw["gpus"]) if float(kw["gpus"]) == int(kw["gpus"]) and kw["gpus"] >= 1 else 1
     sizes = [d for d in range(1, gpus + 1) if gpus % d == 0]
     c1, c2 = st.columns(2)
-    tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key="serve_m_tp",
+    # keyed by the GPU count: a new count starts again at the library's default (one replica of all the GPUs)
+    tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key=f"serve_m_tp_{gpus}",
                       help="`--tp`: GPUs that split each layer; GPUs / TP replicas serve side by side.")
     if tp != gpus:
         kw["tp"] = tp
@@ -110,7 +111,7 @@ def _advanced_inputs(kw: dict) -> None:
     if kv != same:
         kw["kv_precision"] = kv
     if serving.architecture(kw["model"]).is_moe:
-        ep = c1.selectbox("Expert-parallel GPUs per replica", sorted({1, tp}), key="serve_m_ep",
+        ep = c1.selectbox("Expert-parallel GPUs per replica", sorted({1, tp}), key=f"serve_m_ep_{tp}",
                           help="`--ep` (MoE): 1 keeps every expert on every GPU; TP spreads whole experts.")
         if ep != 1:
             kw["ep"] = ep
