@@ -285,3 +285,11 @@ def test_merge_names_the_deployment_costs_it_drops(cli, measured, tmp_path):
     seed = scenario.examples_dir() / "seed000_image_startup.yaml"  # no self-hosted route: nothing dropped
     res = cli("usage", "economics", "--db", measured, "--scenario-out", str(out), "--merge-into", str(seed), "--json")
     assert res.json()["dropped_route_costs"] == []
+    # a cost given as a distribution is named as the scenario wrote it
+    data = yaml.safe_load(base.read_text())
+    data["serving"]["routes"][1]["self_hosted"]["setup_usd"] = {"dist": "uniform", "low": 1e5, "high": 4e5}
+    dist_base = tmp_path / "dist.yaml"
+    dist_base.write_text(yaml.safe_dump(data))
+    res = cli("usage", "economics", "--db", measured, "--scenario-out", str(out), "--merge-into", str(dist_base))
+    assert res.code == 0, res.err
+    assert "setup_usd {\"dist\": \"uniform\"" in " ".join(res.out.split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Optional
 
 import typer
@@ -216,7 +217,12 @@ def _usd(x: float, signed: bool = False) -> str:
 
 def _dropped_text(dropped: list[dict]) -> str:
     """One sentence naming the replaced routes' deployment costs, which the merged plan no longer has."""
-    parts = [f"'{d['route']}' (" + ", ".join(f"{k} {d[k]:,.10g}" for k in ("setup_usd", "fixed_monthly_usd") if k in d)
+    def value(x) -> str:  # a number, or a distribution as the scenario wrote it
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            return f"{x:,.10g}"
+        return json.dumps(x, separators=(", ", ": ")) if isinstance(x, (dict, list)) else str(x)
+
+    parts = [f"'{d['route']}' (" + ", ".join(f"{k} {value(d[k])}" for k in ("setup_usd", "fixed_monthly_usd") if k in d)
              + ")" for d in dropped]
     return ("the measured routes replace the scenario's; these deployment costs are not in the merged plan: "
             + "; ".join(parts) + ". Add them under a measured self-hosted route if they still apply.")
