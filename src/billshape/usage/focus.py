@@ -67,6 +67,9 @@ def focus_table(db: str, engine: str | None = None, account: str = "billshape") 
         rows = store.frame(g).to_pylist()
     finally:
         store.close()
+    # the engines return groups in no set order: sort them, so that an export is the same file every time
+    keys = ("day", "provider", "model", "price_model", "customer", "feature", "project")
+    rows.sort(key=lambda r: tuple((r[k] is None, r[k] if r[k] is not None else "") for k in keys))
     out = []
     for r in rows:
         bp_start, bp_end = _month(r["day"])
