@@ -1276,6 +1276,24 @@ class Plan:
                 own = own + r.share * per_user
         return api, own
 
+    def _fixed_costs(self, P: dict[str, Any]):
+        """Fixed monthly costs (incl. self-hosted routes' standing costs), set-up, the training bill and the
+        retraining fraction per sample: each a float when the same for every sample, else shape (n,)."""
+        g = P.get
+        fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
+        setup = 0.0
+        for rt in self.routes:
+            if rt.kind != "api":
+                fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
+                setup = setup + g(rt.prefix + ".setup_usd", 0.0)
+        bill = self.training_usd_p50  # scaled by each uncertain input's ratio to its median (the bill is linear in it)
+        for path in self.training_scale_paths:
+            v = self.values[path]
+            if isinstance(v, Dist):
+                med = v.ppf(0.5)
+                bill = bill * (_sv(g(path)) / med) if med > 0 else bill
+        return _sv(fixed_pm), _sv(setup), _sv(bill), _sv(g("training.retrain_cost_fraction", 1.0))
+
     def _simulate(self, P: dict[str, Any], monthly: bool = True) -> dict[str, np.ndarray]:
         """Evaluate the plan for a batch of parameter draws (arrays of shape (n, 1) or scalars), month by month.
 
@@ -1321,22 +1339,8 @@ class Plan:
             contribution -= inference_usd
 
         # fixed costs, training, set-up
-        fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
-        setup = 0.0
-        for rt in self.routes:
-            if rt.kind != "api":
-                fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
-                setup = setup + g(rt.prefix + ".setup_usd", 0.0)
-        fixed_pm = full(_sv(fixed_pm))
-        setup = full(_sv(setup))
-        bill = full(self.training_usd_p50)
-        for path in self.training_scale_paths:
-            v = self.values[path]
-            if isinstance(v, Dist):
-                med = v.ppf(0.5)
-                bill = bill * (_sv(g(path)) / med) if med > 0 else bill
+        fixed_pm, setup, bill, frac = (full(x) for x in self._fixed_costs(P))
         init_amort, re_amort, re_cash = self._training_patterns(H)
-        frac = full(_sv(g("training.retrain_cost_fraction", 1.0)))
         retrain = re_cash.any()
 
         cash = contribution - fixed_pm  # contribution is kept for the monthly rows
@@ -1458,22 +1462,8 @@ class Plan:
                     npv = npv - seg * d * _geo_sum(xd, hi - lo)
             terms.append((-scale, k, steps))
 
-        fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
-        setup = 0.0
-        for rt in self.routes:
-            if rt.kind != "api":
-                fixed_pm = fixed_pm + g(rt.prefix + ".fixed_monthly_usd", 0.0)
-                setup = setup + g(rt.prefix + ".setup_usd", 0.0)
-        fixed_pm = _sv(fixed_pm)
-        setup = _sv(setup)
-        bill = self.training_usd_p50
-        for path in self.training_scale_paths:
-            v = self.values[path]
-            if isinstance(v, Dist):
-                med = v.ppf(0.5)
-                bill = bill * (_sv(g(path)) / med) if med > 0 else bill
+        fixed_pm, setup, bill, frac = self._fixed_costs(P)
         init_amort, re_amort, re_cash = self._training_patterns(H)
-        frac = _sv(g("training.retrain_cost_fraction", 1.0))
         contribution_total = revenue_total - var_pu * user_months - inference_total
         upfront = bill + setup
 
