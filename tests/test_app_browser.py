@@ -218,7 +218,7 @@ def test_plan_and_usage_pages(server, browser_page, tmp_path):
     page.locator('[data-testid="stMetricLabel"]', has_text="Payback, P50").first.wait_for()
     pick = page.get_by_test_id("stSelectbox").filter(has_text="Scenario").locator("input")
     pick.click()
-    pick.fill("Seed 000")
+    pick.fill("Image start-up")
     pick.press("Enter")
     metric(page, "2.352").wait_for()
     ref = scenario.plan(scenario.examples_dir() / "seed000_image_startup.yaml")
@@ -242,3 +242,28 @@ def test_plan_and_usage_pages(server, browser_page, tmp_path):
 
     assert page.get_by_test_id("stException").count() == 0
     assert page.outside_requests == []
+
+
+# Every page's URL path (app/views/*.py URL), in menu order.
+PAGE_PATHS = ["train", "serve", "build-vs-buy", "size", "capacity", "route", "plan", "usage"]
+CLIPPED_JS = (ROOT / "tests" / "js" / "clipped_text.js").read_text()
+
+
+def test_nothing_is_cut_off_at_1400_px(server, browser_page, tmp_path):
+    """Metric cards, buttons and select boxes show their whole text in a 1400 px window: no "$159,591,..." and no
+    "Model the throughpu" (a text is cut off when it overflows an ancestor that hides overflow, or ends in an
+    ellipsis, or a select box's value is wider than its box)."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    cut: dict[str, list[str]] = {}
+    for path in PAGE_PATHS:
+        page.goto(f"{server}/{path}")
+        page.locator('[data-testid="stMetricValue"]').first.wait_for()
+        page.locator("canvas, svg.marks").first.wait_for()
+        page.wait_for_timeout(1500)
+        found = page.evaluate(CLIPPED_JS)
+        if found:
+            cut[path] = found
+            page.screenshot(path=tmp_path / f"cut-{path}.png")
+    assert cut == {}
+    assert page.get_by_test_id("stException").count() == 0

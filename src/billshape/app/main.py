@@ -28,9 +28,20 @@ def pages() -> list:
     return [importlib.import_module(name) for name in PAGES]
 
 
+# Readable at 1400 px: Streamlit cuts a long metric value ("$159,591,...") and a wide button group ("Model the
+# throughpu") to its column; let them shrink and wrap instead (checked by tests/test_app_browser.py).
+CSS = """<style>
+[data-testid="stMetricValue"] { font-size: clamp(1.35rem, 2.1vw, 2.25rem); }
+[data-testid="stMetricValue"] > div { white-space: normal; overflow: visible; text-overflow: clip;
+                                      overflow-wrap: anywhere; }
+[data-testid="stButtonGroup"] > div { flex-wrap: wrap; overflow-x: visible; row-gap: 0.25rem; }
+</style>"""
+
+
 def main() -> None:
     # An emoji favicon is drawn locally; a ":material/...:" one would be fetched from an outside host.
     st.set_page_config(page_title="billshape", page_icon="🧮", layout="wide")
+    st.html(CSS)
     nav = st.navigation(
         [st.Page(m.render, title=m.TITLE, icon=m.ICON, url_path=m.URL, default=(i == 0))
          for i, m in enumerate(pages())],

@@ -113,7 +113,7 @@ def _inputs() -> None:
         ups = st.file_uploader("Usage logs", type=LOG_TYPES, accept_multiple_files=True, key="usage_files",
                                help="OTLP JSON spans (OTel GenAI), OpenAI usage JSON, raw responses JSONL, "
                                     "CSV or Parquet. Each file is identified by its content: a repeat adds nothing.")
-        c1, c2 = st.columns([1, 2])
+        c1, c2 = st.columns([1, 1])
         fmt = c1.selectbox("Format", FORMATS, key="usage_format",
                            help="otel|openai|raw|csv|parquet; auto: from the extension and content.")
         mapping = c2.text_input("Column mapping (COL=FIELD, ...)", key="usage_map", placeholder="tenant=customer",
