@@ -162,7 +162,10 @@ def _to_number(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a number, not a boolean")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range (thousands of digits): a typo, not a plan
+            raise ValueError(f"a number, got an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits") from None
     if isinstance(value, str):
         try:
             return float(value.replace("_", "").replace(",", ""))

@@ -102,11 +102,19 @@ PYDANTIC_HINTS = {  # pydantic error types -> a short hint after billshape's "al
 }
 
 
+def _shown(value: Any) -> Any:
+    """The value as an error message may show it: an integer beyond float range (thousands of digits, which
+    Python refuses to print past 4,300) as its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    return value
+
+
 def _from_validation_error(exc: ValidationError) -> BillshapeInputError:
     err = exc.errors(include_url=False)[0]
     loc = tuple(err.get("loc", ()))
     typ = err.get("type", "")
-    value = err.get("input")
+    value = _shown(err.get("input"))
     if typ == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = sorted(parent.model_fields) if parent is not None else []
