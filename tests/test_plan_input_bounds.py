@@ -124,3 +124,22 @@ def test_bytes_errors_name_the_upload():
     with pytest.raises(BillshapeInputError) as err:
         plan.parse_bytes(b"\xff\xfe", "up.yaml")
     assert err.value.field == "up.yaml" and "UTF-8" in err.value.allowed
+
+
+def test_too_many_nodes_is_an_input_error(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "MAX_NODES", 500)
+    steps = "".join(f"    - {{month: {i % 200 + 1}, factor: 1.5}}\n" for i in range(200))
+    res = cli("plan", write(tmp_path, GOOD + "market:\n  api_price_steps:\n" + steps, "many.yaml"), "--json")
+    assert_one_line_error(res, "many.yaml")
+    assert "500 YAML nodes" in res.err
+
+
+def test_text_libyaml_refuses_is_still_judged_by_the_python_parser(monkeypatch):
+    import yaml
+
+    class Refusing(yaml.SafeLoader):
+        def __init__(self, stream):
+            raise yaml.YAMLError("refused")
+
+    monkeypatch.setattr(yaml, "CSafeLoader", Refusing)
+    assert plan.load(GOOD).scenario.horizon_months == 12

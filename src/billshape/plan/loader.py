@@ -3,8 +3,8 @@
 :func:`load` (and :func:`read`, the same) takes a path, a shipped example's name (:func:`resolve`), YAML text,
 bytes or a binary or text file object, so no shell writes temporary files; :func:`parse` takes the mapping as
 read from YAML (or any of those). The YAML is read bounded: at most :data:`MAX_BYTES` per file, at most
-:data:`MAX_DEPTH` levels of nesting, no mapping key given twice, no number of more than :data:`MAX_NUMBER_CHARS`
-characters; each is a :class:`~billshape.errors.BillshapeInputError` naming the file or the YAML path (never a
+:data:`MAX_DEPTH` levels of nesting and :data:`MAX_NODES` nodes, no mapping key given twice, no number of more
+than :data:`MAX_NUMBER_CHARS` characters; each is a :class:`~billshape.errors.BillshapeInputError` naming the file or the YAML path (never a
 RecursionError, an OverflowError or a silent "last key wins"). Validation errors name the YAML path
 (:mod:`billshape.plan.errors`).
 """
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 MAX_BYTES = 2 * 1024 * 1024  # a scenario is a page of YAML; 100 MB took 150 s and 1 GB of memory before failing
 MAX_DEPTH = 64  # nesting levels of mappings and lists (a scenario needs 5)
 MAX_NUMBER_CHARS = 100  # characters of a plain YAML number (a float's 17 digits, exponent and separators fit)
+MAX_NODES = 50_000  # YAML events (keys, values, items, collections): the shipped examples have ~200, a plan with
+# 240 price steps and 50 routes ~2,500; 2 MB of flow mappings is ~400,000 and took 50 s to read
 
 
 def parse(data: Any, source: str = "scenario") -> "Plan":
@@ -149,11 +151,22 @@ def _read_bytes(source: Any, name: str) -> str:
 
 
 def _yaml_data(text: str, name: str) -> Any:
-    """``yaml.safe_load(text)`` after a bounded pass over its events (:func:`_check_events`)."""
+    """``yaml.safe_load(text)`` after a bounded pass over its events (:func:`_check_events`).
+
+    The check reads libyaml's events where PyYAML has it (fast; it stops at the first limit); where libyaml
+    refuses the text, the pure-Python parser's events are checked instead, so what is valid YAML is decided
+    by the same parser as the values, ``yaml.safe_load``'s.
+    """
     import yaml
 
     try:
-        _check_events(yaml.parse(text, Loader=yaml.SafeLoader), name)
+        fast = getattr(yaml, "CSafeLoader", None)
+        try:
+            _check_events(yaml.parse(text, Loader=fast or yaml.SafeLoader), name)
+        except yaml.YAMLError:
+            if fast is None:
+                raise
+            _check_events(yaml.parse(text, Loader=yaml.SafeLoader), name)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -169,7 +182,8 @@ def _yaml_data(text: str, name: str) -> Any:
 def _check_events(events, name: str) -> None:
     """One pass over the YAML events (iterative: no recursion however deep the text nests), before anything is
     built: nesting at most :data:`MAX_DEPTH`, no key twice in one mapping (named by its YAML path), no plain
-    number longer than :data:`MAX_NUMBER_CHARS` (Python refuses ints of over 4,300 digits; a float overflows)."""
+    number longer than :data:`MAX_NUMBER_CHARS` (Python refuses ints of over 4,300 digits; a float overflows), at
+    most :data:`MAX_NODES` events."""
     import yaml
 
     resolver = yaml.resolver.Resolver()
@@ -197,7 +211,11 @@ def _check_events(events, name: str) -> None:
         else:
             top[3] = True
 
-    for ev in events:
+    for count, ev in enumerate(events):
+        if count > MAX_NODES:
+            raise BillshapeInputError(name, f"more than {MAX_NODES:,} YAML nodes",
+                                      f"a scenario of at most {MAX_NODES:,} keys, values and list items",
+                                      "a scenario is a page of YAML; is this the right file?")
         if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(stack) >= MAX_DEPTH:
                 raise BillshapeInputError(name, f"more than {MAX_DEPTH} levels of nesting",
