@@ -124,7 +124,7 @@ class PlanResult(Result):
         import pandas as pd
 
         return pd.DataFrame([a.model_dump() for a in self.assumptions],
-                            columns=["name", "value", "unit", "source", "as_of"])
+                            columns=["name", "value", "unit", "source", "as_of"], dtype=object)  # None stays None
 
     def _repr_html_(self) -> str:
         esc = html.escape
