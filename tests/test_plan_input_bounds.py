@@ -143,3 +143,11 @@ def test_text_libyaml_refuses_is_still_judged_by_the_python_parser(monkeypatch):
 
     monkeypatch.setattr(yaml, "CSafeLoader", Refusing)
     assert plan.load(GOOD).scenario.horizon_months == 12
+
+
+def test_a_crlf_file_reads_as_its_lf_twin(tmp_path):
+    lf = plan.load(write(tmp_path, GOOD + 'description: "two\n  lines"\n'), name="x.yaml")
+    crlf_path = tmp_path / "crlf.yaml"
+    crlf_path.write_bytes((GOOD + 'description: "two\n  lines"\n').replace("\n", "\r\n").encode())
+    crlf = plan.load(crlf_path, name="x.yaml")
+    assert crlf.scenario == lf.scenario and crlf.values == lf.values

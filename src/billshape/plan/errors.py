@@ -212,7 +212,6 @@ def _check_bounds(scn: Scenario, given: dict[str, str | None] | None = None) -> 
     return values
 
 
-
 # The field a library function names in its error -> the scenario key (under the block that called it) it came
 # from. Keyed by the snake_case name: the library raises CLI flags today (``--gpus``, ``--kv-precision``,
 # ``--price/--provider``) and may raise Python field names (``gpus``, ``kv_precision``); :func:`library_field`
