@@ -6,12 +6,13 @@ model, measured in the same run, peak memory under 2 GB.
 Three timings, each the minimum of ``--repeats`` runs (the machine is shared: the minimum is the least disturbed
 run), with the load average before and after:
 
-* ``loop``: :func:`billshape.scenario.loop_summaries`, the model for one sample as plain Python floats:
+* ``loop``: ``plan_loop_baseline.loop_summaries`` (this folder), the model for one sample as plain Python floats:
   per-sample set-up, then one pass over the months carrying users, price multipliers and the discount factor
   by repeated multiplication (no numpy in the loop, no per-month ``pow``); sample-independent schedules are
   hoisted out of it, as a hand-written loop would. Timed on ``--loop-samples`` samples (its inputs converted to
   Python floats before the clock starts) and scaled linearly to ``--samples``;
-* ``model``: the same model vectorised (:meth:`Plan._summaries`, the hot path of ``evaluate``) on the same
+* ``model``: the same model vectorised (:meth:`Plan._summaries`, i.e. :func:`billshape.plan.cashflow.summary_pnl`,
+  the hot path of ``evaluate``) on the same
   1,000,000 draws, chunk by chunk on the thread pool ``evaluate`` uses. Loop and model do the same work: same
   inputs, same 11 outcomes per sample. ``ratio_model`` = loop / model is the issue's ratio (>= 100x);
 * ``end_to_end``: :meth:`Plan.evaluate` as ``billshape plan`` runs it: draws, the model, the exact P10/P50/P90 of
@@ -38,7 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from billshape import scenario
+import billshape.plan as bp
+from plan_loop_baseline import loop_summaries  # this folder: the plain per-sample loop
 
 SCENARIO = "high_volume_self_host.yaml"
 TARGET_SECONDS = 5.0
@@ -52,8 +54,8 @@ def main() -> int:
     ap.add_argument("--loop-samples", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=5, help="timed runs of each; the minimum is reported")
     args = ap.parse_args()
-    path = scenario.examples_dir() / SCENARIO
-    plan = scenario.load(path)
+    path = bp.examples_dir() / SCENARIO
+    plan = bp.load(path)
     plan.evaluate(samples=1000)  # warm-up (imports, caches)
     load_before = os.getloadavg()
 
@@ -71,7 +73,7 @@ def main() -> int:
     tracemalloc.stop()
 
     # the same draws for the vectorised model and the loop, in evaluate's chunks
-    sizes = [min(scenario.SUMMARY_CHUNK, args.samples - s) for s in range(0, args.samples, scenario.SUMMARY_CHUNK)]
+    sizes = [min(bp.SUMMARY_CHUNK, args.samples - s) for s in range(0, args.samples, bp.SUMMARY_CHUNK)]
     chunks = [plan._draw(np.random.default_rng([7, i]), size) for i, size in enumerate(sizes)]
 
     def model(P):
@@ -80,7 +82,7 @@ def main() -> int:
 
     model_runs = []
     for _ in range(args.repeats):
-        with ThreadPoolExecutor(max_workers=scenario.WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=bp.WORKERS) as pool:
             t0 = time.perf_counter()
             vec_chunks = list(pool.map(model, chunks))
             model_runs.append(time.perf_counter() - t0)
@@ -92,7 +94,7 @@ def main() -> int:
     loop_runs = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        loop = [scenario.loop_summaries(plan, r) for r in rows]
+        loop = [loop_summaries(plan, r) for r in rows]
         loop_runs.append((time.perf_counter() - t0) / n * args.samples)
     loop_seconds = min(loop_runs)
 
@@ -100,7 +102,7 @@ def main() -> int:
     sub = {k: (v[:n] if isinstance(v, np.ndarray) else v) for k, v in first.items()}
     full = plan._simulate(sub)
     worst = 0.0
-    for key in scenario.SUMMARY_KEYS + scenario.EXTRA_KEYS:
+    for key in bp.SUMMARY_KEYS + bp.EXTRA_KEYS:
         a = np.array([x[key] for x in loop])
         b = np.asarray(vec_chunks[0][key][:n])
         assert np.allclose(b, full[key], rtol=1e-10, atol=1e-6, equal_nan=True), key
@@ -112,7 +114,7 @@ def main() -> int:
     ratio_e2e = loop_seconds / e2e_seconds
     result = {
         "scenario": SCENARIO, "samples": args.samples, "months": plan.scenario.horizon_months,
-        "uncertain_inputs": len(plan.uncertain()), "threads": scenario.WORKERS, "cpus": os.cpu_count(),
+        "uncertain_inputs": len(plan.uncertain()), "threads": bp.WORKERS, "cpus": os.cpu_count(),
         "end_to_end_seconds": round(e2e_seconds, 3),
         "end_to_end_runs_seconds": [round(t, 3) for t in e2e_runs],
         "model_seconds": round(model_seconds, 3),

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+# benchmarks/ holds reference code the tests compare against (plan_loop_baseline.loop_summaries)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 @dataclass

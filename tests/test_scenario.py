@@ -16,6 +16,7 @@ from billshape.decide import break_even
 from billshape.estimates import serving_cost
 from billshape.errors import BillshapeInputError
 from billshape.scenario import examples_dir, parse
+from plan_loop_baseline import loop_summaries  # benchmarks/ (on sys.path via conftest.py)
 
 SEED000 = examples_dir() / "seed000_image_startup.yaml"
 
@@ -577,7 +578,7 @@ def test_vectorised_summaries_equal_the_plain_loop(case):
     n = 400 if plan.uncertain() else 1
     P = plan._draw(np.random.default_rng(3), n)
     rows = [{k: (float(v[i, 0]) if isinstance(v, np.ndarray) else v) for k, v in P.items()} for i in range(n)]
-    loop = [scenario.loop_summaries(plan, r) for r in rows]
+    loop = [loop_summaries(plan, r) for r in rows]
     fast = plan._summaries(P)
     full = plan._simulate(P)  # the monthly model (the reservoir's, the tornado's) is the same model too
     for key, value in fast.items():

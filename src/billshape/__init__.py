@@ -6,6 +6,7 @@ its life? Import as ``import billshape as bs``. Submodules load lazily so the CL
 Equations (pure, vectorised): :mod:`billshape.training`, :mod:`billshape.inference`.
 Decisions: :mod:`billshape.decide`, :mod:`billshape.business`, composed in :mod:`billshape.estimates`.
 Data: :mod:`billshape.catalog` (every row with ``source`` and ``as_of``).
+Product plans: :mod:`billshape.plan` (``bs.plan.run("seed000_image_startup", samples=20_000, seed=0)``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _LAZY = {
     "Assumption": "billshape.results",
 }
 _SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors",
-               "scaling", "market"}
+               "scaling", "market", "plan"}
 
 
 def __getattr__(name: str) -> Any:

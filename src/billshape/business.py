@@ -44,7 +44,7 @@ def payback_months(fixed_usd, users, revenue_per_user_month_usd, cost_per_user_m
 
 def payback_months_unchecked(fixed_usd, users, revenue_per_user_month_usd, cost_per_user_month_usd=0.0):
     """:func:`payback_months` without its input checks, for callers that validated their inputs already
-    (the Monte Carlo hot path of :mod:`billshape.scenario`, where the checks cost more than the equation)."""
+    (the Monte Carlo hot path of :mod:`billshape.plan`, where the checks cost more than the equation)."""
     monthly = np.asarray(users, dtype=float) * (
         np.asarray(revenue_per_user_month_usd, dtype=float) - np.asarray(cost_per_user_month_usd, dtype=float)
     )

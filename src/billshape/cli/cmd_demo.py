@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from billshape.errors import BillshapeInputError
         from billshape.estimates import training_bill
         from billshape.report import write_html
-        from billshape.scenario import examples_dir
+        from billshape.plan import examples_dir
 
         folder = Path(out)
         try:

@@ -20,9 +20,9 @@ Example (seed 000): billshape plan seed000_image_startup --report plan.html
 
 def run_plan(path: str, samples: int, seed: int, show_progress: bool):
     """Load and evaluate a scenario, with a Rich progress bar on stderr for long runs on a terminal."""
-    from billshape import scenario
+    from billshape.plan import load
 
-    plan = scenario.load(path)
+    plan = load(path)
     cells = samples * plan.scenario.horizon_months if plan.uncertain() else 0
     if not show_progress or cells < 20_000_000:
         return plan.evaluate(samples=samples, seed=seed)
@@ -40,7 +40,7 @@ def run_plan(path: str, samples: int, seed: int, show_progress: bool):
 
 def summary_rows(res) -> list[tuple[str, str, str, str]]:
     """(label, P10, P50, P90) strings of a plan's headline outcomes."""
-    from billshape.report.html import LABELS, _fmt
+    from billshape.plan.result import LABELS, format_outcome as _fmt
 
     rows = []
     for key, q in list(res.summary.items()) + list(res.lifetime.items()):

@@ -242,7 +242,7 @@ def _write_fragment(res, db: str, path: str, merge_into: str | None) -> tuple[di
 
         import yaml
 
-        from billshape import scenario
+        from billshape.plan import parse as parse_plan
 
         try:
             with open(merge_into, encoding="utf-8") as f:
@@ -255,7 +255,7 @@ def _write_fragment(res, db: str, path: str, merge_into: str | None) -> tuple[di
         if not isinstance(base, dict):
             raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")
         merged = merge_scenario(base, frag)
-        scenario.parse(merged, merge_into)  # refuse to write a scenario that does not validate
+        parse_plan(merged, merge_into)  # refuse to write a scenario that does not validate
         dropped = dropped_route_costs(base, frag)
         head = "".join(line + "\n" for line in text.splitlines()[:2])
         note = "".join(f"# {line}\n" for line in textwrap.wrap(_dropped_text(dropped), 116)) if dropped else ""

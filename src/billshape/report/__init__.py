@@ -1,6 +1,6 @@
 """Reports of a product plan: Altair charts, one self-contained offline HTML file, PNGs through vl-convert.
 
-A shell: it renders a :class:`billshape.scenario.PlanResult` and does no arithmetic on the plan (binning the
+A shell: it renders a :class:`billshape.plan.PlanResult` and does no arithmetic on the plan (binning the
 payback samples into a histogram and sorting rows are presentation). The HTML file embeds the Vega,
 Vega-Lite and Vega-Embed JavaScript (from ``vl_convert.javascript_bundle``) and the chart specs inline: it opens
 offline and loads nothing from the network.

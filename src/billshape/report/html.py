@@ -7,23 +7,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from billshape.plan.result import LABELS, format_outcome  # outcome labels and formats: one table for CLI, report, notebook
 from billshape.report.charts import share_text, charts
-
-LABELS = {
-    "payback_month": ("payback month", "months until the cumulative cash turns non-negative for good"),
-    "cumulative_profit_usd": ("cumulative profit", "cash over the horizon, training and set-up included"),
-    "npv_usd": ("NPV", "the same cash flows discounted at the plan's rate"),
-    "contribution_margin_per_user_month_usd": ("contribution margin / user-month",
-                                               "marginal view: do I make money on one more user?"),
-    "fully_loaded_margin_per_user_month_usd": ("fully loaded margin / user-month",
-                                               "fully loaded view: do the users pay for the whole business?"),
-    "training_share_of_lifetime_cost": ("training share of lifetime cost",
-                                        "training / (training + inference) over the horizon"),
-    "lifetime_revenue_usd": ("lifetime revenue", ""),
-    "lifetime_inference_usd": ("lifetime inference cost", ""),
-    "lifetime_training_usd": ("lifetime training cost", "first run and retrainings"),
-    "lifetime_fixed_usd": ("lifetime fixed cost", "staff, monitoring, ... and self-hosting set-up"),
-}
 
 CSS = """
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2327;background:#f6f7f9}
@@ -56,15 +41,8 @@ def _js_bundle() -> str:
 
 
 def _fmt(key: str, x) -> str:
-    if x is None:
-        return "never" if key == "payback_month" else "-"
-    if key == "payback_month":
-        return f"{x:,.3f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
-    if key == "training_share_of_lifetime_cost":
-        return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.3%}"
-    if key.endswith("_per_user_month_usd"):
-        return f"${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
-    return f"${x:,.0f}" if x >= 0 else f"-${-x:,.0f}"
+    """An outcome formatted as the CLI table shows it (:func:`billshape.plan.result.format_outcome`)."""
+    return format_outcome(key, x)
 
 
 def samples_text(n: int) -> str:

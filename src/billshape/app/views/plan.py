@@ -1,8 +1,8 @@
-"""Plan page: a product plan (scenario YAML) evaluated by the Monte Carlo of :mod:`billshape.scenario`, shown
+"""Plan page: a product plan (scenario YAML) evaluated by the Monte Carlo of :mod:`billshape.plan`, shown
 with the charts of :mod:`billshape.report` (the same as ``billshape plan --report``).
 
 Opens on a shipped example scenario (``billshape/examples/*.yaml``, the files ``billshape demo`` runs); the YAML
-is editable in place or replaced by an upload. The page only reads the YAML, calls ``scenario.load(...)``
+is editable in place or replaced by an upload. The page only reads the YAML, calls ``billshape.plan.load(...)``
 and ``Plan.evaluate(samples, seed, progress)`` and draws the result: no arithmetic of its own.
 """
 
@@ -34,28 +34,19 @@ SEED = {"default": 0, "min": 0}
 
 
 def example_text(name: str) -> str:
-    from billshape.scenario import examples_dir
+    from billshape.plan import examples_dir
 
     return (examples_dir() / name).read_text(encoding="utf-8")
 
 
 def load_text(text: str, name: str):
-    """Validate a scenario given as YAML text with the library's loader (``scenario.load``); its errors name
-    the YAML path (``product.users``) or the line, and the file by ``name``, never a temporary path."""
-    import tempfile
+    """Validate a scenario given as YAML text with the library's loader (``billshape.plan.parse_bytes``: no
+    temporary file); its errors name the YAML path (``product.users``) or the line, and the file by ``name``."""
     from pathlib import Path
 
-    from billshape import scenario
-    from billshape.errors import BillshapeInputError
+    from billshape import plan
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(name).name or "scenario.yaml")
-        path.write_text(text, encoding="utf-8")
-        try:
-            return scenario.load(path)
-        except BillshapeInputError as exc:
-            strip = (lambda x: x.replace(tmp + "/", "") if isinstance(x, str) else x)
-            raise BillshapeInputError(strip(exc.field), strip(exc.value), exc.allowed, exc.hint) from None
+    return plan.parse_bytes(text.encode("utf-8"), Path(name).name or "scenario.yaml")
 
 
 def run(text: str, name: str, samples: int, seed: int, progress=None):

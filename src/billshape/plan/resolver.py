@@ -1,0 +1,241 @@
+"""Resolving a scenario's prices once, before any draw: routes, API and GPU prices, trends, the training bill.
+
+:class:`PlanResolution` (mixed into :class:`billshape.plan.model.Plan`) checks each serving route (exactly one
+of ``api:`` or ``self_hosted:``; a self-hosted route priced by measured $/M tokens, a measured deployment, or
+``model:`` + ``gpu:`` through the roofline of :func:`billshape.serving.self_hosted_price`, evaluated once at the
+medians), prices API routes (:func:`billshape.plan.prices.api_price`) and GPUs (:func:`billshape.catalog.price`),
+reads named market trends (:func:`billshape.market.trend`) and computes the training bill at the inputs' medians
+(:func:`billshape.estimates.training_bill`). Each default it uses is appended to the plan's assumptions. A
+library error is re-raised under the scenario key it came from (:data:`billshape.plan.errors.FLAG_TO_PATH`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from billshape import market
+from billshape.errors import BillshapeInputError
+from billshape.plan.dists import Dist
+from billshape.plan.errors import scenario_key
+from billshape.plan.prices import ApiPrice, api_price
+from billshape.plan.schema import TREND_KINDS, SelfHosted
+from billshape.results import Assumption, derived, user
+
+@dataclasses.dataclass
+class _RouteSpec:
+    index: int
+    name: str
+    kind: str  # "api" | "measured" | "deployment" | "model"
+    share: float
+    prefix: str  # yaml path of the route's api/self_hosted block
+    api: ApiPrice | None = None
+
+class PlanResolution:
+    """Resolution steps of a :class:`~billshape.plan.model.Plan` (run once by its constructor).
+
+    Expects ``scenario``, ``values`` (YAML path -> float | Dist), ``given``, ``source``, ``assumptions``,
+    ``routes``, ``model_quotes`` and :meth:`median` on the instance; sets ``routes``, ``model_quotes``,
+    ``training_usd_p50`` and ``training_scale_paths`` and fills in the catalog prices it looks up.
+    """
+
+    scenario: Any
+    values: dict[str, Any]
+
+
+    def _resolve(self) -> None:
+        s = self.scenario
+        flag = self.source
+        for path, unit in self.given.items():
+            v = self.values[path]
+            shown = v.describe() if isinstance(v, Dist) else v
+            self.assumptions.append(user(path, shown, unit, flag))
+        routes = s.serving.routes
+        if routes:
+            total = sum(r.share for r in routes)
+            if abs(total - 1.0) > 1e-6:
+                raise BillshapeInputError(f"serving.routes[{len(routes) - 1}].share", routes[-1].share,
+                                          "shares that sum to 1", f"the shares sum to {total:g}")
+        for i, r in enumerate(routes):
+            base = f"serving.routes[{i}]"
+            if (r.api is None) == (r.self_hosted is None):
+                raise BillshapeInputError(base, r.name or i, "exactly one of api: or self_hosted:")
+            if r.api is not None:
+                prefix = base + ".api"
+                given = [k for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens")
+                         if f"{prefix}.{k}" in self.values]
+                price = None
+                if len(given) < 2:
+                    price = api_price(r.api.model, r.api.provider, prefix + ".model")
+                    self.assumptions.extend(price.assumptions)
+                self.routes.append(_RouteSpec(i, r.name or r.api.model, "api", r.share, prefix, price))
+            else:
+                prefix = base + ".self_hosted"
+                h = r.self_hosted
+                measured = h.usd_per_million_output_tokens is not None
+                deployment = h.tokens_per_second is not None
+                modelled = h.model is not None
+                if measured + deployment + modelled != 1:
+                    many = measured + deployment + modelled > 1
+                    key = (".model" if modelled else ".tokens_per_second") if many else ""
+                    raise BillshapeInputError(prefix + key, getattr(h, key[1:]) if many else "...", "exactly one of: usd_per_million_input_tokens + "
+                                              "usd_per_million_output_tokens; tokens_per_second + gpus + "
+                                              "usd_per_gpu_hour (or gpu + provider [+ tier]); model + gpu (+ gpus, "
+                                              "precision, price or provider)")
+                for k in ("precision", "kv_precision", "tp"):
+                    if not modelled and getattr(h, k) is not None:
+                        raise BillshapeInputError(f"{prefix}.{k}", getattr(h, k), "only with model:")
+                if measured:
+                    if h.usd_per_million_input_tokens is None:
+                        raise BillshapeInputError(prefix + ".usd_per_million_input_tokens", None, "a price >= 0")
+                    for k in ("gpus", "usd_per_gpu_hour", "utilization", "input_tokens_per_second", "gpu", "provider", "tier"):
+                        if getattr(h, k) is not None:
+                            raise BillshapeInputError(f"{prefix}.{k}", getattr(h, k), "only with tokens_per_second")
+                    kind = "measured"
+                elif deployment:
+                    if h.gpus is None:
+                        raise BillshapeInputError(prefix + ".gpus", None, "a GPU count > 0 (with tokens_per_second)")
+                    if h.usd_per_million_input_tokens is not None or h.usd_per_million_cached_input_tokens is not None:
+                        raise BillshapeInputError(prefix + ".usd_per_million_input_tokens", "...",
+                                                  "only with a measured usd_per_million_output_tokens")
+                    self._resolve_gpu_price(prefix, h)
+                    kind = "deployment"
+                else:
+                    for k in ("usd_per_million_input_tokens", "usd_per_million_cached_input_tokens", "input_tokens_per_second"):
+                        if getattr(h, k) is not None:
+                            raise BillshapeInputError(f"{prefix}.{k}", "...", "omitted with model: (the serving model gives it)")
+                    self._resolve_gpu_price(prefix, h)
+                    self._resolve_model_route(prefix, h)
+                    kind = "model"
+                self.routes.append(_RouteSpec(i, r.name or f"self-hosted #{i}", kind, r.share, prefix))
+        if routes:
+            p = s.product
+            if p.requests_per_user_month == 0 and "product.requests_per_user_month" not in self.uncertain():
+                self.assumptions.append(derived("requests per user-month", 0.0, "requests",
+                                                "product.requests_per_user_month not given: no inference cost"))
+        else:
+            self.assumptions.append(Assumption(name="serving cost", value=0.0, unit="USD",
+                                               source="no serving.routes given: inference cost excluded (as in seed 000)",
+                                               as_of=None))
+        self._resolve_trends()
+        self._resolve_training()
+
+    def _resolve_trends(self) -> None:
+        """``market.api_price_trend: NAME`` (and ``gpu_price_trend``): the annual factor of a named trend of
+        ``data/price_trends.csv`` (:func:`billshape.market.trend`), with its source in the assumptions."""
+        m = self.scenario.market
+        for key, kinds in TREND_KINDS.items():
+            name = getattr(m, key)
+            if name is None:
+                continue
+            field = f"market.{key}"
+            number = f"market.{key}_annual"
+            if number in self.given:
+                raise BillshapeInputError(field, name, f"either {key} (a name) or {key}_annual (a number), not both")
+            allowed = {n: t for n, t in market.trends().items() if t.applies_to in kinds}
+            if str(name).strip().lower() not in allowed:
+                from billshape.errors import unknown_name
+
+                raise unknown_name(field, name, allowed)
+            row = market.trend(name, field)
+            self.values[number] = float(row.annual_factor)
+            self.assumptions.append(row.assumption(f"{field}: {row.name} ({row.applies_to})", row.annual_factor,
+                                                   "x per year"))
+
+    def _resolve_model_route(self, prefix: str, h: SelfHosted) -> None:
+        """$/M input and output tokens of a ``model:`` route from :func:`billshape.serving.self_hosted_price`.
+
+        The roofline is evaluated ONCE, at the medians of the product's request shape (input tokens; output
+        tokens x reasoning multiplier) and of the route's $/GPU-hour and utilization. Throughput does not
+        depend on the price or the utilization, and the cost is linear in price / utilization, so a Monte Carlo
+        sample's cost is the median cost x (price / its median) x (utilization median / utilization): vectorised,
+        no roofline call per sample. ``gpus`` and ``tp`` (which change the throughput) must be plain numbers.
+        """
+        from billshape import serving
+
+        for k in ("gpus", "tp"):
+            if isinstance(self.values.get(f"{prefix}.{k}"), Dist):
+                raise BillshapeInputError(f"{prefix}.{k}", self.values[f"{prefix}.{k}"].describe(),
+                                          "a plain number with model: (the roofline is evaluated once)")
+        if h.gpu is None:
+            raise BillshapeInputError(prefix + ".gpu", None, "an accelerator name (with model:), e.g. h100")
+        t_in = self.median("product.input_tokens_per_request", 0.0)
+        t_out = self.median("product.output_tokens_per_request", 0.0) * self.median("product.reasoning_multiplier", 1.0)
+        price = self.median(prefix + ".usd_per_gpu_hour")
+        util = self.median(prefix + ".utilization", 1.0)
+        if t_in <= 0 or t_out <= 0:
+            raise BillshapeInputError("product.input_tokens_per_request" if t_in <= 0 else "product.output_tokens_per_request",
+                                      t_in if t_in <= 0 else t_out, "> 0 with a self_hosted model: route (the roofline "
+                                      "sizes the batch on the request shape)")
+        try:
+            quote = serving.self_hosted_price(h.model, h.gpu, self.values.get(prefix + ".gpus"), h.precision or "fp8",
+                                              t_in, t_out, price, util, tp=self.values.get(prefix + ".tp"),
+                                              kv_precision=h.kv_precision)
+        except BillshapeInputError as exc:
+            key = scenario_key("self_hosted_model", exc.field)
+            raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
+        self.model_quotes[prefix] = {**quote, "usd_per_gpu_hour": price, "utilization": util}
+        label = f"{h.model} on {h.gpu} ({h.precision or 'fp8'})"
+        src = (f"billshape.serving.self_hosted_price: {label}, "
+               f"{t_in:g} in + {t_out:g} out tokens per request, at the medians of price and utilization")
+        self.assumptions += [
+            derived(f"{label} output throughput", quote["output_tokens_per_second"], "tokens/s", src),
+            derived(f"{label} input price", quote["usd_per_million_input_tokens"], "USD per million tokens", src),
+            derived(f"{label} output price", quote["usd_per_million_output_tokens"], "USD per million tokens", src),
+            derived(f"{label} cached input price", 0.0, "USD per million tokens",
+                    "a cached prefix skips prefill (as billshape.serving.serve)"),
+        ]
+
+    def _resolve_gpu_price(self, prefix: str, h: SelfHosted) -> None:
+        from billshape import catalog
+
+        if h.usd_per_gpu_hour is not None:
+            if h.provider is not None:
+                raise BillshapeInputError(prefix + ".provider", h.provider, "omitted when usd_per_gpu_hour is given")
+            return
+        if h.provider is None or h.gpu is None:
+            raise BillshapeInputError(prefix + ".usd_per_gpu_hour", None,
+                                      "a price, or gpu: and provider: [tier:] to price from the catalog")
+        try:
+            quote = catalog.price(h.gpu, h.provider, h.tier or "on-demand")
+        except BillshapeInputError as exc:
+            key = scenario_key("self_hosted_gpu_price", exc.field)
+            raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
+        self.values[prefix + ".usd_per_gpu_hour"] = quote.usd_per_gpu_hour
+        self.assumptions.append(quote.assumption(f"{quote.provider} {quote.gpu} {quote.tier} price",
+                                                 quote.usd_per_gpu_hour, "USD/GPU-hour"))
+
+    def _resolve_training(self) -> None:
+        from billshape.estimates import training_bill
+
+        t = self.scenario.training
+        self.training_usd_p50 = 0.0
+        self.training_scale_paths: list[str] = []
+        if t is None:
+            return
+        given = {k for k in ("gpus", "days", "hours", "gpu_hours", "usd_per_gpu_hour") if getattr(t, k) is not None}
+        if t.total_usd is not None:
+            if given or t.gpu or t.provider:
+                raise BillshapeInputError("training.total_usd", "...", "either total_usd or the run (gpus, days, ...), not both")
+            self.training_usd_p50 = self.median("training.total_usd")
+            self.training_scale_paths = ["training.total_usd"]
+            return
+        try:
+            bill = training_bill(
+                gpu=t.gpu, gpus=self.median("training.gpus"), days=self.median("training.days"),
+                hours=self.median("training.hours"), gpu_hours=self.median("training.gpu_hours"),
+                price=self.median("training.usd_per_gpu_hour"), provider=t.provider, tier=t.tier, method=t.method)
+        except BillshapeInputError as exc:
+            key = scenario_key("training", exc.field)
+            raise BillshapeInputError(f"training.{key}", exc.value, exc.allowed, exc.hint) from None
+        self.training_usd_p50 = bill.total_usd
+        # The bill is linear in each of these inputs (GPU-hours x price; amortised: rate x hours + energy ~ hours):
+        # a sample's bill is the median bill scaled by each input's ratio to its median.
+        self.training_scale_paths = [f"training.{k}" for k in sorted(given)]
+        for a in bill.assumptions:
+            if a.source.startswith("user input") or a.name == "rnd_compute_multiplier":
+                continue  # the scenario's own inputs are listed already
+            self.assumptions.append(a.model_copy(update={"name": "training: " + a.name}))
+        self.assumptions.append(derived("training bill (at the inputs' medians)", bill.total_usd, "USD",
+                                        "billshape.estimates.training_bill"))
+
