@@ -28,6 +28,7 @@ benchmark compares against lives in ``benchmarks/plan_loop_baseline.py``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,13 @@ __all__ = ["Scenario", "Product", "Plan", "PlanResult", "Dist", "ApiPrice", "loa
            "run", "plan", "api_price", "examples_dir", "example_names", "resolve", "tokens_per_user", "QUANTILES",
            "MONTHLY_RESERVOIR", "BRACKET_MIN_REST", "SUMMARY_KEYS", "EXTRA_KEYS", "SUMMARY_CHUNK", "WORKERS",
            "_to_number"]
+
+
+class _CallablePackage(type(sys.modules[__name__])):
+    """``billshape.plan`` is a package and a verb: ``bs.plan("seed000_image_startup")`` is :func:`run`."""
+
+    def __call__(self, source: Any, samples: int = 20_000, seed: int = 0) -> PlanResult:
+        return run(source, samples=samples, seed=seed)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
