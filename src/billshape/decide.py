@@ -76,9 +76,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
     When the own marginal cost is at or above the API price there is no break-even: that is an answer
     (``exists=False``), not an error.
     """
-    v.positive("--api-price", api_usd_per_million_tokens, v.MAX_USD_RATE)
-    v.non_negative("--own-cost", own_usd_per_million_tokens, v.MAX_USD_RATE)
-    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
+    v.positive("api_usd_per_million_tokens", api_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("own_usd_per_million_tokens", own_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("fixed_usd", fixed_usd, v.MAX_USD)
     p = float(api_usd_per_million_tokens)
     c = float(own_usd_per_million_tokens)
     # V* = F / (p - c) with p, c per token, computed in per-million units (F x 1e6 / (p - c)): the same value,
@@ -101,9 +101,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
         margin_usd_per_million_tokens=p - c,
         explanation=text,
         assumptions=[
-            user("api price p", p, "USD per million tokens", "--api-price"),
-            user("own marginal cost c", c, "USD per million tokens", "--own-cost"),
-            user("fixed cost F", float(fixed_usd), "USD", "--fixed"),
+            user("api price p", p, "USD per million tokens", "api_usd_per_million_tokens"),
+            user("own marginal cost c", c, "USD per million tokens", "own_usd_per_million_tokens"),
+            user("fixed cost F", float(fixed_usd), "USD", "fixed_usd"),
         ],
     )
 
@@ -118,7 +118,7 @@ from billshape.results import derived  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- sizing
-MAX_LOSS = 100.0  # nats per token: a bound on --target-loss (a uniform guess over e^100 tokens), not a default
+MAX_LOSS = 100.0  # nats per token: a bound on `target_loss` (a uniform guess over e^100 tokens), not a default
 
 class SizingPlan(Result):
     """Inference-aware model size (Sardana et al. 2024) against the Chinchilla plan for the same loss."""
@@ -164,57 +164,57 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
     cs = sc.constant_set(constants)
     k = cs.as_kwargs()
-    v.non_negative("--inference-tokens", inference_tokens, v.MAX_TOKENS)
+    v.non_negative("inference_tokens", inference_tokens, v.MAX_TOKENS)
     assumptions = [cs.assumption(f"{cs.name} constants (E, A, B, alpha, beta)",
                                  f"{cs.E}, {cs.A}, {cs.B}, {cs.alpha}, {cs.beta}")]
     if (reference_params is None) == (target_loss is None):
-        raise BillshapeInputError("--reference-params/--target-loss", None, "exactly one of the two")
+        raise BillshapeInputError("reference_params/target_loss", None, "exactly one of the two")
     if target_loss is not None:
         if reference_tokens is not None:
-            raise BillshapeInputError("--reference-tokens", reference_tokens, "only with --reference-params")
+            raise BillshapeInputError("reference_tokens", reference_tokens, "only with `reference_params`")
         sc._check_target(target_loss, cs.E)
         if not float(target_loss) <= MAX_LOSS:
-            raise BillshapeInputError("--target-loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
+            raise BillshapeInputError("target_loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
         loss_value = float(target_loss)
-        assumptions.append(user("target loss", loss_value, "nats per token", "--target-loss"))
+        assumptions.append(user("target loss", loss_value, "nats per token", "target_loss"))
     else:
-        v.positive("--reference-params", reference_params, v.MAX_TOKENS)
-        assumptions.append(user("reference parameters", float(reference_params), "parameters", "--reference-params"))
+        v.positive("reference_params", reference_params, v.MAX_TOKENS)
+        assumptions.append(user("reference parameters", float(reference_params), "parameters", "reference_params"))
         if reference_tokens is None:
             reference_tokens = float(sc.compute_optimal_tokens(reference_params, **k))
             assumptions.append(derived("reference tokens", reference_tokens, "tokens",
                                        f"compute-optimal for the reference size with {cs.name}"))
         else:
-            v.positive("--reference-tokens", reference_tokens, v.MAX_TOKENS)
-            assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "--reference-tokens"))
+            v.positive("reference_tokens", reference_tokens, v.MAX_TOKENS)
+            assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "reference_tokens"))
         loss_value = float(sc.loss(reference_params, reference_tokens, **k))
         assumptions.append(derived("loss to reach", loss_value, "nats per token", "L(reference params, tokens)"))
     d_inf = float(inference_tokens)
-    assumptions.append(user("lifetime inference tokens", d_inf, "tokens", "--inference-tokens"))
+    assumptions.append(user("lifetime inference tokens", d_inf, "tokens", "inference_tokens"))
     dollar_inputs = (usd_per_gpu_hour, peak_flops_per_second, mfu_training, mfu_prefill, mfu_decode, decode_share)
     dollars = any(x is not None for x in dollar_inputs)
     if dollars:
-        names = ("--usd-per-gpu-hour", "--gpu", "--mfu-training", "--mfu-prefill", "--mfu-decode", "--decode-share")
+        names = ("usd_per_gpu_hour", "peak_flops_per_second", "mfu_training", "mfu_prefill", "mfu_decode", "decode_share")
         for name, val in zip(names, dollar_inputs):
             if val is None:
-                raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(names) + ")")
-        v.positive("--usd-per-gpu-hour", usd_per_gpu_hour, v.MAX_USD_RATE)
-        v.positive("--gpu", peak_flops_per_second, v.MAX_FLOPS)
+                raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(f"`{n}`" for n in names) + ")")
+        v.positive("usd_per_gpu_hour", usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.positive("peak_flops_per_second", peak_flops_per_second, v.MAX_FLOPS)
         for name, val in zip(names[2:5], dollar_inputs[2:5]):
             v.fraction(name, val)
-        v.unit_interval("--decode-share", decode_share)
+        v.unit_interval("decode_share", decode_share)
         kt = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_training))
         kp = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_prefill))
         kd = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_decode))
         prefill, decode = d_inf * (1 - decode_share), d_inf * decode_share
         n, d = sc.inference_aware_optimum_usd(loss_value, prefill, decode, kt, kp, kd, **k)
         assumptions += [
-            user("accelerator price", float(usd_per_gpu_hour), "USD per GPU-hour", "--usd-per-gpu-hour"),
+            user("accelerator price", float(usd_per_gpu_hour), "USD per GPU-hour", "usd_per_gpu_hour"),
             peak_source if peak_source is not None else user("peak FLOP/s", float(peak_flops_per_second), "FLOP/s"),
-            user("training MFU", float(mfu_training), None, "--mfu-training"),
-            user("prefill MFU", float(mfu_prefill), None, "--mfu-prefill"),
-            user("decode MFU", float(mfu_decode), None, "--mfu-decode"),
-            user("decode share of inference tokens", float(decode_share), None, "--decode-share"),
+            user("training MFU", float(mfu_training), None, "mfu_training"),
+            user("prefill MFU", float(mfu_prefill), None, "mfu_prefill"),
+            user("decode MFU", float(mfu_decode), None, "mfu_decode"),
+            user("decode share of inference tokens", float(decode_share), None, "decode_share"),
         ]
     else:
         n, d = sc.inference_aware_optimum(loss_value, d_inf, **k)
@@ -236,8 +236,8 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
                    chinchilla_total_usd=c_usd, usd_saving_fraction=1 - (usd_train + usd_inf) / c_usd)
     bad = [k for k, x in out.items() if isinstance(x, float) and not np.isfinite(x)]
     if bad or not n > 0 or not nc > 0:
-        field, value = (("--target-loss", target_loss) if target_loss is not None
-                        else ("--reference-params", reference_params))
+        field, value = (("target_loss", target_loss) if target_loss is not None
+                        else ("reference_params", reference_params))
         raise BillshapeInputError(field, value, "a loss the scaling law can reach with a finite plan",
                                   f"{(bad or ['params'])[0]} is not a finite positive number: the loss is too close "
                                   f"to E = {cs.E:g} or beyond any model's")
@@ -295,18 +295,18 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     """
     from billshape import market
 
-    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
-    v.positive("--api-price", api_usd_per_token)
-    v.non_negative("--own-cost", own_usd_per_token)
-    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
-    v.non_negative("--discount-rate-annual", discount_rate_annual, MAX_DISCOUNT_RATE)
+    v.non_negative("fixed_usd", fixed_usd, v.MAX_USD)
+    v.positive("api_usd_per_token", api_usd_per_token)
+    v.non_negative("own_usd_per_token", own_usd_per_token)
+    v.non_negative("volume_tokens_per_month", volume_tokens_per_month, v.MAX_TOKENS)
+    v.non_negative("discount_rate_annual", discount_rate_annual, MAX_DISCOUNT_RATE)
     g = np.asarray(volume_growth_per_month, dtype=float)
     if not np.all(np.isfinite(g)) or not np.all((g > -1) & (g <= MAX_GROWTH_PER_MONTH)):
-        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month,
+        raise BillshapeInputError("volume_growth_per_month", volume_growth_per_month,
                                   f"in (-1, {MAX_GROWTH_PER_MONTH:g}] (a fraction per month; 0.05 = 5%)")
-    months = market.check_months("--months", months)
-    market.check_annual_factor("--api-price-annual-factor", api_price_annual_factor)
-    market.check_annual_factor("--own-cost-annual-factor", own_cost_annual_factor)
+    months = market.check_months("months", months)
+    market.check_annual_factor("api_price_annual_factor", api_price_annual_factor)
+    market.check_annual_factor("own_cost_annual_factor", own_cost_annual_factor)
     total = months + int(shift_months)
     p = market.price_path(api_usd_per_token, total, api_price_annual_factor, api_price_steps)[..., shift_months:]
     own = np.asarray(own_usd_per_token, dtype=float)
@@ -329,9 +329,9 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     back = prev & ~below & (m_idx >= crossover[..., None])  # build falls behind again after the crossover
     crossback = np.where(np.any(back, axis=-1) & (crossover > 0), np.argmax(back, axis=-1) + 1, 0)
     if not all(np.all(np.isfinite(x)) for x in (cum_api, cum_own, npv, p, c)):
-        raise BillshapeInputError("--months", months, "a horizon over which every cost stays finite",
-                                  "volume growth and price trends compound past any float: shorten --months or "
-                                  "lower --volume-growth-per-month / the annual factors")
+        raise BillshapeInputError("months", months, "a horizon over which every cost stays finite",
+                                  "volume growth and price trends compound past any float: shorten `months` or "
+                                  "lower `volume_growth_per_month` / the annual factors")
     return {"api_usd": api_usd, "own_usd": own_usd, "cumulative_api_usd": cum_api, "cumulative_own_usd": cum_own,
             "api_usd_per_token": np.broadcast_to(p, api_usd.shape), "own_usd_per_token": np.broadcast_to(c, own_usd.shape),
             "npv_saving_usd": npv, "crossover_month": crossover, "crossback_month": crossback}
@@ -371,8 +371,8 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
                 api_price_steps=steps)
     # prices per million tokens and volumes in millions of tokens: the same costs as per token, with exact
     # arithmetic for round inputs (break-even 6.25e10, not 62499999999.99999)
-    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
-    months = market.check_months("--months", months)
+    v.non_negative("volume_tokens_per_month", volume_tokens_per_month, v.MAX_TOKENS)
+    months = market.check_months("months", months)
     p, c, vol_m = float(api_usd_per_million_tokens), float(own_usd_per_million_tokens), volume_tokens_per_month / 1e6
     now = horizon_cashflows(fixed_usd, p, c, vol_m, months, **args)
     later = horizon_cashflows(fixed_usd, p, c, vol_m, months, shift_months=12, **args)
@@ -403,13 +403,13 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
         text += " -- the decision flips: re-check before committing capital"
     data = base.model_dump()
     data["assumptions"] = list(base.assumptions) + [
-        user("volume in month 1", float(volume_tokens_per_month), "tokens per month", "--volume-per-month"),
-        user("horizon", int(months), "months", "--months"),
-        user("volume growth", float(volume_growth_per_month), "fraction per month", "--volume-growth-per-month"),
-        user("API price trend", float(api_price_annual_factor), "x per year", "--api-price-annual-factor"),
-        user("API price steps", [f"{m}:{f:g}" for m, f in steps], "MONTH:FACTOR", "--api-price-step"),
-        user("own cost trend", float(own_cost_annual_factor), "x per year", "--own-cost-annual-factor"),
-        user("discount rate", float(discount_rate_annual), "fraction per year", "--discount-rate-annual"),
+        user("volume in month 1", float(volume_tokens_per_month), "tokens per month", "volume_tokens_per_month"),
+        user("horizon", int(months), "months", "months"),
+        user("volume growth", float(volume_growth_per_month), "fraction per month", "volume_growth_per_month"),
+        user("API price trend", float(api_price_annual_factor), "x per year", "api_price_annual_factor"),
+        user("API price steps", [f"{m}:{f:g}" for m, f in steps], "MONTH:FACTOR", "api_price_steps"),
+        user("own cost trend", float(own_cost_annual_factor), "x per year", "own_cost_annual_factor"),
+        user("discount rate", float(discount_rate_annual), "fraction per year", "discount_rate_annual"),
     ]
     return BuildBuyHorizon(
         **data, months=int(months), volume_tokens_per_month=float(volume_tokens_per_month), monthly=rows,
@@ -420,7 +420,7 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
 
 
 # --------------------------------------------------------------------------------------------- input files
-# Inputs shipped in billshape/data that --ladder / --demand accept by name, so that the examples work from an
+# Inputs shipped in billshape/data that `ladder` / `demand` accept by name, so that the examples work from an
 # installed package as well as from a repository checkout (a path to a file always works too).
 SHIPPED_LADDERS = {"frugalgpt-headlines": "ladder_frugalgpt.yaml"}
 SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
@@ -486,8 +486,8 @@ def optimal_reserved_level(demand_gpus, reserved_usd_per_gpu_hour, on_demand_usd
     ----------
     .. [1] billshape seed 003, section 37.4 (reserve the base of the demand curve, burst on on-demand).
     """
-    v.positive("--reserved-price", reserved_usd_per_gpu_hour)
-    v.positive("--on-demand-price", on_demand_usd_per_gpu_hour)
+    v.positive("reserved_usd_per_gpu_hour", reserved_usd_per_gpu_hour)
+    v.positive("on_demand_usd_per_gpu_hour", on_demand_usd_per_gpu_hour)
     d = np.sort(np.asarray(demand_gpus, dtype=float).ravel())
     hours = d.size
     ratio = np.asarray(reserved_usd_per_gpu_hour, dtype=float) / np.asarray(on_demand_usd_per_gpu_hour, dtype=float)
@@ -523,14 +523,14 @@ def spot_overhead_factor(interruptions_per_hour, checkpoint_minutes):
     numeric
         Overhead factor [unitless] >= 1; ``inf`` where ``lambda M >= 60`` (the job never finishes).
     """
-    v.non_negative("--spot-interruptions-per-hour", interruptions_per_hour)
-    v.non_negative("--checkpoint-minutes", checkpoint_minutes)
+    v.non_negative("interruptions_per_hour", interruptions_per_hour)
+    v.non_negative("checkpoint_minutes", checkpoint_minutes)
     lost = np.asarray(interruptions_per_hour, dtype=float) * np.asarray(checkpoint_minutes, dtype=float) / 60.0
     with np.errstate(divide="ignore"):
         return np.where(lost < 1, 1.0 / np.where(lost < 1, 1.0 - lost, 1.0), np.inf)
 
 
-def read_demand(path, field: str = "--demand"):
+def read_demand(path, field: str = "demand"):
     """Read an hourly demand CSV ``hour,gpus[,interruptible_gpus]`` (``#`` lines are comments).
 
     Hours must be consecutive integers; GPUs finite and >= 0; ``interruptible_gpus <= gpus``.
@@ -603,8 +603,8 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
     with the remaining (firm) demand reserved and burst; the cheaper of the two plans is chosen.
     """
     d = np.asarray(demand_gpus, dtype=float)
-    v.non_negative("--demand", d, v.MAX_COUNT)
-    for flag, price in (("--reserved-price", reserved_usd_per_gpu_hour), ("--on-demand-price", on_demand_usd_per_gpu_hour)):
+    v.non_negative("demand_gpus", d, v.MAX_COUNT)
+    for flag, price in (("reserved_usd_per_gpu_hour", reserved_usd_per_gpu_hour), ("on_demand_usd_per_gpu_hour", on_demand_usd_per_gpu_hour)):
         v.positive(flag, price)  # "> 0" first (the message the app shows), then the upper bound
         v.positive(flag, price, v.MAX_USD_RATE)
     r, o = float(reserved_usd_per_gpu_hour), float(on_demand_usd_per_gpu_hour)
@@ -615,21 +615,21 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
     plan = {"reserved_gpus": level, "firm": d, "spot_work": 0.0, "overhead": 1.0, "spot_usd": 0.0}
     notes = []
     assumptions = [
-        user("demand", demand_label, None, "--demand"),
-        user("reserved price", r, "USD per GPU-hour", "--reserved-price"),
-        user("on-demand price", o, "USD per GPU-hour", "--on-demand-price"),
+        user("demand", demand_label, None, "demand"),
+        user("reserved price", r, "USD per GPU-hour", "reserved_usd_per_gpu_hour"),
+        user("on-demand price", o, "USD per GPU-hour", "on_demand_usd_per_gpu_hour"),
     ]
     if spot_usd_per_gpu_hour is not None:
-        v.positive("--spot-price", spot_usd_per_gpu_hour, v.MAX_USD_RATE)
-        v.non_negative("--spot-interruptions-per-hour", spot_interruptions_per_hour, MAX_INTERRUPTIONS_PER_HOUR)
-        v.non_negative("--checkpoint-minutes", checkpoint_minutes, v.MAX_HOURS * 60)
+        v.positive("spot_usd_per_gpu_hour", spot_usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.non_negative("spot_interruptions_per_hour", spot_interruptions_per_hour, MAX_INTERRUPTIONS_PER_HOUR)
+        v.non_negative("checkpoint_minutes", checkpoint_minutes, v.MAX_HOURS * 60)
         s = float(spot_usd_per_gpu_hour)
         x = np.zeros_like(d) if interruptible_gpus is None else np.asarray(interruptible_gpus, dtype=float)
         overhead = float(spot_overhead_factor(spot_interruptions_per_hour, checkpoint_minutes))
-        assumptions += [user("spot price", s, "USD per GPU-hour", "--spot-price"),
+        assumptions += [user("spot price", s, "USD per GPU-hour", "spot_usd_per_gpu_hour"),
                         user("spot interruptions", float(spot_interruptions_per_hour), "per hour",
-                             "--spot-interruptions-per-hour"),
-                        user("minutes lost per interruption", float(checkpoint_minutes), "minutes", "--checkpoint-minutes"),
+                             "spot_interruptions_per_hour"),
+                        user("minutes lost per interruption", float(checkpoint_minutes), "minutes", "checkpoint_minutes"),
                         derived("spot overhead factor", overhead if np.isfinite(overhead) else None, "x",
                                 "1 / (1 - interruptions x minutes / 60)")]
         if float(x.sum()) == 0:
@@ -676,7 +676,7 @@ class LadderChoice(Result):
     """The cheapest model that clears a quality bar, and optionally a cascade, against the largest model."""
 
     quality_bar: float
-    chosen: str | None  # None when no single model clears the bar but the cascade (--cascade) does
+    chosen: str | None  # None when no single model clears the bar but the cascade (`cascade`) does
     usd_per_request: float | None
     quality: float | None
     largest: str
@@ -689,7 +689,7 @@ class LadderChoice(Result):
     explanation: str
 
 
-def read_ladder(path, field: str = "--ladder") -> dict:
+def read_ladder(path, field: str = "ladder") -> dict:
     """Read a model ladder YAML: ``source``, ``as_of`` and ``models: [{name, quality, usd_per_request,
     [rejection_rate], [accepted_quality]}]``."""
     import yaml
@@ -774,20 +774,20 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only:
     When no single model clears the bar it is an error (naming the best model's quality), except with
     ``cascade`` and ``cascade_only`` (what ``billshape route --cascade`` does): then the answer is the cascade
     if it clears the bar (``chosen=None``, ``recommendation="cascade"``), else an error."""
-    v.unit_interval("--quality-bar", quality_bar)
+    v.unit_interval("quality_bar", quality_bar)
     models = sorted(ladder["models"], key=lambda m: m["usd_per_request"])
     largest = models[-1]
     clear = [m for m in models if m["quality"] >= quality_bar]
     best = max(models, key=lambda m: m["quality"])
     if not clear and not (cascade and cascade_only):
-        raise BillshapeInputError("--quality-bar", quality_bar,
+        raise BillshapeInputError("quality_bar", quality_bar,
                                   f"<= {best['quality']:g} (the best model in the ladder, {best['name']})",
-                                  "no single model clears the bar; a cascade (--cascade) may")
+                                  "no single model clears the bar; a cascade (`cascade`) may")
     chosen = clear[0] if clear else None
     row = {"source": ladder["source"], "as_of": ladder.get("as_of")}
     from billshape.results import Assumption
 
-    assumptions = [user("quality bar", float(quality_bar), ladder["quality_metric"], "--quality-bar")] + [
+    assumptions = [user("quality bar", float(quality_bar), ladder["quality_metric"], "quality_bar")] + [
         Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {usd_text(m['usd_per_request'])}",
                    unit=None, source=row["source"], as_of=str(row["as_of"]) if row["as_of"] else None)
         for m in models
@@ -796,7 +796,7 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only:
     if cascade:
         steps = [m for m in models if "rejection_rate" in m and m is not largest] + [largest]
         if len(steps) < 2:
-            raise BillshapeInputError("--cascade", ladder["source"],
+            raise BillshapeInputError("cascade", ladder["source"],
                                       "a ladder where at least one model cheaper than the largest gives rejection_rate")
         cost, qual = cascade_cost_quality([m["usd_per_request"] for m in steps], [m["quality"] for m in steps],
                                           [m.get("rejection_rate", 0.0) for m in steps],
@@ -807,7 +807,7 @@ def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only:
                        "clears_bar": bool(qual >= quality_bar), "saving_vs_largest": 1 - cost / largest["usd_per_request"],
                        "share_reaching_step": [float(x) for x in reach]}
     if chosen is None and not out_cascade["clears_bar"]:
-        raise BillshapeInputError("--quality-bar", quality_bar,
+        raise BillshapeInputError("quality_bar", quality_bar,
                                   f"<= {max(best['quality'], out_cascade['quality']):.4g} (the best of the ladder's "
                                   f"models, {best['name']}, and of the cascade)", "neither a model nor the cascade "
                                   "clears the bar")

@@ -16,7 +16,10 @@ class BillshapeInputError(ValueError):
     Parameters
     ----------
     field : str
-        The parameter, flag or YAML path that was wrong (e.g. ``"--price"`` or ``"product.users"``).
+        The Python field or field path that was wrong (e.g. ``"price"``, ``"routes[1].gpus"`` or
+        ``"product.users"``), never a CLI flag: shells translate it (:func:`billshape.present.labels.cli_flag`).
+        Other fields named in ``allowed`` or ``hint`` are written in backticks (``"only with `params`"``)
+        so that a shell can translate them too.
     value : object
         The value that was given.
     allowed : str
@@ -58,7 +61,7 @@ def _show(value: object) -> str:
     except ImportError:  # pragma: no cover - numpy is a hard dependency
         pass
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(int(value))  # "--gpus: got 0", not "got 0.0"
+        return repr(int(value))  # "gpus: got 0", not "got 0.0"
     return repr(value)
 
 

@@ -64,6 +64,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from billshape import business, decide, inference, market, training
 from billshape.errors import BillshapeInputError
+from billshape.present.labels import cli_flag  # library errors name fields (gpus); the maps below are keyed by flag
 from billshape.results import Assumption, Result, derived, user
 
 Z90 = 1.2815515655446004  # standard normal quantile at 0.9: P10/P90 sit at -/+ Z90 standard deviations
@@ -1148,7 +1149,7 @@ class Plan:
                                               t_in, t_out, price, util, tp=self.values.get(prefix + ".tp"),
                                               kv_precision=h.kv_precision)
         except BillshapeInputError as exc:
-            key = flag_to_key.get(exc.field, "model")
+            key = flag_to_key.get(cli_flag(exc.field), "model")
             raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
         self.model_quotes[prefix] = {**quote, "usd_per_gpu_hour": price, "utilization": util}
         label = f"{h.model} on {h.gpu} ({h.precision or 'fp8'})"
@@ -1175,7 +1176,7 @@ class Plan:
         try:
             quote = catalog.price(h.gpu, h.provider, h.tier or "on-demand")
         except BillshapeInputError as exc:
-            key = {"--gpu": "gpu", "--provider": "provider", "--tier": "tier"}.get(exc.field, "provider")
+            key = {"--gpu": "gpu", "--provider": "provider", "--tier": "tier"}.get(cli_flag(exc.field), "provider")
             raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
         self.values[prefix + ".usd_per_gpu_hour"] = quote.usd_per_gpu_hour
         self.assumptions.append(quote.assumption(f"{quote.provider} {quote.gpu} {quote.tier} price",
@@ -1205,7 +1206,7 @@ class Plan:
                 hours=self.median("training.hours"), gpu_hours=self.median("training.gpu_hours"),
                 price=self.median("training.usd_per_gpu_hour"), provider=t.provider, tier=t.tier, method=t.method)
         except BillshapeInputError as exc:
-            key = flag_to_key.get(exc.field, exc.field.lstrip("-").replace("-", "_"))
+            key = flag_to_key.get(cli_flag(exc.field), exc.field.lstrip("-").replace("-", "_"))
             raise BillshapeInputError(f"training.{key}", exc.value, exc.allowed, exc.hint) from None
         self.training_usd_p50 = bill.total_usd
         # The bill is linear in each of these inputs (GPU-hours x price; amortised: rate x hours + energy ~ hours):

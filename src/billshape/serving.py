@@ -207,7 +207,7 @@ def _arch_index() -> dict[str, Architecture]:
     return index
 
 
-def architecture(name: str, field: str = "--model") -> Architecture:
+def architecture(name: str, field: str = "model") -> Architecture:
     """Look up an architecture by name or alias (case-insensitive); unknown names suggest the closest."""
     key = str(name).strip().lower()
     index = _arch_index()
@@ -231,10 +231,10 @@ def _eff(name: str) -> Constant:
     return efficiencies()[name]
 
 
-def bytes_per_value(precision: str, field: str = "--precision") -> Constant:
+def bytes_per_value(precision: str, field: str = "precision") -> Constant:
     """Storage bytes per parameter or cached value at ``precision`` (with quantisation scales)."""
     p = str(precision).strip().lower()
-    allowed = KV_PRECISIONS if field == "--kv-precision" else WEIGHT_PRECISIONS
+    allowed = KV_PRECISIONS if field == "kv_precision" else WEIGHT_PRECISIONS
     if p not in allowed:
         raise unknown_name(field, precision, allowed)
     return _eff(f"bytes_per_value_{'bf16' if p == 'fp16' else p}")
@@ -396,11 +396,11 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
 def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
     """The roofline's architecture and hardware arguments for one model on one accelerator."""
     wb = bytes_per_value(precision).value
-    kb = bytes_per_value(kv_precision, "--kv-precision").value
+    kb = bytes_per_value(kv_precision, "kv_precision").value
     counts = arch.counts()
     compute_precision = COMPUTE_PRECISION[precision]
     if acc.memory_bytes is None or acc.memory_bytes_per_second is None:
-        raise BillshapeInputError("--gpu", acc.name, "an accelerator with catalogued memory and bandwidth")
+        raise BillshapeInputError("gpu", acc.name, "an accelerator with catalogued memory and bandwidth")
     link = (acc.interconnect_bytes_per_second or _eff("pcie_bytes_per_second").value * 2) / 2.0
     return dict(
         params_total=counts["total"], params_active=counts["active"], expert_params=counts["expert"],
@@ -517,25 +517,25 @@ class ServeEstimate(Result):
 def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
     if batch is None or str(batch).strip().lower() == "max":
         if mode is not None and mode != "max-load":
-            raise BillshapeInputError("--mode", mode, "max-load with --batch max (static needs a number)")
+            raise BillshapeInputError("mode", mode, "max-load with `batch` max (static needs a number)")
         return None, "max-load"
     try:
         b = float(batch)
     except (TypeError, ValueError):
-        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'") from None
+        raise BillshapeInputError("batch", batch, "a positive integer or 'max'") from None
     if not math.isfinite(b) or b < 1 or b != int(b):
-        raise BillshapeInputError("--batch", batch, "a positive integer or 'max'")
+        raise BillshapeInputError("batch", batch, "a positive integer or 'max'")
     mode = mode or "static"
     if mode not in MODES:
-        raise unknown_name("--mode", mode, MODES)
+        raise unknown_name("mode", mode, MODES)
     return b, mode
 
 
 def _lengths(input_tokens: float | None, output_tokens: float | None) -> tuple[float, float, Assumption, Assumption]:
     """Request lengths [tokens] and their provenance: the user's (bounded) or the catalog defaults."""
     out = []
-    for value, flag, key, name in ((input_tokens, "--input-tokens", "default_input_tokens", "input tokens"),
-                                   (output_tokens, "--output-tokens", "default_output_tokens", "output tokens")):
+    for value, flag, key, name in ((input_tokens, "input_tokens", "default_input_tokens", "input tokens"),
+                                   (output_tokens, "output_tokens", "default_output_tokens", "output tokens")):
         if value is None:
             row = _eff(key)
             out.append((float(row.value), row.assumption(name, float(row.value), "tokens/request")))
@@ -550,7 +550,7 @@ def check_context(arch: Architecture, input_tokens: float, output_tokens: float,
     ``max_position_embeddings``): prompt plus generated tokens must fit in it."""
     total = float(input_tokens) + float(output_tokens)
     if arch.max_context_tokens is not None and total > arch.max_context_tokens:
-        raise BillshapeInputError("--input-tokens/--output-tokens", total,
+        raise BillshapeInputError("input_tokens/output_tokens", total,
                                   f"<= {arch.max_context_tokens:,.0f} tokens in all: {arch.name}'s context window "
                                   f"(max_position_embeddings); input + output{note} = {total:,.0f}")
 
@@ -584,68 +584,68 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     acc = catalog.gpu(gpu)
     prov: dict[str, Assumption] = {}  # provenance of the deployment inputs: user input, derived or catalog default
     input_tokens, output_tokens, prov["input"], prov["output"] = _lengths(input_tokens, output_tokens)
-    v.positive("--reasoning-multiplier", reasoning_multiplier, v.MAX_COUNT)
+    v.positive("reasoning_multiplier", reasoning_multiplier, v.MAX_COUNT)
     if reasoning_multiplier < 1:
-        raise BillshapeInputError("--reasoning-multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
+        raise BillshapeInputError("reasoning_multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
     check_context(arch, input_tokens, float(output_tokens) * float(reasoning_multiplier),
-                  "" if reasoning_multiplier == 1 else " x --reasoning-multiplier")
+                  "" if reasoning_multiplier == 1 else " x `reasoning_multiplier`")
     if utilization is not None:
-        v.fraction("--utilization", utilization)
+        v.fraction("utilization", utilization)
     if precision is None:
         precision = "bf16"
         prov["precision"] = derived("weight precision", precision, None,
-                                    "default when --precision is not given: 16-bit weights, as the checkpoints are published")
+                                    "default when `precision` is not given: 16-bit weights, as the checkpoints are published")
     else:
         precision = str(precision).strip().lower()
-        prov["precision"] = user("weight precision", precision, None, "--precision")
+        prov["precision"] = user("weight precision", precision, None, "precision")
     if precision not in WEIGHT_PRECISIONS:
-        raise unknown_name("--precision", precision, WEIGHT_PRECISIONS)
+        raise unknown_name("precision", precision, WEIGHT_PRECISIONS)
     if kv_precision is None:
         kv_precision = precision
-        prov["kv"] = derived("KV precision", kv_precision, None, "the weight precision (--kv-precision not given)")
+        prov["kv"] = derived("KV precision", kv_precision, None, "the weight precision (`kv_precision` not given)")
     else:
         kv_precision = str(kv_precision).strip().lower()
-        prov["kv"] = user("KV precision", kv_precision, None, "--kv-precision")
+        prov["kv"] = user("KV precision", kv_precision, None, "kv_precision")
     if gpus is None:
         row = _eff("default_gpus")
         gpus = int(row.value)
         prov["gpus"] = row.assumption("GPUs", gpus, "GPUs")
     else:
-        v.positive("--gpus", gpus, v.MAX_COUNT)
+        v.positive("gpus", gpus, v.MAX_COUNT)
         if float(gpus) != int(gpus):
-            raise BillshapeInputError("--gpus", gpus, "a whole number of GPUs")
+            raise BillshapeInputError("gpus", gpus, "a whole number of GPUs")
         gpus = int(gpus)
-        prov["gpus"] = user("GPUs", gpus, "GPUs", "--gpus")
+        prov["gpus"] = user("GPUs", gpus, "GPUs", "gpus")
     if tp is None:
         tp = gpus
-        prov["tp"] = derived("tensor parallel", tp, "GPUs", "one replica over all --gpus (--tp not given)")
-        tp_field = "--gpus"
+        prov["tp"] = derived("tensor parallel", tp, "GPUs", "one replica over all `gpus` (`tp` not given)")
+        tp_field = "gpus"
     else:
-        v.positive("--tp", tp, v.MAX_COUNT)
+        v.positive("tp", tp, v.MAX_COUNT)
         if float(tp) != int(tp) or gpus % int(tp) != 0:
-            raise BillshapeInputError("--tp", tp, f"a whole divisor of --gpus ({gpus})")
+            raise BillshapeInputError("tp", tp, f"a whole divisor of `gpus` ({gpus})")
         tp = int(tp)
-        prov["tp"] = user("tensor parallel", tp, "GPUs", "--tp")
-        tp_field = "--tp"
+        prov["tp"] = user("tensor parallel", tp, "GPUs", "tp")
+        tp_field = "tp"
     if not arch.valid_tensor_parallel(tp):
         nxt = arch.next_valid_tensor_parallel(tp)
         raise BillshapeInputError(
             tp_field, tp, f"a tensor-parallel size that divides {arch.name}'s {arch.heads:g} attention heads and splits "
             f"or replicates its {arch.kv_heads:g} KV heads: {', '.join(str(t) for t in _valid_tps(arch))}",
             (None if nxt is None else f"next valid: {nxt}")
-            + ("; --tp defaults to --gpus: give --tp for several replicas" if tp_field == "--gpus" else ""))
+            + ("; `tp` defaults to `gpus`: give `tp` for several replicas" if tp_field == "gpus" else ""))
     ep = 1 if ep is None else ep
-    v.positive("--ep", ep, v.MAX_COUNT)
+    v.positive("ep", ep, v.MAX_COUNT)
     if float(ep) not in (1.0, float(tp)):
-        raise BillshapeInputError("--ep", ep, f"1 or the tensor-parallel size --tp ({tp}): experts spread "
+        raise BillshapeInputError("ep", ep, f"1 or the tensor-parallel size `tp` ({tp}): experts spread "
                                   "over the replica's GPUs")
     ep = int(ep)
     if ep > 1 and not arch.is_moe:
-        raise BillshapeInputError("--ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
+        raise BillshapeInputError("ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
     if dp_attention and ep == 1 and tp > 1:
-        raise BillshapeInputError("--dp-attention", True, f"with --ep {tp} (attention data parallelism "
+        raise BillshapeInputError("dp_attention", True, f"with `ep` {tp} (attention data parallelism "
                                   "needs the experts spread over the replica)")
-    v.below_one("--cache-hit-rate", cache_hit_rate)
+    v.below_one("cache_hit_rate", cache_hit_rate)
     b_req, mode = _choose_mode(batch, mode)
     hw = hardware_inputs(arch, acc, precision, kv_precision)
     eff_rows = efficiencies()
@@ -667,15 +667,15 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
         need = int(math.floor((w_total + hw["kv_bytes_per_token"] * ctx_hold) / per_gpu_usable)) + 1
         nxt = arch.next_valid_tensor_parallel(need)
-        suggestion = (f"--tp {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
+        suggestion = (f"`tp` {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
                       if nxt is not None else f"more than its {arch.heads:g} attention heads allow in one tensor-parallel "
                       "group (pipeline parallelism is not modeled)")
         raise BillshapeInputError(
-            "--gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
+            "gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
             f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group: {suggestion}")
     if b_req is not None and b_req > fits:
-        raise BillshapeInputError("--batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
-                                  f"{input_tokens:g}+{out_len:g} tokens (or --batch max)")
+        raise BillshapeInputError("batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
+                                  f"{input_tokens:g}+{out_len:g} tokens (or `batch` max)")
     if b_req is None:
         r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                      batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
@@ -693,17 +693,17 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
         prov["gpus"], prov["tp"], prov["precision"], prov["kv"], prov["input"], prov["output"],
         bytes_per_value(precision).as_assumption(),
-        bytes_per_value(kv_precision, "--kv-precision").as_assumption(),
+        bytes_per_value(kv_precision, "kv_precision").as_assumption(),
     ]
     lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
-        assumptions.append(user("expert parallel", ep, "GPUs", "--ep"))
+        assumptions.append(user("expert parallel", ep, "GPUs", "ep"))
         assumptions.append(eff_rows["expert_load_cv"].as_assumption())
         assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
                                    "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
                                    "rank); expected maximum over the EP ranks"))
     if dp_attention:
-        assumptions.append(user("attention data parallel", True, None, "--dp-attention"))
+        assumptions.append(user("attention data parallel", True, None, "dp_attention"))
         assumptions.append(derived("attention-DP rank imbalance", dp_imb, "max/mean tokens per rank",
                                    "busiest rank's decode plus whole-prompt prefill tokens: expected maximum of Poisson "
                                    "prompts per rank per step B/(t O) (chunked prefill off, the TensorRT-LLM default)"))
@@ -717,9 +717,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
                            else user(n, float(efficiency[n]), eff_rows[n].unit))
     assumptions += [eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption()]
     if reasoning_multiplier != 1:
-        assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "--reasoning-multiplier"))
+        assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:
-        assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "--cache-hit-rate"))
+        assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "cache_hit_rate"))
     est = ServeEstimate(
         model=arch.name, gpu=acc.name, gpus=gpus, tensor_parallel=tp, replicas=replicas,
         precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),
@@ -749,9 +749,9 @@ def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps:
         u = 1.0
         est.assumptions.append(Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy at this throughput (an upper bound on efficiency)", as_of=None))
     else:
-        v.fraction("--utilization", utilization)
+        v.fraction("utilization", utilization)
         u = float(utilization)
-        est.assumptions.append(user("utilization", u, None, "--utilization"))
+        est.assumptions.append(user("utilization", u, None, "utilization"))
     per_hour = float(inference.deployment_usd_per_hour(rate, est.gpus))
     est.usd_per_gpu_hour, est.usd_per_hour, est.utilization = rate, per_hour, u
     est.usd_per_million_output_tokens = float(inference.usd_per_million_tokens(per_hour, dec_tps, u))
@@ -799,14 +799,14 @@ def read_measured(path: str | Path) -> dict[str, Any]:
     """
     p = Path(path)
     if not p.is_file():
-        raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
+        raise BillshapeInputError("measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise BillshapeInputError("--measured", str(path), "UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
+        raise BillshapeInputError("measured", str(path), "UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
                                   "the file is not UTF-8 text") from None
     except OSError as exc:
-        raise BillshapeInputError("--measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file",
+        raise BillshapeInputError("measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file",
                                   type(exc).__name__) from None
     try:
         if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
@@ -846,28 +846,28 @@ def read_measured(path: str | Path) -> dict[str, Any]:
     except BillshapeInputError:
         raise
     except (KeyError, ValueError, TypeError, AttributeError, csv.Error, json.JSONDecodeError) as exc:
-        raise BillshapeInputError("--measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
+        raise BillshapeInputError("measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
                                   "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
                                   "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
     return out
 
 
 def _measured_field(data: dict, key: str, maximum: float) -> float:
-    """A positive number from a measured file, checked with its column/key name (``--measured KEY``)."""
+    """A positive number from a measured file, checked with its column/key name (``measured KEY``)."""
     if key not in data:
         raise KeyError(key)
     try:
         value = float(data[key])
     except (TypeError, ValueError):
-        raise BillshapeInputError(f"--measured {key}", data[key], f"a number in (0, {maximum:g}]") from None
-    v.positive(f"--measured {key}", value, maximum)
+        raise BillshapeInputError(f"measured {key}", data[key], f"a number in (0, {maximum:g}]") from None
+    v.positive(f"measured {key}", value, maximum)
     return value
 
 
 def _measured_count(data: dict, key: str) -> int:
     value = _measured_field(data, key, v.MAX_COUNT)
     if value != int(value):
-        raise BillshapeInputError(f"--measured {key}", value, "a whole number of GPUs")
+        raise BillshapeInputError(f"measured {key}", value, "a whole number of GPUs")
     return int(value)
 
 
@@ -885,13 +885,13 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     given_gpus = gpus
     gpus = gpus if gpus is not None else m.get("gpus")
     if model is None:
-        raise BillshapeInputError("--model", None, "a model name (the measured file does not name a catalogued one)")
+        raise BillshapeInputError("model", None, "a model name (the measured file does not name a catalogued one)")
     if gpu is None:
-        raise BillshapeInputError("--gpu", None, "the accelerator the measurement ran on")
+        raise BillshapeInputError("gpu", None, "the accelerator the measurement ran on")
     if gpus is None:
-        raise BillshapeInputError("--gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
+        raise BillshapeInputError("gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
     if utilization is not None:
-        v.fraction("--utilization", utilization)
+        v.fraction("utilization", utilization)
     est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp if tp is not None else m.get("tp"),
                 precision=precision or m.get("precision"), kv_precision=kv_precision,
                 input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max")
@@ -958,16 +958,16 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     """
     from billshape.estimates import rental_price
 
-    v.positive("--requests-per-second", requests_per_second, v.MAX_COUNT)
+    v.positive("requests_per_second", requests_per_second, v.MAX_COUNT)
     if tpot_limit is not None:
-        v.positive("--tpot-limit", tpot_limit, v.MAX_HOURS * 3600)
+        v.positive("tpot_limit", tpot_limit, v.MAX_HOURS * 3600)
     if ttft_limit is not None:
-        v.positive("--ttft-limit", ttft_limit, v.MAX_HOURS * 3600)
+        v.positive("ttft_limit", ttft_limit, v.MAX_HOURS * 3600)
     arch, acc = architecture(model), catalog.gpu(gpu)
     in_len, out_len, _, _ = _lengths(input_tokens, output_tokens)
     check_context(arch, in_len, out_len)
     if price is not None:
-        v.positive("--price", price, v.MAX_USD_RATE)
+        v.positive("price", price, v.MAX_USD_RATE)
     if tp is None:
         # default: the tensor-parallel size (valid powers of two up to 64) that needs the fewest GPUs in total
         best, limit_error = None, None
@@ -980,9 +980,9 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
                              output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
                              provider=provider, tier=tier, _tp_chosen=True)
             except BillshapeInputError as exc:
-                if exc.field in ("--tpot-limit", "--ttft-limit"):
+                if exc.field in ("tpot_limit", "ttft_limit"):
                     limit_error = exc
-                elif exc.field not in ("--gpus", "--tp"):
+                elif exc.field not in ("gpus", "tp"):
                     raise  # not about the size: the same error at every size
                 continue
             if best is None or c.gpus < best.gpus:
@@ -990,19 +990,19 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
         if best is None and limit_error is not None:
             raise limit_error
         if best is None:
-            raise BillshapeInputError("--tp", None, f"a tensor-parallel size: no size up to 64 {acc.name} holds "
+            raise BillshapeInputError("tp", None, f"a tensor-parallel size: no size up to 64 {acc.name} holds "
                                       f"{arch.name} within the limits")
         return best
-    v.positive("--tp", tp, v.MAX_COUNT)
+    v.positive("tp", tp, v.MAX_COUNT)
     if float(tp) != int(tp):
-        raise BillshapeInputError("--tp", tp, "a whole number of GPUs")
+        raise BillshapeInputError("tp", tp, "a whole number of GPUs")
     tp = int(tp)
     try:
         base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
                      input_tokens=input_tokens, output_tokens=output_tokens)
     except BillshapeInputError as exc:
-        if exc.field == "--gpus" and not _tp_chosen:  # here the replica size is the user's --tp
-            raise BillshapeInputError("--tp", tp, exc.allowed, exc.hint) from None
+        if exc.field == "gpus" and not _tp_chosen:  # here the replica size is the user's `tp`
+            raise BillshapeInputError("tp", tp, exc.allowed, exc.hint) from None
         raise
     hw = hardware_inputs(arch, acc, base.precision, base.kv_precision)
     rows = efficiencies()
@@ -1016,7 +1016,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     if ttft_limit is not None:
         ok &= r["ttft_seconds"] <= ttft_limit
     if not ok.any():
-        raise BillshapeInputError("--tpot-limit" if tpot_limit is not None else "--ttft-limit",
+        raise BillshapeInputError("tpot_limit" if tpot_limit is not None else "ttft_limit",
                                   tpot_limit if tpot_limit is not None else ttft_limit,
                                   f">= {float(r['step_seconds'][0]):.4g} s TPOT and {float(r['ttft_seconds'][0]):.4g} s "
                                   f"TTFT: what {arch.name} on {tp} {acc.name} achieves at batch 1")
@@ -1024,9 +1024,9 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     rep_rps = float(r["requests_per_second"][i])
     replicas = int(math.ceil(requests_per_second / rep_rps))
     # the deployment's GPUs and tensor-parallel size are computed here, not typed by the user (serve() saw tp as
-    # its --gpus/--tp): relabel them
+    # its `gpus`/`tp`): relabel them
     tp_label = (derived("tensor parallel", tp, "GPUs", "the power-of-two size that needs the fewest GPUs in total "
-                        "(--tp not given)") if _tp_chosen else user("tensor parallel", tp, "GPUs", "--tp"))
+                        "(`tp` not given)") if _tp_chosen else user("tensor parallel", tp, "GPUs", "tp"))
     gpus_label = derived("GPUs", replicas * tp, "GPUs", "replicas x tensor parallel")
     assumptions = [tp_label if a.name == "tensor parallel" else gpus_label if a.name == "GPUs" else a
                    for a in base.assumptions]
@@ -1036,11 +1036,11 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
                    output_tokens_per_second=float(requests_per_second) * out_len, assumptions=assumptions)
     est.assumptions.append(derived("replicas", replicas, None, "ceil(request rate / one replica's requests/s at the "
                                    "largest batch within the limits)"))
-    est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "--requests-per-second"))
+    est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "requests_per_second"))
     if tpot_limit is not None:
-        est.assumptions.append(user("TPOT limit", float(tpot_limit), "s", "--tpot-limit"))
+        est.assumptions.append(user("TPOT limit", float(tpot_limit), "s", "tpot_limit"))
     if ttft_limit is not None:
-        est.assumptions.append(user("TTFT limit", float(ttft_limit), "s", "--ttft-limit"))
+        est.assumptions.append(user("TTFT limit", float(ttft_limit), "s", "ttft_limit"))
     if price is not None or provider is not None:
         rate, a = rental_price(acc.name, price, provider, tier)
         est.assumptions.append(a)
