@@ -427,37 +427,15 @@ SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
 
 
 def read_input_text(path, field: str, shipped: dict | None = None, what: str = "a readable file") -> tuple[str, str]:
-    """Text of a user file, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
+    """Text of a user input, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
 
-    Returns ``(text, label)``. A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark
-    is dropped); anything else is a :class:`BillshapeInputError` naming ``field``.
+    ``path`` is a path, the text itself, bytes or a file object (:func:`billshape.io.read_source`). Returns
+    ``(text, label)``. A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark is dropped);
+    anything else is a :class:`BillshapeInputError` naming ``field``.
     """
-    from pathlib import Path
+    from billshape.io import read_source
 
-    shipped = shipped or {}
-    given = str(path)
-    p = Path(given)
-    key = given.strip().lower()
-    if p.is_file():
-        raw, label = p.read_bytes(), given
-    elif key in shipped:
-        from importlib import resources
-
-        raw = resources.files("billshape.data").joinpath(shipped[key]).read_bytes()
-        label = f"{key} (shipped billshape/data/{shipped[key]})"
-    else:
-        names = ", ".join(sorted(shipped))
-        allowed = what + (f", or a shipped name: {names}" if shipped else "")
-        hint = None
-        if shipped and "/" not in given and "\\" not in given and "." not in given:
-            hint = unknown_name(field, given, shipped).hint  # looks like a name: suggest the closest
-        raise BillshapeInputError(field, given, allowed, hint or ("no such file" if p.suffix else None))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BillshapeInputError(field, given, "UTF-8 text",
-                                  f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}") from None
-    return text, label
+    return read_source(path, field, shipped=shipped, what=what)
 
 
 # --------------------------------------------------------------------------------------------- capacity
@@ -532,6 +510,8 @@ def spot_overhead_factor(interruptions_per_hour, checkpoint_minutes):
 
 def read_demand(path, field: str = "demand"):
     """Read an hourly demand CSV ``hour,gpus[,interruptible_gpus]`` (``#`` lines are comments).
+
+    ``path``: a path, the CSV text, bytes, a file object or a shipped name (:func:`billshape.io.read_source`).
 
     Hours must be consecutive integers; GPUs finite and >= 0; ``interruptible_gpus <= gpus``.
     Returns ``(hours, gpus, interruptible)`` as numpy arrays (``interruptible`` zeros when absent).
@@ -691,7 +671,10 @@ class LadderChoice(Result):
 
 def read_ladder(path, field: str = "ladder") -> dict:
     """Read a model ladder YAML: ``source``, ``as_of`` and ``models: [{name, quality, usd_per_request,
-    [rejection_rate], [accepted_quality]}]``."""
+    [rejection_rate], [accepted_quality]}]``.
+
+    ``path``: a path, the YAML text, bytes, a file object or a shipped name (:func:`billshape.io.read_source`).
+    """
     import yaml
 
     text, label = read_input_text(path, field, SHIPPED_LADDERS, "a readable YAML file")

@@ -788,8 +788,10 @@ def self_hosted_price(model: str, gpu: str, gpus: float | None = None, precision
             "output_tokens_per_second": est.output_tokens_per_second, "usd_per_hour": est.usd_per_hour}
 
 
-def read_measured(path: str | Path) -> dict[str, Any]:
+def read_measured(path: str | Path | bytes | Any) -> dict[str, Any]:
     """Read a measured serving benchmark: a vLLM ``benchmark_serving`` result JSON or a simple CSV.
+
+    ``path``: a path, the file's text, bytes or a (binary or text) file object (:func:`billshape.io.read_source`).
 
     JSON: vLLM's keys ``output_throughput`` [tokens/s], ``total_input_tokens``, ``total_output_tokens``,
     ``completed`` (mean lengths = totals / completed), optional ``mean_ttft_ms``, ``mean_tpot_ms``, ``model_id``.
@@ -797,19 +799,11 @@ def read_measured(path: str | Path) -> dict[str, Any]:
     ``tp``, ``precision``. Returns a dict with ``output_tokens_per_second``, ``input_tokens``, ``output_tokens`` and
     whatever optional keys the file had.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise BillshapeInputError("measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file")
+    from billshape.io import read_source
+
+    text, name = read_source(path, "measured", what="a readable vLLM benchmark_serving JSON or CSV file")
     try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BillshapeInputError("measured", str(path), "UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
-                                  "the file is not UTF-8 text") from None
-    except OSError as exc:
-        raise BillshapeInputError("measured", str(path), "a readable vLLM benchmark_serving JSON or CSV file",
-                                  type(exc).__name__) from None
-    try:
-        if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        if name.lower().endswith(".json") or text.lstrip().startswith("{"):
             data = json.loads(text)
             if not isinstance(data, dict):
                 raise TypeError("the JSON is not an object")
@@ -846,7 +840,7 @@ def read_measured(path: str | Path) -> dict[str, Any]:
     except BillshapeInputError:
         raise
     except (KeyError, ValueError, TypeError, AttributeError, csv.Error, json.JSONDecodeError) as exc:
-        raise BillshapeInputError("measured", str(path), "a vLLM benchmark_serving JSON (output_throughput, "
+        raise BillshapeInputError("measured", name, "a vLLM benchmark_serving JSON (output_throughput, "
                                   "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
                                   "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
     return out
@@ -879,6 +873,8 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
 
     Flags given override the file; the file's lengths are used for the prediction (max-load mode).
     """
+    from billshape.io import source_name
+
     m = read_measured(path)
     model = model or m.get("model") or m.get("model_id")
     gpu = gpu or m.get("gpu")
@@ -899,7 +895,7 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     from_file = {"input tokens": True, "output tokens": True, "GPUs": m.get("gpus") is not None and given_gpus is None,
                  "tensor parallel": m.get("tp") is not None and tp is None,
                  "weight precision": m.get("precision") is not None and precision is None}
-    label = f"measured: {Path(path).name} ({m['format']})"
+    label = f"measured: {source_name(path)} ({m['format']})"
     est.assumptions = [Assumption(name=a.name, value=a.value, unit=a.unit, source=label, as_of=None)
                        if from_file.get(a.name) else a for a in est.assumptions]
     ratio = m["output_tokens_per_second"] / est.output_tokens_per_second
@@ -919,7 +915,7 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     if "tpot_seconds" in m:
         est.tpot_seconds = m["tpot_seconds"]
     est.assumptions.insert(0, Assumption(name="measured output throughput", value=m["output_tokens_per_second"],
-                                         unit="tokens/s", source=f"measured: {Path(path).name} ({m['format']})", as_of=None))
+                                         unit="tokens/s", source=f"measured: {source_name(path)} ({m['format']})", as_of=None))
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, est.input_tokens_per_second, est.decode_tokens_per_second)
     return est

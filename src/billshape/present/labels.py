@@ -39,7 +39,6 @@ CLI_FLAGS: dict[str, str] = {
     # size (billshape.decide.size_model): the accelerator's peak FLOP/s comes from --gpu
     "peak_flops_per_second": "--gpu",
     # market (billshape.chains.market)
-    "start_usd": "--start-price",
     "steps": "--step",
 }
 
