@@ -48,7 +48,7 @@ def check_months(field: str, months, maximum: int = MAX_MONTHS) -> int:
     """A horizon in whole months in ``[1, maximum]``; returns it as an ``int``."""
     try:
         m = float(months)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past any float (400 digits)
         raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]") from None
     if not np.isfinite(m) or m != int(m) or not 1 <= m <= maximum:
         raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]")
@@ -88,7 +88,10 @@ def parse_steps(steps, field: str = "api_price_step") -> list[tuple[int, float]]
             except ValueError:
                 raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         else:
-            month, factor = int(step[0]), float(step[1])
+            try:
+                month, factor = int(step[0]), float(step[1])
+            except (TypeError, ValueError, OverflowError, IndexError):
+                raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         if not 1 <= month <= MAX_MONTHS:
             raise BillshapeInputError(field, step, f"MONTH in [1, {MAX_MONTHS}] (month 1 is the first month)")
         if not np.isfinite(factor) or not MIN_STEP_FACTOR <= factor <= MAX_STEP_FACTOR:

@@ -11,7 +11,6 @@ the verb's ``run`` in :mod:`billshape.chains`.
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -52,23 +51,17 @@ def from_validation_error(exc: ValidationError, model: type[BaseModel] | None = 
     if typ == "extra_forbidden":
         known = sorted(names)
         close = difflib.get_close_matches(str(loc[-1]), known, n=3, cutoff=0.5)
-        return BillshapeInputError(field, "...", "a field of " + (model.__name__ if model else "the request"),
+        shown = value if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 80 else type(value).__name__
+        return BillshapeInputError(field, shown, "a field of " + (model.__name__ if model else "the request"),
                                    f"unknown field; did you mean {', '.join(close)}?" if close else "unknown field")
     if typ == "missing":
         return BillshapeInputError(field, None, "a value (required field)")
     if isinstance(value, (dict, list)):
         value = type(value).__name__
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
-        value = f"an integer of {len(str(abs(value)))} digits"
     allowed = _TYPE_WORDS.get(typ, str(err.get("msg", "a valid value")).removeprefix("Value error, "))
+    if typ == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        allowed = "a number within float range (|x| < 1.8e308)"  # an integer too large for a float
     return BillshapeInputError(field, value, allowed)
-
-
-def _bounded(value: Any) -> Any:
-    """Huge Python ints would overflow float arithmetic below: turn them into floats, or inf (caught by the checks)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
-        return math.inf if value > 0 else -math.inf
-    return value
 
 
 class Request(BaseModel):
@@ -77,7 +70,6 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     def __init__(self, **data: Any):
-        data = {k: _bounded(v) for k, v in data.items()}
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -163,7 +155,7 @@ class BreakevenRequest(Request):
     own_usd_per_million_tokens: Optional[float] = None
     fixed_usd: Optional[float] = None
     volume_tokens_per_month: Optional[float] = None
-    months: Optional[float] = None
+    months: Any = None  # whole months; checked by the library (billshape.market.check_months)
     volume_growth_per_month: float = 0.0
     api_price_annual_factor: float = 1.0
     api_price_steps: Optional[list[str]] = None  # "MONTH:FACTOR"
