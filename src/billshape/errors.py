@@ -62,6 +62,8 @@ def _show(value: object) -> str:
         pass
     if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 128:
         return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"  # repr fails past 4,300
+    if isinstance(value, str) and len(value) > 200:  # one readable line, not a pasted file
+        return repr(value[:60] + "...") + f" ({len(value):,} characters)"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return repr(int(value))  # "gpus: got 0", not "got 0.0"
     return repr(value)
