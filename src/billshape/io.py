@@ -118,3 +118,19 @@ def source_name(source: Any) -> str:
     if isinstance(source, str) and _looks_like_text(source):
         return "<text>"
     return Path(os.fspath(source)).name
+
+
+# Inputs shipped in billshape/data that ``ladder`` / ``demand`` accept by name, so that the examples work from an
+# installed package as well as from a repository checkout (a path to a file always works too).
+SHIPPED_LADDERS = {"frugalgpt-headlines": "ladder_frugalgpt.yaml"}
+SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
+
+
+def read_input_text(path, field: str, shipped: dict | None = None, what: str = "a readable file") -> tuple[str, str]:
+    """Text of a user input, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
+
+    ``path`` is a path, the text itself, bytes or a file object (:func:`read_source`). Returns ``(text, label)``.
+    A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark is dropped); anything else is a
+    :class:`BillshapeInputError` naming ``field``.
+    """
+    return read_source(path, field, shipped=shipped, what=what)
