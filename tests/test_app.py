@@ -563,7 +563,7 @@ def test_capacity_upload_reader_names_the_upload(tmp_path):
     assert list(gpus) == [3, 5] and list(intr) == [0, 0]
     with pytest.raises(BillshapeInputError) as err:
         read_upload("gappy.csv", b"hour,gpus\n0,3\n2,5\n")
-    assert err.value.message.startswith("--demand: got 'gappy.csv: hours jump from 0 to 2'")
+    assert err.value.message.startswith("demand: got 'gappy.csv: hours jump from 0 to 2'")
 
 
 # --- Route ------------------------------------------------------------------------------------------
@@ -828,7 +828,7 @@ def test_usage_upload_ingest_names_the_upload(tmp_path, usage_ref):
     assert got["ingest"].files_ingested == ["mine.csv"] and got["ingest"].rows_read == 5
     with pytest.raises(BillshapeInputError) as err:
         ingest_files({"mine.csv": data}, tmp_path, prices=("my_prices.csv", b"a,b\n1,2\n"))
-    assert err.value.message.startswith("--prices: got 'my_prices.csv'; allowed: a CSV with columns provider, model")
+    assert err.value.message.startswith("prices: got 'my_prices.csv'; allowed: a CSV with columns provider, model")
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_price_lookup_and_unknown_provider():
     assert q.gpu == "h100-sxm" and q.usd_per_gpu_hour > 0
     with pytest.raises(BillshapeInputError, match="did you mean"):
         catalog.price("h100", "awz")
-    with pytest.raises(BillshapeInputError, match="--tier"):
+    with pytest.raises(BillshapeInputError, match="^tier"):
         catalog.price("h100", "aws", "weekly")
 
 

@@ -59,7 +59,7 @@ def test_payback_monotone_in_cost(f, u, r, c1, c2):
 
 
 def test_bad_break_even_input():
-    with pytest.raises(BillshapeInputError, match="--api-price"):
+    with pytest.raises(BillshapeInputError, match="^api_usd_per_million_tokens"):
         decide.break_even(0, 1, 1)
-    with pytest.raises(BillshapeInputError, match="--fixed"):
+    with pytest.raises(BillshapeInputError, match="^fixed_usd"):
         decide.break_even(2, 1, -5)

@@ -130,7 +130,7 @@ def test_dollar_optimum_weights_inference_tokens():
 
 
 def test_target_loss_at_or_below_e_is_an_error():
-    with pytest.raises(BillshapeInputError, match="--target-loss"):
+    with pytest.raises(BillshapeInputError, match="^target_loss"):
         sc.inference_aware_optimum(1.69, 1e12, **SARDANA)
 
 

@@ -80,17 +80,17 @@ def test_iceberg_beside_not_inside():
 
 
 @pytest.mark.parametrize("kwargs,field", [
-    (dict(gpu="a100", gpus=280, days=14, price=0), "--price"),
-    (dict(gpu="a100", gpus=-1, days=14, price=2), "--gpus"),
-    (dict(gpu="a100", gpus=2, days=14), "--price"),
-    (dict(gpu="a100", price=2), "--gpu-hours"),
-    (dict(gpu="a100", params=7e9, tokens=1e12, mfu=1.5, price=2), "--mfu"),
-    (dict(gpu="a100", params=7e9, tokens=1e12, mfu=0, price=2), "--mfu"),
-    (dict(gpu="a100", gpu_hours=10, gpus=2, days=1, price=2), "--gpu-hours"),
-    (dict(gpu="a100", gpus=2, days=1, hours=3, price=2), "--days/--hours"),
-    (dict(gpu="a100", gpu_hours=1, params=70e9, tokens=15e12, price=2), "--gpu-hours"),  # implies MFU > 1
-    (dict(gpu="a100", gpu_hours=10, price=2, provider="aws"), "--price/--provider"),
-    (dict(gpu="tpu-v5e", gpu_hours=10, method="amortized"), "--gpu"),
+    (dict(gpu="a100", gpus=280, days=14, price=0), "price"),
+    (dict(gpu="a100", gpus=-1, days=14, price=2), "gpus"),
+    (dict(gpu="a100", gpus=2, days=14), "price"),
+    (dict(gpu="a100", price=2), "gpu_hours"),
+    (dict(gpu="a100", params=7e9, tokens=1e12, mfu=1.5, price=2), "mfu"),
+    (dict(gpu="a100", params=7e9, tokens=1e12, mfu=0, price=2), "mfu"),
+    (dict(gpu="a100", gpu_hours=10, gpus=2, days=1, price=2), "gpu_hours"),
+    (dict(gpu="a100", gpus=2, days=1, hours=3, price=2), "days/hours"),
+    (dict(gpu="a100", gpu_hours=1, params=70e9, tokens=15e12, price=2), "gpu_hours"),  # implies MFU > 1
+    (dict(gpu="a100", gpu_hours=10, price=2, provider="aws"), "price/provider"),
+    (dict(gpu="tpu-v5e", gpu_hours=10, method="amortized"), "gpu"),
 ])
 def test_bad_training_input(kwargs, field):
     with pytest.raises(BillshapeInputError) as err:

@@ -66,10 +66,10 @@ class Payback(Result):
 def payback(fixed_usd: float, users: float, revenue_per_user_month_usd: float,
             cost_per_user_month_usd: float = 0.0) -> Payback:
     """Payback months of a fixed cost, with assumptions. Never paying back is an answer (``None``)."""
-    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
-    v.positive("--users", users, v.MAX_COUNT)
-    v.non_negative("--revenue-per-user-month", revenue_per_user_month_usd, v.MAX_USD_RATE)
-    v.non_negative("--cost-per-user-month", cost_per_user_month_usd, v.MAX_USD_RATE)
+    v.non_negative("fixed_usd", fixed_usd, v.MAX_USD)
+    v.positive("users", users, v.MAX_COUNT)
+    v.non_negative("revenue_per_user_month_usd", revenue_per_user_month_usd, v.MAX_USD_RATE)
+    v.non_negative("cost_per_user_month_usd", cost_per_user_month_usd, v.MAX_USD_RATE)
     months = float(payback_months(fixed_usd, users, revenue_per_user_month_usd, cost_per_user_month_usd))
     per_user = float(revenue_per_user_month_usd) - float(cost_per_user_month_usd)
     monthly = float(users) * per_user
@@ -85,9 +85,9 @@ def payback(fixed_usd: float, users: float, revenue_per_user_month_usd: float,
         fixed_usd=float(fixed_usd),
         explanation=text,
         assumptions=[
-            user("fixed cost", float(fixed_usd), "USD", "--fixed"),
-            user("users", float(users), "users", "--users"),
-            user("revenue per user-month", float(revenue_per_user_month_usd), "USD", "--revenue-per-user-month"),
-            user("serving cost per user-month", float(cost_per_user_month_usd), "USD", "--cost-per-user-month"),
+            user("fixed cost", float(fixed_usd), "USD", "fixed_usd"),
+            user("users", float(users), "users", "users"),
+            user("revenue per user-month", float(revenue_per_user_month_usd), "USD", "revenue_per_user_month_usd"),
+            user("serving cost per user-month", float(cost_per_user_month_usd), "USD", "cost_per_user_month_usd"),
         ],
     )

@@ -114,20 +114,20 @@ class Accelerator(Row):
             "int4": "int4_dense_ops_per_second",
         }.get(precision)
         if column is None:
-            raise BillshapeInputError("--precision", precision, "one of " + ", ".join(PRECISIONS))
+            raise BillshapeInputError("precision", precision, "one of " + ", ".join(PRECISIONS))
         value = getattr(self, column)
         if value is None:
             have = [p for p in PRECISIONS if p != "fp16" and getattr(self, {
                 "bf16": "bf16_dense_flops_per_second", "fp8": "fp8_dense_flops_per_second",
                 "fp4": "fp4_dense_flops_per_second", "int8": "int8_dense_ops_per_second",
                 "int4": "int4_dense_ops_per_second"}[p]) is not None]
-            raise BillshapeInputError("--precision", precision, f"a precision {self.name} supports: {', '.join(have)}")
+            raise BillshapeInputError("precision", precision, f"a precision {self.name} supports: {', '.join(have)}")
         return value
 
     def purchase_assumption(self) -> Assumption:
         if self.purchase_usd is None:
             raise BillshapeInputError(
-                "--gpu", self.name, "an accelerator with a catalogued purchase price (or give --hardware-usd)"
+                "gpu", self.name, "an accelerator with a catalogued purchase price (or give `hardware_usd`)"
             )
         return Assumption(
             name=f"{self.name} purchase price", value=self.purchase_usd, unit="USD",
@@ -230,7 +230,7 @@ def _accelerator_index() -> dict[str, Accelerator]:
     return index
 
 
-def gpu(name: str, field: str = "--gpu") -> Accelerator:
+def gpu(name: str, field: str = "gpu") -> Accelerator:
     """Look up an accelerator by name or alias (case-insensitive)."""
     index = _accelerator_index()
     key = str(name).strip().lower()
@@ -263,10 +263,10 @@ def price(gpu_name: str, provider: str, tier: str = "on-demand") -> GpuPrice:
     acc = gpu(gpu_name)
     provider_key = str(provider).strip().lower()
     if provider_key not in providers():
-        raise unknown_name("--provider", provider, providers())
+        raise unknown_name("provider", provider, providers())
     tier_key = str(tier).strip().lower()
     if tier_key not in TIERS:
-        raise unknown_name("--tier", tier, TIERS)
+        raise unknown_name("tier", tier, TIERS)
     matches = [p for p in prices() if p.provider == provider_key and p.gpu == acc.name and p.tier == tier_key]
     if not matches:
         offered = sorted({p.tier for p in prices() if p.provider == provider_key and p.gpu == acc.name})
@@ -275,7 +275,7 @@ def price(gpu_name: str, provider: str, tier: str = "on-demand") -> GpuPrice:
             f"{provider_key} offers {acc.name} as: {', '.join(offered)}" if offered
             else f"{acc.name} {tier_key} is catalogued at: {', '.join(where) or 'no provider'}"
         )
-        raise BillshapeInputError("--provider/--tier", f"{provider_key}/{tier_key} for {acc.name}",
+        raise BillshapeInputError("provider/tier", f"{provider_key}/{tier_key} for {acc.name}",
                                   "a catalogued combination", hint)
     return min(matches, key=lambda p: p.usd_per_gpu_hour)
 
@@ -290,7 +290,7 @@ def training_run(name: str) -> TrainingRun:
     runs = {r.name.lower(): r for r in training_runs()}
     key = str(name).strip().lower()
     if key not in runs:
-        raise unknown_name("--run", name, runs)
+        raise unknown_name("run", name, runs)
     return runs[key]
 
 

@@ -76,9 +76,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
     When the own marginal cost is at or above the API price there is no break-even: that is an answer
     (``exists=False``), not an error.
     """
-    v.positive("--api-price", api_usd_per_million_tokens, v.MAX_USD_RATE)
-    v.non_negative("--own-cost", own_usd_per_million_tokens, v.MAX_USD_RATE)
-    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
+    v.positive("api_usd_per_million_tokens", api_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("own_usd_per_million_tokens", own_usd_per_million_tokens, v.MAX_USD_RATE)
+    v.non_negative("fixed_usd", fixed_usd, v.MAX_USD)
     p = float(api_usd_per_million_tokens)
     c = float(own_usd_per_million_tokens)
     # V* = F / (p - c) with p, c per token, computed in per-million units (F x 1e6 / (p - c)): the same value,
@@ -101,9 +101,9 @@ def break_even(api_usd_per_million_tokens: float, own_usd_per_million_tokens: fl
         margin_usd_per_million_tokens=p - c,
         explanation=text,
         assumptions=[
-            user("api price p", p, "USD per million tokens", "--api-price"),
-            user("own marginal cost c", c, "USD per million tokens", "--own-cost"),
-            user("fixed cost F", float(fixed_usd), "USD", "--fixed"),
+            user("api price p", p, "USD per million tokens", "api_usd_per_million_tokens"),
+            user("own marginal cost c", c, "USD per million tokens", "own_usd_per_million_tokens"),
+            user("fixed cost F", float(fixed_usd), "USD", "fixed_usd"),
         ],
     )
 
@@ -118,7 +118,7 @@ from billshape.results import derived  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- sizing
-MAX_LOSS = 100.0  # nats per token: a bound on --target-loss (a uniform guess over e^100 tokens), not a default
+MAX_LOSS = 100.0  # nats per token: a bound on `target_loss` (a uniform guess over e^100 tokens), not a default
 
 class SizingPlan(Result):
     """Inference-aware model size (Sardana et al. 2024) against the Chinchilla plan for the same loss."""
@@ -164,57 +164,57 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
 
     cs = sc.constant_set(constants)
     k = cs.as_kwargs()
-    v.non_negative("--inference-tokens", inference_tokens, v.MAX_TOKENS)
+    v.non_negative("inference_tokens", inference_tokens, v.MAX_TOKENS)
     assumptions = [cs.assumption(f"{cs.name} constants (E, A, B, alpha, beta)",
                                  f"{cs.E}, {cs.A}, {cs.B}, {cs.alpha}, {cs.beta}")]
     if (reference_params is None) == (target_loss is None):
-        raise BillshapeInputError("--reference-params/--target-loss", None, "exactly one of the two")
+        raise BillshapeInputError("reference_params/target_loss", None, "exactly one of the two")
     if target_loss is not None:
         if reference_tokens is not None:
-            raise BillshapeInputError("--reference-tokens", reference_tokens, "only with --reference-params")
+            raise BillshapeInputError("reference_tokens", reference_tokens, "only with `reference_params`")
         sc._check_target(target_loss, cs.E)
         if not float(target_loss) <= MAX_LOSS:
-            raise BillshapeInputError("--target-loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
+            raise BillshapeInputError("target_loss", target_loss, f"in ({cs.E:g}, {MAX_LOSS:g}] nats per token")
         loss_value = float(target_loss)
-        assumptions.append(user("target loss", loss_value, "nats per token", "--target-loss"))
+        assumptions.append(user("target loss", loss_value, "nats per token", "target_loss"))
     else:
-        v.positive("--reference-params", reference_params, v.MAX_TOKENS)
-        assumptions.append(user("reference parameters", float(reference_params), "parameters", "--reference-params"))
+        v.positive("reference_params", reference_params, v.MAX_TOKENS)
+        assumptions.append(user("reference parameters", float(reference_params), "parameters", "reference_params"))
         if reference_tokens is None:
             reference_tokens = float(sc.compute_optimal_tokens(reference_params, **k))
             assumptions.append(derived("reference tokens", reference_tokens, "tokens",
                                        f"compute-optimal for the reference size with {cs.name}"))
         else:
-            v.positive("--reference-tokens", reference_tokens, v.MAX_TOKENS)
-            assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "--reference-tokens"))
+            v.positive("reference_tokens", reference_tokens, v.MAX_TOKENS)
+            assumptions.append(user("reference tokens", float(reference_tokens), "tokens", "reference_tokens"))
         loss_value = float(sc.loss(reference_params, reference_tokens, **k))
         assumptions.append(derived("loss to reach", loss_value, "nats per token", "L(reference params, tokens)"))
     d_inf = float(inference_tokens)
-    assumptions.append(user("lifetime inference tokens", d_inf, "tokens", "--inference-tokens"))
+    assumptions.append(user("lifetime inference tokens", d_inf, "tokens", "inference_tokens"))
     dollar_inputs = (usd_per_gpu_hour, peak_flops_per_second, mfu_training, mfu_prefill, mfu_decode, decode_share)
     dollars = any(x is not None for x in dollar_inputs)
     if dollars:
-        names = ("--usd-per-gpu-hour", "--gpu", "--mfu-training", "--mfu-prefill", "--mfu-decode", "--decode-share")
+        names = ("usd_per_gpu_hour", "peak_flops_per_second", "mfu_training", "mfu_prefill", "mfu_decode", "decode_share")
         for name, val in zip(names, dollar_inputs):
             if val is None:
-                raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(names) + ")")
-        v.positive("--usd-per-gpu-hour", usd_per_gpu_hour, v.MAX_USD_RATE)
-        v.positive("--gpu", peak_flops_per_second, v.MAX_FLOPS)
+                raise BillshapeInputError(name, None, "given with the other dollar flags (" + ", ".join(f"`{n}`" for n in names) + ")")
+        v.positive("usd_per_gpu_hour", usd_per_gpu_hour, v.MAX_USD_RATE)
+        v.positive("peak_flops_per_second", peak_flops_per_second, v.MAX_FLOPS)
         for name, val in zip(names[2:5], dollar_inputs[2:5]):
             v.fraction(name, val)
-        v.unit_interval("--decode-share", decode_share)
+        v.unit_interval("decode_share", decode_share)
         kt = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_training))
         kp = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_prefill))
         kd = float(sc.usd_per_flop(usd_per_gpu_hour, peak_flops_per_second, mfu_decode))
         prefill, decode = d_inf * (1 - decode_share), d_inf * decode_share
         n, d = sc.inference_aware_optimum_usd(loss_value, prefill, decode, kt, kp, kd, **k)
         assumptions += [
-            user("accelerator price", float(usd_per_gpu_hour), "USD per GPU-hour", "--usd-per-gpu-hour"),
+            user("accelerator price", float(usd_per_gpu_hour), "USD per GPU-hour", "usd_per_gpu_hour"),
             peak_source if peak_source is not None else user("peak FLOP/s", float(peak_flops_per_second), "FLOP/s"),
-            user("training MFU", float(mfu_training), None, "--mfu-training"),
-            user("prefill MFU", float(mfu_prefill), None, "--mfu-prefill"),
-            user("decode MFU", float(mfu_decode), None, "--mfu-decode"),
-            user("decode share of inference tokens", float(decode_share), None, "--decode-share"),
+            user("training MFU", float(mfu_training), None, "mfu_training"),
+            user("prefill MFU", float(mfu_prefill), None, "mfu_prefill"),
+            user("decode MFU", float(mfu_decode), None, "mfu_decode"),
+            user("decode share of inference tokens", float(decode_share), None, "decode_share"),
         ]
     else:
         n, d = sc.inference_aware_optimum(loss_value, d_inf, **k)
@@ -236,8 +236,8 @@ def size_model(inference_tokens: float, reference_params: float | None = None, r
                    chinchilla_total_usd=c_usd, usd_saving_fraction=1 - (usd_train + usd_inf) / c_usd)
     bad = [k for k, x in out.items() if isinstance(x, float) and not np.isfinite(x)]
     if bad or not n > 0 or not nc > 0:
-        field, value = (("--target-loss", target_loss) if target_loss is not None
-                        else ("--reference-params", reference_params))
+        field, value = (("target_loss", target_loss) if target_loss is not None
+                        else ("reference_params", reference_params))
         raise BillshapeInputError(field, value, "a loss the scaling law can reach with a finite plan",
                                   f"{(bad or ['params'])[0]} is not a finite positive number: the loss is too close "
                                   f"to E = {cs.E:g} or beyond any model's")
@@ -295,18 +295,18 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     """
     from billshape import market
 
-    v.non_negative("--fixed", fixed_usd, v.MAX_USD)
-    v.positive("--api-price", api_usd_per_token)
-    v.non_negative("--own-cost", own_usd_per_token)
-    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
-    v.non_negative("--discount-rate-annual", discount_rate_annual, MAX_DISCOUNT_RATE)
+    v.non_negative("fixed_usd", fixed_usd, v.MAX_USD)
+    v.positive("api_usd_per_token", api_usd_per_token)
+    v.non_negative("own_usd_per_token", own_usd_per_token)
+    v.non_negative("volume_tokens_per_month", volume_tokens_per_month, v.MAX_TOKENS)
+    v.non_negative("discount_rate_annual", discount_rate_annual, MAX_DISCOUNT_RATE)
     g = np.asarray(volume_growth_per_month, dtype=float)
     if not np.all(np.isfinite(g)) or not np.all((g > -1) & (g <= MAX_GROWTH_PER_MONTH)):
-        raise BillshapeInputError("--volume-growth-per-month", volume_growth_per_month,
+        raise BillshapeInputError("volume_growth_per_month", volume_growth_per_month,
                                   f"in (-1, {MAX_GROWTH_PER_MONTH:g}] (a fraction per month; 0.05 = 5%)")
-    months = market.check_months("--months", months)
-    market.check_annual_factor("--api-price-annual-factor", api_price_annual_factor)
-    market.check_annual_factor("--own-cost-annual-factor", own_cost_annual_factor)
+    months = market.check_months("months", months)
+    market.check_annual_factor("api_price_annual_factor", api_price_annual_factor)
+    market.check_annual_factor("own_cost_annual_factor", own_cost_annual_factor)
     total = months + int(shift_months)
     p = market.price_path(api_usd_per_token, total, api_price_annual_factor, api_price_steps)[..., shift_months:]
     own = np.asarray(own_usd_per_token, dtype=float)
@@ -329,9 +329,9 @@ def horizon_cashflows(fixed_usd, api_usd_per_token, own_usd_per_token, volume_to
     back = prev & ~below & (m_idx >= crossover[..., None])  # build falls behind again after the crossover
     crossback = np.where(np.any(back, axis=-1) & (crossover > 0), np.argmax(back, axis=-1) + 1, 0)
     if not all(np.all(np.isfinite(x)) for x in (cum_api, cum_own, npv, p, c)):
-        raise BillshapeInputError("--months", months, "a horizon over which every cost stays finite",
-                                  "volume growth and price trends compound past any float: shorten --months or "
-                                  "lower --volume-growth-per-month / the annual factors")
+        raise BillshapeInputError("months", months, "a horizon over which every cost stays finite",
+                                  "volume growth and price trends compound past any float: shorten `months` or "
+                                  "lower `volume_growth_per_month` / the annual factors")
     return {"api_usd": api_usd, "own_usd": own_usd, "cumulative_api_usd": cum_api, "cumulative_own_usd": cum_own,
             "api_usd_per_token": np.broadcast_to(p, api_usd.shape), "own_usd_per_token": np.broadcast_to(c, own_usd.shape),
             "npv_saving_usd": npv, "crossover_month": crossover, "crossback_month": crossback}
@@ -371,8 +371,8 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
                 api_price_steps=steps)
     # prices per million tokens and volumes in millions of tokens: the same costs as per token, with exact
     # arithmetic for round inputs (break-even 6.25e10, not 62499999999.99999)
-    v.non_negative("--volume-per-month", volume_tokens_per_month, v.MAX_TOKENS)
-    months = market.check_months("--months", months)
+    v.non_negative("volume_tokens_per_month", volume_tokens_per_month, v.MAX_TOKENS)
+    months = market.check_months("months", months)
     p, c, vol_m = float(api_usd_per_million_tokens), float(own_usd_per_million_tokens), volume_tokens_per_month / 1e6
     now = horizon_cashflows(fixed_usd, p, c, vol_m, months, **args)
     later = horizon_cashflows(fixed_usd, p, c, vol_m, months, shift_months=12, **args)
@@ -403,13 +403,13 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
         text += " -- the decision flips: re-check before committing capital"
     data = base.model_dump()
     data["assumptions"] = list(base.assumptions) + [
-        user("volume in month 1", float(volume_tokens_per_month), "tokens per month", "--volume-per-month"),
-        user("horizon", int(months), "months", "--months"),
-        user("volume growth", float(volume_growth_per_month), "fraction per month", "--volume-growth-per-month"),
-        user("API price trend", float(api_price_annual_factor), "x per year", "--api-price-annual-factor"),
-        user("API price steps", [f"{m}:{f:g}" for m, f in steps], "MONTH:FACTOR", "--api-price-step"),
-        user("own cost trend", float(own_cost_annual_factor), "x per year", "--own-cost-annual-factor"),
-        user("discount rate", float(discount_rate_annual), "fraction per year", "--discount-rate-annual"),
+        user("volume in month 1", float(volume_tokens_per_month), "tokens per month", "volume_tokens_per_month"),
+        user("horizon", int(months), "months", "months"),
+        user("volume growth", float(volume_growth_per_month), "fraction per month", "volume_growth_per_month"),
+        user("API price trend", float(api_price_annual_factor), "x per year", "api_price_annual_factor"),
+        user("API price steps", [f"{m}:{f:g}" for m, f in steps], "MONTH:FACTOR", "api_price_steps"),
+        user("own cost trend", float(own_cost_annual_factor), "x per year", "own_cost_annual_factor"),
+        user("discount rate", float(discount_rate_annual), "fraction per year", "discount_rate_annual"),
     ]
     return BuildBuyHorizon(
         **data, months=int(months), volume_tokens_per_month=float(volume_tokens_per_month), monthly=rows,
@@ -419,420 +419,12 @@ def build_vs_buy_horizon(api_usd_per_million_tokens: float, own_usd_per_million_
     )
 
 
-# --------------------------------------------------------------------------------------------- input files
-# Inputs shipped in billshape/data that --ladder / --demand accept by name, so that the examples work from an
-# installed package as well as from a repository checkout (a path to a file always works too).
-SHIPPED_LADDERS = {"frugalgpt-headlines": "ladder_frugalgpt.yaml"}
-SHIPPED_DEMANDS = {"example-week": "demand_week.csv"}
-
-
-def read_input_text(path, field: str, shipped: dict | None = None, what: str = "a readable file") -> tuple[str, str]:
-    """Text of a user file, or of a shipped input named in ``shipped`` (name -> file in billshape/data).
-
-    Returns ``(text, label)``. A file that exists wins over a shipped name. Text is UTF-8 (a byte-order mark
-    is dropped); anything else is a :class:`BillshapeInputError` naming ``field``.
-    """
-    from pathlib import Path
-
-    shipped = shipped or {}
-    given = str(path)
-    p = Path(given)
-    key = given.strip().lower()
-    if p.is_file():
-        raw, label = p.read_bytes(), given
-    elif key in shipped:
-        from importlib import resources
-
-        raw = resources.files("billshape.data").joinpath(shipped[key]).read_bytes()
-        label = f"{key} (shipped billshape/data/{shipped[key]})"
-    else:
-        names = ", ".join(sorted(shipped))
-        allowed = what + (f", or a shipped name: {names}" if shipped else "")
-        hint = None
-        if shipped and "/" not in given and "\\" not in given and "." not in given:
-            hint = unknown_name(field, given, shipped).hint  # looks like a name: suggest the closest
-        raise BillshapeInputError(field, given, allowed, hint or ("no such file" if p.suffix else None))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BillshapeInputError(field, given, "UTF-8 text",
-                                  f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}") from None
-    return text, label
-
-
-# --------------------------------------------------------------------------------------------- capacity
-MAX_INTERRUPTIONS_PER_HOUR = 3600.0  # one a second: a bound, not a default
-
-def optimal_reserved_level(demand_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
-    r"""Cost-minimising reserved level for an hourly demand profile (vectorised over prices).
-
-    Reserving one more GPU costs ``r`` every hour and saves ``o`` in each hour that demand exceeds the
-    level, so the cost falls while the share of hours above the level exceeds ``r / o``: the optimum is the
-    lowest level (0 or a demand value) with ``share(demand > level) <= r / o``. With ``r >= o`` it is 0.
-
-    Parameters
-    ----------
-    demand_gpus : array_like, shape (hours,)
-        GPUs needed in each hour [GPU], >= 0.
-    reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour : numeric
-        Prices [USD/GPU-hour], > 0; arrays broadcast into a sweep.
-
-    Returns
-    -------
-    numeric
-        Reserved GPUs [GPU]; never decreases when the on-demand price rises.
-
-    References
-    ----------
-    .. [1] billshape seed 003, section 37.4 (reserve the base of the demand curve, burst on on-demand).
-    """
-    v.positive("--reserved-price", reserved_usd_per_gpu_hour)
-    v.positive("--on-demand-price", on_demand_usd_per_gpu_hour)
-    d = np.sort(np.asarray(demand_gpus, dtype=float).ravel())
-    hours = d.size
-    ratio = np.asarray(reserved_usd_per_gpu_hour, dtype=float) / np.asarray(on_demand_usd_per_gpu_hour, dtype=float)
-    allowed_above = np.floor(np.minimum(ratio, 1.0) * hours + 1e-9).astype(int)  # hours allowed above the level
-    idx = hours - allowed_above - 1  # 0-based index of the level in the sorted profile
-    level = np.where(idx >= 0, d[np.clip(idx, 0, hours - 1)], 0.0)
-    return np.maximum(level, 0.0) if level.ndim else float(max(level, 0.0))
-
-
-def tiered_cost_usd(demand_gpus, reserved_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
-    """Cost of a reserved level plus on-demand burst: ``r R H + o sum(max(d - R, 0))`` [USD]."""
-    d = np.asarray(demand_gpus, dtype=float)
-    r_level = np.asarray(reserved_gpus, dtype=float)[..., None]
-    burst = np.sum(np.maximum(d - r_level, 0.0), axis=-1)
-    return (np.asarray(reserved_usd_per_gpu_hour, dtype=float) * np.asarray(reserved_gpus, dtype=float) * d.size
-            + np.asarray(on_demand_usd_per_gpu_hour, dtype=float) * burst)
-
-
-def spot_overhead_factor(interruptions_per_hour, checkpoint_minutes):
-    r"""GPU-hours on spot per GPU-hour of work: :math:`1 / (1 - \lambda M / 60)`.
-
-    Each interruption loses ``M`` minutes (restore from the last checkpoint and redo the work since it).
-
-    Parameters
-    ----------
-    interruptions_per_hour : numeric
-        Preemption rate lambda [1/hour], >= 0.
-    checkpoint_minutes : numeric
-        Minutes lost per interruption M [minutes], >= 0.
-
-    Returns
-    -------
-    numeric
-        Overhead factor [unitless] >= 1; ``inf`` where ``lambda M >= 60`` (the job never finishes).
-    """
-    v.non_negative("--spot-interruptions-per-hour", interruptions_per_hour)
-    v.non_negative("--checkpoint-minutes", checkpoint_minutes)
-    lost = np.asarray(interruptions_per_hour, dtype=float) * np.asarray(checkpoint_minutes, dtype=float) / 60.0
-    with np.errstate(divide="ignore"):
-        return np.where(lost < 1, 1.0 / np.where(lost < 1, 1.0 - lost, 1.0), np.inf)
-
-
-def read_demand(path, field: str = "--demand"):
-    """Read an hourly demand CSV ``hour,gpus[,interruptible_gpus]`` (``#`` lines are comments).
-
-    Hours must be consecutive integers; GPUs finite and >= 0; ``interruptible_gpus <= gpus``.
-    Returns ``(hours, gpus, interruptible)`` as numpy arrays (``interruptible`` zeros when absent).
-    """
-    import csv as _csv
-
-    text, path = read_input_text(path, field, SHIPPED_DEMANDS,
-                                 "a readable CSV file with columns hour,gpus[,interruptible_gpus]")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = _csv.DictReader(lines)
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    if "hour" not in cols or "gpus" not in cols:
-        raise BillshapeInputError(field, f"{path} columns {cols}", "columns hour,gpus[,interruptible_gpus]")
-    has_int = "interruptible_gpus" in cols
-    hours, gpus, intr = [], [], []
-    for i, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (val or "").strip() for k, val in row.items()}
-        try:
-            h = float(row["hour"])
-            g = float(row["gpus"])
-            x = float(row["interruptible_gpus"]) if has_int and row.get("interruptible_gpus") else 0.0
-        except ValueError:
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", "numbers in every column") from None
-        if not (np.isfinite(h) and np.isfinite(g) and np.isfinite(x)) or h != int(h):
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", "an integer hour and finite GPU counts")
-        if g < 0 or x < 0 or g > v.MAX_COUNT:
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", f"GPU counts in [0, {v.MAX_COUNT:g}]")
-        if x > g:
-            raise BillshapeInputError(field, f"{path} line {i}: {row}", "interruptible_gpus <= gpus")
-        hours.append(int(h))
-        gpus.append(g)
-        intr.append(x)
-    if not hours:
-        raise BillshapeInputError(field, str(path), "at least one hour of demand")
-    hrs = np.array(hours)
-    order = np.argsort(hrs, kind="stable")
-    hrs = hrs[order]
-    dup = np.where(np.diff(hrs) == 0)[0]
-    if dup.size:
-        raise BillshapeInputError(field, f"{path}: hour {hrs[dup[0]]} appears twice", "one row per hour")
-    gap = np.where(np.diff(hrs) != 1)[0]
-    if gap.size:
-        raise BillshapeInputError(field, f"{path}: hours jump from {hrs[gap[0]]} to {hrs[gap[0] + 1]}",
-                                  "consecutive hours with no gaps")
-    return hrs, np.array(gpus)[order], np.array(intr)[order]
-
-
-class CapacityPlan(Result):
-    """Reserved base, on-demand burst and spot for interruptible work, against all on-demand."""
-
-    hours: int
-    reserved_gpus: int | float  # an int when whole (a level is a demand value: GPU counts are usually whole)
-    total_usd: float
-    on_demand_only_usd: float
-    saving_fraction: float
-    uses_spot: bool
-    breakdown: dict
-    explanation: str
-
-
-def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_per_gpu_hour: float,
-                  interruptible_gpus=None, spot_usd_per_gpu_hour: float | None = None,
-                  spot_interruptions_per_hour: float = 0.0, checkpoint_minutes: float = 0.0,
-                  demand_label: str = "demand profile") -> CapacityPlan:
-    """Cheapest mix of reserved, on-demand and (for interruptible work) spot capacity for an hourly profile.
-
-    Without spot: reserve the optimal level (:func:`optimal_reserved_level`) and burst on on-demand. With a
-    spot price: the interruptible part may instead run on spot, inflated by :func:`spot_overhead_factor`,
-    with the remaining (firm) demand reserved and burst; the cheaper of the two plans is chosen.
-    """
-    d = np.asarray(demand_gpus, dtype=float)
-    v.non_negative("--demand", d, v.MAX_COUNT)
-    for flag, price in (("--reserved-price", reserved_usd_per_gpu_hour), ("--on-demand-price", on_demand_usd_per_gpu_hour)):
-        v.positive(flag, price)  # "> 0" first (the message the app shows), then the upper bound
-        v.positive(flag, price, v.MAX_USD_RATE)
-    r, o = float(reserved_usd_per_gpu_hour), float(on_demand_usd_per_gpu_hour)
-    hours = d.size
-    od_only = o * float(d.sum())
-    level = float(optimal_reserved_level(d, r, o))
-    cost = float(tiered_cost_usd(d, level, r, o))
-    plan = {"reserved_gpus": level, "firm": d, "spot_work": 0.0, "overhead": 1.0, "spot_usd": 0.0}
-    notes = []
-    assumptions = [
-        user("demand", demand_label, None, "--demand"),
-        user("reserved price", r, "USD per GPU-hour", "--reserved-price"),
-        user("on-demand price", o, "USD per GPU-hour", "--on-demand-price"),
-    ]
-    if spot_usd_per_gpu_hour is not None:
-        v.positive("--spot-price", spot_usd_per_gpu_hour, v.MAX_USD_RATE)
-        v.non_negative("--spot-interruptions-per-hour", spot_interruptions_per_hour, MAX_INTERRUPTIONS_PER_HOUR)
-        v.non_negative("--checkpoint-minutes", checkpoint_minutes, v.MAX_HOURS * 60)
-        s = float(spot_usd_per_gpu_hour)
-        x = np.zeros_like(d) if interruptible_gpus is None else np.asarray(interruptible_gpus, dtype=float)
-        overhead = float(spot_overhead_factor(spot_interruptions_per_hour, checkpoint_minutes))
-        assumptions += [user("spot price", s, "USD per GPU-hour", "--spot-price"),
-                        user("spot interruptions", float(spot_interruptions_per_hour), "per hour",
-                             "--spot-interruptions-per-hour"),
-                        user("minutes lost per interruption", float(checkpoint_minutes), "minutes", "--checkpoint-minutes"),
-                        derived("spot overhead factor", overhead if np.isfinite(overhead) else None, "x",
-                                "1 / (1 - interruptions x minutes / 60)")]
-        if float(x.sum()) == 0:
-            notes.append("no interruptible demand: spot unused")
-        elif not np.isfinite(overhead):
-            notes.append("interruptions x minutes lost >= 60 per hour: work on spot never finishes; spot unused")
-        else:
-            firm = d - x
-            lvl2 = float(optimal_reserved_level(firm, r, o))
-            spot_usd = s * overhead * float(x.sum())
-            cost2 = float(tiered_cost_usd(firm, lvl2, r, o)) + spot_usd
-            if cost2 < cost:
-                level, cost = lvl2, cost2
-                plan = {"reserved_gpus": lvl2, "firm": firm, "spot_work": float(x.sum()), "overhead": overhead,
-                        "spot_usd": spot_usd}
-            else:
-                notes.append("spot (with its overhead) is not cheaper than reserving/bursting the interruptible work")
-    firm = plan["firm"]
-    burst = np.maximum(firm - level, 0.0)
-    used_reserved = np.minimum(firm, level)
-    breakdown = {
-        "reserved_gpu_hours": level * hours, "reserved_used_gpu_hours": float(used_reserved.sum()),
-        "reserved_utilization": float(used_reserved.sum() / (level * hours)) if level > 0 else None,
-        "reserved_usd": r * level * hours,
-        "on_demand_gpu_hours": float(burst.sum()), "on_demand_usd": o * float(burst.sum()),
-        "spot_work_gpu_hours": plan["spot_work"], "spot_gpu_hours": plan["spot_work"] * plan["overhead"],
-        "spot_overhead_factor": plan["overhead"], "spot_usd": plan["spot_usd"],
-        "share_of_hours_above_reserved": float(np.mean(firm > level)), "price_ratio_reserved_to_on_demand": r / o,
-    }
-    saving = 1 - cost / od_only if od_only > 0 else 0.0
-    text = (f"reserve {level:,.4g} GPUs (demand is above that in {breakdown['share_of_hours_above_reserved']:.1%} of hours; "
-            f"the break point is r/o = {r / o:.1%}), burst the rest on on-demand"
-            + (f", interruptible work on spot ({plan['overhead']:.3g}x GPU-hours)" if plan["spot_work"] else "")
-            + f": ${cost:,.0f} vs ${od_only:,.0f} all on-demand ({saving:.1%} saved)")
-    if notes:
-        text += "; " + "; ".join(notes)
-    return CapacityPlan(hours=hours, reserved_gpus=int(level) if float(level).is_integer() else level, total_usd=cost, on_demand_only_usd=od_only,
-                        saving_fraction=saving, uses_spot=bool(plan["spot_work"] > 0), breakdown=breakdown,
-                        explanation=text, assumptions=assumptions)
-
-
-# --------------------------------------------------------------------------------------------- ladders
-class LadderChoice(Result):
-    """The cheapest model that clears a quality bar, and optionally a cascade, against the largest model."""
-
-    quality_bar: float
-    chosen: str | None  # None when no single model clears the bar but the cascade (--cascade) does
-    usd_per_request: float | None
-    quality: float | None
-    largest: str
-    largest_usd_per_request: float
-    largest_quality: float
-    saving_vs_largest: float | None
-    recommendation: str  # "model" (chosen) or "cascade" (no single model clears the bar; the cascade does)
-    candidates: list
-    cascade: dict | None = None
-    explanation: str
-
-
-def read_ladder(path, field: str = "--ladder") -> dict:
-    """Read a model ladder YAML: ``source``, ``as_of`` and ``models: [{name, quality, usd_per_request,
-    [rejection_rate], [accepted_quality]}]``."""
-    import yaml
-
-    text, label = read_input_text(path, field, SHIPPED_LADDERS, "a readable YAML file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BillshapeInputError(field, label, "valid YAML", str(exc).splitlines()[0]) from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list) or not data["models"]:
-        raise BillshapeInputError(f"{field} models", label, "a non-empty list under 'models'")
-    models = []
-    for i, m in enumerate(data["models"]):
-        where = f"models[{i}]"
-        if not isinstance(m, dict) or "name" not in m:
-            raise BillshapeInputError(where, m, "a mapping with name, quality, usd_per_request")
-        entry = {"name": str(m["name"])}
-        for key, check in (("quality", v.unit_interval), ("usd_per_request", v.positive),
-                           ("rejection_rate", v.unit_interval), ("accepted_quality", v.unit_interval)):
-            if key not in m:
-                if key in ("quality", "usd_per_request"):
-                    raise BillshapeInputError(f"{where}.{key}", None, "a number")
-                continue
-            try:
-                val = float(m[key])
-            except (TypeError, ValueError):
-                raise BillshapeInputError(f"{where}.{key}", m[key], "a number") from None
-            check(f"{where}.{key}", val)
-            entry[key] = val
-        models.append(entry)
-    names = [m["name"] for m in models]
-    if len(set(names)) != len(names):
-        raise BillshapeInputError(f"{field} models", names, "distinct model names")
-    return {"source": str(data.get("source", f"user ladder {label}")), "as_of": data.get("as_of"), "models": models,
-            "quality_metric": str(data.get("quality_metric", "quality"))}
-
-
-def cascade_cost_quality(usd_per_request, quality, rejection_rate, accepted_quality=None):
-    r"""Expected cost and quality per request of a cascade tried cheapest first (vectorised over the last axis).
-
-    Request reaches step ``i`` with probability :math:`P_i = \prod_{j<i} r_j`; it pays each step it
-    reaches. Step ``i`` accepts a share ``1 - r_i`` of what reaches it with accuracy ``a_i``; the last
-    step answers everything at its own quality.
-
-    Parameters
-    ----------
-    usd_per_request, quality, rejection_rate : array_like, shape (..., steps)
-        Per-step cost [USD/request], quality [fraction] and rejection (escalation) rate [fraction].
-    accepted_quality : array_like, optional
-        Quality of the answers a step accepts [fraction] (default: its overall quality).
-
-    Returns
-    -------
-    tuple of numeric
-        ``(usd_per_request, quality)`` of the cascade.
-
-    References
-    ----------
-    .. [1] Chen, Zaharia and Zou, "FrugalGPT", arXiv:2305.05176, 2023 (LLM cascade).
-    """
-    c = np.asarray(usd_per_request, dtype=float)
-    q = np.asarray(quality, dtype=float)
-    r = np.asarray(rejection_rate, dtype=float).copy()
-    a = q if accepted_quality is None else np.asarray(accepted_quality, dtype=float)
-    r[..., -1] = 0.0  # the last step answers everything
-    reach = np.concatenate([np.ones_like(r[..., :1]), np.cumprod(r[..., :-1], axis=-1)], axis=-1)
-    a = np.concatenate([a[..., :-1], q[..., -1:]], axis=-1)
-    return np.sum(reach * c, axis=-1), np.sum(reach * (1 - r) * a, axis=-1)
-
-
-def usd_text(usd: float) -> str:
-    """A small dollar amount without exponent: ``$0.0000173``, ``$0.000218``, ``$1.50``."""
-    if usd >= 0.01 or usd == 0:
-        return f"${usd:,.2f}" if usd >= 1 or usd == 0 else f"${usd:.4g}"
-    return "$" + np.format_float_positional(usd, precision=3, unique=False, fractional=False, trim="-")
-
-
-def route(ladder: dict, quality_bar: float, cascade: bool = False, cascade_only: bool = False) -> LadderChoice:
-    """Cheapest model of a ladder that clears ``quality_bar``; with ``cascade``, also the cascade of the
-    models that give a ``rejection_rate`` (cheapest first) ending on the most expensive model.
-
-    When no single model clears the bar it is an error (naming the best model's quality), except with
-    ``cascade`` and ``cascade_only`` (what ``billshape route --cascade`` does): then the answer is the cascade
-    if it clears the bar (``chosen=None``, ``recommendation="cascade"``), else an error."""
-    v.unit_interval("--quality-bar", quality_bar)
-    models = sorted(ladder["models"], key=lambda m: m["usd_per_request"])
-    largest = models[-1]
-    clear = [m for m in models if m["quality"] >= quality_bar]
-    best = max(models, key=lambda m: m["quality"])
-    if not clear and not (cascade and cascade_only):
-        raise BillshapeInputError("--quality-bar", quality_bar,
-                                  f"<= {best['quality']:g} (the best model in the ladder, {best['name']})",
-                                  "no single model clears the bar; a cascade (--cascade) may")
-    chosen = clear[0] if clear else None
-    row = {"source": ladder["source"], "as_of": ladder.get("as_of")}
-    from billshape.results import Assumption
-
-    assumptions = [user("quality bar", float(quality_bar), ladder["quality_metric"], "--quality-bar")] + [
-        Assumption(name=f"{m['name']} quality / USD per request", value=f"{m['quality']:g} / {usd_text(m['usd_per_request'])}",
-                   unit=None, source=row["source"], as_of=str(row["as_of"]) if row["as_of"] else None)
-        for m in models
-    ]
-    out_cascade = None
-    if cascade:
-        steps = [m for m in models if "rejection_rate" in m and m is not largest] + [largest]
-        if len(steps) < 2:
-            raise BillshapeInputError("--cascade", ladder["source"],
-                                      "a ladder where at least one model cheaper than the largest gives rejection_rate")
-        cost, qual = cascade_cost_quality([m["usd_per_request"] for m in steps], [m["quality"] for m in steps],
-                                          [m.get("rejection_rate", 0.0) for m in steps],
-                                          [m.get("accepted_quality", m["quality"]) for m in steps])
-        cost, qual = float(cost), float(qual)
-        reach = np.concatenate([[1.0], np.cumprod([m.get("rejection_rate", 0.0) for m in steps[:-1]])])
-        out_cascade = {"steps": [m["name"] for m in steps], "usd_per_request": cost, "quality": qual,
-                       "clears_bar": bool(qual >= quality_bar), "saving_vs_largest": 1 - cost / largest["usd_per_request"],
-                       "share_reaching_step": [float(x) for x in reach]}
-    if chosen is None and not out_cascade["clears_bar"]:
-        raise BillshapeInputError("--quality-bar", quality_bar,
-                                  f"<= {max(best['quality'], out_cascade['quality']):.4g} (the best of the ladder's "
-                                  f"models, {best['name']}, and of the cascade)", "neither a model nor the cascade "
-                                  "clears the bar")
-    cascade_text = ""
-    if out_cascade:
-        cascade_text = (f"the cascade {' -> '.join(out_cascade['steps'])} costs "
-                        f"{usd_text(out_cascade['usd_per_request'])}/request at {out_cascade['quality']:.4g} "
-                        f"({'clears' if out_cascade['clears_bar'] else 'misses'} the bar)")
-    if chosen is not None:
-        saving = 1 - chosen["usd_per_request"] / largest["usd_per_request"]
-        text = (f"{chosen['name']} is the cheapest model with {ladder['quality_metric']} >= {quality_bar:g} "
-                f"({chosen['quality']:g} at {usd_text(chosen['usd_per_request'])}/request): {saving:.1%} cheaper "
-                f"than always using {largest['name']}" + (f"; {cascade_text}" if cascade_text else ""))
-    else:
-        saving = None
-        text = (f"no single model clears {ladder['quality_metric']} >= {quality_bar:g} (the best, {best['name']}, "
-                f"reaches {best['quality']:g}), but {cascade_text}: use the cascade, "
-                f"{out_cascade['saving_vs_largest']:.1%} cheaper than always using {largest['name']}")
-    return LadderChoice(
-        quality_bar=float(quality_bar), chosen=chosen["name"] if chosen else None,
-        usd_per_request=chosen["usd_per_request"] if chosen else None,
-        quality=chosen["quality"] if chosen else None, largest=largest["name"],
-        largest_usd_per_request=largest["usd_per_request"], largest_quality=largest["quality"],
-        saving_vs_largest=saving, recommendation="model" if chosen else "cascade",
-        candidates=[{"name": m["name"], "quality": m["quality"], "usd_per_request": m["usd_per_request"],
-                     "clears_bar": m["quality"] >= quality_bar} for m in models],
-        cascade=out_cascade, explanation=text, assumptions=assumptions,
-    )
+# --------------------------------------------------------------------------------------------- re-exports
+# Input readers (billshape.io), capacity tiers (billshape.decide_capacity) and model routing
+# (billshape.decide_routing) live in their own modules; their public names stay importable from here.
+from billshape.io import SHIPPED_DEMANDS, SHIPPED_LADDERS, read_input_text  # noqa: E402
+from billshape.decide_capacity import (  # noqa: E402
+    MAX_INTERRUPTIONS_PER_HOUR, CapacityPlan, capacity_plan, optimal_reserved_level, read_demand,
+    spot_overhead_factor, tiered_cost_usd)
+from billshape.decide_routing import (  # noqa: E402
+    LadderChoice, cascade_cost_quality, read_ladder, route, usd_text)

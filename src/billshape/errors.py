@@ -16,7 +16,10 @@ class BillshapeInputError(ValueError):
     Parameters
     ----------
     field : str
-        The parameter, flag or YAML path that was wrong (e.g. ``"--price"`` or ``"product.users"``).
+        The Python field or field path that was wrong (e.g. ``"price"``, ``"routes[1].gpus"`` or
+        ``"product.users"``), never a CLI flag: shells translate it (:func:`billshape.present.labels.cli_flag`).
+        Other fields named in ``allowed`` or ``hint`` are written in backticks (``"only with `params`"``)
+        so that a shell can translate them too.
     value : object
         The value that was given.
     allowed : str
@@ -57,8 +60,12 @@ def _show(value: object) -> str:
             value = value.item()
     except ImportError:  # pragma: no cover - numpy is a hard dependency
         pass
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 128:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"  # repr fails past 4,300
+    if isinstance(value, str) and len(value) > 200:  # one readable line, not a pasted file
+        return repr(value[:60] + "...") + f" ({len(value):,} characters)"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(int(value))  # "--gpus: got 0", not "got 0.0"
+        return repr(int(value))  # "gpus: got 0", not "got 0.0"
     return repr(value)
 
 

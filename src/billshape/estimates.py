@@ -45,18 +45,18 @@ class TrainingBill(Result):
 
 
 def rental_price(gpu_name: str | None, price: float | None, provider: str | None, tier: str | None,
-           field_gpu: str = "--gpu") -> tuple[float, Assumption]:
+           field_gpu: str = "gpu") -> tuple[float, Assumption]:
     """A rental price in USD per GPU-hour and its assumption: ``price`` as given, or the catalog quote for
     ``gpu_name`` at ``provider``/``tier`` (default on-demand). Exactly one of ``price``/``provider``."""
     if price is not None and provider is not None:
-        raise BillshapeInputError("--price/--provider", f"{price}/{provider}", "one of --price or --provider, not both")
+        raise BillshapeInputError("price/provider", f"{price}/{provider}", "one of `price` or `provider`, not both")
     if price is not None:
-        v.positive("--price", price, v.MAX_USD_RATE)
-        return float(price), user("rental price", float(price), "USD/GPU-hour", "--price")
+        v.positive("price", price, v.MAX_USD_RATE)
+        return float(price), user("rental price", float(price), "USD/GPU-hour", "price")
     if provider is None:
-        raise BillshapeInputError("--price", None, "a price: give --price USD_PER_GPU_HOUR or --provider P [--tier T]")
+        raise BillshapeInputError("price", None, "a price: give `price` USD_PER_GPU_HOUR or `provider` P [`tier` T]")
     if gpu_name is None:
-        raise BillshapeInputError(field_gpu, None, "an accelerator name when pricing by --provider")
+        raise BillshapeInputError(field_gpu, None, "an accelerator name when pricing by `provider`")
     quote = catalog.price(gpu_name, provider, tier or "on-demand")
     label = f"{quote.provider} {quote.gpu} {quote.tier} price" + (f" ({quote.instance_type})" if quote.instance_type else "")
     return quote.usd_per_gpu_hour, quote.assumption(label, quote.usd_per_gpu_hour, "USD/GPU-hour")
@@ -104,110 +104,110 @@ def training_bill(
     if run is not None:
         ref = catalog.training_run(run)
         if ref.gpu_hours is None or not ref.accelerator:
-            raise BillshapeInputError("--run", run, "a catalogued run with published GPU-hours and accelerator")
+            raise BillshapeInputError("run", run, "a catalogued run with published GPU-hours and accelerator")
         if gpus is not None or days is not None or hours is not None:
-            raise BillshapeInputError("--run", run, "not combined with --gpus/--days/--hours (the run gives its GPU-hours)")
+            raise BillshapeInputError("run", run, "not combined with `gpus`/`days`/`hours` (the run gives its GPU-hours)")
         gpu = gpu or ref.accelerator
         if gpu_hours is None:
             gpu_hours = ref.gpu_hours
             assumptions.append(ref.assumption(f"{ref.name} GPU-hours", ref.gpu_hours, "GPU-hours"))
     method = (method or "rental").lower()
     if method not in ("rental", "amortized", "amortised"):
-        raise BillshapeInputError("--method", method, "rental or amortized")
+        raise BillshapeInputError("method", method, "rental or amortized")
     method = "amortized" if method.startswith("amorti") else "rental"
     precision = (precision or "bf16").lower()
     if precision not in ("bf16", "fp16", "fp8", "fp4"):
-        raise BillshapeInputError("--precision", precision, "one of bf16, fp16, fp8, fp4")
+        raise BillshapeInputError("precision", precision, "one of bf16, fp16, fp8, fp4")
     acc = catalog.gpu(gpu) if gpu is not None else None
     if acc is not None:
         assumptions.append(acc.assumption("accelerator", acc.name))
 
     # --- compute -------------------------------------------------------------------------------
     if flops is not None and (params is not None or tokens is not None):
-        raise BillshapeInputError("--flops", flops, "either --flops or --params/--tokens, not both")
+        raise BillshapeInputError("flops", flops, "either `flops` or `params`/`tokens`, not both")
     if active_params is not None and params is None:
-        raise BillshapeInputError("--active-params", active_params, "only together with --params")
+        raise BillshapeInputError("active_params", active_params, "only together with `params`")
     if (params is None) != (tokens is None):
-        missing = "--tokens" if tokens is None else "--params"
-        raise BillshapeInputError(missing, None, "required together with " + ("--params" if tokens is None else "--tokens"))
+        missing = "tokens" if tokens is None else "params"
+        raise BillshapeInputError(missing, None, "required together with " + ("params" if tokens is None else "tokens"))
     training_flops = None
     if flops is not None:
-        v.positive("--flops", flops, v.MAX_FLOPS)
+        v.positive("flops", flops, v.MAX_FLOPS)
         training_flops = float(flops)
-        assumptions.append(user("training compute", training_flops, "FLOP", "--flops"))
+        assumptions.append(user("training compute", training_flops, "FLOP", "flops"))
     elif params is not None:
-        v.positive("--params", params, v.MAX_TOKENS)
-        v.positive("--tokens", tokens, v.MAX_TOKENS)
+        v.positive("params", params, v.MAX_TOKENS)
+        v.positive("tokens", tokens, v.MAX_TOKENS)
         n_active = params if active_params is None else active_params
-        v.positive("--active-params", n_active)
+        v.positive("active_params", n_active)
         if n_active > params:
-            raise BillshapeInputError("--active-params", active_params, f"<= --params ({params:g})")
+            raise BillshapeInputError("active_params", active_params, f"<= `params` ({params:g})")
         training_flops = float(training.training_flops(n_active, tokens))
         assumptions += [
-            user("parameters (total)", float(params), "parameters", "--params"),
-            user("parameters (active per token)", float(n_active), "parameters", "--active-params" if active_params else "--params"),
-            user("training tokens", float(tokens), "tokens", "--tokens"),
+            user("parameters (total)", float(params), "parameters", "params"),
+            user("parameters (active per token)", float(n_active), "parameters", "active_params" if active_params else "params"),
+            user("training tokens", float(tokens), "tokens", "tokens"),
             Assumption(name="training FLOPs rule", value="6 x N_active x D", source="Kaplan et al. 2020, arXiv:2001.08361", as_of="2020-01-23"),
         ]
 
     # --- GPU-hours -----------------------------------------------------------------------------
     if days is not None and hours is not None:
-        raise BillshapeInputError("--days/--hours", f"{days}/{hours}", "one of --days or --hours, not both")
+        raise BillshapeInputError("days/hours", f"{days}/{hours}", "one of `days` or `hours`, not both")
     wall = None
     if days is not None:
-        v.positive("--days", days, v.MAX_DAYS)
+        v.positive("days", days, v.MAX_DAYS)
         wall = float(days) * 24.0
     elif hours is not None:
-        v.positive("--hours", hours, v.MAX_HOURS)
+        v.positive("hours", hours, v.MAX_HOURS)
         wall = float(hours)
     if gpus is not None:
-        v.positive("--gpus", gpus, v.MAX_COUNT)
+        v.positive("gpus", gpus, v.MAX_COUNT)
     if wall is not None and gpus is None:
-        raise BillshapeInputError("--gpus", None, "required with --days or --hours")
+        raise BillshapeInputError("gpus", None, "required with `days` or `hours`")
     if gpus is not None and wall is None and gpu_hours is None:
-        raise BillshapeInputError("--days", None, "required with --gpus (or give --hours)")
+        raise BillshapeInputError("days", None, "required with `gpus` (or give `hours`)")
     sources = [gpu_hours is not None, wall is not None]
     if sum(sources) > 1:
-        raise BillshapeInputError("--gpu-hours", gpu_hours, "either --gpu-hours or --gpus with --days/--hours, not both")
+        raise BillshapeInputError("gpu_hours", gpu_hours, "either `gpu_hours` or `gpus` with `days`/`hours`, not both")
     peak = None
     if acc is not None:
         peak = acc.peak_flops_per_second(precision)
     if mfu is not None:
-        v.fraction("--mfu", mfu)
+        v.fraction("mfu", mfu)
 
     if gpu_hours is not None:
-        v.positive("--gpu-hours", gpu_hours, v.MAX_GPU_HOURS)
+        v.positive("gpu_hours", gpu_hours, v.MAX_GPU_HOURS)
         hours_total = float(gpu_hours)
         if not any(a.name.endswith(" GPU-hours") for a in assumptions):
-            assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "--gpu-hours"))
+            assumptions.append(user("GPU-hours", hours_total, "GPU-hours", "gpu_hours"))
     elif wall is not None:
-        v.positive("--gpus", gpus, v.MAX_COUNT)
+        v.positive("gpus", gpus, v.MAX_COUNT)
         hours_total = float(training.gpu_hours_from_cluster(gpus, wall))
-        assumptions += [user("GPUs", float(gpus), "GPUs", "--gpus"),
-                        user("wall-clock", wall, "hours", "--days" if days is not None else "--hours")]
+        assumptions += [user("GPUs", float(gpus), "GPUs", "gpus"),
+                        user("wall-clock", wall, "hours", "days" if days is not None else "hours")]
     elif training_flops is not None:
         if mfu is None:
-            raise BillshapeInputError("--mfu", None, "in (0, 1], required to turn FLOPs into GPU-hours")
+            raise BillshapeInputError("mfu", None, "in (0, 1], required to turn FLOPs into GPU-hours")
         if acc is None:
-            raise BillshapeInputError("--gpu", None, "an accelerator name, required to turn FLOPs into GPU-hours")
+            raise BillshapeInputError("gpu", None, "an accelerator name, required to turn FLOPs into GPU-hours")
         hours_total = float(training.gpu_hours_from_flops(training_flops, peak, mfu))
         assumptions += [
             acc.assumption(f"{acc.name} dense {precision} peak", peak, "FLOP/s"),
-            user("MFU", float(mfu), None, "--mfu"),
+            user("MFU", float(mfu), None, "mfu"),
         ]
     else:
         raise BillshapeInputError(
-            "--gpu-hours", None, "one of: --gpu-hours H | --gpus N --days D | --params N --tokens D --mfu M")
+            "gpu_hours", None, "one of: `gpu_hours` H | `gpus` N `days` D | `params` N `tokens` D `mfu` M")
 
     implied = None
     if training_flops is not None and (gpu_hours is not None or wall is not None):
         if mfu is not None:
-            raise BillshapeInputError("--mfu", mfu, "omitted when GPU-hours are given (the MFU is then implied)")
+            raise BillshapeInputError("mfu", mfu, "omitted when GPU-hours are given (the MFU is then implied)")
         if peak is not None:
             implied = float(training.implied_mfu(training_flops, hours_total, peak))
             if implied > 1:
                 raise BillshapeInputError(
-                    "--gpu-hours", hours_total,
+                    "gpu_hours", hours_total,
                     f"enough hours for the compute: these FLOPs imply MFU {implied:.3g} > 1 at the {precision} peak")
             assumptions.append(acc.assumption(f"{acc.name} dense {precision} peak", peak, "FLOP/s"))
             assumptions.append(derived("implied MFU", implied, None, "FLOPs / (GPU-hours x 3600 x peak)"))
@@ -218,22 +218,22 @@ def training_bill(
     energy_kwh = None
     energy_usd = 0.0
     if method == "rental":
-        for name, val in (("--hardware-usd", hardware_usd), ("--usd-per-kwh", usd_per_kwh), ("--pue", pue)):
+        for name, val in (("hardware_usd", hardware_usd), ("usd_per_kwh", usd_per_kwh), ("pue", pue)):
             if val is not None:
-                raise BillshapeInputError(name, val, "only with --method amortized (a rental price includes them)")
+                raise BillshapeInputError(name, val, "only with `method` amortized (a rental price includes them)")
         rate, a = rental_price(acc.name if acc else None, price, provider, tier)
         assumptions.append(a)
         compute = float(training.rental_cost_usd(hours_total, rate))
         assumptions.append(Assumption(name="energy", value=0.0, unit="USD", source="included in the rental price", as_of=None))
     else:
         if price is not None or provider is not None:
-            raise BillshapeInputError("--price/--provider", price or provider, "only with --method rental")
+            raise BillshapeInputError("price/provider", price or provider, "only with `method` rental")
         if acc is None:
-            raise BillshapeInputError("--gpu", None, "an accelerator name, required by --method amortized")
+            raise BillshapeInputError("gpu", None, "an accelerator name, required by `method` amortized")
         if hardware_usd is not None:
-            v.positive("--hardware-usd", hardware_usd, v.MAX_USD)
+            v.positive("hardware_usd", hardware_usd, v.MAX_USD)
             hw = float(hardware_usd)
-            assumptions.append(user("hardware price per chip", hw, "USD", "--hardware-usd"))
+            assumptions.append(user("hardware price per chip", hw, "USD", "hardware_usd"))
         else:
             a = acc.purchase_assumption()
             hw = float(a.value)
@@ -247,11 +247,11 @@ def training_bill(
             c["epoch_server_cost_overhead"].value, c["epoch_interconnect_fraction"].value))
         compute = rate * hours_total
         if acc.tdp_watts is None:
-            raise BillshapeInputError("--gpu", acc.name, "an accelerator with a catalogued TDP (for the energy bill)")
+            raise BillshapeInputError("gpu", acc.name, "an accelerator with a catalogued TDP (for the energy bill)")
         kwh_price = float(usd_per_kwh) if usd_per_kwh is not None else c["electricity_usd_per_kwh"].value
         pue_value = float(pue) if pue is not None else c["datacenter_pue"].value
-        v.non_negative("--usd-per-kwh", kwh_price)
-        v.positive("--pue", pue_value)
+        v.non_negative("usd_per_kwh", kwh_price)
+        v.positive("pue", pue_value)
         energy_kwh = float(training.energy_kwh(
             acc.tdp_watts, hours_total, c["epoch_chip_to_server_power"].value,
             c["epoch_average_power_fraction"].value, pue_value))
@@ -260,8 +260,8 @@ def training_bill(
             acc.assumption(f"{acc.name} TDP", acc.tdp_watts, "W"),
             c["epoch_chip_to_server_power"].as_assumption(),
             c["epoch_average_power_fraction"].as_assumption(),
-            user("PUE", pue_value, None, "--pue") if pue is not None else c["datacenter_pue"].as_assumption(),
-            user("electricity price", kwh_price, "USD/kWh", "--usd-per-kwh") if usd_per_kwh is not None
+            user("PUE", pue_value, None, "pue") if pue is not None else c["datacenter_pue"].as_assumption(),
+            user("electricity price", kwh_price, "USD/kWh", "usd_per_kwh") if usd_per_kwh is not None
             else c["electricity_usd_per_kwh"].as_assumption(),
         ]
     total = compute + energy_usd
@@ -273,7 +273,7 @@ def training_bill(
         assumptions.append(mult_row.as_assumption())
     else:
         mult = float(experiments_multiplier)
-        assumptions.append(user("experiments multiplier", mult, None, "--experiments-multiplier"))
+        assumptions.append(user("experiments multiplier", mult, None, "experiments_multiplier"))
     dev = training.development_cost_usd(total, mult, staff_usd, data_usd)
     development = Development(
         final_run_usd=total, experiments_multiplier=mult, experiments_usd=float(dev["experiments_usd"]),
@@ -317,11 +317,11 @@ def serving_cost(
     ``tokens_per_second`` is the output (decode) throughput of the whole deployment; give
     ``input_tokens_per_second`` (prefill throughput) to price input tokens too.
     """
-    v.positive("--tokens-per-second", tokens_per_second, v.MAX_TOKENS)
-    v.positive("--gpus", gpus, v.MAX_COUNT)
+    v.positive("tokens_per_second", tokens_per_second, v.MAX_TOKENS)
+    v.positive("gpus", gpus, v.MAX_COUNT)
     assumptions: list[Assumption] = [
-        user("deployment output throughput", float(tokens_per_second), "tokens/s", "--tokens-per-second"),
-        user("GPUs", float(gpus), "GPUs", "--gpus"),
+        user("deployment output throughput", float(tokens_per_second), "tokens/s", "tokens_per_second"),
+        user("GPUs", float(gpus), "GPUs", "gpus"),
     ]
     rate, a = rental_price(gpu, price, provider, tier)
     assumptions.append(a)
@@ -329,16 +329,16 @@ def serving_cost(
         u = 1.0
         assumptions.append(Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy at this throughput (an upper bound on efficiency)", as_of=None))
     else:
-        v.fraction("--utilization", utilization)
+        v.fraction("utilization", utilization)
         u = float(utilization)
-        assumptions.append(user("utilization", u, None, "--utilization"))
+        assumptions.append(user("utilization", u, None, "utilization"))
     per_hour = float(inference.deployment_usd_per_hour(rate, gpus))
     out = float(inference.usd_per_million_tokens(per_hour, tokens_per_second, u))
     inp = None
     if input_tokens_per_second is not None:
-        v.positive("--input-tokens-per-second", input_tokens_per_second, v.MAX_TOKENS)
+        v.positive("input_tokens_per_second", input_tokens_per_second, v.MAX_TOKENS)
         inp = float(inference.usd_per_million_tokens(per_hour, input_tokens_per_second, u))
-        assumptions.append(user("deployment input throughput", float(input_tokens_per_second), "tokens/s", "--input-tokens-per-second"))
+        assumptions.append(user("deployment input throughput", float(input_tokens_per_second), "tokens/s", "input_tokens_per_second"))
     assumptions.append(Assumption(name="cost per token equation", value="$/h / (tokens/h x utilization)",
                                   source="billshape seed 003, section 37.2", as_of=None))
     return ServingCost(

@@ -48,7 +48,7 @@ def check_months(field: str, months, maximum: int = MAX_MONTHS) -> int:
     """A horizon in whole months in ``[1, maximum]``; returns it as an ``int``."""
     try:
         m = float(months)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past any float (400 digits)
         raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]") from None
     if not np.isfinite(m) or m != int(m) or not 1 <= m <= maximum:
         raise BillshapeInputError(field, months, f"a whole number of months in [1, {maximum}]")
@@ -72,7 +72,7 @@ def monthly_factor(annual_factor):
     return np.asarray(annual_factor, dtype=float) ** (1.0 / 12.0)
 
 
-def parse_steps(steps, field: str = "--api-price-step") -> list[tuple[int, float]]:
+def parse_steps(steps, field: str = "api_price_step") -> list[tuple[int, float]]:
     """Parse step changes given as ``'MONTH:FACTOR'`` strings (or ``(month, factor)`` pairs).
 
     ``MONTH`` is the first month (1-based) at the new price; ``FACTOR`` multiplies the price from then on.
@@ -88,7 +88,10 @@ def parse_steps(steps, field: str = "--api-price-step") -> list[tuple[int, float
             except ValueError:
                 raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         else:
-            month, factor = int(step[0]), float(step[1])
+            try:
+                month, factor = int(step[0]), float(step[1])
+            except (TypeError, ValueError, OverflowError, IndexError):
+                raise BillshapeInputError(field, step, "MONTH:FACTOR, e.g. 13:3 (x3 from month 13 on)") from None
         if not 1 <= month <= MAX_MONTHS:
             raise BillshapeInputError(field, step, f"MONTH in [1, {MAX_MONTHS}] (month 1 is the first month)")
         if not np.isfinite(factor) or not MIN_STEP_FACTOR <= factor <= MAX_STEP_FACTOR:
@@ -124,7 +127,7 @@ def price_path(start_price, months: int, annual_factor=1.0, steps=None):
     v.positive("annual_factor", annual_factor)
     months = int(months)
     if months < 1:
-        raise BillshapeInputError("--months", months, ">= 1")
+        raise BillshapeInputError("months", months, ">= 1")
     m = np.arange(1, months + 1, dtype=float)
     p0 = np.asarray(start_price, dtype=float)[..., None]
     f = np.asarray(annual_factor, dtype=float)[..., None]
@@ -162,7 +165,7 @@ def multiplier_paths(months: int, annual_factor=1.0, steps=()):
     v.positive("annual_factor", annual_factor)
     months = int(months)
     if months < 1:
-        raise BillshapeInputError("--months", months, ">= 1")
+        raise BillshapeInputError("months", months, ">= 1")
     m = np.arange(1, months + 1, dtype=float)
     f = np.asarray(annual_factor, dtype=float).reshape(-1, 1)
     k = f ** ((m[None, :] - 1.0) / 12.0)
@@ -212,7 +215,7 @@ def trends() -> dict:
     }
 
 
-def trend(name: str, field: str = "--trend"):
+def trend(name: str, field: str = "trend"):
     """Look up a named trend (e.g. ``a16z-llmflation``)."""
     table = trends()
     key = str(name).strip().lower()
@@ -248,12 +251,12 @@ def fit_trend(years, prices):
     p = np.asarray(prices, dtype=float)
     v.positive("prices", p)
     if t.size < 2 or np.ptp(t) == 0:
-        raise BillshapeInputError("--file", f"{t.size} dated price(s)", "at least two prices on different dates")
+        raise BillshapeInputError("file", f"{t.size} dated price(s)", "at least two prices on different dates")
     b, a = np.polyfit(t, np.log(p), 1)
     return float(np.exp(b)), float(np.exp(a))
 
 
-def read_price_history(path: str | Path | None = None, field: str = "--file") -> list[dict]:
+def read_price_history(path: str | Path | None = None, field: str = "file") -> list[dict]:
     """Dated API list prices: the shipped ``data/api_price_history.csv`` or a user CSV.
 
     Required columns: ``date`` (ISO) and at least one of ``usd_per_million_input`` /
@@ -362,7 +365,7 @@ def backtest(rows: list[dict] | None = None, price_column: str | None = None,
     train_fraction : float
         In (0, 1); used only without ``cutoff``.
     source_label : str, optional
-        The user's price table (``--file``); ``None``: the shipped table, labelled with its sources.
+        The user's price table (``file``); ``None``: the shipped table, labelled with its sources.
 
     Returns
     -------
@@ -377,24 +380,24 @@ def backtest(rows: list[dict] | None = None, price_column: str | None = None,
     column_given = price_column is not None
     price_column = PRICE_COLUMNS[0] if price_column is None else price_column
     if price_column not in PRICE_COLUMNS:
-        raise unknown_name("--price-column", price_column, PRICE_COLUMNS)
+        raise unknown_name("price_column", price_column, PRICE_COLUMNS)
     rows = read_price_history() if rows is None else rows
     sel = [r for r in rows if r.get(price_column) is not None]
     if series:
         sel = [r for r in sel if r.get("series", "").lower() == series.lower()]
         if not sel:
-            raise unknown_name("--series", series, {r.get("series", "") for r in rows if r.get("series")})
+            raise unknown_name("series", series, {r.get("series", "") for r in rows if r.get("series")})
     if model:
         sel = [r for r in sel if r.get("model", "").lower() == model.lower()]
         if not sel:
-            raise unknown_name("--model", model, {r.get("model", "") for r in rows if r.get("model")})
+            raise unknown_name("model", model, {r.get("model", "") for r in rows if r.get("model")})
     sel.sort(key=lambda r: r["date"])
     if len(sel) < 3:
-        raise BillshapeInputError("--file", f"{len(sel)} priced rows", "at least 3 dated prices (2 to fit, 1 to test)")
+        raise BillshapeInputError("file", f"{len(sel)} priced rows", "at least 3 dated prices (2 to fit, 1 to test)")
     dates = np.array([r["date"] for r in sel], dtype="datetime64[D]")
     prices = np.array([r[price_column] for r in sel], dtype=float)
     if cutoff is None:
-        v.fraction("--train-fraction", train_fraction)
+        v.fraction("train_fraction", train_fraction)
         k = min(max(int(round(len(sel) * float(train_fraction))), 2), len(sel) - 1)
         cut = dates[k]
         if np.sum(dates < cut) < 2:  # ties on the boundary date
@@ -403,10 +406,10 @@ def backtest(rows: list[dict] | None = None, price_column: str | None = None,
         try:
             cut = np.datetime64(_dt.date.fromisoformat(cutoff), "D")
         except ValueError:
-            raise BillshapeInputError("--cutoff", cutoff, "an ISO date (YYYY-MM-DD)") from None
+            raise BillshapeInputError("cutoff", cutoff, "an ISO date (YYYY-MM-DD)") from None
     train, test = dates < cut, dates >= cut
     if np.sum(train) < 2 or len(np.unique(dates[train])) < 2 or np.sum(test) < 1:
-        raise BillshapeInputError("--cutoff", str(cut), "a date with >= 2 dated prices before it and >= 1 on or after it")
+        raise BillshapeInputError("cutoff", str(cut), "a date with >= 2 dated prices before it and >= 1 on or after it")
     origin = dates[0]
     t = years_since(dates, origin)
     f_train, p_origin = fit_trend(t[train], prices[train])
@@ -439,11 +442,11 @@ def backtest(rows: list[dict] | None = None, price_column: str | None = None,
                     "forecast": float(forecast[i])} for i in np.where(test)[0]],
         explanation=text,
         assumptions=[
-            user("price table", source_label, None, "--file") if source_label is not None else _shipped_table(),
-            user("price column", price_column, None, "--price-column") if column_given else
+            user("price table", source_label, None, "file") if source_label is not None else _shipped_table(),
+            user("price column", price_column, None, "price_column") if column_given else
             derived("price column", price_column, None, "default: list input prices, the column every row of the "
                     "shipped table has"),
-            derived("cutoff date", str(cut), None, "--cutoff, or the train fraction of rows by date"),
+            derived("cutoff date", str(cut), None, "`cutoff`, or the train fraction of rows by date"),
             *[trends()[n].as_assumption() for n in named],
         ],
     )

@@ -33,9 +33,13 @@ class Assumption(BaseModel):
     as_of: str | None = None
 
 
-def user(name: str, value: Any, unit: str | None = None, flag: str | None = None) -> Assumption:
-    """An assumption the user supplied directly."""
-    src = "user input" + (f" ({flag})" if flag else "")
+def user(name: str, value: Any, unit: str | None = None, field: str | None = None) -> Assumption:
+    """An assumption the user supplied directly; ``field`` names the Python field it came from (``"gpus"``).
+
+    The source reads ``"user input (gpus)"``; shells translate the field to their own words (the CLI prints
+    ``"user input (--gpus)"``, see :mod:`billshape.present.labels`).
+    """
+    src = "user input" + (f" ({field})" if field else "")
     return Assumption(name=name, value=value, unit=unit, source=src, as_of=None)
 
 

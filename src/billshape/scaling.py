@@ -80,7 +80,7 @@ def constant_sets() -> dict:
     return out
 
 
-def constant_set(name: str, field: str = "--constants"):
+def constant_set(name: str, field: str = "constants"):
     """Look up a named constant set (``hoffmann-2022``, ``besiroglu-2024``, ``sardana-2024``)."""
     sets = constant_sets()
     key = str(name).strip().lower()
@@ -187,7 +187,7 @@ def compute_optimal_allocation(training_flops, E, A, B, alpha, beta):
     return n, half / n
 
 
-def _check_target(target_loss, E, field="--target-loss"):
+def _check_target(target_loss, E, field="target_loss"):
     t = _f(target_loss)
     if not np.all(np.isfinite(t)) or not np.all(t > _f(E)):
         raise BillshapeInputError(

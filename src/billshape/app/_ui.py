@@ -20,7 +20,9 @@ def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     try:
         return fn(*args, **kwargs)
     except BillshapeInputError as exc:
-        st.error(exc.message, icon=":material/error:")
+        from billshape.present.labels import cli_message
+
+        st.error(cli_message(exc), icon=":material/error:")  # library fields (gpus) in the words shown so far (--gpus)
     except Exception as exc:  # a bug, not the user's fault: one line, like the CLI
         st.error(f"internal error ({type(exc).__name__}): {exc}", icon=":material/bug_report:")
     return None

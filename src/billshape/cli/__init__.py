@@ -57,6 +57,15 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+#: verbs whose errors name scenario YAML paths, not flags
+_YAML_VERBS = {"plan", "demo"}
+
+
+def _verb(argv: list[str] | None) -> str | None:
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests."""
     import warnings
@@ -72,7 +81,11 @@ def run(argv: list[str] | None = None) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
     except BillshapeInputError as exc:
-        return _fail(exc.message)
+        from billshape.present.labels import cli_message
+
+        # the library names fields (gpus); the CLI prints its flags (--gpus). A scenario's errors name YAML paths
+        # (horizon_months, product.users), which stay as they are.
+        return _fail(cli_message(exc, field=_verb(argv) not in _YAML_VERBS))
     except NonFiniteResult as exc:
         return _fail(f"{exc.path}: the result overflowed to {exc.value!r}; allowed: inputs that keep every result "
                      "finite (an input is far outside realistic bounds)")

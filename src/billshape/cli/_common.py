@@ -12,10 +12,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON ob
 
 
 def print_json(payload: Any) -> None:
-    """Print one JSON object (NaN/inf are rejected, never printed)."""
+    """Print one JSON object (NaN/inf are rejected, never printed); provenance in CLI flags (``user input (--gpus)``)."""
+    from billshape.present.labels import cli_payload
     from billshape.results import json_safe
 
-    sys.stdout.write(json.dumps(json_safe(payload), allow_nan=False, indent=2) + "\n")
+    sys.stdout.write(json.dumps(cli_payload(json_safe(payload)), allow_nan=False, indent=2) + "\n")
 
 
 def fmt(value: Any, unit: str = "") -> str:
@@ -72,6 +73,8 @@ def render(result, title: str, rows: list[tuple[str, Any, str]], notes: list[str
 def render_assumptions(assumptions, out=None) -> None:
     from rich.table import Table
 
+    from billshape.present.labels import cli_source
+
     out = out or console()
     table = Table(title="assumptions (full sources: --json)", title_justify="left", header_style="dim", box=None)
     table.add_column("name", no_wrap=True, width=30, overflow="ellipsis")
@@ -80,6 +83,7 @@ def render_assumptions(assumptions, out=None) -> None:
     table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=70)
     for a in assumptions:
         value = fmt(a.value) + (f" {a.unit}" if a.unit else "")
-        source = a.source if len(a.source) <= 70 else a.source[:69] + "…"
+        source = cli_source(a.source)
+        source = source if len(source) <= 70 else source[:69] + "…"
         table.add_row(a.name, value, a.as_of or "", source)
     out.print(table)

@@ -34,21 +34,17 @@ def register(app: typer.Typer) -> None:
         discount_rate_annual: Annotated[float, typer.Option("--discount-rate-annual", help="Discount rate per year for NPV (0.1 = 10%).")] = 0.0,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import BreakevenRequest, run
         from billshape.cli._common import print_json, render
-        from billshape.decide import break_even
-        from billshape.errors import BillshapeInputError
+        from billshape.decide import BuildBuyHorizon
 
-        for flag, val in (("--api-price", api_price), ("--own-cost", own_cost), ("--fixed", fixed)):
-            if val is None:
-                raise BillshapeInputError(flag, None, "required")
-        if months is not None or volume_per_month is not None:
-            for flag, val in (("--volume-per-month", volume_per_month), ("--months", months)):
-                if val is None:
-                    raise BillshapeInputError(flag, None, "given with " + ("--months" if flag == "--volume-per-month" else "--volume-per-month"))
-            from billshape.decide import build_vs_buy_horizon
-
-            hz = build_vs_buy_horizon(api_price, own_cost, fixed, volume_per_month, months, volume_growth_per_month,
-                                      api_price_annual_factor, api_price_step, own_cost_annual_factor, discount_rate_annual)
+        res = run(BreakevenRequest(
+            api_usd_per_million_tokens=api_price, own_usd_per_million_tokens=own_cost, fixed_usd=fixed,
+            volume_tokens_per_month=volume_per_month, months=months, volume_growth_per_month=volume_growth_per_month,
+            api_price_annual_factor=api_price_annual_factor, api_price_steps=api_price_step,
+            own_cost_annual_factor=own_cost_annual_factor, discount_rate_annual=discount_rate_annual))
+        if isinstance(res, BuildBuyHorizon):
+            hz = res
             if json_out:
                 print_json(hz.to_dict())
                 return
@@ -60,7 +56,6 @@ def register(app: typer.Typer) -> None:
                 ("recheck break-even volume", hz.recheck["break_even_tokens"], "tokens"),
             ], notes=[hz.explanation, hz.horizon_explanation])
             return
-        res = break_even(api_price, own_cost, fixed)
         if json_out:
             print_json(res.to_dict())
             return

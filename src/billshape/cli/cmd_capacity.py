@@ -30,21 +30,13 @@ def register(app: typer.Typer) -> None:
         checkpoint_minutes: Annotated[float, typer.Option("--checkpoint-minutes", help="Minutes lost per preemption (restore + redo).")] = 0.0,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import CapacityRequest, run
         from billshape.cli._common import print_json, render
-        from pathlib import Path
 
-        from billshape.decide import SHIPPED_DEMANDS, capacity_plan, read_demand
-        from billshape.errors import BillshapeInputError
-
-        for flag, val in (("--demand", demand), ("--reserved-price", reserved_price), ("--on-demand-price", on_demand_price)):
-            if val is None:
-                raise BillshapeInputError(flag, None, "required")
-        _, gpus, interruptible = read_demand(demand)
-        key = demand.strip().lower()
-        label = (f"{key} (shipped billshape/data/{SHIPPED_DEMANDS[key]})"
-                 if key in SHIPPED_DEMANDS and not Path(demand).is_file() else demand)
-        res = capacity_plan(gpus, reserved_price, on_demand_price, interruptible, spot_price,
-                            spot_interruptions_per_hour, checkpoint_minutes, demand_label=label)
+        res = run(CapacityRequest(demand=demand, reserved_usd_per_gpu_hour=reserved_price,
+                                  on_demand_usd_per_gpu_hour=on_demand_price, spot_usd_per_gpu_hour=spot_price,
+                                  spot_interruptions_per_hour=spot_interruptions_per_hour,
+                                  checkpoint_minutes=checkpoint_minutes))
         if json_out:
             print_json(res.to_dict())
             return

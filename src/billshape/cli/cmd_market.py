@@ -28,12 +28,11 @@ Example: billshape market backtest --series openai-flagship
         train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows (by date) to fit on, without --cutoff.")] = 0.5,
         json_out: JsonOpt = False,
     ) -> None:
-        from billshape import market
+        from billshape.chains import MarketBacktestRequest, run
         from billshape.cli._common import print_json, render
 
-        rows = market.read_price_history(file)
-        res = market.backtest(rows, price_column=price_column, series=series, model=model, cutoff=cutoff,
-                              train_fraction=train_fraction, source_label=file)
+        res = run(MarketBacktestRequest(file=file, price_column=price_column, series=series, model=model,
+                                        cutoff=cutoff, train_fraction=train_fraction))
         if json_out:
             print_json(res.to_dict())
             return
@@ -55,35 +54,13 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
         step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
-        from billshape import market
+        from billshape.chains import MarketPathRequest, run
         from billshape.cli._common import print_json, render_assumptions
-        from billshape.errors import BillshapeInputError
-        from billshape.results import user
 
-        from billshape import _validate as v
-
-        if start_price is None:
-            raise BillshapeInputError("--start-price", None, "a price > 0")
-        v.positive("--start-price", start_price, v.MAX_USD)
-        months = market.check_months("--months", months)
-        if annual_factor is not None:
-            market.check_annual_factor("--annual-factor", annual_factor)
-        if trend is not None and annual_factor is not None:
-            raise BillshapeInputError("--trend", trend, "either --trend or --annual-factor, not both")
-        assumptions = [user("start price", start_price, None, "--start-price")]
-        if trend is not None:
-            row = market.trend(trend)
-            factor = row.annual_factor
-            assumptions.append(row.as_assumption())
-        else:
-            factor = 1.0 if annual_factor is None else annual_factor
-            assumptions.append(user("annual factor", factor, "x per year", "--annual-factor"))
-        steps = market.parse_steps(step, "--step")
-        prices = market.price_path(start_price, months, factor, steps)
-        payload = {"months": months, "annual_factor": factor, "steps": [f"{m}:{f:g}" for m, f in steps],
-                   "prices": [{"month": i + 1, "price": float(p)} for i, p in enumerate(prices)],
-                   "end_to_start_ratio": float(prices[-1] / prices[0]),
-                   "assumptions": [a.model_dump() for a in assumptions]}
+        res = run(MarketPathRequest(start_price=start_price, months=months, annual_factor=annual_factor, trend=trend,
+                                    steps=step))
+        payload = res.to_dict()
+        assumptions = res.assumptions
         if json_out:
             print_json(payload)
             return

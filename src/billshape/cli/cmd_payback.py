@@ -23,14 +23,11 @@ def register(app: typer.Typer) -> None:
         cost_per_user_month: Annotated[float, typer.Option("--cost-per-user-month", help="Serving cost, USD per user per month.")] = 0.0,
         json_out: JsonOpt = False,
     ) -> None:
-        from billshape.business import payback as compute
+        from billshape.chains import PaybackRequest, run
         from billshape.cli._common import print_json, render
-        from billshape.errors import BillshapeInputError
 
-        for flag, val in (("--fixed", fixed), ("--users", users), ("--revenue-per-user-month", revenue_per_user_month)):
-            if val is None:
-                raise BillshapeInputError(flag, None, "required")
-        res = compute(fixed, users, revenue_per_user_month, cost_per_user_month)
+        res = run(PaybackRequest(fixed_usd=fixed, users=users, revenue_per_user_month_usd=revenue_per_user_month,
+                                 cost_per_user_month_usd=cost_per_user_month))
         if json_out:
             print_json(res.to_dict())
             return

@@ -27,14 +27,11 @@ def register(app: typer.Typer) -> None:
         cascade: Annotated[bool, typer.Option("--cascade", help="Also evaluate the cascade.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import RouteRequest, run
         from billshape.cli._common import print_json, render
-        from billshape.decide import read_ladder, route, usd_text
-        from billshape.errors import BillshapeInputError
+        from billshape.decide import usd_text
 
-        for flag, val in (("--ladder", ladder), ("--quality-bar", quality_bar)):
-            if val is None:
-                raise BillshapeInputError(flag, None, "required")
-        res = route(read_ladder(ladder), quality_bar, cascade=cascade, cascade_only=True)
+        res = run(RouteRequest(ladder=ladder, quality_bar=quality_bar, cascade=cascade, cascade_only=True))
         if json_out:
             print_json(res.to_dict())
             return

@@ -50,55 +50,32 @@ def register(app: typer.Typer) -> None:
         ttft_limit: Annotated[Optional[float], typer.Option("--ttft-limit", help="Capacity: max time to first token [s].")] = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import ServeRequest, run
+        from billshape.chains.serving import mode as serve_mode
         from billshape.cli._common import print_json, render
-        from billshape.errors import BillshapeInputError
 
-        if utilization is not None:  # checked on every path, priced or not
-            from billshape import _validate
-
-            _validate.fraction("--utilization", utilization)
-        if measured is not None or model is not None or requests_per_second is not None:
-            from billshape import serving
-
-            if tokens_per_second is not None:
-                raise BillshapeInputError("--tokens-per-second", tokens_per_second, "omitted with --model/--measured (the throughput is modeled or measured)")
-            if requests_per_second is not None:
-                if model is None or gpu is None:
-                    raise BillshapeInputError("--model" if model is None else "--gpu", None, "required with --requests-per-second")
-                if tpot_limit is None and ttft_limit is None:
-                    raise BillshapeInputError("--tpot-limit", None, "a TPOT and/or TTFT limit with --requests-per-second")
-                cap = serving.capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=tp,
-                                       precision=precision, kv_precision=kv_precision,
-                                       input_tokens=input_tokens, output_tokens=output_tokens,
-                                       tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price, provider=provider, tier=tier)
-                if json_out:
-                    print_json(cap.to_dict())
-                    return
-                render(cap, f"Capacity: {cap.model} on {cap.gpu}", [
-                    ("requests/s", cap.requests_per_second, ""), ("batch per replica", cap.batch_per_replica, ""),
-                    ("TPOT", cap.tpot_seconds, "s"), ("TTFT", cap.ttft_seconds, "s"),
-                    ("replicas", cap.replicas, ""), ("GPUs", cap.gpus, ""),
-                    ("USD per month", cap.usd_per_month, "USD"),
-                ])
-                return
-            if measured is not None:
-                if mode is not None or batch is not None:
-                    raise BillshapeInputError("--batch/--mode", batch or mode, "omitted with --measured (lengths come from the file)")
-                res = serving.serve_measured(measured, model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision,
-                                             kv_precision=kv_precision, price=price, provider=provider, tier=tier,
-                                             utilization=utilization)
-            else:
-                if gpu is None:
-                    raise BillshapeInputError("--gpu", None, "an accelerator name with --model")
-                res = serving.serve(model=model, gpu=gpu, gpus=gpus, tp=tp, precision=precision,
-                                    kv_precision=kv_precision, input_tokens=input_tokens,
-                                    output_tokens=output_tokens, batch=batch or "max", mode=mode, price=price,
-                                    provider=provider, tier=tier, utilization=utilization,
-                                    reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
-                                    ep=ep, dp_attention=dp_attention)
-            if json_out:
-                print_json(res.to_dict())
-                return
+        req = ServeRequest(
+            tokens_per_second=tokens_per_second, input_tokens_per_second=input_tokens_per_second, gpus=gpus, gpu=gpu,
+            model=model, tp=tp, ep=ep, dp_attention=dp_attention, precision=precision, kv_precision=kv_precision,
+            input_tokens=input_tokens, output_tokens=output_tokens, batch=batch, mode=mode, price=price,
+            provider=provider, tier=tier, utilization=utilization, measured=measured,
+            reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
+            requests_per_second=requests_per_second, tpot_limit=tpot_limit, ttft_limit=ttft_limit)
+        how = serve_mode(req)
+        res = run(req)
+        if json_out:
+            print_json(res.to_dict())
+            return
+        if how == "capacity":
+            cap = res
+            render(cap, f"Capacity: {cap.model} on {cap.gpu}", [
+                ("requests/s", cap.requests_per_second, ""), ("batch per replica", cap.batch_per_replica, ""),
+                ("TPOT", cap.tpot_seconds, "s"), ("TTFT", cap.ttft_seconds, "s"),
+                ("replicas", cap.replicas, ""), ("GPUs", cap.gpus, ""),
+                ("USD per month", cap.usd_per_month, "USD"),
+            ])
+            return
+        if how in ("measured", "model"):
             def band(low, high, unit=""):
                 from billshape.cli._common import fmt
 
@@ -130,17 +107,6 @@ def register(app: typer.Typer) -> None:
             render(res, f"Serving {res.model} on {res.gpus:g} x {res.gpu} ({res.source})", rows)
             return
 
-        from billshape.estimates import serving_cost
-
-        if tokens_per_second is None:
-            raise BillshapeInputError("--tokens-per-second", None, "> 0: the deployment's output tokens/s (or give --model/--measured)")
-        if gpus is None:
-            raise BillshapeInputError("--gpus", None, "> 0: GPUs in the deployment")
-        res = serving_cost(tokens_per_second=tokens_per_second, gpus=gpus, price=price, provider=provider, tier=tier,
-                           gpu=gpu, utilization=utilization, input_tokens_per_second=input_tokens_per_second)
-        if json_out:
-            print_json(res.to_dict())
-            return
         render(res, "Serving cost", [
             ("deployment price", res.usd_per_hour, "USD"),
             ("utilization", res.utilization, ""),

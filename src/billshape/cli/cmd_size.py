@@ -35,23 +35,13 @@ def register(app: typer.Typer) -> None:
         decode_share: Annotated[Optional[float], typer.Option("--decode-share", help="Share of inference tokens generated (for dollars).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import SizeRequest, run
         from billshape.cli._common import print_json, render
-        from billshape.decide import size_model
-        from billshape.errors import BillshapeInputError
 
-        if inference_tokens is None:
-            raise BillshapeInputError("--inference-tokens", None, "a token count >= 0")
-        peak, peak_src = None, None
-        if gpu is not None:
-            from billshape import catalog
-
-            acc = catalog.gpu(gpu)
-            peak = acc.peak_flops_per_second(precision)
-            peak_src = acc.assumption(f"{acc.name} dense peak ({precision})", peak, "FLOP/s")
-        res = size_model(inference_tokens, reference_params=reference_params, reference_tokens=reference_tokens,
-                         target_loss=target_loss, constants=constants, usd_per_gpu_hour=usd_per_gpu_hour,
-                         peak_flops_per_second=peak, mfu_training=mfu_training, mfu_prefill=mfu_prefill,
-                         mfu_decode=mfu_decode, decode_share=decode_share, peak_source=peak_src)
+        res = run(SizeRequest(inference_tokens=inference_tokens, reference_params=reference_params,
+                              reference_tokens=reference_tokens, target_loss=target_loss, constants=constants, gpu=gpu,
+                              precision=precision, usd_per_gpu_hour=usd_per_gpu_hour, mfu_training=mfu_training,
+                              mfu_prefill=mfu_prefill, mfu_decode=mfu_decode, decode_share=decode_share))
         if json_out:
             print_json(res.to_dict())
             return

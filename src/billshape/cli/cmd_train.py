@@ -45,15 +45,16 @@ def register(app: typer.Typer) -> None:
         data_usd: Annotated[float, typer.Option("--data-usd", help="Data cost, shown beside the run.")] = 0.0,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import TrainRequest
+        from billshape.chains import run as run_chain  # the option --run is named run
         from billshape.cli._common import print_json, render
-        from billshape.estimates import training_bill
 
-        bill = training_bill(
+        bill = run_chain(TrainRequest(
             run=run, gpu=gpu, gpu_hours=gpu_hours, gpus=gpus, days=days, hours=hours, params=params,
             active_params=active_params, tokens=tokens, flops=flops, mfu=mfu, precision=precision, price=price,
             provider=provider, tier=tier, method=method, hardware_usd=hardware_usd, usd_per_kwh=usd_per_kwh,
             pue=pue, experiments_multiplier=experiments_multiplier, staff_usd=staff_usd, data_usd=data_usd,
-        )
+        ))
         if json_out:
             print_json(bill.to_dict())
             return

@@ -1,6 +1,6 @@
 """Measured economics from usage logs: ingest, report, unit economics, what-if, FOCUS export.
 
-Every function takes a ``--db`` path and an ``engine`` (``duckdb`` or ``spark``) and runs the same Ibis
+Every function takes a ``db`` path and an ``engine`` (``duckdb`` or ``spark``) and runs the same Ibis
 expressions on either. Money is integer micro-dollars in the ledger; results show USD as exact decimals
 rounded to the micro-dollar (floats in JSON, with ``*_micro_usd`` integers beside them).
 """
@@ -41,7 +41,7 @@ def parse_map(items: Sequence[str] | None) -> dict[str, str]:
     for item in items or []:
         col, sep, fld = item.partition("=")
         if not sep or not col.strip() or fld.strip() not in MAPPABLE:
-            raise BillshapeInputError("--map", item, "COL=FIELD with FIELD one of " + ", ".join(MAPPABLE))
+            raise BillshapeInputError("map", item, "COL=FIELD with FIELD one of " + ", ".join(MAPPABLE))
         out[col.strip()] = fld.strip()
     return out
 
@@ -87,7 +87,7 @@ def ingest(
     engine_used = _engine_assumption(engine)
     engine = engine or E.DEFAULT_ENGINE
     if fmt is not None and fmt not in FORMATS:
-        raise BillshapeInputError("--format", fmt, "one of " + ", ".join(FORMATS))
+        raise BillshapeInputError("format", fmt, "one of " + ", ".join(FORMATS))
     mapping = mapping or {}
     for f in files:
         if not os.path.isfile(f):
@@ -185,8 +185,8 @@ def _default(name: str, value, flag: str) -> Assumption:
 
 
 def _engine_assumption(engine: str | None) -> Assumption:
-    """The engine: the user's ``--engine``, or the default one (labelled as such)."""
-    return _default("engine", E.DEFAULT_ENGINE, "--engine") if engine is None else user("engine", engine, None, "--engine")
+    """The engine: the user's ``engine``, or the default one (labelled as such)."""
+    return _default("engine", E.DEFAULT_ENGINE, "engine") if engine is None else user("engine", engine, None, "engine")
 
 
 def _user_prices(prices_csv: str | None, self_hosted: Sequence[str] | None) -> dict:
@@ -195,7 +195,7 @@ def _user_prices(prices_csv: str | None, self_hosted: Sequence[str] | None) -> d
     hosted = P.read_self_hosted(list(self_hosted or []))
     both = sorted(set(table) & set(hosted))
     if both:
-        raise BillshapeInputError("--self-hosted", "/".join(both[0]).lstrip("/"), "a model not also in --prices", f"it is priced in {prices_csv}")
+        raise BillshapeInputError("self_hosted", "/".join(both[0]).lstrip("/"), "a model not also in `prices`", f"it is priced in {prices_csv}")
     return {**table, **hosted}
 
 
@@ -252,7 +252,7 @@ class RepriceResult(Result):
 
 def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None,
             self_hosted: Sequence[str] | None = None) -> RepriceResult:
-    """Price quarantined rows that now have a price (a new ``--prices``/``--self-hosted``, a newer genai-prices).
+    """Price quarantined rows that now have a price (a new ``prices``/``self_hosted``, a newer genai-prices).
 
     Only rows quarantined for want of a price are considered (they keep their record); unreadable rows and
     duplicates stay. The considered rows go through the same pricing and duplicate test as an ingest
@@ -266,7 +266,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
     engine = engine or E.DEFAULT_ENGINE
     user_prices = _user_prices(prices_csv, self_hosted)
     if engine == "duckdb" and not os.path.exists(db) or engine == "spark" and not os.path.isdir(db):
-        raise BillshapeInputError("--db", db, "an existing usage database (run `billshape usage ingest` first)")
+        raise BillshapeInputError("db", db, "an existing usage database (run `billshape usage ingest` first)")
     store = E.open_store(db, engine)
     rid = "r" + uuid.uuid4().hex[:15]
     try:
@@ -349,10 +349,10 @@ def _open(db: str, engine: str | None):
 def report(db: str, by: str | None = None, engine: str | None = None) -> Report:
     """Spend attributed to customers, features, projects, users, models, providers, days or months
     (``by`` None: the default, customer)."""
-    by_used = _default("by", REPORT_BY[0], "--by") if by is None else user("by", by, None, "--by")
+    by_used = _default("by", REPORT_BY[0], "by") if by is None else user("by", by, None, "by")
     by = by or REPORT_BY[0]
     if by not in REPORT_BY:
-        raise BillshapeInputError("--by", by, "one of " + ", ".join(REPORT_BY))
+        raise BillshapeInputError("by", by, "one of " + ", ".join(REPORT_BY))
     store = _open(db, engine)
     try:
         ledger = store.table("ledger")
@@ -407,7 +407,7 @@ def economics(db: str, engine: str | None = None) -> Economics:
         store.close()
     n = int(t["requests"] or 0)
     if n == 0:
-        raise BillshapeInputError("--db", db, "a usage database with priced rows", "ingest some logs first")
+        raise BillshapeInputError("db", db, "a usage database with priced rows", "ingest some logs first")
     micro = int(t["usd_micro"] or 0)
     users, users_from = (int(t["users"]), "user_id") if t["users"] else (int(t["customers"]), "customer")
     users = max(users, 1) if (t["users"] or t["customers"]) else 0
@@ -569,13 +569,13 @@ def parse_route(text: str) -> tuple[str, Decimal, str]:
     left, arrow, to = text.partition("->")
     src, colon, share = left.rpartition(":")
     if not arrow or not colon or not src.strip() or not to.strip():
-        raise BillshapeInputError("--route", text, allowed)
+        raise BillshapeInputError("route", text, allowed)
     try:
         s = Decimal(share.strip().rstrip("%")) / (100 if share.strip().endswith("%") else 1)
     except ArithmeticError:
-        raise BillshapeInputError("--route", text, allowed) from None
+        raise BillshapeInputError("route", text, allowed) from None
     if not s.is_finite() or not 0 <= s <= 1:
-        raise BillshapeInputError("--route", text, "SHARE in [0, 1] (or 0%-100%)")
+        raise BillshapeInputError("route", text, "SHARE in [0, 1] (or 0%-100%)")
     return src.strip(), s, to.strip()
 
 
@@ -593,13 +593,13 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
 
     parsed = [parse_route(r) for r in routes]
     if len({p[0] for p in parsed}) != len(parsed):
-        raise BillshapeInputError("--route", list(routes), "each FROM model at most once")
+        raise BillshapeInputError("route", list(routes), "each FROM model at most once")
     if cache_hit_rate is not None:
         from billshape._validate import unit_interval
 
-        unit_interval("--cache-hit-rate", cache_hit_rate)
+        unit_interval("cache_hit_rate", cache_hit_rate)
     if not parsed and cache_hit_rate is None:
-        raise BillshapeInputError("--route", None, "at least one --route or a --cache-hit-rate")
+        raise BillshapeInputError("route", None, "at least one `route` or a `cache_hit_rate`")
     user_prices = P.read_user_prices(prices_csv)
     store = _open(db, engine)
     try:
@@ -609,7 +609,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             if src not in models:
                 from billshape.errors import unknown_name
 
-                raise unknown_name("--route", src, models)
+                raise unknown_name("route", src, models)
         base_micro = int(store.scalar(ledger.usd_micro.sum()) or 0)
         t = ledger
         if cache_hit_rate is not None:
@@ -627,7 +627,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             own = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
             errors = sorted({e for e in own.column("price_error").to_pylist() if e})
             if errors:
-                raise BillshapeInputError("--prices", prices_csv, "a price for every model in the ledger (the one used at ingest)", errors[0])
+                raise BillshapeInputError("prices", prices_csv, "a price for every model in the ledger (the one used at ingest)", errors[0])
             own_t = store.register("_wi_own", own)
             j = j.mutate(_pk=j.provider.coalesce(""))
             j = j.left_join(own_t, [j._pk == own_t.provider_key, j.model == own_t.model, j._day == own_t.day])
@@ -641,7 +641,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             pt = P.price_table(rows, user_prices)
             errors = {e for e in pt.column("price_error").to_pylist() if e}
             if errors:
-                raise BillshapeInputError("--route", to, "a model with a price (genai-prices or --prices)", sorted(errors)[0])
+                raise BillshapeInputError("route", to, "a model with a price (genai-prices or `prices`)", sorted(errors)[0])
             pt = pt.rename_columns([f"r{i}_{c}" for c in pt.column_names])
             rt = store.register(f"_wi_r{i}", pt)
             sub = j.filter(j.model == src)
@@ -667,7 +667,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         baseline_usd=usd(base_micro), whatif_usd=usd(new_micro), delta_usd=usd(delta),
         delta_pct=100.0 * delta / base_micro if base_micro else 0.0, routes=route_out, cache_hit_rate=cache_hit_rate,
         baseline_micro_usd=base_micro, whatif_micro_usd=new_micro,
-        assumptions=[*(user("route", r, None, "--route") for r in routes)]
-        + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "--cache-hit-rate")] if cache_hit_rate is not None else [])
+        assumptions=[*(user("route", r, None, "route") for r in routes)]
+        + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "cache_hit_rate")] if cache_hit_rate is not None else [])
         + [Assumption(name="prices", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None)],
     )

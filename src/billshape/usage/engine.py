@@ -4,7 +4,7 @@ Only :class:`DuckDBStore` and :class:`SparkStore` know where tables live and how
 atomic; every number is computed by the Ibis expressions in this module, whichever the engine.
 
 * DuckDB (default): one database file; an ingest is one transaction (a crash rolls it back).
-* Spark: ``--db`` is a directory of Parquet tables partitioned by ``ingest_id`` plus ``_manifest.json``
+* Spark: ``db`` is a directory of Parquet tables partitioned by ``ingest_id`` plus ``_manifest.json``
   listing committed ingests; an ingest writes its partitions, then swaps the manifest (``os.replace``).
   Partitions of an ingest that never committed are invisible and removed by the next ingest. A commit that
   rewrites a whole table (``usage reprice`` rewrites the quarantine) lists the table's older partitions under
@@ -82,7 +82,7 @@ class DuckDBStore(Store):
         except duckdb.Error as exc:  # locked by another process, corrupt, unwritable...
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--db", path, "a DuckDB usage database file", str(exc).splitlines()[0][:160]) from None
+            raise BillshapeInputError("db", path, "a DuckDB usage database file", str(exc).splitlines()[0][:160]) from None
         # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
         self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
         self._pending: dict[str, str] = {}
@@ -144,26 +144,26 @@ DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of a DuckDB database file
 
 
 def _check_duckdb_path(path: str, read_only: bool) -> None:
-    """``--db`` for the DuckDB engine: an existing DuckDB file, or (to write) a new file in an existing folder."""
+    """``db`` for the DuckDB engine: an existing DuckDB file, or (to write) a new file in an existing folder."""
     from billshape.errors import BillshapeInputError
 
     allowed = "a DuckDB usage database file" + ("" if read_only else " (or a new file in an existing folder)")
     if os.path.isdir(path):
-        raise BillshapeInputError("--db", path, allowed, "this is a directory; --engine spark keeps its database in a directory")
+        raise BillshapeInputError("db", path, allowed, "this is a directory; `engine` spark keeps its database in a directory")
     if os.path.exists(path):
         try:
             with open(path, "rb") as f:
                 head = f.read(12)
         except OSError as exc:
-            raise BillshapeInputError("--db", path, allowed, exc.strerror or type(exc).__name__) from None
+            raise BillshapeInputError("db", path, allowed, exc.strerror or type(exc).__name__) from None
         if head[8:12] != DUCKDB_MAGIC:
-            raise BillshapeInputError("--db", path, allowed, "this file is not a DuckDB database")
+            raise BillshapeInputError("db", path, allowed, "this file is not a DuckDB database")
         return
     if read_only:
-        raise BillshapeInputError("--db", path, "an existing usage database (run `billshape usage ingest` first)")
+        raise BillshapeInputError("db", path, "an existing usage database (run `billshape usage ingest` first)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise BillshapeInputError("--db", path, allowed, f"folder {folder} does not exist")
+        raise BillshapeInputError("db", path, allowed, f"folder {folder} does not exist")
 
 
 _SPARK = None
@@ -176,7 +176,7 @@ def spark_session():
         if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--engine", "spark", "duckdb, or spark with Java 17+ on PATH", "java not found")
+            raise BillshapeInputError("engine", "spark", "duckdb, or spark with Java 17+ on PATH", "java not found")
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         from pyspark.sql import SparkSession
 
@@ -200,18 +200,18 @@ class SparkStore(Store):
         if read_only and not os.path.isdir(path):
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--db", path, "an existing usage directory (run `billshape usage ingest --engine spark` first)")
+            raise BillshapeInputError("db", path, "an existing usage directory (run `billshape usage ingest --engine spark` first)")
         if not read_only and os.path.isfile(path):
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--db", path, "a directory for --engine spark (this is a file, e.g. a DuckDB database)")
+            raise BillshapeInputError("db", path, "a directory for `engine` spark (this is a file, e.g. a DuckDB database)")
         self.path = path
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
             from billshape.errors import BillshapeInputError
 
-            raise BillshapeInputError("--db", path, "a directory for --engine spark that can be created", exc.strerror or type(exc).__name__) from None
+            raise BillshapeInputError("db", path, "a directory for `engine` spark that can be created", exc.strerror or type(exc).__name__) from None
         self.con = ibis.pyspark.connect(spark_session())
         self._n = 0
 
@@ -336,7 +336,7 @@ def _duck_type(t: pa.DataType) -> str:
     raise TypeError(t)
 
 
-#: The engine when ``--engine`` is not given.
+#: The engine when ``engine`` is not given.
 DEFAULT_ENGINE = "duckdb"
 
 
@@ -348,7 +348,7 @@ def open_store(path: str, engine: str | None = None, read_only: bool = False) ->
         return SparkStore(path, read_only=read_only)
     from billshape.errors import BillshapeInputError
 
-    raise BillshapeInputError("--engine", engine, "duckdb or spark")
+    raise BillshapeInputError("engine", engine, "duckdb or spark")
 
 
 # ------------------------------------------------------------------------------------------ expressions

@@ -1,7 +1,7 @@
 """The price table: one row per (provider, model, UTC day) present in the logs, built once, joined in the engine.
 
 Prices come from a user price table (CSV, for self-hosted models or negotiated rates; it wins), from the
-roofline serving model for self-hosted models (``--self-hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
+roofline serving model for self-hosted models (``self_hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
 :func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices (offline snapshot, timestamp-aware: the price in force on that UTC day; cache-read,
 cache-write and tiered prices). A key with no price carries ``price_error`` and its rows are quarantined,
 never priced at zero.
@@ -48,13 +48,13 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except UnicodeDecodeError as exc:
-        raise BillshapeInputError("--prices", path, "a UTF-8 text CSV file", _not_utf8(exc)) from None
+        raise BillshapeInputError("prices", path, "a UTF-8 text CSV file", _not_utf8(exc)) from None
     except OSError as exc:
-        raise BillshapeInputError("--prices", path, "a readable CSV file", str(exc)) from None
+        raise BillshapeInputError("prices", path, "a readable CSV file", str(exc)) from None
     except csv.Error as exc:
-        raise BillshapeInputError("--prices", path, "a readable CSV file", str(exc)) from None
+        raise BillshapeInputError("prices", path, "a readable CSV file", str(exc)) from None
     if not rows or any(c not in rows[0] for c in USER_COLUMNS):
-        raise BillshapeInputError("--prices", path, "a CSV with columns " + ", ".join(USER_COLUMNS))
+        raise BillshapeInputError("prices", path, "a CSV with columns " + ", ".join(USER_COLUMNS))
     out = {}
     for i, row in enumerate(rows, start=2):
         def dec(col, required=True):
@@ -64,11 +64,11 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
             try:
                 value = Decimal(text)
             except InvalidOperation:
-                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, "a number >= 0 (USD per million tokens)") from None
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, "a number >= 0 (USD per million tokens)") from None
             if not value.is_finite() or not 0 <= value <= Decimal(repr(MAX_USD_RATE)):
-                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, f"a number in [0, {MAX_USD_RATE:,.0f}] (USD per million tokens)")
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, f"a number in [0, {MAX_USD_RATE:,.0f}] (USD per million tokens)")
             if value != value.quantize(NINE):
-                raise BillshapeInputError(f"--prices {path}:{i} {col}", text, "at most 9 decimals (USD per million tokens)")
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, "at most 9 decimals (USD per million tokens)")
             return value
 
         key = ((row.get("provider") or "").strip().lower(), (row.get("model") or "").strip().lower())
@@ -80,7 +80,7 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
     return out
 
 
-#: Keys of a ``--self-hosted`` mapping (file rows or the inline form).
+#: Keys of a ``self_hosted`` mapping (file rows or the inline form).
 SELF_HOSTED_KEYS = ("name", "provider", "model", "gpu", "gpus", "precision", "usd_per_gpu_hour", "utilization",
                     "input_tokens", "output_tokens", "tp", "price_provider", "tier", "kv_precision")
 SELF_HOSTED_INLINE = "NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR[:UTILIZATION]]], e.g. 'llama-70b-prod=llama-3.1-70b@h100x2:fp8:2.5'"
@@ -91,10 +91,10 @@ def _parse_inline(text: str) -> dict:
     name, eq, spec = text.partition("=")
     model, at, dep = spec.partition("@")
     if not eq or not at or not name.strip() or not model.strip() or not dep.strip():
-        raise BillshapeInputError("--self-hosted", text, SELF_HOSTED_INLINE)
+        raise BillshapeInputError("self_hosted", text, SELF_HOSTED_INLINE)
     parts = [p.strip() for p in dep.split(":")]
     if len(parts) > 4:
-        raise BillshapeInputError("--self-hosted", text, SELF_HOSTED_INLINE)
+        raise BillshapeInputError("self_hosted", text, SELF_HOSTED_INLINE)
     gpu, x, n = parts[0].rpartition("x") if "x" in parts[0][1:] and parts[0].rpartition("x")[2].isdigit() else (parts[0], "", "")
     row = {"name": name.strip(), "model": model.strip(), "gpu": gpu or parts[0]}
     if n:
@@ -115,9 +115,9 @@ def _read_mapping_file(path: str) -> list[dict]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as exc:
-        raise BillshapeInputError("--self-hosted", path, "a UTF-8 text YAML or CSV mapping file", _not_utf8(exc)) from None
+        raise BillshapeInputError("self_hosted", path, "a UTF-8 text YAML or CSV mapping file", _not_utf8(exc)) from None
     except OSError as exc:
-        raise BillshapeInputError("--self-hosted", path, "a readable YAML or CSV mapping file", type(exc).__name__) from None
+        raise BillshapeInputError("self_hosted", path, "a readable YAML or CSV mapping file", type(exc).__name__) from None
     if path.lower().endswith(".csv"):
         rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(text.splitlines())]
         return [{k: v for k, v in r.items() if v != ""} for r in rows]
@@ -126,11 +126,11 @@ def _read_mapping_file(path: str) -> list[dict]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise BillshapeInputError("--self-hosted", path, "valid YAML: a list of {name, model, gpu, gpus, ...}") from None
+        raise BillshapeInputError("self_hosted", path, "valid YAML: a list of {name, model, gpu, gpus, ...}") from None
     if isinstance(data, dict) and "self_hosted" in data:
         data = data["self_hosted"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise BillshapeInputError("--self-hosted", path, "a YAML list of {name, model, gpu, gpus, precision, usd_per_gpu_hour, ...}")
+        raise BillshapeInputError("self_hosted", path, "a YAML list of {name, model, gpu, gpus, precision, usd_per_gpu_hour, ...}")
     return data
 
 
@@ -150,10 +150,10 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
     for item in items or []:
         is_file = "=" not in item and os.path.isfile(item)
         if "=" not in item and not is_file:
-            raise BillshapeInputError("--self-hosted", item, SELF_HOSTED_INLINE + ", or a YAML/CSV mapping file")
+            raise BillshapeInputError("self_hosted", item, SELF_HOSTED_INLINE + ", or a YAML/CSV mapping file")
         rows = _read_mapping_file(item) if is_file else [_parse_inline(item)]
         for i, row in enumerate(rows):
-            where = f"--self-hosted {item}" + (f"[{i}]" if is_file else "")
+            where = f"self_hosted {item}" + (f"[{i}]" if is_file else "")
             unknown = sorted(set(row) - set(SELF_HOSTED_KEYS))
             if unknown:
                 raise BillshapeInputError(f"{where} {unknown[0]}", row[unknown[0]], "one of " + ", ".join(SELF_HOSTED_KEYS))

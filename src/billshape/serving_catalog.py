@@ -1,0 +1,226 @@
+"""The serving model's catalogs: model architectures (``data/architectures.csv``), bytes per value and the
+fitted efficiencies (``data/serving_efficiency.csv``). Re-exported by :mod:`billshape.serving`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from billshape import _validate as v
+from billshape import catalog, inference
+from billshape.catalog import Constant, Row, load_typed, numeric_fields, read_rows, typed_row
+from billshape.errors import BillshapeInputError, unknown_name
+from billshape.results import Assumption, Result, derived, user
+
+WEIGHT_PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int4")
+KV_PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int4", "int8")
+MODES = ("static", "max-load")
+#: compute precision of the matrix multiplies for each weight format (int4 is weight-only: W4A16)
+COMPUTE_PRECISION = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4", "int4": "bf16"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Architecture catalog
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Architecture(Row):
+    """One model architecture (from its published config.json)."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    attention: Literal["mha", "gqa", "mqa", "mla"]
+    layers: float
+    hidden_size: float
+    heads: float
+    kv_heads: float
+    head_dim: float
+    ffn_type: Literal["swiglu", "gelu"] = "swiglu"
+    ffn_size: float | None = None
+    dense_layers: float = 0
+    moe_ffn_size: float | None = None
+    experts_routed: float = 0
+    experts_shared: float = 0
+    experts_per_token: float = 0
+    vocab_size: float
+    tied_embeddings: float = 0
+    qkv_bias: float = 0
+    q_lora_rank: float | None = None
+    kv_lora_rank: float | None = None
+    qk_rope_head_dim: float | None = None
+    qk_nope_head_dim: float | None = None
+    v_head_dim: float | None = None
+    published_params_total: float | None = None
+    published_params_active: float | None = None
+    max_context_tokens: float | None = None
+    note: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts_routed > 0
+
+    @property
+    def moe_layers(self) -> float:
+        return self.layers - self.dense_layers if self.is_moe else 0.0
+
+    def counts(self) -> dict[str, float]:
+        """Parameter counts by part (see :func:`parameter_counts`)."""
+        return parameter_counts(self)
+
+    @property
+    def params_total(self) -> float:
+        return self.counts()["total"]
+
+    @property
+    def params_active(self) -> float:
+        return self.counts()["active"]
+
+    @property
+    def attention_dim(self) -> float:
+        """Effective attention width for the context FLOPs (``4 L d_attn c`` per token)."""
+        if self.attention == "mla":
+            # absorbed MLA: scores over (d_c + d_R), values over d_c, per head
+            return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim) / 2
+        return self.heads * self.head_dim
+
+    def valid_tensor_parallel(self, tp: float) -> bool:
+        """Whether ``tp`` GPUs can shard this model's attention: ``tp`` divides the query heads, and the KV heads
+        are either split evenly (``kv_heads % tp == 0``) or replicated whole (``tp % kv_heads == 0``), as vLLM,
+        SGLang and TensorRT-LLM require."""
+        t = int(tp)
+        if t != tp or t < 1:
+            return False
+        kv = int(self.kv_heads)
+        return int(self.heads) % t == 0 and (kv % t == 0 or t % kv == 0)
+
+    def next_valid_tensor_parallel(self, at_least: float) -> int | None:
+        """The smallest valid tensor-parallel size >= ``at_least`` (None when it would exceed the query heads)."""
+        for t in range(max(1, math.ceil(at_least)), int(self.heads) + 1):
+            if self.valid_tensor_parallel(t):
+                return t
+        return None
+
+    def kv_bytes_per_token(self, bytes_per_value: float) -> float:
+        if self.attention == "mla":
+            return float(inference.kv_bytes_per_token_mla(self.layers, self.kv_lora_rank, self.qk_rope_head_dim,
+                                                          bytes_per_value))
+        return float(inference.kv_bytes_per_token_gqa(self.layers, self.kv_heads, self.head_dim, bytes_per_value))
+
+
+def parameter_counts(a: Architecture) -> dict[str, float]:
+    r"""Parameters of a decoder-only transformer from its config.
+
+    Attention: GQA :math:`d (h d_h) + 2 d (h_{kv} d_h) + (h d_h) d`; MLA adds the low-rank query and KV
+    projections. FFN: SwiGLU has three matrices (:math:`3 d f`), a GELU MLP two. MoE layers hold
+    ``experts_routed + experts_shared`` FFNs and a router; a token activates ``experts_per_token`` routed
+    ones plus the shared ones. Embeddings and the output head count in both total and active (as the
+    model cards do); norms are included.
+
+    Returns
+    -------
+    dict
+        ``total``, ``active``, ``expert`` (routed expert params, all layers), ``embedding`` [count].
+
+    References
+    ----------
+    .. [1] Touvron et al. 2023, arXiv:2307.09288 (SwiGLU FFN, GQA); DeepSeek-AI 2024, arXiv:2412.19437 (MLA,
+           DeepSeekMoE); Jiang et al. 2024, arXiv:2401.04088 (Mixtral).
+    """
+    d, L = a.hidden_size, a.layers
+    if a.attention == "mla":
+        h = a.heads
+        qk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = d * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * h * qk if a.q_lora_rank else d * h * qk
+        kv = d * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank + a.kv_lora_rank * h * (
+            a.qk_nope_head_dim + a.v_head_dim)
+        attn = q + kv + h * a.v_head_dim * d
+    else:
+        q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
+        attn = d * q_dim + 2 * d * kv_dim + q_dim * d
+        if a.qkv_bias:
+            attn += q_dim + 2 * kv_dim
+    mats = 3 if a.ffn_type == "swiglu" else 2
+    norms = 2 * d
+    dense_ffn = mats * d * (a.ffn_size or 0)
+    expert = mats * d * (a.moe_ffn_size or 0)
+    dense_layers = a.dense_layers if a.is_moe else L
+    moe_layers = L - dense_layers
+    router = d * a.experts_routed
+    embedding = a.vocab_size * d * (1 if a.tied_embeddings else 2)
+    common = L * (attn + norms) + dense_layers * dense_ffn + moe_layers * (router + a.experts_shared * expert) + embedding + d
+    routed_all = moe_layers * a.experts_routed * expert
+    routed_active = moe_layers * a.experts_per_token * expert
+    return {"total": common + routed_all, "active": common + routed_active, "expert": routed_all,
+            "expert_one_per_layer": expert, "embedding": embedding}
+
+
+@lru_cache(maxsize=None)
+def architectures() -> tuple[Architecture, ...]:
+    """Every catalogued architecture."""
+    num = numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
+                                           "dense_layers", "experts_routed", "experts_shared",
+                                           "experts_per_token", "tied_embeddings", "qkv_bias"}
+    out = []
+    for r in read_rows("architectures.csv"):
+        r = {k: (("0" if k in ("dense_layers", "experts_routed", "experts_shared", "experts_per_token",
+                                "tied_embeddings", "qkv_bias") else val) if val == "" and k in num else val)
+             for k, val in r.items()}
+        out.append(typed_row(Architecture, r, num))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _arch_index() -> dict[str, Architecture]:
+    index: dict[str, Architecture] = {}
+    for a in architectures():
+        for key in (a.name.lower(), *a.aliases):
+            index[key] = a
+    return index
+
+
+def architecture(name: str, field: str = "model") -> Architecture:
+    """Look up an architecture by name or alias (case-insensitive); unknown names suggest the closest."""
+    key = str(name).strip().lower()
+    index = _arch_index()
+    if key not in index:
+        raise unknown_name(field, name, [a.name for a in architectures()])
+    return index[key]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Efficiency defaults
+# --------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def efficiencies() -> dict[str, Constant]:
+    """Fitted and sourced defaults of the serving model, by name (``data/serving_efficiency.csv``)."""
+    return {c.name: c for c in load_typed(Constant, "serving_efficiency.csv")}
+
+
+def _eff(name: str) -> Constant:
+    return efficiencies()[name]
+
+
+def bytes_per_value(precision: str, field: str = "precision") -> Constant:
+    """Storage bytes per parameter or cached value at ``precision`` (with quantisation scales)."""
+    p = str(precision).strip().lower()
+    allowed = KV_PRECISIONS if field == "kv_precision" else WEIGHT_PRECISIONS
+    if p not in allowed:
+        raise unknown_name(field, precision, allowed)
+    return _eff(f"bytes_per_value_{'bf16' if p == 'fp16' else p}")
+
+
+EFFICIENCY_NAMES = ("hbm_bandwidth_efficiency", "compute_efficiency", "step_overhead_seconds",
+                    "allreduce_latency_seconds")
+
+
+def default_efficiency() -> dict[str, float]:
+    """The fitted efficiency parameters as a plain dict (``EFFICIENCY_NAMES``)."""
+    return {n: _eff(n).value for n in EFFICIENCY_NAMES}

@@ -1,0 +1,236 @@
+"""The composed serving roofline (vectorised over numbers; no catalog look-ups) and its calibration cases.
+
+Re-exported by :mod:`billshape.serving`; the model is described there and in ``docs/serving.md``.
+
+References
+----------
+.. [1] Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023, arXiv:2211.05102.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from billshape import _validate as v
+from billshape import catalog, inference
+from billshape.catalog import Constant, Row, load_typed, numeric_fields, read_rows, typed_row
+from billshape.errors import BillshapeInputError, unknown_name
+from billshape.results import Assumption, Result, derived, user
+from billshape.serving_catalog import (  # noqa: F401
+    WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Composed roofline (vectorised over numbers; no catalog look-ups)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def roofline(*, params_total, params_active, expert_params, experts_routed, experts_per_token, layers, hidden_size,
+             attention_dim, kv_bytes_per_token, weight_bytes_per_param, hbm_bytes_per_second, peak_flops_per_second,
+             memory_bytes_per_gpu, link_bytes_per_second, tensor_parallel, input_tokens, output_tokens, batch=None,
+             mode="static", hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds,
+             allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
+             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0):
+    r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
+
+    Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
+    means the largest batch that fits (capped by ``max_batch_cap``). Returns a dict of arrays:
+    ``batch``, ``max_batch``, ``step_seconds`` (TPOT), ``ttft_seconds``, ``prefill_seconds``,
+    ``output_tokens_per_second`` and ``input_tokens_per_second`` (per replica), ``memory_bound`` (bool),
+    ``weight_bytes``.
+
+    Expert parallelism (``expert_parallel`` e = ``tensor_parallel``, MoE only): each GPU holds E/e whole experts
+    instead of 1/t of every expert, and the MoE layers exchange tokens with an all-to-all (dispatch and combine)
+    instead of an all-reduce. Attention data parallelism (``attention_dp``, with expert parallelism): every GPU
+    holds the whole attention and dense weights and runs its own B/t sequences (no attention all-reduce), so each
+    step reads the dense weights once per GPU rather than 1/t of them. The batch cap applies to the whole group.
+
+    Imbalance (a step waits for its busiest GPU): with expert parallelism the busiest EP rank receives
+    :math:`\lambda` times the mean tokens (:func:`billshape.inference.moe_rank_imbalance`, routing skew
+    ``expert_load_cv``), which scales its grouped-GEMM FLOPs and all-to-all traffic; with attention-DP at max load
+    each rank prefills the whole prompts that arrive at it, and the step waits for the rank that drew the most
+    (:func:`billshape.inference.expected_max_poisson` of :math:`B/(t\,O)` prompts per rank per step). Both are
+    returned (``expert_load_imbalance``, ``attention_dp_imbalance``: busiest over mean tokens per rank).
+    """
+    t = np.asarray(tensor_parallel, dtype=float)
+    i_len = np.asarray(input_tokens, dtype=float)
+    o_len = np.asarray(output_tokens, dtype=float)
+    L = np.asarray(layers, dtype=float)
+    d = np.asarray(hidden_size, dtype=float)
+    ep = np.asarray(expert_parallel, dtype=float)
+    use_ep = bool(np.any(ep > 1))
+    dp_attn = bool(attention_dp) and use_ep
+    # MoE: dense part always read; routed experts as many as the step touches
+    dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
+    e = np.asarray(experts_routed, dtype=float)
+    per_expert = np.where(e > 0, np.asarray(expert_params, dtype=float) / np.where(e > 0, e, 1.0), 0.0)
+    expert_active = per_expert * np.asarray(experts_per_token, dtype=float)
+    dense_active = np.asarray(params_active, dtype=float) - expert_active
+    # attention-DP replicates the dense weights on every GPU of the group
+    dense_copies = t if dp_attn else 1.0
+    w_total = inference.weight_bytes(dense_params * dense_copies + np.asarray(expert_params, dtype=float),
+                                     weight_bytes_per_param)
+    static = mode == "static"
+    # static: each sequence reserves its full context; max-load (paged KV): the mean context I + O/2
+    ctx_hold = i_len + o_len if static else i_len + o_len / 2.0
+    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_bytes_per_token, ctx_hold, kv_memory_fraction)
+    if batch is None:
+        b = np.minimum(fits, max_batch_cap)
+    else:
+        b = np.asarray(batch, dtype=float) + 0 * fits
+    b_pos = np.maximum(b, 1.0)
+    ctx_mean = i_len + (o_len - 1.0) / 2.0
+    prefill_per_step = np.where(static, 0.0, b_pos * i_len / o_len)
+    step_tokens = b_pos + prefill_per_step
+    touched = inference.moe_experts_touched(e, experts_per_token, step_tokens)
+    # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP); touched experts spread over t GPUs
+    w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) + per_expert * touched / t,
+                                    weight_bytes_per_param)
+    kv_step = b_pos * ctx_mean * np.asarray(kv_bytes_per_token, dtype=float) / t
+    step_bytes = w_step + kv_step
+    pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
+    pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
+    # imbalance: the busiest EP rank gets lam x the mean routed tokens; with attention-DP (max load) the busiest
+    # rank prefills the most whole prompts of the step (Poisson maximum over the t ranks)
+    lam = (inference.moe_rank_imbalance(e, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
+           else np.ones_like(step_tokens))
+    mean_tokens = step_tokens / t
+    if dp_attn and not static:
+        prompts_max = inference.expected_max_poisson(t, b_pos / (t * o_len))
+        dense_tokens = b_pos / t + i_len * prompts_max
+        attn_pre = prompts_max * (pre_one - pre_gemm_one)
+    else:
+        dense_tokens = mean_tokens
+        attn_pre = np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one)) / t
+    dp_imb = dense_tokens / mean_tokens
+    gemm_fl = 2.0 * dense_active * dense_tokens + 2.0 * expert_active * mean_tokens * lam
+    attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t + attn_pre
+    # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
+    # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
+    n_moe = np.asarray(moe_layers, dtype=float)
+    n_dense = L - n_moe if dense_layers is None else np.asarray(dense_layers, dtype=float)
+    n_ar = 0.0 if dp_attn else (L + n_dense if use_ep else 2.0 * L)
+    n_a2a = 2.0 * n_moe if use_ep else 0.0
+
+    def comm(tokens, a2a_factor=1.0):
+        # the exchange ends when the busiest sender (attention-DP prefill rank) or receiver (hot EP rank) is done
+        ar = inference.allreduce_seconds(tokens * d * activation_bytes, t, link_bytes_per_second,
+                                         allreduce_latency_seconds, n_ar)
+        a2a = inference.alltoall_seconds(tokens / t * a2a_factor, d, experts_per_token, ep, link_bytes_per_second,
+                                         allreduce_latency_seconds, n_a2a, activation_bytes)
+        return ar + (a2a if use_ep else 0.0)
+
+    ar_step = comm(step_tokens, np.maximum(lam, dp_imb))
+    step = inference.decode_step_seconds(w_step, kv_step, hbm_bytes_per_second, hbm_bandwidth_efficiency, gemm_fl,
+                                         attn_fl, peak_flops_per_second, compute_efficiency, ar_step,
+                                         step_overhead_seconds)
+    mem_time = step_bytes / (np.asarray(hbm_bytes_per_second, dtype=float) * hbm_bandwidth_efficiency)
+    comp_time = (gemm_fl + attn_fl) / (np.asarray(peak_flops_per_second, dtype=float) * compute_efficiency)
+    # prefill of the static batch (all prompts together) or of one prompt (max-load TTFT); with attention-DP one
+    # GPU runs a prompt's attention and dense layers, its experts spread over the group
+    n_pre = np.where(static, b_pos, 1.0)
+    pre_tokens = n_pre * i_len
+    lam_pre = (inference.moe_rank_imbalance(e, experts_per_token, ep, pre_tokens, expert_load_cv) if use_ep
+               else np.ones_like(pre_tokens))
+    pre_expert = 2.0 * expert_active * pre_tokens / t * lam_pre  # the busiest EP rank's share of the experts
+    if dp_attn:
+        pre_fl = np.where(static, n_pre * (pre_one - 2.0 * expert_active * i_len) / t,
+                          pre_one - 2.0 * expert_active * i_len) + pre_expert
+        ar_pre = comm(pre_tokens * np.where(static, 1.0, t), np.maximum(lam_pre, 1.0))
+    else:
+        pre_fl = n_pre * (pre_one - 2.0 * expert_active * i_len) / t + pre_expert
+        ar_pre = comm(pre_tokens, lam_pre)
+    pre_s = inference.prefill_seconds(pre_fl, peak_flops_per_second, compute_efficiency, ar_pre)
+    if static:
+        total = pre_s + o_len * step
+        out_tps = b_pos * o_len / total
+        ttft = pre_s
+    else:
+        out_tps = b_pos / step
+        ttft = pre_s + step
+    # cost attribution: of the replica time one request takes (O / throughput), its prefill share prices input
+    time_per_request = o_len / out_tps
+    # replica time one prompt's prefill takes (with attention-DP one GPU of the t prefills it)
+    pre_replica = pre_s / t if (dp_attn and not static) else pre_s
+    prefill_per_request = np.minimum(np.where(static, pre_s / b_pos, pre_replica), 0.999 * time_per_request)
+    return {
+        "batch": b, "max_batch": fits, "step_seconds": step, "ttft_seconds": ttft, "prefill_seconds": pre_s,
+        "output_tokens_per_second": out_tps,
+        "input_tokens_per_second": i_len / prefill_per_request,
+        "decode_tokens_per_second": o_len / (time_per_request - prefill_per_request),
+        "requests_per_second": out_tps / o_len,
+        "memory_bound": mem_time >= comp_time, "weight_bytes": w_total, "step_bytes_per_gpu": step_bytes,
+        "expert_load_imbalance": lam, "attention_dp_imbalance": dp_imb,
+    }
+
+
+def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
+    """The roofline's architecture and hardware arguments for one model on one accelerator."""
+    wb = bytes_per_value(precision).value
+    kb = bytes_per_value(kv_precision, "kv_precision").value
+    counts = arch.counts()
+    compute_precision = COMPUTE_PRECISION[precision]
+    if acc.memory_bytes is None or acc.memory_bytes_per_second is None:
+        raise BillshapeInputError("gpu", acc.name, "an accelerator with catalogued memory and bandwidth")
+    link = (acc.interconnect_bytes_per_second or _eff("pcie_bytes_per_second").value * 2) / 2.0
+    return dict(
+        params_total=counts["total"], params_active=counts["active"], expert_params=counts["expert"],
+        experts_routed=arch.experts_routed, experts_per_token=arch.experts_per_token, layers=arch.layers,
+        moe_layers=arch.moe_layers, dense_layers=arch.layers - arch.moe_layers,
+        hidden_size=arch.hidden_size, attention_dim=arch.attention_dim, kv_bytes_per_token=arch.kv_bytes_per_token(kb),
+        weight_bytes_per_param=wb, hbm_bytes_per_second=acc.memory_bytes_per_second,
+        peak_flops_per_second=acc.peak_flops_per_second(compute_precision), memory_bytes_per_gpu=acc.memory_bytes,
+        link_bytes_per_second=link,
+    )
+
+
+class Case(Row):
+    """A published serving measurement (calibration or validation)."""
+
+    id: str
+    model: str
+    precision: str
+    kv_precision: str
+    gpu: str
+    gpus: float
+    tensor_parallel: float
+    mode: str
+    batch: str
+    input_tokens: float
+    output_tokens: float
+    engine: str = ""
+    measured_output_tokens_per_second_per_gpu: float
+    tolerance: float | None = None
+    expert_parallel: float = 1.0
+    attention_dp: float = 0.0
+    note: str = ""
+
+
+def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
+    """Published measurements shipped in ``data/`` (``serving_calibration.csv`` or ``serving_validation.csv``)."""
+    return load_typed(Case, filename)
+
+
+def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict[str, Any]:
+    """The model's prediction for a published case: output tokens/s per GPU and the roofline dict."""
+    eff = default_efficiency() if efficiency is None else efficiency
+    arch = architecture(case.model)
+    acc = catalog.gpu(case.gpu)
+    hw = hardware_inputs(arch, acc, case.precision, case.kv_precision)
+    mode = "max-load" if case.batch == "max" else case.mode
+    r = roofline(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
+                 output_tokens=case.output_tokens, batch=None if case.batch == "max" else float(case.batch),
+                 mode=mode, kv_memory_fraction=_eff("kv_memory_fraction").value,
+                 max_batch_cap=_eff("max_batch_cap").value, expert_parallel=case.expert_parallel,
+                 expert_load_cv=_eff("expert_load_cv").value,
+                 attention_dp=bool(case.attention_dp), **eff)
+    replicas = case.gpus / case.tensor_parallel
+    per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
+    return {"predicted_per_gpu": per_gpu, "roofline": r}
