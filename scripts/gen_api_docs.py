@@ -53,6 +53,25 @@ def signature(obj) -> str:
         return ""
 
 
+def request_fields(obj) -> list[str]:
+    """The fields of a chains verb's typed request (its keyword arguments), as a table."""
+    import billshape.chains as chains
+
+    if getattr(obj, "__module__", "") != "billshape.chains":
+        return []
+    request = getattr(chains, obj.__name__.title().replace("_", "") + "Request", None)
+    if request is None:
+        return []
+    rows = ["| keyword | type | default |", "| --- | --- | --- |"]
+    for name, field in request.model_fields.items():
+        ann = field.annotation
+        kind = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "").replace("billshape.chains.requests.", "")
+        default = "required" if field.is_required() else repr(field.default)
+        rows.append(f"| `{name}` | {kind.replace('|', chr(92) + '|')} | {default} |")
+    return [f"Keywords: the fields of `bs.chains.{request.__name__}` (validated once; an error names the field).", "",
+            *rows, ""]
+
+
 def render() -> str:
     lines = ["# Python API reference", "",
              "Generated from the docstrings by `python scripts/gen_api_docs.py` (do not edit by hand). Start with",
@@ -69,6 +88,7 @@ def render() -> str:
             lines += [f"### `{kind}{shown}{signature(obj) if callable(obj) and not inspect.isclass(obj) else ''}`", ""]
             doc = inspect.getdoc(obj) or "(no docstring)"
             lines += [doc, ""]
+            lines += request_fields(obj)
     lines += ["## Modules", "", "| module | what it holds |", "| --- | --- |"]
     for name in MODULES:
         try:

@@ -59,6 +59,8 @@ def _fail(message: str, code: int = 2) -> int:
 
 #: verbs whose errors name scenario YAML paths, not flags
 _YAML_VERBS = {"plan", "demo"}
+#: ... except for the fields their own options feed (``samples`` is ``--samples``)
+_YAML_VERB_OPTIONS = {"samples", "seed", "report", "png", "out"}
 
 
 def _verb(argv: list[str] | None) -> str | None:
@@ -85,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
 
         # the library names fields (gpus); the CLI prints its flags (--gpus). A scenario's errors name YAML paths
         # (horizon_months, product.users), which stay as they are.
-        return _fail(cli_message(exc, field=_verb(argv) not in _YAML_VERBS))
+        return _fail(cli_message(exc, field=_verb(argv) not in _YAML_VERBS or exc.field in _YAML_VERB_OPTIONS))
     except NonFiniteResult as exc:
         return _fail(f"{exc.path}: the result overflowed to {exc.value!r}; allowed: inputs that keep every result "
                      "finite (an input is far outside realistic bounds)")

@@ -129,9 +129,9 @@ class Plan(PlanResolution):
         With no uncertain input a single deterministic evaluation is done (P10 = P50 = P90).
         """
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or not 1 <= samples <= 10_000_000:
-            raise BillshapeInputError("--samples", samples, "an integer in [1, 10,000,000]")
+            raise BillshapeInputError("samples", samples, "an integer in [1, 10,000,000]")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise BillshapeInputError("--seed", seed, "an integer >= 0")
+            raise BillshapeInputError("seed", seed, "an integer >= 0")
         H = self.scenario.horizon_months
         uncertain = self.uncertain()
         n_total = int(samples) if uncertain else 1

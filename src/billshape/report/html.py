@@ -160,7 +160,7 @@ def write_html(res, path: str | Path) -> Path:
             p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(to_html(res), encoding="utf-8")
     except OSError as exc:
-        raise BillshapeInputError("--report", str(path), "a writable file path", type(exc).__name__) from None
+        raise BillshapeInputError("report", str(path), "a writable file path", type(exc).__name__) from None
     return p
 
 
@@ -174,7 +174,7 @@ def write_pngs(res, directory: str | Path, scale: float = 2.0) -> list[Path]:
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BillshapeInputError("--png", str(directory), "a writable directory", type(exc).__name__) from None
+        raise BillshapeInputError("png", str(directory), "a writable directory", type(exc).__name__) from None
     out = []
     for name, chart in charts(res).items():
         png = vlc.vegalite_to_png(chart.to_dict(), scale=scale)
