@@ -6,6 +6,7 @@ its life? Import as ``import billshape as bs``. Submodules load lazily so the CL
 Equations (pure, vectorised): :mod:`billshape.training`, :mod:`billshape.inference`.
 Decisions: :mod:`billshape.decide`, :mod:`billshape.business`, composed in :mod:`billshape.estimates`.
 Data: :mod:`billshape.catalog` (every row with ``source`` and ``as_of``).
+Verbs as typed requests: :mod:`billshape.chains` (``bs.chains.serve(model=..., gpu=..., gpus=...)``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _LAZY = {
     "Assumption": "billshape.results",
 }
 _SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors",
-               "scaling", "market"}
+               "scaling", "market", "chains", "io", "serving"}
 
 
 def __getattr__(name: str) -> Any:
