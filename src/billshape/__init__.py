@@ -43,7 +43,7 @@ _LAZY = {
 }
 # ``bs.plan`` is the package billshape.plan, callable: ``bs.plan("name-or-path", samples=..., seed=...)``.
 _SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors",
-               "scaling", "market", "serving", "plan", "scenario", "usage", "chains", "present", "report"}
+               "scaling", "market", "serving", "plan", "scenario", "usage", "chains", "present", "report", "io"}
 
 __all__ = sorted(["__version__", *_LAZY, *_SUBMODULES])
 

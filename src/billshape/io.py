@@ -20,12 +20,12 @@ def _cap_text(max_bytes: int) -> str:
     return f"at most {max_bytes / 1024 / 1024:g} MB"
 
 
-def _decode(raw: bytes, field: str, name: str) -> str:
+def _decode(raw: bytes, field: str, name: str, not_utf8: tuple[str, str] | None = None) -> str:
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark is dropped
     except UnicodeDecodeError as exc:
-        raise BillshapeInputError(field, name, "UTF-8 text",
-                                  f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}") from None
+        allowed, hint = not_utf8 or ("UTF-8 text", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}")
+        raise BillshapeInputError(field, name, allowed, hint) from None
 
 
 def _looks_like_text(given: str) -> bool:
@@ -34,7 +34,8 @@ def _looks_like_text(given: str) -> bool:
 
 
 def read_source(source: Any, field: str, max_bytes: int = MAX_BYTES, shipped: dict[str, str] | None = None,
-                what: str = "a readable file") -> tuple[str, str]:
+                what: str = "a readable file", not_found_hint: bool = True,
+                not_utf8: tuple[str, str] | None = None) -> tuple[str, str]:
     """The text of ``source`` and a name for it (for messages and provenance).
 
     Parameters
@@ -51,6 +52,10 @@ def read_source(source: Any, field: str, max_bytes: int = MAX_BYTES, shipped: di
         Shipped inputs: name -> file in ``billshape/data``.
     what : str
         What a valid source is, for the error when it cannot be read.
+    not_found_hint : bool
+        Add "no such file" to the error for a missing path that has a file suffix.
+    not_utf8 : (str, str), optional
+        The ``allowed`` and ``hint`` of the error for bytes that are not UTF-8 (default: the offending byte).
 
     Returns
     -------
@@ -103,10 +108,11 @@ def read_source(source: Any, field: str, max_bytes: int = MAX_BYTES, shipped: di
             hint = None
             if shipped and "/" not in given and "\\" not in given and "." not in given:
                 hint = unknown_name(field, given, shipped).hint  # looks like a name: suggest the closest
-            raise BillshapeInputError(field, given, allowed, hint or ("no such file" if p.suffix else None))
+            raise BillshapeInputError(field, given, allowed,
+                                      hint or ("no such file" if p.suffix and not_found_hint else None))
     if len(raw) > max_bytes:
         raise BillshapeInputError(field, name, _cap_text(max_bytes), "the input is too large")
-    return _decode(raw, field, name), name
+    return _decode(raw, field, name, not_utf8), name
 
 
 def source_name(source: Any) -> str:

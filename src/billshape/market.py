@@ -269,7 +269,7 @@ def read_price_history(path: str | Path | None = None, field: str = "file") -> l
         text = resources.files("billshape.data").joinpath("api_price_history.csv").read_text(encoding="utf-8-sig")
         label = "api_price_history.csv"
     else:
-        from billshape.decide import read_input_text
+        from billshape.io import read_input_text
 
         text, label = read_input_text(path, field, None, "a readable CSV file")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]

@@ -36,7 +36,9 @@ def read_measured(path: str | Path | bytes | Any) -> dict[str, Any]:
     """
     from billshape.io import read_source
 
-    text, name = read_source(path, "measured", what="a readable vLLM benchmark_serving JSON or CSV file")
+    text, name = read_source(path, "measured", what="a readable vLLM benchmark_serving JSON or CSV file",
+                             not_found_hint=False, not_utf8=("UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
+                                                             "the file is not UTF-8 text"))
     try:
         if name.lower().endswith(".json") or text.lstrip().startswith("{"):
             data = json.loads(text)

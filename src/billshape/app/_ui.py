@@ -22,7 +22,10 @@ def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     except BillshapeInputError as exc:
         from billshape.present.labels import cli_message
 
-        st.error(cli_message(exc), icon=":material/error:")  # library fields (gpus) in the words shown so far (--gpus)
+        # library fields (gpus) in the words this app has shown so far (--gpus); the plan view's errors name
+        # scenario YAML paths (horizon_months), which stay as they are
+        yaml_paths = getattr(fn, "__module__", "").endswith(".views.plan")
+        st.error(cli_message(exc, field=not yaml_paths), icon=":material/error:")
     except Exception as exc:  # a bug, not the user's fault: one line, like the CLI
         st.error(f"internal error ({type(exc).__name__}): {exc}", icon=":material/bug_report:")
     return None

@@ -179,9 +179,9 @@ def ingest(
     )
 
 
-def _default(name: str, value, flag: str) -> Assumption:
-    """A CLI default the user did not set (a software choice, not a catalog figure)."""
-    return Assumption(name=name, value=value, unit=None, source=f"billshape default ({flag} {value})", as_of=None)
+def _default(name: str, value, field: str) -> Assumption:
+    """A default the user did not set (a software choice, not a catalog figure); ``field`` names the input."""
+    return Assumption(name=name, value=value, unit=None, source=f"billshape default ({field} {value})", as_of=None)
 
 
 def _engine_assumption(engine: str | None) -> Assumption:
