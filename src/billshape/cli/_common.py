@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from billshape.present.format import fmt  # noqa: F401  (re-exported: the verbs format through it)
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
@@ -16,22 +18,6 @@ def print_json(payload: Any) -> None:
     from billshape.results import json_safe
 
     sys.stdout.write(json.dumps(json_safe(payload), allow_nan=False, indent=2) + "\n")
-
-
-def fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        x = float(value)
-        if unit == "USD":
-            sign = "-" if x < 0 else ""  # "-$290,257.18", not "$-290,257.18"
-            return f"{sign}${abs(x):,.2f}" if abs(x) < 1e9 else f"{sign}${abs(x):,.4g}"
-        if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
-            return f"{x:.4g}"
-        return f"{x:,.4f}".rstrip("0").rstrip(".") if abs(x) < 1000 else f"{x:,.0f}"
-    return str(value)
 
 
 def console():
