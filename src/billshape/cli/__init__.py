@@ -109,6 +109,29 @@ def _check_extra(verb: str | None, args: list[str]) -> None:
     check(extra, what)
 
 
+def _choice_message(exc) -> str | None:
+    """A bad value for a choice option in billshape's format (``--tier: got 'spott'; allowed: one of on-demand,
+    ..., spot (did you mean spot?)``), or None when ``exc`` is not about a choice."""
+    import re
+
+    text = exc.format_message().split("Value error, ", 1)[-1]
+    m = re.search(r"^'(?P<value>.*)' is not one of (?P<choices>'.*')\.?\s*$", text, re.S)
+    if m is None:
+        return None
+    choices = re.findall(r"'([^']*)'", m.group("choices"))
+    opts = getattr(exc.param, "opts", None) or []
+    flag = max(opts, key=len) if opts else (getattr(exc.param, "name", None) or "value")
+    from billshape.errors import unknown_name
+
+    err = unknown_name(flag, m.group("value"), [])
+    err.allowed = "one of " + ", ".join(choices)
+    import difflib
+
+    close = difflib.get_close_matches(m.group("value").lower(), choices, n=3, cutoff=0.4)
+    err.hint = f"did you mean {', '.join(close)}?" if close else None
+    return err.message
+
+
 def _print_version(as_json: bool) -> None:
     import platform
 
@@ -160,6 +183,8 @@ def run(argv: list[str] | None = None) -> int:
     except _cx.NoSuchOption as exc:
         hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         return _fail(f"{exc.option_name}: no such option{hint}")
+    except _cx.BadParameter as exc:
+        return _fail(_choice_message(exc) or " ".join(exc.format_message().split()))
     except _cx.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help was asked for
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
