@@ -218,7 +218,7 @@ def test_plan_and_usage_pages(server, browser_page, tmp_path):
     page.locator('[data-testid="stMetricLabel"]', has_text="Payback, P50").first.wait_for()
     pick = page.get_by_test_id("stSelectbox").filter(has_text="Scenario").locator("input")
     pick.click()
-    pick.fill("Seed 000")
+    pick.fill("Image start-up")
     pick.press("Enter")
     metric(page, "2.352").wait_for()
     ref = scenario.plan(scenario.examples_dir() / "seed000_image_startup.yaml")

@@ -10,7 +10,7 @@ from billshape.cli._common import JsonOpt
 
 HELP = """Start billshape's web app on 127.0.0.1 (Streamlit): Train, Serve, Build vs buy, Size, Capacity, Route, Plan, Usage.
 
-Opens on seed 000's training bill. Usage statistics are off and the app reaches no outside host.
+Opens on bria.ai's training bill (280 A100 x 14 days at $2.5/GPU-hour). Usage statistics are off and the app reaches no outside host.
 --dry-run prints the URL and the command instead of starting it (with --json: one JSON object).
 
 Example: billshape app --port 8501

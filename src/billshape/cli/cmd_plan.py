@@ -15,7 +15,7 @@ economics, payback, NPV, the training vs inference split, a sensitivity tornado,
 FILE is a scenario YAML file or, when no such file exists here, the name of a shipped example (with or without
 .yaml): seed000_image_startup, api_wrapper_price_shock, high_volume_self_host.
 
-Example (seed 000): billshape plan seed000_image_startup --report plan.html
+Example (bria.ai's image model, 280 A100 for 14 days): billshape plan seed000_image_startup --report plan.html
 """
 
 

@@ -14,7 +14,7 @@ Give the GPU-hours one way: --gpu-hours H | --gpus N --days D (or --hours) | --p
 --tokens D --mfu M. Price by --price USD_PER_GPU_HOUR or --provider P --tier T (rental), or use
 --method amortized (Epoch AI: hardware amortisation + energy).
 
-Example (seed 000): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
+Example (bria.ai's image model, 280 A100 for 14 days): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
 """
 
 

@@ -120,6 +120,8 @@ def register(app: typer.Typer) -> None:
         for r in res.rows:
             t.add_row(str(r["key"]), f"{r['requests']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"${r['usd']:,.4f}")
         console().print(t)
+        for hint in res.hints:
+            console().print(f"[yellow]hint:[/] {hint}", highlight=False)
 
     @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
     def economics(

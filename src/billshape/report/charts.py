@@ -204,7 +204,7 @@ def build_vs_buy(res) -> alt.LayerChart | None:
     sub = (f"API ${b['api_usd_per_million_tokens']:.3g}/M tokens vs own ${b['own_usd_per_million_tokens']:.3g}/M "
            f"+ ${b['fixed_usd']:,.0f} fixed (set-up + standing cost over the horizon)")
     return (lines + rules + text).properties(
-        width=WIDTH, height=HEIGHT, title=alt.Title("Build vs buy (seed 003): total cost by volume", subtitle=sub))
+        width=WIDTH, height=HEIGHT, title=alt.Title("Build vs buy: total cost by volume", subtitle=sub))
 
 
 def charts(res) -> dict[str, Any]:

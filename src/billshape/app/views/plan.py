@@ -20,9 +20,9 @@ URL = "plan"
 # The shipped examples, in the order `billshape demo` runs them; the page opens on DEFAULT (uncertain inputs,
 # a tornado and a build-vs-buy curve: every chart of the report).
 EXAMPLES = {
-    "seed000_image_startup.yaml": "Seed 000: image start-up ($235,200 training run, deterministic)",
-    "api_wrapper_price_shock.yaml": "Seed 004: API wrapper, API prices rise 3-5x in month 7",
-    "high_volume_self_host.yaml": "Seed 003: high volume, part of the traffic self-hosted",
+    "seed000_image_startup.yaml": "Image start-up (bria.ai's $235,200 training run, deterministic)",
+    "api_wrapper_price_shock.yaml": "API wrapper: API prices rise 3-5x in month 7",
+    "high_volume_self_host.yaml": "High volume: part of the traffic self-hosted (build vs buy)",
 }
 DEFAULT = "high_volume_self_host.yaml"
 UPLOAD = "Upload a YAML file"
