@@ -8,7 +8,7 @@ Typer at module level and import numpy, pydantic and the library inside the comm
 Only the verb on the command line is registered (``billshape train ...`` imports ``cmd_train`` alone); ``--help``
 and unknown verbs register them all. ``billshape --version`` answers before Typer builds anything.
 
-Conventions (``README.md`` and ``docs/``): every verb takes ``--json`` and then prints exactly one JSON object on
+Conventions (``docs/architecture.md``, ``README.md``): every verb takes ``--json`` and then prints exactly one JSON object on
 stdout; bad input prints one line on stderr naming the field, the value and the allowed range, and exits 2. A verb
 whose optional extra is not installed says which one (``pip install 'billshape[app]'``) and exits 2.
 """
