@@ -123,7 +123,62 @@ def test_entry_point_subprocess_json():
 
 
 def test_missing_argument_is_one_line(cli):
-    assert_one_line_error(cli("catalog"), "kind")
+    assert_one_line_error(cli("plan"), "FILE")
+
+
+def test_catalog_without_kind_lists_the_kinds(cli):
+    res = cli("catalog")
+    assert res.code == 0 and all(k in res.out for k in ("gpus", "prices", "runs", "constants"))
+    data = cli("catalog", "--json").json()
+    assert [k["kind"] for k in data["kinds"]] == ["gpus", "prices", "runs", "constants"]
+    assert_one_line_error(cli("catalog", "gpuz"), "KIND")
+
+
+@pytest.mark.parametrize("args, flag, allowed", [
+    (["train", "--gpu", "a100", "--gpus", "8", "--days", "1", "--price", "2", "--precision", "fp9"], "--precision", "fp8"),
+    (["train", "--gpu", "a100", "--gpus", "8", "--days", "1", "--provider", "aws", "--tier", "spott"], "--tier", "spot"),
+    (["train", "--gpu", "a100", "--gpus", "8", "--days", "1", "--price", "2", "--method", "rent"], "--method", "amortized"),
+    (["serve", "--model", "llama-3.1-8b", "--gpu", "h100", "--mode", "dynamic"], "--mode", "max-load"),
+    (["size", "--reference-params", "13e9", "--inference-tokens", "2e12", "--precision", "fp9"], "--precision", "int8"),
+])
+def test_choice_options_fail_in_billshape_format(cli, args, flag, allowed):
+    res = cli(*args)
+    assert_one_line_error(res, flag)
+    assert res.err.startswith(f"billshape: error: {flag}: got ") and "allowed: one of" in res.err and allowed in res.err
+
+
+def test_choice_options_ignore_case_and_list_values_in_help(cli):
+    a = cli("train", "--gpu", "a100", "--gpus", "8", "--days", "1", "--price", "2", "--precision", "BF16", "--json").json()
+    b = cli("train", "--gpu", "a100", "--gpus", "8", "--days", "1", "--price", "2", "--json").json()
+    assert a == b
+    assert "on-demand|reserved-1y|reserved-3y|spot" in cli("train", "--help").out
+
+
+def test_choice_lists_match_the_library():
+    from typing import get_args
+
+    from billshape import catalog, serving
+    from billshape.cli import _common
+    from billshape.usage import api, readers
+
+    assert get_args(_common.Tier) == catalog.TIERS
+    assert get_args(_common.Precision) == catalog.PRECISIONS
+    assert get_args(_common.WeightPrecision) == serving.WEIGHT_PRECISIONS
+    assert get_args(_common.KvPrecision) == serving.KV_PRECISIONS
+    assert set(get_args(_common.TrainPrecision)) <= set(catalog.PRECISIONS)
+    assert readers.FORMATS == api.FORMATS
+    import billshape.cli.cmd_usage as cu
+    import inspect
+    src = inspect.getsource(cu)
+    assert str(list(api.FORMATS)).replace("'", '"').strip("[]") in src
+    assert str(list(api.REPORT_BY)).replace("'", '"').strip("[]") in src
+
+
+def test_version(cli):
+    res = cli("--version")
+    assert res.code == 0 and res.out.strip() == "billshape 0.1.0"
+    data = cli("--version", "--json").json()
+    assert data["version"] == "0.1.0" and "python" in data
 
 
 def test_bare_command_prints_help(cli):

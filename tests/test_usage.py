@@ -288,3 +288,20 @@ def test_property_rows_in_equal_priced_plus_quarantined(tmp_path_factory, rows):
     assert res.rows_read == len(rows) == res.rows_priced + res.rows_quarantined
     assert res.rows_priced == len(good)
     assert res.total_micro_usd >= 0
+
+
+def test_report_hints_at_map_when_spend_has_no_customer(cli, tmp_path):
+    # An OpenAI usage export carries no customer: all spend lands under "(none)", and the report says how to map it.
+    ex = Path(__file__).resolve().parents[1] / "examples" / "usage" / "openai_usage.json"
+    db = str(tmp_path / "oa.duckdb")
+    assert cli("usage", "ingest", str(ex), "--db", db, "--json").code == 0
+    rep = cli("usage", "report", "--db", db, "--by", "customer", "--json").json()
+    assert [r["key"] for r in rep["rows"]] == ["(none)"]
+    assert len(rep["hints"]) == 1 and "--map project_id=customer" in rep["hints"][0]
+    human = cli("usage", "report", "--db", db)
+    assert human.code == 0 and "--map project_id=customer" in " ".join(human.out.split())
+    assert cli("usage", "report", "--db", db, "--by", "model", "--json").json()["hints"] == []
+    mapped = str(tmp_path / "mapped.duckdb")
+    assert cli("usage", "ingest", str(ex), "--map", "project_id=customer", "--db", mapped, "--json").code == 0
+    rep = cli("usage", "report", "--db", mapped, "--json").json()
+    assert "(none)" not in [r["key"] for r in rep["rows"]] and rep["hints"] == []

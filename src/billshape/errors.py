@@ -1,7 +1,8 @@
-"""Errors raised for bad input.
+"""Errors raised for bad input, non-finite results and missing optional extras.
 
 Every error a user can cause is a :class:`BillshapeInputError` that names the field, the value given and
-the allowed range, so that shells (CLI, app) can print it as one line without a traceback.
+the allowed range, so that shells (CLI, app) can print it as one line without a traceback. This module imports
+nothing heavy (no numpy, no pydantic at import time), so the CLI can name these classes on every call.
 """
 
 from __future__ import annotations
@@ -75,3 +76,28 @@ def unknown_name(field: str, value: str, known: Iterable[str]) -> BillshapeInput
     close = difflib.get_close_matches(value.lower(), known, n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(close)}?" if close else None
     return BillshapeInputError(field, value, "one of " + ", ".join(known), hint)
+
+
+class NonFiniteResult(ValueError):
+    """A result holds NaN or inf (inputs so extreme that the arithmetic overflowed); ``path`` names the key."""
+
+    def __init__(self, path: str, value: float):
+        self.path = path or "result"
+        self.value = value
+        super().__init__(f"{self.path}: the result is {value!r}, not a finite number")
+
+
+class MissingExtra(ImportError):
+    """An optional dependency group (a pip "extra") is not installed: ``message`` says which and how to add it."""
+
+    def __init__(self, extra: str, module: str, what: str | None = None):
+        self.extra = extra
+        self.module = module
+        self.what = what
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        who = self.what or "this"
+        return (f"{who} needs the [{self.extra}] extra (module {self.module!r} is not installed): "
+                f"pip install 'billshape[{self.extra}]'")

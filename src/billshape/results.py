@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from billshape.errors import NonFiniteResult  # noqa: F401  (defined there so the CLI names it without pydantic)
+
 
 class Assumption(BaseModel):
     """One input or default a result used, with where it came from.
@@ -46,15 +48,6 @@ def user(name: str, value: Any, unit: str | None = None, field: str | None = Non
 def derived(name: str, value: Any, unit: str | None = None, how: str = "") -> Assumption:
     """A value billshape computed from other assumptions (``how`` says from what)."""
     return Assumption(name=name, value=value, unit=unit, source=f"computed: {how}" if how else "computed", as_of=None)
-
-
-class NonFiniteResult(ValueError):
-    """A result holds NaN or inf (inputs so extreme that the arithmetic overflowed); ``path`` names the key."""
-
-    def __init__(self, path: str, value: float):
-        self.path = path or "result"
-        self.value = value
-        super().__init__(f"{self.path}: the result is {value!r}, not a finite number")
 
 
 def json_safe(obj: Any, _path: str = "") -> Any:
@@ -114,8 +107,9 @@ class Result(BaseModel):
 
     def to_pandas(self):
         """A one-row DataFrame of the scalar fields (assumptions in ``.attrs['assumptions']``)."""
-        import pandas as pd
+        from billshape._extras import require
 
+        pd = require("pandas", "pandas", "Result.to_pandas()")
         frame = pd.DataFrame([self.scalars()])
         frame.attrs["assumptions"] = [a.model_dump() for a in self.assumptions]
         return frame

@@ -33,22 +33,9 @@ def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
 
 def fmt(value: Any, unit: str = "") -> str:
     """A number for people: ``$235,200``, ``94,080``, ``0.3003``, ``1.25e+11``."""
-    from billshape.cli._common import fmt as _fmt
+    from billshape.present.format import money
 
-    if unit == "USD" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        x = float(value)
-        if x < 0:
-            return "-" + fmt(-x, unit)
-        if abs(x) >= 1e9:
-            return f"${x:,.4g}"
-        if abs(x) >= 100:
-            return f"${x:,.0f}"
-        if 0 < abs(x) < 0.01:
-            return f"${x:.3g}"
-        if abs(x) < 1 and round(x, 2) != round(x, 4):
-            return f"${x:.4g}"
-        return f"${x:,.2f}"
-    return _fmt(value)
+    return money(value, unit)
 
 
 def metrics(items: list[tuple[str, str, str | None]], widths: list[float] | None = None) -> None:

@@ -5,8 +5,12 @@ function; they are discovered here, so adding a verb touches no other file. Verb
 Typer at module level and import numpy, pydantic and the library inside the command body, so that
 ``billshape --help`` stays fast.
 
-Conventions (``DESIGN.md``): every verb takes ``--json`` and then prints exactly one JSON object on stdout;
-bad input prints one line on stderr naming the field, the value and the allowed range, and exits 2.
+Only the verb on the command line is registered (``billshape train ...`` imports ``cmd_train`` alone); ``--help``
+and unknown verbs register them all. ``billshape --version`` answers before Typer builds anything.
+
+Conventions (``docs/architecture.md``, ``README.md``): every verb takes ``--json`` and then prints exactly one JSON object on
+stdout; bad input prints one line on stderr naming the field, the value and the allowed range, and exits 2. A verb
+whose optional extra is not installed says which one (``pip install 'billshape[app]'``) and exits 2.
 """
 
 from __future__ import annotations
@@ -33,22 +37,113 @@ app = typer.Typer(
     help="The economics of AI systems: training bills, cost per token, build vs buy, lifetime plans.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain Click help: Typer's Rich help formatter alone costs more start-up than all the verbs
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_registered = False
+
+@app.callback()
+def _top(
+    version: bool = typer.Option(False, "--version", help="Print billshape's version and exit "
+                                 "(billshape --version --json: one JSON object)."),
+) -> None:
+    if version:  # normally answered by run() before Typer starts; here for odd argument orders
+        _print_version(False)
+        raise _Exit(0)
 
 
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
+_registered: set[str] = set()
+_ALL = "*"
+
+
+def _verbs() -> list[str]:
+    """The verb modules' names (``cmd_train`` -> ``train``), from the package directory (nothing imported)."""
     package = importlib.import_module("billshape.cli")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            importlib.import_module(f"billshape.cli.{info.name}").register(app)
-    _registered = True
+    return sorted(info.name[4:] for info in pkgutil.iter_modules(package.__path__) if info.name.startswith("cmd_"))
+
+
+def _register(verb: str | None = None) -> None:
+    """Register ``verb``'s module, or every verb (``None``: for help and for unknown verbs)."""
+    if _ALL in _registered or verb in _registered:
+        return
+    names = _verbs() if verb is None else [verb]
+    for name in names:
+        if name not in _registered:
+            importlib.import_module(f"billshape.cli.cmd_{name}").register(app)
+            _registered.add(name)
+    if verb is None:
+        _registered.add(_ALL)
+
+
+def _verb_of(argv: list[str]) -> str | None:
+    """The verb named on the command line when it is a known one and no top-level option precedes it."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    return argv[0] if argv[0] in _verbs() else None
+
+
+#: verb -> (extra it needs, flags that need it; None: the verb always does)
+_EXTRAS = {
+    "app": ("app", None),
+    "usage": ("usage", None),
+    "demo": ("report", None),
+    "plan": ("report", ("--report", "--png")),
+}
+
+
+def _check_extra(verb: str | None, args: list[str]) -> None:
+    """Raise MissingExtra before the verb runs when its optional dependencies are not installed (help always works)."""
+    if verb not in _EXTRAS or "--help" in args or "-h" in args:
+        return
+    extra, flags = _EXTRAS[verb]
+    if flags is not None:
+        used = [f for f in flags if any(a == f or a.startswith(f + "=") for a in args)]
+        if not used:
+            return
+        what = f"billshape {verb} {used[0]}"
+    else:
+        what = f"billshape {verb}"
+    from billshape._extras import check
+
+    check(extra, what)
+
+
+def _choice_message(exc) -> str | None:
+    """A bad value for a choice option in billshape's format (``--tier: got 'spott'; allowed: one of on-demand,
+    ..., spot (did you mean spot?)``), or None when ``exc`` is not about a choice."""
+    import re
+
+    text = exc.format_message().split("Value error, ", 1)[-1]
+    m = re.search(r"^'(?P<value>.*)' is not one of (?P<choices>'.*')\.?\s*$", text, re.S)
+    if m is None:
+        return None
+    choices = re.findall(r"'([^']*)'", m.group("choices"))
+    opts = getattr(exc.param, "opts", None) or []
+    flag = max(opts, key=len) if opts else (getattr(exc.param, "name", None) or "value")
+    from billshape.errors import unknown_name
+
+    err = unknown_name(flag, m.group("value"), [])
+    err.allowed = "one of " + ", ".join(choices)
+    import difflib
+
+    close = difflib.get_close_matches(m.group("value").lower(), choices, n=3, cutoff=0.4)
+    err.hint = f"did you mean {', '.join(close)}?" if close else None
+    return err.message
+
+
+def _print_version(as_json: bool) -> None:
+    import platform
+
+    from billshape import __version__
+
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({"version": __version__, "python": platform.python_version(),
+                                     "implementation": platform.python_implementation()}, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"billshape {__version__}\n")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -63,21 +158,21 @@ _YAML_VERBS = {"plan", "demo"}
 _YAML_VERB_OPTIONS = {"samples", "seed", "report", "png", "out"}
 
 
-def _verb(argv: list[str] | None) -> str | None:
-    args = sys.argv[1:] if argv is None else argv
-    return next((a for a in args if not a.startswith("-")), None)
-
-
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests."""
     import warnings
 
-    from billshape.errors import BillshapeInputError
-    from billshape.results import NonFiniteResult
+    from billshape.errors import BillshapeInputError, MissingExtra, NonFiniteResult
 
-    _register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "--version" and set(args[1:]) <= {"--json"}:
+        _print_version("--json" in args)
+        return 0
+    verb = _verb_of(args)
+    _register(verb)
     command = typer.main.get_command(app)
     try:
+        _check_extra(verb, args)
         with warnings.catch_warnings():
             # numpy's overflow/invalid warnings are not for users: a non-finite result is caught below
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -87,7 +182,9 @@ def run(argv: list[str] | None = None) -> int:
 
         # the library names fields (gpus); the CLI prints its flags (--gpus). A scenario's errors name YAML paths
         # (horizon_months, product.users), which stay as they are.
-        return _fail(cli_message(exc, field=_verb(argv) not in _YAML_VERBS or exc.field in _YAML_VERB_OPTIONS))
+        return _fail(cli_message(exc, field=verb not in _YAML_VERBS or exc.field in _YAML_VERB_OPTIONS))
+    except MissingExtra as exc:
+        return _fail(exc.message)
     except NonFiniteResult as exc:
         return _fail(f"{exc.path}: the result overflowed to {exc.value!r}; allowed: inputs that keep every result "
                      "finite (an input is far outside realistic bounds)")
@@ -96,6 +193,8 @@ def run(argv: list[str] | None = None) -> int:
     except _cx.NoSuchOption as exc:
         hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         return _fail(f"{exc.option_name}: no such option{hint}")
+    except _cx.BadParameter as exc:
+        return _fail(_choice_message(exc) or " ".join(exc.format_message().split()))
     except _cx.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help was asked for
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")

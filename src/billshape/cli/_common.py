@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from billshape.present.format import fmt  # noqa: F401  (re-exported: the verbs format through it)
+
+# Options with a fixed set of values are Typer choices (help lists them, completion offers them, case does not
+# matter); a bad value is reported in billshape's one-line format by cli.run(). These mirror the library's
+# lists (catalog.TIERS, catalog.PRECISIONS, serving.WEIGHT_PRECISIONS, ...): tests/test_cli.py checks they agree.
+Tier = Literal["on-demand", "reserved-1y", "reserved-3y", "spot"]
+Precision = Literal["bf16", "fp16", "fp8", "fp4", "int8", "int4"]  # catalog.PRECISIONS
+TrainPrecision = Literal["bf16", "fp16", "fp8", "fp4"]  # dense peaks an MFU can refer to
+WeightPrecision = Literal["bf16", "fp16", "fp8", "fp4", "int4"]  # serving.WEIGHT_PRECISIONS
+KvPrecision = Literal["bf16", "fp16", "fp8", "fp4", "int4", "int8"]  # serving.KV_PRECISIONS
+Engine = Literal["duckdb", "spark"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
@@ -17,22 +29,6 @@ def print_json(payload: Any) -> None:
     from billshape.results import json_safe
 
     sys.stdout.write(json.dumps(cli_payload(json_safe(payload)), allow_nan=False, indent=2) + "\n")
-
-
-def fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        x = float(value)
-        if unit == "USD":
-            sign = "-" if x < 0 else ""  # "-$290,257.18", not "$-290,257.18"
-            return f"{sign}${abs(x):,.2f}" if abs(x) < 1e9 else f"{sign}${abs(x):,.4g}"
-        if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
-            return f"{x:.4g}"
-        return f"{x:,.4f}".rstrip("0").rstrip(".") if abs(x) < 1000 else f"{x:,.0f}"
-    return str(value)
 
 
 def console():

@@ -10,7 +10,7 @@ from billshape.cli._common import JsonOpt
 
 HELP = """Start billshape's web app on 127.0.0.1 (Streamlit): Train, Serve, Build vs buy, Size, Capacity, Route, Plan, Usage.
 
-Opens on seed 000's training bill. Usage statistics are off and the app reaches no outside host.
+Opens on bria.ai's training bill (280 A100 x 14 days at $2.5/GPU-hour). Usage statistics are off and the app reaches no outside host.
 --dry-run prints the URL and the command instead of starting it (with --json: one JSON object).
 
 Example: billshape app --port 8501
@@ -19,8 +19,13 @@ Example: billshape app --port 8501
 DEFAULT_PORT = 8501  # Streamlit's own default port
 
 
-def command(port: int, headless: bool) -> list[str]:
-    """The ``streamlit run`` command line that serves the app (loopback only, no usage statistics)."""
+def command(port: int, headless: bool = True) -> list[str]:
+    """The ``streamlit run`` command line that serves the app (loopback only, no usage statistics).
+
+    Streamlit always runs headless: a non-headless Streamlit asks for an e-mail address on its first run (and
+    exits when it has no terminal to ask on). Without ``--headless``, ``billshape app`` opens the browser itself
+    once the server answers. ``headless`` is kept for callers; it no longer changes the command.
+    """
     import sys
     from pathlib import Path
 
@@ -31,7 +36,7 @@ def command(port: int, headless: bool) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", "127.0.0.1",
         "--server.port", str(port),
-        "--server.headless", "true" if headless else "false",
+        "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--browser.serverAddress", "127.0.0.1",
         "--server.fileWatcherType", "none",
@@ -39,6 +44,92 @@ def command(port: int, headless: bool) -> list[str]:
         "--client.toolbarMode", "minimal",
         "--theme.base", "light",
     ]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the server gets SIGTERM if ``billshape app`` dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def serve(cmd: list[str], env: dict[str, str], url: str, *, stdout=None, open_browser: bool = False,
+          on_start=None) -> int:
+    """Run the Streamlit server as a child in its own process group and return its exit code.
+
+    SIGTERM, SIGHUP and SIGINT of this process stop the whole group (Streamlit and anything it started), so the
+    server never outlives ``billshape app``; on Linux the child also dies with this process if it is SIGKILLed.
+    """
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, _stop)
+    if on_start is not None:
+        on_start(proc)
+    if open_browser:
+        threading.Thread(target=_open_when_up, args=(url, proc), daemon=True).start()
+    try:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            _stop_group(proc)
+            return proc.returncode
+    finally:
+        if proc.poll() is None:  # any other way out of here
+            _stop_group(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(proc) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 10 s."""
+    import os
+    import signal
+    import subprocess
+
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _open_when_up(url: str, proc, timeout_s: float = 60) -> None:
+    """Open ``url`` in a browser once Streamlit's health check answers (what a non-headless Streamlit did)."""
+    import time
+    import urllib.request
+    import webbrowser
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    webbrowser.open(url)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
 
 
 def environment() -> dict[str, str]:
@@ -63,8 +154,6 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the URL and the command; start nothing.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
-        import signal
-        import subprocess
         import sys
 
         from billshape.cli._common import console, print_json
@@ -81,25 +170,14 @@ def register(app: typer.Typer) -> None:
                 console().print(f"would serve billshape's app at {url}\n" + " ".join(cmd))
             return
         # With --json, stdout carries exactly one JSON object: Streamlit's own messages go to stderr.
-        proc = subprocess.Popen(cmd, env=environment(), stdout=sys.stderr if json_out else None)
+        def started(proc) -> None:
+            if json_out:
+                print_json({"url": url, "port": port, "pid": proc.pid})
+                sys.stdout.flush()
+            else:
+                console().print(f"billshape app: {url} (Ctrl-C stops it)")
 
-        def _stop(signum, frame):  # `kill PID` of this process stops the server too
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, _stop)
-        if json_out:
-            print_json({"url": url, "port": port, "pid": proc.pid})
-            sys.stdout.flush()
-        else:
-            console().print(f"billshape app: {url} (Ctrl-C stops it)")
-        try:
-            code = proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            try:
-                code = proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+        code = serve(cmd, environment(), url, stdout=sys.stderr if json_out else None,
+                     open_browser=not (headless or json_out), on_start=started)
         if code not in (0, -2, -15):
             raise typer.Exit(code)

@@ -6,29 +6,43 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, Tier
 
-HELP = """List a shipped catalog: gpus | prices | runs | constants (every row with source and as_of).
+HELP = """List a shipped catalog: gpus | prices | runs | constants (every row with source and as_of); with no KIND,
+list the kinds.
 
 Examples: billshape catalog gpus; billshape catalog prices --gpu h100 --tier spot --json
 """
 
 KINDS = ("gpus", "prices", "runs", "constants")
+KIND_HELP = {
+    "gpus": "accelerators: dense peaks per precision, HBM size and bandwidth, TDP, purchase price",
+    "prices": "$/GPU-hour by provider and tier (on-demand, reserved-1y, reserved-3y, spot)",
+    "runs": "published training runs: accelerator, GPU-hours, reported cost and energy",
+    "constants": "Epoch AI's amortisation and energy constants, PUE, $/kWh, reserved discounts",
+}
 
 
 def register(app: typer.Typer) -> None:
     @app.command("catalog", help=HELP)
     def catalog_cmd(
-        kind: Annotated[str, typer.Argument(help="gpus | prices | runs | constants")],
+        kind: Annotated[Optional[str], typer.Argument(help="gpus | prices | runs | constants (none: list the kinds)")] = None,
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Only this accelerator (prices).")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Only this provider (prices).")] = None,
-        tier: Annotated[Optional[str], typer.Option("--tier", help="Only this tier (prices).")] = None,
+        tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Only this tier (prices).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape import catalog
         from billshape.cli._common import console, fmt, print_json
         from billshape.errors import unknown_name
 
+        if kind is None:
+            if json_out:
+                print_json({"kinds": [{"kind": k, "what": KIND_HELP[k]} for k in KINDS]})
+            else:
+                console().print("\n".join(f"{k:<10} {KIND_HELP[k]}" for k in KINDS)
+                                + "\n\nbillshape catalog KIND [--json] lists one")
+            return
         kind = kind.lower()
         if kind not in KINDS:
             raise unknown_name("KIND", kind, KINDS)

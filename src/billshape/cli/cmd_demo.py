@@ -1,4 +1,4 @@
-"""``billshape demo``: the main job on the shipped example scenarios (seeds 000, 004, 003)."""
+"""``billshape demo``: the main job on the three shipped example scenarios."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import typer
 
 from billshape.cli._common import JsonOpt
 
-HELP = """Run billshape's main job on the shipped example scenarios: the seed 000 image-model start-up (280 A100 x
+HELP = """Run billshape's main job on the shipped example scenarios: bria.ai's image-model start-up (280 A100 x
 2 weeks = $235,200, paid back by 10,000 users at $10 in 2.352 months), an API-wrapper SaaS facing a 3-5x API price
-rise (seed 004) and a high-volume product deciding to self-host (seed 003). Prints a one-screen summary of each
+rise, and a high-volume product deciding whether to self-host (build vs buy). Prints a one-screen summary of each
 and writes their HTML reports (default ./billshape-demo/)."""
 
 EXAMPLES = ("seed000_image_startup", "api_wrapper_price_shock", "high_volume_self_host")
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         headline = {
             "training_bill_usd": bill.total_usd,
             "payback_month": seed000.summary["payback_month"]["p50"],
-            "text": (f"Seed 000: 280 A100 x 14 days x $2.5/GPU-hour = ${bill.total_usd:,.0f}; 10,000 users x $10/month "
+            "text": (f"Image start-up (bria.ai): 280 A100 x 14 days x $2.5/GPU-hour = ${bill.total_usd:,.0f}; 10,000 users x $10/month "
                      f"pay it back in {seed000.summary['payback_month']['p50']:.4g} months"),
         }
         if json_out:

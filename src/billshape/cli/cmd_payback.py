@@ -10,7 +10,7 @@ from billshape.cli._common import JsonOpt
 
 HELP = """Months to pay back a fixed cost from users x (revenue - serving cost) per user-month.
 
-Example (seed 000): billshape payback --fixed 235200 --users 10000 --revenue-per-user-month 10
+Example (bria.ai's image model, 280 A100 for 14 days): billshape payback --fixed 235200 --users 10000 --revenue-per-user-month 10
 """
 
 

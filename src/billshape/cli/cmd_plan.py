@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from billshape.cli._common import JsonOpt
+from billshape.present.format import summary_rows  # noqa: F401  (moved to present; the app shares it)
 
 HELP = """Evaluate a product plan (scenario YAML): monthly P&L with Monte Carlo uncertainty, both views of unit
 economics, payback, NPV, the training vs inference split, a sensitivity tornado, and an offline HTML report.
@@ -14,7 +15,7 @@ economics, payback, NPV, the training vs inference split, a sensitivity tornado,
 FILE is a scenario YAML file or, when no such file exists here, the name of a shipped example (with or without
 .yaml): seed000_image_startup, api_wrapper_price_shock, high_volume_self_host.
 
-Example (seed 000): billshape plan seed000_image_startup --report plan.html
+Example (bria.ai's image model, 280 A100 for 14 days): billshape plan seed000_image_startup --report plan.html
 """
 
 
@@ -38,22 +39,13 @@ def run_plan(path: str, samples: int, seed: int, show_progress: bool):
         return plan.evaluate(samples=samples, seed=seed, progress=lambda done, total: bar.update(task, completed=done))
 
 
-def summary_rows(res) -> list[tuple[str, str, str, str]]:
-    """(label, P10, P50, P90) strings of a plan's headline outcomes."""
-    from billshape.plan.result import LABELS, format_outcome as _fmt
-
-    rows = []
-    for key, q in list(res.summary.items()) + list(res.lifetime.items()):
-        rows.append((LABELS.get(key, (key, ""))[0], *(_fmt(key, q[p]) for p in ("p10", "p50", "p90"))))
-    return rows
-
-
 def render_summary(res, out, report: str | None = None, pngs: list | None = None, assumptions: bool = True) -> None:
     """One screen: headline P10/P50/P90 table, both views, tornado top 3, build vs buy, files written."""
     from rich.table import Table
 
     from billshape.cli._common import render_assumptions
-    from billshape.report.html import _fmt, samples_text
+    from billshape.present.format import plan_value as _fmt
+    from billshape.present.format import samples_text
 
     table = Table(title=res.name, title_justify="left", title_style="bold",
                   caption=f"{samples_text(res.samples)} (seed {res.seed}), {res.horizon_months} months", caption_justify="left")
@@ -67,7 +59,7 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
               "fully loaded = do the users pay for the whole business, training included?[/]")
     never = res.probability_never_pays_back
     if res.samples > 1:
-        from billshape.report.charts import share_text
+        from billshape.present.format import share_text
 
         out.print(f"never pays back within {res.horizon_months} months in {share_text(never)} of samples")
     if res.sensitivity:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, KvPrecision, Tier, WeightPrecision
 
 HELP = """Throughput, latency and cost per million tokens of a self-hosted LLM deployment.
 
@@ -32,15 +32,15 @@ def register(app: typer.Typer) -> None:
         tp: Annotated[Optional[float], typer.Option("--tp", help="Tensor-parallel GPUs per replica (default: --gpus).")] = None,
         ep: Annotated[Optional[float], typer.Option("--ep", help="Expert-parallel GPUs per replica for MoE models: 1 (default) or --tp.")] = None,
         dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel across the replica (with --ep).")] = False,
-        precision: Annotated[Optional[str], typer.Option("--precision", help="Weights: bf16|fp16|fp8|fp4|int4 (default bf16).")] = None,
-        kv_precision: Annotated[Optional[str], typer.Option("--kv-precision", help="KV cache precision (default: --precision).")] = None,
+        precision: Annotated[Optional[WeightPrecision], typer.Option("--precision", case_sensitive=False, help="Weights precision (default bf16).")] = None,
+        kv_precision: Annotated[Optional[KvPrecision], typer.Option("--kv-precision", case_sensitive=False, help="KV cache precision (default: --precision).")] = None,
         input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
         output_tokens: Annotated[Optional[float], typer.Option("--output-tokens", help="Output tokens per request (default 1000).")] = None,
         batch: Annotated[Optional[str], typer.Option("--batch", help="Batch size B, or 'max' (implies --mode max-load; default).")] = None,
-        mode: Annotated[Optional[str], typer.Option("--mode", help="static|max-load.")] = None,
+        mode: Annotated[Optional[Literal["static", "max-load"]], typer.Option("--mode", case_sensitive=False, help="static (a fixed --batch) or max-load (the largest batch that fits).")] = None,
         price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour.")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Price from the rental catalog.")] = None,
-        tier: Annotated[Optional[str], typer.Option("--tier", help="on-demand|reserved-1y|reserved-3y|spot.")] = None,
+        tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Price tier (default on-demand).")] = None,
         utilization: Annotated[Optional[float], typer.Option("--utilization", help="Busy share of paid hours, (0, 1]; default 1.")] = None,
         measured: Annotated[Optional[str], typer.Option("--measured", help="vLLM benchmark_serving result JSON, or CSV (output_tokens_per_second,input_tokens,output_tokens,gpus).")] = None,
         reasoning_multiplier: Annotated[float, typer.Option("--reasoning-multiplier", help="Output tokens generated per visible output token (>= 1).")] = 1.0,

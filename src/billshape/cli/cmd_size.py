@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, Precision
 
 HELP = """Size a model for its lifetime: fewest FLOPs (or dollars) to reach a loss and serve its inference tokens.
 
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         target_loss: Annotated[Optional[float], typer.Option("--target-loss", help="Loss to reach, nats per token (> E).")] = None,
         constants: Annotated[str, typer.Option("--constants", help="Scaling-law constant set.")] = "sardana-2024",
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator (for dollars): its catalogued dense peak.")] = None,
-        precision: Annotated[str, typer.Option("--precision", help="Precision of the peak FLOP/s (with --gpu).")] = "bf16",
+        precision: Annotated[Precision, typer.Option("--precision", case_sensitive=False, help="Precision of the peak FLOP/s (with --gpu).")] = "bf16",
         usd_per_gpu_hour: Annotated[Optional[float], typer.Option("--usd-per-gpu-hour", help="Accelerator price (for dollars).")] = None,
         mfu_training: Annotated[Optional[float], typer.Option("--mfu-training", help="Training MFU (for dollars).")] = None,
         mfu_prefill: Annotated[Optional[float], typer.Option("--mfu-prefill", help="Prefill (input) MFU (for dollars).")] = None,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, Tier, TrainPrecision
 
 HELP = """Estimate a training run's bill.
 
@@ -14,7 +14,7 @@ Give the GPU-hours one way: --gpu-hours H | --gpus N --days D (or --hours) | --p
 --tokens D --mfu M. Price by --price USD_PER_GPU_HOUR or --provider P --tier T (rental), or use
 --method amortized (Epoch AI: hardware amortisation + energy).
 
-Example (seed 000): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
+Example (bria.ai's image model, 280 A100 for 14 days): billshape train --gpu a100 --gpus 280 --days 14 --price 2.5
 """
 
 
@@ -32,11 +32,11 @@ def register(app: typer.Typer) -> None:
         tokens: Annotated[Optional[float], typer.Option("--tokens", help="Training tokens, e.g. 2e12.")] = None,
         flops: Annotated[Optional[float], typer.Option("--flops", help="Training compute in FLOP (instead of --params/--tokens).")] = None,
         mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilization in (0, 1].")] = None,
-        precision: Annotated[str, typer.Option("--precision", help="Precision whose dense peak defines MFU: bf16|fp8.")] = "bf16",
+        precision: Annotated[TrainPrecision, typer.Option("--precision", case_sensitive=False, help="Precision whose dense peak defines MFU.")] = "bf16",
         price: Annotated[Optional[float], typer.Option("--price", help="Rental price, USD per GPU-hour.")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Price from the rental catalog: provider.")] = None,
-        tier: Annotated[Optional[str], typer.Option("--tier", help="on-demand|reserved-1y|reserved-3y|spot (default on-demand).")] = None,
-        method: Annotated[str, typer.Option("--method", help="rental|amortized.")] = "rental",
+        tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Price tier (default on-demand).")] = None,
+        method: Annotated[Literal["rental", "amortized"], typer.Option("--method", case_sensitive=False, help="Rental price, or Epoch AI's amortised hardware + energy.")] = "rental",
         hardware_usd: Annotated[Optional[float], typer.Option("--hardware-usd", help="Chip price for --method amortized (default: catalog).")] = None,
         usd_per_kwh: Annotated[Optional[float], typer.Option("--usd-per-kwh", help="Electricity price for --method amortized.")] = None,
         pue: Annotated[Optional[float], typer.Option("--pue", help="Data-centre PUE for --method amortized.")] = None,

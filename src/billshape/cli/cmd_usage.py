@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import Engine, JsonOpt
 
 HELP = """Measured economics: ingest usage logs, price them, attribute cost, export FOCUS.
 
@@ -15,7 +15,7 @@ Example: billshape usage ingest spans.json --db usage.duckdb && billshape usage 
 """
 
 DbOpt = Annotated[str, typer.Option("--db", help="Usage database: a DuckDB file (default engine) or a directory (--engine spark).")]
-EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="duckdb (default, one file) or spark (local or cluster).", show_default=False)]
+EngineOpt = Annotated[Optional[Engine], typer.Option("--engine", case_sensitive=False, help="duckdb (default, one file) or spark (local or cluster).", show_default=False)]
 SelfHostedOpt = Annotated[Optional[list[str]], typer.Option(
     "--self-hosted", help="Price a self-hosted model with the serving model: 'NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR"
     "[:UTILIZATION]]]' (NAME as in the logs), or a YAML/CSV mapping file (repeatable).")]
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     def ingest(
         files: Annotated[list[str], typer.Argument(help="Log files: OTLP JSON spans, OpenAI usage JSON, raw responses JSONL, CSV, Parquet.")],
         db: DbOpt = "usage.duckdb",
-        fmt: Annotated[Optional[str], typer.Option("--format", help="otel|openai|raw|csv|parquet (default: from the extension and content).")] = None,
+        fmt: Annotated[Optional[Literal["otel", "openai", "raw", "csv", "parquet"]], typer.Option("--format", case_sensitive=False, help="Log format (default: from the extension and content).")] = None,
         mapping: Annotated[Optional[list[str]], typer.Option("--map", help="COL=FIELD: read column/attribute COL as FIELD (customer, feature, project, user_id, ts, model, provider, request_id, requests, *_tokens).")] = None,
         engine: EngineOpt = None,
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
     @group.command("report", help="Spend attributed by customer, feature, project, user, model, provider, day or month.")
     def report(
         db: DbOpt = "usage.duckdb",
-        by: Annotated[Optional[str], typer.Option("--by", help="customer (default)|feature|project|user|model|provider|day|month", show_default=False)] = None,
+        by: Annotated[Optional[Literal["customer", "feature", "project", "user", "model", "provider", "day", "month"]], typer.Option("--by", case_sensitive=False, help="Group by (default customer).", show_default=False)] = None,
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -120,6 +120,8 @@ def register(app: typer.Typer) -> None:
         for r in res.rows:
             t.add_row(str(r["key"]), f"{r['requests']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"${r['usd']:,.4f}")
         console().print(t)
+        for hint in res.hints:
+            console().print(f"[yellow]hint:[/] {hint}", highlight=False)
 
     @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
     def economics(
@@ -183,7 +185,7 @@ def register(app: typer.Typer) -> None:
     @group.command("export", help="Export the ledger as a FOCUS 1.2 dataset (.csv or .parquet).")
     def export(
         db: DbOpt = "usage.duckdb",
-        fmt: Annotated[str, typer.Option("--format", help="focus")] = "focus",
+        fmt: Annotated[Literal["focus"], typer.Option("--format", case_sensitive=False, help="FinOps FOCUS 1.2.")] = "focus",
         out: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (.csv or .parquet).")] = None,
         engine: EngineOpt = None,
         json_out: JsonOpt = False,

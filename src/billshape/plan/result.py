@@ -11,6 +11,8 @@ pandas is imported only by the methods that return frames.
 
 from __future__ import annotations
 
+from billshape.present.format import OUTCOME_LABELS, plan_value
+
 import html
 import math
 from typing import Any
@@ -20,21 +22,7 @@ from pydantic import PrivateAttr
 from billshape.plan.quantiles import MONTHLY_RESERVOIR
 from billshape.results import Result
 
-LABELS = {  # outcome key -> (label, note): the CLI's summary table, the HTML report and the notebook view
-    "payback_month": ("payback month", "months until the cumulative cash turns non-negative for good"),
-    "cumulative_profit_usd": ("cumulative profit", "cash over the horizon, training and set-up included"),
-    "npv_usd": ("NPV", "the same cash flows discounted at the plan's rate"),
-    "contribution_margin_per_user_month_usd": ("contribution margin / user-month",
-                                               "marginal view: do I make money on one more user?"),
-    "fully_loaded_margin_per_user_month_usd": ("fully loaded margin / user-month",
-                                               "fully loaded view: do the users pay for the whole business?"),
-    "training_share_of_lifetime_cost": ("training share of lifetime cost",
-                                        "training / (training + inference) over the horizon"),
-    "lifetime_revenue_usd": ("lifetime revenue", ""),
-    "lifetime_inference_usd": ("lifetime inference cost", ""),
-    "lifetime_training_usd": ("lifetime training cost", "first run and retrainings"),
-    "lifetime_fixed_usd": ("lifetime fixed cost", "staff, monitoring, ... and self-hosting set-up"),
-}
+LABELS = OUTCOME_LABELS  # outcome key -> (label, note): one table, in billshape.present.format
 HEADLINE = ["payback_month", "npv_usd", "contribution_margin_per_user_month_usd",
             "fully_loaded_margin_per_user_month_usd"]
 
@@ -50,17 +38,7 @@ def outcome_unit(key: str) -> str:
     return "USD"
 
 
-def format_outcome(key: str, x) -> str:
-    """An outcome as the CLI and the report show it: ``never`` (payback), ``$1,234``, ``$9.50``, ``12.5%``."""
-    if x is None:
-        return "never" if key == "payback_month" else "-"
-    if key == "payback_month":
-        return f"{x:,.3f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
-    if key == "training_share_of_lifetime_cost":
-        return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.3%}"
-    if key.endswith("_per_user_month_usd"):
-        return f"${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
-    return f"${x:,.0f}" if x >= 0 else f"-${-x:,.0f}"
+format_outcome = plan_value  # an outcome as the CLI, the report and the notebook show it
 
 
 class PlanResult(Result):

@@ -1,1 +1,2 @@
-"""Presentation helpers shared by the shells: how a field path is shown to a CLI user (:mod:`.labels`)."""
+"""Presentation shared by the shells (CLI, app, reports): formatting of money, counts, shares and months
+(:mod:`.format`), and how a field path is shown to a CLI user (:mod:`.labels`)."""

@@ -8,7 +8,11 @@ offline and loads nothing from the network.
 
 from __future__ import annotations
 
-from billshape.report.charts import charts
-from billshape.report.html import to_html, write_html, write_pngs
+from billshape._extras import check
+
+check("report", "the HTML report")  # Altair and vl-convert: one line naming the [report] extra, not a traceback
+
+from billshape.report.charts import charts  # noqa: E402
+from billshape.report.html import to_html, write_html, write_pngs  # noqa: E402
 
 __all__ = ["charts", "to_html", "write_html", "write_pngs"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import altair as alt
 
+from billshape.present.format import share_text  # noqa: F401  (re-exported)
+
 WIDTH = 560
 HEIGHT = 260
 COLORS = {
@@ -94,19 +96,6 @@ def cumulative_cash(res) -> alt.LayerChart:
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Cumulative cash (training and set-up paid at month 0)",
                         subtitle="P50 line, P10-P90 band; it crosses zero at payback"))
-
-
-def share_text(p: float) -> str:
-    """A share as a percentage that never rounds a non-zero share to 0 % (or a short one to 100 %)."""
-    if p <= 0:
-        return "0%"
-    if p >= 1:
-        return "100%"
-    if p < 0.001:
-        return "< 0.1%"
-    if p > 0.999:
-        return "> 99.9%"
-    return f"{p:.1%}"
 
 
 def payback(res) -> alt.Chart:
@@ -215,7 +204,7 @@ def build_vs_buy(res) -> alt.LayerChart | None:
     sub = (f"API ${b['api_usd_per_million_tokens']:.3g}/M tokens vs own ${b['own_usd_per_million_tokens']:.3g}/M "
            f"+ ${b['fixed_usd']:,.0f} fixed (set-up + standing cost over the horizon)")
     return (lines + rules + text).properties(
-        width=WIDTH, height=HEIGHT, title=alt.Title("Build vs buy (seed 003): total cost by volume", subtitle=sub))
+        width=WIDTH, height=HEIGHT, title=alt.Title("Build vs buy: total cost by volume", subtitle=sub))
 
 
 def charts(res) -> dict[str, Any]:

@@ -7,8 +7,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from billshape.plan.result import LABELS, format_outcome  # outcome labels and formats: one table for CLI, report, notebook
-from billshape.report.charts import share_text, charts
+from billshape.report.charts import charts
+from billshape.present.format import OUTCOME_LABELS, plan_value, samples_text, share_text  # noqa: F401
+
+LABELS = OUTCOME_LABELS
 
 CSS = """
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2327;background:#f6f7f9}
@@ -32,22 +34,54 @@ footer{color:#646970;font-size:12px;margin-top:32px}
 """
 
 
+def cache_dir():
+    """Where built artefacts are cached: ``$BILLSHAPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/billshape``, else
+    ``~/.cache/billshape`` (None when no home directory is known)."""
+    import os
+
+    if os.environ.get("BILLSHAPE_CACHE_DIR"):
+        return Path(os.environ["BILLSHAPE_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "billshape"
+    try:
+        return Path.home() / ".cache" / "billshape"
+    except (RuntimeError, KeyError):  # pragma: no cover - no home directory
+        return None
+
+
 @lru_cache(maxsize=1)
 def _js_bundle() -> str:
-    """Vega, Vega-Lite and Vega-Embed bundled into one script (no network)."""
-    import vl_convert as vlc
+    """Vega, Vega-Lite and Vega-Embed bundled into one script (no network).
 
-    return vlc.javascript_bundle()
+    Building it takes seconds, so it is cached on disk per vl-convert version (see :func:`cache_dir`); an
+    unwritable or unreadable cache only means it is built again.
+    """
+    import os
+
+    from billshape._extras import require
+
+    vlc = require("report", "vl_convert", "the HTML report")
+    version = getattr(vlc, "__version__", None)
+    folder = cache_dir()
+    path = folder / f"vega-bundle-vl-convert-{version}.js" if folder is not None and version else None
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    bundle = vlc.javascript_bundle()
+    if path is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(bundle, encoding="utf-8")
+            os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+        except OSError:
+            pass
+    return bundle
 
 
-def _fmt(key: str, x) -> str:
-    """An outcome formatted as the CLI table shows it (:func:`billshape.plan.result.format_outcome`)."""
-    return format_outcome(key, x)
-
-
-def samples_text(n: int) -> str:
-    """'1 sample', '20,000 samples'."""
-    return f"{n:,} sample{'' if n == 1 else 's'}"
+_fmt = plan_value  # the plan outcome formatter, shared with the CLI and the app
 
 
 def _summary_table(res) -> str:
@@ -166,10 +200,10 @@ def write_html(res, path: str | Path) -> Path:
 
 def write_pngs(res, directory: str | Path, scale: float = 2.0) -> list[Path]:
     """Write each chart as ``<directory>/<chart>.png`` through vl-convert; return the paths."""
-    import vl_convert as vlc
-
+    from billshape._extras import require
     from billshape.errors import BillshapeInputError
 
+    vlc = require("report", "vl_convert", "billshape plan --png")
     d = Path(directory)
     try:
         d.mkdir(parents=True, exist_ok=True)

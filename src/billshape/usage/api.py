@@ -340,6 +340,26 @@ class Report(Result):
     total_usd: float
     total_micro_usd: int
     rows_quarantined: int
+    hints: list[str] = []
+
+
+#: the share of spend under "(none)" from which a customer report says how to attribute it
+UNATTRIBUTED_HINT_SHARE = 0.5
+
+
+def attribution_hints(by: str, rows: list[dict]) -> list[str]:
+    """Advice for a report whose spend is mostly unattributed (no customer on the rows).
+
+    An OpenAI usage export has no customer field, so all its spend lands under ``(none)``; its ``project_id``
+    usually is the customer, and ``--map project_id=customer`` at ingest says so.
+    """
+    total = sum(r["usd_micro"] for r in rows)
+    none = sum(r["usd_micro"] for r in rows if r["key"] == "(none)")
+    if by != "customer" or total <= 0 or none < UNATTRIBUTED_HINT_SHARE * total:
+        return []
+    share = "all" if none == total else f"{none / total:.0%}"
+    return [f"{share} of the spend has no customer: ingest again with --map COL=customer naming the column that "
+            "holds it; for an OpenAI usage export, --map project_id=customer maps OpenAI projects to customers"]
 
 
 def _open(db: str, engine: str | None):
@@ -365,7 +385,7 @@ def report(db: str, by: str | None = None, engine: str | None = None) -> Report:
             "usd": usd(r["usd_micro"]), "usd_micro": int(r["usd_micro"])} for r in rows]
     micro = sum(r["usd_micro"] for r in out)
     return Report(by=by, rows=out, total_usd=usd(micro), total_micro_usd=micro, rows_quarantined=nq,
-                  assumptions=[by_used, derived("ledger", db, None, "priced usage rows")])
+                  hints=attribution_hints(by, out), assumptions=[by_used, derived("ledger", db, None, "priced usage rows")])
 
 
 # ------------------------------------------------------------------------------------------ economics

@@ -4,7 +4,7 @@ crossing at the break-even volume; then the same decision month by month over a 
 (:func:`billshape.decide.build_vs_buy_horizon`: volume growth, API price trend and step, discount rate,
 crossover month, and the re-check at next year's API price).
 
-Opens on seed 003's example: the DeepSeek node's $0.30 per million tokens against a $1.10 API price with
+Opens on the build-vs-buy chapter's example: the DeepSeek node's $0.30 per million tokens against a $1.10 API price with
 $100,000 fixed.
 """
 
@@ -21,7 +21,7 @@ URL = "build-vs-buy"
 # Example inputs: seed 003, section 37.5, as in `billshape demo` (own cost = the DeepSeek decode node's
 # $/M tokens at $2/GPU-hour; API price $1.10/M; $100,000 fixed).
 EXAMPLE = {"api": 1.10, "own": 0.30, "fixed": 100_000.0}
-EXAMPLE_SOURCE = "billshape seed 003 (an own node at $0.30/M tokens vs a $1.10/M API, $100,000 fixed)"
+EXAMPLE_SOURCE = "the build-vs-buy example of \"The Economics of AI\" (an own node at $0.30/M tokens vs a $1.10/M API, $100,000 fixed)"
 
 
 def _chart(res):

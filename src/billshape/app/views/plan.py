@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from billshape.app import _ui
-from billshape.report.charts import share_text
+from billshape.present.format import share_text
 
 TITLE = "Plan"
 ICON = ":material/query_stats:"
@@ -122,7 +122,7 @@ def _evaluate(text: str, name: str, samples: int, seed: int):
 
 def _views(res) -> None:
     """Both unit-economics views side by side, each saying which question it answers."""
-    from billshape.report.html import _fmt
+    from billshape.present.format import plan_value as _fmt
 
     views = [
         ("contribution_margin_per_user_month_usd", "Contribution margin", "per user-month · marginal view",
@@ -143,8 +143,8 @@ def _views(res) -> None:
 def _summary_table(res) -> None:
     import pandas as pd
 
-    from billshape.cli.cmd_plan import summary_rows
-    from billshape.report.html import LABELS
+    from billshape.present.format import OUTCOME_LABELS as LABELS
+    from billshape.present.format import summary_rows
 
     keys = list(res.summary) + list(res.lifetime)
     rows = summary_rows(res)
@@ -166,7 +166,7 @@ def _charts(res) -> None:
 
 
 def render() -> None:
-    from billshape.report.html import _fmt
+    from billshape.present.format import plan_value as _fmt
 
     _ui.page_header("Plan", "Does the product make money, and how sure can you be?",
                     "Opens on a shipped example scenario; edit its YAML or upload your own. The same model as "

@@ -3,7 +3,7 @@ falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, 
 or, in "Model the throughput" mode, the throughput, latency and cost that billshape's roofline serving model
 predicts for a model on some GPUs (:func:`billshape.serving.serve`), with the batch-size trade-off.
 
-Opens on seed 003's DeepSeek decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
+Opens on DeepSeek's decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
 million output tokens at full utilization.
 """
 
@@ -20,7 +20,7 @@ URL = "serve"
 # Example inputs: seed 003, section 37.2 (DeepSeek's inference node: 8 H800 GPUs, 14,800 output tokens/s,
 # priced at $2 per GPU-hour).
 EXAMPLE = {"tokens_per_second": 14_800.0, "gpus": 8, "price": 2.0, "gpu": "h800", "utilization": 1.0}
-EXAMPLE_SOURCE = "billshape seed 003 (DeepSeek's decode node: 8 H800 at $2/GPU-hour, 14,800 output tokens/s)"
+EXAMPLE_SOURCE = "DeepSeek's decode node, as in \"The Economics of AI\" (8 H800 at $2/GPU-hour, 14,800 output tokens/s)"
 
 HOW_PRICE = ("My price", "Catalog")
 HOW_THROUGHPUT = ("Throughput given", "Model the throughput")

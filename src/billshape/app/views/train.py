@@ -1,7 +1,7 @@
 """Train page: the bill of a training run (:func:`billshape.estimates.training_bill`), its development
 iceberg, and the payback of that bill from users (:func:`billshape.business.payback`).
 
-Opens on seed 000's worked example (280 A100 for 14 days at $2.5/GPU-hour: 94,080 GPU-hours, $235,200;
+Opens on bria.ai's image-model example (280 A100 for 14 days at $2.5/GPU-hour: 94,080 GPU-hours, $235,200;
 10,000 users at $10/month pay it back in 2.352 months) so a new user sees real figures without typing.
 """
 
@@ -19,7 +19,7 @@ URL = "train"
 # lambdalabs.com for "$2.5 per hr"; "10k users forking over $10 each month"). These are a worked example,
 # not defaults of the library: every library default shows in the assumptions table with its source.
 EXAMPLE = {"gpu": "a100", "gpus": 280, "days": 14.0, "price": 2.5, "users": 10_000, "revenue": 10.0}
-EXAMPLE_SOURCE = "billshape seed 000 (bria.ai: 280 A100 for 2 weeks at $2.5 per GPU-hour; 10k users at $10/month)"
+EXAMPLE_SOURCE = "bria.ai's image model (280 A100 for 2 weeks at $2.5 per GPU-hour; 10k users at $10/month)"
 
 HOW_HOURS = ("GPUs × days", "GPU-hours", "6·N·D")
 HOW_PRICE = ("My price", "Catalog", "Amortized")
