@@ -182,7 +182,7 @@ def render() -> None:
         demand = _demand()
         kw, rows = _prices()
         st.caption("Reserve up to the level where the share of hours above it equals reserved / on-demand "
-                   "price; burst the rest ("The Economics of AI", section 37.4).")
+                   "price; burst the rest ('The Economics of AI', section 37.4).")
     if demand is None or not kw:
         return
     hours, gpus, interruptible, label = demand
