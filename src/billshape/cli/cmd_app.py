@@ -29,9 +29,10 @@ def command(port: int, headless: bool = True) -> list[str]:
     import sys
     from pathlib import Path
 
-    import billshape.app
+    import billshape
 
-    script = Path(billshape.app.__file__).resolve().parent / "main.py"
+    # the app's entry script, found by path: the CLI starts the app in its own process and never imports it
+    script = Path(billshape.__file__).resolve().parent / "app" / "main.py"
     return [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", "127.0.0.1",
