@@ -177,13 +177,14 @@ def test_every_verb_runs():
 
 
 def test_chains_import_is_light_and_cli_help_skips_it():
+    # (present.format, the stdlib-only formatter, may load with the verbs' modules; the label table is for errors)
     code = ("import sys; import billshape.chains; "
             "print(sorted(m for m in ('pandas', 'scipy', 'altair', 'billshape.serving', 'billshape.decide') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     code = ("import sys; from billshape.cli import run; run(['--help']); "
-            "print('billshape.chains' in sys.modules, 'billshape.present' in sys.modules)")
+            "print('billshape.chains' in sys.modules, 'billshape.present.labels' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False False"
 
