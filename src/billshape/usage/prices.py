@@ -2,8 +2,8 @@
 
 Prices come from a user price table (CSV, for self-hosted models or negotiated rates; it wins), from the
 roofline serving model for self-hosted models (``self_hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
-:func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices (offline snapshot, timestamp-aware: the price in force on that UTC day; cache-read,
-cache-write and tiered prices). A key with no price carries ``price_error`` and its rows are quarantined,
+:func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices through the project's one look-up, :func:`billshape.api_prices.quote` (offline snapshot,
+timestamp-aware: the price in force at noon UTC of that day; cache-read, cache-write and one-tier prices). A key with no price carries ``price_error`` and its rows are quarantined,
 never priced at zero.
 
 Units: genai-prices quotes USD per million tokens, which is numerically micro-dollars per token, so the
@@ -25,7 +25,6 @@ from billshape._validate import MAX_USD_RATE
 from billshape.errors import BillshapeInputError
 from billshape.usage.schema import PRICES
 
-PRICE_FIELDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok")
 USER_COLUMNS = ("provider", "model", "input_usd_per_mtok", "output_usd_per_mtok")
 
 
@@ -204,50 +203,23 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
     return out
 
 
-def _q(value) -> Decimal | None:
-    if value is None:
-        return None
-    value = Decimal(value)
-    if value != value.quantize(Decimal("1e-9")):
-        raise ValueError(f"price {value} has more than 9 decimals")
-    return value
-
-
 def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
-    from genai_prices import data_snapshot
-    from genai_prices.types import TieredPrices
+    """A price-table row from :func:`billshape.api_prices.quote` (the project's one genai-prices look-up), or a
+    row with ``price_error`` when genai-prices has no usable price."""
+    from billshape import api_prices
 
-    snapshot = data_snapshot.get_snapshot()
+    src = f"genai-prices {api_prices.version()}"
     try:
-        prov, info = snapshot.find_provider_model(model, None, provider or None, None)
-    except LookupError:
-        where = f" (provider {provider})" if provider else ""
-        return {"price_error": f"no price for model {model}{where}", "price_source": f"genai-prices {_version()}"}
-    when = dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc)
-    mp = info.get_prices(when)
-    row = {"price_model": f"{prov.id}/{info.id}", "price_source": f"genai-prices {_version()}"}
-    tier_start = None
-    for f in PRICE_FIELDS:
-        p = getattr(mp, f, None)
-        if isinstance(p, TieredPrices):
-            if len(p.tiers) != 1 or (tier_start is not None and tier_start != p.tiers[0].start):
-                return {"price_error": f"multi-tier price for {prov.id}/{info.id} not supported", "price_source": f"genai-prices {_version()}"}
-            tier_start = p.tiers[0].start
-            row[f], row["tier_" + f] = _q(p.base), _q(p.tiers[0].price)
+        q = api_prices.quote(model, provider or None, day)
+    except api_prices.ApiPriceMiss as miss:
+        if miss.kind == "tiers":
+            error = f"multi-tier price for {miss.found} not supported"
+        elif miss.kind == "tokens":
+            error = f"no token price for {miss.found}"
         else:
-            row[f] = _q(p)
-    if row["input_mtok"] is None or row["output_mtok"] is None:
-        return {"price_error": f"no token price for {prov.id}/{info.id}", "price_source": f"genai-prices {_version()}"}
-    row["tier_start"] = tier_start
-    rk = getattr(mp, "requests_kpr", None)
-    row["requests_kpr"] = _q(rk) if not isinstance(rk, TieredPrices) else None
-    return row
-
-
-def _version() -> str:
-    from genai_prices import __version__
-
-    return __version__
+            error = f"no price for model {model}" + (f" (provider {provider})" if provider else "")
+        return {"price_error": error, "price_source": src}
+    return {"price_model": f"{q.provider}/{q.model}", "price_source": src, **q.prices()}
 
 
 def price_for(provider: str | None, model: str, day: dt.date, user: dict[tuple[str, str], UserPrice]) -> dict:
