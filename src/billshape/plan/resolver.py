@@ -3,7 +3,8 @@
 :class:`PlanResolution` (mixed into :class:`billshape.plan.model.Plan`) checks each serving route (exactly one
 of ``api:`` or ``self_hosted:``; a self-hosted route priced by measured $/M tokens, a measured deployment, or
 ``model:`` + ``gpu:`` through the roofline of :func:`billshape.serving.self_hosted_price`, evaluated once at the
-medians), prices API routes (:func:`billshape.plan.prices.api_price`) and GPUs (:func:`billshape.catalog.price`),
+medians), prices API routes (:func:`billshape.plan.prices.api_price`, at ``serving.api_prices_as_of`` or the
+shipped default date, stated in the assumptions) and GPUs (:func:`billshape.catalog.price`),
 reads named market trends (:func:`billshape.market.trend`) and computes the training bill at the inputs' medians
 (:func:`billshape.estimates.training_bill`). Each default it uses is appended to the plan's assumptions. A
 library error is re-raised under the scenario key it came from (:data:`billshape.plan.errors.FLAG_TO_PATH`).
@@ -12,6 +13,7 @@ library error is re-raised under the scenario key it came from (:data:`billshape
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 from typing import Any
 
 from billshape import market
@@ -56,6 +58,7 @@ class PlanResolution:
             if abs(total - 1.0) > 1e-6:
                 raise BillshapeInputError(f"serving.routes[{len(routes) - 1}].share", routes[-1].share,
                                           "shares that sum to 1", f"the shares sum to {total:g}")
+        day = None  # the pricing date of the API routes, fixed once for all of them
         for i, r in enumerate(routes):
             base = f"serving.routes[{i}]"
             if (r.api is None) == (r.self_hosted is None):
@@ -66,7 +69,9 @@ class PlanResolution:
                          if f"{prefix}.{k}" in self.values]
                 price = None
                 if len(given) < 2:
-                    price = api_price(r.api.model, r.api.provider, prefix + ".model")
+                    if day is None:
+                        day = self._resolve_prices_day()
+                    price = api_price(r.api.model, r.api.provider, prefix + ".model", day)
                     self.assumptions.extend(price.assumptions)
                 self.routes.append(_RouteSpec(i, r.name or r.api.model, "api", r.share, prefix, price))
             else:
@@ -119,6 +124,25 @@ class PlanResolution:
                                                as_of=None))
         self._resolve_trends()
         self._resolve_training()
+
+    def _resolve_prices_day(self) -> "_dt.date":
+        """The UTC date the API routes are priced at: ``serving.api_prices_as_of`` (a date, or ``today``) or the
+        shipped default (:func:`billshape.api_prices.default_day`), stated as an assumption."""
+        from billshape import api_prices
+
+        key = "serving.api_prices_as_of"
+        given = self.scenario.serving.api_prices_as_of
+        if given is None:
+            self.assumptions.append(api_prices.default_day_assumption(key))
+            return api_prices.default_day()
+        if given == "today":
+            day = _dt.datetime.now(tz=_dt.timezone.utc).date()
+            self.assumptions.append(Assumption(name=key, value=day.isoformat(), unit="date (UTC)",
+                                               source=f"user input ({self.source}): today", as_of=day.isoformat()))
+            return day
+        self.assumptions.append(Assumption(name=key, value=given.isoformat(), unit="date (UTC)",
+                                           source=f"user input ({self.source})", as_of=given.isoformat()))
+        return given
 
     def _resolve_trends(self) -> None:
         """``market.api_price_trend: NAME`` (and ``gpu_price_trend``): the annual factor of a named trend of

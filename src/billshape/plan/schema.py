@@ -1,8 +1,8 @@
 """The scenario file's schema: pydantic models of a product plan, with each number's allowed range.
 
 :class:`Scenario` is the whole file (see ``docs/plan.md`` for every key): the :class:`Product` (users, price,
-usage), :class:`Serving` routes (an :class:`ApiRoute` priced through genai-prices or a :class:`SelfHosted`
-deployment), the :class:`TrainingProject`, the :class:`FixedMonthly` costs that start after deployment (seed
+usage), :class:`Serving` routes (an :class:`ApiRoute` priced through genai-prices at
+``serving.api_prices_as_of``, or a :class:`SelfHosted` deployment), the :class:`TrainingProject`, the :class:`FixedMonthly` costs that start after deployment (seed
 002), the :class:`Market` paths (API price trend and steps, seed 004; GPU price trend) and the horizon. A
 numeric field is a :data:`Number` (a number or a :class:`~billshape.plan.dists.Dist`) declared with :func:`num`,
 which records its :class:`Bound` for the range check of :func:`billshape.plan.errors._check_bounds`.
@@ -11,6 +11,7 @@ which records its :class:`Bound` for the range check of :func:`billshape.plan.er
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
@@ -132,8 +133,32 @@ class Route(_Model):
     self_hosted: SelfHosted | None = None
 
 
+def _as_of(value: Any) -> Any:
+    """A pricing date: an ISO date (YAML reads ``2026-12-03`` as a date) or ``today``; None: the default."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "today":
+            return "today"
+        try:
+            return dt.date.fromisoformat(text) if len(text) == 10 else _bad_date()
+        except ValueError:
+            pass
+    return _bad_date()
+
+
+def _bad_date():
+    raise ValueError("an ISO date (YYYY-MM-DD) or 'today'")
+
+
+AsOf = Annotated[Any, BeforeValidator(_as_of)]
+
+
 class Serving(_Model):
     routes: list[Route] = []
+    api_prices_as_of: AsOf = Field(None, description="the UTC date API routes are priced at (genai-prices), an "
+                                   "ISO date or 'today'; default: data/api_prices_as_of.csv")
 
 
 class TrainingProject(_Model):
