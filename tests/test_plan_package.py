@@ -107,7 +107,7 @@ def test_model_route_error_field_maps_to_the_yaml_key_either_way(monkeypatch, ra
     def bad(*a, **k):
         raise BillshapeInputError(raised, 3, "a multiple of the tensor-parallel size")
 
-    monkeypatch.setattr(serving, "self_hosted_price", bad)
+    monkeypatch.setattr(serving, "serve", bad)  # the plan runs the serve chain (chains.run(ServeRequest))
     data = {"horizon_months": 12, "discount_rate_annual": 0.0,
             "product": {"users_start": 100, "price_per_user_month_usd": 10, "requests_per_user_month": 10,
                         "input_tokens_per_request": 100, "output_tokens_per_request": 100},
@@ -116,6 +116,23 @@ def test_model_route_error_field_maps_to_the_yaml_key_either_way(monkeypatch, ra
     with pytest.raises(BillshapeInputError) as err:
         plan.parse(data)
     assert err.value.field == "serving.routes[0].self_hosted.gpus"
+
+
+def test_the_plan_builds_the_chains_requests_the_cli_builds(monkeypatch):
+    """A model: route and a training run go through billshape.chains.run, as `billshape serve` and `train` do."""
+    from billshape import chains
+
+    seen, real = [], chains.run
+    monkeypatch.setattr(chains, "run", lambda req: seen.append(req) or real(req))
+    data = {"horizon_months": 12, "discount_rate_annual": 0.0,
+            "product": {"users_start": 100, "price_per_user_month_usd": 10, "requests_per_user_month": 10,
+                        "input_tokens_per_request": 100, "output_tokens_per_request": 100},
+            "serving": {"routes": [{"share": 1.0, "self_hosted": {"model": "llama-3.1-8b", "gpu": "h100", "gpus": 1,
+                                                                  "usd_per_gpu_hour": 2.0}}]},
+            "training": {"gpu": "h100", "gpus": 8, "days": 2, "usd_per_gpu_hour": 2, "amortization_months": 6}}
+    plan.parse(data)
+    assert [type(r).__name__ for r in seen] == ["ServeRequest", "TrainRequest"]
+    assert (seen[0].model, seen[0].batch, seen[0].price, seen[1].gpus, seen[1].price) == ("llama-3.1-8b", "max", 2.0, 8, 2)
 
 
 @pytest.mark.parametrize("raised", ["--gpu-hours", "gpu_hours", "gpu-hours"])

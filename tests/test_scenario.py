@@ -443,7 +443,7 @@ def test_model_route_scales_price_and_utilization_per_sample_without_new_rooflin
         usd_per_gpu_hour={"dist": "uniform", "low": 1.5, "high": 3.5},
         utilization={"dist": "triangular", "low": 0.3, "mode": 0.5, "high": 0.9})]}))
     calls = []
-    monkeypatch.setattr(serving, "self_hosted_price", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(serving, "serve", lambda *a, **k: calls.append((a, k)))  # the roofline behind the chain
     P = {"serving.routes[0].self_hosted.usd_per_gpu_hour": np.array([[1.5], [3.5]]),
          "serving.routes[0].self_hosted.utilization": np.array([[0.3], [0.9]])}
     api, own = plan._route_costs({**plan._medians(), **P})

@@ -2,11 +2,13 @@
 
 :class:`PlanResolution` (mixed into :class:`billshape.plan.model.Plan`) checks each serving route (exactly one
 of ``api:`` or ``self_hosted:``; a self-hosted route priced by measured $/M tokens, a measured deployment, or
-``model:`` + ``gpu:`` through the roofline of :func:`billshape.serving.self_hosted_price`, evaluated once at the
-medians), prices API routes (:func:`billshape.plan.prices.api_price`, at ``serving.api_prices_as_of`` or the
+``model:`` + ``gpu:`` through the roofline serving model, evaluated once at the medians), prices API routes (:func:`billshape.plan.prices.api_price`, at ``serving.api_prices_as_of`` or the
 shipped default date, stated in the assumptions) and GPUs (:func:`billshape.catalog.price`),
-reads named market trends (:func:`billshape.market.trend`) and computes the training bill at the inputs' medians
-(:func:`billshape.estimates.training_bill`). Each default it uses is appended to the plan's assumptions. A
+reads named market trends (:func:`billshape.market.trend`) and computes the training bill at the inputs' medians.
+The roofline and the training bill run through :func:`billshape.chains.run` on the typed requests the CLI builds
+(a :class:`~billshape.chains.requests.ServeRequest` at ``batch="max"``, as
+:func:`billshape.serving.self_hosted_price`; a :class:`~billshape.chains.requests.TrainRequest`), so the plan
+and ``billshape serve``/``train`` share one path. Each default it uses is appended to the plan's assumptions. A
 library error is re-raised under the scenario key it came from (:data:`billshape.plan.errors.FLAG_TO_PATH`).
 """
 
@@ -167,7 +169,8 @@ class PlanResolution:
                                                    "x per year"))
 
     def _resolve_model_route(self, prefix: str, h: SelfHosted) -> None:
-        """$/M input and output tokens of a ``model:`` route from :func:`billshape.serving.self_hosted_price`.
+        """$/M input and output tokens of a ``model:`` route from the serve chain at max load (the figures of
+        :func:`billshape.serving.self_hosted_price`).
 
         The roofline is evaluated ONCE, at the medians of the product's request shape (input tokens; output
         tokens x reasoning multiplier) and of the route's $/GPU-hour and utilization. Throughput does not
@@ -175,7 +178,7 @@ class PlanResolution:
         sample's cost is the median cost x (price / its median) x (utilization median / utilization): vectorised,
         no roofline call per sample. ``gpus`` and ``tp`` (which change the throughput) must be plain numbers.
         """
-        from billshape import serving
+        from billshape import chains
 
         for k in ("gpus", "tp"):
             if isinstance(self.values.get(f"{prefix}.{k}"), Dist):
@@ -191,13 +194,16 @@ class PlanResolution:
             raise BillshapeInputError("product.input_tokens_per_request" if t_in <= 0 else "product.output_tokens_per_request",
                                       t_in if t_in <= 0 else t_out, "> 0 with a self_hosted model: route (the roofline "
                                       "sizes the batch on the request shape)")
-        try:
-            quote = serving.self_hosted_price(h.model, h.gpu, self.values.get(prefix + ".gpus"), h.precision or "fp8",
-                                              t_in, t_out, price, util, tp=self.values.get(prefix + ".tp"),
-                                              kv_precision=h.kv_precision)
+        try:  # the request `billshape serve --model ... --batch max` builds: the same chain as the CLI's
+            est = chains.run(chains.ServeRequest(
+                model=h.model, gpu=h.gpu, gpus=self.values.get(prefix + ".gpus"), tp=self.values.get(prefix + ".tp"),
+                precision=h.precision or "fp8", kv_precision=h.kv_precision, input_tokens=t_in, output_tokens=t_out,
+                batch="max", price=price, utilization=util))
         except BillshapeInputError as exc:
             key = scenario_key("self_hosted_model", exc.field)
             raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
+        quote = {k: getattr(est, k) for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens",
+                                              "output_tokens_per_second", "usd_per_hour")}
         self.model_quotes[prefix] = {**quote, "usd_per_gpu_hour": price, "utilization": util}
         label = f"{h.model} on {h.gpu} ({h.precision or 'fp8'})"
         src = (f"billshape.serving.self_hosted_price: {label}, "
@@ -230,7 +236,7 @@ class PlanResolution:
                                                  quote.usd_per_gpu_hour, "USD/GPU-hour"))
 
     def _resolve_training(self) -> None:
-        from billshape.estimates import training_bill
+        from billshape import chains
 
         t = self.scenario.training
         self.training_usd_p50 = 0.0
@@ -244,11 +250,11 @@ class PlanResolution:
             self.training_usd_p50 = self.median("training.total_usd")
             self.training_scale_paths = ["training.total_usd"]
             return
-        try:
-            bill = training_bill(
+        try:  # the request `billshape train` builds: the same chain as the CLI's
+            bill = chains.run(chains.TrainRequest(
                 gpu=t.gpu, gpus=self.median("training.gpus"), days=self.median("training.days"),
                 hours=self.median("training.hours"), gpu_hours=self.median("training.gpu_hours"),
-                price=self.median("training.usd_per_gpu_hour"), provider=t.provider, tier=t.tier, method=t.method)
+                price=self.median("training.usd_per_gpu_hour"), provider=t.provider, tier=t.tier, method=t.method))
         except BillshapeInputError as exc:
             key = scenario_key("training", exc.field)
             raise BillshapeInputError(f"training.{key}", exc.value, exc.allowed, exc.hint) from None
