@@ -45,6 +45,11 @@ def _to_float(v: Any) -> Any:
         return v
     if t is int or t is bool or isinstance(v, (int, float)):
         return float(v)
+    if isinstance(v, str):  # pydantic reads numeric text
+        try:
+            return float(v)
+        except ValueError:
+            return v
     return float(v) if _numpy_scalar_kind(v) else v
 
 
@@ -54,13 +59,19 @@ def _to_int(v: Any) -> Any:
         return v
     if t is bool or isinstance(v, int):
         return int(v)
+    if isinstance(v, str):
+        return int(v) if v.strip().lstrip("+-").isdigit() else v
     if isinstance(v, float) or _numpy_scalar_kind(v) == "f":
         return int(v) if math.isfinite(v) and float(v).is_integer() else v
     return int(v) if _numpy_scalar_kind(v) else v
 
 
 def _to_bool(v: Any) -> Any:
-    return bool(v) if type(v) is not bool and _numpy_scalar_kind(v) == "b" else v
+    if type(v) is bool:
+        return v
+    if _numpy_scalar_kind(v) == "b" or (isinstance(v, (int, float)) and v in (0, 1)):
+        return bool(v)
+    return v
 
 
 def _union(members: tuple) -> Any:
@@ -73,8 +84,16 @@ def _union(members: tuple) -> Any:
         t = type(v)
         if t in scalars:
             return v
+        if isinstance(v, str):
+            for m in (int, float):
+                if m in scalars:
+                    c = _to_int if m is int else _to_float
+                    out = c(v)
+                    if out is not v:
+                        return out
+            return v
         if isinstance(v, bool) or _numpy_scalar_kind(v) == "b":
-            for m in (bool, int, float):
+            for m in ((bool, int, float) if isinstance(v, bool) else (bool, float, int)):
                 if m in scalars:
                     return m(v)
         if isinstance(v, int) or _numpy_scalar_kind(v) in ("i", "u"):
@@ -183,14 +202,17 @@ class _RecordMeta(type):
         cls.__record_private__ = private
         cls.__record_frozen__ = bool(config.get("frozen", False))
         cls.__record_coercers__ = None  # built on first instance (annotations may name later classes)
-        if not cls.__record_frozen__:
-            cls.__hash__ = None
+        cls.__hash__ = _record_hash if cls.__record_frozen__ else None  # as pydantic: only frozen records hash
         return cls
 
     @property
     def model_fields(cls) -> dict[str, FieldInfo]:
         """The fields, in order (a base class's fields first), as pydantic's ``model_fields``."""
         return cls.__record_fields__
+
+
+def _record_hash(self) -> int:
+    return hash((type(self),) + tuple(self.__dict__.get(n) for n in type(self).__record_fields__))
 
 
 def _private_default(value: Any) -> Any:
@@ -250,16 +272,10 @@ class Record(metaclass=_RecordMeta):
             raise TypeError(f"{type(self).__name__} is frozen: field {name!r} cannot be set")
         object.__setattr__(self, name, value)
 
-    def _values(self):
-        return tuple(self.__dict__.get(n) for n in type(self).__record_fields__)
-
     def __eq__(self, other: Any) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         return self.__dict__ == other.__dict__
-
-    def __hash__(self) -> int:
-        return hash((type(self),) + self._values())
 
     def __iter__(self):
         for name in type(self).__record_fields__:
