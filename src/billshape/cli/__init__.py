@@ -149,7 +149,7 @@ def run(argv: list[str] | None = None, *, fast: bool = True) -> int:
     if args and args[0] == "--version" and set(args[1:]) <= {"--json"}:
         _print_version("--json" in args)
         return 0
-    if fast:
+    if fast and args[:1] == ["train"] and "--json" in args:  # other commands do not even import the fast path
         from billshape.cli import _fast
 
         text = _fast.train_json(args)
