@@ -20,16 +20,13 @@ constants.csv
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
+import os
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from billshape.errors import BillshapeInputError, unknown_name
-from billshape.results import Assumption
+from billshape.results import Assumption, Record
 
 TIERS = ("on-demand", "reserved-1y", "reserved-3y", "spot")
 PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
@@ -41,8 +38,7 @@ class CatalogError(RuntimeError):
 
 def read_rows(filename: str) -> list[dict[str, str]]:
     """Rows of a shipped CSV as dicts of strings, with ``source`` and ``as_of`` checked."""
-    text = resources.files("billshape.data").joinpath(filename).read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(_data_text(filename)))
     rows = []
     for i, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
@@ -51,11 +47,31 @@ def read_rows(filename: str) -> list[dict[str, str]]:
         if not row.get("source"):
             raise CatalogError(f"{filename}:{i}: empty source")
         try:
-            _dt.date.fromisoformat(row.get("as_of", ""))
+            _iso_date(row.get("as_of", ""))
         except ValueError as exc:
             raise CatalogError(f"{filename}:{i}: as_of {row.get('as_of')!r} is not an ISO date") from exc
         rows.append(row)
     return rows
+
+
+def _data_text(filename: str) -> str:
+    """A shipped data file's text: read from the package directory (importlib.resources, which costs tens of
+    milliseconds to import, only when the package is not a plain directory, e.g. inside a zip)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", filename)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:  # pragma: no cover - a zipped install
+        from importlib import resources
+
+        return resources.files("billshape.data").joinpath(filename).read_text(encoding="utf-8")
+
+
+def _iso_date(text: str) -> None:
+    """Raise ValueError unless ``text`` is an ISO date (YYYY-MM-DD), as ``datetime.date.fromisoformat`` would."""
+    import datetime
+
+    datetime.date.fromisoformat(text)
 
 
 def _num(value: str) -> float | None:
@@ -63,8 +79,8 @@ def _num(value: str) -> float | None:
     return float(value) if value else None
 
 
-class Row(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Row(Record):
+    model_config = {"frozen": True}
 
     source: str
     as_of: str
@@ -146,12 +162,10 @@ class GpuPrice(Row):
     instance_type: str = ""
     note: str = ""
 
-    @field_validator("tier")
-    @classmethod
-    def _tier(cls, v: str) -> str:
-        if v not in TIERS:
-            raise ValueError(f"tier {v!r} not in {TIERS}")
-        return v
+    def __init__(self, **data: Any):
+        super().__init__(**data)
+        if self.tier not in TIERS:
+            raise ValueError(f"tier {self.tier!r} not in {TIERS}")
 
 
 class TrainingRun(Row):
@@ -184,7 +198,7 @@ class Constant(Row):
         return self.assumption(self.name, self.value, self.unit or None)
 
 
-def typed_row(model: type[BaseModel], row: dict[str, str], numeric: set[str]) -> Any:
+def typed_row(model: type[Record], row: dict[str, str], numeric: set[str]) -> Any:
     data: dict[str, Any] = {}
     for key, value in row.items():
         if key not in model.model_fields:
@@ -198,14 +212,14 @@ def typed_row(model: type[BaseModel], row: dict[str, str], numeric: set[str]) ->
     return model(**data)
 
 
-def numeric_fields(model: type[BaseModel]) -> set[str]:
+def numeric_fields(model: type[Record]) -> set[str]:
     return {
         name for name, f in model.model_fields.items()
         if f.annotation in (float, float | None, int | None)
     }
 
 
-def load_typed(model: type[BaseModel], filename: str, extra_numeric: set[str] | frozenset[str] = frozenset()) -> tuple:
+def load_typed(model: type[Record], filename: str, extra_numeric: set[str] | frozenset[str] = frozenset()) -> tuple:
     """Rows of a shipped CSV as ``model`` instances: float and optional-float fields (plus ``extra_numeric``)
     are parsed as numbers, ``aliases`` as a ``;``-separated tuple, the rest as strings; ``source`` and
     ``as_of`` are checked by :func:`read_rows`."""

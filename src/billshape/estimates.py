@@ -10,7 +10,7 @@ from typing import Literal
 
 
 from billshape import _validate as v
-from billshape import catalog, inference, training
+from billshape import catalog, training  # inference (numpy) is imported by serving_cost, not by the training bill
 from billshape.errors import BillshapeInputError
 from billshape.results import Assumption, Result, derived, user
 
@@ -317,6 +317,8 @@ def serving_cost(
     ``tokens_per_second`` is the output (decode) throughput of the whole deployment; give
     ``input_tokens_per_second`` (prefill throughput) to price input tokens too.
     """
+    from billshape import inference
+
     v.positive("tokens_per_second", tokens_per_second, v.MAX_TOKENS)
     v.positive("gpus", gpus, v.MAX_COUNT)
     assumptions: list[Assumption] = [

@@ -1,6 +1,8 @@
 """Training compute and training bills: pure, vectorised equations.
 
-Every function takes scalars or numpy arrays (broadcast together) and returns the same. Units are in the
+Every function takes scalars or numpy arrays (broadcast together) and returns the same: plain Python numbers in,
+a Python ``float`` out (computed without numpy, with the same IEEE operations in the same order, so bit for bit
+the value numpy gives); anything else (arrays, numpy scalars, lists) in, numpy out. Units are in the
 parameter names. Defaults for the constants live in ``data/constants.csv``; these functions take them as
 arguments, so that they stay pure (the composed :func:`billshape.estimates.training_bill` reads the catalog).
 
@@ -15,11 +17,22 @@ References
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from billshape import _validate as v
 
 SECONDS_PER_HOUR = 3600.0
+_LN10 = math.log(10.0)  # equal to numpy.log(10.0) to the last bit (tests/test_startup_fast.py)
+
+
+def _floats(*values):
+    """The values as Python floats when every one is a plain number, else as numpy float arrays (numpy is
+    imported only then)."""
+    if all(type(x) in v.SCALARS for x in values):
+        return tuple(float(x) for x in values)
+    import numpy as np
+
+    return tuple(np.asarray(x, dtype=float) for x in values)
 
 
 def training_flops(params_active, tokens):
@@ -43,7 +56,8 @@ def training_flops(params_active, tokens):
     """
     v.positive("params_active", params_active)
     v.positive("tokens", tokens)
-    return 6.0 * np.asarray(params_active, dtype=float) * np.asarray(tokens, dtype=float)
+    n, d = _floats(params_active, tokens)
+    return 6.0 * n * d
 
 
 def gpu_hours_from_flops(training_flops, peak_flops_per_second, mfu):
@@ -66,9 +80,8 @@ def gpu_hours_from_flops(training_flops, peak_flops_per_second, mfu):
     v.positive("training_flops", training_flops)
     v.positive("peak_flops_per_second", peak_flops_per_second)
     v.fraction("mfu", mfu)
-    return np.asarray(training_flops, dtype=float) / (
-        np.asarray(peak_flops_per_second, dtype=float) * np.asarray(mfu, dtype=float) * SECONDS_PER_HOUR
-    )
+    c, p, u = _floats(training_flops, peak_flops_per_second, mfu)
+    return c / (p * u * SECONDS_PER_HOUR)
 
 
 def gpu_hours_from_cluster(gpus, hours):
@@ -88,7 +101,8 @@ def gpu_hours_from_cluster(gpus, hours):
     """
     v.positive("gpus", gpus)
     v.positive("hours", hours)
-    return np.asarray(gpus, dtype=float) * np.asarray(hours, dtype=float)
+    n, h = _floats(gpus, hours)
+    return n * h
 
 
 def implied_mfu(training_flops, gpu_hours, peak_flops_per_second):
@@ -119,9 +133,8 @@ def implied_mfu(training_flops, gpu_hours, peak_flops_per_second):
     v.positive("training_flops", training_flops)
     v.positive("gpu_hours", gpu_hours)
     v.positive("peak_flops_per_second", peak_flops_per_second)
-    return np.asarray(training_flops, dtype=float) / (
-        np.asarray(gpu_hours, dtype=float) * SECONDS_PER_HOUR * np.asarray(peak_flops_per_second, dtype=float)
-    )
+    c, h, p = _floats(training_flops, gpu_hours, peak_flops_per_second)
+    return c / (h * SECONDS_PER_HOUR * p)
 
 
 def rental_cost_usd(gpu_hours, usd_per_gpu_hour):
@@ -141,7 +154,8 @@ def rental_cost_usd(gpu_hours, usd_per_gpu_hour):
     """
     v.positive("gpu_hours", gpu_hours)
     v.positive("usd_per_gpu_hour", usd_per_gpu_hour)
-    return np.asarray(gpu_hours, dtype=float) * np.asarray(usd_per_gpu_hour, dtype=float)
+    h, r = _floats(gpu_hours, usd_per_gpu_hour)
+    return h * r
 
 
 def depreciation_rate_per_year(value_decay_oom_per_year):
@@ -165,7 +179,8 @@ def depreciation_rate_per_year(value_decay_oom_per_year):
     .. [3] Cottier et al. 2024: hardware value declines by 0.14 OOM per year.
     """
     v.positive("value_decay_oom_per_year", value_decay_oom_per_year)
-    return np.asarray(value_decay_oom_per_year, dtype=float) * np.log(10.0)
+    (k,) = _floats(value_decay_oom_per_year)
+    return k * _LN10
 
 
 def amortized_usd_per_chip_hour(hardware_usd, value_decay_oom_per_year=0.14, hours_per_year=8766.0,
@@ -207,10 +222,9 @@ def amortized_usd_per_chip_hour(hardware_usd, value_decay_oom_per_year=0.14, hou
     v.positive("server_overhead", server_overhead)
     v.below_one("interconnect_fraction", interconnect_fraction)
     rate = depreciation_rate_per_year(value_decay_oom_per_year)
-    per_hour = np.asarray(hardware_usd, dtype=float) * np.asarray(server_overhead, dtype=float) * rate / np.asarray(
-        hours_per_year, dtype=float
-    )
-    return per_hour / (1.0 - np.asarray(interconnect_fraction, dtype=float))
+    hw, s, h, f = _floats(hardware_usd, server_overhead, hours_per_year, interconnect_fraction)
+    per_hour = hw * s * rate / h
+    return per_hour / (1.0 - f)
 
 
 def energy_kwh(tdp_watts, gpu_hours, chip_to_server_power=1.0, average_power_fraction=1.0, pue=1.0):
@@ -246,11 +260,8 @@ def energy_kwh(tdp_watts, gpu_hours, chip_to_server_power=1.0, average_power_fra
     v.positive("chip_to_server_power", chip_to_server_power)
     v.fraction("average_power_fraction", average_power_fraction)
     v.positive("pue", pue)
-    return (
-        np.asarray(tdp_watts, dtype=float) / 1000.0 * np.asarray(chip_to_server_power, dtype=float)
-        * np.asarray(average_power_fraction, dtype=float) * np.asarray(pue, dtype=float)
-        * np.asarray(gpu_hours, dtype=float)
-    )
+    w, r, u, e, h = _floats(tdp_watts, chip_to_server_power, average_power_fraction, pue, gpu_hours)
+    return w / 1000.0 * r * u * e * h
 
 
 def energy_cost_usd(energy_kwh, usd_per_kwh):
@@ -270,7 +281,8 @@ def energy_cost_usd(energy_kwh, usd_per_kwh):
     """
     v.non_negative("energy_kwh", energy_kwh)
     v.non_negative("usd_per_kwh", usd_per_kwh)
-    return np.asarray(energy_kwh, dtype=float) * np.asarray(usd_per_kwh, dtype=float)
+    e, p = _floats(energy_kwh, usd_per_kwh)
+    return e * p
 
 
 def development_cost_usd(final_run_usd, experiments_multiplier=1.0, staff_usd=0.0, data_usd=0.0):
@@ -303,14 +315,13 @@ def development_cost_usd(final_run_usd, experiments_multiplier=1.0, staff_usd=0.
     v.non_negative("final_run_usd", final_run_usd)
     v.non_negative("staff_usd", staff_usd)
     v.non_negative("data_usd", data_usd)
-    mult = np.asarray(experiments_multiplier, dtype=float)
-    if not np.all(np.isfinite(mult)) or not np.all(mult >= 1):
+    if not v._check(experiments_multiplier, lambda x: x >= 1):
         from billshape.errors import BillshapeInputError
 
         raise BillshapeInputError("experiments_multiplier", experiments_multiplier, ">= 1")
-    final = np.asarray(final_run_usd, dtype=float)
+    mult, final, staff, data = _floats(experiments_multiplier, final_run_usd, staff_usd, data_usd)
     experiments = (mult - 1.0) * final
     return {
         "experiments_usd": experiments,
-        "total_usd": final + experiments + np.asarray(staff_usd, dtype=float) + np.asarray(data_usd, dtype=float),
+        "total_usd": final + experiments + staff + data,
     }

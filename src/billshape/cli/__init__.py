@@ -6,7 +6,10 @@ Typer at module level and import numpy, pydantic and the library inside the comm
 ``billshape --help`` stays fast.
 
 Only the verb on the command line is registered (``billshape train ...`` imports ``cmd_train`` alone); ``--help``
-and unknown verbs register them all. ``billshape --version`` answers before Typer builds anything.
+and unknown verbs register them all. ``billshape --version`` answers before Typer builds anything, and so does
+``billshape train ... --json`` (:mod:`billshape.cli._fast`: a stdlib parser over the train command's option table,
+the same ``training_bill``, the same JSON; anything it does not fully understand goes to Typer). The Typer app
+lives in :mod:`billshape.cli._app` (``billshape.cli.app`` still names it).
 
 Conventions (``docs/architecture.md``, ``README.md``): every verb takes ``--json`` and then prints exactly one JSON object on
 stdout; bad input prints one line on stderr naming the field, the value and the allowed range, and exits 2. A verb
@@ -15,65 +18,30 @@ whose optional extra is not installed says which one (``pip install 'billshape[a
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import sys
 
-import typer
-
-try:  # Typer >= 0.20 vendors Click as typer._click (Abort and Exit live in typer.exceptions)
-    from typer import exceptions as _tx
-    from typer._click import exceptions as _cx
-
-    _Abort, _Exit = _tx.Abort, _tx.Exit
-except (ImportError, AttributeError):  # pragma: no cover - older Typer on Click
-    from click import exceptions as _cx
-
-    _Abort, _Exit = _cx.Abort, _cx.Exit
-
-app = typer.Typer(
-    name="billshape",
-    help="The economics of AI systems: training bills, cost per token, build vs buy, lifetime plans.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help: Typer's Rich help formatter alone costs more start-up than all the verbs
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Typer is imported by billshape.cli._app, only when the fast path (billshape.cli._fast) does not answer: importing
+# Typer and building the app costs more than the whole of ``billshape train ... --json`` on the fast path.
+_APP_NAMES = ("app", "_register", "_registered", "_top", "_Abort", "_Exit", "_cx")
 
 
-@app.callback()
-def _top(
-    version: bool = typer.Option(False, "--version", help="Print billshape's version and exit "
-                                 "(billshape --version --json: one JSON object)."),
-) -> None:
-    if version:  # normally answered by run() before Typer starts; here for odd argument orders
-        _print_version(False)
-        raise _Exit(0)
+def __getattr__(name: str):
+    """``billshape.cli.app`` (the Typer app), ``_register`` and friends, from :mod:`billshape.cli._app`."""
+    if name in _APP_NAMES:
+        from billshape.cli import _app
 
-
-_registered: set[str] = set()
-_ALL = "*"
+        return getattr(_app, name)
+    raise AttributeError(f"module 'billshape.cli' has no attribute {name!r}")
 
 
 def _verbs() -> list[str]:
     """The verb modules' names (``cmd_train`` -> ``train``), from the package directory (nothing imported)."""
+    import importlib
+    import pkgutil
+
     package = importlib.import_module("billshape.cli")
     return sorted(info.name[4:] for info in pkgutil.iter_modules(package.__path__) if info.name.startswith("cmd_"))
-
-
-def _register(verb: str | None = None) -> None:
-    """Register ``verb``'s module, or every verb (``None``: for help and for unknown verbs)."""
-    if _ALL in _registered or verb in _registered:
-        return
-    names = _verbs() if verb is None else [verb]
-    for name in names:
-        if name not in _registered:
-            importlib.import_module(f"billshape.cli.cmd_{name}").register(app)
-            _registered.add(name)
-    if verb is None:
-        _registered.add(_ALL)
 
 
 def _verb_of(argv: list[str]) -> str | None:
@@ -158,19 +126,45 @@ _YAML_VERBS = {"plan", "demo"}
 _YAML_VERB_OPTIONS = {"samples", "seed", "report", "png", "out"}
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests."""
-    import warnings
+def _write(text: str) -> int:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+    return 0
 
-    from billshape.errors import BillshapeInputError, MissingExtra, NonFiniteResult
 
+def run(argv: list[str] | None = None, *, fast: bool = True) -> int:
+    """Run the CLI with ``argv`` and return the exit code (no ``sys.exit``); used by :func:`main` and tests.
+
+    ``billshape train ... --json`` is answered by :mod:`billshape.cli._fast` when it understands every argument
+    and the bill computes (the same :func:`billshape.estimates.training_bill`, the same JSON); anything else, and
+    every error, goes through Typer below (``fast=False``: always), so messages and exit codes have one source.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "--version" and set(args[1:]) <= {"--json"}:
         _print_version("--json" in args)
         return 0
+    if fast and args[:1] == ["train"] and "--json" in args:  # other commands do not even import the fast path
+        from billshape.cli import _fast
+
+        text = _fast.train_json(args)
+        if text is not None:
+            return _write(text)
+
+    import warnings
+
+    from billshape.cli._app import _Abort, _cx, _Exit, _register
+    from billshape.cli._app import command as _command
+    from billshape.errors import BillshapeInputError, MissingExtra, NonFiniteResult
+
     verb = _verb_of(args)
     _register(verb)
-    command = typer.main.get_command(app)
+    command = _command()
     try:
         _check_extra(verb, args)
         with warnings.catch_warnings():

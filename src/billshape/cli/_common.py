@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any, Literal
 
@@ -23,12 +22,7 @@ Engine = Literal["duckdb", "spark"]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
-def print_json(payload: Any) -> None:
-    """Print one JSON object (NaN/inf are rejected, never printed); provenance in CLI flags (``user input (--gpus)``)."""
-    from billshape.present.labels import cli_payload
-    from billshape.results import json_safe
-
-    sys.stdout.write(json.dumps(cli_payload(json_safe(payload)), allow_nan=False, indent=2) + "\n")
+from billshape.cli._fast import print_json  # noqa: E402,F401  (one JSON writer, shared with train's fast path)
 
 
 def console():
