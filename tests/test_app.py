@@ -493,7 +493,8 @@ def test_size_target_loss_below_e_is_the_library_message():
     assert_clean(at)
     at.number_input(key="size_loss").set_value(1.5).run()
     assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("Target loss, nats per token: got 1.5; allowed: > E = 1.69")
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("Target loss, nats per token: got 1.5; allowed: > E = 1.69")
 
 
 # --- Capacity ---------------------------------------------------------------------------------------
