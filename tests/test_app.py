@@ -99,7 +99,7 @@ def test_train_bad_input_shows_library_message_not_traceback():
     at.number_input(key="train_days").set_value(0.0).run()
     assert not at.exception
     assert len(at.error) == 1
-    assert at.error[0].value == "--days: got 0; allowed: in (0, 40000]"
+    assert at.error[0].value == "Days: got 0; allowed: in (0, 40000]"  # the widget's label, never a CLI flag
     assert "GPU-hours" not in metrics(at)
 
 
@@ -133,7 +133,9 @@ def test_train_amortized_mode_shows_epoch_defaults_with_sources():
     at.selectbox(key="train_gpu").set_value("tpu-v5e").run()
     at.button_group(key="train_pricing").set_value("Amortized").run()
     # TPUs are not sold, so there is no catalogued purchase price: the library says so, and how to fix it
-    assert not at.exception and "--hardware-usd" in at.error[0].value
+    assert not at.exception and at.error[0].value == (
+        "Accelerator: got 'tpu-v5e'; allowed: an accelerator with a catalogued purchase price "
+        '(or give "Chip price, USD")')
     at.selectbox(key="train_gpu").set_value("h100-sxm").run()
     assert_clean(at)
     table = at.table[0].value
@@ -162,7 +164,7 @@ def test_train_unknown_catalog_combination_is_an_error_message():
     at.selectbox(key="train_gpu").set_value("tpu-v5e")
     at.selectbox(key="train_provider").set_value("lambda").run()
     assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("--provider/--tier:")
+    assert len(at.error) == 1 and at.error[0].value.startswith("Provider/Tier: got 'lambda/on-demand for tpu-v5e'")
 
 
 def test_payback_never_is_an_answer():
@@ -177,7 +179,7 @@ def test_payback_users_zero_is_the_library_message():
     at = page("train")
     at.number_input(key="payback_users").set_value(0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--users: got 0; allowed: in (0, 1e+12]"]
+    assert [e.value for e in at.error] == ["Paying users: got 0; allowed: in (0, 1e+12]"]
     assert metrics(at)["GPU-hours"] == "94,080"  # the training bill above still shows
 
 
@@ -203,7 +205,7 @@ def test_serve_zero_utilization_is_the_library_message():
     at = page("serve")
     at.slider(key="serve_util").set_value(0.0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--utilization: got 0; allowed: in (0, 1]"]
+    assert [e.value for e in at.error] == ["Utilization: got 0; allowed: in (0, 1]"]
 
 
 def test_serve_input_tokens_and_catalog_price():
@@ -282,7 +284,9 @@ def test_serve_model_mode_too_few_gpus_is_the_library_message():
     at.number_input(key="serve_m_gpus").set_value(1).run()
     assert not at.exception
     assert len(at.error) == 1
-    assert at.error[0].value.startswith("--gpus: got 1; allowed: enough memory: llama-3.1-70b at bf16")
+    assert at.error[0].value.startswith("GPUs: got 1; allowed: enough memory: llama-3.1-70b at bf16")
+    assert at.error[0].value.endswith('"Tensor-parallel GPUs per replica" 2 (the smallest size from 2 up that '
+                                      'divides its 64 attention heads)')  # a backticked field: its label too
 
 
 def test_serve_model_mode_parallelism_and_kv_equal_library():
@@ -346,7 +350,7 @@ def test_serve_model_mode_capacity_for_a_latency_target():
     assert m["Replicas"] == f"{ref.replicas:,}" and m["GPUs"] == f"{ref.gpus:,}"
     assert m["USD per month"] == fmt_usd(ref.usd_per_month)
     at.number_input(key="serve_c_tpot").set_value(0.5).run()  # no batch is that fast: the library's message
-    assert not at.exception and at.error and at.error[0].value.startswith("--tpot-limit")
+    assert not at.exception and at.error and at.error[0].value.startswith("TPOT limit: got 0.0005; allowed: >= ")
 
 
 def test_serve_model_mode_feeds_build_vs_buy():
@@ -380,7 +384,7 @@ def test_breakeven_zero_api_price_is_the_library_message():
     at = page("breakeven")
     at.number_input(key="be_api").set_value(0.0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--api-price: got 0; allowed: in (0, 1e+06]"]
+    assert [e.value for e in at.error] == ["API price p, USD per million tokens: got 0; allowed: in (0, 1e+06]"]
 
 
 def test_breakeven_can_take_own_cost_from_serve_page():
@@ -440,7 +444,7 @@ def test_horizon_zero_price_factor_is_the_library_message():
     at.selectbox(key="hz_trend").set_value("my factor").run()
     at.number_input(key="hz_factor").set_value(0.0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--api-price-annual-factor: got 0; allowed: > 0 (finite)"]
+    assert [e.value for e in at.error] == ["API price factor per year: got 0; allowed: > 0 (finite)"]
     assert metrics(at)["Break-even volume"] == "125 billion tokens"  # the static answer above still shows
 
 
@@ -489,7 +493,8 @@ def test_size_target_loss_below_e_is_the_library_message():
     assert_clean(at)
     at.number_input(key="size_loss").set_value(1.5).run()
     assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("--target-loss: got 1.5; allowed: > E = 1.69")
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("Target loss, nats per token: got 1.5; allowed: > E = 1.69")
 
 
 # --- Capacity ---------------------------------------------------------------------------------------
@@ -552,7 +557,7 @@ def test_capacity_zero_reserved_price_is_the_library_message():
     at = page("capacity")
     at.number_input(key="cap_reserved").set_value(0.0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--reserved-price: got 0; allowed: > 0 (finite)"]
+    assert [e.value for e in at.error] == ["Reserved, USD/GPU-hour: got 0; allowed: > 0 (finite)"]
 
 
 def test_capacity_upload_reader_names_the_upload(tmp_path):
@@ -609,7 +614,8 @@ def test_route_bar_above_best_is_the_library_message():
     at.slider(key="route_bar").set_value(0.9).run()
     assert not at.exception
     assert len(at.error) == 1
-    assert at.error[0].value.startswith("--quality-bar: got 0.9; allowed: <= 0.8558 (the best model in the ladder")
+    assert at.error[0].value == ("Quality bar: got 0.9; allowed: <= 0.8558 (the best model in the ladder, gpt-4-turbo) "
+                                 '(no single model clears the bar; a cascade ("Cascade") may)')
 
 
 def test_route_upload_reader_names_the_upload():
@@ -816,7 +822,8 @@ def test_usage_unpriced_target_is_the_library_message():
     at = page("usage")
     at.text_input(key="usage_to").set_value("no-such-model").run()
     assert not at.exception and len(at.error) == 1
-    assert at.error[0].value.startswith("--route: got 'no-such-model'; allowed: a model with a price")
+    assert at.error[0].value == ("to model: got 'no-such-model'; allowed: a model with a price (genai-prices or "
+                                 '"Price table CSV (optional)") (no price for model no-such-model)')
 
 
 def test_usage_upload_ingest_names_the_upload(tmp_path, usage_ref):
@@ -829,6 +836,110 @@ def test_usage_upload_ingest_names_the_upload(tmp_path, usage_ref):
     with pytest.raises(BillshapeInputError) as err:
         ingest_files({"mine.csv": data}, tmp_path, prices=("my_prices.csv", b"a,b\n1,2\n"))
     assert err.value.message.startswith("prices: got 'my_prices.csv'; allowed: a CSV with columns provider, model")
+
+
+# --- Errors in the app's words ----------------------------------------------------------------------
+
+# (page, widget changes in order (kind, key, value), the start of the one error shown): a bad value on every page
+# is named by the label of its widget (or, on Plan, by the scenario's YAML path), never by a CLI flag
+BAD_INPUTS = [
+    ("train", [("number_input", "train_gpus", 0)], "GPUs: got 0; allowed: "),
+    ("train", [("button_group", "train_how", "6·N·D"), ("number_input", "train_mfu", 0.0)], "MFU: got 0; allowed: "),
+    ("train", [("number_input", "payback_users", 0)], "Paying users: got 0; allowed: "),
+    ("serve", [("number_input", "serve_tps", 0.0)], "Output tokens/s: got 0; allowed: "),
+    ("serve", [("button_group", "serve_how", "Model the throughput"), ("number_input", "serve_m_in", 0)],
+     "Input tokens per request: got 0; allowed: "),
+    ("breakeven", [("number_input", "be_api", 2e6)], "API price p, USD per million tokens: got 2000000; allowed: "),
+    ("breakeven", [("selectbox", "hz_trend", "my factor"), ("number_input", "hz_factor", 0.0)],
+     "API price factor per year: got 0; allowed: "),
+    ("size", [("number_input", "size_ref_params", 0.0)], "Reference parameters: got 0; allowed: "),
+    ("capacity", [("number_input", "cap_on_demand", 0.0)], "On-demand, USD/GPU-hour: got 0; allowed: "),
+    ("capacity", [("toggle", "cap_spot_toggle", True), ("number_input", "cap_spot", 0.0)],
+     "Spot, USD/GPU-hour: got 0; allowed: "),
+    ("route", [("slider", "route_bar", 0.9)], "Quality bar: got 0.9; allowed: "),
+    ("plan", [("text_area", "plan_yaml", "name: x\n")], ""),
+    ("usage", [("text_input", "usage_to", "no-such-model")], "to model: got 'no-such-model'; allowed: "),
+]
+
+
+@pytest.mark.parametrize("name, changes, start", BAD_INPUTS, ids=[f"{c[0]}-{c[1][-1][1]}" for c in BAD_INPUTS])
+def test_every_page_names_its_widget_in_errors(name, changes, start):
+    at = page(name)
+    for kind, key, value in changes:
+        getattr(at, kind)(key=key).set_value(value)
+        if kind in ("button_group", "selectbox", "toggle"):  # the widgets behind it appear on this run
+            at.run()
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(start), errors
+    assert "--" not in errors[0]  # an app user never typed a flag
+
+
+def test_label_tables_name_the_requests_fields():
+    """Every labelled field is a field of the request its page builds (or the library field it feeds), and every
+    field a page's request takes from a widget has a label, so no message falls back to a bare name by mistake."""
+    from billshape import chains
+    from billshape.app import labels
+
+    fed = {"CapacityRequest": {"interruptions_per_hour"}}  # library argument names behind a request field
+    for name, table in labels.BY_REQUEST.items():
+        fields = set(getattr(chains, name).model_fields)
+        assert set(table) - fields - fed.get(name, set()) == set(), name
+        assert not set(table) & set(labels.COMMON) - {"cache_hit_rate", "precision"}, name
+    no_widget = {"TrainRequest": {"run", "hours", "flops"}, "ServeRequest": {"mode", "measured"},
+                 "PaybackRequest": set(), "BreakevenRequest": set(),
+                 "SizeRequest": {"precision", "usd_per_gpu_hour", "mfu_training", "mfu_prefill",
+                                 "mfu_decode", "decode_share"},
+                 "CapacityRequest": set(), "RouteRequest": {"cascade_only"}}
+    for name, missing in no_widget.items():
+        fields = set(getattr(chains, name).model_fields)
+        assert fields - set(labels.table(name)) == missing, name
+
+
+def test_app_message_rules():
+    from billshape.app.labels import COMMON, app_label, app_message, app_text, table
+    from billshape.errors import BillshapeInputError
+
+    words = table("ServeRequest")
+    assert app_label("gpus", words) == "GPUs" and app_label("tpot_limit", words) == "TPOT limit"
+    assert app_label("provider/tier", COMMON) == "Provider/Tier"
+    assert app_label("batch/mode", words) == "Batch/mode"  # no widget for mode: its name
+    assert app_label("measured output_throughput", words) == "measured output_throughput"
+    assert app_label("models[0].quality", COMMON) == "models[0].quality"  # a path inside an upload stays
+    assert app_label("serving.routes[1].self_hosted.gpus", COMMON) == "serving.routes[1].self_hosted.gpus"
+    assert app_text("only with `model`; not `mode`", words) == 'only with "Model"; not `mode`'
+    err = BillshapeInputError("tp", 3, "divides `gpus`", "see `ep`")
+    assert app_message(err, words) == ('Tensor-parallel GPUs per replica: got 3; allowed: divides "GPUs" '
+                                       '(see "Expert-parallel GPUs per replica")')
+    assert app_message(err, None) == err.message  # the Plan page: YAML paths as they are
+    assert table("ServeRequest")["cache_hit_rate"] == "Prompt-cache hit rate" != COMMON["cache_hit_rate"]
+
+
+def test_no_app_error_names_a_cli_flag():
+    """Every field the CLI has a flag for, and every request field, in every page's table: never a flag."""
+    from billshape import chains
+    from billshape.app.labels import BY_REQUEST, app_message, table
+    from billshape.errors import BillshapeInputError
+    from billshape.present.labels import CLI_FLAGS
+
+    fields = set(CLI_FLAGS) | {f for name in BY_REQUEST for f in getattr(chains, name).model_fields}
+    for name in [None, *BY_REQUEST]:
+        for field in sorted(fields):
+            msg = app_message(BillshapeInputError(field, 0, f"> 0 (with `{field}`)", "or `gpus`"), table(name))
+            assert "--" not in msg, msg
+
+
+def test_views_run_chains_not_the_library_verbs():
+    """The pages build a request and run its chain: none calls a verb's library function itself, and only the
+    serve chain picks the serving estimate (``chains.serving.mode``)."""
+    views = Path(__file__).resolve().parents[1] / "src" / "billshape" / "app" / "views"
+    verbs = ("training_bill", "serving_cost", "serving.serve(", "serving.capacity(", "serve_measured", "break_even(",
+             "build_vs_buy_horizon", "size_model", "capacity_plan", "decide import route", "payback(", "mode(")
+    for name in ("train", "serve", "breakeven", "size", "capacity", "route"):
+        text = (views / f"{name}.py").read_text()
+        assert [v for v in verbs if v in text] == [], name
+        assert "_ui.run(" in text and "_ui.attempt(training" not in text
 
 
 # --- `billshape app` --------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def test_change_input_see_result_change(server, browser_page, tmp_path):
     days = page.get_by_label("Days", exact=True)
     days.fill("0")
     days.press("Enter")
-    alert = page.get_by_test_id("stAlert").filter(has_text="--days")
+    alert = page.get_by_test_id("stAlert").filter(has_text="Days: got 0")  # its widget label, not --days
     alert.wait_for()
     assert "allowed: in (0, 40000]" in alert.inner_text()
     assert page.get_by_test_id("stException").count() == 0

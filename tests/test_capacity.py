@@ -156,3 +156,15 @@ def test_capacity_human_output_percent_and_title(cli):
     assert res.code == 0
     assert res.out.splitlines()[0].strip() == "Capacity tiers"
     assert "40.7%" in res.out and "0.4065" not in res.out
+
+
+def test_firm_demand_is_what_is_left_for_reserved_and_on_demand():
+    from billshape.decide_capacity import firm_demand_gpus
+
+    d, x = np.array([8.0, 20.0, 14.0]), np.array([6.0, 0.0, 14.0])
+    assert firm_demand_gpus(d, x).tolist() == [2.0, 20.0, 0.0]
+    # the plan reserves and bursts exactly the firm part when the interruptible part goes to spot
+    plan = capacity_plan(d, 1.9, 3.9, x, spot_usd_per_gpu_hour=0.5)
+    firm = firm_demand_gpus(d, x)
+    assert plan.uses_spot and plan.reserved_gpus == optimal_reserved_level(firm, 1.9, 3.9)
+    assert plan.breakdown["on_demand_gpu_hours"] == float(np.maximum(firm - plan.reserved_gpus, 0).sum())

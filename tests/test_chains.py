@@ -297,3 +297,14 @@ def test_hostile_numbers_exit_2_naming_the_flag(cli, args, flag):
 def test_json_output_is_valid(cli):
     data = cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "800000", "--json").out
     assert json.loads(data)["assumptions"][0]["source"] == "user input (--api-price)"
+
+
+def test_route_takes_a_ladder_already_read():
+    """The app reads an upload once (for its quality metric) and routes over the ladder the reader returned."""
+    from billshape.decide import read_ladder
+
+    ladder = read_ladder("frugalgpt-headlines")
+    by_dict = chains.run(RouteRequest(ladder=ladder, quality_bar=0.845, cascade=True, cascade_only=False))
+    by_name = chains.run(RouteRequest(ladder="frugalgpt-headlines", quality_bar=0.845, cascade=True,
+                                      cascade_only=False))
+    assert by_dict.to_dict() == by_name.to_dict() and by_dict.chosen == "gemini-1.5-flash"

@@ -63,3 +63,11 @@ def test_bad_break_even_input():
         decide.break_even(0, 1, 1)
     with pytest.raises(BillshapeInputError, match="^fixed_usd"):
         decide.break_even(2, 1, -5)
+
+
+def test_cumulative_contribution_reaches_the_fixed_cost_at_payback():
+    # seed 000: 10,000 users x $10/month pay back $235,200 in 2.352 months
+    res = business.payback(235_200, 10_000, 10.0)
+    assert business.cumulative_contribution_usd(res.payback_months, res.monthly_contribution_usd) == \
+        pytest.approx(res.fixed_usd, rel=1e-12)
+    assert business.cumulative_contribution_usd([0.0, 1.0, 12.0], 100_000.0).tolist() == [0.0, 100_000.0, 1_200_000.0]

@@ -218,3 +218,21 @@ def test_constants_typo_suggests(cli, typo, suggestion):
     res = cli("size", "--reference-params", "13e9", "--inference-tokens", "2e12", "--constants", typo)
     assert_one_line_error(res, "--constants")
     assert "did you mean" in res.err and suggestion in res.err
+
+
+def test_iso_loss_curve_reaches_the_loss_and_drops_sizes_too_small():
+    """The Size page's chart: every kept (N, D) has L(N, D) = the target; sizes whose parameter term alone takes
+    >= max_share of the reducible loss are left out (they would need near-infinite tokens)."""
+    target = float(sc.loss(13e9, sc.compute_optimal_tokens(13e9, **SARDANA), **SARDANA))
+    n_all = np.geomspace(1e8, 1e12, 200)
+    n, d = sc.iso_loss_curve(n_all, target, **SARDANA)
+    assert 0 < n.size < n_all.size and np.all(np.diff(n) > 0)
+    np.testing.assert_allclose(sc.loss(n, d, **SARDANA), target, rtol=1e-12)
+    share = SARDANA["A"] * n_all ** -SARDANA["alpha"] / (target - SARDANA["E"])
+    np.testing.assert_allclose(n, n_all[share < 0.995], rtol=1e-12)
+    # the Chinchilla plan lies on it; a looser share keeps more of the small sizes
+    cn, cd = sc.chinchilla_for_loss(target, **SARDANA)
+    np.testing.assert_allclose(np.interp(np.log(cn), np.log(n), np.log(d)), np.log(cd), rtol=1e-3)
+    assert sc.iso_loss_curve(n_all, target, **SARDANA, max_share=0.9999)[0].size > n.size
+    with pytest.raises(BillshapeInputError, match="target_loss"):
+        sc.iso_loss_curve(n_all, 1.5, **SARDANA)

@@ -52,6 +52,31 @@ def payback_months_unchecked(fixed_usd, users, revenue_per_user_month_usd, cost_
         return np.where(monthly > 0, np.asarray(fixed_usd, dtype=float) / np.where(monthly > 0, monthly, 1.0), np.inf)
 
 
+def cumulative_contribution_usd(months, monthly_contribution_usd):
+    r"""Contribution earned after ``months`` of a steady monthly contribution: :math:`t \cdot U (r - c)`.
+
+    It reaches the fixed cost at :func:`payback_months`; a chart of it against the fixed cost shows the payback
+    where the two cross.
+
+    Parameters
+    ----------
+    months : numeric
+        Time since launch [months], >= 0.
+    monthly_contribution_usd : numeric
+        Users x (revenue - cost) per user per month [USD per month] (:attr:`Payback.monthly_contribution_usd`).
+
+    Returns
+    -------
+    numeric
+        Cumulative contribution [USD].
+
+    References
+    ----------
+    .. [1] billshape seed 000: 10,000 users x $10/month contribute $235,200 in 2.352 months.
+    """
+    return np.asarray(months, dtype=float) * np.asarray(monthly_contribution_usd, dtype=float)
+
+
 class Payback(Result):
     """Payback of a fixed cost."""
 

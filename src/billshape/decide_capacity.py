@@ -54,6 +54,29 @@ def optimal_reserved_level(demand_gpus, reserved_usd_per_gpu_hour, on_demand_usd
     return np.maximum(level, 0.0) if level.ndim else float(max(level, 0.0))
 
 
+def firm_demand_gpus(demand_gpus, interruptible_gpus):
+    """The firm part of an hourly demand: GPUs that must run on reserved or on-demand capacity
+    (``demand - interruptible``, vectorised) [GPU]; the interruptible rest may run on spot.
+
+    Parameters
+    ----------
+    demand_gpus : array_like, shape (hours,)
+        GPUs needed in each hour [GPU], >= 0.
+    interruptible_gpus : array_like, shape (hours,)
+        The part of them that tolerates preemption [GPU], in [0, demand_gpus] (:func:`read_demand` checks it).
+
+    Returns
+    -------
+    numpy.ndarray
+        Firm GPUs in each hour [GPU].
+
+    References
+    ----------
+    .. [1] billshape seed 003, section 37.4 (interruptible work on spot, the firm base reserved and burst).
+    """
+    return np.asarray(demand_gpus, dtype=float) - np.asarray(interruptible_gpus, dtype=float)
+
+
 def tiered_cost_usd(demand_gpus, reserved_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
     """Cost of a reserved level plus on-demand burst: ``r R H + o sum(max(d - R, 0))`` [USD]."""
     d = np.asarray(demand_gpus, dtype=float)
@@ -196,7 +219,7 @@ def capacity_plan(demand_gpus, reserved_usd_per_gpu_hour: float, on_demand_usd_p
         elif not np.isfinite(overhead):
             notes.append("interruptions x minutes lost >= 60 per hour: work on spot never finishes; spot unused")
         else:
-            firm = d - x
+            firm = firm_demand_gpus(d, x)
             lvl2 = float(optimal_reserved_level(firm, r, o))
             spot_usd = s * overhead * float(x.sum())
             cost2 = float(tiered_cost_usd(firm, lvl2, r, o)) + spot_usd

@@ -233,6 +233,41 @@ def iso_loss_point(share, target_loss, E, A, B, alpha, beta):
     return _plan_from_share(share, target_loss, E, A, B, alpha, beta)
 
 
+def iso_loss_curve(params, target_loss, E, A, B, alpha, beta, max_share=0.995):
+    r"""The iso-loss curve :math:`L(N, D) = L` over model sizes ``params``: the training tokens each size needs.
+
+    For each :math:`N` the parameter term takes a share :math:`u = A N^{-\alpha} / (L - E)` of the reducible loss;
+    a size with :math:`u \geq` ``max_share`` is too small to reach the loss on any sensible number of tokens and
+    is left out. The kept points are :func:`iso_loss_point` at those shares.
+
+    Parameters
+    ----------
+    params : array_like
+        Model sizes to try [count], > 0 (1-D).
+    target_loss : float
+        Loss on the curve [nats per token], > E.
+    E, A, B, alpha, beta : float
+        Fitted constants.
+    max_share : float
+        Largest share of the reducible loss the parameter term may take, in (0, 1) [unitless].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(params, tokens)`` [count, count] of the kept sizes, in the order given.
+
+    References
+    ----------
+    .. [1] Hoffmann et al. 2022, arXiv:2203.15556, Eq. 2.
+    .. [2] Sardana et al. 2024, arXiv:2401.00448, Fig. 1 (lifetime FLOPs along this curve).
+    """
+    _check_target(target_loss, E)
+    n = np.asarray(params, dtype=float)
+    u = _f(A) * n ** -_f(alpha) / (_f(target_loss) - _f(E))
+    keep = u < max_share
+    return _plan_from_share(u[keep], target_loss, E, A, B, alpha, beta)
+
+
 def chinchilla_for_loss(target_loss, E, A, B, alpha, beta):
     r"""The compute-optimal model that reaches ``target_loss`` (the Chinchilla plan).
 

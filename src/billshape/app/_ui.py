@@ -1,11 +1,12 @@
-"""Shared widgets of the app's pages: safe calls into the library, metrics, assumption tables, charts.
+"""Shared widgets of the app's pages: build a request and run its chain (:func:`run`), safe calls into the library
+(:func:`attempt`), metrics, assumption tables, charts.
 
 No arithmetic here: values come from the library's results and are only formatted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -16,19 +17,47 @@ T = TypeVar("T")
 
 
 def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """Call the library; on bad input show its one-line message (never a traceback) and return ``None``."""
+    """Call the library; on bad input show its one-line message in the app's words (never a traceback, never a
+    CLI flag) and return ``None``.
+
+    Fields are named by their widget labels (:data:`billshape.app.labels.COMMON`); the Plan page's errors name
+    scenario YAML paths (``product.users_start``), which its editor shows, so they stay as they are.
+    """
+    from billshape.app import labels
+
+    yaml_paths = getattr(fn, "__module__", "").endswith(".views.plan")
+    return attempt_in(None if yaml_paths else labels.COMMON, fn, *args, **kwargs)
+
+
+def attempt_in(words: Mapping[str, str] | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """:func:`attempt` with the field -> label table ``words`` (``None``: fields as they are)."""
     try:
         return fn(*args, **kwargs)
     except BillshapeInputError as exc:
-        from billshape.present.labels import cli_message
+        from billshape.app.labels import app_message
 
-        # library fields (gpus) in the words this app has shown so far (--gpus); the plan view's errors name
-        # scenario YAML paths (horizon_months), which stay as they are
-        yaml_paths = getattr(fn, "__module__", "").endswith(".views.plan")
-        st.error(cli_message(exc, field=not yaml_paths), icon=":material/error:")
+        st.error(app_message(exc, words), icon=":material/error:")
     except Exception as exc:  # a bug, not the user's fault: one line, like the CLI
         st.error(f"internal error ({type(exc).__name__}): {exc}", icon=":material/bug_report:")
     return None
+
+
+def run(request_type: type, **fields: Any) -> Any:
+    """Build the verb's request from the widgets' values and run its chain (:func:`billshape.chains.run`).
+
+    This is the app's whole contract with the library: build a request, run it, render the Result. Bad input
+    (a wrong value, or a request the chain refuses) shows as one message naming the page's widget labels
+    (:func:`billshape.app.labels.table`), and the call returns ``None``.
+    """
+    from billshape.app import labels
+
+    return attempt_in(labels.table(request_type), _build_and_run, request_type, fields)
+
+
+def _build_and_run(request_type: type, fields: dict) -> Any:
+    from billshape.chains import run as run_chain
+
+    return run_chain(request_type(**fields))
 
 
 def fmt(value: Any, unit: str = "") -> str:

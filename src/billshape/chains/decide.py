@@ -89,8 +89,12 @@ def _is_file(text: str) -> bool:
 
 
 def run_route(req: RouteRequest):
-    """:class:`~billshape.decide.LadderChoice`: the cheapest model (or cascade) that clears the bar."""
+    """:class:`~billshape.decide.LadderChoice`: the cheapest model (or cascade) that clears the bar.
+
+    ``ladder`` is a source (read by :func:`~billshape.decide.read_ladder`) or a ladder that reader returned (a
+    ``dict``: the app reads an upload once, to show its quality metric, and routes over it)."""
     from billshape.decide import read_ladder, route
 
     require(req, "ladder", "quality_bar")
-    return route(read_ladder(req.ladder), req.quality_bar, cascade=req.cascade, cascade_only=req.cascade_only)
+    ladder = req.ladder if isinstance(req.ladder, dict) else read_ladder(req.ladder)
+    return route(ladder, req.quality_bar, cascade=req.cascade, cascade_only=req.cascade_only)

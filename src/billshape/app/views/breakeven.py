@@ -1,8 +1,8 @@
-"""Build vs buy page: the volume above which building beats an API (:func:`billshape.decide.break_even`),
-drawn as the two cost lines (:func:`billshape.decide.buy_cost_usd`, :func:`billshape.decide.build_cost_usd`)
-crossing at the break-even volume; then the same decision month by month over a horizon
-(:func:`billshape.decide.build_vs_buy_horizon`: volume growth, API price trend and step, discount rate,
-crossover month, and the re-check at next year's API price).
+"""Build vs buy page: the volume above which building beats an API (a :class:`~billshape.chains.BreakevenRequest`
+run by its chain), drawn as the two cost lines (:func:`billshape.decide.buy_cost_usd`,
+:func:`billshape.decide.build_cost_usd`) crossing at the break-even volume; then the same request with a monthly
+volume and months: the decision month by month over a horizon (volume growth, API price trend and step, discount
+rate, crossover month, and the re-check at next year's API price).
 
 Opens on the build-vs-buy chapter's example: the DeepSeek node's $0.30 per million tokens against a $1.10 API price with
 $100,000 fixed.
@@ -62,7 +62,8 @@ FLAT, CUSTOM = "flat (1x per year)", "my factor"
 
 
 def _horizon_inputs() -> tuple[dict, list]:
-    """Keyword arguments for ``build_vs_buy_horizon`` beyond p, c, F; and the catalog rows they came from."""
+    """The horizon's fields of the :class:`~billshape.chains.BreakevenRequest` beyond p, c, F; and the catalog rows
+    they came from."""
     from billshape import market
 
     kw: dict = {}
@@ -132,7 +133,7 @@ def _horizon_chart(hz):
 
 
 def _horizon(api: float, own: float, fixed: float) -> None:
-    from billshape.decide import build_vs_buy_horizon
+    from billshape.chains import BreakevenRequest
 
     st.divider()
     st.header("Over time", anchor="over-time")
@@ -142,7 +143,8 @@ def _horizon(api: float, own: float, fixed: float) -> None:
     with left:
         kw, rows = _horizon_inputs()
     with top:
-        hz = _ui.attempt(build_vs_buy_horizon, api, own, fixed, **kw)
+        hz = _ui.run(BreakevenRequest, api_usd_per_million_tokens=api, own_usd_per_million_tokens=own,
+                     fixed_usd=fixed, **kw)
     if hz is None:
         return
     rc = hz.recheck
@@ -172,7 +174,7 @@ def _horizon(api: float, own: float, fixed: float) -> None:
 
 
 def render() -> None:
-    from billshape.decide import break_even
+    from billshape.chains import BreakevenRequest
 
     _ui.page_header("Build vs buy", "Above what volume does running your own model beat an API?",
                     "Opens on " + EXAMPLE_SOURCE + ".")
@@ -197,7 +199,8 @@ def render() -> None:
         st.caption("Building wins once volume V > F / (p - c); only when c < p. API prices fall over time, "
                    "so re-check against next year's price.")
     with top:
-        res = _ui.attempt(break_even, api, own, fixed)
+        res = _ui.run(BreakevenRequest, api_usd_per_million_tokens=api, own_usd_per_million_tokens=own,
+                      fixed_usd=fixed)
     if res is None:
         return
     with top:

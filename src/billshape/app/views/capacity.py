@@ -1,8 +1,9 @@
-"""Capacity page: the cheapest mix of reserved, on-demand and spot GPUs for an hourly demand profile
-(:func:`billshape.decide.capacity_plan`, profile read by :func:`billshape.decide.read_demand`).
+"""Capacity page: the cheapest mix of reserved, on-demand and spot GPUs for an hourly demand profile (a
+:class:`~billshape.chains.CapacityRequest` run by its chain; the profile for the chart read by
+:func:`billshape.decide.read_demand` from the same source).
 
 Opens on billshape's example week (``examples/demand_week.csv``, shipped as ``billshape/data/demand_week.csv``)
-at $1.90 reserved and $3.90 on-demand per GPU-hour, as in ``billshape capacity --help``.
+at $1.90 reserved and $3.90 on-demand per GPU-hour, as in the CLI's capacity example.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ ICON = ":material/stacked_bar_chart:"
 URL = "capacity"
 
 EXAMPLE_FILE = "demand_week.csv"  # in billshape.data: the repository's examples/demand_week.csv with sources
-# Example prices: the CLI's example (`billshape capacity --help`): $1.90 reserved, $3.90 on-demand per GPU-hour;
+EXAMPLE_DEMAND = "example-week"  # its shipped name, which every reader of a demand source takes
+# Example prices: the CLI's capacity example: $1.90 reserved, $3.90 on-demand per GPU-hour;
 # spot at $1.20 with one preemption every 5 hours costing 10 minutes.
 EXAMPLE = {"reserved": 1.9, "on_demand": 3.9, "spot": 1.2, "interruptions": 0.2, "minutes": 10.0}
 EXAMPLE_SOURCE = "billshape's example week of hourly demand, $1.90 reserved vs $3.90 on-demand per GPU-hour"
@@ -25,40 +27,39 @@ HOW_DEMAND = ("Example week", "Upload CSV")
 HOW_PRICE = ("My prices", "Catalog")
 
 
-def read_upload(name: str, data: bytes):
-    """Read an uploaded demand CSV with the library's reader; errors name the upload, not a temporary path."""
-    import tempfile
+def upload_source(name: str, data: bytes):
+    """An upload as a demand source: its bytes in a file object named as the upload, so that messages and the
+    assumptions name the upload (no temporary file)."""
+    import io
     from pathlib import Path
 
-    from billshape.decide import read_demand
-    from billshape.errors import BillshapeInputError
+    source = io.BytesIO(data)
+    source.name = Path(name).name
+    return source
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(data)
-        try:
-            return read_demand(path)
-        except BillshapeInputError as exc:
-            strip = (lambda x: x.replace(tmp + "/", "") if isinstance(x, str) else x)
-            raise BillshapeInputError(exc.field, strip(exc.value), exc.allowed, exc.hint) from None
+
+def read_upload(name: str, data: bytes):
+    """Read an uploaded demand CSV with the library's reader; errors name the upload."""
+    from billshape.decide import read_demand
+
+    return read_demand(upload_source(name, data))
 
 
 def read_example():
-    from importlib import resources
-
     from billshape.decide import read_demand
 
-    with resources.as_file(resources.files("billshape.data").joinpath(EXAMPLE_FILE)) as path:
-        return read_demand(path)
+    return read_demand(EXAMPLE_DEMAND)
 
 
 def _demand() -> tuple | None:
+    """``(source, (hours, gpus, interruptible), is_example)``: the source the request reads, and its profile (read
+    once here, to chart it and to show a bad upload's message before any price is asked for)."""
     how = st.segmented_control("Demand", HOW_DEMAND, default=HOW_DEMAND[0], key="cap_demand", required=True,
                                help="Hourly GPUs needed: CSV with columns hour,gpus[,interruptible_gpus].")
     if how == HOW_DEMAND[0]:
         st.caption("A synthetic week: 8 GPUs of serving, a weekday daytime peak of up to +12, and a nightly "
                    "interruptible batch job of 6 GPUs.")
-        return (*read_example(), f"example week ({EXAMPLE_FILE})")
+        return EXAMPLE_DEMAND, read_example(), True
     up = st.file_uploader("Demand CSV: hour,gpus[,interruptible_gpus]", type=["csv"], key="cap_upload",
                           help="Consecutive integer hours; GPU counts >= 0; interruptible_gpus <= gpus; "
                                "# lines are comments.")
@@ -66,11 +67,12 @@ def _demand() -> tuple | None:
         st.info("Upload a CSV to plan for it.")
         return None
     got = _ui.attempt(read_upload, up.name, up.getvalue())
-    return None if got is None else (*got, up.name)
+    return None if got is None else (upload_source(up.name, up.getvalue()), got, False)
 
 
 def _prices() -> tuple[dict, list]:
-    """Keyword arguments for ``capacity_plan`` (prices, spot) and the catalog rows they came from."""
+    """The prices and spot fields of the :class:`~billshape.chains.CapacityRequest`, and the catalog rows they
+    came from."""
     from billshape import catalog
 
     kw: dict = {}
@@ -123,7 +125,9 @@ def _demand_chart(hours, gpus, interruptible, res):
     import numpy as np
     import pandas as pd
 
-    firm = gpus - interruptible
+    from billshape.decide_capacity import firm_demand_gpus
+
+    firm = firm_demand_gpus(gpus, interruptible)
     parts = ["firm", "interruptible (on spot)" if res.uses_spot else "interruptible"]
     frame = pd.DataFrame({"hour": np.concatenate([hours, hours]), "gpus": np.concatenate([firm, interruptible]),
                           "part": np.repeat(parts, len(hours))})
@@ -172,7 +176,7 @@ def _cost_chart(res):
 
 
 def render() -> None:
-    from billshape.decide import capacity_plan
+    from billshape.chains import CapacityRequest
 
     _ui.page_header("Capacity", "How many GPUs should you reserve, and what should burst on on-demand or spot?",
                     "Opens on " + EXAMPLE_SOURCE + ".")
@@ -185,9 +189,9 @@ def render() -> None:
                    "price; burst the rest ('The Economics of AI', section 37.4).")
     if demand is None or not kw:
         return
-    hours, gpus, interruptible, label = demand
+    source, (hours, gpus, interruptible), is_example = demand
     with top:
-        res = _ui.attempt(capacity_plan, gpus, interruptible_gpus=interruptible, demand_label=label, **kw)
+        res = _ui.run(CapacityRequest, demand=source, **kw)
     if res is None:
         return
     b = res.breakdown
@@ -209,7 +213,7 @@ def render() -> None:
                    f"(overhead x{b['spot_overhead_factor']:.3g})" if util is not None else
                    "Nothing reserved: every hour on on-demand or spot.")
     extra = list(rows)  # the catalogued prices, and the example profile's source
-    if label.startswith("example week"):
+    if is_example:
         from billshape.catalog import read_rows
         from billshape.results import Assumption
 

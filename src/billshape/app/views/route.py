@@ -1,8 +1,9 @@
 """Route page: the cheapest model of a ladder that clears a quality bar, and the cascade of cheap models
-escalating to the largest (:func:`billshape.decide.route`, ladder read by :func:`billshape.decide.read_ladder`).
+escalating to the largest (a :class:`~billshape.chains.RouteRequest` run by its chain, with the ladder read once
+by :func:`billshape.decide.read_ladder` for its quality metric).
 
 Opens on FrugalGPT's HEADLINES ladder (``examples/ladder_frugalgpt.yaml``, shipped as
-``billshape/data/ladder_frugalgpt.yaml``) at a quality bar of 0.845, as in ``billshape route --help``.
+``billshape/data/ladder_frugalgpt.yaml``) at a quality bar of 0.845, as in the CLI's route example.
 """
 
 from __future__ import annotations
@@ -16,37 +17,30 @@ ICON = ":material/alt_route:"
 URL = "route"
 
 EXAMPLE_FILE = "data/ladder_frugalgpt.yaml"  # inside the billshape package (examples/ holds scenarios only)
-EXAMPLE = {"quality_bar": 0.845}  # the CLI's example (`billshape route --help`)
+EXAMPLE_LADDER = "frugalgpt-headlines"  # its shipped name, which every reader of a ladder source takes
+EXAMPLE = {"quality_bar": 0.845}  # the CLI's route example
 EXAMPLE_SOURCE = "FrugalGPT's HEADLINES ladder (Chen, Zaharia and Zou 2023) at a quality bar of 0.845"
 
 HOW_LADDER = ("FrugalGPT ladder", "Upload YAML")
 
 
 def read_example() -> dict:
-    from importlib import resources
-
     from billshape.decide import read_ladder
 
-    with resources.as_file(resources.files("billshape").joinpath(EXAMPLE_FILE)) as path:
-        return read_ladder(path)
+    return read_ladder(EXAMPLE_LADDER)
 
 
 def read_upload(name: str, data: bytes) -> dict:
-    """Read an uploaded ladder with the library's reader; errors name the upload, not a temporary path."""
-    import tempfile
+    """Read an uploaded ladder with the library's reader, from its bytes in a file object named as the upload (so
+    that messages name the upload; no temporary file)."""
+    import io
     from pathlib import Path
 
     from billshape.decide import read_ladder
-    from billshape.errors import BillshapeInputError
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(data)
-        try:
-            return read_ladder(path)
-        except BillshapeInputError as exc:
-            strip = (lambda x: x.replace(tmp + "/", "") if isinstance(x, str) else x)
-            raise BillshapeInputError(exc.field, strip(exc.value), exc.allowed, exc.hint) from None
+    source = io.BytesIO(data)
+    source.name = Path(name).name
+    return read_ladder(source)
 
 
 def _ladder() -> dict | None:
@@ -106,7 +100,7 @@ def _chart(res, metric: str = "quality"):
 
 
 def render() -> None:
-    from billshape.decide import route
+    from billshape.chains import RouteRequest
 
     _ui.page_header("Route", "Which is the cheapest model that is good enough?", "Opens on " + EXAMPLE_SOURCE + ".")
     top = st.container()
@@ -121,7 +115,8 @@ def render() -> None:
     if ladder is None:
         return
     with top:
-        res = _ui.attempt(route, ladder, bar, cascade=cascade)
+        # cascade_only=False: with the cascade on, the page still answers with the cheapest single model
+        res = _ui.run(RouteRequest, ladder=ladder, quality_bar=bar, cascade=cascade, cascade_only=False)
     if res is None:
         return
     items = [

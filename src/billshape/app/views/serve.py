@@ -1,7 +1,9 @@
-"""Serve page: cost per million tokens of a deployment (:func:`billshape.estimates.serving_cost`) and how it
-falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization);
-or, in "Model the throughput" mode, the throughput, latency and cost that billshape's roofline serving model
-predicts for a model on some GPUs (:func:`billshape.serving.serve`), with the batch-size trade-off.
+"""Serve page: one :class:`~billshape.chains.ServeRequest` run by the serve chain, whose fields pick the estimate
+(:func:`billshape.chains.serving.mode`): cost per million tokens of a deployment from a given throughput, and how
+it falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization);
+or, in "Model the throughput", the throughput, latency and cost that billshape's roofline serving model predicts
+for a model on some GPUs, with the batch-size trade-off (the chain run per static batch) and the capacity for a
+latency target (the same request with ``requests_per_second``).
 
 Opens on DeepSeek's decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
 million output tokens at full utilization.
@@ -24,7 +26,7 @@ EXAMPLE_SOURCE = "DeepSeek's decode node, as in \"The Economics of AI\" (8 H800 
 
 HOW_PRICE = ("My price", "Catalog")
 HOW_THROUGHPUT = ("Throughput given", "Model the throughput")
-# Example of the model mode: `billshape serve --help` (Llama 3.1 70B in FP8 on 2 H100, 1,000 tokens in and out,
+# Example of the model mode: the CLI's serve example (Llama 3.1 70B in FP8 on 2 H100, 1,000 tokens in and out,
 # the largest batch that fits, $2.5 per GPU-hour).
 MODEL_EXAMPLE = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 2, "precision": "fp8", "input_tokens": 1000,
                  "output_tokens": 1000, "price": 2.5}
@@ -92,9 +94,9 @@ def _model_inputs() -> dict:
 
 
 def _advanced_inputs(kw: dict) -> None:
-    """The rest of `billshape serve --model`'s flags: --tp, --kv-precision, --ep, --dp-attention,
-    --reasoning-multiplier, --cache-hit-rate. Each is passed only when it differs from the library's default, so the
-    assumptions table says "default" or "user input" as the CLI would."""
+    """The rest of the roofline request's fields: ``tp``, ``kv_precision``, ``ep``, ``dp_attention``,
+    ``reasoning_multiplier``, ``cache_hit_rate``. Each is set only when it differs from the library's default, so
+    the assumptions table says "default" or "user input" as the CLI would."""
     from billshape import serving
 
     gpus = int(kw["gpus"]) if float(kw["gpus"]) == int(kw["gpus"]) and kw["gpus"] >= 1 else 1
@@ -102,34 +104,34 @@ def _advanced_inputs(kw: dict) -> None:
     c1, c2 = st.columns(2)
     # keyed by the GPU count: a new count starts again at the library's default (one replica of all the GPUs)
     tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key=f"serve_m_tp_{gpus}",
-                      help="`--tp`: GPUs that split each layer; GPUs / TP replicas serve side by side.")
+                      help="GPUs that split each layer; GPUs / TP replicas serve side by side.")
     if tp != gpus:
         kw["tp"] = tp
     same = "same as weights"
     kv = c2.selectbox("KV cache precision", (same, *serving.KV_PRECISIONS), key="serve_m_kv",
-                      help="`--kv-precision`: a lower precision holds more sequences per GPU.")
+                      help="A lower precision holds more sequences per GPU.")
     if kv != same:
         kw["kv_precision"] = kv
     if serving.architecture(kw["model"]).is_moe:
         ep = c1.selectbox("Expert-parallel GPUs per replica", sorted({1, tp}), key=f"serve_m_ep_{tp}",
-                          help="`--ep` (MoE): 1 keeps every expert on every GPU; TP spreads whole experts.")
+                          help="MoE: 1 keeps every expert on every GPU; TP spreads whole experts.")
         if ep != 1:
             kw["ep"] = ep
             if c2.toggle("Attention data-parallel", value=False, key="serve_m_dp",
-                         help="`--dp-attention`: each GPU runs attention for its own sequences."):
+                         help="Each GPU runs attention for its own sequences."):
                 kw["dp_attention"] = True
     reasoning = c1.number_input("Reasoning multiplier", min_value=1.0, value=1.0, step=0.5, key="serve_m_reasoning",
-                                help="`--reasoning-multiplier`: tokens generated per visible output token (>= 1).")
+                                help="Tokens generated per visible output token (>= 1).")
     if reasoning != 1.0:
         kw["reasoning_multiplier"] = reasoning
     hit = c2.slider("Prompt-cache hit rate", min_value=0.0, max_value=0.99, value=0.0, step=0.01,
-                    key="serve_m_cache", help="`--cache-hit-rate`: share of input tokens that skip prefill.")
+                    key="serve_m_cache", help="Share of input tokens that skip prefill.")
     if hit > 0:
         kw["cache_hit_rate"] = hit
 
 
 def _capacity_inputs() -> dict | None:
-    """`billshape serve --model ... --requests-per-second R [--tpot-limit S] [--ttft-limit S]`: off at 0 requests/s."""
+    """The request's ``requests_per_second`` with ``tpot_limit``/``ttft_limit`` [s]: off at 0 requests/s."""
     c1, c2, c3 = st.columns(3)
     rps = c1.number_input("Requests per second", min_value=0.0, value=0.0, step=1.0, key="serve_c_rps",
                           help="The traffic to serve; 0 leaves this off.")
@@ -161,11 +163,12 @@ def _price_inputs(kw: dict, gpu_choice: bool, default_price: float, prefix: str)
 
 
 def _batch_chart(kw: dict, res):
-    """Static batch sizes from 1 to the largest that fits: cost per token against time per output token."""
+    """Static batch sizes from 1 to the largest that fits (the serve chain run per batch): cost per token against
+    time per output token."""
     import altair as alt
     import pandas as pd
 
-    from billshape import serving
+    from billshape.chains import ServeRequest, run
     from billshape.errors import BillshapeInputError
 
     args = {k: v for k, v in kw.items() if k != "batch"}
@@ -173,7 +176,7 @@ def _batch_chart(kw: dict, res):
     rows = []
     for b in batches:
         try:
-            r = serving.serve(**args, batch=b)
+            r = run(ServeRequest(**args, batch=b))
         except BillshapeInputError:  # a static batch holds the whole context: fewer fit than under max-load
             break
         rows.append({"batch": b, "tpot_ms": r.tpot_seconds * 1e3, "usd": r.usd_per_million_output_tokens,
@@ -198,7 +201,7 @@ def _batch_chart(kw: dict, res):
 
 
 def _render_model(top, left, right) -> None:
-    from billshape import serving
+    from billshape.chains import ServeRequest
 
     with left:
         kw = _model_inputs()
@@ -208,7 +211,7 @@ def _render_model(top, left, right) -> None:
         st.caption("Roofline serving model: weights and KV cache streamed from HBM each decode step, compute for "
                    "prefill, with fitted efficiencies (docs/serving.md).")
     with top:
-        res = _ui.attempt(serving.serve, **kw)
+        res = _ui.run(ServeRequest, **kw)
     if res is None:
         return
     st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens
@@ -239,7 +242,7 @@ def _render_model(top, left, right) -> None:
         if want is not None:
             keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider",
                     "tier")
-            cap = _ui.attempt(serving.capacity, **{k: kw[k] for k in keys if k in kw}, **want)
+            cap = _ui.run(ServeRequest, **{k: kw[k] for k in keys if k in kw}, **want)
             if cap is not None:
                 _ui.metrics([
                     ("Replicas", f"{cap.replicas:,}", f"{cap.tensor_parallel} GPUs each (the size that needs the "
@@ -277,7 +280,7 @@ def _utilization_chart(res):
 
 
 def render() -> None:
-    from billshape.estimates import serving_cost
+    from billshape.chains import ServeRequest
 
     _ui.page_header("Serve", "What does a million tokens cost to serve?", "Opens on " + EXAMPLE_SOURCE + ".")
     top = st.container()
@@ -285,14 +288,14 @@ def render() -> None:
     with left:
         how = st.segmented_control("Throughput", HOW_THROUGHPUT, default=HOW_THROUGHPUT[0], key="serve_how",
                                    required=True, help="Give the measured throughput, or model it from the model "
-                                                       "and the hardware (`billshape serve --model`).")
+                                                       "and the hardware (billshape's roofline serving model).")
     if how == HOW_THROUGHPUT[1]:
         _render_model(top, left, right)
         return
     with left:
         kw = _inputs()
     with top:
-        res = _ui.attempt(serving_cost, **kw)
+        res = _ui.run(ServeRequest, **kw)
     if res is None:
         return
     st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens

@@ -1,6 +1,7 @@
-"""Size page: how big a model to train for its lifetime (:func:`billshape.decide.size_model`): the
-inference-aware optimum (Sardana et al. 2024) against the Chinchilla plan for the same loss, drawn as
-lifetime FLOPs along the iso-loss curve (:func:`billshape.scaling.lifetime_flops`).
+"""Size page: how big a model to train for its lifetime (a :class:`~billshape.chains.SizeRequest` run by its
+chain): the inference-aware optimum (Sardana et al. 2024) against the Chinchilla plan for the same loss, drawn as
+lifetime FLOPs (:func:`billshape.scaling.lifetime_flops`) along the iso-loss curve
+(:func:`billshape.scaling.iso_loss_curve`).
 
 Opens on Sardana et al.'s Fig. 1: a 13B Chinchilla-optimal reference and 2 trillion inference tokens give
 a ~7B model trained longer, saving ~17 % of lifetime FLOPs.
@@ -67,10 +68,7 @@ def _chart(res):
 
     k = sc.constant_set(res.constants).as_kwargs()
     lo, hi = min(res.params, res.chinchilla_params) * 0.45, max(res.params, res.chinchilla_params) * 2.2
-    n = np.geomspace(lo, hi, 120)
-    u = k["A"] * n ** -k["alpha"] / (res.loss - k["E"])  # the parameter term's share of the reducible loss
-    n, u = n[u < 0.995], u[u < 0.995]
-    n, d = sc.iso_loss_point(u, res.loss, **k)  # (N, D) on the iso-loss curve
+    n, d = sc.iso_loss_curve(np.geomspace(lo, hi, 120), res.loss, **k)  # (N, D) on the iso-loss curve
     train = sc.lifetime_flops(n, d, 0.0)
     total = sc.lifetime_flops(n, d, res.inference_tokens)
     frame = pd.concat([
@@ -105,7 +103,7 @@ def _chart(res):
 
 
 def render() -> None:
-    from billshape.decide import size_model
+    from billshape.chains import SizeRequest
 
     _ui.page_header("Size", "How big a model should you train, counting the tokens it will serve?",
                     "Opens on " + EXAMPLE_SOURCE + ".")
@@ -116,7 +114,7 @@ def render() -> None:
         st.caption("Minimises lifetime compute 6·N·D_train + 2·N·D_inference at a fixed loss (Sardana et al. "
                    "2024); the Chinchilla plan minimises training compute alone.")
     with top:
-        res = _ui.attempt(size_model, **kw)
+        res = _ui.run(SizeRequest, **kw)
     if res is None:
         return
     with top:

@@ -1,5 +1,5 @@
-"""Train page: the bill of a training run (:func:`billshape.estimates.training_bill`), its development
-iceberg, and the payback of that bill from users (:func:`billshape.business.payback`).
+"""Train page: the bill of a training run (a :class:`~billshape.chains.TrainRequest` run by its chain), its
+development iceberg, and the payback of that bill from users (a :class:`~billshape.chains.PaybackRequest`).
 
 Opens on bria.ai's image-model example (280 A100 for 14 days at $2.5/GPU-hour: 94,080 GPU-hours, $235,200;
 10,000 users at $10/month pay it back in 2.352 months) so a new user sees real figures without typing.
@@ -26,7 +26,7 @@ HOW_PRICE = ("My price", "Catalog", "Amortized")
 
 
 def _inputs() -> dict:
-    """The sidebar-free input column; returns keyword arguments for ``training_bill``."""
+    """The sidebar-free input column; returns the fields of the :class:`~billshape.chains.TrainRequest`."""
     from billshape import catalog
 
     names = [a.name for a in catalog.accelerators()]
@@ -117,9 +117,11 @@ def _payback_chart(res):
     import numpy as np
     import pandas as pd
 
+    from billshape.business import cumulative_contribution_usd
+
     horizon = 2 * res.payback_months if res.pays_back and res.payback_months > 0 else 12.0
     months = np.linspace(0.0, horizon, 50)
-    frame = pd.DataFrame({"month": months, "usd": res.monthly_contribution_usd * months,
+    frame = pd.DataFrame({"month": months, "usd": cumulative_contribution_usd(months, res.monthly_contribution_usd),
                           "line": "cumulative contribution"})
     fixed = pd.DataFrame({"usd": [res.fixed_usd], "line": ["fixed cost"]})
     base = alt.Chart(frame, title="Contribution pays the fixed cost back where the lines cross")
@@ -136,8 +138,7 @@ def _payback_chart(res):
 
 
 def render() -> None:
-    from billshape.business import payback
-    from billshape.estimates import training_bill
+    from billshape.chains import PaybackRequest, TrainRequest
 
     _ui.page_header("Train", "What does a training run cost?", "Opens on " + EXAMPLE_SOURCE + ".")
     top = st.container()
@@ -145,7 +146,7 @@ def render() -> None:
     with left:
         kw = _inputs()
     with top:
-        bill = _ui.attempt(training_bill, **kw)
+        bill = _ui.run(TrainRequest, **kw)
     if bill is not None:
         st.session_state["train_total_usd"] = bill.total_usd
         d = bill.development
@@ -192,7 +193,8 @@ def render() -> None:
         cost = st.number_input("Serving cost per user-month, USD", min_value=0.0, value=0.0, step=0.5,
                                key="payback_cost", help=">= 0; the marginal cost of serving one user for a month.")
     with top:
-        res = _ui.attempt(payback, fixed, users, revenue, cost)
+        res = _ui.run(PaybackRequest, fixed_usd=fixed, users=users, revenue_per_user_month_usd=revenue,
+                      cost_per_user_month_usd=cost)
     if res is None:
         return
     with top:
