@@ -89,6 +89,25 @@ def test_cli_flag_table():
     assert cli_source("computed: one replica over all `gpus` (`tp` not given)") == \
         "computed: one replica over all --gpus (--tp not given)"
     assert cli_source("user input (high_volume_self_host.yaml)") == "user input (high_volume_self_host.yaml)"
+    assert cli_source("user input (budget)", fields=False) == "user input (budget)"  # a plan's file, not a field
+    assert cli_source("computed: from `gpus`", fields=False) == "computed: from --gpus"
+
+
+def test_plan_provenance_names_its_file_not_a_flag(tmp_path):
+    """A scenario file whose name looks like a field (``budget``, no extension) keeps its name in the CLI's
+    provenance, in JSON and in the text table: the plan verb never reads ``user input (NAME)`` as a field."""
+    from billshape.plan import examples_dir
+
+    src = Path(examples_dir()) / "seed000_image_startup.yaml"
+    (tmp_path / "budget").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "billshape", "plan", "budget", "--samples", "50", *a],
+                                    cwd=tmp_path, capture_output=True, text=True)
+    out = run("--json")
+    assert out.returncode == 0, out.stderr
+    sources = {a["source"] for a in json.loads(out.stdout)["assumptions"]}
+    assert "user input (budget)" in sources and not any("--budget" in s for s in sources)
+    text = run()
+    assert text.returncode == 0 and "user input (budget)" in text.stdout and "--budget" not in text.stdout
 
 
 def test_no_flag_in_library_errors():

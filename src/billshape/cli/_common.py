@@ -60,7 +60,8 @@ def render(result, title: str, rows: list[tuple[str, Any, str]], notes: list[str
     render_assumptions(result.assumptions, out)
 
 
-def render_assumptions(assumptions, out=None) -> None:
+def render_assumptions(assumptions, out=None, fields: bool = True) -> None:
+    """The assumptions table; ``fields=False`` for a plan (its ``user input (FILE)`` is not a field)."""
     from rich.table import Table
 
     from billshape.present.labels import cli_source
@@ -73,7 +74,7 @@ def render_assumptions(assumptions, out=None) -> None:
     table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=70)
     for a in assumptions:
         value = fmt(a.value) + (f" {a.unit}" if a.unit else "")
-        source = cli_source(a.source)
+        source = cli_source(a.source, fields)
         source = source if len(source) <= 70 else source[:69] + "…"
         table.add_row(a.name, value, a.as_of or "", source)
     out.print(table)

@@ -59,18 +59,20 @@ TRAIN_OPTIONS: dict[str, tuple[str, str, Any, tuple[str, ...] | None]] = {
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-def json_text(payload: Any) -> str:
+def json_text(payload: Any, fields: bool = True) -> str:
     """The text of one JSON object as ``--json`` prints it (NaN/inf are rejected, never printed); provenance in CLI
-    flags (``user input (--gpus)``)."""
+    flags (``user input (--gpus)``). ``fields=False`` for a payload whose ``user input (...)`` names a file or a
+    YAML path, never a library field (a plan: ``user input (budget)`` stays as is); backticked fields still read
+    as flags."""
     from billshape.present.labels import cli_payload
     from billshape.results import json_safe
 
-    return json.dumps(cli_payload(json_safe(payload)), allow_nan=False, indent=2) + "\n"
+    return json.dumps(cli_payload(json_safe(payload), fields=fields), allow_nan=False, indent=2) + "\n"
 
 
-def print_json(payload: Any) -> None:
+def print_json(payload: Any, fields: bool = True) -> None:
     """Print :func:`json_text` of ``payload`` on stdout (what every verb's ``--json`` does)."""
-    sys.stdout.write(json_text(payload))
+    sys.stdout.write(json_text(payload, fields=fields))
 
 
 def parse_train(args: list[str]) -> dict[str, Any] | None:

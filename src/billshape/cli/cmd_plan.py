@@ -73,7 +73,7 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
     if pngs:
         out.print(f"charts: {', '.join(str(p) for p in pngs)}")
     if assumptions:
-        render_assumptions(res.assumptions, out)
+        render_assumptions(res.assumptions, out, fields=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +105,6 @@ def register(app: typer.Typer) -> None:
                 data["report"] = written
             if pngs:
                 data["png"] = pngs
-            print_json(data)
+            print_json(data, fields=False)  # a plan's provenance names its file and YAML paths, never a flag
             return
         render_summary(res, console(), written, pngs)

@@ -82,9 +82,14 @@ def cli_text(text: str | None) -> str | None:
     return _REF.sub(lambda m: cli_flag(m.group(1)), text)
 
 
-def cli_source(source: str) -> str:
-    """Translate a provenance string: ``"user input (gpus)"`` -> ``"user input (--gpus)"``, backticked fields too."""
-    m = _USER.match(source)
+def cli_source(source: str, fields: bool = True) -> str:
+    """Translate a provenance string: ``"user input (gpus)"`` -> ``"user input (--gpus)"``, backticked fields too.
+
+    ``user input (NAME)`` names a library field only where :func:`billshape.results.user` wrote it; a plan's
+    provenance puts its file there (``user input (budget)``), so its shell passes ``fields=False`` and only the
+    backticked names are translated.
+    """
+    m = _USER.match(source) if fields else None
     if m:
         return f"user input ({cli_flag(m.group(1))})"
     m = _DEFAULT.match(source)
@@ -104,17 +109,17 @@ def cli_message(exc, field: bool = True) -> str:
     return BillshapeInputError(name, exc.value, cli_text(exc.allowed), cli_text(exc.hint)).message
 
 
-def cli_payload(obj):
+def cli_payload(obj, fields: bool = True):
     """A JSON payload with every assumption's ``source`` translated by :func:`cli_source` (in place; returned)."""
     if isinstance(obj, dict):
         for key, value in obj.items():
             if key == "assumptions" and isinstance(value, list):
                 for a in value:
                     if isinstance(a, dict) and isinstance(a.get("source"), str):
-                        a["source"] = cli_source(a["source"])
+                        a["source"] = cli_source(a["source"], fields)
             else:
-                cli_payload(value)
+                cli_payload(value, fields)
     elif isinstance(obj, list):
         for value in obj:
-            cli_payload(value)
+            cli_payload(value, fields)
     return obj
