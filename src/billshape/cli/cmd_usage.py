@@ -206,6 +206,8 @@ def register(app: typer.Typer) -> None:
             return
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
 
+    __import__("billshape.cli._usage_reconcile", fromlist=["register"]).register(group)  # usage reconcile
+
 
 def _usd(x: float, signed: bool = False) -> str:
     """Dollars as people write them: ``$1,234.50``, ``-$0.80`` (``+$0.80`` with ``signed``); sub-cent amounts keep
