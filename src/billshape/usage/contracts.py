@@ -167,9 +167,13 @@ def _parse_row(row: dict, where: str, n: int) -> Term:
 
 
 def parse_contract(text: str, name: str = "<contract>") -> Contract:
-    """A contract table from its text: CSV when its first line has a comma and names ``discount``, else YAML."""
+    """A contract table from its text: CSV for a ``.csv`` name, YAML for ``.yaml``/``.yml``; otherwise CSV when the
+    first line is a header naming ``discount`` (no YAML list item or mapping)."""
     first = text.lstrip().splitlines()[0] if text.strip() else ""
-    if "," in first and "discount" in first.lower():
+    low = name.lower()
+    is_csv = low.endswith(".csv") or (not low.endswith((".yaml", ".yml")) and "," in first and "discount" in first.lower()
+                                      and not first.lstrip().startswith(("-", "{", "contracts:")))
+    if is_csv:
         reader = csv.DictReader(io.StringIO(text))
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED if c not in header]
