@@ -194,3 +194,11 @@ def test_effective_at_most_list_and_sums_balance(items, discount, commitment_mic
     billed = sum(c.billed_micro_usd for c in charges) + sum(m.amount_micro_usd for m in commitments)
     effective = sum(c.effective_micro_usd for c in charges) + sum(m.unused_micro_usd for m in commitments)
     assert billed == effective
+
+
+def test_cli_focus_version_choices_mirror_the_library():
+    import inspect
+
+    import billshape.cli.cmd_usage as cu
+
+    assert 'Literal["1.3", "1.2"]' in inspect.getsource(cu) and F.FOCUS_VERSIONS == ("1.3", "1.2")
