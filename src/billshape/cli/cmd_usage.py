@@ -182,11 +182,13 @@ def register(app: typer.Typer) -> None:
         render(res, "What if", [("measured", _usd(res.baseline_usd), ""), ("what-if", _usd(res.whatif_usd), ""),
                                 ("change (USD)", _usd(res.delta_usd, signed=True), ""), ("change (%)", f"{res.delta_pct:+,.2f} %", "")])
 
-    @group.command("export", help="Export the ledger as a FOCUS 1.2 dataset (.csv or .parquet).")
+    @group.command("export", help="Export the ledger as a FOCUS 1.3 (or 1.2) dataset (.csv or .parquet).")
     def export(
         db: DbOpt = "usage.duckdb",
-        fmt: Annotated[Literal["focus"], typer.Option("--format", case_sensitive=False, help="FinOps FOCUS 1.2.")] = "focus",
+        fmt: Annotated[Literal["focus"], typer.Option("--format", case_sensitive=False, help="FinOps FOCUS.")] = "focus",
         out: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (.csv or .parquet).")] = None,
+        focus_version: Annotated[Literal["1.3", "1.2"], typer.Option("--focus-version", help="FOCUS version (1.2: as billshape wrote it before 1.3).")] = "1.3",
+        contract: Annotated[Optional[str], typer.Option("--contract", help="Contract table (CSV/YAML: discounts, commitments; FOCUS 1.3 only).")] = None,
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -198,11 +200,13 @@ def register(app: typer.Typer) -> None:
             raise BillshapeInputError("--format", fmt, "focus")
         if not out:
             raise BillshapeInputError("-o", None, "an output path ending in .csv or .parquet")
-        res = export_focus(db, out, engine=engine)
+        res = export_focus(db, out, engine=engine, focus_version=focus_version, contract=contract)
         if json_out:
             print_json(res)
             return
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
+
+    __import__("billshape.cli._usage_reconcile", fromlist=["register"]).register(group)  # usage reconcile
 
 
 def _usd(x: float, signed: bool = False) -> str:

@@ -25,4 +25,5 @@ from billshape.usage.api import (  # noqa: F401
     scenario_fragment,
     whatif,
 )
-from billshape.usage.focus import export_focus, focus_table  # noqa: F401
+from billshape.usage.focus import export_focus, focus13_table, focus_table  # noqa: F401
+from billshape.usage.reconcile import Reconciliation, reconcile  # noqa: F401
