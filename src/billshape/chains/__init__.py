@@ -29,6 +29,10 @@ function           request                     result
 ``market_backtest`` ``MarketBacktestRequest``  ``market`` backtest result
 =================  ==========================  =================================================
 
+The usage ledger's actions (:mod:`billshape.chains.usage`) run the same way: ``IngestRequest``,
+``RepriceRequest``, ``ReportRequest``, ``EconomicsRequest``, ``WhatIfRequest``, ``ExportRequest``,
+``FocusTableRequest`` and ``ScenarioFragmentRequest`` (``run(WhatIfRequest(db="usage.duckdb", cache_hit_rate=0.6))``).
+
 ``run(request)`` dispatches on the request's type. Importing this package loads pydantic and the request models
 only; the library modules load when a chain runs.
 """
@@ -39,10 +43,14 @@ from typing import Any
 
 from billshape.chains.requests import (BreakevenRequest, CapacityRequest, MarketBacktestRequest, MarketPathRequest,
                                        PaybackRequest, Request, RouteRequest, ServeRequest, SizeRequest, TrainRequest)
+from billshape.chains.usage import (EconomicsRequest, ExportRequest, FocusTableRequest, IngestRequest, ReportRequest,
+                                    RepriceRequest, ScenarioFragmentRequest, WhatIfRequest)
 
 __all__ = ["run", "train", "serve", "breakeven", "payback", "size", "capacity", "route", "market_path",
            "market_backtest", "Request", "TrainRequest", "ServeRequest", "BreakevenRequest", "PaybackRequest",
-           "SizeRequest", "CapacityRequest", "RouteRequest", "MarketPathRequest", "MarketBacktestRequest"]
+           "SizeRequest", "CapacityRequest", "RouteRequest", "MarketPathRequest", "MarketBacktestRequest",
+           "IngestRequest", "RepriceRequest", "ReportRequest", "EconomicsRequest", "WhatIfRequest", "ExportRequest",
+           "FocusTableRequest", "ScenarioFragmentRequest"]
 
 # request type -> (module, function) of its run
 _RUNS = {
@@ -55,6 +63,14 @@ _RUNS = {
     RouteRequest: ("billshape.chains.decide", "run_route"),
     MarketPathRequest: ("billshape.chains.market", "run_path"),
     MarketBacktestRequest: ("billshape.chains.market", "run_backtest"),
+    IngestRequest: ("billshape.chains.usage", "run_ingest"),
+    RepriceRequest: ("billshape.chains.usage", "run_reprice"),
+    ReportRequest: ("billshape.chains.usage", "run_report"),
+    EconomicsRequest: ("billshape.chains.usage", "run_economics"),
+    WhatIfRequest: ("billshape.chains.usage", "run_whatif"),
+    ExportRequest: ("billshape.chains.usage", "run_export"),
+    FocusTableRequest: ("billshape.chains.usage", "run_focus_table"),
+    ScenarioFragmentRequest: ("billshape.chains.usage", "run_scenario_fragment"),
 }
 
 

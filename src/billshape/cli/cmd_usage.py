@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal, Optional
 
 import typer
@@ -37,10 +36,8 @@ def register(app: typer.Typer) -> None:
         reprice_quarantine: Annotated[bool, typer.Option("--reprice-quarantine", help="After the ingest, re-price rows quarantined earlier that now have a price.")] = False,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import IngestRequest, RepriceRequest
         from billshape.cli._common import print_json
-        from billshape.usage import ingest as run_ingest
-        from billshape.usage import parse_map
-        from billshape.usage import reprice as run_reprice
 
         progress = None
         bar = None
@@ -63,12 +60,12 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[path], completed=rows)
 
         try:
-            res = run_ingest(files, db, fmt=fmt, mapping=parse_map(mapping), engine=engine, prices_csv=prices, progress=progress,
-                             self_hosted=self_hosted)
+            res = _run(IngestRequest(files=files, db=db, format=fmt, mapping=mapping or [], engine=engine, prices=prices,
+                                    progress=progress, self_hosted=self_hosted))
         finally:
             if bar is not None:
                 bar.stop()
-        rep = run_reprice(db, engine=engine, prices_csv=prices, self_hosted=self_hosted) if reprice_quarantine else None
+        rep = _run(RepriceRequest(db=db, engine=engine, prices=prices, self_hosted=self_hosted)) if reprice_quarantine else None
         if json_out:
             out = res.to_dict()
             if rep is not None:
@@ -87,10 +84,10 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import RepriceRequest
         from billshape.cli._common import print_json
-        from billshape.usage import reprice as run_reprice
 
-        res = run_reprice(db, engine=engine, prices_csv=prices, self_hosted=self_hosted)
+        res = _run(RepriceRequest(db=db, engine=engine, prices=prices, self_hosted=self_hosted))
         if json_out:
             print_json(res.to_dict())
             return
@@ -103,10 +100,10 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import ReportRequest
         from billshape.cli._common import print_json
-        from billshape.usage import report as run_report
 
-        res = run_report(db, by, engine=engine)
+        res = _run(ReportRequest(db=db, by=by, engine=engine))
         if json_out:
             print_json(res.to_dict())
             return
@@ -131,19 +128,22 @@ def register(app: typer.Typer) -> None:
         merge_into: Annotated[Optional[str], typer.Option("--merge-into", help="With --scenario-out: write this scenario with the fragment merged in (validated) instead.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import EconomicsRequest, ScenarioFragmentRequest
         from billshape.cli._common import print_json, render
         from billshape.errors import BillshapeInputError
-        from billshape.usage import economics as run
 
         if merge_into and not scenario_out:
             raise BillshapeInputError("--merge-into", merge_into, "only with --scenario-out FILE.yaml")
-        res = run(db, engine=engine)
-        wrote, dropped = _write_fragment(res, db, scenario_out, merge_into) if scenario_out else (None, [])
+        res = _run(EconomicsRequest(db=db, engine=engine))
+        frag = _run(ScenarioFragmentRequest(db=db, economics=res, merge_into=merge_into)) if scenario_out else None
+        if frag is not None:
+            _write(scenario_out, frag.text)
+        dropped = frag.dropped_route_costs if frag is not None else []
         if json_out:
             out = res.to_dict()
-            if wrote is not None:
+            if frag is not None:
                 out["scenario_out"] = scenario_out
-                out["scenario_fragment"] = wrote
+                out["scenario_fragment"] = frag.fragment
             if merge_into:
                 out["dropped_route_costs"] = dropped
             print_json(out)
@@ -161,7 +161,9 @@ def register(app: typer.Typer) -> None:
             what = f"scenario {merge_into} with the measured inputs merged in" if merge_into else "scenario fragment"
             console().print(f"wrote {what} to {scenario_out}")
             if dropped:
-                console().print("note: " + _dropped_text(dropped))
+                from billshape.usage import dropped_costs_text
+
+                console().print("note: " + dropped_costs_text(dropped))
 
     @group.command("whatif", help="Re-price measured usage: route a share of a model to another, change the cache hit rate.")
     def whatif(
@@ -172,10 +174,10 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import WhatIfRequest
         from billshape.cli._common import print_json, render
-        from billshape.usage import whatif as run
 
-        res = run(db, route or [], cache_hit_rate, engine=engine, prices_csv=prices)
+        res = _run(WhatIfRequest(db=db, routes=route or [], cache_hit_rate=cache_hit_rate, engine=engine, prices=prices))
         if json_out:
             print_json(res.to_dict())
             return
@@ -192,21 +194,36 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.chains import ExportRequest
         from billshape.cli._common import console, print_json
-        from billshape.errors import BillshapeInputError
-        from billshape.usage import export_focus
 
-        if fmt != "focus":
-            raise BillshapeInputError("--format", fmt, "focus")
-        if not out:
-            raise BillshapeInputError("-o", None, "an output path ending in .csv or .parquet")
-        res = export_focus(db, out, engine=engine, focus_version=focus_version, contract=contract)
+        res = _run(ExportRequest(db=db, output=out or None, format=fmt, engine=engine, focus_version=focus_version,
+                                 contract=contract))
         if json_out:
             print_json(res)
             return
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
 
     __import__("billshape.cli._usage_reconcile", fromlist=["register"]).register(group)  # usage reconcile
+
+
+#: what the usage verbs call two fields where the label table's flags do not fit: the positional FILES argument
+#: (``files[i]``) and the short ``-o`` of export (``output``)
+_SHELL_WORDS = {"files": "FILES", "output": "-o"}
+
+
+def _run(request):
+    """Run a usage request (:func:`billshape.chains.run`); an error on ``files[i]`` or ``output`` names FILES / -o."""
+    from billshape.chains import run
+    from billshape.errors import BillshapeInputError
+
+    try:
+        return run(request)
+    except BillshapeInputError as exc:
+        word = _SHELL_WORDS.get(exc.field.split("[")[0])
+        if word is None:
+            raise
+        raise BillshapeInputError(word, exc.value, exc.allowed, exc.hint) from None
 
 
 def _usd(x: float, signed: bool = False) -> str:
@@ -221,58 +238,15 @@ def _usd(x: float, signed: bool = False) -> str:
     return sign + text
 
 
-def _dropped_text(dropped: list[dict]) -> str:
-    """One sentence naming the replaced routes' deployment costs, which the merged plan no longer has."""
-    def value(x) -> str:  # a number, or a distribution as the scenario wrote it
-        if isinstance(x, (int, float)) and not isinstance(x, bool):
-            return f"{x:,.10g}"
-        return json.dumps(x, separators=(", ", ": ")) if isinstance(x, (dict, list)) else str(x)
-
-    parts = [f"'{d['route']}' (" + ", ".join(f"{k} {value(d[k])}" for k in ("setup_usd", "fixed_monthly_usd") if k in d)
-             + ")" for d in dropped]
-    return ("the measured routes replace the scenario's; these deployment costs are not in the merged plan: "
-            + "; ".join(parts) + ". Add them under a measured self-hosted route if they still apply.")
-
-
-def _write_fragment(res, db: str, path: str, merge_into: str | None) -> tuple[dict, list[dict]]:
-    """Write the scenario fragment (or a scenario with it merged in, validated first); returns the fragment and
-    the replaced routes' deployment costs (:func:`billshape.usage.dropped_route_costs`)."""
+def _write(path: str, text: str) -> None:
+    """Write the scenario (fragment) the user asked for."""
     from billshape.errors import BillshapeInputError
-    from billshape.usage import dropped_route_costs, fragment_yaml, merge_scenario, scenario_fragment
 
-    frag = scenario_fragment(res)
-    text = fragment_yaml(frag, res, db)
-    dropped: list[dict] = []
-    if merge_into:
-        import textwrap
-
-        import yaml
-
-        from billshape.plan import parse as parse_plan
-
-        try:
-            with open(merge_into, encoding="utf-8") as f:
-                base = yaml.safe_load(f)
-        except UnicodeDecodeError as exc:
-            raise BillshapeInputError("--merge-into", merge_into, "a UTF-8 text scenario YAML file",
-                                      f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-        except (OSError, yaml.YAMLError) as exc:
-            raise BillshapeInputError("--merge-into", merge_into, "a readable scenario YAML file", type(exc).__name__) from None
-        if not isinstance(base, dict):
-            raise BillshapeInputError("--merge-into", merge_into, "a scenario YAML mapping")
-        merged = merge_scenario(base, frag)
-        parse_plan(merged, merge_into)  # refuse to write a scenario that does not validate
-        dropped = dropped_route_costs(base, frag)
-        head = "".join(line + "\n" for line in text.splitlines()[:2])
-        note = "".join(f"# {line}\n" for line in textwrap.wrap(_dropped_text(dropped), 116)) if dropped else ""
-        text = head + f"# Merged into {merge_into}: product keys overridden, serving.routes replaced.\n" + note + \
-            yaml.safe_dump(merged, sort_keys=False, default_flow_style=None, width=120)
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
         raise BillshapeInputError("--scenario-out", path, "a writable file path", type(exc).__name__) from None
-    return frag, dropped
 
 
 def _render_reprice(res, db: str) -> None:

@@ -40,9 +40,13 @@ CLI_FLAGS: dict[str, str] = {
     "peak_flops_per_second": "--gpu",
     # market (billshape.chains.market)
     "steps": "--step",
+    # usage (billshape.chains.usage): repeatable options
+    "mapping": "--map",
+    "routes": "--route",
 }
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+_ITEM = re.compile(r"([a-z][a-z0-9_]*)\[\d+\]")  # an item of a list field (routes[1]): the repeatable flag
 _REF = re.compile(r"`([a-z][a-z0-9_]*)`")
 _USER = re.compile(r"^user input \(([^()]*)\)$")
 _DEFAULT = re.compile(r"^billshape default \(([a-z][a-z0-9_]*) ")
@@ -54,7 +58,7 @@ def cli_flag(field: str) -> str:
     Parameters
     ----------
     field : str
-        A field (``"gpus"``), a compound of alternatives (``"batch/mode"`` -> ``"--batch/--mode"``), or a field
+        A field (``"gpus"``), an item of a list field (``"routes[1]"`` -> ``"--route"``), a compound of alternatives (``"batch/mode"`` -> ``"--batch/--mode"``), or a field
         followed by a location after a space (``"measured output_throughput"`` -> ``"--measured output_throughput"``).
         A name already spelled as a flag (``"--gpus"``) or a dotted YAML path (``"product.users"``) is returned as is.
 
@@ -69,6 +73,9 @@ def cli_flag(field: str) -> str:
     parts = head.split("/")
     if len(parts) > 1 and all(_NAME.fullmatch(part) for part in parts):
         return "/".join(cli_flag(part) for part in parts) + sep + tail
+    item = _ITEM.fullmatch(head)
+    if item:  # routes[1] -> --route: the CLI repeats the flag, and the message shows the item's value
+        head = item.group(1)
     if not _NAME.fullmatch(head):  # a YAML path, a file position: not a flag
         return field
     flag = CLI_FLAGS.get(head, "--" + head.replace("_", "-"))

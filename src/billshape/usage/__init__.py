@@ -13,6 +13,7 @@ from billshape.usage.api import (  # noqa: F401
     RepriceResult,
     Report,
     WhatIf,
+    dropped_costs_text,
     dropped_route_costs,
     economics,
     fragment_yaml,

@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +25,7 @@ from billshape.results import Assumption, Result, derived, user
 from billshape.usage import engine as E
 from billshape.usage import prices as P
 from billshape.usage import readers as R
+from billshape.usage import sources as S
 from billshape.usage.schema import FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet")
@@ -36,12 +38,13 @@ def usd(micro: int | None) -> float:
 
 
 def parse_map(items: Sequence[str] | None) -> dict[str, str]:
-    """``COL=FIELD`` pairs into ``{COL: FIELD}``; FIELD must be one of :data:`MAPPABLE`."""
+    """``COL=FIELD`` pairs into ``{COL: FIELD}``; FIELD must be one of :data:`MAPPABLE` (errors name
+    ``mapping[i]``, the ingest's field)."""
     out = {}
-    for item in items or []:
-        col, sep, fld = item.partition("=")
+    for i, item in enumerate(items or []):
+        col, sep, fld = item.partition("=") if isinstance(item, str) else ("", "", "")
         if not sep or not col.strip() or fld.strip() not in MAPPABLE:
-            raise BillshapeInputError("map", item, "COL=FIELD with FIELD one of " + ", ".join(MAPPABLE))
+            raise BillshapeInputError(f"mapping[{i}]", item, "COL=FIELD with FIELD one of " + ", ".join(MAPPABLE))
         out[col.strip()] = fld.strip()
     return out
 
@@ -61,17 +64,21 @@ class IngestResult(Result):
 
 
 def ingest(
-    files: Sequence[str],
+    files: Sequence[Any],
     db: str,
     *,
     fmt: str | None = None,
-    mapping: dict[str, str] | None = None,
+    mapping: dict[str, str] | Sequence[str] | None = None,
     engine: str | None = None,
     prices_csv: str | None = None,
     progress: Callable[[str, int], None] | None = None,
     self_hosted: Sequence[str] | None = None,
 ) -> IngestResult:
     """Read, price and store usage logs, atomically and idempotently.
+
+    ``files``: each a path, bytes, a binary file object, or a ``(name, bytes | file object)`` pair
+    (:mod:`billshape.usage.sources`); in-memory inputs are capped at 20 MB and go by their name (for the format
+    and the ledger's ``source_file``). ``mapping``: ``{COL: FIELD}`` or ``COL=FIELD`` strings (:func:`parse_map`).
 
     Each file is identified by the SHA-256 of its content: a file already in the database is skipped.
     Rows are keyed by a natural id when the log has one (OTel trace/span id, response id, a mapped
@@ -88,10 +95,8 @@ def ingest(
     engine = engine or E.DEFAULT_ENGINE
     if fmt is not None and fmt not in FORMATS:
         raise BillshapeInputError("format", fmt, "one of " + ", ".join(FORMATS))
-    mapping = mapping or {}
-    for f in files:
-        if not os.path.isfile(f):
-            raise BillshapeInputError("FILES", f, "existing files")
+    mapping = parse_map(mapping) if mapping is not None and not isinstance(mapping, dict) else mapping or {}
+    inputs = S.log_inputs(files)
     user_prices = _user_prices(prices_csv, self_hosted)
     store = E.open_store(db, engine)
     ingest_id = uuid.uuid4().hex[:16]
@@ -105,10 +110,12 @@ def ingest(
         stage_path = os.path.join(tmp, "stage.parquet")
         writer = pq.ParquetWriter(stage_path, STAGE)
         now = _dt.datetime.now(_dt.timezone.utc)
-        for path in files:
+        for i, item in enumerate(inputs):
+            item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
+            path = item.path
             h = R.file_sha256(path)
             if h in seen:
-                skipped.append(path)
+                skipped.append(item.given)
                 continue
             seen.add(h)
             n_file = 0
@@ -123,7 +130,7 @@ def ingest(
                 n_file += len(chunk.bad)
                 ignored += chunk.ignored
                 if progress:
-                    progress(path, n_file)
+                    progress(item.given, n_file)
             file_rows.append({"file_hash": h, "source_file": os.path.basename(path), "format": fmt or R.detect_format(path),
                               "rows_read": n_file, "ingest_id": ingest_id, "ingested_at": now})
         writer.close()
@@ -173,7 +180,7 @@ def ingest(
         total_usd=usd(micro), total_micro_usd=micro, files_ingested=[f["source_file"] for f in file_rows],
         files_skipped=skipped, records_ignored=ignored, engine=engine, ingest_id=ingest_id if file_rows else None,
         assumptions=[
-            user("files", len(files), "files", "FILES"), engine_used,
+            user("files", len(inputs), "files", "FILES"), engine_used,
             *_price_assumptions(prices_csv, user_prices),
         ],
     )
@@ -559,6 +566,22 @@ def dropped_route_costs(base: dict, fragment: dict) -> list[dict]:
     return out
 
 
+def dropped_costs_text(dropped: list[dict]) -> str:
+    """One sentence naming the replaced routes' deployment costs (:func:`dropped_route_costs`), which the merged
+    plan no longer has."""
+    import json
+
+    def value(x) -> str:  # a number, or a distribution as the scenario wrote it
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            return f"{x:,.10g}"
+        return json.dumps(x, separators=(", ", ": ")) if isinstance(x, (dict, list)) else str(x)
+
+    parts = [f"'{d['route']}' (" + ", ".join(f"{k} {value(d[k])}" for k in ("setup_usd", "fixed_monthly_usd") if k in d)
+             + ")" for d in dropped]
+    return ("the measured routes replace the scenario's; these deployment costs are not in the merged plan: "
+            + "; ".join(parts) + ". Add them under a measured self-hosted route if they still apply.")
+
+
 def fragment_yaml(fragment: dict, econ: Economics, db: str) -> str:
     """The fragment as YAML, with a comment saying what it was measured from."""
     import yaml
@@ -583,19 +606,21 @@ class WhatIf(Result):
     whatif_micro_usd: int
 
 
-def parse_route(text: str) -> tuple[str, Decimal, str]:
-    """``'FROM:SHARE->TO'`` (SHARE in [0, 1] or a percentage like ``40%``)."""
+def parse_route(text: str, field: str = "routes") -> tuple[str, Decimal, str]:
+    """``'FROM:SHARE->TO'`` (SHARE in [0, 1] or a percentage like ``40%``); errors name ``field``."""
     allowed = "'FROM:SHARE->TO', e.g. 'gpt-4o:0.4->gpt-4o-mini'"
+    if not isinstance(text, str):
+        raise BillshapeInputError(field, text, allowed)
     left, arrow, to = text.partition("->")
     src, colon, share = left.rpartition(":")
     if not arrow or not colon or not src.strip() or not to.strip():
-        raise BillshapeInputError("route", text, allowed)
+        raise BillshapeInputError(field, text, allowed)
     try:
         s = Decimal(share.strip().rstrip("%")) / (100 if share.strip().endswith("%") else 1)
     except ArithmeticError:
-        raise BillshapeInputError("route", text, allowed) from None
+        raise BillshapeInputError(field, text, allowed) from None
     if not s.is_finite() or not 0 <= s <= 1:
-        raise BillshapeInputError("route", text, "SHARE in [0, 1] (or 0%-100%)")
+        raise BillshapeInputError(field, text, "SHARE in [0, 1] (or 0%-100%)")
     return src.strip(), s, to.strip()
 
 
@@ -611,25 +636,25 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
     """
     import ibis
 
-    parsed = [parse_route(r) for r in routes]
+    parsed = [parse_route(r, f"routes[{i}]") for i, r in enumerate(routes)]
     if len({p[0] for p in parsed}) != len(parsed):
-        raise BillshapeInputError("route", list(routes), "each FROM model at most once")
+        raise BillshapeInputError("routes", list(routes), "each FROM model at most once")
     if cache_hit_rate is not None:
         from billshape._validate import unit_interval
 
         unit_interval("cache_hit_rate", cache_hit_rate)
     if not parsed and cache_hit_rate is None:
-        raise BillshapeInputError("route", None, "at least one `route` or a `cache_hit_rate`")
+        raise BillshapeInputError("routes", None, "at least one `routes` or a `cache_hit_rate`")
     user_prices = P.read_user_prices(prices_csv)
     store = _open(db, engine)
     try:
         ledger = store.table("ledger")
         models = {r["model"] for r in store.frame(ledger.select("model").distinct()).to_pylist()}
-        for src, _, _ in parsed:
+        for i, (src, _, _) in enumerate(parsed):
             if src not in models:
                 from billshape.errors import unknown_name
 
-                raise unknown_name("route", src, models)
+                raise unknown_name(f"routes[{i}]", src, models)
         base_micro = int(store.scalar(ledger.usd_micro.sum()) or 0)
         t = ledger
         if cache_hit_rate is not None:
@@ -661,7 +686,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             pt = P.price_table(rows, user_prices)
             errors = {e for e in pt.column("price_error").to_pylist() if e}
             if errors:
-                raise BillshapeInputError("route", to, "a model with a price (genai-prices or `prices`)", sorted(errors)[0])
+                raise BillshapeInputError(f"routes[{i}]", to, "a model with a price (genai-prices or `prices`)", sorted(errors)[0])
             pt = pt.rename_columns([f"r{i}_{c}" for c in pt.column_names])
             rt = store.register(f"_wi_r{i}", pt)
             sub = j.filter(j.model == src)
@@ -687,7 +712,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         baseline_usd=usd(base_micro), whatif_usd=usd(new_micro), delta_usd=usd(delta),
         delta_pct=100.0 * delta / base_micro if base_micro else 0.0, routes=route_out, cache_hit_rate=cache_hit_rate,
         baseline_micro_usd=base_micro, whatif_micro_usd=new_micro,
-        assumptions=[*(user("route", r, None, "route") for r in routes)]
+        assumptions=[*(user("route", r, None, "routes") for r in routes)]
         + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "cache_hit_rate")] if cache_hit_rate is not None else [])
         + [Assumption(name="prices", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None)],
     )

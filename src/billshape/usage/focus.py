@@ -291,7 +291,7 @@ def export_focus(db: str, path: str, engine: str | None = None, focus_version: s
 
         pcsv.write_csv(table, path)
     else:
-        raise BillshapeInputError("-o", path, "a path ending in .csv or .parquet")
+        raise BillshapeInputError("output", path, "a path ending in .csv or .parquet")
     micro = sum(table.column("x_BilledCostMicroUsd").to_pylist())
     out = {"path": path, "format": "focus", "focus_version": focus_version, "rows": table.num_rows,
            "billed_cost_usd": float(Decimal(micro) / MICRO), "billed_cost_micro_usd": micro,

@@ -1,7 +1,8 @@
 """Usage page: measured economics from usage logs (:mod:`billshape.usage`: ``ingest``, ``report``,
 ``economics``, ``whatif``), the same calls as ``billshape usage ingest|report|economics|whatif``.
 
-Each browser session ingests into its own temporary DuckDB file (deleted when the session ends). Opens on
+Each browser session ingests into its own temporary DuckDB file (deleted when the session ends); the uploaded
+logs go to the library as bytes (:class:`billshape.chains.IngestRequest`), not through files. Opens on
 billshape's sample logs (the repository's ``examples/usage/``, shipped as ``billshape/data/usage_samples.yaml``)
 ingested as in ``docs/usage.md``: ``--map tenant=customer --prices selfhosted_prices.csv``.
 """
@@ -51,39 +52,42 @@ def _strip(x, root: str):
     return x
 
 
-def ingest_files(files: dict[str, bytes], workdir: Path, fmt: str | None = None, mapping: dict | None = None,
-                 prices: tuple[str, bytes] | None = None) -> dict:
-    """Write ``files`` (name -> bytes) under ``workdir``, ingest them into a fresh DuckDB ledger there with
-    :func:`billshape.usage.ingest`; return the session's usage state (db path, prices path, ingest result)."""
+def _run(request_type, **fields):
+    """Build a request and run it (:func:`billshape.chains.run`): the page's one way into the library."""
+    from billshape.chains import run
+
+    return run(request_type(**fields))
+
+
+def ingest_files(files: dict[str, bytes] | list, workdir: Path, fmt: str | None = None,
+                 mapping: dict | list | None = None, prices: tuple[str, bytes] | None = None) -> dict:
+    """Ingest ``files`` (name -> bytes, or ``(name, bytes)`` pairs) into a fresh DuckDB ledger under ``workdir``
+    (:class:`billshape.chains.IngestRequest`: the bytes go in as they are); return the session's usage state (db
+    path, prices path, ingest result). ``mapping``: ``{COL: FIELD}`` or ``COL=FIELD`` strings."""
     import shutil
     import uuid
 
-    from billshape import usage
+    from billshape.chains import IngestRequest
     from billshape.errors import BillshapeInputError
 
     run = workdir / uuid.uuid4().hex[:8]
-    logs = run / "logs"
-    logs.mkdir(parents=True)
-    paths = []
-    for name, data in files.items():
-        p = logs / Path(name).name
-        p.write_bytes(data)
-        paths.append(str(p))
-    prices_path = None
+    run.mkdir(parents=True)
+    logs = list(files.items()) if isinstance(files, dict) else list(files)
+    prices_path = None  # the price table is read from a file (billshape.usage.prices takes a path)
     if prices is not None:
         prices_path = str(run / Path(prices[0]).name)
         Path(prices_path).write_bytes(prices[1])
     db = str(run / "usage.duckdb")
     root = str(run)
     try:
-        res = usage.ingest(paths, db, fmt=fmt, mapping=mapping or {}, prices_csv=prices_path)
+        res = _run(IngestRequest, files=logs, db=db, format=fmt, mapping=mapping or {}, prices=prices_path)
     except BillshapeInputError as exc:
         shutil.rmtree(run, ignore_errors=True)
         raise BillshapeInputError(_strip(exc.field, root), _strip(exc.value, root), exc.allowed,
                                   _strip(exc.hint, root)) from None
     res = res.model_copy(update={"assumptions": [a.model_copy(update={"value": _strip(a.value, root)})
                                                  for a in res.assumptions]})
-    return {"db": db, "prices": prices_path, "ingest": res, "files": list(files), "root": root}
+    return {"db": db, "prices": prices_path, "ingest": res, "files": [name for name, _ in logs], "root": root}
 
 
 def ingest_samples(workdir: Path) -> dict:
@@ -127,15 +131,11 @@ def _inputs() -> None:
         if not ups:
             st.warning("Choose one or more log files first.")
             return
-        from billshape.usage import parse_map
-
         items = [m.strip() for m in mapping.split(",") if m.strip()]
         kw = {"fmt": None if fmt == "auto" else fmt}
         with st.spinner(f"Ingesting {len(ups)} file(s)..."):
-            mp = _ui.attempt(parse_map, items)
-            if mp is not None:
-                _load(_ui.attempt(ingest_files, {u.name: u.getvalue() for u in ups}, _workdir(), mapping=mp,
-                                  prices=(prices.name, prices.getvalue()) if prices is not None else None, **kw))
+            _load(_ui.attempt(ingest_files, [(u.name, u.getvalue()) for u in ups], _workdir(), mapping=items,
+                              prices=(prices.name, prices.getvalue()) if prices is not None else None, **kw))
 
 
 def usd_exact(x: float) -> str:
@@ -165,10 +165,10 @@ def _attribution(db: str) -> None:
     import altair as alt
     import pandas as pd
 
-    from billshape import usage
+    from billshape.chains import ReportRequest
 
     by = st.segmented_control("Attribute spend by", REPORT_BY, default="customer", key="usage_by", required=True)
-    rep = _ui.attempt(usage.report, db, by)
+    rep = _ui.attempt(_run, ReportRequest, db=db, by=by)
     if rep is None:
         return
     frame = pd.DataFrame(rep.rows)
@@ -196,9 +196,9 @@ def _attribution(db: str) -> None:
 
 
 def _economics(db: str):
-    from billshape import usage
+    from billshape.chains import EconomicsRequest
 
-    e = _ui.attempt(usage.economics, db)
+    e = _ui.attempt(_run, EconomicsRequest, db=db)
     if e is None:
         return None
     _ui.metrics([
@@ -222,18 +222,18 @@ def focus_csv(db: str) -> bytes:
 
     import pyarrow.csv as pcsv
 
-    from billshape import usage
+    from billshape.chains import FocusTableRequest
 
     buf = io.BytesIO()
-    pcsv.write_csv(usage.focus_table(db), buf)
+    pcsv.write_csv(_run(FocusTableRequest, db=db), buf)
     return buf.getvalue()
 
 
 def fragment_text(db: str, e) -> str:
     """The measured inputs as a scenario fragment, YAML (`billshape usage economics --scenario-out FILE.yaml`)."""
-    from billshape import usage
+    from billshape.chains import ScenarioFragmentRequest
 
-    return usage.fragment_yaml(usage.scenario_fragment(e), e, db)
+    return _run(ScenarioFragmentRequest, db=db, economics=e).text
 
 
 def _exports(db: str, e) -> None:
@@ -250,7 +250,7 @@ def _exports(db: str, e) -> None:
 
 
 def _whatif(db: str, prices: str | None, models: list[str]) -> None:
-    from billshape import usage
+    from billshape.chains import WhatIfRequest
 
     c1, c2, c3 = st.columns([2, 1, 2])
     src = c1.selectbox("Route requests of", models, key="usage_from",
@@ -267,7 +267,7 @@ def _whatif(db: str, prices: str | None, models: list[str]) -> None:
     if not routes and not use_cache:
         st.info("Move a share of a model's requests, or set the cache hit rate.")
         return
-    w = _ui.attempt(usage.whatif, db, routes, rate if use_cache else None, prices_csv=prices)
+    w = _ui.attempt(_run, WhatIfRequest, db=db, routes=routes, cache_hit_rate=rate if use_cache else None, prices=prices)
     if w is None:
         return
     _ui.metrics([
@@ -314,9 +314,9 @@ def render() -> None:
         return
     _exports(state["db"], e)
     st.subheader("What if")
-    from billshape import usage
+    from billshape.chains import ReportRequest
 
-    by_model = _ui.attempt(usage.report, state["db"], "model")  # sorted by spend, largest first
+    by_model = _ui.attempt(_run, ReportRequest, db=state["db"], by="model")  # sorted by spend, largest first
     _whatif(state["db"], state["prices"], [r["key"] for r in by_model.rows] if by_model else list(e.model_shares))
     _ui.assumptions_table(res.model_copy(update={"assumptions": list(res.assumptions) + list(e.assumptions)}),
                           expanded=False)

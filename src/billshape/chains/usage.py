@@ -1,0 +1,269 @@
+"""The usage ledger's actions as typed requests, one run each (:mod:`billshape.usage`).
+
+=============================  ===============================================  ==============================
+request                        runs                                             result
+=============================  ===============================================  ==============================
+``IngestRequest``              :func:`billshape.usage.ingest`                   ``usage.IngestResult``
+``RepriceRequest``             :func:`billshape.usage.reprice`                  ``usage.RepriceResult``
+``ReportRequest``              :func:`billshape.usage.report`                   ``usage.Report``
+``EconomicsRequest``           :func:`billshape.usage.economics`                ``usage.Economics``
+``WhatIfRequest``              :func:`billshape.usage.whatif`                   ``usage.WhatIf``
+``ExportRequest``              :func:`billshape.usage.export_focus`             ``dict`` (what was written)
+``FocusTableRequest``          :func:`billshape.usage.focus_table`              ``pyarrow.Table``
+``ScenarioFragmentRequest``    :func:`billshape.usage.scenario_fragment`,       :class:`ScenarioFragment`
+                               merged into a base scenario (``merge_into``)
+=============================  ===============================================  ==============================
+
+Importing this module loads pydantic only; DuckDB, Ibis and pyarrow load when a request runs. Errors name the
+fields (``cache_hit_rate``, ``routes[1]``, ``files[0]``, ``merge_into``); the CLI prints its flags.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from billshape.chains.requests import Request, Source
+from billshape.errors import BillshapeInputError
+from billshape.results import Result
+
+#: a usage database: a DuckDB file, or a directory for ``engine="spark"``
+Db = Union[str, Path]
+
+
+class IngestRequest(Request):
+    """Usage logs to read, price and store in ``db`` (atomic; a log already in the ledger adds nothing).
+
+    ``files``: each a path, bytes, a binary file object or a ``(name, bytes | file object)`` pair; in-memory
+    inputs are capped at 20 MB and go by their name (format detection, the ledger's ``source_file``).
+    ``mapping``: ``{COL: FIELD}`` or ``["COL=FIELD", ...]``. ``prices``: a user price table CSV (path).
+    ``progress(name, rows)`` is called as each file is read.
+    """
+
+    files: Any
+    db: Db
+    format: Optional[str] = None
+    mapping: Optional[Union[dict[str, str], list[str]]] = None
+    engine: Optional[str] = None
+    prices: Optional[Db] = None
+    self_hosted: Optional[list[str]] = None
+    progress: Optional[Callable[..., Any]] = None
+
+
+class RepriceRequest(Request):
+    """Re-price the rows of ``db`` quarantined for want of a price (with a new ``prices``/``self_hosted``)."""
+
+    db: Db
+    engine: Optional[str] = None
+    prices: Optional[Db] = None
+    self_hosted: Optional[list[str]] = None
+
+
+class ReportRequest(Request):
+    """Spend attributed ``by`` customer (default), feature, project, user, model, provider, day or month."""
+
+    db: Db
+    by: Optional[str] = None
+    engine: Optional[str] = None
+
+
+class EconomicsRequest(Request):
+    """Measured unit economics of the ledger: cost per request, tokens per request, cost per user-month."""
+
+    db: Db
+    engine: Optional[str] = None
+
+
+class WhatIfRequest(Request):
+    """Re-price the measured usage: ``routes`` (``'FROM:SHARE->TO'``) and/or a ``cache_hit_rate`` in [0, 1]."""
+
+    db: Db
+    routes: list[str] = []
+    cache_hit_rate: Optional[float] = None
+    engine: Optional[str] = None
+    prices: Optional[Db] = None
+
+
+class ExportRequest(Request):
+    """Write the ledger as a FOCUS dataset to ``output`` (``.csv`` or ``.parquet``): ``focus_version`` "1.2" (the
+    library default) or "1.3" (the CLI's default), with a ``contract`` table (a path; 1.3 only)."""
+
+    db: Db
+    output: Optional[Db] = None
+    format: str = "focus"
+    engine: Optional[str] = None
+    focus_version: str = "1.2"
+    contract: Optional[Db] = None
+
+
+class FocusTableRequest(Request):
+    """The ledger as FOCUS 1.2 cost and usage rows (an Arrow table, sorted: the same rows every time)."""
+
+    db: Db
+    engine: Optional[str] = None
+
+
+class ScenarioFragmentRequest(Request):
+    """The measured inputs as a scenario fragment, or merged into the scenario ``merge_into`` (a path, YAML text,
+    bytes or a file object; read bounded as a scenario is: size, nesting and duplicate keys) and validated.
+
+    ``economics``: a measured :class:`~billshape.usage.Economics` (else it is measured from ``db``); ``db`` names
+    the ledger in the YAML's header comment.
+    """
+
+    db: Db
+    economics: Optional[Any] = None
+    engine: Optional[str] = None
+    merge_into: Optional[Source] = None
+
+
+class ScenarioFragment(Result):
+    """A scenario fragment (``fragment``: the scenario schema's keys) and its YAML ``text``; with ``merge_into``,
+    the ``merged`` scenario (``text`` is then the merged scenario's YAML) and the deployment costs of the base's
+    routes that the measured routes replaced (``dropped_route_costs``)."""
+
+    fragment: dict
+    text: str
+    merge_into: Optional[str] = None
+    merged: Optional[dict] = None
+    dropped_route_costs: list[dict] = []
+
+
+def _p(value: Any) -> Any:
+    return None if value is None else os.fspath(value)
+
+
+def run_ingest(req: IngestRequest):
+    from billshape.usage import api
+
+    return api.ingest(req.files, _p(req.db), fmt=req.format, mapping=req.mapping, engine=req.engine,
+                      prices_csv=_p(req.prices), progress=req.progress, self_hosted=req.self_hosted)
+
+
+def run_reprice(req: RepriceRequest):
+    from billshape.usage import api
+
+    return api.reprice(_p(req.db), engine=req.engine, prices_csv=_p(req.prices), self_hosted=req.self_hosted)
+
+
+def run_report(req: ReportRequest):
+    from billshape.usage import api
+
+    return api.report(_p(req.db), req.by, engine=req.engine)
+
+
+def run_economics(req: EconomicsRequest):
+    from billshape.usage import api
+
+    return api.economics(_p(req.db), engine=req.engine)
+
+
+def run_whatif(req: WhatIfRequest):
+    from billshape.usage import api
+
+    return api.whatif(_p(req.db), req.routes, req.cache_hit_rate, engine=req.engine, prices_csv=_p(req.prices))
+
+
+def _output(req) -> str:
+    if req.output is None:
+        raise BillshapeInputError("output", None, "an output path ending in .csv or .parquet")
+    out = os.fspath(req.output)
+    if not out.lower().endswith((".parquet", ".pq", ".csv")):
+        raise BillshapeInputError("output", out, "a path ending in .csv or .parquet")
+    return out
+
+
+def run_export(req: ExportRequest) -> dict:
+    from billshape.usage.focus import export_focus
+
+    if req.format != "focus":
+        raise BillshapeInputError("format", req.format, "focus")
+    return export_focus(_p(req.db), _output(req), engine=req.engine, focus_version=req.focus_version,
+                        contract=_p(req.contract) if req.contract is not None else None)
+
+
+def run_focus_table(req: FocusTableRequest):
+    from billshape.usage.focus import focus_table
+
+    return focus_table(_p(req.db), req.engine)
+
+
+def run_scenario_fragment(req: ScenarioFragmentRequest) -> ScenarioFragment:
+    import textwrap
+
+    import yaml
+
+    from billshape.usage import api
+
+    db = _p(req.db)
+    econ = req.economics
+    if econ is None:
+        econ = api.economics(db, engine=req.engine)
+    elif not isinstance(econ, api.Economics):
+        raise BillshapeInputError("economics", type(econ).__name__, "a measured usage.Economics (or none: measured "
+                                  "from `db`)")
+    frag = api.scenario_fragment(econ)
+    text = api.fragment_yaml(frag, econ, db)
+    if req.merge_into is None:
+        return ScenarioFragment(fragment=frag, text=text)
+    from billshape.plan import parse as parse_plan
+
+    base, name = read_base_scenario(req.merge_into)
+    merged = api.merge_scenario(base, frag)
+    parse_plan(merged, name)  # refuse a merged scenario that does not validate
+    dropped = api.dropped_route_costs(base, frag)
+    head = "".join(line + "\n" for line in text.splitlines()[:2])
+    note = "".join(f"# {line}\n" for line in textwrap.wrap(api.dropped_costs_text(dropped), 116)) if dropped else ""
+    text = head + f"# Merged into {name}: product keys overridden, serving.routes replaced.\n" + note + \
+        yaml.safe_dump(merged, sort_keys=False, default_flow_style=None, width=120)
+    return ScenarioFragment(fragment=frag, text=text, merge_into=name, merged=merged, dropped_route_costs=dropped)
+
+
+def read_base_scenario(source: Any, field: str = "merge_into") -> tuple[dict, str]:
+    """A base scenario's mapping, as written (not validated), and its name, read bounded by the plan's loader
+    (:mod:`billshape.plan.loader`: at most 2 MB, 64 levels of nesting, no key twice in a mapping); every error
+    names ``field`` (``merge_into product.users`` for a key given twice)."""
+    from billshape.plan.loader import MAX_BYTES, _yaml_data
+
+    cap = f"a scenario file of at most {MAX_BYTES:,} bytes ({MAX_BYTES // 2**20} MB)"
+    is_text = isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{"))
+    if isinstance(source, (str, os.PathLike)) and not is_text:
+        name = os.fspath(source)
+        try:
+            size = os.stat(name).st_size
+            if size > MAX_BYTES:
+                raise BillshapeInputError(field, name, cap, f"{size:,} bytes; a scenario is a page of YAML")
+            with open(name, "rb") as f:
+                raw = f.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise BillshapeInputError(field, name, "a readable scenario YAML file", type(exc).__name__) from None
+    elif is_text:
+        name, raw = "<text>", source.encode("utf-8", "surrogatepass")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        name, raw = "<bytes>", bytes(source)
+    elif hasattr(source, "read"):
+        name = str(getattr(source, "name", "") or "<file>")
+        raw = source.read(MAX_BYTES + 1)
+        raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
+    else:
+        raise BillshapeInputError(field, type(source).__name__, "a scenario YAML file: a path, YAML text, bytes or a "
+                                  "file object")
+    if len(raw) > MAX_BYTES:
+        raise BillshapeInputError(field, name, cap, "the input is too large; a scenario is a page of YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BillshapeInputError(field, name, "a UTF-8 text scenario YAML file",
+                                  f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    try:
+        base = _yaml_data(text, name)
+    except BillshapeInputError as exc:  # named by the file (size, depth, syntax) or by a YAML path (a key twice)
+        where = exc.field
+        where = field if where == name else field + where[len(name):] if where.startswith(name + " ") else \
+            f"{field} {where}"
+        raise BillshapeInputError(where, exc.value, exc.allowed, exc.hint) from None
+    if not isinstance(base, dict):
+        raise BillshapeInputError(field, name, "a scenario YAML mapping")
+    return base, name
