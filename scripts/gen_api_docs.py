@@ -23,7 +23,10 @@ SECTIONS = [
     ("Every result", ["billshape.results.Result", "billshape.results.Result.to_dict",
                       "billshape.results.Result.to_pandas", "billshape.results.Assumption"]),
     ("Usage ledger", ["billshape.usage.ingest", "billshape.usage.report", "billshape.usage.economics",
-                      "billshape.usage.whatif", "billshape.usage.reprice", "billshape.usage.export_focus"]),
+                      "billshape.usage.whatif", "billshape.usage.reprice", "billshape.usage.export_focus",
+                      "billshape.usage.reconcile"]),
+    ("Typed requests", ["billshape.chains.run", "billshape.chains.TrainRequest", "billshape.chains.ServeRequest",
+                        "billshape.chains.IngestRequest", "billshape.chains.WhatIfRequest"]),
     ("Errors", ["billshape.errors.BillshapeInputError"]),
 ]
 MODULES = ["billshape.training", "billshape.inference", "billshape.scaling", "billshape.market", "billshape.decide",
