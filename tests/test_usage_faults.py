@@ -374,3 +374,23 @@ def test_first_invalid_utf8_matches_python(data, chunk):
     except UnicodeDecodeError as exc:
         want = exc.start
     assert S.first_invalid_utf8(io.BytesIO(data), chunk) == want
+
+
+def test_jsonl_whose_first_lines_are_broken_is_still_read_line_by_line(tmp_path, rows):
+    rows = rows[:50]
+    lines = [json.dumps(otlp_doc([r], first=i)).encode() for i, r in enumerate(rows)]
+    lines[0] = lines[0][:-30]  # cut short
+    lines[1] = b"\xff\xfe garbage"
+    res, _ = _ingest(tmp_path, "b.jsonl", b"\n".join(lines) + b"\n")
+    _check(res, 50, 2, rows_micro(rows[2:]))
+
+
+def test_pretty_printed_document_is_one_document(tmp_path, rows):
+    rows = rows[:30]
+    pairs = openai_rows(6)
+    for name, doc, n, micro in (("spans.json", otlp_doc(rows), 30, rows_micro(rows)), ("page.json", openai_page(pairs), len(pairs), openai_micro(pairs))):
+        text = json.dumps(doc, indent=2)
+        res, _ = _ingest(tmp_path, name, text.encode())
+        _check(res, n, 0, micro)
+        res, _ = _ingest(tmp_path, "cut-" + name, text[: len(text) * 2 // 3].encode())
+        assert res.rows_read == res.rows_priced + res.rows_quarantined and res.rows_quarantined == 1 and 0 < res.rows_priced < n

@@ -259,11 +259,8 @@ def _json_docs(path: str) -> Iterator[tuple[int, object | None, str]]:
         first_line = f.readline()
         bom = len(S.UTF8_BOM) if first_line.startswith(S.UTF8_BOM) else 0
         first_line = first_line[bom:]
-        second = f.readline()
-        while second and not second.strip():
-            second = f.readline()
+        lines = not first_line.lstrip().startswith(b"[") and (_one_doc(first_line) or _lines_after(f, bool(first_line.strip())))
         f.seek(bom)
-        lines = not first_line.lstrip().startswith(b"[") and (_one_doc(first_line) or (_one_doc(second, usage_only=True) and bool(first_line.strip())))
         if not lines:
             text = S.decode_utf8(f.read())
             pos, index = 0, 0
@@ -295,6 +292,22 @@ def _json_docs(path: str) -> Iterator[tuple[int, object | None, str]]:
                 yield i, None, error
             except RecursionError:
                 yield i, None, "invalid JSON (nested too deeply)"
+
+
+def _lines_after(f, first: bool, n: int = 20) -> bool:
+    """A file whose first line is not a JSON document is JSON lines all the same when the next lines are usage
+    documents on their own (two of the next ``n``, or all of them if fewer): a pretty-printed document has at
+    most one such line (the last element of an array)."""
+    if not first:
+        return False
+    seen = ok = 0
+    for line in f:
+        if line.strip():
+            seen += 1
+            ok += _one_doc(line, usage_only=True)
+            if seen >= n or ok >= 2:
+                break
+    return ok >= min(2, seen) and ok > 0
 
 
 def _one_doc(line: bytes, usage_only: bool = False) -> bool:
