@@ -165,16 +165,20 @@ def test_csv_field_over_the_cap_inside_a_block_is_quarantined(tmp_path, rows):
 
 def test_csv_huge_fields_with_small_caps(tmp_path, rows, small_blocks):
     rows = [dict(r) for r in rows[:N]]
-    rows[100]["customer"] = "a" * 100_000  # over the 64 KiB block, under the caps: read and priced
+    rows[3_000]["customer"] = "a" * 100_000  # over the 64 KiB block (the streaming reader stops), under the caps: read
     rows[5_000]["customer"] = "b" * 300_000  # over the 256 KiB field cap
     rows[9_000]["customer"] = "c" * 2_000_000  # over the 1 MiB row cap: never held in memory
     rows[9_001]["customer"] = '"' * 10 + "d" * 2_000_000  # ... also when quoted
-    res, db = _ingest(tmp_path, "caps.csv", csv_file(rows))
-    bad = [5_000, 9_000, 9_001]
-    _check(res, N, 3, rows_micro([r for i, r in enumerate(rows) if i not in bad]))
+    short = {i: b"2025-03-01T00:00:01Z,gpt-4o,1" for i in (50, 2_000, 2_001, 2_999, 3_001, 9_500)}  # wrong field counts
+    res, db = _ingest(tmp_path, "caps.csv", csv_file(rows, short))
+    bad = sorted([5_000, 9_000, 9_001, *short])
+    _check(res, N, len(bad), rows_micro([r for i, r in enumerate(rows) if i not in bad]))
     led, q = _positions(db)
-    assert led == [i for i in range(N) if i not in bad]
-    assert [(i, reason) for i, reason, _ in q] == [(5_000, "field over 256 KiB"), (9_000, "row over 1 MiB"), (9_001, "row over 1 MiB")]
+    assert led == [i for i in range(N) if i not in bad]  # rows read before and after the reader switched: once each
+    assert [i for i, _, _ in q] == bad
+    reasons = {i: reason for i, reason, _ in q}
+    assert (reasons[5_000], reasons[9_000], reasons[9_001]) == ("field over 256 KiB", "row over 1 MiB", "row over 1 MiB")
+    assert {reasons[i] for i in short} == {"wrong number of fields (3, the header has 9)"}
     assert {r["key"] for r in usage.report(db, "customer").rows} >= {"a" * 100_000}
 
 
