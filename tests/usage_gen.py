@@ -205,3 +205,105 @@ def make_logs(root: Path, n: int = 60, seed: int = 7) -> tuple[list[Path], Expec
     dup.write_bytes(p.read_bytes())
     files.append(dup)
     return files, e
+
+
+# --------------------------------------------------------------------------------------------- fault corpus
+# Clean rows and documents with known money, and the raw bytes of files with faults in them (invalid UTF-8,
+# huge fields, BOMs, truncated JSON, empty files): tests/test_usage_faults.py. The expected totals are computed
+# here from the generated rows, never from billshape's output.
+
+CSV_HEADER = b"request_id,timestamp,provider,model,customer,feature,input_tokens,output_tokens,cache_read_tokens"
+
+
+def _cached_price(provider: str, model: str, when: dt.datetime, _cache: dict = {}):  # noqa: B006 - a memo
+    key = (provider, model, when.date())
+    if key not in _cache:
+        _cache[key] = _price(provider, model, when)
+    return _cache[key]
+
+
+def row_micro(provider: str, model: str, when: dt.datetime, inp: int, cr: int, cw: int, out: int) -> int:
+    """:func:`expected_micro` with the price looked up once per (provider, model, day)."""
+    p = _cached_price(provider, model, when)
+    ip = Decimal(p.input_mtok)
+    parts = [(inp - cr - cw) * ip, cr * Decimal(p.cache_read_mtok or ip), cw * Decimal(p.cache_write_mtok or ip), out * Decimal(p.output_mtok)]
+    return sum(_round(x) for x in parts)
+
+
+def fault_rows(n: int, seed: int = 11) -> list[dict]:
+    """``n`` good usage rows (genai-prices provider ids; cache reads on OpenAI rows only)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        _, gp, model = MODELS[i % len(MODELS)]
+        inp = rng.randrange(10, 9000)
+        rows.append({"request_id": f"r{i}", "ts": START + dt.timedelta(days=i % 5, seconds=rng.randrange(86400)), "provider": gp,
+                     "model": model, "customer": rng.choice(CUSTOMERS), "feature": rng.choice(FEATURES), "input_tokens": inp,
+                     "output_tokens": rng.randrange(1, 900), "cache_read_tokens": rng.randrange(0, inp) if gp == "openai" else 0})
+    return rows
+
+
+def rows_micro(rows) -> int:
+    """Integer micro-dollars of ``rows`` (each rounded per component, as the ledger does)."""
+    return sum(row_micro(r["provider"], r["model"], r["ts"], r["input_tokens"], r["cache_read_tokens"], r.get("cache_write_tokens", 0),
+                         r["output_tokens"]) for r in rows)
+
+
+def csv_line(r: dict) -> bytes:
+    return (f"{r['request_id']},{r['ts'].strftime('%Y-%m-%dT%H:%M:%SZ')},{r['provider']},{r['model']},{_csv_quote(r['customer'])},"
+            f"{r['feature']},{r['input_tokens']},{r['output_tokens']},{r['cache_read_tokens']}").encode()
+
+
+def _csv_quote(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\r\n') else value
+
+
+def csv_file(rows, bad: dict[int, bytes] | None = None, *, bom: bool = False, newline: bytes = b"\n") -> bytes:
+    """The bytes of a CSV of ``rows``; ``bad`` replaces the line of row position ``i`` by raw bytes (that row is
+    then not a good row)."""
+    bad = bad or {}
+    lines = [CSV_HEADER] + [bad[i] if i in bad else csv_line(r) for i, r in enumerate(rows)]
+    return (b"\xef\xbb\xbf" if bom else b"") + newline.join(lines) + newline
+
+
+def otlp_span(r: dict, i: int) -> dict:
+    """An OTel GenAI span for row ``r`` (OpenAI rows report cached input tokens)."""
+    attrs = [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.provider.name", r["provider"]), _attr("gen_ai.request.model", r["model"]),
+             _attr("gen_ai.usage.input_tokens", r["input_tokens"]), _attr("gen_ai.usage.output_tokens", r["output_tokens"]),
+             _attr("gen_ai.usage.cache_read.input_tokens", r["cache_read_tokens"]), _attr("customer", r["customer"])]
+    return {"traceId": f"t{i}", "spanId": f"span{i:06d}", "name": "chat", "startTimeUnixNano": str(int(r["ts"].timestamp()) * 10**9),
+            "attributes": attrs}
+
+
+def otlp_doc(rows, per_scope: int = 50, first: int = 0) -> dict:
+    """One ``ExportTraceServiceRequest`` holding a span per row (``per_scope`` spans per scope; span ids from
+    ``first``)."""
+    scopes = [{"scope": {"name": "gen"}, "spans": [otlp_span(r, i) for i, r in enumerate(rows[k:k + per_scope], start=first + k)]}
+              for k in range(0, len(rows), per_scope)]
+    return {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "app")]}, "scopeSpans": scopes}]}
+
+
+def openai_rows(days: int, seed: int = 5) -> list[tuple[dt.datetime, dict]]:
+    """(bucket start, result) pairs of an OpenAI usage page: two models a day."""
+    rng = random.Random(seed)
+    out = []
+    for d in range(days):
+        start = START + dt.timedelta(days=d)
+        for model in ("gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"):
+            inp = rng.randrange(10_000, 2_000_000)
+            out.append((start, {"object": "organization.usage.completions.result", "input_tokens": inp, "output_tokens": rng.randrange(1_000, 400_000),
+                                "input_cached_tokens": rng.randrange(0, inp // 2), "num_model_requests": rng.randrange(1, 2000),
+                                "project_id": "proj_a", "user_id": None, "api_key_id": None, "model": model, "batch": False}))
+    return out
+
+
+def openai_page(pairs) -> dict:
+    buckets: dict = {}
+    for start, res in pairs:
+        buckets.setdefault(start, []).append(res)
+    return {"object": "page", "data": [{"object": "bucket", "start_time": int(s.timestamp()), "end_time": int(s.timestamp()) + 86400, "results": rs}
+                                       for s, rs in buckets.items()], "has_more": False}
+
+
+def openai_micro(pairs) -> int:
+    return sum(row_micro("openai", res["model"], start, res["input_tokens"], res["input_cached_tokens"], 0, res["output_tokens"]) for start, res in pairs)

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
+from billshape.usage import salvage as S
 from billshape.usage.schema import DIMENSIONS, MAPPABLE, MAX_REQUESTS_PER_ROW, MAX_TOKENS_PER_ROW, STAGE, TOKEN_FIELDS
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet")
@@ -210,7 +211,19 @@ class _Batcher:
         return len(self.rows) >= BATCH_ROWS or len(self.bad) >= BATCH_ROWS
 
     def flush(self) -> Chunk:
-        batch = pa.RecordBatch.from_pylist(self.rows, schema=STAGE) if self.rows else None
+        try:
+            batch = pa.RecordBatch.from_pylist(self.rows, schema=STAGE) if self.rows else None
+        except UnicodeEncodeError:  # a string that is not valid Unicode (invalid UTF-8 read, a lone \ud800 escape)
+            keep = []
+            for rec in self.rows:
+                field = next((k for k, v in rec.items() if isinstance(v, str) and not S.is_unicode(v)), None)
+                if field is None:
+                    keep.append(rec)
+                else:
+                    self.bad.append(Bad(rec["row_key"], rec["row_index"], f"invalid UTF-8 in {field}", str(rec.get(field))[:200]))
+            batch = pa.RecordBatch.from_pylist(keep, schema=STAGE) if keep else None
+        for b in self.bad:
+            b.row_key, b.reason, b.detail = S.printable(b.row_key), S.printable(b.reason), S.printable(b.detail)
         chunk = Chunk(batch, self.bad, self.ignored)
         self.rows, self.bad, self.ignored = [], [], 0
         return chunk
@@ -218,33 +231,92 @@ class _Batcher:
 
 # --------------------------------------------------------------------------------------------- JSON
 
+def _json_error(exc: json.JSONDecodeError, text: str, base: int, size: int | None) -> str:
+    """The reason for a document that does not parse: where it stops (the character of a JSON line; the byte of
+    a JSON file, and where the file ends)."""
+    if size is None:
+        return f"invalid JSON ({exc.msg} at char {exc.pos})"
+    at = base + len(text[:exc.pos].encode("utf-8", "surrogateescape"))
+    return f"invalid JSON ({exc.msg.removesuffix(' at')} at byte {at}; the file ends at byte {size})"
+
+
+def _salvaged(text: str, pos: int, exc: json.JSONDecodeError, base: int, size: int | None) -> tuple[object | None, str]:
+    """The complete records of a document that does not parse, and the quarantine reason for the rest."""
+    try:
+        doc, _ = S.salvage_json(text, pos)
+    except RecursionError:
+        doc = None
+    if isinstance(doc, dict) and sniff(doc) not in ("otel", "openai"):
+        doc = None  # a single raw response cut short: nothing of it is read
+    return doc, _json_error(exc, text, base, size)
+
+
 def _json_docs(path: str) -> Iterator[tuple[int, object | None, str]]:
-    """(index, parsed document or None, error) for a JSON file or JSON-lines file."""
-    with open(path, encoding="utf-8", errors="replace") as f:
+    """(index, parsed document or None, error) for a JSON file (one document, or several one after another) or
+    a JSON-lines file. A document that does not parse (cut short by a killed exporter, say) yields its
+    complete records and then its error; a UTF-8 byte-order mark is skipped; an empty file yields nothing."""
+    with open(path, "rb") as f:
         first_line = f.readline()
-        f.seek(0)
-        lines = True
-        if first_line.lstrip().startswith("["):
-            lines = False
-        else:
-            try:
-                json.loads(first_line)
-            except json.JSONDecodeError:
-                lines = False  # a pretty-printed document (or a truncated one-line file: same answer)
+        bom = len(S.UTF8_BOM) if first_line.startswith(S.UTF8_BOM) else 0
+        first_line = first_line[bom:]
+        lines = not first_line.lstrip().startswith(b"[") and (_one_doc(first_line) or _lines_after(f, bool(first_line.strip())))
+        f.seek(bom)
         if not lines:
-            text = f.read()
-            try:
-                yield 0, json.loads(text), ""
-            except json.JSONDecodeError as exc:
-                yield 0, None, f"invalid JSON ({exc.msg} at char {exc.pos})"
-            return
-        for i, line in enumerate(f):
-            if not line.strip():
+            text = S.decode_utf8(f.read())
+            pos, index = 0, 0
+            while True:
+                pos = S._WS.match(text, pos).end()
+                if pos >= len(text):
+                    return
+                try:
+                    doc, pos = S._DEC.raw_decode(text, pos)
+                except json.JSONDecodeError as exc:
+                    doc, error = _salvaged(text, pos, exc, bom, os.fstat(f.fileno()).st_size)
+                    yield index, doc, ""
+                    yield index, None, error
+                    return
+                except RecursionError:
+                    yield index, None, "invalid JSON (nested too deeply)"
+                    return
+                yield index, doc, ""
+                index += 1
+        for i, raw in enumerate(f):
+            if not raw.strip():
                 continue
+            line = S.decode_utf8(raw)
             try:
                 yield i, json.loads(line), ""
             except json.JSONDecodeError as exc:
-                yield i, None, f"invalid JSON ({exc.msg} at char {exc.pos})"
+                doc, error = _salvaged(line, 0, exc, 0, None)
+                yield i, doc, ""
+                yield i, None, error
+            except RecursionError:
+                yield i, None, "invalid JSON (nested too deeply)"
+
+
+def _lines_after(f, first: bool, n: int = 20) -> bool:
+    """A file whose first line is not a JSON document is JSON lines all the same when the next lines are usage
+    documents on their own (two of the next ``n``, or all of them if fewer): a pretty-printed document has at
+    most one such line (the last element of an array)."""
+    if not first:
+        return False
+    seen = ok = 0
+    for line in f:
+        if line.strip():
+            seen += 1
+            ok += _one_doc(line, usage_only=True)
+            if seen >= n or ok >= 2:
+                break
+    return ok >= min(2, seen) and ok > 0
+
+
+def _one_doc(line: bytes, usage_only: bool = False) -> bool:
+    """``line`` is a JSON document on its own (with ``usage_only``: one of a usage format)."""
+    try:
+        doc = json.loads(S.decode_utf8(line))
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return not usage_only or (isinstance(doc, dict) and sniff(doc) is not None)
 
 
 def sniff(doc) -> str | None:
@@ -433,7 +505,8 @@ def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str
     b = _Batcher(file_hash, os.path.basename(path))
     for index, doc, error in _json_docs(path):
         if doc is None:
-            b.bad.append(Bad(f"{file_hash}:{index}", index, error))
+            if error:
+                b.bad.append(Bad(f"{file_hash}:{index}", index, error))
         else:
             kind = sniff(doc)
             if kind is None or (fmt is not None and kind != fmt):
@@ -451,6 +524,16 @@ def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str
 
 # --------------------------------------------------------------------------------------------- tables
 
+#: CSV block size of Arrow's streaming reader [bytes]; a record longer than a block stops it (the rest of the
+#: file is then read record by record, see :func:`billshape.usage.salvage.csv_rows`).
+CSV_BLOCK_BYTES = 1 << 22
+#: Largest text field a table row may hold [bytes]: a usage row holds ids, names and counts; a field past this
+#: is a corrupt or misdirected value (a prompt pasted into a column), and its row is quarantined.
+MAX_FIELD_BYTES = 1 << 20
+#: Largest CSV record the record-by-record reader holds in memory [bytes]; a longer one is quarantined unread.
+MAX_RECORD_BYTES = 1 << 26
+
+
 def _table_batches(path: str, fmt: str, invalid=None) -> Iterator[pa.RecordBatch]:
     """Batches of a Parquet or CSV file. CSV: every column is read as text (the normalisation casts it, and
     falls back to row by row when a value does not cast), so that a dirty value far into a file cannot stop
@@ -463,7 +546,7 @@ def _table_batches(path: str, fmt: str, invalid=None) -> Iterator[pa.RecordBatch
         import pyarrow.csv as pcsv
 
         # single-threaded parsing: the invalid-row handler then knows each row's line number
-        read = pcsv.ReadOptions(block_size=1 << 22, use_threads=False)
+        read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False)
         head = pcsv.open_csv(path, read_options=read, parse_options=pcsv.ParseOptions(invalid_row_handler=lambda row: "skip"))
         names = head.schema.names
         head.close()
@@ -567,8 +650,86 @@ def _positions(start: int, n: int, skipped: list[int]) -> list[int]:
     return out
 
 
+def _normalise(batch: pa.RecordBatch, idx: list[int], mapping: dict[str, str], file_hash: str, source: str, bad: list[Bad]) -> Chunk:
+    """A table batch (rows at file positions ``idx``) as normalised records and quarantined rows (plus ``bad``)."""
+    batch, idx, bad = _without_huge_fields(batch, idx, file_hash, bad)
+    cols = _column_map(batch.schema.names, mapping)
+    missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols]
+    if missing:
+        return Chunk(None, [Bad(f"{file_hash}:{i}", i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in idx] + bad)
+    if not idx:
+        return Chunk(None, bad)
+    try:
+        good, bad_rows = _fast_batch(batch, cols, file_hash, source, idx)
+        return Chunk(good, bad_rows + bad)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        chunk = _slow_batch(batch, cols, file_hash, source, idx)
+        chunk.bad += bad
+        return chunk
+
+
+def _without_huge_fields(batch: pa.RecordBatch, idx: list[int], file_hash: str, bad: list[Bad]) -> tuple[pa.RecordBatch, list[int], list[Bad]]:
+    """Rows with a text field over :data:`MAX_FIELD_BYTES` moved to the quarantine."""
+    import pyarrow.compute as pc
+
+    over = []
+    for name, col in zip(batch.schema.names, batch.columns):
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            lengths = pc.binary_length(col)
+            top = pc.max(lengths).as_py()
+            if top is not None and top > MAX_FIELD_BYTES:
+                over.append((name, lengths.to_pylist()))
+    if not over:
+        return batch, idx, bad
+    keep, bad = [], list(bad)
+    for k, pos in enumerate(idx):
+        hit = next(((name, lengths[k]) for name, lengths in over if (lengths[k] or 0) > MAX_FIELD_BYTES), None)
+        if hit is None:
+            keep.append(k)
+        else:
+            bad.append(Bad(f"{file_hash}:{pos}", pos, f"field over {S.size_text(MAX_FIELD_BYTES)}", f"column {hit[0]}: {hit[1]:,} bytes"))
+    return batch.take(pa.array(keep, pa.int64())), [idx[k] for k in keep], bad
+
+
 def read_table(path: str, file_hash: str, fmt: str, mapping: dict[str, str]) -> Iterator[Chunk]:
+    """Stream a CSV or Parquet file. A CSV is read by Arrow's streaming reader while its bytes allow (all of a
+    clean file); from the first record that stops it (bytes that are not UTF-8, a record longer than a block)
+    on, record by record: each damaged record is quarantined alone, with its line and a reason."""
     source = os.path.basename(path)
+    if fmt == "csv":
+        with open(path, "rb") as f:
+            clean = S.first_invalid_utf8(f) is None
+        done_upto, done_bad = 0, set()  # rows already yielded: every position below done_upto, and these
+        if clean:  # Arrow's streaming reader never sees a byte that is not UTF-8 (nor prints a traceback)
+            try:
+                for chunk, upto in _streamed(path, file_hash, fmt, mapping, source):
+                    done_upto = max(done_upto, upto)
+                    done_bad.update(b.row_index for b in chunk.bad)
+                    yield chunk
+                return
+            except pa.ArrowInvalid:  # a record longer than a block, a quote left open...: read on record by record
+                pass
+        for names, table, idx, bad in S.csv_rows(path, chunk_bytes=CSV_BLOCK_BYTES, max_record_bytes=MAX_RECORD_BYTES, batch_rows=BATCH_ROWS,
+                                                 done=lambda pos: pos < done_upto or pos in done_bad):
+            bad = [Bad(f"{file_hash}:{pos}", pos, reason, detail) for pos, reason, detail in bad]
+            if table is None or not table.num_rows:
+                yield Chunk(None, bad)
+            else:
+                yield _normalise(table.combine_chunks().to_batches()[0], idx, mapping, file_hash, source, bad)
+        return
+    pos = 0
+    try:
+        for batch in _table_batches(path, fmt):
+            idx = list(range(pos, pos + batch.num_rows))
+            yield _normalise(batch, idx, mapping, file_hash, source, [])
+            pos += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:  # an unreadable Parquet file: the rest of it
+        yield Chunk(None, [Bad(f"{file_hash}:{pos}", pos, f"unreadable {fmt} from row {pos}: {str(exc).splitlines()[0][:120]}")])
+
+
+def _streamed(path: str, file_hash: str, fmt: str, mapping: dict[str, str], source: str) -> Iterator[tuple[Chunk, int]]:
+    """Arrow's streaming read of a CSV: (chunk, position after its last good row); raises ``pa.ArrowInvalid``
+    where it cannot go on."""
     start = 0  # good rows so far (rows the CSV parser did not skip)
     pending: list[Bad] = []  # rows with the wrong number of fields, not yet yielded
     skipped: list[int] = []  # their positions
@@ -588,29 +749,18 @@ def read_table(path: str, file_hash: str, fmt: str, mapping: dict[str, str]) -> 
         pending.clear()
         return out
 
-    pos = 0
+    upto = 0
     try:
         for batch in _table_batches(path, fmt, invalid):
             idx = _positions(start, batch.num_rows, skipped)
-            cols = _column_map(batch.schema.names, mapping)
-            missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols]
-            if missing:
-                yield Chunk(None, [Bad(f"{file_hash}:{i}", i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in idx] + flush_invalid())
-            else:
-                try:
-                    good, bad = _fast_batch(batch, cols, file_hash, source, idx)
-                    yield Chunk(good, bad + flush_invalid())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                    chunk = _slow_batch(batch, cols, file_hash, source, idx)
-                    chunk.bad += flush_invalid()
-                    yield chunk
+            upto = (idx[-1] + 1) if idx else upto
+            yield _normalise(batch, idx, mapping, file_hash, source, flush_invalid()), upto
             start += batch.num_rows
-            pos = (idx[-1] + 1) if idx else pos
         if pending:
-            yield Chunk(None, flush_invalid())
-    except (pa.ArrowInvalid, OSError) as exc:  # unreadable file (or invalid UTF-8 in a CSV): the rest of the file
-        pos = max([pos, *[i + 1 for i in skipped]])
-        yield Chunk(None, flush_invalid() + [Bad(f"{file_hash}:{pos}", pos, f"unreadable {fmt} from row {pos}: {str(exc).splitlines()[0][:120]}")])
+            yield Chunk(None, flush_invalid()), upto
+    except OSError as exc:  # a read error (not a parse error): the rest of the file
+        pos = max([upto, *[i + 1 for i in skipped]])
+        yield Chunk(None, flush_invalid() + [Bad(f"{file_hash}:{pos}", pos, f"unreadable {fmt} from row {pos}: {str(exc).splitlines()[0][:120]}")]), pos
 
 
 def _slow_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, source: str, indexes: list[int]) -> Chunk:
