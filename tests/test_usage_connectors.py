@@ -227,7 +227,7 @@ def test_anthropic_cost_report_is_kept_for_reconciliation(tmp_path):
     lines = C.read_anthropic_cost(ANTHROPIC_COST.read_bytes())
     page = json.loads(ANTHROPIC_COST.read_text())
     amounts = [r["amount"] for b in page["data"] for r in b["results"]]
-    assert len(lines) == len(amounts) == 42
+    assert len(lines) == len(amounts) == 27
     assert sum(x["usd_micro"] for x in lines) == sum(int(Decimal(a) * 10_000) for a in amounts)
     assert sum(x["usd"] for x in lines) == sum(Decimal(a) for a in amounts) / 100  # exact
     first = lines[0]
@@ -235,7 +235,7 @@ def test_anthropic_cost_report_is_kept_for_reconciliation(tmp_path):
     assert {x["cost_type"] for x in lines} == {"tokens", "web_search"}
     # an ingest reads no ledger rows from it: its lines are money, counted as records that are not usage rows
     res = usage.ingest([str(ANTHROPIC_COST)], str(tmp_path / "u.duckdb"))
-    assert (res.rows_read, res.records_ignored, res.total_micro_usd) == (0, 42, 0)
+    assert (res.rows_read, res.records_ignored, res.total_micro_usd) == (0, 27, 0)
 
 
 def test_malformed_cost_line_is_quarantined_and_refused_by_the_parser(tmp_path):
@@ -244,7 +244,7 @@ def test_malformed_cost_line_is_quarantined_and_refused_by_the_parser(tmp_path):
     p = tmp_path / "cost.json"
     p.write_text(json.dumps(page))
     res = usage.ingest([str(p)], str(tmp_path / "u.duckdb"), fmt="anthropic-cost")
-    assert (res.rows_read, res.rows_quarantined, res.records_ignored) == (1, 1, 41)
+    assert (res.rows_read, res.rows_quarantined, res.records_ignored) == (1, 1, 26)
     assert res.quarantine_reasons == {"cost report line: wrong type for amount: '12,50'": 1}
     with pytest.raises(ValueError, match="document 0 bucket 1 result 2: wrong type for amount"):
         C.read_anthropic_cost(p.read_bytes())
@@ -287,7 +287,7 @@ def test_dimensions_come_from_each_source(tmp_path):
     workspaces = {p for k, (_, _, p, _) in got.items() if k.startswith("anthropic-usage:")}
     assert workspaces == {"wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ", "wrkspc_01Kq3Zt6Y2SUPPORTbotW8Rn"}  # workspace -> project
     mapped = usage.ingest([str(ANTHROPIC_USAGE)], str(tmp_path / "m.duckdb"), mapping={"api_key_id": "customer"})
-    assert mapped.rows_priced == 8
+    assert mapped.rows_priced == expect_anthropic_usage().priced
     assert {c for _, c in ledger(str(tmp_path / "m.duckdb"), "row_key, customer")} >= {"apikey_01Rj2N8SVvo6BePZj99NhmiT"}
 
 
