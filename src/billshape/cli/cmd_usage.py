@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
     def ingest(
         files: Annotated[list[str], typer.Argument(help="Log files: OTLP JSON spans, OpenAI usage JSON, raw responses JSONL, CSV, Parquet.")],
         db: DbOpt = "usage.duckdb",
-        fmt: Annotated[Optional[Literal["otel", "openai", "raw", "csv", "parquet"]], typer.Option("--format", case_sensitive=False, help="Log format (default: from the extension and content).")] = None,
+        fmt: Annotated[Optional[Literal["otel", "openai", "raw", "csv", "parquet", "anthropic-usage", "anthropic-cost", "litellm", "langfuse"]], typer.Option("--format", case_sensitive=False, help="Log format (default: from the extension and content).")] = None,
         mapping: Annotated[Optional[list[str]], typer.Option("--map", help="COL=FIELD: read column/attribute COL as FIELD (customer, feature, project, user_id, ts, model, provider, request_id, requests, *_tokens).")] = None,
         engine: EngineOpt = None,
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,

@@ -28,7 +28,7 @@ from billshape.usage import readers as R
 from billshape.usage import sources as S
 from billshape.usage.schema import FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
 
-FORMATS = ("otel", "openai", "raw", "csv", "parquet")
+FORMATS = R.FORMATS  # otel, openai, raw, csv, parquet and the connectors (connectors.py)
 REPORT_BY = ("customer", "feature", "project", "user", "model", "provider", "day", "month")
 
 
@@ -348,6 +348,10 @@ class Report(Result):
     total_micro_usd: int
     rows_quarantined: int
     hints: list[str] = []
+    #: The cost the sources themselves reported (LiteLLM spend, Langfuse cost, OTel cost attributes), over the rows
+    #: that carry one, beside billshape's price of the same rows: ``{rows, reported_usd, reported_micro_usd, usd,
+    #: micro_usd}``; None when no row carries one.
+    reported_cost: dict | None = None
 
 
 #: the share of spend under "(none)" from which a customer report says how to attribute it
@@ -384,15 +388,21 @@ def report(db: str, by: str | None = None, engine: str | None = None) -> Report:
     try:
         ledger = store.table("ledger")
         rows = store.frame(E.attribution(ledger, by)).to_pylist()
+        rep = store.frame(E.reported_totals(ledger)).to_pylist()[0]
         nq = int(store.scalar(store.table("quarantine").count()))
     finally:
         store.close()
     out = [{"key": r["key"], "requests": int(r["requests"]), "input_tokens": int(r["input_tokens"]),
             "cache_read_tokens": int(r["cache_read_tokens"]), "output_tokens": int(r["output_tokens"]),
-            "usd": usd(r["usd_micro"]), "usd_micro": int(r["usd_micro"])} for r in rows]
+            "usd": usd(r["usd_micro"]), "usd_micro": int(r["usd_micro"]),
+            "reported_usd_micro": None if r["reported_usd_micro"] is None else int(r["reported_usd_micro"])} for r in rows]
     micro = sum(r["usd_micro"] for r in out)
+    reported = None
+    if int(rep["rows"] or 0):
+        reported = {"rows": int(rep["rows"]), "reported_usd": usd(rep["reported_usd_micro"]),
+                    "reported_micro_usd": int(rep["reported_usd_micro"]), "usd": usd(rep["usd_micro"]), "micro_usd": int(rep["usd_micro"])}
     return Report(by=by, rows=out, total_usd=usd(micro), total_micro_usd=micro, rows_quarantined=nq,
-                  hints=attribution_hints(by, out), assumptions=[by_used, derived("ledger", db, None, "priced usage rows")])
+                  hints=attribution_hints(by, out), reported_cost=reported, assumptions=[by_used, derived("ledger", db, None, "priced usage rows")])
 
 
 # ------------------------------------------------------------------------------------------ economics

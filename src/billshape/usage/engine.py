@@ -430,16 +430,31 @@ DIMENSION_KEYS = {
 }
 
 
+def with_reported(ledger):
+    """The ledger with its ``reported_usd_micro`` column (all null in a database from before the column, read-only)."""
+    return ledger if "reported_usd_micro" in ledger.columns else ledger.mutate(reported_usd_micro=ibis.null("int64"))
+
+
 def attribution(ledger, by: str):
-    """Requests, tokens and integer micro-dollars grouped by a dimension, largest spend first."""
+    """Requests, tokens and integer micro-dollars grouped by a dimension, largest spend first; beside them the
+    cost the sources reported (``reported_usd_micro``: null where no row of the group carries one)."""
+    ledger = with_reported(ledger)
     g = ledger.mutate(key=DIMENSION_KEYS[by](ledger)).group_by("key").aggregate(
         requests=ledger.requests.sum(),
         input_tokens=ledger.input_tokens.sum(),
         cache_read_tokens=ledger.cache_read_tokens.sum(),
         output_tokens=ledger.output_tokens.sum(),
         usd_micro=ledger.usd_micro.sum(),
+        reported_usd_micro=ledger.reported_usd_micro.sum(),
     )
     return g.order_by([ibis.desc("usd_micro"), "key"])
+
+
+def reported_totals(ledger):
+    """Over the rows whose source reported a cost: their count, the reported total and billshape's total."""
+    t = with_reported(ledger)
+    t = t.filter(t.reported_usd_micro.notnull())
+    return t.aggregate(rows=t.count(), reported_usd_micro=t.reported_usd_micro.sum(), usd_micro=t.usd_micro.sum())
 
 
 def attribution_customer_model(ledger):

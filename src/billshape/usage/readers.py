@@ -36,7 +36,7 @@ import pyarrow as pa
 from billshape.usage import salvage as S
 from billshape.usage.schema import DIMENSIONS, MAPPABLE, MAX_REQUESTS_PER_ROW, MAX_TOKENS_PER_ROW, STAGE, TOKEN_FIELDS
 
-FORMATS = ("otel", "openai", "raw", "csv", "parquet")
+FORMATS = ("otel", "openai", "raw", "csv", "parquet", "anthropic-usage", "anthropic-cost", "litellm", "langfuse")  # the last four: connectors.py
 BATCH_ROWS = 65_536
 
 #: OTel ``gen_ai.provider.name`` / older ``gen_ai.system`` values -> genai-prices provider ids.
@@ -320,7 +320,11 @@ def _one_doc(line: bytes, usage_only: bool = False) -> bool:
 
 
 def sniff(doc) -> str | None:
-    """The format of one parsed JSON document (``otel``, ``openai``, ``raw``) or ``None``."""
+    """The format of one parsed JSON document (``otel``, ``openai``, ``raw``, a connector's) or ``None``."""
+    from billshape.usage import connectors  # first: an Anthropic report page looks like an OpenAI one
+
+    if kind := connectors.sniff(doc):
+        return kind
     if isinstance(doc, dict):
         if "resourceSpans" in doc:
             return "otel"
@@ -398,11 +402,13 @@ def _otel_record(span: dict, res_attrs: dict, mapping: dict[str, str], key: str,
     if cr + cw > inp and provider_key(provider) == "anthropic":
         inp += cr + cw
     extra = {mapping[k]: v for k, v in a.items() if k in mapping and mapping[k] not in DIMENSIONS}
+    from billshape.usage.connectors import otel_reported_cost
+
     return make_record(
         row_key=key, row_index=index, ts=extra.get("ts", span.get("startTimeUnixNano")), provider=extra.get("provider", provider),
         model=extra.get("model", model), dims=_dims(a, mapping, res_attrs), input_tokens=inp, output_tokens=out,
         cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rs,
-    )
+    ) | {"reported_usd_micro": otel_reported_cost(a)}
 
 
 def _openai_rows(doc, b: _Batcher, index: int, mapping: dict[str, str]):
@@ -502,6 +508,8 @@ _JSON_READERS = {"otel": _otel_rows, "openai": _openai_rows, "raw": _raw_rows}
 
 
 def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str]) -> Iterator[Chunk]:
+    from billshape.usage.connectors import JSON_READERS
+
     b = _Batcher(file_hash, os.path.basename(path))
     for index, doc, error in _json_docs(path):
         if doc is None:
@@ -514,7 +522,7 @@ def read_json(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str
                 b.bad.append(Bad(f"{file_hash}:{index}", index, reason, str(doc)[:200]))
             else:
                 try:
-                    _JSON_READERS[kind](doc, b, index, mapping)
+                    (_JSON_READERS.get(kind) or JSON_READERS[kind])(doc, b, index, mapping)
                 except (AttributeError, TypeError) as exc:  # structure of the wrong shape
                     b.bad.append(Bad(f"{file_hash}:{index}", index, f"malformed {kind} record ({type(exc).__name__})"))
         if b.full():
@@ -627,6 +635,7 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
     out["file_hash"] = pa.array([file_hash] * n, pa.string())
     out["source_file"] = pa.array([source] * n, pa.string())
     out["row_index"] = idx
+    out["reported_usd_micro"] = pa.nulls(n, pa.int64())
     good = pa.RecordBatch.from_arrays([out[f.name] for f in STAGE], schema=STAGE)
     bad = []
     if pc.any(bad_mask).as_py():
@@ -783,14 +792,20 @@ def detect_format(path: str) -> str:
     if ext in ("parquet", "pq"):
         return "parquet"
     if ext in ("csv", "tsv"):
-        return "csv"
+        from billshape.usage.connectors import table_format
+
+        return table_format(path) or "csv"  # a LiteLLM or Langfuse CSV export, by its header
     return "json"
 
 
 def read(path: str, file_hash: str, fmt: str | None, mapping: dict[str, str]) -> Iterator[Chunk]:
     """Stream ``path`` as :class:`Chunk` s (``fmt`` None: from the extension, and per JSON record)."""
+    from billshape.usage import connectors
+
     kind = fmt or detect_format(path)
-    if kind in ("csv", "parquet"):
+    if kind in connectors.TABLE_FORMATS and not connectors.is_json(path):  # a LiteLLM or Langfuse CSV export
+        yield from connectors.read_table(path, file_hash, kind, mapping)
+    elif kind in ("csv", "parquet"):
         yield from read_table(path, file_hash, kind, mapping)
     else:
         yield from read_json(path, file_hash, None if kind == "json" else kind, mapping)

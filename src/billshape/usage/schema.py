@@ -30,6 +30,10 @@ MAX_REQUESTS_PER_ROW = 10**12
 #: Fields a ``--map COL=FIELD`` may target (CSV and Parquet readers).
 MAPPABLE = ("ts", "provider", "model", "request_id", "requests", *DIMENSIONS, *TOKEN_FIELDS)
 
+#: The cost the source itself recorded for a row (LiteLLM ``spend``, Langfuse's cost details, an OTel cost attribute),
+#: integer micro-dollars; null when the source records none. Kept beside billshape's price, never used for it.
+REPORTED = pa.field("reported_usd_micro", pa.int64())
+
 STAGE = pa.schema([
     ("row_key", pa.string()),
     ("file_hash", pa.string()),
@@ -48,24 +52,30 @@ STAGE = pa.schema([
     ("cache_write_tokens", pa.int64()),
     ("output_tokens", pa.int64()),
     ("reasoning_tokens", pa.int64()),
+    REPORTED,
 ])
+
+#: The stage's fields that every table keeps in this order (the reported cost comes last in the stored tables:
+#: it was added later, and DuckDB appends an added column).
+_RECORD = [f for f in STAGE if f.name != REPORTED.name]
 
 COST_FIELDS = ("usd_micro_input", "usd_micro_cache_read", "usd_micro_cache_write", "usd_micro_output", "usd_micro_requests")
 
 LEDGER = pa.schema([
-    *STAGE,
+    *_RECORD,
     ("price_model", pa.string()),
     ("price_source", pa.string()),
     *[(c, pa.int64()) for c in COST_FIELDS],
     ("usd_micro", pa.int64()),
     ("ingest_id", pa.string()),
+    REPORTED,
 ])
 
 #: Quarantined rows keep their normalised record when they had one (rows that could not be priced), so that
 #: ``billshape usage reprice`` can price them later; unreadable rows have nulls there. ``price_source`` names
 #: the price source that was tried. (Columns after ``ingest_id`` were added later: older databases get them,
 #: empty, when opened for writing.)
-QUARANTINE_RECORD = [f for f in STAGE if f.name not in ("row_key", "file_hash", "source_file", "row_index")]
+QUARANTINE_RECORD = [f for f in _RECORD if f.name not in ("row_key", "file_hash", "source_file", "row_index")]
 QUARANTINE = pa.schema([
     ("row_key", pa.string()),
     ("file_hash", pa.string()),
@@ -76,6 +86,7 @@ QUARANTINE = pa.schema([
     ("ingest_id", pa.string()),
     *QUARANTINE_RECORD,
     ("price_source", pa.string()),
+    REPORTED,
 ])
 
 #: The duplicate reason (never re-priced).
