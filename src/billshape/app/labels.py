@@ -39,6 +39,9 @@ COMMON: dict[str, str] = {
     "prices": "Price table CSV (optional)",
     "by": "Attribute spend by",
     "route": "to model",
+    "routes": "to model",  # WhatIfRequest.routes[i]: the page's one what-if route
+    "files": "Usage logs",  # IngestRequest.files[i]
+    "mapping": "Column mapping (COL=FIELD, ...)",  # IngestRequest.mapping[i]
     "cache_hit_rate": "Cache hit rate",
 }
 
@@ -119,6 +122,7 @@ BY_REQUEST: dict[str, dict[str, str]] = {
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _REF = re.compile(r"`([A-Za-z][A-Za-z0-9_]*)`")
+_ITEM = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\[\d+\]")
 
 
 def table(request_type: type | str | None = None) -> dict[str, str]:
@@ -137,6 +141,9 @@ def app_label(field: str, labels: Mapping[str, str]) -> str:
     if not field:
         return field
     head, sep, tail = field.partition(" ")
+    item = _ITEM.fullmatch(head)  # an item of a list field (routes[1]): the list's widget
+    if item and item.group(1) in labels:
+        return labels[item.group(1)] + sep + tail
     parts = head.split("/")
     if not all(_NAME.fullmatch(part) for part in parts):
         return field
