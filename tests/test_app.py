@@ -967,3 +967,13 @@ def test_app_environment_turns_usage_stats_off():
 @pytest.mark.parametrize("port", ["0", "70000"])
 def test_app_bad_port(cli, port):
     assert_one_line_error(cli("app", "--port", port, "--dry-run"), "--port")
+
+
+def test_usage_page_formats_are_the_librarys():
+    """The Usage page offers every format the ingest reads (less ``anthropic-cost``: money lines kept for
+    ``usage reconcile``, not ledger rows), plus automatic detection."""
+    from billshape.app.views import usage as page
+    from billshape.usage.api import FORMATS
+
+    assert page.FORMATS[0] == "auto"
+    assert set(page.FORMATS[1:]) == set(FORMATS) - {"anthropic-cost"}

@@ -20,7 +20,7 @@ ICON = ":material/receipt_long:"
 URL = "usage"
 
 SAMPLES_FILE = "usage_samples.yaml"  # in billshape.data
-FORMATS = ("auto", "otel", "openai", "raw", "csv", "parquet")  # billshape.usage.api.FORMATS, plus "auto"
+FORMATS = ("auto", "otel", "openai", "raw", "csv", "parquet", "anthropic-usage", "litellm", "langfuse")  # usage.api.FORMATS (less anthropic-cost: not ledger rows) plus "auto"; test_app checks
 REPORT_BY = ("customer", "feature", "project", "user", "model", "provider", "day", "month")  # usage.api.REPORT_BY
 LOG_TYPES = ["json", "jsonl", "ndjson", "csv", "parquet"]
 
