@@ -3,8 +3,12 @@ DuckDB SQL query vs pandas, measured side by side in one run; plus ingest throug
 
 Targets (issue 6): billshape <= 1.3x the hand-written SQL; >= 5x faster than pandas (read the same columns
 from Parquet, group by); ingest streams (peak RSS far below the log's in-memory size).
+Ingest (issue "Usage ledger 2", item 10): ``usage.ingest`` (read, normalise, key, price, dedupe, store) of a
+``--ingest-rows`` Parquet log at most 3x DuckDB's plain ``CREATE TABLE t AS SELECT * FROM read_parquet(...)`` of the
+same file, both timed in this run (the ratio is reported; only ``--ingest-target`` makes it a pass condition:
+timings on a shared machine flake). ``--ingest-no-ids`` drops the request ids (rows keyed by content).
 
-Run: ``PYTHONPATH=src python benchmarks/bench_usage.py [--rows 10000000] [--runs 5]``. Prints one JSON
+Run: ``PYTHONPATH=src python benchmarks/bench_usage.py [--rows 10000000] [--runs 5] [--ingest-rows 1000000]``. Prints one JSON
 object; exits 1 if a target is missed. Not a unit test: timings flake on shared machines.
 """
 
@@ -28,7 +32,7 @@ MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude
 BATCH = 500_000
 
 
-def generate(path: str, rows: int, seed: int = 1) -> None:
+def generate(path: str, rows: int, seed: int = 1, ids: bool = True) -> None:
     """A synthetic request log, written in batches (never the whole log in memory)."""
     rng = np.random.default_rng(seed)
     start = int(dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc).timestamp() * 1e6)
@@ -49,6 +53,8 @@ def generate(path: str, rows: int, seed: int = 1) -> None:
                 pa.array(customers[rng.integers(0, len(customers), n)]), pa.array(features[rng.integers(0, 4, n)]),
                 pa.array(inp), pa.array(rng.integers(1, 2_000, n)), pa.array((inp * rng.random(n) * (m < 2)).astype(np.int64)),
             ]
+            if not ids:
+                cols[0] = pa.nulls(n, pa.string())
             w.write_batch(pa.RecordBatch.from_arrays(cols, schema=schema))
 
 
@@ -61,11 +67,43 @@ def best(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def ingest_vs_plain_load(work: str, rows: int, ids: bool = True) -> dict:
+    """``usage.ingest`` of a ``rows``-row Parquet log vs DuckDB's plain load of the same file, in one run."""
+    import duckdb
+
+    from billshape import usage
+
+    log = os.path.join(work, f"ingest-{rows}{'' if ids else '-noids'}.parquet")
+    if not os.path.exists(log):
+        generate(log, rows, seed=2, ids=ids)
+    plain_db, db = os.path.join(work, "plain.duckdb"), os.path.join(work, "ingest.duckdb")
+    for p in (plain_db, plain_db + ".wal", db, db + ".wal"):
+        if os.path.exists(p):
+            os.remove(p)
+    con = duckdb.connect(plain_db)
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{log}')")
+    con.close()
+    plain_s = time.perf_counter() - t0
+    usage.ingest([], os.path.join(work, "warm.duckdb"))  # imports, outside the timing
+    t0 = time.perf_counter()
+    res = usage.ingest([log], db)
+    ingest_s = time.perf_counter() - t0
+    assert res.rows_priced == rows, res.quarantine_reasons
+    return {"rows": rows, "request_ids": ids, "plain_load_s": round(plain_s, 2), "ingest_s": round(ingest_s, 2),
+            "ratio_ingest_vs_plain_load": round(ingest_s / plain_s, 2), "target_ratio": 3.0,
+            "ingest_rows_per_s": round(rows / ingest_s), "total_usd": res.total_usd}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--ingest-rows", type=int, default=1_000_000, help="rows of the ingest-vs-plain-load log (0: skip)")
+    ap.add_argument("--ingest-no-ids", action="store_true", help="the ingest log without request ids (content keys)")
+    ap.add_argument("--ingest-target", type=float, default=None, help="fail if ingest / plain load exceeds this")
+    ap.add_argument("--ingest-only", action="store_true", help="only the ingest-vs-plain-load measurement")
     args = ap.parse_args()
 
     from billshape import usage
@@ -73,6 +111,11 @@ def main() -> int:
 
     work = args.dir or tempfile.mkdtemp(prefix="billshape-bench-")
     os.makedirs(work, exist_ok=True)
+    ing = ingest_vs_plain_load(work, args.ingest_rows, not args.ingest_no_ids) if args.ingest_rows else None
+    if args.ingest_only:
+        ok = ing is not None and (args.ingest_target is None or ing["ratio_ingest_vs_plain_load"] <= args.ingest_target)
+        print(json.dumps({"ingest": ing, "pass": ok}, indent=2))
+        return 0 if ok else 1
     log, db = os.path.join(work, "log.parquet"), os.path.join(work, "usage.duckdb")
     for p in (db, db + ".wal"):
         if os.path.exists(p):
@@ -124,7 +167,9 @@ def main() -> int:
         "speedup_vs_pandas": round(t_pd / t_ibis, 2), "target_speedup_vs_pandas": 5.0,
         "results_identical": same, "total_usd": res.total_usd, "groups": a.num_rows,
     }
-    out["pass"] = bool(same and out["ratio_billshape_vs_hand_sql"] <= 1.3 and out["speedup_vs_pandas"] >= 5)
+    out["ingest"] = ing
+    out["pass"] = bool(same and out["ratio_billshape_vs_hand_sql"] <= 1.3 and out["speedup_vs_pandas"] >= 5
+                       and (ing is None or args.ingest_target is None or ing["ratio_ingest_vs_plain_load"] <= args.ingest_target))
     print(json.dumps(out, indent=2))
     return 0 if out["pass"] else 1
 

@@ -320,7 +320,7 @@ def test_an_old_ledger_opens_and_gains_the_column(tmp_path):
     db = str(tmp_path / "old.duckdb")
     con = duckdb.connect(db)
     for name, schema in (("ledger", LEDGER), ("quarantine", QUARANTINE), ("files", E.TABLES["files"])):
-        old = pa.schema([f for f in schema if f.name != "reported_usd_micro"]).empty_table()
+        old = pa.schema([f for f in schema if f.name not in ("reported_usd_micro", "content_key")]).empty_table()
         con.register("_old", old)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _old")
         con.unregister("_old")

@@ -26,7 +26,7 @@ from billshape.usage import engine as E
 from billshape.usage import prices as P
 from billshape.usage import readers as R
 from billshape.usage import sources as S
-from billshape.usage.schema import FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
+from billshape.usage.schema import DUPLICATE, FILES, MAPPABLE, MICRO, QUARANTINE, REKEYED, STAGE
 
 FORMATS = R.FORMATS  # otel, openai, raw, csv, parquet and the connectors (connectors.py)
 REPORT_BY = ("customer", "feature", "project", "user", "model", "provider", "day", "month")
@@ -61,6 +61,8 @@ class IngestResult(Result):
     records_ignored: int
     engine: str
     ingest_id: str | None
+    rows_already_present: int = 0
+    rows_rekeyed: int = 0
 
 
 def ingest(
@@ -82,8 +84,11 @@ def ingest(
 
     Each file is identified by the SHA-256 of its content: a file already in the database is skipped.
     Rows are keyed by a natural id when the log has one (OTel trace/span id, response id, a mapped
-    ``request_id``, OpenAI bucket coordinates) and by ``file hash : row`` otherwise; a key already in the
-    ledger is quarantined as a duplicate. Everything lands in one transaction (DuckDB) or one manifest
+    ``request_id``, OpenAI bucket coordinates) and by their content otherwise (``row:<hash of the normalised
+    fields and timestamp>:<occurrence among identical rows of the file>``, :func:`billshape.usage.engine.keyed`):
+    a corrected copy of a file adds only its changed and new rows. A key already in the ledger, or a content key
+    already there under the other kind of key (a re-ingest with a different ``--map``), is quarantined as a
+    duplicate (``rows_already_present``, of which ``rows_rekeyed``); rows of the ledger are never rewritten. Everything lands in one transaction (DuckDB) or one manifest
     swap (Spark): an ingest stopped midway leaves the database as it was.
 
     Prices: ``prices_csv`` (a user price table) and ``self_hosted`` (``NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``
@@ -108,7 +113,7 @@ def ingest(
         skipped: list[str] = []
         ignored = staged = 0
         stage_path = os.path.join(tmp, "stage.parquet")
-        writer = pq.ParquetWriter(stage_path, STAGE)
+        writer = pq.ParquetWriter(stage_path, STAGE, compression="none")  # a scratch file: read once, soon
         now = _dt.datetime.now(_dt.timezone.utc)
         for i, item in enumerate(inputs):
             item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
@@ -142,8 +147,7 @@ def ingest(
             keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
             ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
             prices = store.register(f"_prices_{ingest_id}", ptable)
-            ledger_keys = store.table("ledger").row_key
-            ledger_new, quarantine_new = E.priced(stage, prices, ledger_keys, ingest_id)
+            ledger_new, quarantine_new = E.priced(stage, prices, store.table("ledger"), ingest_id, cache=store.cache, engine=engine)
             if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
                 store.append("quarantine", quarantine_new)
                 store.append("ledger", ledger_new)
@@ -179,6 +183,7 @@ def ingest(
         rows_read=n_read, rows_priced=n_priced, rows_quarantined=n_quar, quarantine_reasons=dict(sorted(reasons.items())),
         total_usd=usd(micro), total_micro_usd=micro, files_ingested=[f["source_file"] for f in file_rows],
         files_skipped=skipped, records_ignored=ignored, engine=engine, ingest_id=ingest_id if file_rows else None,
+        rows_already_present=reasons.get(DUPLICATE, 0) + reasons.get(REKEYED, 0), rows_rekeyed=reasons.get(REKEYED, 0),
         assumptions=[
             user("files", len(inputs), "files", "FILES"), engine_used,
             *_price_assumptions(prices_csv, user_prices),
@@ -292,7 +297,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
                 keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
                 ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
                 prices = store.register(f"_prices_{rid}", ptable)
-                ledger_new, quarantine_new = E.priced(stage, prices, ledger.row_key, rid)
+                ledger_new, quarantine_new = E.priced(stage, prices, ledger, rid, engine=engine)
                 for r in store.frame(quarantine_new.group_by("reason").aggregate(n=quarantine_new.count())).to_pylist():
                     reasons[_reason_class(r["reason"])] += int(r["n"])
                 # the new quarantine (evaluated now, against the ledger as it was), then the ledger rows

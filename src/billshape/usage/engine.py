@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
-from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, STAGE
+from billshape.usage.schema import CONTENT_KEY_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, REKEYED, STAGE
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 #: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
@@ -62,6 +62,10 @@ class Store:
     def rollback(self, ingest_id: str) -> None: ...
 
     def close(self) -> None: ...
+
+    def cache(self, expr):
+        """``expr`` evaluated once, for several reads in this ingest (a temporary table; a cached DataFrame)."""
+        return expr.cache()
 
     def scalar(self, expr):
         return expr.to_pyarrow().as_py()
@@ -116,6 +120,12 @@ class DuckDBStore(Store):
         tmp = f"_replace_{name}_{ingest_id}"
         self.con.create_table(tmp, expr.select(*TABLES[name].names), temp=True)
         self._pending[name] = tmp
+
+    def cache(self, expr):
+        self._n_cache = getattr(self, "_n_cache", 0) + 1
+        name = f"_cache_{os.getpid()}_{self._n_cache}"  # a temporary table: gone with the connection
+        self.con.create_table(name, expr, temp=True)
+        return self.con.table(name)
 
     def pending_count(self, name: str) -> int:
         tmp = self._pending.get(name)
@@ -385,32 +395,122 @@ def cost_columns(t, prefix: str = "") -> dict:
     return cols
 
 
-def priced(stage, prices, ledger_keys, ingest_id: str):
-    """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine."""
-    s = stage.mutate(
-        _pk=stage.provider.coalesce(""),
-        _day=stage.ts.date(),
-        _rn=ibis.row_number().over(group_by=stage.row_key, order_by=[stage.file_hash, stage.row_index]),
+@ibis.udf.scalar.builtin
+def md5(value: str) -> str:
+    """Hex MD5 of a string (DuckDB's and Spark's ``md5``: the same 32 hex digits on either engine)."""
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:
+    """Microseconds since the epoch (DuckDB)."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _spark_epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:
+    """Microseconds since the epoch (Spark; Ibis's PySpark backend has no microsecond extraction)."""
+
+
+EPOCH_US = {"duckdb": _duckdb_epoch_us, "spark": _spark_epoch_us}
+
+
+def _part(v):
+    """One field of a content key as text: integers in decimal, strings length-prefixed (``5:gpt-4``, so that no
+    separator inside a value can make two rows alike), a null as ``-``."""
+    if v.type().is_string():
+        return (v.length().cast("string") + ":" + v).coalesce("-")
+    return v.cast("string").coalesce("-")
+
+
+def content_hash(t, engine: str = "duckdb"):
+    """MD5 of a row's normalised fields: its timestamp (microseconds since the epoch) and
+    :data:`~billshape.usage.schema.CONTENT_KEY_FIELDS`, as text joined by ``|``. The one place the content key
+    is defined; the same 32 hex digits on DuckDB and on Spark."""
+    parts = [_part(EPOCH_US[engine](t.ts)), *[_part(t[f]) for f in CONTENT_KEY_FIELDS]]
+    text = parts[0]
+    for p in parts[1:]:
+        text = text + "|" + p
+    return md5(text)
+
+
+def _content_key(t, engine: str):
+    """``row:<content_hash>:<n>``, ``n`` the row's occurrence (0, 1, ...) among the rows of its file with the same
+    hash, in file order."""
+    h = content_hash(t, engine)
+    occ = ibis.row_number().over(group_by=[t.file_hash, h], order_by=t.row_index)
+    return ibis.literal(CONTENT_KEY_PREFIX) + h + ":" + occ.cast("string")
+
+
+def _positional(t):
+    """Rows the reader keyed by their position in the file (``file hash:...``): they carry no id."""
+    return t.row_key.left(65) == t.file_hash + ":"
+
+
+def keyed(stage, engine: str = "duckdb"):
+    """The stage with its final ``row_key`` and its ``content_key`` (:func:`_content_key`).
+
+    Two identical requests in one file stay two rows, and the same row in a corrected copy of the file gets the
+    same key. A row the reader keyed by its position (it has no request, span or response id) takes its content
+    key as its ``row_key``; a row with an id keeps its id key (its content key is kept beside it, to find the same
+    request ingested before under the other kind of key). A row already content-keyed (a quarantined row being
+    re-priced) keeps its key."""
+    content = stage.row_key.left(len(CONTENT_KEY_PREFIX)) == CONTENT_KEY_PREFIX
+    return stage.mutate(content_key=ibis.ifelse(content, stage.row_key, _content_key(stage, engine))).mutate(
+        row_key=ibis.ifelse(_positional(stage), ibis._.content_key, stage.row_key))
+
+
+def _ledger_content_keys(ledger, engine: str):
+    """Content keys a new row is matched against when its key is new: (for a row with an id: the ledger's rows
+    without one; for a row without an id: the ledger's rows with one). Rows from before content keys
+    (``content_key`` null) get theirs computed here, at each ingest; those keyed by position (``file hash:row``)
+    are in both sets, their keys being of neither kind."""
+    ck = ledger.content_key
+    old = ledger.filter(ck.isnull())
+    old = old.mutate(k=_content_key(old, engine), idless=_positional(old))
+    idless = ledger.filter(ledger.row_key == ck).select(k=ck).union(old.filter(old.idless).select("k"))
+    with_id = ledger.filter(ck.notnull() & (ledger.row_key != ck)).select(k=ck).union(old.select("k"))
+    return idless.k, with_id.k
+
+
+def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duckdb"):
+    """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine.
+
+    Keys first (:func:`keyed`), then the duplicate tests against ``ledger`` (the ledger as it was) and within
+    the stage: a row whose ``row_key`` is there already is a duplicate; a row whose key is new but whose content
+    key is there on a row keyed the other way (id vs no id) is :data:`~billshape.usage.schema.REKEYED`.
+    ``cache(table)``: materialises the keyed, priced join once (both outputs read it), e.g. ``Table.cache``;
+    ``engine``: the store's (``duckdb`` or ``spark``), for the timestamp in the content key."""
+    s = keyed(stage, engine)
+    s = s.mutate(
+        _pk=s.provider.coalesce(""),
+        _day=s.ts.date(),
+        _rn=ibis.row_number().over(group_by=s.row_key, order_by=[s.file_hash, s.row_index]),
+        _idless=s.row_key == s.content_key,
     )
     j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day])
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
-    dup = (j._rn > 0) | j.row_key.isin(ledger_keys)
+    idless_keys, id_keys = _ledger_content_keys(ledger, engine)
+    dup = (j._rn > 0) | j.row_key.isin(ledger.row_key)
+    rekeyed = ~dup & ibis.ifelse(j._idless, j.content_key.isin(id_keys), j.content_key.isin(idless_keys))
     unpriced = j.price_error.notnull() | j.input_mtok.isnull()
-    reason = ibis.cases((dup, DUPLICATE), else_=j.price_error.coalesce("no price"))
-    ok = j.filter(~dup & ~unpriced)
+    j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced)
+    if cache is not None:
+        j = cache(j)
+    reason = ibis.cases((j._dup, DUPLICATE), (j._rekeyed, REKEYED), else_=j.price_error.coalesce("no price"))
+    bad = j._dup | j._rekeyed | j._unpriced
+    ok = j.filter(~bad)
     costs = cost_columns(ok)
-    ledger = ok.mutate(**costs).mutate(
+    ledger_rows = ok.mutate(**costs).mutate(
         usd_micro=sum((ibis._[c] for c in COST_FIELDS[1:]), ibis._[COST_FIELDS[0]]),
         ingest_id=ibis.literal(ingest_id),
     )
-    quarantine = j.filter(dup | unpriced).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
-    return ledger, quarantine
+    quarantine = j.filter(bad).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
+    return ledger_rows, quarantine
 
 
 def repriceable(quarantine):
     """Quarantined rows that kept their record and were quarantined for want of a price (not duplicates)."""
     q = quarantine
-    return q.model.notnull() & q.ts.notnull() & q.requests.notnull() & (q.reason != DUPLICATE)
+    return q.model.notnull() & q.ts.notnull() & q.requests.notnull() & (q.reason != DUPLICATE) & (q.reason != REKEYED)
 
 
 def as_stage(quarantine):

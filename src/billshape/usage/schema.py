@@ -69,6 +69,7 @@ LEDGER = pa.schema([
     ("usd_micro", pa.int64()),
     ("ingest_id", pa.string()),
     REPORTED,
+    ("content_key", pa.string()),
 ])
 
 #: Quarantined rows keep their normalised record when they had one (rows that could not be priced), so that
@@ -91,6 +92,16 @@ QUARANTINE = pa.schema([
 
 #: The duplicate reason (never re-priced).
 DUPLICATE = "duplicate row (already ingested)"
+#: A row whose key is new but whose content key is in the ledger under a key of the other kind (a file ingested
+#: without a request id, then a copy of it with ``--map COL=request_id``, or the other way round); never re-priced.
+REKEYED = "duplicate row (already ingested under another key)"
+
+#: The fields a row's content key hashes, besides its timestamp (to the microsecond, UTC): every normalised field
+#: that says what was used, by whom. A new ledger column that says what a row bought (a service tier, image or
+#: audio tokens) belongs here too; ``billshape.usage.engine.content_key`` is the one function that hashes them.
+CONTENT_KEY_FIELDS = ("provider", "model", "requests", *TOKEN_FIELDS, *DIMENSIONS)
+#: Prefix of content keys: ``row:<md5 of the normalised fields>:<occurrence among identical rows of the file>``.
+CONTENT_KEY_PREFIX = "row:"
 
 FILES = pa.schema([
     ("file_hash", pa.string()),
