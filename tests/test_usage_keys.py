@@ -101,7 +101,14 @@ def test_keys_with_an_id_stay_id_keys(tmp_path):
     got = con.execute("SELECT row_key, content_key FROM ledger ORDER BY row_key").fetchall()
     con.close()
     assert [k for k, _ in got] == sorted(f"req:{r['request_id']}" for r in rows)
-    assert all(c.startswith("row:") and len(c.split(":")[1]) == 32 for _, c in got)
+    assert all(c is None for _, c in got)  # an all-ids ledger stores no content keys (computed when needed)
+    more = fault_rows(8)[6:]  # two new rows, and two already there by content
+    res = usage.ingest([("b.csv", _csv(rows[:2] + more))], db)
+    assert (res.rows_priced, res.rows_rekeyed) == (2, 2)
+    con = duckdb.connect(db, read_only=True)
+    got = con.execute("SELECT row_key, content_key FROM ledger WHERE row_key NOT LIKE 'req:%'").fetchall()
+    con.close()
+    assert len(got) == 2 and all(k == c and k.startswith("row:") and len(k.split(":")[1]) == 32 for k, c in got)
 
 
 @settings(max_examples=15, deadline=None)

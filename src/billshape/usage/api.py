@@ -147,7 +147,9 @@ def ingest(
             keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
             ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
             prices = store.register(f"_prices_{ingest_id}", ptable)
-            ledger_new, quarantine_new = E.priced(stage, prices, store.table("ledger"), ingest_id, cache=store.cache, engine=engine)
+            ledger = store.table("ledger")
+            idless = tuple(bool(store.scalar(x)) for x in E.needs_content_keys(stage, ledger))
+            ledger_new, quarantine_new = E.priced(stage, prices, ledger, ingest_id, cache=store.cache, engine=engine, idless=idless)
             if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
                 store.append("quarantine", quarantine_new)
                 store.append("ledger", ledger_new)

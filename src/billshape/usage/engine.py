@@ -445,41 +445,56 @@ def _positional(t):
     return t.row_key.left(65) == t.file_hash + ":"
 
 
-def keyed(stage, engine: str = "duckdb"):
+def keyed(stage, engine: str = "duckdb", id_rows: bool = True):
     """The stage with its final ``row_key`` and its ``content_key`` (:func:`_content_key`).
 
     Two identical requests in one file stay two rows, and the same row in a corrected copy of the file gets the
     same key. A row the reader keyed by its position (it has no request, span or response id) takes its content
-    key as its ``row_key``; a row with an id keeps its id key (its content key is kept beside it, to find the same
-    request ingested before under the other kind of key). A row already content-keyed (a quarantined row being
-    re-priced) keeps its key."""
+    key as its ``row_key``; a row with an id keeps its id key, and its content key is kept beside it (to find the
+    same request ingested before under the other kind of key) when ``id_rows``; else it is left null, and computed
+    when a later ingest needs it (:func:`_ledger_content_keys`). A row already content-keyed (a quarantined row
+    being re-priced) keeps its key."""
     content = stage.row_key.left(len(CONTENT_KEY_PREFIX)) == CONTENT_KEY_PREFIX
+    if not id_rows:  # key only the rows without an id (the hash and its window over those rows alone)
+        idless = stage.filter(_positional(stage) | content)
+        rest = stage.filter(~(_positional(stage) | content)).mutate(content_key=ibis.null("string"))
+        return keyed(idless, engine).union(rest.select(*keyed(idless, engine).columns))
     return stage.mutate(content_key=ibis.ifelse(content, stage.row_key, _content_key(stage, engine))).mutate(
         row_key=ibis.ifelse(_positional(stage), ibis._.content_key, stage.row_key))
 
 
-def _ledger_content_keys(ledger, engine: str):
+def needs_content_keys(stage, ledger) -> tuple:
+    """Scalar expressions (does the stage hold rows without an id; does the ledger): content keys of rows with an
+    id, and the re-key test, are computed only when the other side has rows without one."""
+    return (stage.filter(_positional(stage)).count() > 0,
+            ledger.filter((ledger.row_key == ledger.content_key) | _positional(ledger)).count() > 0)
+
+
+def _ledger_content_keys(ledger, engine: str, with_ids: bool = True):
     """Content keys a new row is matched against when its key is new: (for a row with an id: the ledger's rows
     without one; for a row without an id: the ledger's rows with one). Rows from before content keys
     (``content_key`` null) get theirs computed here, at each ingest; those keyed by position (``file hash:row``)
-    are in both sets, their keys being of neither kind."""
+    are in both sets, their keys being of neither kind. ``with_ids`` False (the stage has no row without an id):
+    rows with an id and no content key are not keyed (nothing would be matched against them)."""
     ck = ledger.content_key
-    old = ledger.filter(ck.isnull())
+    old = ledger.filter(ck.isnull() & (_positional(ledger) if not with_ids else ibis.literal(True)))
     old = old.mutate(k=_content_key(old, engine), idless=_positional(old))
     idless = ledger.filter(ledger.row_key == ck).select(k=ck).union(old.filter(old.idless).select("k"))
     with_id = ledger.filter(ck.notnull() & (ledger.row_key != ck)).select(k=ck).union(old.select("k"))
     return idless.k, with_id.k
 
 
-def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duckdb"):
+def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duckdb", idless=(True, True)):
     """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine.
 
     Keys first (:func:`keyed`), then the duplicate tests against ``ledger`` (the ledger as it was) and within
     the stage: a row whose ``row_key`` is there already is a duplicate; a row whose key is new but whose content
     key is there on a row keyed the other way (id vs no id) is :data:`~billshape.usage.schema.REKEYED`.
     ``cache(table)``: materialises the keyed, priced join once (both outputs read it), e.g. ``Table.cache``;
-    ``engine``: the store's (``duckdb`` or ``spark``), for the timestamp in the content key."""
-    s = keyed(stage, engine)
+    ``engine``: the store's (``duckdb`` or ``spark``), for the timestamp in the content key; ``idless``: whether
+    the stage and the ledger hold rows without an id (:func:`needs_content_keys`; ``(True, True)``: assume so)."""
+    stage_idless, ledger_idless = idless
+    s = keyed(stage, engine, id_rows=ledger_idless)
     s = s.mutate(
         _pk=s.provider.coalesce(""),
         _day=s.ts.date(),
@@ -488,9 +503,12 @@ def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duc
     )
     j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day])
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
-    idless_keys, id_keys = _ledger_content_keys(ledger, engine)
     dup = (j._rn > 0) | j.row_key.isin(ledger.row_key)
-    rekeyed = ~dup & ibis.ifelse(j._idless, j.content_key.isin(id_keys), j.content_key.isin(idless_keys))
+    if stage_idless or ledger_idless:
+        idless_keys, id_keys = _ledger_content_keys(ledger, engine, with_ids=stage_idless)
+        rekeyed = ~dup & ibis.ifelse(j._idless, j.content_key.isin(id_keys), j.content_key.isin(idless_keys))
+    else:
+        rekeyed = ibis.literal(False)
     unpriced = j.price_error.notnull() | j.input_mtok.isnull()
     j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced)
     if cache is not None:
