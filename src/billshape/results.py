@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import inspect
 import json
 import math
 import sys
@@ -217,7 +218,7 @@ class Record:
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        for name, ann in cls.__dict__.get("__annotations__", {}).items():
+        for name, ann in inspect.get_annotations(cls).items():  # this class's own (dataclasses imports inspect)
             if "ClassVar" in (ann if isinstance(ann, str) else repr(ann)):
                 continue
             default = cls.__dict__.get(name, dataclasses.MISSING)
@@ -237,10 +238,9 @@ class Record:
         cls.__record_coercers__ = None
 
     def __post_init__(self) -> None:
-        d = self.__dict__
+        d = self.__dict__  # written directly, so that frozen records convert too
         for name, coerce in _coercers(type(self)):
-            value = d[name]
-            d[name] = coerce(value)  # the instance dict: frozen records too, as dataclasses' own __init__ does
+            d[name] = coerce(d[name])
 
     def __iter__(self):
         for name in self.model_fields:
