@@ -207,8 +207,8 @@ class Record:
 
     * Fields and defaults are the dataclass's; a mutable default (``x: list = []``) is given to each instance as
       a copy (a ``default_factory``). Unknown keywords and missing required fields are a ``TypeError``.
-    * ``__post_init__`` converts numbers as pydantic's lax mode does (an ``int`` or numpy scalar for a ``float``
-      field is stored as a Python ``float``; see :func:`_coercer` and :func:`field_types`).
+    * ``__post_init__`` converts each value (a default too) as pydantic's lax mode does (an ``int`` or numpy
+      scalar for a ``float`` field is stored as a Python ``float``; see :func:`_coercer` and :func:`field_types`).
     * A ``_name`` annotation is a private attribute: a dataclass field that ``__init__``, ``repr``, equality
       and :attr:`model_fields` leave out, set from its default (or a pydantic ``PrivateAttr``'s factory).
     """
