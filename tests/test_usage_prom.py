@@ -121,6 +121,8 @@ def test_shipped_vllm_scrapes_known_rates_and_dcgm():
     assert res.modelled_output_tokens_per_second == pytest.approx(est.output_tokens_per_second)
     assert res.measured_over_modelled == pytest.approx(res.output_tokens_per_second / est.output_tokens_per_second)
     assert res.busy_over_modelled == pytest.approx(res.measured_over_modelled / 0.70)
+    assert res.modelled_usd_per_million_output_tokens == pytest.approx(
+        res.usd_per_million_output_tokens * res.measured_over_modelled)  # same basis: rent over output tokens
     assert res.counter_resets == 0 and res.timing == "window"
 
 
@@ -225,6 +227,10 @@ def test_cli_json_keys(cli):
     assert data["usd_per_million_output_tokens"] == pytest.approx(1.2589, rel=1e-3)
     assert 0.3 < data["measured_over_modelled"] < 0.8
     assert cli(*args[:-1]).code == 0  # the table renders too
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    for k in ("output_tokens_per_second", "usd_per_million_output_tokens", "modelled_usd_per_million_output_tokens",
+              "measured_over_modelled"):
+        assert f'"{k}": {data[k]!r}' in doc, k  # docs/usage.md shows this run's figures
 
 
 @pytest.mark.parametrize("extra,flag", [([], "--window-seconds"), (["--window-seconds", "-5"], "--window-seconds"),

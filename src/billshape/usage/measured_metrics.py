@@ -240,7 +240,9 @@ def _modelled(res: MeasuredServing, precision: str | None) -> None:
                            source="computed: measured tokens per request (token counter / request counter rates)")
         res.assumptions.append(a)
     res.modelled_output_tokens_per_second = float(est.output_tokens_per_second)
-    res.modelled_usd_per_million_output_tokens = est.usd_per_million_output_tokens
+    if res.usd_per_gpu_hour is not None:  # on the measured figure's basis: the whole rent over output tokens, at max load
+        res.modelled_usd_per_million_output_tokens = float(usd_per_million_at_rent(
+            res.gpus, res.usd_per_gpu_hour, res.modelled_output_tokens_per_second))
     res.measured_over_modelled = res.output_tokens_per_second / res.modelled_output_tokens_per_second
     if res.utilization:
         res.busy_over_modelled = res.measured_over_modelled / res.utilization
