@@ -99,6 +99,11 @@ def test_bad_scrapes():
         prom.parse_scrape("# only a comment\n", "empty")
 
 
+def test_nan_samples_are_left_out():
+    s = prom.parse_scrape("a_total 5\nb NaN\nc +Inf\n", "x")
+    assert s.names() == {"a_total"}
+
+
 def test_usd_per_million_at_rent_formula():
     assert usd_per_million_at_rent(2, 2.5, 1000) == pytest.approx(2 * 2.5 / 3600 / 1000 * 1e6)
     assert usd_per_million_at_rent([1, 8], 3.6, 1000).tolist() == pytest.approx([1.0, 8.0])
@@ -347,3 +352,14 @@ def test_grafana_dashboard_queries_served_metrics():
               "billshape_budget_used_ratio", "billshape_revenue_usd", "billshape_margin_usd", "billshape_margin_ratio",
               "billshape_ledger_up"}
     assert names <= served, names - served
+
+
+def test_exporter_says_down_when_the_ledger_cannot_be_read(ledger):
+    exp = exporter.start(ledger, 0)
+    try:
+        assert _scrape(exp.url)[("billshape_ledger_up", ())] == 1.0
+        Path(ledger).rename(ledger + ".moved")
+        got = _scrape(exp.url)
+    finally:
+        exp.stop()
+    assert got == {("billshape_ledger_up", ()): 0.0}

@@ -25,6 +25,7 @@ References
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -70,14 +71,16 @@ class Scrape:
 
 
 def parse_scrape(text: str, source: str = "<text>") -> Scrape:
-    """Parse Prometheus text exposition into a :class:`Scrape` (error names ``metrics`` and ``source``)."""
+    """Parse Prometheus text exposition into a :class:`Scrape` (error names ``metrics`` and ``source``); samples
+    whose value is NaN or infinite are left out."""
     from billshape._extras import require
 
     parser = require("usage", "prometheus_client.parser", "reading Prometheus metrics")
     try:
         samples = tuple(Sample(s.name, tuple(sorted(s.labels.items())), float(s.value),
                                None if s.timestamp is None else float(s.timestamp))
-                        for fam in parser.text_string_to_metric_families(text) for s in fam.samples)
+                        for fam in parser.text_string_to_metric_families(text) for s in fam.samples
+                        if math.isfinite(float(s.value)))  # NaN/Inf samples (allowed by the format) carry no count
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise BillshapeInputError("metrics", source, "Prometheus text exposition (a saved /metrics scrape)",
                                   str(exc)[:200] or type(exc).__name__) from None
