@@ -45,12 +45,13 @@ from billshape.chains.requests import (BreakevenRequest, CapacityRequest, Market
                                        PaybackRequest, Request, RouteRequest, ServeRequest, SizeRequest, TrainRequest)
 from billshape.chains.usage import (EconomicsRequest, ExportRequest, FocusTableRequest, IngestRequest, ReportRequest,
                                     RepriceRequest, ScenarioFragmentRequest, WhatIfRequest)
+from billshape.chains.usage import MeasuredRequest, MetricsRequest
 
 __all__ = ["run", "train", "serve", "breakeven", "payback", "size", "capacity", "route", "market_path",
            "market_backtest", "Request", "TrainRequest", "ServeRequest", "BreakevenRequest", "PaybackRequest",
            "SizeRequest", "CapacityRequest", "RouteRequest", "MarketPathRequest", "MarketBacktestRequest",
            "IngestRequest", "RepriceRequest", "ReportRequest", "EconomicsRequest", "WhatIfRequest", "ExportRequest",
-           "FocusTableRequest", "ScenarioFragmentRequest"]
+           "FocusTableRequest", "ScenarioFragmentRequest", "MeasuredRequest", "MetricsRequest"]
 
 # request type -> (module, function) of its run
 _RUNS = {
@@ -71,6 +72,8 @@ _RUNS = {
     ExportRequest: ("billshape.chains.usage", "run_export"),
     FocusTableRequest: ("billshape.chains.usage", "run_focus_table"),
     ScenarioFragmentRequest: ("billshape.chains.usage", "run_scenario_fragment"),
+    MeasuredRequest: ("billshape.chains.usage", "run_measured"),
+    MetricsRequest: ("billshape.chains.usage", "run_metrics"),
 }
 
 

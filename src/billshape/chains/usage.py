@@ -267,3 +267,48 @@ def read_base_scenario(source: Any, field: str = "merge_into") -> tuple[dict, st
     if not isinstance(base, dict):
         raise BillshapeInputError(field, name, "a scenario YAML mapping")
     return base, name
+
+
+class MeasuredRequest(Request):
+    """Measured self-hosted economics from two or more Prometheus scrapes (``metrics``: files or loopback URLs, in
+    the order taken) of a vLLM/SGLang page and optionally DCGM's: tokens/s, busy share, $/M output tokens at the
+    rent (``price`` USD/GPU-hour or ``provider`` [+ ``tier``] with ``gpu``), and with ``model`` the serving
+    model's figure beside it. ``window_seconds``: first to last scrape, for samples without timestamps."""
+
+    metrics: list[str]
+    gpus: Optional[float] = None
+    price: Optional[float] = None
+    gpu: Optional[str] = None
+    provider: Optional[str] = None
+    tier: Optional[str] = None
+    model: Optional[str] = None
+    precision: Optional[str] = None
+    window_seconds: Optional[float] = None
+
+
+class MetricsRequest(Request):
+    """Serve the ledger ``db`` as Prometheus metrics on 127.0.0.1:``port`` (0: any free port): totals per ``by``
+    group, cost in the newest ``period`` (month, day or all), ``budget_usd`` usage and margin against a
+    ``revenue`` CSV. The run returns a running :class:`billshape.usage.exporter.Exporter` (``stop()`` it)."""
+
+    db: Db
+    port: int = 9464
+    by: Optional[str] = None
+    period: str = "month"
+    engine: Optional[str] = None
+    budget_usd: Optional[float] = None
+    revenue: Optional[Db] = None
+
+
+def run_measured(req: MeasuredRequest):
+    from billshape.usage.measured_metrics import measure
+
+    return measure(req.metrics, gpus=req.gpus, price=req.price, gpu=req.gpu, provider=req.provider, tier=req.tier,
+                   model=req.model, precision=req.precision, window_seconds=req.window_seconds)
+
+
+def run_metrics(req: MetricsRequest):
+    from billshape.usage import exporter
+
+    return exporter.start(_p(req.db), req.port, by=req.by, period=req.period, engine=req.engine,
+                          budget_usd=req.budget_usd, revenue=_p(req.revenue))

@@ -142,11 +142,16 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
     ``price_provider`` [+ ``tier``], ``utilization``, typical ``input_tokens``/``output_tokens`` per request).
     Prices are the serving model's $/M input and output tokens, rounded to 1e-9 USD per million tokens;
     cache reads are charged at the input price (the serving model has no cache price).
+    ``NAME=measured:FILE`` takes the measured figure instead (:func:`_measured_price`).
     """
     from billshape import serving
 
     out: dict[tuple[str, str], UserPrice] = {}
     for item in items or []:
+        name, _, spec = item.partition("=")
+        if spec.strip().lower().startswith(MEASURED_PREFIX):
+            out[("", name.strip().lower())] = _measured_price(item, spec.strip()[len(MEASURED_PREFIX):])
+            continue
         is_file = "=" not in item and os.path.isfile(item)
         if "=" not in item and not is_file:
             raise BillshapeInputError("self_hosted", item, SELF_HOSTED_INLINE + ", or a YAML/CSV mapping file")
@@ -201,6 +206,30 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
             prov = str(row.get("provider") or "").strip().lower()
             out[(prov, name)] = UserPrice(i_p, o_p, None, None, src)
     return out
+
+
+#: ``--self-hosted NAME=measured:FILE``: the $/M output tokens measured from the serving stack's metrics
+MEASURED_PREFIX = "measured:"
+
+
+def _measured_price(item: str, path: str) -> UserPrice:
+    """A self-hosted price from a measured JSON (``billshape usage measured --json``): its
+    ``usd_per_million_output_tokens`` (the whole rent over delivered output tokens) on output, 0 on input (the
+    rent is already all on output; charging input too would count it twice)."""
+    import json
+
+    allowed = "NAME=measured:FILE, FILE the JSON of `billshape usage measured --json` (with usd_per_million_output_tokens)"
+    try:
+        with open(path.strip(), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BillshapeInputError("self_hosted", item, allowed, type(exc).__name__) from None
+    x = data.get("usd_per_million_output_tokens") if isinstance(data, dict) else None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0 <= x <= MAX_USD_RATE:
+        raise BillshapeInputError("self_hosted", item, allowed, f"usd_per_million_output_tokens is {x!r} (measured with a price?)")
+    src = (f"measured from Prometheus metrics ({path.strip()}: {data.get('output_tokens_per_second', 0):,.1f} output tokens/s "
+           f"on {data.get('gpus')} GPUs at ${data.get('usd_per_gpu_hour')}/GPU-hour, rent all on output tokens)")
+    return UserPrice(Decimal(0), Decimal(repr(float(x))).quantize(NINE), None, None, src)
 
 
 def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
