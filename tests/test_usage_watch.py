@@ -235,3 +235,32 @@ def test_requests_run_through_chains(trend_db):
     assert run(ForecastRequest(db=db, horizon_days=7, samples=200)).days_to_come == 7
     assert run(CheckRequest(db=db, budget_usd=1e9)).ok
     assert len(run(AnomaliesRequest(db=db, rows=0)).anomalies) == len(SPIKES)
+
+
+def test_hourly_anomaly_at_a_known_utc_hour(cli, tmp_path, monkeypatch):
+    """By the hour (a diurnal cycle, 10 days): the one hour whose tokens per request jump x4 is found, named in UTC
+    whatever the local time zone."""
+    import time
+
+    rng = np.random.default_rng(4)
+    lines = ["request_id,timestamp,provider,model,customer,feature,requests,input_tokens,output_tokens"]
+    spike = dt.datetime(2025, 1, 9, 15, tzinfo=dt.timezone.utc)
+    for h in range(24 * 10):
+        when = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(hours=h)
+        req = int(200 * (1.5 + np.sin(2 * np.pi * h / 24)) * (1 + 0.05 * rng.standard_normal()))
+        per = 2000 * (1 + 0.03 * rng.standard_normal()) * (4 if when == spike else 1)
+        lines.append(f"h{h},{when:%Y-%m-%dT%H:%M:%SZ},openai,gpt-4o-mini,acme,chat,{req},{int(req * per)},{req * 300}")
+    (tmp_path / "hours.csv").write_text("\n".join(lines) + "\n")
+    db = str(tmp_path / "hours.duckdb")
+    usage.ingest([str(tmp_path / "hours.csv")], db)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        r = cli("usage", "anomalies", "--db", db, "--grain", "hour", "--json")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert r.code == 0, r.err
+    (a,) = r.json()["anomalies"]
+    assert a["period"] == spike.isoformat() and a["metric"] in ("tokens_per_request", "usd_per_request")
+    assert a["rows"][0]["ts"] == spike.isoformat()

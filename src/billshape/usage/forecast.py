@@ -104,8 +104,9 @@ def load_series(db: str, by: str | None, engine: str | None = None, grain: str =
     step = _dt.timedelta(hours=1) if grain == "hour" else _dt.timedelta(days=1)
 
     def at(p):
-        if grain == "hour":
-            return p.astimezone(_dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        if grain == "hour":  # the engine's UTC hours (naive from DuckDB: UTC, not local time)
+            p = p.replace(tzinfo=_dt.timezone.utc) if p.tzinfo is None else p.astimezone(_dt.timezone.utc)
+            return p.replace(minute=0, second=0, microsecond=0)
         return p.date() if isinstance(p, _dt.datetime) else p
 
     first = min(at(r["period"]) for r in rows)
