@@ -170,6 +170,14 @@ def test_cost_per_request_and_margin_rules(cli, flat_db, tmp_path):
     st_ = m.json()["statuses"][0]
     assert st_["margin"] == pytest.approx(0.25) and st_["projected_margin"] == pytest.approx(0.25)
     assert cli("usage", "check", "--db", flat_db, "--min-margin", "0.2", "--revenue", rev).code == 0
+    other = tmp_path / "other.csv"
+    other.write_text("customer,revenue_usd\nnobody,620\n")
+    assert_one_line_error(cli("usage", "check", "--db", flat_db, "--min-margin", "0.2", "--revenue", other), "--revenue")
+    scn = tmp_path / "s.yaml"
+    scn.write_text("name: t\nhorizon_months: 12\nproduct:\n  users_start: 10\n  price_per_user_month_usd: 10\n")
+    sc = cli("usage", "check", "--db", flat_db, "--min-margin", "0", "--scenario", scn, "--json")
+    assert sc.code == 1  # one user (no user_id in the ledger) at $10 a month against $15 a day
+    assert sc.json()["statuses"][0]["revenue_usd"] == pytest.approx(10 * 31 / (365.25 / 12), abs=1e-6)
     rules = tmp_path / "rules.yaml"
     rules.write_text("budget_usd: 100\nperiod: month\n")
     assert cli("usage", "check", "--db", flat_db, "--rules", rules).code == 1

@@ -74,7 +74,7 @@ def register(group: typer.Typer) -> None:
         max_cost_per_request: Annotated[Optional[float], typer.Option("--max-cost-per-request", help="Largest cost per request in the period [USD] (> 0).", show_default=False)] = None,
         min_margin: Annotated[Optional[float], typer.Option("--min-margin", help="Smallest margin 1 - cost / revenue, in [-1, 1) (with --revenue or --scenario).", show_default=False)] = None,
         revenue: Annotated[Optional[str], typer.Option("--revenue", help="Revenue table CSV: customer, revenue_usd (USD in the period).")] = None,
-        scenario: Annotated[Optional[str], typer.Option("--scenario", help="Scenario YAML: its product.price_per_user_month_usd x each customer's users is the revenue.")] = None,
+        scenario: Annotated[Optional[str], typer.Option("--scenario", help="Scenario YAML: its product.price_per_user_month_usd x each customer's users (most in a day, at least 1) is the revenue.")] = None,
         engine: EngineOpt = None,
         json_out: JsonOpt = False,
     ) -> None:

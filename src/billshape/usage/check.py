@@ -12,7 +12,8 @@ Rules (:func:`check`; from a small YAML file through :func:`read_rules`, or give
 * ``max_cost_per_request`` [USD]: in breach iff the period's cost per request exceeds it; ``since``: the first
   day from which the cumulative cost per request stayed above it;
 * ``min_margin`` in [-1, 1) with a ``revenue`` table (``{customer: USD in the period}``) or a scenario's
-  ``product.price_per_user_month_usd`` (times the customer's distinct users in the period, at least 1): in
+  ``product.price_per_user_month_usd`` (times the most distinct users the customer had on one day of the period,
+  at least 1, over the period's share of a month): in
   breach iff the margin to date, 1 - cost / revenue to date (revenue prorated over the period's days), is below
   it. ``projected_margin``: with the forecast's P50 for the whole period.
 """
@@ -124,6 +125,9 @@ def check_series(periods: list, groups: dict, *, budget_usd: float | None = None
     to_come = [as_of + _dt.timedelta(days=i + 1) for i in range((end - as_of).days)]
     n_days = (end - start).days + 1
     elapsed = (as_of - start).days + 1
+    if min_margin is not None and revenue is not None and not set(revenue) & set(groups):
+        raise BillshapeInputError("revenue", ", ".join(sorted(revenue))[:80], "rows naming the checked groups: " +
+                                  ", ".join(sorted(groups))[:120], "check `by` customer with a revenue per customer")
     statuses, breaches, warns = [], [], []
     for key, g in sorted(groups.items(), key=lambda kv: -kv[1]["usd"].sum()):
         y = g["usd"][lo:]
