@@ -492,3 +492,26 @@ def totals(ledger):
         first_ts=ledger.ts.min(),
         last_ts=ledger.ts.max(),
     )
+
+
+# ------------------------------------------------------------------------------------------ watch (read-only)
+
+def group_series(ledger, by: str | None, grain: str = "day"):
+    """Requests, tokens and integer micro-dollars per group and day (or hour: ``grain="hour"``), in time order;
+    ``by`` None: one group, ``(all)``. Read-only: the series that ``usage forecast|check|anomalies`` read."""
+    key = ibis.literal("(all)") if by is None else DIMENSION_KEYS[by](ledger)
+    period = ledger.ts.truncate("h") if grain == "hour" else ledger.ts.truncate("D")
+    t = ledger.mutate(key=key, period=period)
+    return t.group_by(["key", "period"]).aggregate(
+        requests=t.requests.sum(), input_tokens=t.input_tokens.sum(), output_tokens=t.output_tokens.sum(),
+        usd_micro=t.usd_micro.sum(), users=t.user_id.nunique(),
+    ).order_by(["key", "period"])
+
+
+def rows_in(ledger, by: str | None, key: str, start, end, limit: int = 5):
+    """The ledger's rows of group ``key`` with ``start <= ts < end``, the costliest first (at most ``limit``)."""
+    k = ibis.literal("(all)") if by is None else DIMENSION_KEYS[by](ledger)
+    t = ledger.filter((k == key) & (ledger.ts >= start) & (ledger.ts < end))
+    cols = ["ts", "source_file", "row_index", "customer", "feature", "model", "requests", "input_tokens", "output_tokens",
+            "usd_micro"]
+    return t.select(*[c for c in cols if c in t.columns]).order_by([ibis.desc("usd_micro"), "ts"]).limit(limit)
