@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,6 +24,7 @@ from billshape.usage import engine as E
 from billshape.usage import prices as P
 from billshape.usage import readers as R
 from billshape.usage import sources as S
+from billshape.usage.staging import stage_folder
 from billshape.usage.schema import FILES, MAPPABLE, MICRO, QUARANTINE, STAGE
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet")
@@ -100,81 +99,80 @@ def ingest(
     user_prices = _user_prices(prices_csv, self_hosted)
     store = E.open_store(db, engine)
     ingest_id = uuid.uuid4().hex[:16]
-    tmp = tempfile.mkdtemp(prefix="billshape-stage-")
-    try:
-        seen = {r["file_hash"] for r in store.frame(store.table("files").select("file_hash")).to_pylist()}
-        bad_rows: list[dict] = []
-        file_rows: list[dict] = []
-        skipped: list[str] = []
-        ignored = staged = 0
-        stage_path = os.path.join(tmp, "stage.parquet")
-        writer = pq.ParquetWriter(stage_path, STAGE)
-        now = _dt.datetime.now(_dt.timezone.utc)
-        for i, item in enumerate(inputs):
-            item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
-            path = item.path
-            h = R.file_sha256(path)
-            if h in seen:
-                skipped.append(item.given)
-                continue
-            seen.add(h)
-            n_file = 0
-            for chunk in R.read(path, h, fmt, mapping):
-                if chunk.batch is not None and chunk.batch.num_rows:
-                    writer.write_batch(chunk.batch)
-                    staged += chunk.batch.num_rows
-                    n_file += chunk.batch.num_rows
-                for b in chunk.bad:
-                    bad_rows.append({"row_key": b.row_key, "file_hash": h, "source_file": os.path.basename(path),
-                                     "row_index": b.row_index, "reason": b.reason, "detail": b.detail, "ingest_id": ingest_id})
-                n_file += len(chunk.bad)
-                ignored += chunk.ignored
-                if progress:
-                    progress(item.given, n_file)
-            file_rows.append({"file_hash": h, "source_file": os.path.basename(path), "format": fmt or R.detect_format(path),
-                              "rows_read": n_file, "ingest_id": ingest_id, "ingested_at": now})
-        writer.close()
-        n_read = staged + len(bad_rows)
-
-        store.begin()
+    with stage_folder() as tmp:  # removed however the ingest ends (SIGTERM too); stale ones first
         try:
-            stage = store.read_stage(stage_path)
-            keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-            ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
-            prices = store.register(f"_prices_{ingest_id}", ptable)
-            ledger_keys = store.table("ledger").row_key
-            ledger_new, quarantine_new = E.priced(stage, prices, ledger_keys, ingest_id)
-            if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
-                store.append("quarantine", quarantine_new)
-                store.append("ledger", ledger_new)
-            if bad_rows:
-                store.append("quarantine", store.register(f"_bad_{ingest_id}", pa.Table.from_pylist(bad_rows, schema=QUARANTINE)))
-            if file_rows:
-                store.append("files", store.register(f"_files_{ingest_id}", pa.Table.from_pylist(file_rows, schema=FILES)))
-            mine_l = store.table("ledger") if engine == "duckdb" else None
-            # counts of this ingest (read back inside the transaction on DuckDB; from the written partitions on Spark)
-            if engine == "duckdb":
-                led = mine_l.filter(mine_l.ingest_id == ingest_id)
-                q = store.table("quarantine")
-                q = q.filter(q.ingest_id == ingest_id)
-            else:
-                led, q = _spark_partition(store, "ledger", ingest_id), _spark_partition(store, "quarantine", ingest_id)
-            n_priced = int(store.scalar(led.count())) if led is not None else 0
-            micro = int(store.scalar(led.usd_micro.sum()) or 0) if led is not None else 0
-            reasons = Counter()
-            if q is not None:
-                for r in store.frame(q.group_by("reason").aggregate(n=q.count())).to_pylist():
-                    reasons[_reason_class(r["reason"])] += int(r["n"])
-            n_quar = sum(reasons.values())
-            if n_priced + n_quar != n_read:  # the ledger's own invariant: refuse to commit if it fails
-                raise RuntimeError(f"internal error: rows read {n_read} != priced {n_priced} + quarantined {n_quar}")
-            store.commit(ingest_id)
-        except BaseException:
-            store.rollback(ingest_id)
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        store.close()
+            seen = {r["file_hash"] for r in store.frame(store.table("files").select("file_hash")).to_pylist()}
+            bad_rows: list[dict] = []
+            file_rows: list[dict] = []
+            skipped: list[str] = []
+            ignored = staged = 0
+            stage_path = os.path.join(tmp, "stage.parquet")
+            writer = pq.ParquetWriter(stage_path, STAGE)
+            now = _dt.datetime.now(_dt.timezone.utc)
+            for i, item in enumerate(inputs):
+                item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
+                path = item.path
+                h = R.file_sha256(path)
+                if h in seen:
+                    skipped.append(item.given)
+                    continue
+                seen.add(h)
+                n_file = 0
+                for chunk in R.read(path, h, fmt, mapping):
+                    if chunk.batch is not None and chunk.batch.num_rows:
+                        writer.write_batch(chunk.batch)
+                        staged += chunk.batch.num_rows
+                        n_file += chunk.batch.num_rows
+                    for b in chunk.bad:
+                        bad_rows.append({"row_key": b.row_key, "file_hash": h, "source_file": os.path.basename(path),
+                                         "row_index": b.row_index, "reason": b.reason, "detail": b.detail, "ingest_id": ingest_id})
+                    n_file += len(chunk.bad)
+                    ignored += chunk.ignored
+                    if progress:
+                        progress(item.given, n_file)
+                file_rows.append({"file_hash": h, "source_file": os.path.basename(path), "format": fmt or R.detect_format(path),
+                                  "rows_read": n_file, "ingest_id": ingest_id, "ingested_at": now})
+            writer.close()
+            n_read = staged + len(bad_rows)
+
+            store.begin()
+            try:
+                stage = store.read_stage(stage_path)
+                keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+                prices = store.register(f"_prices_{ingest_id}", ptable)
+                ledger_keys = store.table("ledger").row_key
+                ledger_new, quarantine_new = E.priced(stage, prices, ledger_keys, ingest_id)
+                if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
+                    store.append("quarantine", quarantine_new)
+                    store.append("ledger", ledger_new)
+                if bad_rows:
+                    store.append("quarantine", store.register(f"_bad_{ingest_id}", pa.Table.from_pylist(bad_rows, schema=QUARANTINE)))
+                if file_rows:
+                    store.append("files", store.register(f"_files_{ingest_id}", pa.Table.from_pylist(file_rows, schema=FILES)))
+                mine_l = store.table("ledger") if engine == "duckdb" else None
+                # counts of this ingest (read back inside the transaction on DuckDB; from the written partitions on Spark)
+                if engine == "duckdb":
+                    led = mine_l.filter(mine_l.ingest_id == ingest_id)
+                    q = store.table("quarantine")
+                    q = q.filter(q.ingest_id == ingest_id)
+                else:
+                    led, q = _spark_partition(store, "ledger", ingest_id), _spark_partition(store, "quarantine", ingest_id)
+                n_priced = int(store.scalar(led.count())) if led is not None else 0
+                micro = int(store.scalar(led.usd_micro.sum()) or 0) if led is not None else 0
+                reasons = Counter()
+                if q is not None:
+                    for r in store.frame(q.group_by("reason").aggregate(n=q.count())).to_pylist():
+                        reasons[_reason_class(r["reason"])] += int(r["n"])
+                n_quar = sum(reasons.values())
+                if n_priced + n_quar != n_read:  # the ledger's own invariant: refuse to commit if it fails
+                    raise RuntimeError(f"internal error: rows read {n_read} != priced {n_priced} + quarantined {n_quar}")
+                store.commit(ingest_id)
+            except BaseException:
+                store.rollback(ingest_id)
+                raise
+        finally:
+            store.close()
     return IngestResult(
         rows_read=n_read, rows_priced=n_priced, rows_quarantined=n_quar, quarantine_reasons=dict(sorted(reasons.items())),
         total_usd=usd(micro), total_micro_usd=micro, files_ingested=[f["source_file"] for f in file_rows],

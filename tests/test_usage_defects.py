@@ -1,0 +1,156 @@
+"""Usage ledger, the smaller defects (issue "Usage ledger 2", defect 4): staging folders of killed ingests,
+rows dated outside the plausible window, ``whatif --cache-hit-rate 1e-320``, Spark's noise and a missing PySpark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billshape import usage
+from billshape.errors import BillshapeInputError
+from billshape.usage import prices as P
+from billshape.usage import staging
+from conftest import assert_one_line_error
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "usage"
+HEADER = "timestamp,model,input_tokens,output_tokens\n"
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def _stage_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob(staging.PREFIX + "*") if p.is_dir())
+
+
+# --- 1. staging folders: removed on every exit path; a killed ingest's folder by the next ingest -------------
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory) -> Path:
+    """A CSV log that takes the ingest a few seconds (long enough to stop it midway)."""
+    p = tmp_path_factory.mktemp("big") / "big.csv"
+    start = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
+    with open(p, "w") as f:
+        f.write(HEADER)
+        for i in range(400_000):
+            f.write(f"{(start + dt.timedelta(seconds=i)).isoformat()},gpt-4o-mini,{100 + i % 900},{10 + i % 90}\n")
+    return p
+
+
+INGEST = "import sys; from billshape import usage; usage.ingest([sys.argv[1]], sys.argv[2])"
+
+
+def _start_ingest(log: Path, db: Path, tmp: Path) -> subprocess.Popen:
+    """An ingest in a child process whose temporary folder is ``tmp``; returns once it is staging rows."""
+    proc = subprocess.Popen([sys.executable, "-c", INGEST, str(log), str(db)], env=_env(TMPDIR=str(tmp)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        folders = _stage_folders(tmp)
+        if folders and (folders[0] / "stage.parquet").exists():
+            time.sleep(0.3)  # some rows staged: midway through reading
+            assert proc.poll() is None, "the ingest finished before it could be stopped midway"
+            return proc
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the ingest never started staging")
+
+
+def _small_log(tmp_path: Path) -> Path:
+    p = tmp_path / "small.csv"
+    p.write_text(HEADER + "2025-03-01T00:00:00Z,gpt-4o-mini,100,10\n")
+    return p
+
+
+def test_killed_ingest_leaves_a_folder_that_the_next_ingest_removes(big_log, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _start_ingest(big_log, tmp_path / "u.duckdb", tmp)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    left = _stage_folders(tmp)
+    assert len(left) == 1  # SIGKILL cannot be caught: the folder stays...
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    res = usage.ingest([str(_small_log(tmp_path))], str(tmp_path / "u.duckdb"))
+    assert res.rows_priced == 1
+    assert _stage_folders(tmp) == []  # ...and the next ingest removes it (its process is gone)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_terminated_ingest_leaves_no_folder(big_log, tmp_path, sig):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _start_ingest(big_log, tmp_path / "u.duckdb", tmp)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0  # stopped, not finished
+    assert _stage_folders(tmp) == [], err.decode()[-2000:]
+    # the database is as it was: the stopped ingest committed nothing
+    if (tmp_path / "u.duckdb").exists():
+        con = duckdb.connect(str(tmp_path / "u.duckdb"), read_only=True)
+        assert con.sql("select count(*) from ledger").fetchone()[0] == 0
+        con.close()
+
+
+def test_a_live_ingest_folder_is_kept_and_an_old_unowned_one_removed(tmp_path):
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        mine = tmp_path / (staging.PREFIX + "live")
+        mine.mkdir()
+        (mine / staging.OWNER_FILE).write_text(json.dumps({"pid": live.pid, "host": staging._host()}))
+        young = tmp_path / (staging.PREFIX + "young")  # no owner file yet (being created): kept until old
+        young.mkdir()
+        old = tmp_path / (staging.PREFIX + "old")
+        old.mkdir()
+        (old / "stage.parquet").write_bytes(b"x" * 10)
+        past = time.time() - staging.STALE_AFTER_S - 60
+        os.utime(old, (past, past))
+        dead = tmp_path / (staging.PREFIX + "dead")
+        dead.mkdir()
+        (dead / staging.OWNER_FILE).write_text(json.dumps({"pid": _dead_pid(), "host": staging._host()}))
+        other = tmp_path / "not-billshape-stage"
+        other.mkdir()
+        removed = staging.remove_stale(str(tmp_path))
+        assert sorted(Path(p).name for p in removed) == sorted([old.name, dead.name])
+        assert mine.exists() and young.exists() and other.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_failed_ingest_leaves_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bad = tmp_path / "x.csv"
+    bad.write_text(HEADER + "2025-03-01T00:00:00Z,gpt-4o-mini,100,10\n")
+    from billshape.usage import engine as E
+
+    monkeypatch.setattr(E.DuckDBStore, "commit", lambda self, ingest_id: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        usage.ingest([str(bad)], str(tmp_path / "u.duckdb"))
+    assert _stage_folders(tmp_path) == []
