@@ -154,3 +154,36 @@ def test_failed_ingest_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         usage.ingest([str(bad)], str(tmp_path / "u.duckdb"))
     assert _stage_folders(tmp_path) == []
+
+
+# --- 2. rows dated outside the plausible window are quarantined, not priced at today's prices --------------
+
+def test_rows_outside_the_window_are_quarantined(tmp_path):
+    lo, hi = P.plausible_window()
+    assert lo == dt.date(2020, 1, 1)
+    assert hi == dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    p = tmp_path / "dates.csv"
+    p.write_text(HEADER + "".join(f"{d}T00:00:00Z,gpt-4o,1000,100\n" for d in
+                                  ("0001-01-01", "1970-01-01", "2099-06-01", "9999-12-31", "2025-03-01", "2019-12-31",
+                                   lo.isoformat(), hi.isoformat())))
+    res = usage.ingest([str(p)], str(tmp_path / "u.duckdb"))
+    assert (res.rows_read, res.rows_priced, res.rows_quarantined) == (8, 3, 5)
+    window = f"{lo.isoformat()} to {hi.isoformat()}"
+    assert res.quarantine_reasons == {f"timestamp outside the plausible window {window} (UTC)": 5}
+    con = duckdb.connect(str(tmp_path / "u.duckdb"), read_only=True)
+    reasons = dict(con.sql("select strftime(ts, '%Y-%m-%d'), reason from quarantine").fetchall())
+    con.close()
+    assert set(reasons) == {"0001-01-01", "1970-01-01", "2099-06-01", "9999-12-31", "2019-12-31"}
+    for day, reason in reasons.items():
+        assert reason == f"timestamp {day} outside the plausible window {window} (UTC)"
+    a = {x.name: x for x in res.assumptions}["plausible timestamp window"]
+    assert a.value == window and a.as_of and "2020" in a.source
+    # re-pricing does not price them either (the window is the same)
+    rep = usage.reprice(str(tmp_path / "u.duckdb"))
+    assert (rep.rows_considered, rep.rows_repriced) == (5, 0)
+
+
+def test_window_does_not_touch_the_shipped_examples(tmp_path):
+    files = [str(EXAMPLES / n) for n in ("spans.otlp.json", "requests.csv", "openai_usage.json")]
+    res = usage.ingest(files, str(tmp_path / "u.duckdb"))
+    assert not any(r.startswith("timestamp outside") for r in res.quarantine_reasons)

@@ -97,6 +97,7 @@ def ingest(
     mapping = parse_map(mapping) if mapping is not None and not isinstance(mapping, dict) else mapping or {}
     inputs = S.log_inputs(files)
     user_prices = _user_prices(prices_csv, self_hosted)
+    window = P.plausible_window()
     store = E.open_store(db, engine)
     ingest_id = uuid.uuid4().hex[:16]
     with stage_folder() as tmp:  # removed however the ingest ends (SIGTERM too); stale ones first
@@ -139,7 +140,7 @@ def ingest(
             try:
                 stage = store.read_stage(stage_path)
                 keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
                 prices = store.register(f"_prices_{ingest_id}", ptable)
                 ledger_keys = store.table("ledger").row_key
                 ledger_new, quarantine_new = E.priced(stage, prices, ledger_keys, ingest_id)
@@ -179,7 +180,7 @@ def ingest(
         files_skipped=skipped, records_ignored=ignored, engine=engine, ingest_id=ingest_id if file_rows else None,
         assumptions=[
             user("files", len(inputs), "files", "FILES"), engine_used,
-            *_price_assumptions(prices_csv, user_prices),
+            *_price_assumptions(prices_csv, user_prices), P.window_assumption(window),
         ],
     )
 
@@ -230,6 +231,8 @@ def _reason_class(reason: str) -> str:
         return "invalid JSON"
     if reason.startswith("unreadable "):
         return reason.split(" from row")[0]
+    if reason.startswith("timestamp ") and " outside the plausible window " in reason:  # the date is per row
+        return "timestamp outside" + reason.split(" outside", 1)[1]
     return reason
 
 
@@ -272,6 +275,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
     user_prices = _user_prices(prices_csv, self_hosted)
     if engine == "duckdb" and not os.path.exists(db) or engine == "spark" and not os.path.isdir(db):
         raise BillshapeInputError("db", db, "an existing usage database (run `billshape usage ingest` first)")
+    window = P.plausible_window()
     store = E.open_store(db, engine)
     rid = "r" + uuid.uuid4().hex[:15]
     try:
@@ -288,7 +292,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
             if n_cand:
                 stage = E.as_stage(cand)
                 keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
                 prices = store.register(f"_prices_{rid}", ptable)
                 ledger_new, quarantine_new = E.priced(stage, prices, ledger.row_key, rid)
                 for r in store.frame(quarantine_new.group_by("reason").aggregate(n=quarantine_new.count())).to_pylist():
@@ -324,7 +328,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
         quarantine_reasons=dict(sorted(reasons.items())), repriced_usd=usd(micro), repriced_micro_usd=micro,
         rows_priced_total=n_l_after, rows_quarantined_total=n_q_after, rows_read_total=read_total, engine=engine,
         reprice_id=rid if n_cand else None,
-        assumptions=[engine_used, *_price_assumptions(prices_csv, user_prices)],
+        assumptions=[engine_used, *_price_assumptions(prices_csv, user_prices), P.window_assumption(window)],
     )
 
 
