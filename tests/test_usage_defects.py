@@ -187,3 +187,54 @@ def test_window_does_not_touch_the_shipped_examples(tmp_path):
     files = [str(EXAMPLES / n) for n in ("spans.otlp.json", "requests.csv", "openai_usage.json")]
     res = usage.ingest(files, str(tmp_path / "u.duckdb"))
     assert not any(r.startswith("timestamp outside") for r in res.quarantine_reasons)
+
+
+# --- 3. whatif --cache-hit-rate: one line, exit 2, for every float; never an internal error ------------------
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory) -> str:
+    db = str(tmp_path_factory.mktemp("wi") / "u.duckdb")
+    usage.ingest([str(EXAMPLES / "requests.csv"), str(EXAMPLES / "spans.otlp.json")], db)
+    return db
+
+
+@pytest.mark.parametrize("value", ["1e-320", "5e-324", "1e-10", "nan", "inf", "-inf", "1e300", "-1e-320", "1.0000001"])
+def test_whatif_bad_cache_hit_rate_is_one_line(cli, ledger, value):
+    assert_one_line_error(cli("usage", "whatif", "--db", ledger, "--cache-hit-rate", value), "--cache-hit-rate")
+
+
+@pytest.mark.parametrize("value", ["0.3333333333333333", "0.123456789012", "1e-9", "0", "-0.0", "1"])
+def test_whatif_cache_hit_rate_with_many_decimals_runs(cli, ledger, value):
+    res = cli("usage", "whatif", "--db", ledger, "--cache-hit-rate", value, "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["cache_hit_rate"] == float(value) and math.copysign(1, out["cache_hit_rate"]) == 1
+
+
+def test_whatif_rate_is_used_at_nine_decimals(ledger):
+    a = usage.whatif(ledger, cache_hit_rate=1 / 3)
+    b = usage.whatif(ledger, cache_hit_rate=0.333333333)
+    assert a.whatif_micro_usd == b.whatif_micro_usd
+    used = {x.name: x for x in a.assumptions}["cache hit rate used"]
+    assert used.value == 0.333333333
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True))
+def test_whatif_cache_hit_rate_any_float_is_a_result_or_a_named_error(ledger, x):
+    try:
+        res = usage.whatif(ledger, cache_hit_rate=x)
+    except BillshapeInputError as exc:
+        assert exc.field == "cache_hit_rate"
+        assert not (x == 0 or 1e-9 <= x <= 1)
+    else:
+        assert x == 0 or 1e-9 <= x <= 1
+        assert math.isfinite(res.whatif_usd) and math.isfinite(res.delta_pct)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=st.floats(allow_nan=False, allow_infinity=True, allow_subnormal=True))
+def test_whatif_cli_never_exits_1(cli, ledger, x):
+    res = cli("usage", "whatif", "--db", ledger, "--cache-hit-rate", repr(x), "--json")
+    assert res.code in (0, 2), res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err

@@ -8,11 +8,12 @@ rounded to the micro-dollar (floats in JSON, with ``*_micro_usd`` integers besid
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -626,6 +627,25 @@ def parse_route(text: str, field: str = "routes") -> tuple[str, Decimal, str]:
     return src.strip(), s, to.strip()
 
 
+#: the finest cache hit rate the what-if resolves (its rate is a decimal(18, 9)); a rate in (0, 1e-9) is refused
+RATE_STEP = Decimal("1e-9")
+RATE_ALLOWED = "0, or a fraction in [1e-9, 1] (rates are resolved to 9 decimals)"
+
+
+def check_cache_hit_rate(value, field: str = "cache_hit_rate") -> tuple[float, Decimal]:
+    """``cache_hit_rate`` checked: a finite number that is 0 or in [1e-9, 1] (NaN, infinities, negatives, values
+    above 1 and subnormal-small ones like 1e-320 are errors naming ``field``); returns it as a float (-0.0 as 0.0)
+    and the Decimal rate used, rounded half-even to 9 decimals (1/3 is used as 0.333333333)."""
+    try:
+        x = float(value) if not isinstance(value, (bool, bytes)) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not math.isfinite(x) or not (x == 0 or float(RATE_STEP) <= x <= 1):
+        raise BillshapeInputError(field, value, RATE_ALLOWED)
+    x += 0.0  # -0.0 is 0
+    return x, Decimal(repr(x)).quantize(RATE_STEP, rounding=ROUND_HALF_EVEN)
+
+
 def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = None, engine: str | None = None,
            prices_csv: str | None = None) -> WhatIf:
     """Re-price the measured usage: move a share of one model's requests to another, and/or set the
@@ -641,10 +661,9 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
     parsed = [parse_route(r, f"routes[{i}]") for i, r in enumerate(routes)]
     if len({p[0] for p in parsed}) != len(parsed):
         raise BillshapeInputError("routes", list(routes), "each FROM model at most once")
+    rate_used = None
     if cache_hit_rate is not None:
-        from billshape._validate import unit_interval
-
-        unit_interval("cache_hit_rate", cache_hit_rate)
+        cache_hit_rate, rate_used = check_cache_hit_rate(cache_hit_rate)
     if not parsed and cache_hit_rate is None:
         raise BillshapeInputError("routes", None, "at least one `routes` or a `cache_hit_rate`")
     user_prices = P.read_user_prices(prices_csv)
@@ -660,7 +679,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         base_micro = int(store.scalar(ledger.usd_micro.sum()) or 0)
         t = ledger
         if cache_hit_rate is not None:
-            rate = ibis.literal(Decimal(str(cache_hit_rate)), type="decimal(18,9)")
+            rate = ibis.literal(rate_used, type="decimal(18,9)")
             cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
@@ -716,5 +735,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         baseline_micro_usd=base_micro, whatif_micro_usd=new_micro,
         assumptions=[*(user("route", r, None, "routes") for r in routes)]
         + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "cache_hit_rate")] if cache_hit_rate is not None else [])
+        + ([derived("cache hit rate used", float(rate_used), "fraction of input tokens", "`cache_hit_rate` rounded to 9 "
+                    "decimals (the ledger's rate resolution)")] if rate_used is not None and rate_used != Decimal(repr(cache_hit_rate)) else [])
         + [Assumption(name="prices", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None)],
     )
