@@ -238,3 +238,65 @@ def test_whatif_cli_never_exits_1(cli, ledger, x):
     res = cli("usage", "whatif", "--db", ledger, "--cache-hit-rate", repr(x), "--json")
     assert res.code in (0, 2), res.err
     assert "Traceback" not in res.err and "internal error" not in res.err
+
+
+# --- 4. Spark: without PySpark, the extra to install; with it, nothing from Spark on stdout or stderr -------
+
+NO_PYSPARK = ("import sys; sys.modules['pyspark'] = None; from billshape.cli import run; "
+              "sys.exit(run(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("verb", [["report"], ["ingest", str(EXAMPLES / "requests.csv")], ["economics"]])
+def test_spark_engine_without_pyspark_names_the_extra(tmp_path, verb):
+    db = tmp_path / "u.spark"
+    db.mkdir()
+    p = subprocess.run([sys.executable, "-c", NO_PYSPARK, "usage", *verb, "--db", str(db), "--engine", "spark"],
+                       env=_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, p.stderr
+    assert "pip install 'billshape[spark]'" in lines[0] and "spark" in lines[0]
+    assert "ibis-framework" not in p.stderr and p.stdout == ""
+
+
+def _need_java():
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: the Spark tests need Java on PATH")
+        pytest.skip("PySpark needs Java (java not on PATH)")
+
+
+QUIET = """
+import sys
+from billshape.cli import run
+db, log = sys.argv[1], sys.argv[2:]
+code = run(["usage", "ingest", *log, "--db", db, "--engine", "spark", "--json"])
+if code:
+    sys.exit(code)
+print("=====")
+sys.exit(run(["usage", "report", "--db", db, "--engine", "spark", "--by", "model"]))
+"""
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_prints_nothing_of_its_own(tmp_path, capfd):
+    _need_java()
+    db = tmp_path / "u.spark"
+    dates = tmp_path / "dates.csv"  # and the plausible window on Spark: year 1 and 9999 quarantined, 2025 priced
+    dates.write_text(HEADER + "0001-01-01T00:00:00Z,gpt-4o,1000,100\n9999-12-31T00:00:00Z,gpt-4o,1000,100\n"
+                     "2025-03-01T00:00:00Z,gpt-4o,1000,100\n")
+    logs = [str(EXAMPLES / "requests.csv"), str(EXAMPLES / "spans.otlp.json"), str(dates)]
+    env = _env(SPARK_LOCAL_IP="127.0.0.1", BILLSHAPE_SPARK_MASTER="local[1]", BILLSHAPE_SPARK_PARTITIONS="2")
+    env.pop("BILLSHAPE_SPARK_LOG", None)
+    p = subprocess.run([sys.executable, "-c", QUIET, str(db), *logs], env=env, timeout=600)
+    out, err = capfd.readouterr()
+    assert p.returncode == 0, err[-3000:]
+    assert err == "", err[-3000:]
+    ingest_json, table = out.split("=====\n")
+    ingested = json.loads(ingest_json)
+    assert ingested["rows_priced"] > 0
+    assert sum(n for r, n in ingested["quarantine_reasons"].items() if r.startswith("timestamp outside")) == 2
+    for noise in ("WARN", "log4j", "[Stage", "Spark", "py4j", "WARNING", "INFO"):
+        assert noise not in table, noise
+    assert table.lstrip().startswith("Spend by model")
