@@ -168,27 +168,57 @@ def _check_duckdb_path(path: str, read_only: bool) -> None:
 
 _SPARK = None
 
+#: Spark settings of billshape's session: UTC, small shuffles, no web UI, no console progress bar, ANSI SQL
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.ansi.enabled": "true",
+}
+
+
+def _check_spark() -> None:
+    """The spark engine's extra (PySpark) is installed, else :class:`~billshape.errors.MissingExtra` (the CLI's one
+    line, exit 2: ``pip install 'billshape[spark]'``), before Ibis would give its own advice."""
+    from billshape._extras import check
+
+    check("spark", "the spark engine")
+
+
+def _quiet_context(conf) -> None:
+    """Start the SparkContext on a JVM whose stdout and stderr go to ``BILLSHAPE_SPARK_LOG`` (appended) or
+    nowhere: the JVM's own warnings, log4j's console lines and stage progress never reach billshape's output.
+    Spark's errors still reach Python as exceptions."""
+    import subprocess
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    log = os.environ.get("BILLSHAPE_SPARK_LOG")
+    sink = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the JVM writes to it while it runs
+    gateway = launch_gateway(conf, popen_kwargs={"stdout": sink, "stderr": sink})
+    SparkContext(conf=conf, gateway=gateway)
+
 
 def spark_session():
-    """One local Spark session per process (UTC, small shuffles); Java must be on PATH."""
+    """One local Spark session per process (UTC, small shuffles, quiet: see :func:`_quiet_context`); Java must be
+    on PATH. An active SparkContext (a notebook's, or ``pyspark``'s shell) is used as it is."""
     global _SPARK
     if _SPARK is None:
+        _check_spark()
         if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             from billshape.errors import BillshapeInputError
 
             raise BillshapeInputError("engine", "spark", "duckdb, or spark with Java 17+ on PATH", "java not found")
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark import SparkConf, SparkContext
         from pyspark.sql import SparkSession
 
-        _SPARK = (
-            SparkSession.builder.master(os.environ.get("BILLSHAPE_SPARK_MASTER", "local[2]"))
-            .appName("billshape-usage")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", os.environ.get("BILLSHAPE_SPARK_PARTITIONS", "4"))
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.ansi.enabled", "true")
-            .getOrCreate()
-        )
+        conf = SparkConf().setMaster(os.environ.get("BILLSHAPE_SPARK_MASTER", "local[2]")).setAppName("billshape-usage")
+        conf.setAll([*SPARK_CONF.items(), ("spark.sql.shuffle.partitions", os.environ.get("BILLSHAPE_SPARK_PARTITIONS", "4"))])
+        if SparkContext._active_spark_context is None:
+            _quiet_context(conf)
+        _SPARK = SparkSession.builder.config(conf=conf).getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
     return _SPARK
 
@@ -197,6 +227,7 @@ class SparkStore(Store):
     engine = "spark"
 
     def __init__(self, path: str, read_only: bool = False):
+        _check_spark()
         if read_only and not os.path.isdir(path):
             from billshape.errors import BillshapeInputError
 

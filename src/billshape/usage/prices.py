@@ -263,12 +263,58 @@ def price_for(provider: str | None, model: str, day: dt.date, user: dict[tuple[s
     return row
 
 
-def price_table(keys: list[tuple[str | None, str, dt.date]], user: dict[tuple[str, str], UserPrice]) -> pa.Table:
-    """The price table for the distinct ``(provider, model, day)`` keys of a log (one genai-prices look-up each)."""
+#: a row dated after today (UTC) + this many days is implausible (a clock a day ahead, a time zone) [days]
+FUTURE_SLACK_DAYS = 1
+#: the row of ``data/api_prices_as_of.csv`` that gives the first plausible day of a usage row
+EARLIEST_ROW = "usage_earliest"
+
+
+def _earliest_row() -> dict[str, str]:
+    from billshape import catalog
+
+    return {r["name"]: r for r in catalog.read_rows("api_prices_as_of.csv")}[EARLIEST_ROW]
+
+
+def plausible_window(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The UTC days a usage row may be priced on: from the catalog's first day (2020-01-01: no hosted LLM API
+    billed tokens before) to ``today`` (default: today, UTC) + :data:`FUTURE_SLACK_DAYS`, both included. A row
+    outside is quarantined (:func:`window_error`), not priced at the nearest price genai-prices has."""
+    today = dt.datetime.now(dt.timezone.utc).date() if today is None else today
+    return dt.date.fromisoformat(_earliest_row()["date"]), today + dt.timedelta(days=FUTURE_SLACK_DAYS)
+
+
+def window_text(window: tuple[dt.date, dt.date]) -> str:
+    return f"{window[0].isoformat()} to {window[1].isoformat()}"
+
+
+def window_error(day: dt.date, window: tuple[dt.date, dt.date]) -> str | None:
+    """The quarantine reason of a row dated ``day`` outside ``window`` (naming both), or None inside it."""
+    if window[0] <= day <= window[1]:
+        return None
+    return f"timestamp {day.isoformat()} outside the plausible window {window_text(window)} (UTC)"
+
+
+def window_assumption(window: tuple[dt.date, dt.date]):
+    """The window as an assumption: the first day is the catalog row's (source, as_of); the last is today + 1 day."""
+    from billshape.results import Assumption
+
+    row = _earliest_row()
+    return Assumption(name="plausible timestamp window", value=window_text(window), unit="UTC days, both included",
+                      source=f"{row['source']}; last day: today (UTC) + {FUTURE_SLACK_DAYS} day (billshape default)",
+                      as_of=row["as_of"])
+
+
+def price_table(keys: list[tuple[str | None, str, dt.date]], user: dict[tuple[str, str], UserPrice],
+                window: tuple[dt.date, dt.date] | None = None) -> pa.Table:
+    """The price table for the distinct ``(provider, model, day)`` keys of a log (one genai-prices look-up each).
+
+    With a ``window`` (:func:`plausible_window`), a key whose day lies outside it has no price (``price_error``:
+    :func:`window_error`), whatever the price tables say: its rows are quarantined."""
     rows = []
     for provider, model, day in keys:
         row = {f.name: None for f in PRICES}
-        row.update(price_for(provider, model, day, user))
+        error = window_error(day, window) if window is not None else None
+        row.update({"price_error": error} if error else price_for(provider, model, day, user))
         row.update(provider_key=provider or "", model=model, day=day)
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=PRICES)
