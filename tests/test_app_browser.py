@@ -30,6 +30,8 @@ def server(tmp_path):
     """`billshape app --headless` on a free loopback port; always killed afterwards."""
     pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":  # CI installs chromium (.ci/run): a missing one there is a failure
+            pytest.fail(f"CI: {CHROMIUM} missing (.ci/run installs Debian's chromium)", pytrace=False)
         pytest.skip(f"{CHROMIUM} missing: install Debian's chromium package (apt-get install -y chromium)")
     port = app_server.free_port()
     log = open(tmp_path / "server.log", "wb")
