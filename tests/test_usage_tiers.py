@@ -284,6 +284,16 @@ def test_csv_map_targets_tier_and_units(tmp_path):
     assert sorted(r["service_tier"] or "" for r in ledger_rows(db)) == ["", "batch"]
 
 
+def test_per_request_fees_are_read_from_genai_prices(tmp_path):
+    """Perplexity Sonar bills per thousand requests (genai-prices ``requests_kcount``) on top of its tokens."""
+    items = [{"ts": "2025-10-01T12:00:00Z", "provider": "perplexity",
+              "response": {"id": "s", "model": "sonar", "usage": {"prompt_tokens": 1_000, "completion_tokens": 200}}}]
+    res = usage.ingest([raw(tmp_path / "s.jsonl", items)], str(tmp_path / "u.duckdb"))
+    q = api_prices.quote("sonar", "perplexity", DAY)
+    assert q.requests_kpr is not None and q.requests_kpr > 0
+    assert res.total_micro_usd == token_micro(q, 1_000, 200) + rnd(q.requests_kpr * 1000)
+
+
 def test_unit_counts_are_validated():
     with pytest.raises(R.RowError, match="image and audio tokens exceed uncached input tokens"):
         R.make_record(row_key="k", row_index=0, ts="2025-10-01T00:00:00Z", provider="openai", model="m", input_tokens=10,

@@ -142,6 +142,8 @@ def quote(model: str, provider: str | None = None, day: dt.date | None = None) -
     if row["input_mtok"] is None or row["output_mtok"] is None:
         raise ApiPriceMiss("tokens", str(model), provider, found)
     rk = getattr(mp, "requests_kpr", None)
+    if rk is None:  # genai-prices 0.2 names the per-thousand-requests price requests_kcount
+        rk = getattr(mp, "requests_kcount", None)
     units = {f: None if isinstance(getattr(mp, f, None), TieredPrices) else _q(getattr(mp, f, None)) for f in MODALITY_FIELDS}
     ws = getattr(mp, "web_searches_kcount", None)
     units["usd_per_web_search"] = None if ws is None or isinstance(ws, TieredPrices) else _q(Decimal(ws) / 1000)
