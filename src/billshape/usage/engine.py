@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
-from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, STAGE
+from billshape.usage.schema import COST_FIELDS, DUPLICATE, FILES, LEDGER, MICRO, QUARANTINE, STAGE, UNIT_COST_FIELDS, UNIT_FIELDS
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 #: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
@@ -393,27 +393,103 @@ def _round_micro(tokens, price):
 def cost_columns(t, prefix: str = "") -> dict:
     """Per-row cost components [integer micro-dollars] of a table that has token and price columns.
 
-    Uncached input at the input price; cache reads and writes at their prices (the input price when the
-    model has none); output at the output price; per-request fees. Tiered (long-context) prices apply to a
+    Uncached text input at the input price; cache reads and writes at their prices (the input price when the
+    model has none); text output at the output price; per-request fees. Tiered (long-context) prices apply to a
     single request whose input exceeds the tier start, to all its tokens, as providers bill them.
+    Multimodal and per-unit terms (:data:`billshape.usage.schema.UNIT_FIELDS`): image and audio tokens at their
+    modality's prices (input image tokens at the input price when the model has no image price), images,
+    seconds and web-search calls at their per-unit prices. Every price is first multiplied by the row's service
+    tier multiplier (:func:`tier_multiplier`; 1 for a row without a tier).
     """
     p = lambda name: t[prefix + name]  # noqa: E731
+    zero = ibis.literal(0, dt.Decimal(18, 9))
     tier = p("tier_start").notnull() & (t.requests == 1) & (t.input_tokens > p("tier_start"))
 
-    def price(name):
+    def price(name, component):
         base = p(name) if name == "input_mtok" or name == "output_mtok" else p(name).coalesce(p("input_mtok"))
         tiered = p("tier_" + name).coalesce(p("tier_input_mtok") if name.startswith("cache") else p("tier_" + name)).coalesce(base)
-        return ibis.ifelse(tier, tiered, base)
+        return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, component)
 
-    uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens
+    def unit_price(name, component, fallback=None):
+        col = p(name) if prefix + name in t.columns else ibis.null(dt.Decimal(18, 9))
+        return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component)
+
+    n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
+    uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
+    text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
+    kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests")
+    input_price = ibis.ifelse(tier, p("tier_input_mtok").coalesce(p("input_mtok")), p("input_mtok"))
     cols = {
-        "usd_micro_input": _round_micro(uncached, price("input_mtok")),
-        "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok")),
-        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok")),
-        "usd_micro_output": _round_micro(t.output_tokens, price("output_mtok")),
-        "usd_micro_requests": _round_micro(t.requests, p("requests_kpr").coalesce(ibis.literal(0, dt.Decimal(18, 9))) * 1000),
+        "usd_micro_input": _round_micro(uncached, price("input_mtok", "input")),
+        "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok", "cache_read")),
+        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok", "cache_write")),
+        "usd_micro_output": _round_micro(text_out, price("output_mtok", "output")),
+        "usd_micro_requests": _round_micro(t.requests, kpr),
+        "usd_micro_image": _round_micro(n["input_image_tokens"], unit_price("input_image_mtok", "image", input_price))
+        + _round_micro(n["output_image_tokens"], unit_price("output_image_mtok", "image")),
+        "usd_micro_audio": _round_micro(n["input_audio_tokens"], unit_price("input_audio_mtok", "audio"))
+        + _round_micro(n["output_audio_tokens"], unit_price("output_audio_mtok", "audio")),
+        "usd_micro_images": _round_micro(n["images_generated"], unit_price("usd_per_image", "images") * MICRO),
+        "usd_micro_seconds": _round_micro(n["seconds_generated"], unit_price("usd_per_second", "seconds") * MICRO),
+        "usd_micro_web_search": _round_micro(n["web_search_calls"], unit_price("usd_per_web_search", "web_search") * MICRO),
     }
     return cols
+
+
+# ------------------------------------------------------------------------------------------ service tiers
+
+def _tier_cases(t, component: str | None):
+    """``(condition, multiplier)`` of the catalog rows that apply to ``component`` (None: any), most specific first."""
+    from billshape.usage.prices import tier_rows
+
+    tier = t.service_tier.lower()
+    out = []
+    for r in tier_rows():
+        if component is not None and r.component not in (component, "all"):
+            continue
+        cond = tier == r.tier
+        if r.provider:
+            cond = cond & (t.provider.lower() == r.provider)
+        if r.model:
+            cond = cond & (t.model.lower() == r.model)
+        out.append((cond, ibis.literal(r.multiplier, dt.Decimal(18, 9))))
+    return out
+
+
+def tier_multiplier(t, component: str):
+    """The service-tier multiplier of a price component for each row (``data/service_tiers.csv``; 1 where the row
+    has no tier, and where its tier has no row: those rows are quarantined by :func:`priced`)."""
+    one = ibis.literal(1, dt.Decimal(18, 9))
+    cases = _tier_cases(t, component) if "service_tier" in t.columns else []
+    return ibis.cases(*cases, else_=one) if cases else one
+
+
+def known_tier(t):
+    """Whether a row's service tier is null or has a catalog row."""
+    if "service_tier" not in t.columns:
+        return ibis.literal(True)
+    cases = _tier_cases(t, None)
+    known = t.service_tier.isnull()
+    for cond, _ in cases:
+        known = known | cond.fill_null(False)
+    return known
+
+
+def _tiered_price(price, t, component: str):
+    """A price [decimal(18, 9)] times the row's tier multiplier, rounded back to 1e-9 (the price type)."""
+    if "service_tier" not in t.columns:
+        return price
+    # ibis types the product decimal(18, 9) and would drop a cast to it: the engines' product is wider
+    # (DuckDB decimal(36, 18), Spark decimal(37, 18)), so cast through decimal(38, 18) to round it back
+    return (price * tier_multiplier(t, component)).cast(dt.Decimal(38, 18)).cast(dt.Decimal(18, 9))
+
+
+#: Quarantine reasons of rows whose unit has no price: (count column, price column, reason prefix).
+UNPRICED_UNITS = (
+    ("input_audio_tokens", "input_audio_mtok"), ("output_audio_tokens", "output_audio_mtok"),
+    ("output_image_tokens", "output_image_mtok"), ("images_generated", "usd_per_image"),
+    ("seconds_generated", "usd_per_second"), ("web_search_calls", "usd_per_web_search"),
+)
 
 
 def priced(stage, prices, ledger_keys, ingest_id: str):
@@ -426,12 +502,26 @@ def priced(stage, prices, ledger_keys, ingest_id: str):
     j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day])
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
     dup = (j._rn > 0) | j.row_key.isin(ledger_keys)
-    unpriced = j.price_error.notnull() | j.input_mtok.isnull()
-    reason = ibis.cases((dup, DUPLICATE), else_=j.price_error.coalesce("no price"))
+    tokens = (j.input_tokens > 0) | (j.output_tokens > 0) | j.price_source.isnull()
+    no_price = j.price_error.notnull() | (j.input_mtok.isnull() & tokens)
+    unknown = ~known_tier(j)
+    unit_miss = [((j[c].coalesce(0) > 0) & j[pc].isnull(), c) for c, pc in UNPRICED_UNITS]
+    unpriced = no_price | unknown
+    for miss, _ in unit_miss:
+        unpriced = unpriced | miss
+    reason = ibis.cases(
+        (dup, DUPLICATE),
+        (no_price, j.price_error.coalesce("no price")),
+        (unknown, ibis.literal("unknown service tier ") + j.service_tier + " for provider " + j.provider.coalesce("(none)")
+         + " and model " + j.model + " (no row in service_tiers.csv)"),
+        *[(miss, ibis.literal(f"no price for {c} (model ") + j.model + ")") for miss, c in unit_miss],
+        else_=ibis.literal("no price"),
+    )
     ok = j.filter(~dup & ~unpriced)
     costs = cost_columns(ok)
+    fields = (*COST_FIELDS, *UNIT_COST_FIELDS)
     ledger = ok.mutate(**costs).mutate(
-        usd_micro=sum((ibis._[c] for c in COST_FIELDS[1:]), ibis._[COST_FIELDS[0]]),
+        usd_micro=sum((ibis._[c] for c in fields[1:]), ibis._[fields[0]]),
         ingest_id=ibis.literal(ingest_id),
     )
     quarantine = j.filter(dup | unpriced).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
