@@ -356,3 +356,21 @@ def test_duckdb_and_spark_agree_on_tiers_and_units(tmp_path):
     ra = sorted(usage.report(str(tmp_path / "u.duckdb"), "model").rows, key=lambda r: r["key"])
     rb = sorted(usage.report(str(tmp_path / "u.spark"), "model", engine="spark").rows, key=lambda r: r["key"])
     assert ra == rb
+
+
+def test_focus_exports_carry_the_unit_and_modality_costs(tmp_path):
+    """FOCUS 1.2 and 1.3 BilledCost add up to the ledger's total when rows carry images, seconds, audio and image
+    tokens and web searches: each unit term is its own charge row (Images, Seconds, Searches, image/audio tokens),
+    and the text-token rows count only the text tokens."""
+    from billshape.usage.focus import focus13_table, focus_table
+
+    items = [anthropic_msg("search", "claude-sonnet-4-5", 5_000, 500, searches=3)]
+    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "image_generations.csv")]
+    db = str(tmp_path / "u.duckdb")
+    res = usage.ingest(files, db, prices_csv=str(EXAMPLES / "image_prices.csv"),
+                       mapping={"images": "images_generated", "seconds": "seconds_generated"})
+    for table in (focus_table(db), focus13_table(db)):
+        micro = sum(table.column("x_BilledCostMicroUsd").to_pylist())
+        assert micro == res.total_micro_usd
+        units = set(table.column("PricingUnit").to_pylist())
+        assert {"Images", "Seconds", "Searches"} <= units
