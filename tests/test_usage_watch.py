@@ -87,14 +87,73 @@ def test_forecast_quantiles_are_ordered(n, level, noise, h, seed):
 
 
 def test_backtest_error_and_coverage():
-    """The figure docs/usage.md quotes: 4 customers x 400 days (trend, weekly season, 5 % noise)."""
+    """The figure docs/usage.md quotes: 4 customers x 400 days (trend, weekly season, 5 % noise). Before the fix the
+    band held 47 of 48 months (98 %, statsmodels' simulate inflating the trend shocks); a calibrated 80 % band holds
+    between 65 % and 95 % of 48 trials (about 2.5 binomial sigmas), and the P50 stays as good as it was (2.1 %)."""
     days, groups = series(daily_rows(400, 4, seed=3))
     bt = F.backtest_series(days, groups, samples=1000, by="customer")
     print(f"\nbacktest: {len(bt.trials)} trials over {len(bt.months)} months, MAPE {bt.mape:.2f} %, "
           f"coverage P10-P90 {bt.coverage:.0%}")
     assert len(bt.months) == 12 and len(bt.trials) == 48
-    assert bt.mape < 5.0
-    assert 0.6 <= bt.coverage <= 1.0
+    assert bt.mape < 2.6
+    assert 0.65 <= bt.coverage <= 0.95
+
+
+# held-out ledgers: nothing was chosen on them (other seeds, trend, noise, weekend and spikes); the last figure is
+# the P50's mean error [%] before the fix (statsmodels' simulate), which the fix must not worsen by more than 10 %
+_HELD_OUT_SPIKES = {(c, d): ("cost" if (c + d) % 2 else "tokens") for c in range(4) for d in (75, 140, 230, 310, 365)}
+HELD_OUT = {
+    "seed 7": (dict(seed=7), 2.43),
+    "trend 1 %/day, noise 10 %": (dict(seed=11, trend=0.01, noise=0.10), 3.38),
+    "trend 0.2 %/day, noise 2 %, weekend 0.4, spikes": (dict(seed=5, trend=0.002, noise=0.02, weekend=0.4,
+                                                            spikes=_HELD_OUT_SPIKES), 6.05),
+}
+
+
+def test_backtest_band_is_calibrated_on_held_out_ledgers():
+    """Pooled over three generated ledgers the model was not tuned on (144 trials): the share of months inside
+    P10-P90 is within 3 binomial sigmas of 80 % (0.70-0.90; before the fix: 134 of 144, 93 %), and each ledger's
+    P50 error is no worse than before the fix (10 % slack for the paths' Monte Carlo noise)."""
+    inside = trials = 0
+    for name, (kw, mape_before) in HELD_OUT.items():
+        days, groups = series(daily_rows(400, 4, **kw))
+        bt = F.backtest_series(days, groups, samples=1000, by="customer")
+        print(f"\n{name}: MAPE {bt.mape:.2f} % (before {mape_before} %), coverage {bt.coverage:.0%} of {len(bt.trials)}")
+        assert len(bt.trials) == 48
+        assert bt.mape <= 1.1 * mape_before
+        inside += sum(t["inside"] for t in bt.trials)
+        trials += len(bt.trials)
+    assert trials == 144
+    assert 0.70 <= inside / trials <= 0.90
+
+
+def test_trend_shocks_use_the_error_form_gain():
+    """:func:`F.ets_simulate` is statsmodels' additive Holt-Winters recursion from the same fitted states; with the
+    trend gain statsmodels' ``simulate`` uses (beta* instead of alpha beta*) it gives statsmodels' own moments, and
+    the correct gain gives a month-sum spread several times narrower (the over-wide band's cause)."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    days, groups = series(daily_rows(200, 3, seed=3))
+    y = groups["c2"]["usd"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ExponentialSmoothing(y, trend="add", seasonal="add", seasonal_periods=7,
+                                   initialization_method="heuristic").fit(use_brute=False)
+        theirs = np.asarray(fit.simulate(31, repetitions=20000, error="add", random_state=0)).T
+    p = fit.params
+    a, b, g = p["smoothing_level"], p["smoothing_trend"], p["smoothing_seasonal"]
+    sigma = np.sqrt(np.sum((y - fit.fittedvalues) ** 2) / (y.size - 14))
+    args = (fit.level[-1], fit.trend[-1], fit.season[-7:])
+    as_statsmodels = F.ets_simulate(*args, a, b / a, g, sigma, 31, 20000, 0)
+    np.testing.assert_allclose(as_statsmodels.mean(axis=0), fit.forecast(31), atol=0.02 * y[-30:].mean())
+    np.testing.assert_allclose(as_statsmodels.std(axis=0), theirs.std(axis=0), rtol=0.05)
+    ours = F.ets_simulate(*args, a, b, g, sigma, 31, 20000, 0)
+    assert ours.sum(axis=1).std() < 0.5 * theirs.sum(axis=1).std()
+    paths, method = F.simulate_daily(y, 31, samples=20000)
+    assert method == "ets"
+    np.testing.assert_allclose(paths.sum(axis=1).std(), ours.sum(axis=1).std(), rtol=0.05)
 
 
 def test_forecast_cli_json_png_and_fragment(cli, trend_db, tmp_path):
