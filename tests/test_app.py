@@ -977,3 +977,19 @@ def test_usage_page_formats_are_the_librarys():
 
     assert page.FORMATS[0] == "auto"
     assert set(page.FORMATS[1:]) == set(FORMATS) - {"anthropic-cost"}
+
+
+def test_usage_watch_forecast_and_budget_are_the_library_figures(usage_ref):
+    # the Watch section: `usage forecast` (1,000 paths) and `usage check --budget-usd` on the sample logs
+    from billshape.app.views.usage import usd_exact
+    from billshape.usage import check, forecast
+
+    db, _, _ = usage_ref
+    fc = forecast.forecast(db, samples=1000)
+    at = page("usage")
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Month-end, P50"] == usd_exact(fc.total["p50"]) and m["Spend to date"] == usd_exact(fc.total["actual_to_date_usd"])
+    at.number_input(key="usage_budget").set_value(0.5).run()  # below the spend to date: a breach
+    c = check.check(db, budget_usd=0.5)
+    assert not c.ok and any(c.breaches[0]["since"] in e.value for e in at.error)

@@ -30,6 +30,8 @@ def server(tmp_path):
     """`billshape app --headless` on a free loopback port; always killed afterwards."""
     pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":  # CI installs chromium (.ci/run): a missing one there is a failure
+            pytest.fail(f"CI: {CHROMIUM} missing (.ci/run installs Debian's chromium)", pytrace=False)
         pytest.skip(f"{CHROMIUM} missing: install Debian's chromium package (apt-get install -y chromium)")
     port = app_server.free_port()
     log = open(tmp_path / "server.log", "wb")
@@ -243,6 +245,32 @@ def test_plan_and_usage_pages(server, browser_page, tmp_path):
     assert page.get_by_test_id("stException").count() == 0
     assert page.outside_requests == []
 
+
+
+def test_usage_page_draws_the_forecast_chart(server, browser_page, tmp_path):
+    """Usage, Watch: the forecast band is drawn (a chart of real size) and its P50 is the library's."""
+    from billshape import usage
+    from billshape.app.views.usage import usd_exact
+    from billshape.usage import forecast
+
+    page = browser_page
+    page.goto(server)
+    nav(page, "Usage")
+    db = str(tmp_path / "usage.duckdb")
+    logs = ROOT / "examples" / "usage"
+    usage.ingest([str(logs / n) for n in ("spans.otlp.json", "openai_usage.json", "requests.csv")], db,
+                 mapping={"tenant": "customer"}, prices_csv=str(logs / "selfhosted_prices.csv"))
+    fc = forecast.forecast(db, samples=1000)
+    page.get_by_text("Month-end, P50").first.wait_for()
+    metric(page, usd_exact(fc.total["p50"])).first.wait_for()
+    chart = page.locator(".st-key-usage_forecast").locator("canvas, svg.marks").first
+    chart.scroll_into_view_if_needed()
+    chart.wait_for()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 150, box
+    shot(page, tmp_path, "usage-watch", height=3200)
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.outside_requests == []
 
 # Every page's URL path (app/views/*.py URL), in menu order.
 PAGE_PATHS = ["train", "serve", "build-vs-buy", "size", "capacity", "route", "plan", "usage"]

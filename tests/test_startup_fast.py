@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from billshape import training
 from billshape.cli import _fast, run
+from billshape.results import Assumption, Result
 
 
 def typer_path(args: list[str]) -> tuple[int, str, str]:
@@ -277,29 +278,76 @@ def test_record_converts_like_pydantic(tp):
 
 
 def test_record_api():
+    import dataclasses
+
     from pydantic import PrivateAttr
 
-    from billshape.results import Assumption, Result
+    from billshape.results import Assumption, Record, Result
 
     class R(Result):
         x: float
         tags: list[str] = []
         _cache: list = PrivateAttr(default_factory=list)
+        _n: int = 0
 
+    assert type(R) is type and type(Record) is type  # plain classes: dataclasses, no metaclass
+    assert dataclasses.is_dataclass(R) and dataclasses.is_dataclass(Assumption)
     a = Assumption(name="n", value=1, source="s")
     assert a == Assumption(name="n", value=1, source="s") and hash(a) == hash(Assumption(name="n", value=1, source="s"))
-    with pytest.raises(TypeError):
+    assert a != Assumption(name="n", value=2, source="s")
+    with pytest.raises(dataclasses.FrozenInstanceError):
         a.name = "m"
     r = R(x=3, assumptions=[a])
-    assert r.x == 3.0 and type(r.x) is float and r.tags == [] and r._cache == []
-    assert R(x=1).tags is not R(x=1).tags  # mutable defaults are per instance
-    assert list(R.model_fields) == ["assumptions", "x", "tags"]
+    assert r.x == 3.0 and type(r.x) is float and r.tags == [] and r._cache == [] and r._n == 0
+    assert R(x=1).tags is not R(x=1).tags and R(x=1)._cache is not R(x=1)._cache  # mutable defaults per instance
+    assert list(R.model_fields) == ["assumptions", "x", "tags"]  # private attributes are not fields
+    assert repr(R(x=1)).endswith("R(assumptions=[], x=1.0, tags=[])")
     assert r.model_dump() == {"assumptions": [{"name": "n", "value": 1, "unit": None, "source": "s", "as_of": None}],
                               "x": 3.0, "tags": []}
+    assert dict(r) == {"assumptions": [a], "x": 3.0, "tags": []}
+    r._cache.append("kept")
     c = r.model_copy(update={"tags": ["t"]})
-    assert c.tags == ["t"] and r.tags == [] and c.x == 3.0
+    assert c.tags == ["t"] and r.tags == [] and c.x == 3.0 and c._cache == ["kept"]
+    assert type(r.model_copy(update={"x": 2}).x) is int  # an update is not converted (as in pydantic)
+    deep = r.model_copy(deep=True)
+    assert deep == r and deep._cache == ["kept"] and deep._cache is not r._cache
+    with pytest.raises(TypeError):
+        r.model_copy(update={"y": 1})
+    assert R.model_validate(r) is r and R.model_validate({"x": 2}) == R(x=2.0)
     assert r.to_dict()["assumptions"][0]["name"] == "n" and list(r.to_dict())[-1] == "assumptions"
     with pytest.raises(TypeError):
         R()
     with pytest.raises(TypeError):
+        R(x=1, y=2)  # an unknown keyword is an error, not silently dropped
+    with pytest.raises(TypeError):
+        R(x=1, _n=2)  # nor can a private attribute be passed
+    with pytest.raises(TypeError):
         hash(r)  # a mutable result is not hashable (as a pydantic model)
+
+
+class Nested(Result):  # at module level: its annotations resolve (typing.get_type_hints)
+    inner: Assumption = Assumption(name="none", value=None, source="s")
+    counts: dict[str, float] = {}
+
+
+def test_records_convert_nested_and_frozen_rows():
+    from billshape import catalog
+
+    n = Nested(inner={"name": "k", "value": 2, "source": "s"}, counts={"a": 1, "b": np.int64(2)})
+    assert n.inner == Assumption(name="k", value=2, source="s")
+    assert n.counts == {"a": 1.0, "b": 2.0} and all(type(v) is float for v in n.counts.values())
+    assert Nested().counts == {} and Nested().counts is not Nested().counts
+
+    class Local(Result):  # names a class local to this function: the values are stored as given
+        here: Local | None = None
+        x: float = 0.0
+
+    assert type(Local(x=1).x) is int
+
+    row = catalog.constants()["hours_per_year"]
+    assert type(row.value) is float and hash(row) == hash(row.model_copy()) and row == row.model_copy()
+    with pytest.raises(ValueError):
+        catalog.GpuPrice(provider="x", gpu="y", tier="nope", usd_per_gpu_hour=1, source="s", as_of="2024-01-01")
+    assert type(catalog.GpuPrice(provider="x", gpu="y", tier="spot", usd_per_gpu_hour=1, source="s",
+                                 as_of="2024-01-01").usd_per_gpu_hour) is float
+    assert catalog.numeric_fields(catalog.GpuPrice) == {"usd_per_gpu_hour"}

@@ -60,6 +60,19 @@ class Expect:
         self.micro += expected_micro(provider, model, when, inp, cr, cw, out)
         self.reported[key] = reported
 
+    def price_batch(self, provider, model, when, inp, cr, cw, out):
+        """A batch-tier row: every token price halved (and rounded to 1e-9) before the per-component rounding."""
+        from billshape import api_prices
+
+        q = api_prices.quote(model, provider, when.date())
+        half = lambda x: (Decimal(x) * Decimal("0.5")).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)  # noqa: E731
+        ip = half(q.input_mtok)
+        parts = [(inp - cr - cw) * ip, cr * (half(q.cache_read_mtok) if q.cache_read_mtok is not None else ip),
+                 cw * (half(q.cache_write_mtok) if q.cache_write_mtok is not None else ip), out * half(q.output_mtok)]
+        self.read += 1
+        self.priced += 1
+        self.micro += sum(int(x.to_integral_value(rounding=ROUND_HALF_UP)) for x in parts)
+
     def bad(self, reason):
         self.read += 1
         self.quarantined += 1
@@ -75,15 +88,27 @@ def expect_anthropic_usage() -> Expect:
         for r in bucket["results"]:
             cc = r["cache_creation"]
             cw = cc["ephemeral_5m_input_tokens"] + cc["ephemeral_1h_input_tokens"]
-            if r["service_tier"] == "batch":
-                e.bad("batch service tier: batch prices are not modelled")
-            elif r["context_window"] == "200k-1M":
+            if r["context_window"] == "200k-1M":
                 e.bad("context window 200k-1M: long-context prices of aggregated rows are not modelled")
             elif r["output_tokens"] < 0:
                 e.bad("negative output_tokens")
             else:
                 inp = r["uncached_input_tokens"] + r["cache_read_input_tokens"] + cw
-                e.price(None, "anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"])
+                searches = (r.get("server_tool_use") or {}).get("web_search_requests") or 0
+                if searches:  # web-search requests at genai-prices' price per thousand (x 0.5 in the batch tier)
+                    from billshape import api_prices
+
+                    q = api_prices.quote(r["model"], "anthropic", ts(bucket["starting_at"]).date())
+                    if q.usd_per_web_search is None:
+                        e.bad(f"no price for web_search_calls (model {r['model']})")
+                        continue
+                    m = Decimal("0.5") if r["service_tier"] == "batch" else Decimal(1)
+                    per = (q.usd_per_web_search * m).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)
+                    e.micro += searches * int((per * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))
+                if r["service_tier"] == "batch":  # data/service_tiers.csv: Anthropic batch = half of every token price
+                    e.price_batch("anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"])
+                else:
+                    e.price(None, "anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"])
     return e
 
 
@@ -320,7 +345,9 @@ def test_an_old_ledger_opens_and_gains_the_column(tmp_path):
     db = str(tmp_path / "old.duckdb")
     con = duckdb.connect(db)
     for name, schema in (("ledger", LEDGER), ("quarantine", QUARANTINE), ("files", E.TABLES["files"])):
-        old = pa.schema([f for f in schema if f.name not in ("reported_usd_micro", "content_key")]).empty_table()
+        # a database from before reported_usd_micro (and the columns added after it: service_tier, the units)
+        cut = schema.names.index("reported_usd_micro") if "reported_usd_micro" in schema.names else len(schema)
+        old = pa.schema(list(schema)[:cut]).empty_table()
         con.register("_old", old)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _old")
         con.unregister("_old")
@@ -370,8 +397,7 @@ def test_anthropic_usage_record_normalises_the_input():
     assert (rec["input_tokens"], rec["cache_read_tokens"], rec["cache_write_tokens"], rec["output_tokens"], rec["requests"]) == (175, 50, 25, 7, 0)
     with pytest.raises(R.RowError, match="missing model"):
         C.anthropic_usage_record({**r, "model": None}, bucket)
-    with pytest.raises(R.RowError, match="service tier priority"):
-        C.anthropic_usage_record({**r, "service_tier": "priority"}, bucket)
+    assert C.anthropic_usage_record({**r, "service_tier": "Priority"}, bucket)["service_tier"] == "priority"  # priced (or not) by the ledger
 
 
 def test_litellm_anthropic_counts_below_the_cache_are_completed():

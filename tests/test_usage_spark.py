@@ -10,6 +10,8 @@ import pytest
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    if os.environ.get("CI") == "true":  # CI installs Java (.ci/run): a missing one there is a failure, not a skip
+        pytest.fail("CI: the Spark tests need Java on PATH (.ci/run installs default-jre-headless)", pytrace=False)
     pytest.skip("PySpark needs Java (java not on PATH)", allow_module_level=True)
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -29,6 +29,9 @@ from billshape.errors import BillshapeInputError
 from billshape.results import Assumption
 
 PRICE_FIELDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok")
+#: Modality prices read as they are (USD per million tokens); a tiered one is left out (None: rows with those
+#: tokens are then quarantined by the ledger, not priced at a wrong tier).
+MODALITY_FIELDS = ("input_image_mtok", "output_image_mtok", "input_audio_mtok", "output_audio_mtok")
 NINE = Decimal("1e-9")
 DEFAULT_FILE = "api_prices_as_of.csv"
 
@@ -52,6 +55,12 @@ class ApiQuote:
     tier_cache_read_mtok: Decimal | None = None
     tier_cache_write_mtok: Decimal | None = None
     tier_output_mtok: Decimal | None = None
+    input_image_mtok: Decimal | None = None
+    output_image_mtok: Decimal | None = None
+    input_audio_mtok: Decimal | None = None
+    output_audio_mtok: Decimal | None = None
+    #: USD per web-search call (genai-prices ``web_searches_kcount`` / 1000).
+    usd_per_web_search: Decimal | None = None
 
     @property
     def source(self) -> str:
@@ -59,7 +68,8 @@ class ApiQuote:
 
     def prices(self) -> dict[str, Decimal | int | None]:
         """The price fields by name (the ledger's price-table columns)."""
-        keys = PRICE_FIELDS + tuple("tier_" + f for f in PRICE_FIELDS) + ("tier_start", "requests_kpr")
+        keys = PRICE_FIELDS + tuple("tier_" + f for f in PRICE_FIELDS) + ("tier_start", "requests_kpr") + MODALITY_FIELDS \
+            + ("usd_per_web_search",)
         return {k: getattr(self, k) for k in keys}
 
 
@@ -132,8 +142,13 @@ def quote(model: str, provider: str | None = None, day: dt.date | None = None) -
     if row["input_mtok"] is None or row["output_mtok"] is None:
         raise ApiPriceMiss("tokens", str(model), provider, found)
     rk = getattr(mp, "requests_kpr", None)
+    if rk is None:  # genai-prices 0.2 names the per-thousand-requests price requests_kcount
+        rk = getattr(mp, "requests_kcount", None)
+    units = {f: None if isinstance(getattr(mp, f, None), TieredPrices) else _q(getattr(mp, f, None)) for f in MODALITY_FIELDS}
+    ws = getattr(mp, "web_searches_kcount", None)
+    units["usd_per_web_search"] = None if ws is None or isinstance(ws, TieredPrices) else _q(Decimal(ws) / 1000)
     return ApiQuote(provider=prov.id, model=info.id, day=day, version=version(), tier_start=tier_start,
-                    requests_kpr=_q(rk) if not isinstance(rk, TieredPrices) else None, **row)
+                    requests_kpr=_q(rk) if not isinstance(rk, TieredPrices) else None, **row, **units)
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from billshape.errors import BillshapeInputError, unknown_name
-from billshape.results import Assumption, Record
+from billshape.results import Assumption, Record, field_types
 
 TIERS = ("on-demand", "reserved-1y", "reserved-3y", "spot")
 PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
@@ -162,8 +162,8 @@ class GpuPrice(Row):
     instance_type: str = ""
     note: str = ""
 
-    def __init__(self, **data: Any):
-        super().__init__(**data)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.tier not in TIERS:
             raise ValueError(f"tier {self.tier!r} not in {TIERS}")
 
@@ -213,10 +213,7 @@ def typed_row(model: type[Record], row: dict[str, str], numeric: set[str]) -> An
 
 
 def numeric_fields(model: type[Record]) -> set[str]:
-    return {
-        name for name, f in model.model_fields.items()
-        if f.annotation in (float, float | None, int | None)
-    }
+    return {name for name, tp in field_types(model).items() if tp in (float, float | None, int | None)}
 
 
 def load_typed(model: type[Record], filename: str, extra_numeric: set[str] | frozenset[str] = frozenset()) -> tuple:

@@ -7,17 +7,21 @@ Every decision returns a :class:`Result` (a :class:`Record`: a typed record with
 * renders as an HTML table in Jupyter (``_repr_html_``) and converts to pandas (:meth:`Result.to_pandas`).
 
 Results and catalog rows are built by the library from values it has already checked, so they need no validator:
-:class:`Record` is a small standard-library class (fields from the class annotations, defaults, ``frozen``) with
-the part of pydantic's model API the project reads (``model_fields``, ``model_dump``, ``model_copy``,
-``model_validate``, equality, ``repr``). It converts numbers the way pydantic's lax mode does (an ``int`` or numpy
-scalar given for a ``float`` field is stored as a Python ``float``; ``tests/test_startup_fast.py`` compares the two),
-so that importing a result costs no pydantic: ``billshape train ... --json`` starts in a few tens of milliseconds.
-User input is still validated by pydantic, in the requests of :mod:`billshape.chains.requests`.
+:class:`Record` makes each subclass a standard-library :func:`dataclasses.dataclass` (keyword-only fields,
+``frozen`` from ``model_config``) and adds the part of pydantic's model API the project reads (``model_fields``,
+``model_dump``, ``model_copy``, ``model_validate``). Its ``__post_init__`` converts numbers the way pydantic's lax
+mode does (an ``int`` or numpy scalar given for a ``float`` field is stored as a Python ``float``;
+``tests/test_startup_fast.py`` compares the two), so that importing a result costs no pydantic:
+``billshape train ... --json`` starts in a few tens of milliseconds. User input is still validated by pydantic,
+in the requests of :mod:`billshape.chains.requests`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
+import inspect
 import json
 import math
 import sys
@@ -27,7 +31,6 @@ from typing import Any
 
 from billshape.errors import NonFiniteResult  # noqa: F401  (defined there so the CLI names it without pydantic)
 
-_MISSING = object()
 _NoneType = type(None)
 
 
@@ -146,73 +149,8 @@ def _coercer(tp: Any):
     return None  # str, Any, Literal[...], arbitrary types: as given
 
 
-class FieldInfo:
-    """A record field: its name, its annotation (evaluated on first use) and its default."""
-
-    __slots__ = ("name", "_annotation", "_module", "default")
-
-    def __init__(self, name: str, annotation: Any, module: str, default: Any = _MISSING):
-        self.name, self._annotation, self._module, self.default = name, annotation, module, default
-
-    @property
-    def annotation(self) -> Any:
-        """The field's type (the annotation's text evaluated in its module; the text if that fails)."""
-        if isinstance(self._annotation, str):
-            try:
-                self._annotation = eval(self._annotation, dict(vars(sys.modules[self._module])))  # noqa: S307
-            except Exception:  # a name local to a function: keep the text (the value is stored as given)
-                pass
-        return self._annotation
-
-    def is_required(self) -> bool:
-        return self.default is _MISSING
-
-    def __repr__(self) -> str:
-        return f"FieldInfo(name={self.name!r}, annotation={self.annotation!r}, required={self.is_required()})"
-
-
-class _RecordMeta(type):
-    def __new__(mcls, name, bases, ns, **kwargs):
-        cls = super().__new__(mcls, name, bases, ns, **kwargs)
-        fields: dict[str, FieldInfo] = {}
-        private: dict[str, Any] = {}
-        for base in reversed(cls.__mro__[1:]):
-            fields.update(getattr(base, "__record_fields__", {}))
-            private.update(getattr(base, "__record_private__", {}))
-        own = ns.get("__annotations__")
-        if own is None and "__annotate__" in ns:  # pragma: no cover - Python 3.14 lazy annotations
-            own = cls.__annotations__
-        for fname, ann in (own or {}).items():
-            text = ann if isinstance(ann, str) else repr(ann)
-            if "ClassVar" in text:
-                continue
-            default = ns.get(fname, _MISSING)
-            if fname.startswith("_"):
-                if default is not _MISSING:
-                    private[fname] = default
-                    delattr(cls, fname)
-                continue
-            if default is not _MISSING and not isinstance(default, (property, types.FunctionType)):
-                delattr(cls, fname)  # as pydantic: the default lives in the field, not on the class
-            else:
-                default = _MISSING
-            fields[fname] = FieldInfo(fname, ann, cls.__module__, default)
-        config = dict(getattr(cls, "model_config", {}) or {})
-        cls.__record_fields__ = fields
-        cls.__record_private__ = private
-        cls.__record_frozen__ = bool(config.get("frozen", False))
-        cls.__record_coercers__ = None  # built on first instance (annotations may name later classes)
-        cls.__hash__ = _record_hash if cls.__record_frozen__ else None  # as pydantic: only frozen records hash
-        return cls
-
-    @property
-    def model_fields(cls) -> dict[str, FieldInfo]:
-        """The fields, in order (a base class's fields first), as pydantic's ``model_fields``."""
-        return cls.__record_fields__
-
-
-def _record_hash(self) -> int:
-    return hash((type(self),) + tuple(self.__dict__.get(n) for n in type(self).__record_fields__))
+def _copy_default(value: Any) -> Any:
+    return type(value)(value) if type(value) in (list, dict, set) else value
 
 
 def _private_default(value: Any) -> Any:
@@ -225,8 +163,29 @@ def _private_default(value: Any) -> Any:
     return _copy_default(value)
 
 
-def _copy_default(value: Any) -> Any:
-    return type(value)(value) if type(value) in (list, dict, set) else value
+def field_types(cls: type[Record]) -> dict[str, Any]:
+    """Each field's type: the class's annotations resolved by :func:`typing.get_type_hints`, once per class.
+
+    Empty for a class whose annotations name something its module cannot resolve (a class defined inside a
+    function with local names): its values are then stored as given."""
+    hints = cls.__dict__.get("__record_types__")
+    if hints is None:
+        try:
+            resolved = typing.get_type_hints(cls)
+        except Exception:  # a name local to a function
+            resolved = {}
+        names = cls.model_fields
+        hints = {n: resolved[n] for n in names if n in resolved}
+        cls.__record_types__ = hints
+    return hints
+
+
+def _coercers(cls: type[Record]) -> tuple:
+    found = cls.__dict__.get("__record_coercers__")
+    if found is None:
+        found = tuple((n, c) for n, tp in field_types(cls).items() if (c := _coercer(tp)) is not None)
+        cls.__record_coercers__ = found
+    return found
 
 
 def _dump(v: Any) -> Any:
@@ -241,49 +200,51 @@ def _dump(v: Any) -> Any:
     return v
 
 
-class Record(metaclass=_RecordMeta):
-    """A typed record: fields from the class annotations, keyword construction, numbers converted as pydantic's lax
-    mode converts them, ``model_config = {"frozen": True}`` for immutable (and hashable) records. Unknown keywords
-    are ignored and a missing required field is a ``TypeError``."""
+class Record:
+    """A typed record: each subclass is a :func:`dataclasses.dataclass` (keyword-only, ``eq``, ``repr``;
+    ``model_config = {"frozen": True}`` for immutable, hashable records), with the part of pydantic's model API
+    the project reads.
+
+    * Fields and defaults are the dataclass's; a mutable default (``x: list = []``) is given to each instance as
+      a copy (a ``default_factory``). Unknown keywords and missing required fields are a ``TypeError``.
+    * ``__post_init__`` converts each value (a default too) as pydantic's lax mode does (an ``int`` or numpy
+      scalar for a ``float`` field is stored as a Python ``float``; see :func:`_coercer` and :func:`field_types`).
+    * A ``_name`` annotation is a private attribute: a dataclass field that ``__init__``, ``repr``, equality
+      and :attr:`model_fields` leave out, set from its default (or a pydantic ``PrivateAttr``'s factory).
+    """
 
     model_config: typing.ClassVar[dict[str, Any]] = {}
+    model_fields: typing.ClassVar[dict[str, dataclasses.Field]] = {}
 
-    def __init__(self, **data: Any):
-        cls = type(self)
-        coercers = cls.__record_coercers__
-        if coercers is None:
-            coercers = cls.__record_coercers__ = {n: _coercer(f.annotation) for n, f in cls.__record_fields__.items()}
-        values: dict[str, Any] = {}
-        for name, f in cls.__record_fields__.items():
-            if name in data:
-                value = data[name]
-                c = coercers[name]
-                values[name] = value if c is None else c(value)
-            elif f.default is not _MISSING:
-                values[name] = _copy_default(f.default)
-            else:
-                raise TypeError(f"{cls.__name__}: missing required field {name!r}")
-        for name, default in cls.__record_private__.items():
-            values[name] = _private_default(default)
-        object.__setattr__(self, "__dict__", values)
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        for name, ann in inspect.get_annotations(cls).items():  # this class's own (dataclasses imports inspect)
+            if "ClassVar" in (ann if isinstance(ann, str) else repr(ann)):
+                continue
+            default = cls.__dict__.get(name, dataclasses.MISSING)
+            if isinstance(default, dataclasses.Field):
+                continue
+            if name.startswith("_"):
+                kw: dict[str, Any] = {}
+                if default is not dataclasses.MISSING:
+                    kw["default_factory"] = functools.partial(_private_default, default)
+                setattr(cls, name, dataclasses.field(init=False, repr=False, compare=False, **kw))
+            elif default is not dataclasses.MISSING and type(default).__hash__ is None:  # [] or {}: one per record
+                setattr(cls, name, dataclasses.field(default_factory=functools.partial(_copy_default, default)))
+        frozen = bool(cls.model_config.get("frozen", False))
+        dataclasses.dataclass(cls, kw_only=True, frozen=frozen, eq=True, repr=True)
+        cls.model_fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        cls.__record_types__ = None  # resolved on first instance (annotations may name later classes)
+        cls.__record_coercers__ = None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self).__record_frozen__ and not name.startswith("_"):
-            raise TypeError(f"{type(self).__name__} is frozen: field {name!r} cannot be set")
-        object.__setattr__(self, name, value)
-
-    def __eq__(self, other: Any) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.__dict__ == other.__dict__
+    def __post_init__(self) -> None:
+        d = self.__dict__  # written directly, so that frozen records convert too
+        for name, coerce in _coercers(type(self)):
+            d[name] = coerce(d[name])
 
     def __iter__(self):
-        for name in type(self).__record_fields__:
-            yield name, self.__dict__[name]
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={self.__dict__[n]!r}" for n in type(self).__record_fields__)
-        return f"{type(self).__name__}({inner})"
+        for name in self.model_fields:
+            yield name, getattr(self, name)
 
     @classmethod
     def model_validate(cls, obj: Any):
@@ -292,17 +253,19 @@ class Record(metaclass=_RecordMeta):
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         """The fields as a dict (nested records as dicts); ``mode="json"``: JSON-safe (see :func:`json_safe`)."""
-        data = {n: _dump(self.__dict__[n]) for n in type(self).__record_fields__}
+        data = {n: _dump(getattr(self, n)) for n in self.model_fields}
         return json_safe(data) if mode == "json" else data
 
     def model_copy(self, update: dict[str, Any] | None = None, deep: bool = False):
-        """A copy with ``update``'s fields replaced (not converted, as in pydantic)."""
+        """A copy with ``update``'s fields replaced, as :func:`dataclasses.replace` but not converted (as in
+        pydantic) and keeping private attributes."""
         import copy
 
-        new = object.__new__(type(self))
-        values = copy.deepcopy(self.__dict__) if deep else dict(self.__dict__)
-        values.update(update or {})
-        object.__setattr__(new, "__dict__", values)
+        new = copy.deepcopy(self) if deep else copy.copy(self)
+        unknown = set(update or ()) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.model_copy: unknown field(s) {sorted(unknown)}")
+        new.__dict__.update(update or {})
         return new
 
 

@@ -31,7 +31,8 @@ function           request                     result
 
 The usage ledger's actions (:mod:`billshape.chains.usage`) run the same way: ``IngestRequest``,
 ``RepriceRequest``, ``ReportRequest``, ``EconomicsRequest``, ``WhatIfRequest``, ``ExportRequest``,
-``FocusTableRequest`` and ``ScenarioFragmentRequest`` (``run(WhatIfRequest(db="usage.duckdb", cache_hit_rate=0.6))``).
+``FocusTableRequest``, ``ScenarioFragmentRequest``, ``MeasuredRequest``, ``MetricsRequest``, ``ForecastRequest``,
+``CheckRequest`` and ``AnomaliesRequest`` (``run(WhatIfRequest(db="usage.duckdb", cache_hit_rate=0.6))``).
 
 ``run(request)`` dispatches on the request's type. Importing this package loads pydantic and the request models
 only; the library modules load when a chain runs.
@@ -43,14 +44,16 @@ from typing import Any
 
 from billshape.chains.requests import (BreakevenRequest, CapacityRequest, MarketBacktestRequest, MarketPathRequest,
                                        PaybackRequest, Request, RouteRequest, ServeRequest, SizeRequest, TrainRequest)
-from billshape.chains.usage import (EconomicsRequest, ExportRequest, FocusTableRequest, IngestRequest, ReportRequest,
+from billshape.chains.usage import (AnomaliesRequest, CheckRequest, EconomicsRequest, ExportRequest, FocusTableRequest,
+                                    ForecastRequest, IngestRequest, MeasuredRequest, MetricsRequest, ReportRequest,
                                     RepriceRequest, ScenarioFragmentRequest, WhatIfRequest)
 
 __all__ = ["run", "train", "serve", "breakeven", "payback", "size", "capacity", "route", "market_path",
            "market_backtest", "Request", "TrainRequest", "ServeRequest", "BreakevenRequest", "PaybackRequest",
            "SizeRequest", "CapacityRequest", "RouteRequest", "MarketPathRequest", "MarketBacktestRequest",
            "IngestRequest", "RepriceRequest", "ReportRequest", "EconomicsRequest", "WhatIfRequest", "ExportRequest",
-           "FocusTableRequest", "ScenarioFragmentRequest"]
+           "FocusTableRequest", "ScenarioFragmentRequest", "MeasuredRequest", "MetricsRequest", "ForecastRequest",
+           "CheckRequest", "AnomaliesRequest"]
 
 # request type -> (module, function) of its run
 _RUNS = {
@@ -71,6 +74,11 @@ _RUNS = {
     ExportRequest: ("billshape.chains.usage", "run_export"),
     FocusTableRequest: ("billshape.chains.usage", "run_focus_table"),
     ScenarioFragmentRequest: ("billshape.chains.usage", "run_scenario_fragment"),
+    MeasuredRequest: ("billshape.chains.usage", "run_measured"),
+    MetricsRequest: ("billshape.chains.usage", "run_metrics"),
+    ForecastRequest: ("billshape.chains.usage", "run_forecast"),
+    CheckRequest: ("billshape.chains.usage", "run_check"),
+    AnomaliesRequest: ("billshape.chains.usage", "run_anomalies"),
 }
 
 

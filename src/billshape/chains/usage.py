@@ -12,6 +12,12 @@ request                        runs                                             
 ``FocusTableRequest``          :func:`billshape.usage.focus_table`              ``pyarrow.Table``
 ``ScenarioFragmentRequest``    :func:`billshape.usage.scenario_fragment`,       :class:`ScenarioFragment`
                                merged into a base scenario (``merge_into``)
+``ForecastRequest``            :func:`billshape.usage.forecast.forecast`        ``forecast.Forecast``
+                               (``backtest``: ``forecast.backtest``)            (``forecast.Backtest``)
+``CheckRequest``               :func:`billshape.usage.check.check`              ``check.Check``
+``AnomaliesRequest``           :func:`billshape.usage.anomalies.anomalies`      ``anomalies.Anomalies``
+``MeasuredRequest``            :func:`billshape.usage.measured_metrics.measure` ``MeasuredServing``
+``MetricsRequest``             :func:`billshape.usage.exporter.start`           the exporter (serving)
 =============================  ===============================================  ==============================
 
 Importing this module loads pydantic only; DuckDB, Ibis and pyarrow load when a request runs. Errors name the
@@ -267,3 +273,131 @@ def read_base_scenario(source: Any, field: str = "merge_into") -> tuple[dict, st
     if not isinstance(base, dict):
         raise BillshapeInputError(field, name, "a scenario YAML mapping")
     return base, name
+
+
+class MeasuredRequest(Request):
+    """Measured self-hosted economics from two or more Prometheus scrapes (``metrics``: files or loopback URLs, in
+    the order taken) of a vLLM/SGLang page and optionally DCGM's: tokens/s, busy share, $/M output tokens at the
+    rent (``price`` USD/GPU-hour or ``provider`` [+ ``tier``] with ``gpu``), and with ``model`` the serving
+    model's figure beside it. ``window_seconds``: first to last scrape, for samples without timestamps."""
+
+    metrics: list[str]
+    gpus: Optional[float] = None
+    price: Optional[float] = None
+    gpu: Optional[str] = None
+    provider: Optional[str] = None
+    tier: Optional[str] = None
+    model: Optional[str] = None
+    precision: Optional[str] = None
+    window_seconds: Optional[float] = None
+
+
+class MetricsRequest(Request):
+    """Serve the ledger ``db`` as Prometheus metrics on 127.0.0.1:``port`` (0: any free port): totals per ``by``
+    group, cost in the newest ``period`` (month, day or all), ``budget_usd`` usage and margin against a
+    ``revenue`` CSV. The run returns a running :class:`billshape.usage.exporter.Exporter` (``stop()`` it)."""
+
+    db: Db
+    port: int = 9464
+    by: Optional[str] = None
+    period: str = "month"
+    engine: Optional[str] = None
+    budget_usd: Optional[float] = None
+    revenue: Optional[Db] = None
+
+
+def run_measured(req: MeasuredRequest):
+    from billshape.usage.measured_metrics import measure
+
+    return measure(req.metrics, gpus=req.gpus, price=req.price, gpu=req.gpu, provider=req.provider, tier=req.tier,
+                   model=req.model, precision=req.precision, window_seconds=req.window_seconds)
+
+
+def run_metrics(req: MetricsRequest):
+    from billshape.usage import exporter
+
+    return exporter.start(_p(req.db), req.port, by=req.by, period=req.period, engine=req.engine,
+                          budget_usd=req.budget_usd, revenue=_p(req.revenue))
+# ------------------------------------------------------------------------------------------ watch the bill
+
+class ForecastRequest(Request):
+    """Month-end (or ``horizon_days``) spend with P10/P50/P90 per ``by`` group (:func:`billshape.usage.forecast.
+    forecast`); ``backtest``: replay the ledger's past months instead (:func:`~billshape.usage.forecast.backtest`)."""
+
+    db: Db
+    by: Optional[str] = None
+    horizon_days: Optional[int] = None
+    engine: Optional[str] = None
+    samples: int = 2000
+    seed: int = 0
+    backtest: bool = False
+
+
+class CheckRequest(Request):
+    """Budget and unit-economics rules over the current ``period`` (:func:`billshape.usage.check.check`): a
+    ``budget_usd`` per ``by`` group (80 / 90 / 100 % levels), a ``max_cost_per_request``, a ``min_margin`` with a
+    ``revenue`` table (``{customer: USD}`` or a CSV path) or a ``scenario`` (its ``product.price_per_user_month_usd``);
+    ``rules``: a YAML file of the same keys (the fields given here win)."""
+
+    db: Db
+    rules: Optional[Db] = None
+    budget_usd: Optional[float] = None
+    period: Optional[str] = None
+    by: Optional[str] = None
+    max_cost_per_request: Optional[float] = None
+    min_margin: Optional[float] = None
+    revenue: Optional[Union[dict[str, float], str, Path]] = None
+    scenario: Optional[Source] = None
+    engine: Optional[str] = None
+
+
+class AnomaliesRequest(Request):
+    """Days (or hours: ``grain``) whose cost or tokens per request for a ``by`` group leave their usual range
+    (:func:`billshape.usage.anomalies.anomalies`: rolling median / MAD), with the ``rows`` costliest ledger rows."""
+
+    db: Db
+    by: str = "customer"
+    grain: str = "day"
+    threshold: float = 6.0
+    window: int = 28
+    rows: int = 5
+    engine: Optional[str] = None
+
+
+def run_forecast(req: ForecastRequest):
+    from billshape.usage import forecast as F
+
+    if req.backtest:
+        if req.horizon_days is not None:
+            raise BillshapeInputError("horizon_days", req.horizon_days, "not with `backtest` (it replays whole months)")
+        return F.backtest(_p(req.db), req.by, engine=req.engine, samples=req.samples, seed=req.seed)
+    return F.forecast(_p(req.db), req.by, req.horizon_days, engine=req.engine, samples=req.samples, seed=req.seed)
+
+
+def run_check(req: CheckRequest):
+    from billshape.usage import check as C
+
+    rules = C.read_rules(_p(req.rules)) if req.rules is not None else {}
+    given = {k: getattr(req, k) for k in ("budget_usd", "period", "by", "max_cost_per_request", "min_margin")
+             if getattr(req, k) is not None}
+    rules.update(given)
+    revenue = req.revenue if req.revenue is not None else rules.pop("revenue", None)
+    rules.pop("revenue", None)
+    if isinstance(revenue, (str, Path)):
+        revenue = C.read_revenue(os.fspath(revenue))
+    price = rules.pop("price_per_user_month_usd", None)
+    if req.scenario is not None:
+        base, name = read_base_scenario(req.scenario, "scenario")
+        price = (base.get("product") or {}).get("price_per_user_month_usd")
+        if not isinstance(price, (int, float)) or isinstance(price, bool) or price < 0:
+            raise BillshapeInputError("scenario", name, "a scenario whose product.price_per_user_month_usd is a number >= 0")
+    by = rules.pop("by", None)
+    return C.check(_p(req.db), by=by, engine=req.engine, revenue=revenue, price_per_user_month_usd=price,
+                   period=rules.pop("period", None) or "month", **rules)
+
+
+def run_anomalies(req: AnomaliesRequest):
+    from billshape.usage import anomalies as A
+
+    return A.anomalies(_p(req.db), req.by, req.grain, engine=req.engine, threshold=req.threshold, window=req.window,
+                       rows=req.rows)

@@ -205,6 +205,8 @@ def register(app: typer.Typer) -> None:
         console().print(f"wrote {res['rows']} FOCUS {res['focus_version']} rows to {out} (BilledCost total ${res['billed_cost_usd']:,.6f})")
 
     __import__("billshape.cli._usage_reconcile", fromlist=["register"]).register(group)  # usage reconcile
+    __import__("billshape.cli._usage_metrics", fromlist=["register"]).register(group)  # usage measured, usage metrics
+    __import__("billshape.cli._usage_watch", fromlist=["register"]).register(group)  # usage forecast|check|anomalies
 
 
 #: what the usage verbs call two fields where the label table's flags do not fit: the positional FILES argument

@@ -218,3 +218,43 @@ def charts(res) -> dict[str, Any]:
         "build_vs_buy": build_vs_buy(res),
     }
     return {k: v for k, v in out.items() if v is not None}
+
+
+def forecast_band(fc) -> alt.LayerChart:
+    """A usage forecast (:class:`billshape.usage.forecast.Forecast`): the ledger's daily spend (the last 60 days)
+    and the forecast's daily P10-P90 band with its P50 line."""
+    hist = [{"day": d["day"], "usd": d["actual_usd"]} for d in fc.daily if "actual_usd" in d]
+    fut = [d for d in fc.daily if "p50" in d]
+    x = alt.X("day:T", title="day (UTC)")
+    actual = alt.Chart(alt.Data(values=hist)).mark_line(color="#4C78A8", strokeWidth=2).encode(
+        x=x, y=alt.Y("usd:Q", axis=_money_axis("USD per day")),
+        tooltip=[alt.Tooltip("day:T"), alt.Tooltip("usd:Q", title="actual", format="$,.2f")])
+    layers = [actual]
+    if fut:
+        base = alt.Chart(alt.Data(values=fut)).encode(x=x)
+        layers += [base.mark_area(opacity=0.3, color="#F58518").encode(y="p10:Q", y2="p90:Q"),
+                   base.mark_line(color="#F58518", strokeDash=[4, 3], strokeWidth=2).encode(
+                       y="p50:Q", tooltip=[alt.Tooltip("day:T"), alt.Tooltip("p10:Q", format="$,.2f"),
+                                           alt.Tooltip("p50:Q", format="$,.2f"), alt.Tooltip("p90:Q", format="$,.2f")])]
+    t = fc.total
+    return alt.layer(*layers).properties(
+        width=WIDTH, height=HEIGHT,
+        title=alt.Title(f"Spend forecast to {fc.period_end}: P50 ${t['p50']:,.2f} (P10 ${t['p10']:,.2f}, P90 "
+                        f"${t['p90']:,.2f})", subtitle="blue: actual daily spend; orange: forecast P50 and P10-P90 band"))
+
+
+def backtest_chart(bt) -> alt.LayerChart:
+    """A usage forecast backtest (:class:`billshape.usage.forecast.Backtest`): each replayed month's actual spend
+    against its forecast P10-P90 band, per group."""
+    rows = [{"month": r["month"], "key": r["key"], "actual": r["actual_usd"], "p10": r["p10"], "p50": r["p50"],
+             "p90": r["p90"]} for r in bt.trials]
+    base = alt.Chart(alt.Data(values=rows)).encode(x=alt.X("month:O", title="month"),
+                                                  color=alt.Color("key:N", title="group"))
+    rule = base.mark_rule(strokeWidth=6, opacity=0.35).encode(y=alt.Y("p10:Q", axis=_money_axis("USD per month")), y2="p90:Q")
+    dots = base.mark_point(filled=True, size=50).encode(
+        y="actual:Q", tooltip=[alt.Tooltip("month:O"), alt.Tooltip("key:N"), alt.Tooltip("actual:Q", format="$,.2f"),
+                               alt.Tooltip("p10:Q", format="$,.2f"), alt.Tooltip("p90:Q", format="$,.2f")])
+    return (rule + dots).properties(
+        width=WIDTH, height=HEIGHT,
+        title=alt.Title(f"Forecast backtest: {bt.coverage:.0%} of months inside P10-P90, mean abs error {bt.mape:.1f} %",
+                        subtitle="bars: the forecast's P10-P90 from the history before the month; dots: actual"))

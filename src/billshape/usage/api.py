@@ -8,13 +8,12 @@ rounded to the micro-dollar (floats in JSON, with ``*_micro_usd`` integers besid
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
-import shutil
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +26,7 @@ from billshape.usage import prices as P
 from billshape.usage import readers as R
 from billshape.usage import sources as S
 from billshape.usage.schema import DUPLICATE, FILES, MAPPABLE, MICRO, QUARANTINE, REKEYED, STAGE
+from billshape.usage.staging import stage_folder
 
 FORMATS = R.FORMATS  # otel, openai, raw, csv, parquet and the connectors (connectors.py)
 REPORT_BY = ("customer", "feature", "project", "user", "model", "provider", "day", "month")
@@ -103,84 +103,84 @@ def ingest(
     mapping = parse_map(mapping) if mapping is not None and not isinstance(mapping, dict) else mapping or {}
     inputs = S.log_inputs(files)
     user_prices = _user_prices(prices_csv, self_hosted)
+    window = P.plausible_window()
     store = E.open_store(db, engine)
     ingest_id = uuid.uuid4().hex[:16]
-    tmp = tempfile.mkdtemp(prefix="billshape-stage-")
-    try:
-        seen = {r["file_hash"] for r in store.frame(store.table("files").select("file_hash")).to_pylist()}
-        bad_rows: list[dict] = []
-        file_rows: list[dict] = []
-        skipped: list[str] = []
-        ignored = staged = 0
-        stage_path = os.path.join(tmp, "stage.parquet")
-        writer = pq.ParquetWriter(stage_path, STAGE, compression="none")  # a scratch file: read once, soon
-        now = _dt.datetime.now(_dt.timezone.utc)
-        for i, item in enumerate(inputs):
-            item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
-            path = item.path
-            h = R.file_sha256(path)
-            if h in seen:
-                skipped.append(item.given)
-                continue
-            seen.add(h)
-            n_file = 0
-            for chunk in R.read(path, h, fmt, mapping):
-                if chunk.batch is not None and chunk.batch.num_rows:
-                    writer.write_batch(chunk.batch)
-                    staged += chunk.batch.num_rows
-                    n_file += chunk.batch.num_rows
-                for b in chunk.bad:
-                    bad_rows.append({"row_key": b.row_key, "file_hash": h, "source_file": os.path.basename(path),
-                                     "row_index": b.row_index, "reason": b.reason, "detail": b.detail, "ingest_id": ingest_id})
-                n_file += len(chunk.bad)
-                ignored += chunk.ignored
-                if progress:
-                    progress(item.given, n_file)
-            file_rows.append({"file_hash": h, "source_file": os.path.basename(path), "format": fmt or R.detect_format(path),
-                              "rows_read": n_file, "ingest_id": ingest_id, "ingested_at": now})
-        writer.close()
-        n_read = staged + len(bad_rows)
-
-        store.begin()
+    with stage_folder() as tmp:  # removed however the ingest ends (SIGTERM too); stale ones first
         try:
-            stage = store.read_stage(stage_path)
-            keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-            ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
-            prices = store.register(f"_prices_{ingest_id}", ptable)
-            ledger = store.table("ledger")
-            idless = tuple(bool(store.scalar(x)) for x in E.needs_content_keys(stage, ledger))
-            ledger_new, quarantine_new = E.priced(stage, prices, ledger, ingest_id, cache=store.cache, engine=engine, idless=idless)
-            if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
-                store.append("quarantine", quarantine_new)
-                store.append("ledger", ledger_new)
-            if bad_rows:
-                store.append("quarantine", store.register(f"_bad_{ingest_id}", pa.Table.from_pylist(bad_rows, schema=QUARANTINE)))
-            if file_rows:
-                store.append("files", store.register(f"_files_{ingest_id}", pa.Table.from_pylist(file_rows, schema=FILES)))
-            mine_l = store.table("ledger") if engine == "duckdb" else None
-            # counts of this ingest (read back inside the transaction on DuckDB; from the written partitions on Spark)
-            if engine == "duckdb":
-                led = mine_l.filter(mine_l.ingest_id == ingest_id)
-                q = store.table("quarantine")
-                q = q.filter(q.ingest_id == ingest_id)
-            else:
-                led, q = _spark_partition(store, "ledger", ingest_id), _spark_partition(store, "quarantine", ingest_id)
-            n_priced = int(store.scalar(led.count())) if led is not None else 0
-            micro = int(store.scalar(led.usd_micro.sum()) or 0) if led is not None else 0
-            reasons = Counter()
-            if q is not None:
-                for r in store.frame(q.group_by("reason").aggregate(n=q.count())).to_pylist():
-                    reasons[_reason_class(r["reason"])] += int(r["n"])
-            n_quar = sum(reasons.values())
-            if n_priced + n_quar != n_read:  # the ledger's own invariant: refuse to commit if it fails
-                raise RuntimeError(f"internal error: rows read {n_read} != priced {n_priced} + quarantined {n_quar}")
-            store.commit(ingest_id)
-        except BaseException:
-            store.rollback(ingest_id)
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        store.close()
+            seen = {r["file_hash"] for r in store.frame(store.table("files").select("file_hash")).to_pylist()}
+            bad_rows: list[dict] = []
+            file_rows: list[dict] = []
+            skipped: list[str] = []
+            ignored = staged = 0
+            stage_path = os.path.join(tmp, "stage.parquet")
+            writer = pq.ParquetWriter(stage_path, STAGE, compression="none")  # a scratch file: read once, soon
+            now = _dt.datetime.now(_dt.timezone.utc)
+            for i, item in enumerate(inputs):
+                item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
+                path = item.path
+                h = R.file_sha256(path)
+                if h in seen:
+                    skipped.append(item.given)
+                    continue
+                seen.add(h)
+                n_file = 0
+                for chunk in R.read(path, h, fmt, mapping):
+                    if chunk.batch is not None and chunk.batch.num_rows:
+                        writer.write_batch(chunk.batch)
+                        staged += chunk.batch.num_rows
+                        n_file += chunk.batch.num_rows
+                    for b in chunk.bad:
+                        bad_rows.append({"row_key": b.row_key, "file_hash": h, "source_file": os.path.basename(path),
+                                         "row_index": b.row_index, "reason": b.reason, "detail": b.detail, "ingest_id": ingest_id})
+                    n_file += len(chunk.bad)
+                    ignored += chunk.ignored
+                    if progress:
+                        progress(item.given, n_file)
+                file_rows.append({"file_hash": h, "source_file": os.path.basename(path), "format": fmt or R.detect_format(path),
+                                  "rows_read": n_file, "ingest_id": ingest_id, "ingested_at": now})
+            writer.close()
+            n_read = staged + len(bad_rows)
+
+            store.begin()
+            try:
+                stage = store.read_stage(stage_path)
+                keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
+                prices = store.register(f"_prices_{ingest_id}", ptable)
+                ledger = store.table("ledger")
+                idless = tuple(bool(store.scalar(x)) for x in E.needs_content_keys(stage, ledger))
+                ledger_new, quarantine_new = E.priced(stage, prices, ledger, ingest_id, cache=store.cache, engine=engine, idless=idless)
+                if staged:  # quarantine first: its duplicate test reads the ledger as it was before this ingest
+                    store.append("quarantine", quarantine_new)
+                    store.append("ledger", ledger_new)
+                if bad_rows:
+                    store.append("quarantine", store.register(f"_bad_{ingest_id}", pa.Table.from_pylist(bad_rows, schema=QUARANTINE)))
+                if file_rows:
+                    store.append("files", store.register(f"_files_{ingest_id}", pa.Table.from_pylist(file_rows, schema=FILES)))
+                mine_l = store.table("ledger") if engine == "duckdb" else None
+                # counts of this ingest (read back inside the transaction on DuckDB; from the written partitions on Spark)
+                if engine == "duckdb":
+                    led = mine_l.filter(mine_l.ingest_id == ingest_id)
+                    q = store.table("quarantine")
+                    q = q.filter(q.ingest_id == ingest_id)
+                else:
+                    led, q = _spark_partition(store, "ledger", ingest_id), _spark_partition(store, "quarantine", ingest_id)
+                n_priced = int(store.scalar(led.count())) if led is not None else 0
+                micro = int(store.scalar(led.usd_micro.sum()) or 0) if led is not None else 0
+                reasons = Counter()
+                if q is not None:
+                    for r in store.frame(q.group_by("reason").aggregate(n=q.count())).to_pylist():
+                        reasons[_reason_class(r["reason"])] += int(r["n"])
+                n_quar = sum(reasons.values())
+                if n_priced + n_quar != n_read:  # the ledger's own invariant: refuse to commit if it fails
+                    raise RuntimeError(f"internal error: rows read {n_read} != priced {n_priced} + quarantined {n_quar}")
+                store.commit(ingest_id)
+            except BaseException:
+                store.rollback(ingest_id)
+                raise
+        finally:
+            store.close()
     return IngestResult(
         rows_read=n_read, rows_priced=n_priced, rows_quarantined=n_quar, quarantine_reasons=dict(sorted(reasons.items())),
         total_usd=usd(micro), total_micro_usd=micro, files_ingested=[f["source_file"] for f in file_rows],
@@ -188,7 +188,7 @@ def ingest(
         rows_already_present=reasons.get(DUPLICATE, 0) + reasons.get(REKEYED, 0), rows_rekeyed=reasons.get(REKEYED, 0),
         assumptions=[
             user("files", len(inputs), "files", "FILES"), engine_used,
-            *_price_assumptions(prices_csv, user_prices),
+            *_price_assumptions(prices_csv, user_prices), P.window_assumption(window),
         ],
     )
 
@@ -239,6 +239,8 @@ def _reason_class(reason: str) -> str:
         return "invalid JSON"
     if reason.startswith("unreadable "):
         return reason.split(" from row")[0]
+    if reason.startswith("timestamp ") and " outside the plausible window " in reason:  # the date is per row
+        return "timestamp outside" + reason.split(" outside", 1)[1]
     return reason
 
 
@@ -281,6 +283,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
     user_prices = _user_prices(prices_csv, self_hosted)
     if engine == "duckdb" and not os.path.exists(db) or engine == "spark" and not os.path.isdir(db):
         raise BillshapeInputError("db", db, "an existing usage database (run `billshape usage ingest` first)")
+    window = P.plausible_window()
     store = E.open_store(db, engine)
     rid = "r" + uuid.uuid4().hex[:15]
     try:
@@ -297,7 +300,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
             if n_cand:
                 stage = E.as_stage(cand)
                 keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices)
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
                 prices = store.register(f"_prices_{rid}", ptable)
                 ledger_new, quarantine_new = E.priced(stage, prices, ledger, rid, engine=engine)
                 for r in store.frame(quarantine_new.group_by("reason").aggregate(n=quarantine_new.count())).to_pylist():
@@ -333,7 +336,7 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
         quarantine_reasons=dict(sorted(reasons.items())), repriced_usd=usd(micro), repriced_micro_usd=micro,
         rows_priced_total=n_l_after, rows_quarantined_total=n_q_after, rows_read_total=read_total, engine=engine,
         reprice_id=rid if n_cand else None,
-        assumptions=[engine_used, *_price_assumptions(prices_csv, user_prices)],
+        assumptions=[engine_used, *_price_assumptions(prices_csv, user_prices), P.window_assumption(window)],
     )
 
 
@@ -641,6 +644,25 @@ def parse_route(text: str, field: str = "routes") -> tuple[str, Decimal, str]:
     return src.strip(), s, to.strip()
 
 
+#: the finest cache hit rate the what-if resolves (its rate is a decimal(18, 9)); a rate in (0, 1e-9) is refused
+RATE_STEP = Decimal("1e-9")
+RATE_ALLOWED = "0, or a fraction in [1e-9, 1] (rates are resolved to 9 decimals)"
+
+
+def check_cache_hit_rate(value, field: str = "cache_hit_rate") -> tuple[float, Decimal]:
+    """``cache_hit_rate`` checked: a finite number that is 0 or in [1e-9, 1] (NaN, infinities, negatives, values
+    above 1 and subnormal-small ones like 1e-320 are errors naming ``field``); returns it as a float (-0.0 as 0.0)
+    and the Decimal rate used, rounded half-even to 9 decimals (1/3 is used as 0.333333333)."""
+    try:
+        x = float(value) if not isinstance(value, (bool, bytes)) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not math.isfinite(x) or not (x == 0 or float(RATE_STEP) <= x <= 1):
+        raise BillshapeInputError(field, value, RATE_ALLOWED)
+    x += 0.0  # -0.0 is 0
+    return x, Decimal(repr(x)).quantize(RATE_STEP, rounding=ROUND_HALF_EVEN)
+
+
 def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = None, engine: str | None = None,
            prices_csv: str | None = None) -> WhatIf:
     """Re-price the measured usage: move a share of one model's requests to another, and/or set the
@@ -656,10 +678,9 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
     parsed = [parse_route(r, f"routes[{i}]") for i, r in enumerate(routes)]
     if len({p[0] for p in parsed}) != len(parsed):
         raise BillshapeInputError("routes", list(routes), "each FROM model at most once")
+    rate_used = None
     if cache_hit_rate is not None:
-        from billshape._validate import unit_interval
-
-        unit_interval("cache_hit_rate", cache_hit_rate)
+        cache_hit_rate, rate_used = check_cache_hit_rate(cache_hit_rate)
     if not parsed and cache_hit_rate is None:
         raise BillshapeInputError("routes", None, "at least one `routes` or a `cache_hit_rate`")
     user_prices = P.read_user_prices(prices_csv)
@@ -675,7 +696,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         base_micro = int(store.scalar(ledger.usd_micro.sum()) or 0)
         t = ledger
         if cache_hit_rate is not None:
-            rate = ibis.literal(Decimal(str(cache_hit_rate)), type="decimal(18,9)")
+            rate = ibis.literal(rate_used, type="decimal(18,9)")
             cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
@@ -731,5 +752,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         baseline_micro_usd=base_micro, whatif_micro_usd=new_micro,
         assumptions=[*(user("route", r, None, "routes") for r in routes)]
         + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "cache_hit_rate")] if cache_hit_rate is not None else [])
+        + ([derived("cache hit rate used", float(rate_used), "fraction of input tokens", "`cache_hit_rate` rounded to 9 "
+                    "decimals (the ledger's rate resolution)")] if rate_used is not None and rate_used != Decimal(repr(cache_hit_rate)) else [])
         + [Assumption(name="prices", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None)],
     )

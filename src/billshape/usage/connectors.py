@@ -112,8 +112,8 @@ def _object(value, name: str) -> dict:
 
 
 def _overrides(row: dict, mapping: dict[str, str]) -> dict:
-    """``--map COL=ts|model|provider`` values of a row (the dimensions go through ``_dims``)."""
-    return {f: row[c] for c, f in mapping.items() if f in ("ts", "model", "provider") and row.get(c) not in (None, "")}
+    """``--map COL=ts|model|provider|service_tier`` values of a row (the dimensions go through ``_dims``)."""
+    return {f: row[c] for c, f in mapping.items() if f in ("ts", "model", "provider", "service_tier") and row.get(c) not in (None, "")}
 
 
 def _dim_mapping(defaults: dict[str, str], mapping: dict[str, str]) -> dict[str, str]:
@@ -214,13 +214,13 @@ def _anthropic_usage_rows(doc, b: _Batcher, index: int, mapping: dict[str, str])
 
 def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | None = None, key: str = "", index: int = 0) -> dict:
     """One result of a usage-report bucket as a record: input = uncached + cache reads + cache writes (5 min and
-    1 h); the bucket's start is its time; no request count (``requests`` 0). Batch and priority tiers and the
-    200k-1M context window are quarantined: their prices differ and an aggregated row cannot carry them."""
+    1 h); the bucket's start is its time; no request count (``requests`` 0). The ``service_tier`` is kept (the
+    ledger prices it from ``data/service_tiers.csv``, or quarantines a tier it has no row for); web-search
+    requests (``server_tool_use.web_search_requests``) are counted. The 200k-1M context window is quarantined: an
+    aggregated row cannot tell which requests crossed the long-context threshold."""
     mapping = mapping or {}
     tier = res.get("service_tier")
-    if tier not in (None, "standard"):
-        raise RowError("batch service tier: batch prices are not modelled" if tier == "batch"
-                       else f"service tier {str(tier)[:20]}: its prices are not modelled")
+    stu = res.get("server_tool_use") if isinstance(res.get("server_tool_use"), dict) else {}
     if res.get("context_window") not in (None, "0-200k"):
         raise RowError(f"context window {str(res['context_window'])[:20]}: long-context prices of aggregated rows are not modelled")
     cc = res.get("cache_creation")
@@ -240,6 +240,7 @@ def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | No
         dims=_dims(res, _dim_mapping({"workspace_id": "project", "account_id": "user_id"}, mapping)),
         input_tokens=uncached + cr + cw, cache_read_tokens=cr, cache_write_tokens=cw,
         output_tokens=_int("output_tokens", res.get("output_tokens"), required=True),
+        web_search_calls=stu.get("web_search_requests"), service_tier=extra.get("service_tier", tier),
     )
 
 

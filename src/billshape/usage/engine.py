@@ -21,7 +21,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
-from billshape.usage.schema import CONTENT_KEY_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE, FILES, LEDGER, QUARANTINE, REKEYED, STAGE
+from billshape.usage.schema import (CONTENT_KEY_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE, FILES, LEDGER, MICRO,
+                                    QUARANTINE, REKEYED, STAGE, UNIT_COST_FIELDS, UNIT_FIELDS)
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 #: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
@@ -178,27 +179,57 @@ def _check_duckdb_path(path: str, read_only: bool) -> None:
 
 _SPARK = None
 
+#: Spark settings of billshape's session: UTC, small shuffles, no web UI, no console progress bar, ANSI SQL
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.ansi.enabled": "true",
+}
+
+
+def _check_spark() -> None:
+    """The spark engine's extra (PySpark) is installed, else :class:`~billshape.errors.MissingExtra` (the CLI's one
+    line, exit 2: ``pip install 'billshape[spark]'``), before Ibis would give its own advice."""
+    from billshape._extras import check
+
+    check("spark", "the spark engine")
+
+
+def _quiet_context(conf) -> None:
+    """Start the SparkContext on a JVM whose stdout and stderr go to ``BILLSHAPE_SPARK_LOG`` (appended) or
+    nowhere: the JVM's own warnings, log4j's console lines and stage progress never reach billshape's output.
+    Spark's errors still reach Python as exceptions."""
+    import subprocess
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    log = os.environ.get("BILLSHAPE_SPARK_LOG")
+    sink = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the JVM writes to it while it runs
+    gateway = launch_gateway(conf, popen_kwargs={"stdout": sink, "stderr": sink})
+    SparkContext(conf=conf, gateway=gateway)
+
 
 def spark_session():
-    """One local Spark session per process (UTC, small shuffles); Java must be on PATH."""
+    """One local Spark session per process (UTC, small shuffles, quiet: see :func:`_quiet_context`); Java must be
+    on PATH. An active SparkContext (a notebook's, or ``pyspark``'s shell) is used as it is."""
     global _SPARK
     if _SPARK is None:
+        _check_spark()
         if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             from billshape.errors import BillshapeInputError
 
             raise BillshapeInputError("engine", "spark", "duckdb, or spark with Java 17+ on PATH", "java not found")
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark import SparkConf, SparkContext
         from pyspark.sql import SparkSession
 
-        _SPARK = (
-            SparkSession.builder.master(os.environ.get("BILLSHAPE_SPARK_MASTER", "local[2]"))
-            .appName("billshape-usage")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", os.environ.get("BILLSHAPE_SPARK_PARTITIONS", "4"))
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.ansi.enabled", "true")
-            .getOrCreate()
-        )
+        conf = SparkConf().setMaster(os.environ.get("BILLSHAPE_SPARK_MASTER", "local[2]")).setAppName("billshape-usage")
+        conf.setAll([*SPARK_CONF.items(), ("spark.sql.shuffle.partitions", os.environ.get("BILLSHAPE_SPARK_PARTITIONS", "4"))])
+        if SparkContext._active_spark_context is None:
+            _quiet_context(conf)
+        _SPARK = SparkSession.builder.config(conf=conf).getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
     return _SPARK
 
@@ -207,6 +238,7 @@ class SparkStore(Store):
     engine = "spark"
 
     def __init__(self, path: str, read_only: bool = False):
+        _check_spark()
         if read_only and not os.path.isdir(path):
             from billshape.errors import BillshapeInputError
 
@@ -372,25 +404,45 @@ def _round_micro(tokens, price):
 def cost_columns(t, prefix: str = "") -> dict:
     """Per-row cost components [integer micro-dollars] of a table that has token and price columns.
 
-    Uncached input at the input price; cache reads and writes at their prices (the input price when the
-    model has none); output at the output price; per-request fees. Tiered (long-context) prices apply to a
+    Uncached text input at the input price; cache reads and writes at their prices (the input price when the
+    model has none); text output at the output price; per-request fees. Tiered (long-context) prices apply to a
     single request whose input exceeds the tier start, to all its tokens, as providers bill them.
+    Multimodal and per-unit terms (:data:`billshape.usage.schema.UNIT_FIELDS`): image and audio tokens at their
+    modality's prices (input image tokens at the input price when the model has no image price), images,
+    seconds and web-search calls at their per-unit prices. Every price is first multiplied by the row's service
+    tier multiplier (:func:`tier_multiplier`; 1 for a row without a tier).
     """
     p = lambda name: t[prefix + name]  # noqa: E731
+    zero = ibis.literal(0, dt.Decimal(18, 9))
     tier = p("tier_start").notnull() & (t.requests == 1) & (t.input_tokens > p("tier_start"))
 
-    def price(name):
+    def price(name, component):
         base = p(name) if name == "input_mtok" or name == "output_mtok" else p(name).coalesce(p("input_mtok"))
         tiered = p("tier_" + name).coalesce(p("tier_input_mtok") if name.startswith("cache") else p("tier_" + name)).coalesce(base)
-        return ibis.ifelse(tier, tiered, base)
+        return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, component)
 
-    uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens
+    def unit_price(name, component, fallback=None):
+        col = p(name) if prefix + name in t.columns else ibis.null(dt.Decimal(18, 9))
+        return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component)
+
+    n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
+    uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
+    text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
+    kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests")
+    input_price = ibis.ifelse(tier, p("tier_input_mtok").coalesce(p("input_mtok")), p("input_mtok"))
     cols = {
-        "usd_micro_input": _round_micro(uncached, price("input_mtok")),
-        "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok")),
-        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok")),
-        "usd_micro_output": _round_micro(t.output_tokens, price("output_mtok")),
-        "usd_micro_requests": _round_micro(t.requests, p("requests_kpr").coalesce(ibis.literal(0, dt.Decimal(18, 9))) * 1000),
+        "usd_micro_input": _round_micro(uncached, price("input_mtok", "input")),
+        "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok", "cache_read")),
+        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok", "cache_write")),
+        "usd_micro_output": _round_micro(text_out, price("output_mtok", "output")),
+        "usd_micro_requests": _round_micro(t.requests, kpr),
+        "usd_micro_image": _round_micro(n["input_image_tokens"], unit_price("input_image_mtok", "image", input_price))
+        + _round_micro(n["output_image_tokens"], unit_price("output_image_mtok", "image")),
+        "usd_micro_audio": _round_micro(n["input_audio_tokens"], unit_price("input_audio_mtok", "audio"))
+        + _round_micro(n["output_audio_tokens"], unit_price("output_audio_mtok", "audio")),
+        "usd_micro_images": _round_micro(n["images_generated"], unit_price("usd_per_image", "images") * MICRO),
+        "usd_micro_seconds": _round_micro(n["seconds_generated"], unit_price("usd_per_second", "seconds") * MICRO),
+        "usd_micro_web_search": _round_micro(n["web_search_calls"], unit_price("usd_per_web_search", "web_search") * MICRO),
     }
     return cols
 
@@ -484,6 +536,62 @@ def _ledger_content_keys(ledger, engine: str, with_ids: bool = True):
     return idless.k, with_id.k
 
 
+# ------------------------------------------------------------------------------------------ service tiers
+
+def _tier_cases(t, component: str | None):
+    """``(condition, multiplier)`` of the catalog rows that apply to ``component`` (None: any), most specific first."""
+    from billshape.usage.prices import tier_rows
+
+    tier = t.service_tier.lower()
+    out = []
+    for r in tier_rows():
+        if component is not None and r.component not in (component, "all"):
+            continue
+        cond = tier == r.tier
+        if r.provider:
+            cond = cond & (t.provider.lower() == r.provider)
+        if r.model:
+            cond = cond & (t.model.lower() == r.model)
+        out.append((cond, ibis.literal(r.multiplier, dt.Decimal(18, 9))))
+    return out
+
+
+def tier_multiplier(t, component: str):
+    """The service-tier multiplier of a price component for each row (``data/service_tiers.csv``; 1 where the row
+    has no tier, and where its tier has no row: those rows are quarantined by :func:`priced`)."""
+    one = ibis.literal(1, dt.Decimal(18, 9))
+    cases = _tier_cases(t, component) if "service_tier" in t.columns else []
+    return ibis.cases(*cases, else_=one) if cases else one
+
+
+def known_tier(t):
+    """Whether a row's service tier is null or has a catalog row."""
+    if "service_tier" not in t.columns:
+        return ibis.literal(True)
+    cases = _tier_cases(t, None)
+    known = t.service_tier.isnull()
+    for cond, _ in cases:
+        known = known | cond.fill_null(False)
+    return known
+
+
+def _tiered_price(price, t, component: str):
+    """A price [decimal(18, 9)] times the row's tier multiplier, rounded back to 1e-9 (the price type)."""
+    if "service_tier" not in t.columns:
+        return price
+    # ibis types the product decimal(18, 9) and would drop a cast to it: the engines' product is wider
+    # (DuckDB decimal(36, 18), Spark decimal(37, 18)), so cast through decimal(38, 18) to round it back
+    return (price * tier_multiplier(t, component)).cast(dt.Decimal(38, 18)).cast(dt.Decimal(18, 9))
+
+
+#: Quarantine reasons of rows whose unit has no price: (count column, price column, reason prefix).
+UNPRICED_UNITS = (
+    ("input_audio_tokens", "input_audio_mtok"), ("output_audio_tokens", "output_audio_mtok"),
+    ("output_image_tokens", "output_image_mtok"), ("images_generated", "usd_per_image"),
+    ("seconds_generated", "usd_per_second"), ("web_search_calls", "usd_per_web_search"),
+)
+
+
 def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duckdb", idless=(True, True)):
     """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine.
 
@@ -509,16 +617,31 @@ def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duc
         rekeyed = ~dup & ibis.ifelse(j._idless, j.content_key.isin(id_keys), j.content_key.isin(idless_keys))
     else:
         rekeyed = ibis.literal(False)
-    unpriced = j.price_error.notnull() | j.input_mtok.isnull()
-    j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced)
+    tokens = (j.input_tokens > 0) | (j.output_tokens > 0) | j.price_source.isnull()
+    no_price = j.price_error.notnull() | (j.input_mtok.isnull() & tokens)
+    unknown = ~known_tier(j)
+    unit_miss = {f"_miss_{c}": (j[c].coalesce(0) > 0) & j[pc].isnull() for c, pc in UNPRICED_UNITS}
+    unpriced = no_price | unknown
+    for miss in unit_miss.values():
+        unpriced = unpriced | miss
+    j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced, _no_price=no_price, _unknown=unknown, **unit_miss)
     if cache is not None:
         j = cache(j)
-    reason = ibis.cases((j._dup, DUPLICATE), (j._rekeyed, REKEYED), else_=j.price_error.coalesce("no price"))
+    reason = ibis.cases(
+        (j._dup, DUPLICATE),
+        (j._rekeyed, REKEYED),
+        (j._no_price, j.price_error.coalesce("no price")),
+        (j._unknown, ibis.literal("unknown service tier ") + j.service_tier + " for provider " + j.provider.coalesce("(none)")
+         + " and model " + j.model + " (no row in service_tiers.csv)"),
+        *[(j[f"_miss_{c}"], ibis.literal(f"no price for {c} (model ") + j.model + ")") for c, _ in UNPRICED_UNITS],
+        else_=ibis.literal("no price"),
+    )
     bad = j._dup | j._rekeyed | j._unpriced
     ok = j.filter(~bad)
     costs = cost_columns(ok)
+    fields = (*COST_FIELDS, *UNIT_COST_FIELDS)
     ledger_rows = ok.mutate(**costs).mutate(
-        usd_micro=sum((ibis._[c] for c in COST_FIELDS[1:]), ibis._[COST_FIELDS[0]]),
+        usd_micro=sum((ibis._[c] for c in fields[1:]), ibis._[fields[0]]),
         ingest_id=ibis.literal(ingest_id),
     )
     quarantine = j.filter(bad).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))
@@ -610,3 +733,26 @@ def totals(ledger):
         first_ts=ledger.ts.min(),
         last_ts=ledger.ts.max(),
     )
+
+
+# ------------------------------------------------------------------------------------------ watch (read-only)
+
+def group_series(ledger, by: str | None, grain: str = "day"):
+    """Requests, tokens and integer micro-dollars per group and day (or hour: ``grain="hour"``), in time order;
+    ``by`` None: one group, ``(all)``. Read-only: the series that ``usage forecast|check|anomalies`` read."""
+    key = ibis.literal("(all)") if by is None else DIMENSION_KEYS[by](ledger)
+    period = ledger.ts.truncate("h") if grain == "hour" else ledger.ts.truncate("D")
+    t = ledger.mutate(key=key, period=period)
+    return t.group_by(["key", "period"]).aggregate(
+        requests=t.requests.sum(), input_tokens=t.input_tokens.sum(), output_tokens=t.output_tokens.sum(),
+        usd_micro=t.usd_micro.sum(), users=t.user_id.nunique(),
+    ).order_by(["key", "period"])
+
+
+def rows_in(ledger, by: str | None, key: str, start, end, limit: int = 5):
+    """The ledger's rows of group ``key`` with ``start <= ts < end``, the costliest first (at most ``limit``)."""
+    k = ibis.literal("(all)") if by is None else DIMENSION_KEYS[by](ledger)
+    t = ledger.filter((k == key) & (ledger.ts >= start) & (ledger.ts < end))
+    cols = ["ts", "source_file", "row_index", "customer", "feature", "model", "requests", "input_tokens", "output_tokens",
+            "usd_micro"]
+    return t.select(*[c for c in cols if c in t.columns]).order_by([ibis.desc("usd_micro"), "ts"]).limit(limit)

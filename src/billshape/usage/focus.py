@@ -64,7 +64,27 @@ KINDS = (("input", "input_tokens_uncached", "usd_micro_input", "Tokens"),
          ("cache_read", "cache_read_tokens", "usd_micro_cache_read", "Tokens"),
          ("cache_write", "cache_write_tokens", "usd_micro_cache_write", "Tokens"),
          ("output", "output_tokens", "usd_micro_output", "Tokens"),
-         ("requests", "requests", "usd_micro_requests", "Requests"))
+         ("requests", "requests", "usd_micro_requests", "Requests"),
+         # the multimodal and per-unit terms (a row appears only where the ledger has them: older exports unchanged)
+         ("image", "image_tokens", "usd_micro_image", "Tokens"),
+         ("audio", "audio_tokens", "usd_micro_audio", "Tokens"),
+         ("images", "images_generated", "usd_micro_images", "Images"),
+         ("seconds", "seconds_generated", "usd_micro_seconds", "Seconds"),
+         ("web_search", "web_search_calls", "usd_micro_web_search", "Searches"))
+#: FOCUS PricingUnit of each ConsumedUnit (tokens are priced per million)
+PRICING_UNITS = {"Tokens": "1M Tokens", "Requests": "Requests", "Images": "Images", "Seconds": "Seconds",
+                 "Searches": "Searches"}
+
+
+def _with_units(t):
+    """The ledger with its multimodal/per-unit columns (zero in a database from before them, read-only)."""
+    import ibis
+
+    from billshape.usage.schema import COUNT_FIELDS, MODALITY_TOKEN_FIELDS, UNIT_COST_FIELDS
+
+    missing = {c: ibis.literal(0, "int64") for c in (*MODALITY_TOKEN_FIELDS, *COUNT_FIELDS, *UNIT_COST_FIELDS)
+               if c not in t.columns}
+    return t.mutate(**missing) if missing else t
 
 
 def _month(d: _dt.date) -> tuple[_dt.datetime, _dt.datetime]:
@@ -77,14 +97,23 @@ def _ledger_groups(db: str, engine: str | None) -> list[dict]:
     """The ledger summed per (day, provider, model, price, customer, feature, project), in the engine; sorted."""
     store = E.open_store(db, engine, read_only=True)
     try:
-        t = store.table("ledger")
+        t = _with_units(store.table("ledger"))
+        z = lambda c: t[c].coalesce(0)  # noqa: E731
+        img, aud = z("input_image_tokens") + z("output_image_tokens"), z("input_audio_tokens") + z("output_audio_tokens")
         g = t.mutate(day=t.ts.date(), provider=t.provider.coalesce("unknown")).group_by(
             ["day", "provider", "model", "price_model", "customer", "feature", "project"]
         ).aggregate(
-            input_tokens_uncached=(t.input_tokens - t.cache_read_tokens - t.cache_write_tokens).sum(),
+            # text tokens: image and audio tokens are uncached parts of input/output tokens, priced on their own rows
+            input_tokens_uncached=(t.input_tokens - t.cache_read_tokens - t.cache_write_tokens
+                                   - z("input_image_tokens") - z("input_audio_tokens")).sum(),
             cache_read_tokens=t.cache_read_tokens.sum(), cache_write_tokens=t.cache_write_tokens.sum(),
-            output_tokens=t.output_tokens.sum(), requests=t.requests.sum(),
+            output_tokens=(t.output_tokens - z("output_image_tokens") - z("output_audio_tokens")).sum(),
+            requests=t.requests.sum(),
+            image_tokens=img.sum(), audio_tokens=aud.sum(), images_generated=z("images_generated").sum(),
+            seconds_generated=z("seconds_generated").sum(), web_search_calls=z("web_search_calls").sum(),
             **{c: t[c].sum() for c in E.COST_FIELDS},
+            **{c: z(c).sum() for c in ("usd_micro_image", "usd_micro_audio", "usd_micro_images", "usd_micro_seconds",
+                                       "usd_micro_web_search")},
         )
         rows = store.frame(g).to_pylist()
     finally:
@@ -119,7 +148,7 @@ def focus_table(db: str, engine: str | None = None, account: str = "billshape") 
                 "InvoiceIssuerName": pname, "ListCost": cost,
                 "ListUnitPrice": (cost / pricing_qty).quantize(Decimal("1e-9")) if pricing_qty else None,
                 "PricingCategory": "Standard", "PricingQuantity": pricing_qty,
-                "PricingUnit": "1M Tokens" if unit == "Tokens" else "Requests",
+                "PricingUnit": PRICING_UNITS[unit],
                 "ProviderName": pname, "PublisherName": pname, "ServiceCategory": "AI and Machine Learning",
                 "ServiceName": f"{pname} API", "ServiceSubcategory": "Generative AI",
                 "SkuId": f"{r['price_model']}:{kind}",
@@ -259,7 +288,7 @@ def focus13_table(db: str, engine: str | None = None, account: str = "billshape"
             "ContractedUnitPrice": _unit_price(contracted, pricing_qty), "EffectiveCost": _usd(ch.effective_micro_usd),
             "ListCost": listed, "ListUnitPrice": _unit_price(listed, pricing_qty),
             "PricingCategory": "Committed" if committed else "Standard", "PricingQuantity": pricing_qty,
-            "PricingUnit": "1M Tokens" if unit == "Tokens" else "Requests", **_entity(pname),
+            "PricingUnit": PRICING_UNITS[unit], **_entity(pname),
             "SkuId": f"{r['price_model']}:{kind}",
             "Tags": json.dumps({k: r[k] for k in ("customer", "feature", "project") if r[k] is not None}, sort_keys=True),
             "x_Customer": r["customer"], "x_Feature": r["feature"], "x_Project": r["project"], "x_Model": r["model"],

@@ -23,9 +23,19 @@ import pyarrow as pa
 
 from billshape._validate import MAX_USD_RATE
 from billshape.errors import BillshapeInputError
-from billshape.usage.schema import PRICES
+from billshape.usage.schema import MAX_USD_PER_UNIT, PRICES
 
 USER_COLUMNS = ("provider", "model", "input_usd_per_mtok", "output_usd_per_mtok")
+#: Optional columns of a user price table for the multimodal and per-unit terms -> price-table column, unit.
+USER_UNIT_COLUMNS = {
+    "input_image_usd_per_mtok": ("input_image_mtok", "USD per million tokens"),
+    "output_image_usd_per_mtok": ("output_image_mtok", "USD per million tokens"),
+    "input_audio_usd_per_mtok": ("input_audio_mtok", "USD per million tokens"),
+    "output_audio_usd_per_mtok": ("output_audio_mtok", "USD per million tokens"),
+    "usd_per_image": ("usd_per_image", "USD per image"),
+    "usd_per_second": ("usd_per_second", "USD per second"),
+    "usd_per_web_search": ("usd_per_web_search", "USD per web-search call"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,15 @@ class UserPrice:
     cache_read_mtok: Decimal | None
     cache_write_mtok: Decimal | None
     source: str
+    #: multimodal and per-unit prices by price-table column (:data:`USER_UNIT_COLUMNS`), where given
+    units: tuple[tuple[str, Decimal], ...] = ()
 
 
 def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
     """A user price table: CSV with ``provider, model, input_usd_per_mtok, output_usd_per_mtok`` and
-    optional ``cache_read_usd_per_mtok``, ``cache_write_usd_per_mtok``, ``source``, ``as_of``.
+    optional ``cache_read_usd_per_mtok``, ``cache_write_usd_per_mtok``, ``source``, ``as_of`` and the unit prices of
+    :data:`USER_UNIT_COLUMNS` (image and audio tokens, per image, per second, per web search). A row that gives a
+    unit price may leave both token prices empty (a per-image model: its rows with tokens are then quarantined).
     ``provider`` may be empty (matches any provider). Keys are lower-case."""
     if not path:
         return {}
@@ -52,30 +66,36 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
         raise BillshapeInputError("prices", path, "a readable CSV file", str(exc)) from None
     except csv.Error as exc:
         raise BillshapeInputError("prices", path, "a readable CSV file", str(exc)) from None
-    if not rows or any(c not in rows[0] for c in USER_COLUMNS):
+    if not rows or any(c not in rows[0] for c in USER_COLUMNS[:2]) or (
+            any(c not in rows[0] for c in USER_COLUMNS[2:]) and not any(c in rows[0] for c in USER_UNIT_COLUMNS)):
         raise BillshapeInputError("prices", path, "a CSV with columns " + ", ".join(USER_COLUMNS))
     out = {}
     for i, row in enumerate(rows, start=2):
-        def dec(col, required=True):
+        def dec(col, required=True, unit="USD per million tokens", top=MAX_USD_RATE):
             text = (row.get(col) or "").strip()
             if not text and not required:
                 return None
             try:
                 value = Decimal(text)
             except InvalidOperation:
-                raise BillshapeInputError(f"prices {path}:{i} {col}", text, "a number >= 0 (USD per million tokens)") from None
-            if not value.is_finite() or not 0 <= value <= Decimal(repr(MAX_USD_RATE)):
-                raise BillshapeInputError(f"prices {path}:{i} {col}", text, f"a number in [0, {MAX_USD_RATE:,.0f}] (USD per million tokens)")
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, f"a number >= 0 ({unit})") from None
+            if not value.is_finite() or not 0 <= value <= Decimal(repr(top)):
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, f"a number in [0, {top:,.0f}] ({unit})")
             if value != value.quantize(NINE):
-                raise BillshapeInputError(f"prices {path}:{i} {col}", text, "at most 9 decimals (USD per million tokens)")
+                raise BillshapeInputError(f"prices {path}:{i} {col}", text, f"at most 9 decimals ({unit})")
             return value
+
+        units = tuple((field, v) for col, (field, unit) in USER_UNIT_COLUMNS.items()
+                      if (v := dec(col, False, unit, MAX_USD_RATE if unit.endswith("tokens") else MAX_USD_PER_UNIT)) is not None)
+        tokens_given = any((row.get(c) or "").strip() for c in USER_COLUMNS[2:])
 
         key = ((row.get("provider") or "").strip().lower(), (row.get("model") or "").strip().lower())
         src = (row.get("source") or "").strip() or f"user price table {path}"
         if row.get("as_of"):
             src += f" (as of {row['as_of'].strip()})"
-        out[key] = UserPrice(dec("input_usd_per_mtok"), dec("output_usd_per_mtok"), dec("cache_read_usd_per_mtok", False),
-                             dec("cache_write_usd_per_mtok", False), src)
+        need = tokens_given or not units  # a per-unit row may leave both token prices empty
+        out[key] = UserPrice(dec("input_usd_per_mtok", need), dec("output_usd_per_mtok", need), dec("cache_read_usd_per_mtok", False),
+                             dec("cache_write_usd_per_mtok", False), src, units)
     return out
 
 
@@ -142,11 +162,16 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
     ``price_provider`` [+ ``tier``], ``utilization``, typical ``input_tokens``/``output_tokens`` per request).
     Prices are the serving model's $/M input and output tokens, rounded to 1e-9 USD per million tokens;
     cache reads are charged at the input price (the serving model has no cache price).
+    ``NAME=measured:FILE`` takes the measured figure instead (:func:`_measured_price`).
     """
     from billshape import serving
 
     out: dict[tuple[str, str], UserPrice] = {}
     for item in items or []:
+        name, _, spec = item.partition("=")
+        if spec.strip().lower().startswith(MEASURED_PREFIX):
+            out[("", name.strip().lower())] = _measured_price(item, spec.strip()[len(MEASURED_PREFIX):])
+            continue
         is_file = "=" not in item and os.path.isfile(item)
         if "=" not in item and not is_file:
             raise BillshapeInputError("self_hosted", item, SELF_HOSTED_INLINE + ", or a YAML/CSV mapping file")
@@ -203,6 +228,30 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
     return out
 
 
+#: ``--self-hosted NAME=measured:FILE``: the $/M output tokens measured from the serving stack's metrics
+MEASURED_PREFIX = "measured:"
+
+
+def _measured_price(item: str, path: str) -> UserPrice:
+    """A self-hosted price from a measured JSON (``billshape usage measured --json``): its
+    ``usd_per_million_output_tokens`` (the whole rent over delivered output tokens) on output, 0 on input (the
+    rent is already all on output; charging input too would count it twice)."""
+    import json
+
+    allowed = "NAME=measured:FILE, FILE the JSON of `billshape usage measured --json` (with usd_per_million_output_tokens)"
+    try:
+        with open(path.strip(), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BillshapeInputError("self_hosted", item, allowed, type(exc).__name__) from None
+    x = data.get("usd_per_million_output_tokens") if isinstance(data, dict) else None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0 <= x <= MAX_USD_RATE:
+        raise BillshapeInputError("self_hosted", item, allowed, f"usd_per_million_output_tokens is {x!r} (measured with a price?)")
+    src = (f"measured from Prometheus metrics ({path.strip()}: {data.get('output_tokens_per_second', 0):,.1f} output tokens/s "
+           f"on {data.get('gpus')} GPUs at ${data.get('usd_per_gpu_hour')}/GPU-hour, rent all on output tokens)")
+    return UserPrice(Decimal(0), Decimal(repr(float(x))).quantize(NINE), None, None, src)
+
+
 def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
     """A price-table row from :func:`billshape.api_prices.quote` (the project's one genai-prices look-up), or a
     row with ``price_error`` when genai-prices has no usable price."""
@@ -228,18 +277,112 @@ def price_for(provider: str | None, model: str, day: dt.date, user: dict[tuple[s
     up = user.get(((provider or "").lower(), m)) or user.get(("", m))
     if up is not None:
         row = {"price_model": f"{provider or ''}/{model}".lstrip("/"), "price_source": up.source, "input_mtok": up.input_mtok,
-               "output_mtok": up.output_mtok, "cache_read_mtok": up.cache_read_mtok, "cache_write_mtok": up.cache_write_mtok}
+               "output_mtok": up.output_mtok, "cache_read_mtok": up.cache_read_mtok, "cache_write_mtok": up.cache_write_mtok,
+               **dict(up.units)}
     else:
         row = _genai_price(provider, model, day)
     return row
 
 
-def price_table(keys: list[tuple[str | None, str, dt.date]], user: dict[tuple[str, str], UserPrice]) -> pa.Table:
-    """The price table for the distinct ``(provider, model, day)`` keys of a log (one genai-prices look-up each)."""
+#: a row dated after today (UTC) + this many days is implausible (a clock a day ahead, a time zone) [days]
+FUTURE_SLACK_DAYS = 1
+#: the row of ``data/api_prices_as_of.csv`` that gives the first plausible day of a usage row
+EARLIEST_ROW = "usage_earliest"
+
+
+def _earliest_row() -> dict[str, str]:
+    from billshape import catalog
+
+    return {r["name"]: r for r in catalog.read_rows("api_prices_as_of.csv")}[EARLIEST_ROW]
+
+
+def plausible_window(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The UTC days a usage row may be priced on: from the catalog's first day (2020-01-01: no hosted LLM API
+    billed tokens before) to ``today`` (default: today, UTC) + :data:`FUTURE_SLACK_DAYS`, both included. A row
+    outside is quarantined (:func:`window_error`), not priced at the nearest price genai-prices has."""
+    today = dt.datetime.now(dt.timezone.utc).date() if today is None else today
+    return dt.date.fromisoformat(_earliest_row()["date"]), today + dt.timedelta(days=FUTURE_SLACK_DAYS)
+
+
+def window_text(window: tuple[dt.date, dt.date]) -> str:
+    return f"{window[0].isoformat()} to {window[1].isoformat()}"
+
+
+def window_error(day: dt.date, window: tuple[dt.date, dt.date]) -> str | None:
+    """The quarantine reason of a row dated ``day`` outside ``window`` (naming both), or None inside it."""
+    if window[0] <= day <= window[1]:
+        return None
+    return f"timestamp {day.isoformat()} outside the plausible window {window_text(window)} (UTC)"
+
+
+def window_assumption(window: tuple[dt.date, dt.date]):
+    """The window as an assumption: the first day is the catalog row's (source, as_of); the last is today + 1 day."""
+    from billshape.results import Assumption
+
+    row = _earliest_row()
+    return Assumption(name="plausible timestamp window", value=window_text(window), unit="UTC days, both included",
+                      source=f"{row['source']}; last day: today (UTC) + {FUTURE_SLACK_DAYS} day (billshape default)",
+                      as_of=row["as_of"])
+
+
+def price_table(keys: list[tuple[str | None, str, dt.date]], user: dict[tuple[str, str], UserPrice],
+                window: tuple[dt.date, dt.date] | None = None) -> pa.Table:
+    """The price table for the distinct ``(provider, model, day)`` keys of a log (one genai-prices look-up each).
+
+    With a ``window`` (:func:`plausible_window`), a key whose day lies outside it has no price (``price_error``:
+    :func:`window_error`), whatever the price tables say: its rows are quarantined."""
     rows = []
     for provider, model, day in keys:
         row = {f.name: None for f in PRICES}
-        row.update(price_for(provider, model, day, user))
+        error = window_error(day, window) if window is not None else None
+        row.update({"price_error": error} if error else price_for(provider, model, day, user))
         row.update(provider_key=provider or "", model=model, day=day)
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=PRICES)
+
+
+# --------------------------------------------------------------------------------------------- service tiers
+
+#: The catalog of service-tier multipliers (``data/service_tiers.csv``).
+TIERS_FILE = "service_tiers.csv"
+#: Price components a tier row may name (``all``: every component without a row of its own).
+TIER_COMPONENTS = ("all", "input", "cache_read", "cache_write", "output", "requests", "image", "audio", "images", "seconds",
+                   "web_search")
+
+
+@dataclass(frozen=True)
+class TierRow:
+    provider: str  # "" = any provider
+    tier: str
+    model: str  # "" = any model; else the exact model name (lower case)
+    component: str
+    multiplier: Decimal
+    source: str
+    as_of: str
+
+
+def tier_rows() -> tuple[TierRow, ...]:
+    """The service-tier multipliers, most specific first (model rows, then provider rows, then any-provider rows;
+    within each, component rows before ``all``): the first row that matches a ledger row and a component wins."""
+    return _tier_rows()
+
+
+def _tier_rows() -> tuple[TierRow, ...]:
+    global _TIERS
+    if _TIERS is None:
+        from billshape import catalog
+
+        rows = []
+        for r in catalog.read_rows(TIERS_FILE):
+            comp = r.get("component") or "all"
+            if comp not in TIER_COMPONENTS:
+                raise ValueError(f"{TIERS_FILE}: component {comp!r} is not one of {', '.join(TIER_COMPONENTS)}")
+            m = Decimal(r["multiplier"])
+            if not m.is_finite() or not 0 <= m <= 100 or m != m.quantize(NINE):
+                raise ValueError(f"{TIERS_FILE}: multiplier {r['multiplier']!r} is not a number in [0, 100] with at most 9 decimals")
+            rows.append(TierRow(r["provider"].lower(), r["tier"].lower(), r["model"].lower(), comp, m, r["source"], r["as_of"]))
+        _TIERS = tuple(sorted(rows, key=lambda t: (t.model == "", t.provider == "", t.component == "all")))
+    return _TIERS
+
+
+_TIERS: tuple[TierRow, ...] | None = None

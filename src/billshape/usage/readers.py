@@ -33,7 +33,8 @@ from decimal import Decimal
 import pyarrow as pa
 
 from billshape.usage import salvage as S
-from billshape.usage.schema import DIMENSIONS, MAPPABLE, MAX_REQUESTS_PER_ROW, MAX_TOKENS_PER_ROW, STAGE, TOKEN_FIELDS
+from billshape.usage.schema import (COUNT_FIELDS, DIMENSIONS, MAPPABLE, MAX_REQUESTS_PER_ROW, MAX_TOKENS_PER_ROW, MAX_UNITS_PER_ROW,
+                                   STAGE, TOKEN_FIELDS, UNIT_FIELDS)
 
 FORMATS = ("otel", "openai", "raw", "csv", "parquet", "anthropic-usage", "anthropic-cost", "litellm", "langfuse")  # the last four: connectors.py
 BATCH_ROWS = 65_536
@@ -48,6 +49,10 @@ PROVIDER_ALIASES = {
 }
 
 SKIPPED_OPERATIONS = ("invoke_agent", "create_agent", "execute_tool")
+#: OTel span attributes read as the service tier, first found wins (the OpenAI semantic conventions: the tier
+#: that served the request, else the one requested). Unit counts come from attributes named by ``--map``.
+OTEL_TIER_KEYS = ("openai.response.service_tier", "gen_ai.openai.response.service_tier", "openai.request.service_tier",
+                  "gen_ai.openai.request.service_tier")
 
 #: Default attribute / field names for the dimensions (OTel span or resource attributes, JSON wrapper keys).
 DEFAULT_DIMENSION_KEYS = {
@@ -129,7 +134,7 @@ def _int(name: str, value, required: bool = False) -> int:
 
 
 def _cap(name: str) -> int:
-    return MAX_REQUESTS_PER_ROW if name == "requests" else MAX_TOKENS_PER_ROW
+    return MAX_REQUESTS_PER_ROW if name == "requests" else MAX_UNITS_PER_ROW if name in COUNT_FIELDS else MAX_TOKENS_PER_ROW
 
 
 def _out_of_range(name: str) -> str:
@@ -168,8 +173,18 @@ def _str(value) -> str | None:
     return text or None
 
 
-def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=None, **tokens) -> dict:
-    """A validated, normalised record (raises :class:`RowError` with the quarantine reason)."""
+def _tier(value) -> str | None:
+    """A service tier as the ledger keeps it: trimmed, lower case, null when absent."""
+    text = _str(value)
+    return text.lower()[:40] if text else None
+
+
+def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=None, service_tier=None, **tokens) -> dict:
+    """A validated, normalised record (raises :class:`RowError` with the quarantine reason).
+
+    ``tokens``: the token fields (``input_tokens`` and ``output_tokens`` required unless the row carries a
+    per-unit count: an image generation billed per image may have no tokens) and the unit fields
+    (:data:`billshape.usage.schema.UNIT_FIELDS`, default 0)."""
     if not isinstance(model, str) or not model.strip():
         raise RowError("missing model")
     rec = {
@@ -178,12 +193,20 @@ def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=Non
     }
     for d in DIMENSIONS:
         rec[d] = _str((dims or {}).get(d))
+    for u in UNIT_FIELDS:
+        rec[u] = _int(u, tokens.get(u))
+    counted = any(rec[u] for u in COUNT_FIELDS)
     for t in TOKEN_FIELDS:
-        rec[t] = _int(t, tokens.get(t), required=t in ("input_tokens", "output_tokens"))
+        rec[t] = _int(t, tokens.get(t), required=t in ("input_tokens", "output_tokens") and not counted)
     if rec["cache_read_tokens"] + rec["cache_write_tokens"] > rec["input_tokens"]:
         raise RowError("cache tokens exceed input tokens")
     if rec["reasoning_tokens"] > rec["output_tokens"]:
         raise RowError("reasoning tokens exceed output tokens")
+    if rec["cache_read_tokens"] + rec["cache_write_tokens"] + rec["input_image_tokens"] + rec["input_audio_tokens"] > rec["input_tokens"]:
+        raise RowError("image and audio tokens exceed uncached input tokens")
+    if rec["output_image_tokens"] + rec["output_audio_tokens"] > rec["output_tokens"]:
+        raise RowError("image and audio tokens exceed output tokens")
+    rec["service_tier"] = _tier(service_tier)
     return rec
 
 
@@ -295,10 +318,12 @@ def _otel_record(span: dict, res_attrs: dict, mapping: dict[str, str], key: str,
     extra = {mapping[k]: v for k, v in a.items() if k in mapping and mapping[k] not in DIMENSIONS}
     from billshape.usage.connectors import otel_reported_cost
 
+    tier = extra.get("service_tier", next((a[k] for k in OTEL_TIER_KEYS if a.get(k) not in (None, "")), None))
     return make_record(
         row_key=key, row_index=index, ts=extra.get("ts", span.get("startTimeUnixNano")), provider=extra.get("provider", provider),
         model=extra.get("model", model), dims=_dims(a, mapping, res_attrs), input_tokens=inp, output_tokens=out,
-        cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rs,
+        cache_read_tokens=cr, cache_write_tokens=cw, reasoning_tokens=rs, service_tier=tier,
+        **{u: extra[u] for u in UNIT_FIELDS if u in extra},
     ) | {"reported_usd_micro": otel_reported_cost(a)}
 
 
@@ -318,13 +343,18 @@ def _openai_rows(doc, b: _Batcher, index: int, mapping: dict[str, str]):
 
 
 def _openai_record(res: dict, bucket: dict, mapping: dict[str, str], key: str, index: int):
-    if res.get("batch") is True:
-        raise RowError("batch API usage: batch prices are not modelled")
+    """A completions (or images) usage result. ``batch`` true is the ``batch`` service tier (else the result's
+    ``service_tier`` when the export is grouped by it); audio tokens are parts of the input / output tokens;
+    an images result (``images``: a count, no tokens) is priced per image."""
     dims = _dims(res, mapping or {"project_id": "project", "user_id": "user_id"})
+    tier = "batch" if res.get("batch") is True else res.get("service_tier")
+    images = "images" in res and "input_tokens" not in res
     return make_record(
         row_key=key, row_index=index, ts=bucket.get("start_time"), provider="openai", model=res.get("model"),
-        requests=res.get("num_model_requests"), dims=dims, input_tokens=res.get("input_tokens"),
-        output_tokens=res.get("output_tokens"), cache_read_tokens=res.get("input_cached_tokens"),
+        requests=res.get("num_model_requests"), dims=dims, input_tokens=0 if images else res.get("input_tokens"),
+        output_tokens=0 if images else res.get("output_tokens"), cache_read_tokens=res.get("input_cached_tokens"),
+        input_audio_tokens=res.get("input_audio_tokens"), output_audio_tokens=res.get("output_audio_tokens"),
+        images_generated=res.get("images") if images else None, service_tier=tier,
     )
 
 
@@ -360,11 +390,15 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
         if not isinstance(u, dict):
             raise RowError("wrong type for usageMetadata")
         thoughts = _int("reasoning_tokens", u.get("thoughtsTokenCount"))
+        modal_in, modal_out = _gemini_modalities(u.get("promptTokensDetails")), _gemini_modalities(u.get("candidatesTokensDetails"))
         return make_record(
             row_key=key, row_index=index, ts=ts, provider=provider or "google", model=item.get("model", body.get("modelVersion")),
             dims=dims, input_tokens=u.get("promptTokenCount"),
             output_tokens=_int("output_tokens", u.get("candidatesTokenCount"), required=True) + thoughts,
             cache_read_tokens=u.get("cachedContentTokenCount"), reasoning_tokens=thoughts,
+            input_image_tokens=modal_in.get("IMAGE"), input_audio_tokens=modal_in.get("AUDIO"),
+            output_image_tokens=modal_out.get("IMAGE"), output_audio_tokens=modal_out.get("AUDIO"),
+            web_search_calls=_count_list(item.get("web_search_calls"), body), service_tier=_tier_of(item, body, u),
         )
     u = body.get("usage")
     if not isinstance(u, dict):
@@ -373,10 +407,12 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
     if "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u or body.get("type") == "message":
         cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
         cw = _int("cache_write_tokens", u.get("cache_creation_input_tokens"))
+        stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), dict) else {}
         return make_record(
             row_key=key, row_index=index, ts=ts, provider=provider or "anthropic", model=model, dims=dims,
             input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
             output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw,
+            web_search_calls=stu.get("web_search_requests"), service_tier=_tier_of(item, body, u),
         )
     if "prompt_tokens" in u:  # OpenAI chat completions
         details = u.get("prompt_tokens_details") or {}
@@ -388,11 +424,50 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
         inp, out = u.get("input_tokens"), u.get("output_tokens")
     if not isinstance(details, dict) or not isinstance(out_details, dict):
         raise RowError("wrong type for usage details")
+    image_api = isinstance(body.get("data"), list) and "image_tokens" in details  # an images API response
     return make_record(
         row_key=key, row_index=index, ts=ts, provider=provider or "openai", model=model, dims=dims,
         input_tokens=inp, output_tokens=out, cache_read_tokens=details.get("cached_tokens"),
         reasoning_tokens=out_details.get("reasoning_tokens"),
+        input_image_tokens=details.get("image_tokens"), input_audio_tokens=details.get("audio_tokens"),
+        output_audio_tokens=out_details.get("audio_tokens"),
+        output_image_tokens=out if image_api else out_details.get("image_tokens"),
+        web_search_calls=_count_list(item.get("web_search_calls"), body), service_tier=_tier_of(item, body, u),
     )
+
+
+def _tier_of(item: dict, body: dict, usage: dict):
+    """The service tier of a raw response: the wrapper's ``service_tier``, else the response's (OpenAI), else the
+    usage object's (Anthropic ``usage.service_tier``); Gemini ``serviceTier`` where present."""
+    for src in (item, body, usage):
+        for k in ("service_tier", "serviceTier"):
+            if isinstance(src, dict) and src.get(k) not in (None, ""):
+                return src[k]
+    return None
+
+
+def _gemini_modalities(details) -> dict:
+    """Gemini ``promptTokensDetails`` / ``candidatesTokensDetails`` (``[{modality, tokenCount}]``) by modality."""
+    out: dict[str, int] = {}
+    for d in details if isinstance(details, list) else []:
+        if isinstance(d, dict) and d.get("modality"):
+            m = str(d["modality"]).upper()
+            out[m] = out.get(m, 0) + _int(f"{m.lower()} tokens", d.get("tokenCount"))
+    return out
+
+
+def _count_list(given, body: dict):
+    """Web-search calls of a response: the wrapper's count, else the OpenAI Responses ``output`` items of type
+    ``web_search_call``, else 1 for a Gemini response grounded with Google Search (``webSearchQueries``: Gemini 2.5
+    bills grounding per grounded prompt)."""
+    if given not in (None, ""):
+        return given
+    out = body.get("output")
+    if isinstance(out, list):
+        return sum(1 for o in out if isinstance(o, dict) and o.get("type") == "web_search_call")
+    cands = body.get("candidates") if isinstance(body.get("candidates"), list) else []
+    return int(any(isinstance(c, dict) and isinstance(c.get("groundingMetadata"), dict)
+                   and c["groundingMetadata"].get("webSearchQueries") for c in cands))
 
 
 _JSON_READERS = {"otel": _otel_rows, "openai": _openai_rows, "raw": _raw_rows}
@@ -475,9 +550,16 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
     get = lambda f: batch.column(cols[f]) if f in cols else None  # noqa: E731
     idx = pa.array(indexes, pa.int64())
     out: dict[str, pa.Array] = {}
-    for t in TOKEN_FIELDS:
+    for t in (*TOKEN_FIELDS, *UNIT_FIELDS):
         col = get(t)
         out[t] = pa.nulls(n, pa.int64()).fill_null(0) if col is None else pc.cast(col, pa.int64())
+    tier = get("service_tier")
+    out["service_tier"] = pa.nulls(n, pa.string()) if tier is None else pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(tier, pa.string())))
+    if tier is not None:
+        out["service_tier"] = pc.if_else(pc.equal(out["service_tier"], ""), pa.scalar(None, pa.string()), out["service_tier"])
+    counted = pc.fill_null(pc.greater(_sum([pc.fill_null(out[u], 0) for u in COUNT_FIELDS]), 0), False)
+    for t in ("input_tokens", "output_tokens"):  # a row billed per unit may have no tokens
+        out[t] = pc.if_else(pc.and_(counted, pc.is_null(out[t])), 0, out[t])
     req = get("requests")
     out["requests"] = pa.array([1] * n, pa.int64()) if req is None else pc.cast(req, pa.int64())
     ts = get("ts")
@@ -511,17 +593,21 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
         (pc.is_null(out["output_tokens"]), "missing output_tokens"),
         (pc.is_null(out["requests"]), "missing requests"),
     ]
-    for f in (*TOKEN_FIELDS, "requests"):
+    for f in (*TOKEN_FIELDS, "requests", *UNIT_FIELDS):
         checks.append((pc.less(out[f], 0), f"negative {f}"))
-    for f in (*TOKEN_FIELDS, "requests"):
+    for f in (*TOKEN_FIELDS, "requests", *UNIT_FIELDS):
         checks.append((pc.greater(out[f], _cap(f)), _out_of_range(f)))
-    checks.append((pc.greater(pc.add(pc.fill_null(out["cache_read_tokens"], 0), pc.fill_null(out["cache_write_tokens"], 0)), out["input_tokens"]), "cache tokens exceed input tokens"))
-    checks.append((pc.greater(pc.fill_null(out["reasoning_tokens"], 0), out["output_tokens"]), "reasoning tokens exceed output tokens"))
+    z = lambda f: pc.fill_null(out[f], 0)  # noqa: E731
+    checks.append((pc.greater(pc.add(z("cache_read_tokens"), z("cache_write_tokens")), out["input_tokens"]), "cache tokens exceed input tokens"))
+    checks.append((pc.greater(z("reasoning_tokens"), out["output_tokens"]), "reasoning tokens exceed output tokens"))
+    checks.append((pc.greater(_sum([z(f) for f in ("cache_read_tokens", "cache_write_tokens", "input_image_tokens", "input_audio_tokens")]),
+                              out["input_tokens"]), "image and audio tokens exceed uncached input tokens"))
+    checks.append((pc.greater(pc.add(z("output_image_tokens"), z("output_audio_tokens")), out["output_tokens"]), "image and audio tokens exceed output tokens"))
     reason = pa.nulls(n, pa.string())
     for mask, text in reversed(checks):
         reason = pc.if_else(pc.fill_null(mask, False), text, reason)
     bad_mask = pc.is_valid(reason)
-    for t in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+    for t in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens", *UNIT_FIELDS):
         out[t] = pc.fill_null(out[t], 0)
     out["file_hash"] = pa.array([file_hash] * n, pa.string())
     out["source_file"] = pa.array([source] * n, pa.string())
@@ -534,6 +620,15 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
         bad = [Bad(k, i, r) for k, i, r in zip(*(sel.column(j).to_pylist() for j in range(3)))]
         good = good.filter(pc.invert(bad_mask))
     return good, bad
+
+
+def _sum(arrays):
+    import pyarrow.compute as pc
+
+    total = arrays[0]
+    for a in arrays[1:]:
+        total = pc.add(total, a)
+    return total
 
 
 def _positions(start: int, n: int, skipped: list[int]) -> list[int]:
@@ -554,7 +649,8 @@ def _normalise(batch: pa.RecordBatch, idx: list[int], mapping: dict[str, str], f
     """A table batch (rows at file positions ``idx``) as normalised records and quarantined rows (plus ``bad``)."""
     batch, idx, bad = _without_huge_fields(batch, idx, file_hash, bad)
     cols = _column_map(batch.schema.names, mapping)
-    missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols]
+    counted = any(u in cols for u in COUNT_FIELDS)  # a table of per-unit rows (images...) may have no token columns
+    missing = [f for f in ("ts", "model", "input_tokens", "output_tokens") if f not in cols and not (counted and f.endswith("_tokens"))]
     if missing:
         return Chunk(None, [Bad(f"{file_hash}:{i}", i, f"no column for {missing[0]} (use --map COL={missing[0]})") for i in idx] + bad)
     if not idx:
@@ -674,7 +770,7 @@ def _slow_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
         b.add(lambda get=get, key=key, index=index: make_record(
             row_key=key, row_index=index, ts=get("ts"), provider=get("provider"), model=get("model"),
             requests=1 if "requests" not in cols else get("requests"), dims={d: get(d) for d in DIMENSIONS},
-            **{t: get(t) for t in TOKEN_FIELDS}), key, index)
+            service_tier=get("service_tier"), **{t: get(t) for t in (*TOKEN_FIELDS, *UNIT_FIELDS)}), key, index)
     return b.flush()
 
 

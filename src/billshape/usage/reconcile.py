@@ -23,8 +23,9 @@ compared at list cost, or at contracted cost with a contract table, for the invo
 ``likely_cause`` of each line, first rule that holds:
 
 1. ``matched``: the residual is within :data:`TOLERANCE_MICRO_USD` (a cent);
-2. ``unpriced tier``: no ledger cost on the line and its tier is one the ledger does not price (the ledger
-   prices ``standard``: batch usage is quarantined at ingest);
+2. ``unpriced tier``: no ledger cost on the line and its tier is not ``standard`` (the ledger prices the tiers of
+   ``data/service_tiers.csv``, so the likely cause is rows of that tier quarantined at ingest, e.g. a tier the
+   catalog lacks; the quarantine tells which);
 3. ``missing rows``: no ledger cost on the line (the ledger has no rows for that day and model);
 4. ``not invoiced``: ledger cost with no invoice amount;
 5. ``negotiated discount``: the provider's lines that have both amounts share one invoice/ledger ratio below 1
@@ -433,6 +434,6 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
             Assumption(name="discount band", value=float(DISCOUNT_BAND), unit="fraction",
                        source=f"billshape default (reconcile.DISCOUNT_BAND {DISCOUNT_BAND})", as_of=None),
             Assumption(name="ledger tiers", value=", ".join(LEDGER_TIERS), unit=None,
-                       source="billshape ledger (batch usage is quarantined at ingest)", as_of=None),
+                       source="billshape ledger: a line of another tier with no ledger cost reads as an unpriced tier", as_of=None),
         ],
     )

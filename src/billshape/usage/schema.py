@@ -27,8 +27,25 @@ MAX_TOKENS_PER_ROW = 10**12
 #: Largest request count one (aggregate) row may carry.
 MAX_REQUESTS_PER_ROW = 10**12
 
+#: Multimodal and non-token units of a row (added after ``reported_usd_micro``; null in rows from before them, read
+#: as 0). Image and audio tokens are *parts* of ``input_tokens`` / ``output_tokens``, uncached, and disjoint from
+#: the cache tokens: they are charged at their modality's price instead of the text price. The other three are
+#: counts billed per unit (per generated image, per second of generated audio or video, per web-search call).
+MODALITY_TOKEN_FIELDS = ("input_image_tokens", "output_image_tokens", "input_audio_tokens", "output_audio_tokens")
+COUNT_FIELDS = ("images_generated", "seconds_generated", "web_search_calls")
+UNIT_FIELDS = (*MODALITY_TOKEN_FIELDS, *COUNT_FIELDS)
+#: Largest per-unit count one row may carry (images, seconds, web searches): with per-unit prices capped at
+#: :data:`MAX_USD_PER_UNIT`, a row's per-unit cost in micro-dollars stays below 10^18 (int64).
+MAX_UNITS_PER_ROW = 10**9
+MAX_USD_PER_UNIT = 1000
+
+#: The service tier a row was served at, as the source names it, lower case (``default``/``flex``/``priority``
+#: from OpenAI, ``standard``/``batch``/``priority`` from Anthropic, ``batch`` for OpenAI usage-export batch rows...);
+#: null when the source names none (standard prices). A public column name.
+SERVICE_TIER = pa.field("service_tier", pa.string())
+
 #: Fields a ``--map COL=FIELD`` may target (CSV and Parquet readers).
-MAPPABLE = ("ts", "provider", "model", "request_id", "requests", *DIMENSIONS, *TOKEN_FIELDS)
+MAPPABLE = ("ts", "provider", "model", "request_id", "requests", *DIMENSIONS, *TOKEN_FIELDS, "service_tier", *UNIT_FIELDS)
 
 #: The cost the source itself recorded for a row (LiteLLM ``spend``, Langfuse's cost details, an OTel cost attribute),
 #: integer micro-dollars; null when the source records none. Kept beside billshape's price, never used for it.
@@ -53,13 +70,21 @@ STAGE = pa.schema([
     ("output_tokens", pa.int64()),
     ("reasoning_tokens", pa.int64()),
     REPORTED,
+    SERVICE_TIER,
+    *[(u, pa.int64()) for u in UNIT_FIELDS],
 ])
 
-#: The stage's fields that every table keeps in this order (the reported cost comes last in the stored tables:
-#: it was added later, and DuckDB appends an added column).
-_RECORD = [f for f in STAGE if f.name != REPORTED.name]
+#: Fields added after the first ledgers: every stored table keeps them last, in this order (DuckDB appends an
+#: added column; a database from an older billshape gains them, empty, when opened for writing).
+ADDED = [STAGE.field(n) for n in ("reported_usd_micro", "service_tier", *UNIT_FIELDS)]
+_ADDED_NAMES = {f.name for f in ADDED}
+#: The stage's fields that every table keeps in this order (the added fields come last).
+_RECORD = [f for f in STAGE if f.name not in _ADDED_NAMES]
 
 COST_FIELDS = ("usd_micro_input", "usd_micro_cache_read", "usd_micro_cache_write", "usd_micro_output", "usd_micro_requests")
+#: Cost components of the multimodal and per-unit terms (added later: last in the ledger). ``usd_micro`` is the
+#: sum of :data:`COST_FIELDS` and these.
+UNIT_COST_FIELDS = ("usd_micro_image", "usd_micro_audio", "usd_micro_images", "usd_micro_seconds", "usd_micro_web_search")
 
 LEDGER = pa.schema([
     *_RECORD,
@@ -68,7 +93,8 @@ LEDGER = pa.schema([
     *[(c, pa.int64()) for c in COST_FIELDS],
     ("usd_micro", pa.int64()),
     ("ingest_id", pa.string()),
-    REPORTED,
+    *ADDED,
+    *[(c, pa.int64()) for c in UNIT_COST_FIELDS],
     ("content_key", pa.string()),
 ])
 
@@ -87,7 +113,7 @@ QUARANTINE = pa.schema([
     ("ingest_id", pa.string()),
     *QUARANTINE_RECORD,
     ("price_source", pa.string()),
-    REPORTED,
+    *ADDED,
 ])
 
 #: The duplicate reason (never re-priced).
@@ -99,7 +125,7 @@ REKEYED = "duplicate row (already ingested under another key)"
 #: The fields a row's content key hashes, besides its timestamp (to the microsecond, UTC): every normalised field
 #: that says what was used, by whom. A new ledger column that says what a row bought (a service tier, image or
 #: audio tokens) belongs here too; ``billshape.usage.engine.content_key`` is the one function that hashes them.
-CONTENT_KEY_FIELDS = ("provider", "model", "requests", *TOKEN_FIELDS, *DIMENSIONS)
+CONTENT_KEY_FIELDS = ("provider", "model", "requests", *TOKEN_FIELDS, *DIMENSIONS, "service_tier", *UNIT_FIELDS)
 #: Prefix of content keys: ``row:<md5 of the normalised fields>:<occurrence among identical rows of the file>``.
 CONTENT_KEY_PREFIX = "row:"
 
@@ -129,6 +155,9 @@ PRICES = pa.schema([
     ("tier_cache_write_mtok", pa.decimal128(18, 9)),
     ("tier_output_mtok", pa.decimal128(18, 9)),
     ("requests_kpr", pa.decimal128(18, 9)),
+    # multimodal and per-unit prices (USD per million tokens; USD per image, per second, per web search)
+    *[(c, pa.decimal128(18, 9)) for c in ("input_image_mtok", "output_image_mtok", "input_audio_mtok", "output_audio_mtok",
+                                          "usd_per_image", "usd_per_second", "usd_per_web_search")],
 ])
 
 MICRO = 1_000_000

@@ -1,5 +1,6 @@
 """Usage page: measured economics from usage logs (:mod:`billshape.usage`: ``ingest``, ``report``,
-``economics``, ``whatif``), the same calls as ``billshape usage ingest|report|economics|whatif``.
+``economics``, ``whatif``; Watch: ``forecast``, ``check``, ``anomalies``), the same calls as ``billshape usage
+ingest|report|economics|whatif|forecast|check|anomalies``.
 
 Each browser session ingests into its own temporary DuckDB file (deleted when the session ends); the uploaded
 logs go to the library as bytes (:class:`billshape.chains.IngestRequest`), not through files. Opens on
@@ -281,6 +282,57 @@ def _whatif(db: str, prices: str | None, models: list[str]) -> None:
                "new model (tokenisers differ: a simplification).")
 
 
+def _watch(db: str) -> None:
+    """Watch the bill: the month-end forecast band, a budget check and the anomalous days (``billshape usage
+    forecast|check|anomalies``)."""
+    import math
+
+    import pandas as pd
+
+    from billshape.chains import AnomaliesRequest, CheckRequest, ForecastRequest
+    from billshape.report.charts import forecast_band
+
+    fc = _ui.attempt(_run, ForecastRequest, db=db, samples=1000)
+    if fc is None:
+        return
+    t = fc.total
+    _ui.metrics([
+        ("Spend to date", usd_exact(t["actual_to_date_usd"]), f"{fc.period_start} to {fc.as_of} (the ledger's last day)."),
+        ("Month-end, P50", usd_exact(t["p50"]), f"P10 {usd_exact(t['p10'])}, P90 {usd_exact(t['p90'])}; "
+                                               f"{fc.days_to_come} days to come."),
+        ("Growth a month", f"{fc.growth_monthly:+.1%}", "The next 30 days' P50 against the last 30 days."),
+    ])
+    with st.container(key="usage_forecast"):
+        _ui.altair(forecast_band(fc).properties(width="container"))
+    st.caption("ETS (additive trend, weekly season; statsmodels) from 21 days of history, else the last 7 days' mean "
+               "with bootstrapped residuals; the band from 1,000 simulated paths. `billshape usage forecast`.")
+    budget = st.number_input("Monthly budget (USD)", min_value=0.01, value=float(math.ceil(t["p50"] * 100) / 100 or 1.0),
+                             key="usage_budget", help="> 0. Checked against the spend to date: 80 % and 90 % warn, "
+                                                      "100 % is a breach (`billshape usage check --budget-usd`).")
+    chk = _ui.attempt(_run, CheckRequest, db=db, budget_usd=budget, period="month")
+    if chk is not None:
+        for b in chk.breaches:
+            st.error(f"Budget breached: {usd_exact(b['amount'])} against {usd_exact(b['limit'])} since {b['since']}.")
+        for w in chk.warnings:
+            st.warning(f"{w['threshold']:.0%} of the budget reached on {w['since']}"
+                       + (f"; projected to reach it on {w['projected_breach_date']}." if w["projected_breach_date"] else "."))
+        s = chk.statuses[0] if chk.statuses else None
+        if chk.ok and not chk.warnings and s is not None:
+            st.success(f"{s['share']:.0%} of the budget spent" + (f"; projected to reach it on {s['projected_breach_date']}."
+                                                                   if s["projected_breach_date"] else "; not projected to reach it this month."))
+    an = _ui.attempt(_run, AnomaliesRequest, db=db, by="customer")
+    if an is None:
+        return
+    if not an.anomalies:
+        st.info(f"No anomalous day over {an.group_periods:,} customer-days (rolling median / MAD, |z| > {an.threshold:g}; "
+                "a customer needs 7 days of history, 6 weeks for its cost).")
+        return
+    st.dataframe(pd.DataFrame([{"day": a["period"], "customer": a["key"], "metric": a["metric"], "value": a["value"],
+                                "usual": a["median"], "z": a["z"],
+                                "rows": "; ".join(f"{r['source_file']}:{r['row_index']}" for r in a["rows"])}
+                               for a in an.anomalies]), hide_index=True, width="stretch")
+
+
 def render() -> None:
     _ui.page_header("Usage", "What did your AI usage cost, and who and what did it cost for?",
                     "Opens on billshape's sample logs (examples/usage/): ingest, price, attribute, re-price. The "
@@ -318,5 +370,7 @@ def render() -> None:
 
     by_model = _ui.attempt(_run, ReportRequest, db=state["db"], by="model")  # sorted by spend, largest first
     _whatif(state["db"], state["prices"], [r["key"] for r in by_model.rows] if by_model else list(e.model_shares))
+    st.subheader("Watch")
+    _watch(state["db"])
     _ui.assumptions_table(res.model_copy(update={"assumptions": list(res.assumptions) + list(e.assumptions)}),
                           expanded=False)
