@@ -195,9 +195,9 @@ def test_image_generation_priced_per_image_and_per_second():
     """The seed case: an image-generation start-up's log, priced per image (and per video second) by its own table."""
     import csv
 
-    prices = {(r["provider"], r["model"]): r for r in csv.DictReader((EXAMPLES / "image_prices.csv").open())}
+    prices = {(r["provider"], r["model"]): r for r in csv.DictReader((EXAMPLES / "images" / "image_prices.csv").open())}
     expect, bad = 0, 0
-    for r in csv.DictReader((EXAMPLES / "image_generations.csv").open()):
+    for r in csv.DictReader((EXAMPLES / "images" / "image_generations.csv").open()):
         p = prices.get((r["provider"], r["model"]))
         if p is None:
             bad += 1
@@ -211,7 +211,7 @@ def test_image_generation_priced_per_image_and_per_second():
 
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "u.duckdb")
-        res = usage.ingest([str(EXAMPLES / "image_generations.csv")], db, prices_csv=str(EXAMPLES / "image_prices.csv"),
+        res = usage.ingest([str(EXAMPLES / "images" / "image_generations.csv")], db, prices_csv=str(EXAMPLES / "images" / "image_prices.csv"),
                            mapping={"images": "images_generated", "seconds": "seconds_generated"})
         assert (res.rows_read, res.rows_priced, res.rows_quarantined) == (6, 6 - bad, bad)
         assert res.total_micro_usd == expect
@@ -347,8 +347,8 @@ def test_duckdb_and_spark_agree_on_tiers_and_units(tmp_path):
         anthropic_msg("long", "claude-sonnet-4-5", 250_000, 3_000, tier="batch"),
         anthropic_msg("search", "claude-sonnet-4-5", 5_000, 500, searches=3),
     ]
-    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "image_generations.csv")]
-    kw = {"prices_csv": str(EXAMPLES / "image_prices.csv"), "mapping": {"images": "images_generated", "seconds": "seconds_generated"}}
+    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "images" / "image_generations.csv")]
+    kw = {"prices_csv": str(EXAMPLES / "images" / "image_prices.csv"), "mapping": {"images": "images_generated", "seconds": "seconds_generated"}}
     a = usage.ingest(files, str(tmp_path / "u.duckdb"), **kw)
     b = usage.ingest(files, str(tmp_path / "u.spark"), engine="spark", **kw)
     assert a.total_micro_usd == b.total_micro_usd and a.total_micro_usd > 0
@@ -365,9 +365,9 @@ def test_focus_exports_carry_the_unit_and_modality_costs(tmp_path):
     from billshape.usage.focus import focus13_table, focus_table
 
     items = [anthropic_msg("search", "claude-sonnet-4-5", 5_000, 500, searches=3)]
-    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "image_generations.csv")]
+    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "images" / "image_generations.csv")]
     db = str(tmp_path / "u.duckdb")
-    res = usage.ingest(files, db, prices_csv=str(EXAMPLES / "image_prices.csv"),
+    res = usage.ingest(files, db, prices_csv=str(EXAMPLES / "images" / "image_prices.csv"),
                        mapping={"images": "images_generated", "seconds": "seconds_generated"})
     for table in (focus_table(db), focus13_table(db)):
         micro = sum(table.column("x_BilledCostMicroUsd").to_pylist())
