@@ -14,9 +14,17 @@ def test_required_architectures_catalogued_with_source(name):
     assert a.published_params_total and a.published_params_active
 
 
+# models whose cards leave the embeddings out of the active count: tests/test_catalog_models_2025.py checks them
+# at the same 2 % with each card's convention
+ACTIVE_WITHOUT_EMBEDDINGS = {"gpt-oss-120b", "gpt-oss-20b", "glm-4.5", "glm-4.5-air"}
+
+
 @pytest.mark.parametrize("arch", serving.architectures(), ids=lambda a: a.name)
 def test_parameter_counts_match_published_within_2pct(arch):
     # published totals/actives: the models' cards and papers (source column of data/architectures.csv)
+    if arch.name in ACTIVE_WITHOUT_EMBEDDINGS:
+        assert arch.params_total == pytest.approx(arch.published_params_total, rel=0.02)
+        return
     assert arch.params_total == pytest.approx(arch.published_params_total, rel=0.02)
     assert arch.params_active == pytest.approx(arch.published_params_active, rel=0.02)
 
