@@ -105,6 +105,15 @@ class ServeEstimate(Result):
     usd_per_million_input_tokens_high: float | None = None
 
 
+class MeasuredServeEstimate(ServeEstimate):
+    """A :class:`ServeEstimate` from a measured benchmark file: which tool wrote it (``measured_source``) and the
+    engine and version it measured, where the file says (``None`` where it does not)."""
+
+    measured_source: str | None = None
+    measured_engine: str | None = None
+    measured_engine_version: str | None = None
+
+
 def _choose_mode(batch: Any, mode: str | None) -> tuple[float | None, str]:
     if batch is None or str(batch).strip().lower() == "max":
         if mode is not None and mode != "max-load":

@@ -1,5 +1,6 @@
-"""Measured serving throughput: read a vLLM ``benchmark_serving`` JSON or a simple CSV (from a path, text,
-bytes or a file object) and cost it, with the serving model's prediction beside it.
+"""Measured serving throughput: read a benchmark file (vLLM, SGLang, GenAI-Perf, AIPerf, trtllm-bench or a simple
+CSV; from a path, text, bytes or a file object) and cost it, with the serving model's prediction beside it.
+The format readers live in :mod:`billshape.serving_readers`.
 
 Re-exported by :mod:`billshape.serving`."""
 
@@ -24,82 +25,50 @@ from billshape.serving_catalog import (  # noqa: F401
 
 
 def read_measured(path: str | Path | bytes | Any) -> dict[str, Any]:
-    """Read a measured serving benchmark: a vLLM ``benchmark_serving`` result JSON or a simple CSV.
+    """Read a measured serving benchmark in any format :mod:`billshape.serving_readers` knows: vLLM
+    ``benchmark_serving`` JSON, SGLang ``bench_serving`` JSON lines, GenAI-Perf / AIPerf exports
+    (``profile_export_genai_perf.json`` / ``profile_export_aiperf.json``), a ``trtllm-bench`` report (printed or
+    ``--report_json``) or a one-row CSV.
 
     ``path``: a path, the file's text, bytes or a (binary or text) file object (:func:`billshape.io.read_source`).
-
-    JSON: vLLM's keys ``output_throughput`` [tokens/s], ``total_input_tokens``, ``total_output_tokens``,
-    ``completed`` (mean lengths = totals / completed), optional ``mean_ttft_ms``, ``mean_tpot_ms``, ``model_id``.
-    CSV (one row): ``output_tokens_per_second,input_tokens,output_tokens,gpus`` and optional ``gpu``, ``model``,
-    ``tp``, ``precision``. Returns a dict with ``output_tokens_per_second``, ``input_tokens``, ``output_tokens`` and
-    whatever optional keys the file had.
+    Returns a dict with ``output_tokens_per_second``, ``input_tokens``, ``output_tokens``, ``format`` (the tool),
+    ``engine`` and ``engine_version`` (``None`` where the file does not say) and whatever optional keys the file
+    had (``model_id``, ``gpu``, ``gpus``, ``tp``, ``precision``, ``ttft_seconds``, ``tpot_seconds``, ...).
     """
     from billshape.io import read_source
+    from billshape.serving_readers import known_formats, parse_measured
 
-    text, name = read_source(path, "measured", what="a readable vLLM benchmark_serving JSON or CSV file",
-                             not_found_hint=False, not_utf8=("UTF-8 text (a vLLM benchmark_serving JSON or a CSV)",
+    text, name = read_source(path, "measured", what="a readable benchmark file (" + known_formats() + ")",
+                             not_found_hint=False, not_utf8=("UTF-8 text (a benchmark JSON, report or CSV)",
                                                              "the file is not UTF-8 text"))
-    try:
-        if name.lower().endswith(".json") or text.lstrip().startswith("{"):
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise TypeError("the JSON is not an object")
-            completed = _measured_field(data, "completed", v.MAX_COUNT)
-            out = {"output_tokens_per_second": _measured_field(data, "output_throughput", v.MAX_TOKENS),
-                   "input_tokens": _measured_field(data, "total_input_tokens", v.MAX_TOKENS) / completed,
-                   "output_tokens": _measured_field(data, "total_output_tokens", v.MAX_TOKENS) / completed,
-                   "format": "vllm-benchmark-serving"}
-            for key, name in (("mean_ttft_ms", "ttft_seconds"), ("mean_tpot_ms", "tpot_seconds")):
-                if data.get(key) is not None:
-                    out[name] = _measured_field(data, key, v.MAX_HOURS * 3.6e6) / 1e3
-            if data.get("model_id"):
-                out["model_id"] = str(data["model_id"])
-            for key in ("gpu", "precision"):  # not written by vLLM; accepted when added by hand
-                if data.get(key) is not None:
-                    out[key] = str(data[key])
-            for key in ("gpus", "tp"):
-                if data.get(key) is not None:
-                    out[key] = _measured_count(data, key)
-        else:
-            rows = list(csv.DictReader(text.splitlines()))
-            if len(rows) != 1:
-                raise ValueError(f"{len(rows)} data rows, expected 1")
-            row = {k.strip(): (val or "").strip() for k, val in rows[0].items()}
-            out = {"output_tokens_per_second": _measured_field(row, "output_tokens_per_second", v.MAX_TOKENS),
-                   "input_tokens": _measured_field(row, "input_tokens", v.MAX_TOKENS),
-                   "output_tokens": _measured_field(row, "output_tokens", v.MAX_TOKENS),
-                   "gpus": _measured_count(row, "gpus"), "format": "csv"}
-            for key in ("gpu", "model", "precision"):
-                if row.get(key):
-                    out[key] = row[key]
-            if row.get("tp"):
-                out["tp"] = _measured_count(row, "tp")
-    except BillshapeInputError:
-        raise
-    except (KeyError, ValueError, TypeError, AttributeError, csv.Error, json.JSONDecodeError) as exc:
-        raise BillshapeInputError("measured", name, "a vLLM benchmark_serving JSON (output_throughput, "
-                                  "total_input_tokens, total_output_tokens, completed) or a CSV with columns "
-                                  "output_tokens_per_second,input_tokens,output_tokens,gpus", f"{type(exc).__name__}: {exc}") from None
-    return out
+    return parse_measured(text, name)
 
 
 def _measured_field(data: dict, key: str, maximum: float) -> float:
     """A positive number from a measured file, checked with its column/key name (``measured KEY``)."""
-    if key not in data:
-        raise KeyError(key)
-    try:
-        value = float(data[key])
-    except (TypeError, ValueError):
-        raise BillshapeInputError(f"measured {key}", data[key], f"a number in (0, {maximum:g}]") from None
-    v.positive(f"measured {key}", value, maximum)
-    return value
+    from billshape.serving_readers import field
+
+    return field(data, key, maximum)
 
 
 def _measured_count(data: dict, key: str) -> int:
-    value = _measured_field(data, key, v.MAX_COUNT)
-    if value != int(value):
-        raise BillshapeInputError(f"measured {key}", value, "a whole number of GPUs")
-    return int(value)
+    from billshape.serving_readers import count
+
+    return count(data, key)
+
+
+def _catalog_model(raw: str | None) -> str | None:
+    """The catalog architecture a recorded model id names (``meta-llama/Llama-3.3-70B-Instruct`` ->
+    ``llama-3.3-70b``), else the id unchanged (serve then names the closest catalogued ones)."""
+    from billshape.serving_readers import model_candidates
+
+    if raw is None:
+        return None
+    index = _arch_index()
+    for cand in model_candidates(raw):
+        if cand in index:
+            return index[cand].name
+    return raw
 
 
 def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | None = None, gpus: float | None = None,
@@ -108,14 +77,17 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
                    utilization: float | None = None) -> ServeEstimate:
     """Cost from a measured throughput, with the model's prediction beside it (``measured_over_modeled``).
 
-    Flags given override the file; the file's lengths are used for the prediction (max-load mode).
+    Flags given override the file; the file's lengths are used for the prediction (max-load mode). The result
+    says which tool wrote the file (``measured_source``) and the engine and version it measured
+    (``measured_engine``, ``measured_engine_version``; ``None`` where the file does not record them).
     """
     from billshape.io import source_name
-    from billshape.serving import ServeEstimate, _attach_cost, serve  # noqa: F401  (serving imports this module)
+    from billshape.serving import MeasuredServeEstimate, _attach_cost, serve  # (serving imports this module)
+    from billshape.serving_readers import gpu_from_name
 
     m = read_measured(path)
-    model = model or m.get("model") or m.get("model_id")
-    gpu = gpu or m.get("gpu")
+    model = model or m.get("model") or _catalog_model(m.get("model_id"))
+    gpu = gpu or m.get("gpu") or (gpu_from_name(m["gpu_name"]) if m.get("gpu_name") else None)
     given_gpus = gpus
     gpus = gpus if gpus is not None else m.get("gpus")
     if model is None:
@@ -123,16 +95,25 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     if gpu is None:
         raise BillshapeInputError("gpu", None, "the accelerator the measurement ran on")
     if gpus is None:
-        raise BillshapeInputError("gpus", None, "the GPUs the measurement used (vLLM's JSON does not record them)")
+        raise BillshapeInputError("gpus", None, f"the GPUs the measurement used (a {m['format']} file does not "
+                                  "record them)")
     if utilization is not None:
         v.fraction("utilization", utilization)
-    est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp if tp is not None else m.get("tp"),
-                precision=precision or m.get("precision"), kv_precision=kv_precision,
-                input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max")
+    tp_used = tp if tp is not None else m.get("tp")
+    # expert parallelism as the file records it (trtllm-bench EP Size), where the serving model can express it
+    ep = m.get("ep") if m.get("ep", 1) > 1 and tp_used is not None and m.get("ep") == tp_used else None
+    est = serve(model=model, gpu=gpu, gpus=gpus, tp=tp_used,
+                precision=precision or m.get("precision"), kv_precision=kv_precision or m.get("kv_precision"),
+                input_tokens=m["input_tokens"], output_tokens=m["output_tokens"], batch="max",
+                **({"ep": ep} if ep is not None and architecture(model).is_moe else {}))
+    est = MeasuredServeEstimate(**dict(est), measured_source=m["format"], measured_engine=m.get("engine"),
+                                measured_engine_version=m.get("engine_version"))
     # values read from the file are the measurement's, not typed flags: label them with the file
     from_file = {"input tokens": True, "output tokens": True, "GPUs": m.get("gpus") is not None and given_gpus is None,
                  "tensor parallel": m.get("tp") is not None and tp is None,
-                 "weight precision": m.get("precision") is not None and precision is None}
+                 "weight precision": m.get("precision") is not None and precision is None,
+                 "KV precision": m.get("kv_precision") is not None and kv_precision is None,
+                 "expert parallel": ep is not None}
     label = f"measured: {source_name(path)} ({m['format']})"
     est.assumptions = [Assumption(name=a.name, value=a.value, unit=a.unit, source=label, as_of=None)
                        if from_file.get(a.name) else a for a in est.assumptions]
@@ -153,7 +134,15 @@ def serve_measured(path: str | Path, *, model: str | None = None, gpu: str | Non
     if "tpot_seconds" in m:
         est.tpot_seconds = m["tpot_seconds"]
     est.assumptions.insert(0, Assumption(name="measured output throughput", value=m["output_tokens_per_second"],
-                                         unit="tokens/s", source=f"measured: {source_name(path)} ({m['format']})", as_of=None))
+                                         unit="tokens/s", source=label, as_of=None))
+    if m.get("engine") or m.get("engine_version"):
+        engine = m.get("engine") or "engine not recorded"
+        version = m.get("engine_version") or "not recorded in the file"
+        est.assumptions.insert(1, Assumption(name="measured engine", value=f"{engine} (version {version})", unit=None,
+                                             source=label, as_of=None))
+    if m.get("runs"):
+        est.assumptions.insert(1, Assumption(name="measured run", value=f"line {m['runs']} of {m['runs']}",
+                                             unit=None, source=label + ": the latest run of the JSON lines", as_of=None))
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, est.input_tokens_per_second, est.decode_tokens_per_second)
     return est

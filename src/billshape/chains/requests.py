@@ -117,7 +117,8 @@ class ServeRequest(Request):
     """Inputs of a serving estimate. The mode follows from the fields given:
 
     * ``requests_per_second`` (with ``model``, ``gpu`` and ``tpot_limit``/``ttft_limit``): capacity (replicas, GPUs);
-    * ``measured`` (a vLLM benchmark_serving JSON or CSV: path, text, bytes or file object): measured throughput;
+    * ``measured`` (a benchmark file: vLLM, SGLang, GenAI-Perf, AIPerf, trtllm-bench or CSV; path, text, bytes or
+      file object): measured throughput;
     * ``model`` (with ``gpu``): the roofline serving model;
     * otherwise ``tokens_per_second`` with ``gpus``: cost from a given throughput.
     """

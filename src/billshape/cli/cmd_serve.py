@@ -10,8 +10,9 @@ from billshape.cli._common import JsonOpt, KvPrecision, Tier, WeightPrecision
 
 HELP = """Throughput, latency and cost per million tokens of a self-hosted LLM deployment.
 
-Three ways: give the throughput (--tokens-per-second), a measurement (--measured FILE: vLLM benchmark_serving JSON or
-CSV), or the model and hardware (--model --gpu --gpus) for the roofline serving model. Add --requests-per-second with
+Three ways: give the throughput (--tokens-per-second), a measurement (--measured FILE: vLLM benchmark_serving JSON,
+SGLang bench_serving JSON lines, GenAI-Perf or AIPerf profile export, trtllm-bench report, or CSV), or the model and
+hardware (--model --gpu --gpus) for the roofline serving model. Add --requests-per-second with
 --tpot-limit/--ttft-limit for the replicas and GPUs a service level needs.
 
 Examples:
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         provider: Annotated[Optional[str], typer.Option("--provider", help="Price from the rental catalog.")] = None,
         tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Price tier (default on-demand).")] = None,
         utilization: Annotated[Optional[float], typer.Option("--utilization", help="Busy share of paid hours, (0, 1]; default 1.")] = None,
-        measured: Annotated[Optional[str], typer.Option("--measured", help="vLLM benchmark_serving result JSON, or CSV (output_tokens_per_second,input_tokens,output_tokens,gpus).")] = None,
+        measured: Annotated[Optional[str], typer.Option("--measured", help="A benchmark result: vLLM benchmark_serving JSON, SGLang bench_serving JSON lines, GenAI-Perf/AIPerf profile_export_*.json, a trtllm-bench report (text or --report_json), or CSV (output_tokens_per_second,input_tokens,output_tokens,gpus). The format is detected from the content.")] = None,
         reasoning_multiplier: Annotated[float, typer.Option("--reasoning-multiplier", help="Output tokens generated per visible output token (>= 1).")] = 1.0,
         cache_hit_rate: Annotated[float, typer.Option("--cache-hit-rate", help="Share of input tokens served from a prompt cache, [0, 1).")] = 0.0,
         requests_per_second: Annotated[Optional[float], typer.Option("--requests-per-second", help="Capacity: request rate to serve.")] = None,
@@ -98,6 +99,10 @@ def register(app: typer.Typer) -> None:
             if res.measured_over_modeled is not None:
                 rows.insert(1, ("modeled output tokens/s", res.modeled_output_tokens_per_second, ""))
                 rows.insert(2, ("measured / modeled", res.measured_over_modeled, ""))
+            if getattr(res, "measured_source", None):
+                engine = res.measured_engine or "engine not recorded"
+                version = f" {res.measured_engine_version}" if res.measured_engine_version else ""
+                rows.insert(3, ("measured with", f"{res.measured_source} ({engine}{version})", ""))
             if res.usd_per_million_output_tokens is not None:
                 rows += [("USD per million output tokens", res.usd_per_million_output_tokens, "USD"),
                          ("USD per million input tokens", res.usd_per_million_input_tokens, "USD")]
