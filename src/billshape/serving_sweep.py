@@ -1,0 +1,379 @@
+r"""Serving sweeps: :func:`billshape.serving.serve` over arrays of deployments, with its validation, in one pass.
+
+:func:`sweep` takes one model and accelerator and arrays (broadcast together) of GPUs, tensor-parallel sizes,
+request lengths, batch sizes and expert-parallel sizes; :func:`sweep_grid` takes lists (models, GPUs and precisions
+too) and sweeps their Cartesian product. Each configuration gets the same numbers ``serve`` gives it (output
+tokens/s, TTFT, TPOT, $/M tokens) or, where ``serve`` would refuse it, ``valid = False`` with the field ``serve``
+names (``field``) and the reason (``reason``): not in memory, ``tp`` does not divide the attention heads, a batch
+larger than fits, a request longer than the context window, ... ``tests/test_serving_sweep.py`` draws random
+configurations and compares each one with ``serve`` to 1e-9 relative.
+
+How: the checks of ``serve`` become boolean masks in ``serve``'s order (the first failing check names the row);
+the rows then go through :func:`billshape.serving_roofline.roofline` in at most six vectorised calls (one per
+batching mode and expert-parallel group, as the roofline takes those as scalars), with placeholder values on the
+invalid rows (their outputs are NaN). Scalar arguments (``precision``, ``reasoning_multiplier``, the price) are
+checked once and raise :class:`~billshape.errors.BillshapeInputError` as ``serve`` does.
+
+References
+----------
+.. [1] Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023, arXiv:2211.05102 (the roofline).
+.. [2] billshape seed 003, section 37.2 (cost per token = $/h / (tokens/h x utilization)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from billshape import _validate as v
+from billshape import catalog, inference
+from billshape.errors import BillshapeInputError, unknown_name
+from billshape.results import Assumption, derived, user
+from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISION, EFFICIENCY_NAMES, architecture,
+                                       default_efficiency, efficiencies, _eff)
+from billshape.serving_roofline import hardware_inputs, roofline
+
+#: the outputs of a sweep (arrays, NaN where ``valid`` is False)
+OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
+           "tpot_seconds", "batch", "max_batch", "replicas", "memory_bound", "usd_per_hour",
+           "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request")
+#: the configuration columns of a sweep
+CONFIG = ("model", "gpu", "precision", "kv_precision", "gpus", "tp", "ep", "input_tokens", "output_tokens",
+          "requested_batch", "mode")
+
+
+@dataclasses.dataclass
+class Sweep:
+    """Serving estimates for many configurations: one numpy array per column, all of one length.
+
+    Configuration columns (``CONFIG``): ``model``, ``gpu``, ``precision``, ``kv_precision`` (str arrays), ``gpus``,
+    ``tp``, ``ep``, ``input_tokens``, ``output_tokens``, ``requested_batch`` (NaN = the largest that fits),
+    ``mode``. Outputs (``OUTPUTS``, NaN where ``valid`` is False): as :class:`billshape.serving.ServeEstimate`'s
+    fields of the same names [tokens/s, s, USD]; ``batch`` is the batch used. ``valid`` (bool), ``field`` (the
+    field ``serve`` would name in its error, ``""`` when valid) and ``reason`` (why not). ``assumptions``: the
+    catalog rows and inputs every configuration shares.
+    """
+
+    columns: dict[str, np.ndarray]
+    assumptions: list[Assumption]
+
+    def __len__(self) -> int:
+        return len(self.columns["valid"])
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        cols = self.__dict__.get("columns", {})
+        if name in cols:
+            return cols[name]
+        raise AttributeError(name)
+
+    def to_pandas(self):
+        """A DataFrame, one row per configuration (assumptions in ``.attrs['assumptions']``)."""
+        from billshape._extras import require
+
+        pd = require("pandas", "pandas", "Sweep.to_pandas()")
+        frame = pd.DataFrame(self.columns)
+        frame.attrs["assumptions"] = [a.model_dump() for a in self.assumptions]
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: lists per column (NaN as ``None``) and the assumptions."""
+        out: dict[str, Any] = {}
+        for k, col in self.columns.items():
+            if col.dtype.kind == "f":
+                out[k] = [None if not math.isfinite(x) else float(x) for x in col.tolist()]
+            else:
+                out[k] = col.tolist()
+        out["assumptions"] = [a.model_dump(mode="json") for a in self.assumptions]
+        return out
+
+
+def _array(value: Any, name: str) -> np.ndarray:
+    """A float array; ``None`` (or ``"max"`` for ``batch``) entries become NaN, meaning "the default"."""
+    if value is None:
+        return np.array(np.nan)
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        pass
+    arr = np.asarray(value, dtype=object)
+    out = np.empty(arr.size, dtype=float)
+    for i, x in enumerate(arr.ravel()):
+        if x is None or (isinstance(x, str) and x.strip().lower() == "max"):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(x)
+        except (TypeError, ValueError):
+            raise BillshapeInputError(name, x, "numbers" + (" or 'max'" if name == "batch" else "")) from None
+    return out.reshape(arr.shape)
+
+
+def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: str | None = "bf16",
+          kv_precision: str | None = None, input_tokens: Any = None, output_tokens: Any = None, batch: Any = None,
+          mode: str | None = None, ep: Any = None, dp_attention: bool = False, reasoning_multiplier: float = 1.0,
+          cache_hit_rate: float = 0.0, price: float | None = None, provider: str | None = None,
+          tier: str | None = None, utilization: float | None = None,
+          efficiency: dict[str, float] | None = None) -> Sweep:
+    """:func:`billshape.serving.serve` for every configuration of the broadcast arrays ``gpus``, ``tp``,
+    ``input_tokens``, ``output_tokens``, ``batch`` and ``ep``.
+
+    Parameters
+    ----------
+    model, gpu : str
+        Catalog names (one of each; :func:`sweep_grid` takes lists).
+    gpus : array_like, optional
+        GPUs of the deployment [count]; default the catalog's ``default_gpus``.
+    tp : array_like, optional
+        Tensor-parallel GPUs per replica [count]; ``None`` or NaN entries: ``gpus`` (one replica).
+    input_tokens, output_tokens : array_like, optional
+        Tokens per request; default the catalog's defaults.
+    batch : array_like, optional
+        Batch per replica; ``None``, NaN or ``"max"`` entries: the largest that fits (max-load).
+    mode : {"static", "max-load"}, optional
+        As ``serve``: a numeric batch is static unless ``mode="max-load"``.
+    ep : array_like, optional
+        Expert-parallel GPUs per replica (1 or ``tp``; MoE only); default 1.
+    dp_attention, reasoning_multiplier, cache_hit_rate, precision, kv_precision, efficiency
+        As ``serve`` (one value for the whole sweep).
+    price, provider, tier, utilization
+        As ``serve``: with ``price`` [USD/GPU-hour] or ``provider`` the cost columns are filled, else NaN.
+
+    Returns
+    -------
+    Sweep
+        One entry per broadcast configuration (flattened, C order).
+
+    Raises
+    ------
+    BillshapeInputError
+        For a bad scalar argument (unknown model, GPU or precision; ``reasoning_multiplier`` < 1; a bad price):
+        the same error ``serve`` raises. Bad array entries are rows with ``valid`` False instead.
+    """
+    from billshape.estimates import rental_price
+
+    arch, acc = architecture(model), catalog.gpu(gpu)
+    eff_rows = efficiencies()
+    # ---- scalar checks, as serve makes them ----
+    v.positive("reasoning_multiplier", reasoning_multiplier, v.MAX_COUNT)
+    if reasoning_multiplier < 1:
+        raise BillshapeInputError("reasoning_multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
+    if utilization is not None:
+        v.fraction("utilization", utilization)
+    precision = "bf16" if precision is None else str(precision).strip().lower()
+    if precision not in WEIGHT_PRECISIONS:
+        raise unknown_name("precision", precision, WEIGHT_PRECISIONS)
+    kv_precision = precision if kv_precision is None else str(kv_precision).strip().lower()
+    v.below_one("cache_hit_rate", cache_hit_rate)
+    if mode is not None and mode not in MODES:
+        raise unknown_name("mode", mode, MODES)
+    hw = hardware_inputs(arch, acc, precision, kv_precision)  # raises for an unknown kv_precision or FP8 on an A100
+    pricing = price is not None or provider is not None
+    if pricing:
+        rate, price_assumption = rental_price(acc.name, price, provider, tier)
+    eff = default_efficiency() if efficiency is None else efficiency
+    frac, cap = eff_rows["kv_memory_fraction"].value, eff_rows["max_batch_cap"].value
+    rm, chr_ = float(reasoning_multiplier), float(cache_hit_rate)
+
+    # ---- arrays, broadcast ----
+    g_in = _array(int(eff_rows["default_gpus"].value) if gpus is None else gpus, "gpus")
+    i_in = _array(eff_rows["default_input_tokens"].value if input_tokens is None else input_tokens, "input_tokens")
+    o_in = _array(eff_rows["default_output_tokens"].value if output_tokens is None else output_tokens, "output_tokens")
+    g, t_raw, i_len, o_len, b_raw, e_raw = (np.ravel(a) for a in np.broadcast_arrays(
+        g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep")))
+    # None (NaN) entries take serve's defaults
+    g = np.where(np.isnan(g), float(int(eff_rows["default_gpus"].value)), g)
+    i_len = np.where(np.isnan(i_len), float(eff_rows["default_input_tokens"].value), i_len)
+    o_len = np.where(np.isnan(o_len), float(eff_rows["default_output_tokens"].value), o_len)
+    e_raw = np.where(np.isnan(e_raw), 1.0, e_raw)
+    n = g.size
+    field = np.full(n, "", dtype=object)
+    reason = np.full(n, "", dtype=object)
+
+    def fail(mask, name, why):
+        new = mask & (field == "")
+        field[new] = name[new] if isinstance(name, np.ndarray) else name
+        reason[new] = why
+
+    def in_range(x, maximum):
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(x) & (x > 0) & (x <= maximum)
+
+    fail(~in_range(i_len, v.MAX_TOKENS), "input_tokens", f"input_tokens not in (0, {v.MAX_TOKENS:g}]")
+    fail(~in_range(o_len, v.MAX_TOKENS), "output_tokens", f"output_tokens not in (0, {v.MAX_TOKENS:g}]")
+    if arch.max_context_tokens is not None:
+        with np.errstate(invalid="ignore"):
+            fail(i_len + o_len * rm > arch.max_context_tokens, "input_tokens/output_tokens",
+                 f"longer than {arch.name}'s context window ({arch.max_context_tokens:,.0f} tokens)")
+    fail(~in_range(g, v.MAX_COUNT) | (np.floor(g) != g), "gpus", "gpus not a whole number in (0, 1e12]")
+    tp_given = np.isfinite(t_raw) | np.isinf(t_raw)
+    t = np.where(tp_given, t_raw, g)
+    ok_g = field == ""
+    g_safe = np.where(ok_g, g, 1.0)
+    t_whole = in_range(t, v.MAX_COUNT) & (np.floor(np.where(np.isfinite(t), t, 0.0)) == t)
+    t_safe = np.where(t_whole, t, 1.0)
+    divides = t_whole & (np.fmod(g_safe, t_safe) == 0)
+    fail(tp_given & ~(t_whole & divides), "tp", "tp not a whole divisor of gpus")
+    heads, kv = int(arch.heads), int(arch.kv_heads)
+    ti = t_safe.astype(np.int64)
+    valid_tp = t_whole & (heads % ti == 0) & ((kv % ti == 0) | (ti % kv == 0))
+    fail(~valid_tp, np.where(tp_given, "tp", "gpus"),
+         f"tp does not divide {arch.name}'s {arch.heads:g} attention heads or split/replicate its {arch.kv_heads:g} KV heads")
+    e_ok = in_range(e_raw, v.MAX_COUNT)
+    fail(~e_ok | ~((e_raw == 1.0) | (e_raw == t)), "ep", "ep neither 1 nor tp")
+    if not arch.is_moe:
+        fail(e_raw > 1, "ep", f"ep > 1 on a dense model ({arch.name})")
+    if dp_attention:
+        fail((e_raw == 1) & (t > 1), "dp_attention", "attention data parallelism needs ep = tp")
+    is_max = np.isnan(b_raw)
+    b_ok = is_max | (np.isfinite(b_raw) & (b_raw >= 1) & (np.floor(np.where(np.isfinite(b_raw), b_raw, 0)) == b_raw))
+    fail(~b_ok, "batch", "batch not a positive integer or max")
+    if mode is not None and mode != "max-load":
+        fail(is_max, "mode", "batch max needs max-load mode")
+    static = ~is_max & (mode in (None, "static"))
+
+    # ---- placeholders on the rows already invalid, then memory ----
+    pre = field == ""
+    t_c = np.where(pre, t, 1.0)
+    g_c = np.where(pre, g, 1.0)
+    i_c = np.where(pre, i_len, 1.0)
+    o_c = np.where(pre, o_len, 1.0)
+    e_c = np.where(pre, e_raw, 1.0)
+    b_c = np.where(pre & ~is_max, b_raw, 1.0)
+    out_len = o_c * rm
+    in_len = np.maximum(i_c * (1.0 - chr_), 1.0)
+    use_ep = e_c > 1
+    groups = [(s, u) for s in (True, False) for u in (False, True)]
+    res = {k: np.full(n, np.nan) for k in ("output_tokens_per_second", "input_tokens_per_second",
+                                           "decode_tokens_per_second", "ttft_seconds", "step_seconds", "batch")}
+    res["memory_bound"] = np.zeros(n, dtype=bool)
+    fits = np.full(n, np.nan)
+    w_total = np.full(n, np.nan)
+    for s, u in groups:
+        rows = np.nonzero((static == s) & (use_ep == u))[0]
+        if rows.size == 0:
+            continue
+        run_mode = "static" if s else "max-load"
+        common = dict(**hw, tensor_parallel=t_c[rows], input_tokens=in_len[rows], output_tokens=out_len[rows],
+                      mode=run_mode, kv_memory_fraction=frac, max_batch_cap=cap, expert_parallel=e_c[rows],
+                      attention_dp=bool(dp_attention), expert_load_cv=eff_rows["expert_load_cv"].value, **eff)
+        # serve's first call: the requested batch (static or max-load with a number); max rows get theirs below
+        explicit = ~is_max[rows]
+        r = roofline(batch=np.where(explicit, b_c[rows], 1.0), **common)
+        wt = np.broadcast_to(np.asarray(r["weight_bytes"], dtype=float), rows.shape)
+        # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
+        ctx_hold = i_c[rows] + (out_len[rows] if s else out_len[rows] / 2.0)
+        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt, hw["kv_bytes_per_token"], ctx_hold, frac),
+                       dtype=float)
+        fits[rows], w_total[rows] = f, wt
+        if (~explicit).any():  # serve's second call, at the largest batch that fits (capped)
+            chosen = np.where(explicit, b_c[rows], np.maximum(np.minimum(f, cap), 1.0))
+            r2 = roofline(batch=chosen, **common)
+            r = {k: np.where(explicit, np.broadcast_to(r[k], rows.shape), np.broadcast_to(r2[k], rows.shape))
+                 if k in res else r[k] for k in r}
+        for k in res:
+            res[k][rows] = np.broadcast_to(r[k], rows.shape)
+    mem_replica = t_c * acc.memory_bytes * frac
+    fail(pre & ((w_total >= mem_replica) | (fits < 1)), "gpus",
+         f"not enough memory: {arch.name} at {precision} (weights plus one sequence's KV cache) does not fit the "
+         f"tensor-parallel group of {acc.name}")
+    fail(pre & ~is_max & (b_c > fits), "batch", "batch larger than the largest batch whose KV cache fits")
+    valid = field == ""
+
+    # ---- deployment figures and cost ----
+    replicas = np.where(valid, np.floor_divide(g_c, t_c), np.nan)
+    cols: dict[str, np.ndarray] = {
+        "model": np.full(n, arch.name, dtype=object), "gpu": np.full(n, acc.name, dtype=object),
+        "precision": np.full(n, precision, dtype=object), "kv_precision": np.full(n, kv_precision, dtype=object),
+        "gpus": g, "tp": t, "ep": e_raw, "input_tokens": i_len, "output_tokens": o_len, "requested_batch": b_raw,
+        "mode": np.where(static, "static", "max-load").astype(object),
+    }
+    nan = np.nan
+    out_tps = np.where(valid, res["output_tokens_per_second"] * replicas, nan)
+    in_tps = np.where(valid, res["input_tokens_per_second"] * replicas, nan)
+    dec_tps = np.where(valid, res["decode_tokens_per_second"] * replicas, nan)
+    cols.update({
+        "output_tokens_per_second": out_tps, "input_tokens_per_second": in_tps, "decode_tokens_per_second": dec_tps,
+        "ttft_seconds": np.where(valid, res["ttft_seconds"], nan), "tpot_seconds": np.where(valid, res["step_seconds"], nan),
+        "batch": np.where(valid, res["batch"], nan), "max_batch": np.where(valid, fits, nan), "replicas": replicas,
+        "memory_bound": valid & res["memory_bound"],
+    })
+    if pricing:
+        u = 1.0 if utilization is None else float(utilization)
+        per_hour = inference.deployment_usd_per_hour(rate, g_c)
+        out_cost = inference.usd_per_million_tokens(per_hour, np.where(valid, dec_tps, 1.0), u)
+        in_cost = inference.usd_per_million_tokens(per_hour, np.where(valid, in_tps, 1.0), u) * (1 - chr_)
+        cols["usd_per_hour"] = np.where(valid, per_hour, nan)
+        cols["usd_per_million_output_tokens"] = np.where(valid, out_cost, nan)
+        cols["usd_per_million_input_tokens"] = np.where(valid, in_cost, nan)
+        cols["usd_per_request"] = np.where(valid, (out_cost * o_c * rm + in_cost * i_c) / 1e6, nan)
+    else:
+        for k in ("usd_per_hour", "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request"):
+            cols[k] = np.full(n, nan)
+    cols.update({"valid": valid, "field": field, "reason": reason})
+
+    assumptions = [
+        arch.assumption(f"{arch.name} architecture", f"{arch.attention.upper()}, {arch.layers:g} layers, d={arch.hidden_size:g}"),
+        acc.assumption(f"{acc.name} memory", acc.memory_bytes, "bytes"),
+        acc.assumption(f"{acc.name} HBM bandwidth", acc.memory_bytes_per_second, "bytes/s"),
+        acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
+        user("weight precision", precision, None, "precision"), user("KV precision", kv_precision, None, "kv_precision"),
+        eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption(),
+        derived("configurations", n, None, "the broadcast of gpus, tp, input_tokens, output_tokens, batch and ep"),
+    ]
+    assumptions += [eff_rows[k].as_assumption() if efficiency is None or k not in efficiency
+                    else user(k, float(efficiency[k]), eff_rows[k].unit) for k in EFFICIENCY_NAMES]
+    if pricing:
+        assumptions.append(price_assumption)
+        assumptions.append(user("utilization", u, None, "utilization") if utilization is not None else
+                           Assumption(name="utilization", value=1.0, source="billshape default: every paid hour busy "
+                                      "at this throughput (an upper bound on efficiency)", as_of=None))
+    return Sweep(columns=cols, assumptions=assumptions)
+
+
+#: arguments of :func:`sweep_grid` that take one value for the whole grid
+SCALARS = ("mode", "dp_attention", "reasoning_multiplier", "cache_hit_rate", "price", "provider", "tier",
+           "utilization", "efficiency")
+
+
+def sweep_grid(**lists: Any) -> Sweep:
+    """:func:`sweep` over the Cartesian product of lists: ``model``, ``gpu``, ``precision``, ``kv_precision`` and
+    the numeric axes ``gpus``, ``tp``, ``input_tokens``, ``output_tokens``, ``batch``, ``ep`` (a scalar is a list of
+    one; ``None`` entries mean the default). ``SCALARS`` (``price``, ``mode``, ...) pass through unchanged.
+
+    >>> g = sweep_grid(model="llama-3.1-8b", gpu=["h100", "h200"], gpus=[1, 2], tp=[1, 2], price=2.0)
+    >>> len(g), int(g.valid.sum())   # tp 2 on one GPU is refused
+    (8, 6)
+    """
+    known = {"model", "gpu", "precision", "kv_precision", "gpus", "tp", "input_tokens", "output_tokens", "batch",
+             "ep", *SCALARS}
+    unknown = sorted(set(lists) - known)
+    if unknown:
+        raise BillshapeInputError(unknown[0], lists[unknown[0]], "a sweep_grid axis: " + ", ".join(sorted(known)))
+    if "model" not in lists or "gpu" not in lists:
+        raise BillshapeInputError("model" if "model" not in lists else "gpu", None, "a name or a list of names")
+
+    def as_list(x):
+        return list(x) if isinstance(x, (list, tuple, np.ndarray)) else [x]
+
+    cats = [as_list(lists.get(k, d)) for k, d in (("model", None), ("gpu", None), ("precision", "bf16"),
+                                                  ("kv_precision", None))]
+    axes = ("gpus", "tp", "input_tokens", "output_tokens", "batch", "ep")
+    values = [as_list(lists[k]) if k in lists else [None] for k in axes]
+    grids = np.meshgrid(*[_array(vals, k) for k, vals in zip(axes, values)], indexing="ij")
+    numeric = {k: (grid.ravel() if k in lists else None) for k, grid in zip(axes, grids)}
+    scalars = {k: lists[k] for k in SCALARS if k in lists}
+    parts = [sweep(model=m, gpu=gp, precision=p, kv_precision=kv, **numeric, **scalars)
+             for m, gp, p, kv in itertools.product(*cats)]
+    cols = {k: np.concatenate([s.columns[k] for s in parts]) for k in parts[0].columns}
+    assumptions = [a for s in parts for a in s.assumptions]
+    seen, unique = set(), []
+    for a in assumptions:
+        key = (a.name, repr(a.value), a.source)
+        if key not in seen:
+            seen.add(key)
+            unique.append(a)
+    return Sweep(columns=cols, assumptions=unique)

@@ -1,0 +1,159 @@
+"""serving_sweep: serve() over arrays (issue 12 item 8). Every configuration gets serve()'s numbers (to 1e-9
+relative) or serve()'s refusal (valid False, the same field)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billshape import serving
+from billshape.errors import BillshapeInputError
+from billshape.serving_sweep import OUTPUTS, sweep, sweep_grid
+
+COMPARED = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
+            "tpot_seconds", "batch", "max_batch", "replicas", "usd_per_hour", "usd_per_million_output_tokens",
+            "usd_per_million_input_tokens", "usd_per_request")
+# (model, gpu, precision): dense GQA, MHA, MoE, MLA-MoE, a 2025 model, FP4 on Blackwell, an A100 (no FP8)
+SETUPS = [("llama-3.1-70b", "h100", "fp8"), ("llama-2-13b", "a100", "bf16"), ("qwen3-235b-a22b", "h200", "fp8"),
+          ("deepseek-v3", "h200", "fp8"), ("qwen3-32b", "mi325x", "bf16"), ("gpt-oss-120b", "b200", "fp4"),
+          ("mixtral-8x7b", "l40s", "int4")]
+
+config = st.fixed_dictionaries({
+    "gpus": st.sampled_from([1, 2, 3, 4, 6, 8, 16, 0, 2.5]),
+    "tp": st.sampled_from([None, 1, 2, 4, 8, 3, 16, 5]),
+    "input_tokens": st.one_of(st.integers(1, 40_000), st.sampled_from([0, -5])),
+    "output_tokens": st.integers(1, 8_000),
+    "batch": st.one_of(st.none(), st.integers(1, 3000), st.sampled_from([0, 1.5])),
+    "ep": st.sampled_from([None, None, 1, 2, 8]),
+})
+
+
+def _serve(setup, c, **scalars):
+    model, gpu, precision = setup
+    kw = {k: c[k] for k in ("gpus", "tp", "input_tokens", "output_tokens", "ep")}
+    return serving.serve(model=model, gpu=gpu, precision=precision, batch="max" if c["batch"] is None else c["batch"],
+                         **kw, **scalars)
+
+
+def _compare(setup, configs, **scalars):
+    model, gpu, precision = setup
+    s = sweep(model=model, gpu=gpu, precision=precision, **{k: [c[k] for c in configs] for k in configs[0]}, **scalars)
+    assert len(s) == len(configs)
+    for j, c in enumerate(configs):
+        try:
+            est = _serve(setup, c, **scalars)
+        except BillshapeInputError as exc:
+            assert not s.valid[j], (c, exc.message)
+            assert s.field[j] == exc.field, (c, exc.message, s.reason[j])
+            assert all(math.isnan(s.columns[k][j]) for k in COMPARED)
+            continue
+        assert s.valid[j], (c, s.field[j], s.reason[j])
+        for k in COMPARED:
+            want = getattr(est, k)
+            if want is None:  # no price: no cost
+                assert math.isnan(s.columns[k][j])
+                continue
+            assert s.columns[k][j] == pytest.approx(want, rel=1e-9, abs=0), (c, k)
+        assert bool(s.memory_bound[j]) == (est.bound == "memory-bandwidth")
+    return s
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from(SETUPS), configs=st.lists(config, min_size=1, max_size=12),
+       price=st.sampled_from([None, 2.5]))
+def test_sweep_matches_serve_on_random_configurations(setup, configs, price):
+    _compare(setup, configs, price=price)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from([SETUPS[2], SETUPS[3]]), configs=st.lists(config, min_size=1, max_size=8),
+       dp=st.booleans(), rm=st.sampled_from([1.0, 3.0]), chr_=st.sampled_from([0.0, 0.5]),
+       util=st.sampled_from([None, 0.6]), mode=st.sampled_from([None, "max-load"]))
+def test_sweep_matches_serve_with_moe_options(setup, configs, dp, rm, chr_, util, mode):
+    # expert/attention-DP groups, reasoning tokens, a prompt cache, utilization and max-load with a number
+    _compare(setup, configs, price=2.0, dp_attention=dp, reasoning_multiplier=rm, cache_hit_rate=chr_,
+             utilization=util, mode=mode)
+
+
+def test_each_refusal_has_serves_field_and_a_reason():
+    s = sweep(model="llama-3.1-70b", gpu="h100", precision="bf16", gpus=[1, 2, 3, 4, 4, 8, 4],
+              tp=[1, 2, 3, 3, 4, None, 4], input_tokens=[1000, 1000, 1000, 1000, 200_000, 1000, 1000],
+              output_tokens=1000, batch=[None, None, None, None, None, None, 100_000])
+    assert list(s.field) == ["gpus", "", "tp", "tp", "input_tokens/output_tokens", "", "batch"]
+    assert "memory" in s.reason[0] and "heads" in s.reason[2] and "divisor" in s.reason[3]
+    assert "context window" in s.reason[4] and "fits" in s.reason[6]
+    assert s.valid.tolist() == [f == "" for f in s.field]
+    assert all(r == "" for r, ok in zip(s.reason, s.valid) if ok)
+
+
+def test_scalar_errors_raise_as_serve_does():
+    with pytest.raises(BillshapeInputError, match="^precision"):
+        sweep(model="llama-3.1-8b", gpu="h100", precision="fp3")
+    with pytest.raises(BillshapeInputError, match="^precision"):  # FP8 on an A100: the chip has no FP8
+        sweep(model="llama-3.1-8b", gpu="a100", precision="fp8")
+    with pytest.raises(BillshapeInputError, match="^reasoning_multiplier"):
+        sweep(model="llama-3.1-8b", gpu="h100", reasoning_multiplier=0.5)
+    with pytest.raises(BillshapeInputError, match="^model"):
+        sweep(model="llama-9", gpu="h100")
+    with pytest.raises(BillshapeInputError, match="^batch"):
+        sweep(model="llama-3.1-8b", gpu="h100", batch=["max", "lots"])
+
+
+def test_grid_is_the_cartesian_product_and_matches_sweep():
+    g = sweep_grid(model=["llama-3.1-8b", "qwen3-30b-a3b"], gpu=["h100", "h200"], precision="fp8", gpus=[1, 2, 4],
+                   tp=[1, 2], input_tokens=[1000, 8000], output_tokens=[500], price=2.0)
+    assert len(g) == 2 * 2 * 3 * 2 * 2
+    assert set(zip(g.model, g.gpu)) == {(m, x) for m in ("llama-3.1-8b", "qwen3-30b-a3b") for x in ("h100-sxm", "h200-sxm")}
+    one = sweep(model="qwen3-30b-a3b", gpu="h200", precision="fp8", gpus=[1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4],
+                tp=[1, 1, 2, 2] * 3, input_tokens=[1000, 8000] * 6, output_tokens=500, price=2.0)
+    rows = (g.model == "qwen3-30b-a3b") & (g.gpu == "h200-sxm")
+    np.testing.assert_array_equal(g.output_tokens_per_second[rows], one.output_tokens_per_second)
+    np.testing.assert_array_equal(g.valid[rows], one.valid)
+
+
+def test_outputs_and_conversions():
+    s = sweep(model="llama-3.1-8b", gpu="h100", precision="fp8", gpus=[1, 2], tp=[1, 3], price=2.0)
+    assert set(OUTPUTS) <= set(s.columns)
+    d = s.to_dict()
+    assert d["valid"] == [True, False] and d["output_tokens_per_second"][1] is None
+    json.dumps(d, allow_nan=False)  # no NaN leaks into JSON
+    assert any(a["name"] == "rental price" for a in d["assumptions"])
+    frame = s.to_pandas()
+    assert len(frame) == 2 and frame.attrs["assumptions"]
+
+
+def test_broadcasting_shapes():
+    s = sweep(model="llama-3.1-8b", gpu="h100", gpus=np.array([[1], [2]]), input_tokens=[100, 1000, 10_000])
+    assert len(s) == 6 and s.gpus.tolist() == [1, 1, 1, 2, 2, 2]
+    assert np.isnan(s.usd_per_million_output_tokens).all()  # no price given
+
+
+@pytest.mark.parametrize("setup", SETUPS, ids=lambda s: f"{s[0]}@{s[1]}")
+def test_sweep_matches_serve_on_a_seeded_sample_with_both_outcomes(setup):
+    # the same comparison on 60 seeded configurations per setup, with enough of both outcomes to mean something
+    rng = np.random.default_rng(12)
+    ctx = serving.architecture(setup[0]).max_context_tokens
+    configs = [{"gpus": int(rng.choice([1, 2, 4, 8, 16, 16])), "tp": [None, None, 1, 2, 4, 8][rng.integers(6)],
+                "input_tokens": int(rng.integers(1, min(20_000, ctx // 2))),
+                "output_tokens": int(rng.integers(1, min(4_000, ctx // 4))),
+                "batch": None if rng.random() < 0.5 else int(rng.integers(1, 1500)), "ep": None} for _ in range(60)]
+    s = _compare(setup, configs, price=2.0)
+    assert 5 <= int(s.valid.sum()) <= 55, int(s.valid.sum())
+
+
+def test_benchmark_runs_at_toy_size():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_serving_sweep.py"), "--cases", "400",
+                           "--scalar-cases", "60", "--repeats", "1"], capture_output=True, text=True, timeout=300,
+                          cwd=root)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: the target missed (toy sizes judge nothing)
+    out = json.loads(proc.stdout)
+    assert out["cases"] == 400 and out["max_rel_diff_vs_serve"] < 1e-9 and out["refusal_mismatches"] == 0
+    assert 0 < out["valid_share"] < 1 and out["sweep_seconds"] > 0 and out["ratio_scalar_over_sweep"] > 0
