@@ -163,7 +163,8 @@ def test_run_dispatches_on_the_request():
 @pytest.mark.parametrize("fields,mode,result", [
     (dict(tokens_per_second=14800, gpus=8, price=2, utilization=1), "throughput", "ServingCost"),
     (dict(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", price=2.5), "model", "ServeEstimate"),
-    (dict(measured=MEASURED_JSON, gpu="h100", gpus=1, price=2), "measured", "ServeEstimate"),
+    # a ServeEstimate subclass that also says which tool, engine and version measured it
+    (dict(measured=MEASURED_JSON, gpu="h100", gpus=1, price=2), "measured", "MeasuredServeEstimate"),
     (dict(model="llama-3.1-70b", gpu="h100", precision="fp8", requests_per_second=10, tpot_limit=0.05, price=2.5),
      "capacity", "Capacity"),
 ])
