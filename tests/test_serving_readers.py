@@ -225,3 +225,14 @@ def test_sglang_mean_lengths_are_totals_over_completed(completed, i_len, o_len):
     line.update(completed=completed, total_input_tokens=completed * i_len, total_output_tokens=completed * o_len)
     m = parse_measured(json.dumps(line), "s")
     assert m["input_tokens"] == pytest.approx(i_len) and m["output_tokens"] == pytest.approx(o_len)
+
+
+def test_csv_may_name_its_engine_and_version():
+    text = ("output_tokens_per_second,input_tokens,output_tokens,gpus,engine,engine_version\n"
+            "4205,1000,1000,2,TensorRT-LLM,1.0\n")
+    m = parse_measured(text, "c")
+    assert (m["format"], m["engine"], m["engine_version"], m["gpus"]) == ("csv", "trtllm", "1.0", 2)
+
+
+def test_genai_perf_counts_the_telemetry_gpus():
+    assert read_measured(HERE / "profile_export_genai_perf.json")["gpus"] == 1
