@@ -34,7 +34,7 @@ from billshape import catalog, inference
 from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, derived, user
 from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISION, EFFICIENCY_NAMES, architecture,
-                                       default_efficiency, efficiencies, _eff)
+                                       default_efficiency, efficiencies)
 from billshape.serving_roofline import hardware_inputs, roofline
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
