@@ -203,7 +203,7 @@ def profile_csv(f: dict) -> str:
         for gen in ("hopper", "ampere", "blackwell", "cdna3"):
             if gen in ("blackwell", "cdna3") and engine != "trtllm":
                 continue
-            src = TRT_SOURCE if params is f["profiles"][("trtllm", "dense")] else ENG_SOURCE
+            moe_fitted = params["moe_gemm_efficiency"] != 1.0
             cap, cap_src = MAX_BATCH_CAP[engine]
             if engine == "vllm" and gen == "ampere":
                 cap = VLLM_A100_CAP
@@ -217,8 +217,16 @@ def profile_csv(f: dict) -> str:
                     row_src = ("P10/P90 of measured/modeled on the validation rows of this engine x class" if not extrap
                                else f"extrapolated: fewer than {MIN_BAND_ROWS} validation rows; the pooled "
                                "validation band doubled in log space, at least 0.67-1.5")
+                elif name in ("band_rows", "extrapolated"):
+                    row_src = (f"computed by benchmarks/fit_serving_efficiency.py: validation rows of this engine x "
+                               f"class from sources not fitted on (extrapolated below {MIN_BAND_ROWS}, or off Hopper/Ampere)")
+                elif name == "moe_gemm_efficiency" and moe_fitted:
+                    row_src = ENG_SOURCE
+                    if (engine, cls) != ("vllm", "moe"):
+                        note = "copied from the vllm/moe fit (no fixed-length measurement of its own)"
                 else:
-                    row_src = src
+                    row_src = TRT_SOURCE if name in NAMES else "billshape default: neutral (no MoE kernel or " \
+                        "all-to-all penalty beyond the roofline; not identified by the shipped measurements)"
                 if gen in ("blackwell", "cdna3"):
                     note = (note + " " if note else "") + "no measurement on this generation: Hopper values"
                 w.writerow([engine, cls, gen, name, repr(float(value)) if name not in ("band_rows", "extrapolated")
