@@ -278,7 +278,26 @@ def render_blocks(fig: dict) -> dict[str, str]:
     lines.append("| vllm, sglang | leave-one-source-out | - | not possible: one published source each | - |")
     lines.append("")
     lines.append(f"P10-P90 band coverage: {fig['band_coverage_pct']} % of {fig['band_rows']} validation measurements.")
+    lines += ["", "| case | engine | GPU | use | measured tok/s/GPU | billshape | error |", "|---|---|---|---|---|---|---|"]
+    for key, use in (("engines_fit", "fit"), ("engines_check", "held out"), ("engines_bursts", "ShareGPT burst, not fitted")):
+        for r in fig["cases"][key]:
+            lines.append(f"| {r['id']} | {r['engine']} | {r['gpu']} | {use} | {r['measured_per_gpu']:,.1f} | "
+                         f"{r['predicted_per_gpu']:,.1f} | {r['error_pct']:+} % |")
     return {"readme": readme, "docs": "\n".join(lines)}
+
+
+START, END = "<!-- serving-errors:start -->", "<!-- serving-errors:end -->"
+
+
+def write_blocks(fig: dict) -> None:
+    """Replace the generated blocks in README.md and docs/serving.md."""
+    blocks = render_blocks(fig)
+    for path, key in ((ROOT / "README.md", "readme"), (ROOT / "docs" / "serving.md", "docs")):
+        text = path.read_text(encoding="utf-8")
+        i, j = text.find(START), text.find(END)
+        if i < 0 or j < i:
+            raise SystemExit(f"{path}: no {START} ... {END} block")
+        path.write_text(text[:i] + START + "\n" + blocks[key] + "\n" + text[j:], encoding="utf-8")
 
 
 def main() -> None:
@@ -287,6 +306,7 @@ def main() -> None:
     if "--write" in sys.argv:
         PROFILES.write_text(profile_csv(f), encoding="utf-8")
         ERRORS.write_text(json.dumps(fig, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_blocks(fig)
     print(json.dumps({"trtllm_fit": f["trtllm_fit"], "trtllm_shipped": f["trtllm_shipped"],
                       "vllm_moe_profile": f["vllm_moe_fit"], "bands": {"/".join(k): v for k, v in f["bands"].items()},
                       "wide_band": f["wide_band"], **{k: v for k, v in fig.items() if k != "cases"}}, indent=1))

@@ -281,8 +281,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     kv_rep = kv_replication(arch, tp, bool(dp_attention))
     if kv_rep != 1.0:
         par["kv_replication"] = kv_rep
-    if redundant_experts:
+    if redundant_experts:  # EPLB: placement and replicas on the routing statistics leave a much smaller skew
         par["redundant_experts"] = float(redundant_experts)
+        par["expert_load_cv"] = eff_rows["eplb_expert_load_cv"].value
     internode = _internode(acc, ep)
     if internode:
         par.update(internode)
@@ -329,7 +330,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
         assumptions.append(user("expert parallel", ep, "GPUs", "ep"))
-        assumptions.append(eff_rows["expert_load_cv"].as_assumption())
+        assumptions.append(eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"].as_assumption())
         assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
                                    "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
                                    "rank); expected maximum over the EP ranks"))
