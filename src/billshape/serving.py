@@ -159,7 +159,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
-          dp_attention: bool = False, engine: str | None = "trtllm", redundant_experts: float = 0) -> ServeEstimate:
+          dp_attention: bool = False, engine: str | None = None, redundant_experts: float = 0) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -173,7 +173,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     not divide the attention heads, e.g. ``tp`` 72 for wide EP over an NVL72 rack). ``redundant_experts`` N adds N
     expert slots per MoE layer (EPLB), held in memory, which spread the routed load (``(experts + N) % ep == 0``).
 
-    ``engine`` (``trtllm`` default, ``vllm``, ``sglang``) picks the engine profile for the model's architecture
+    ``engine`` (``trtllm``, the default when None: labelled "computed: default" in the assumptions; ``vllm``,
+    ``sglang``) picks the engine profile for the model's architecture
     class and the GPU's generation (``data/serving_engine_profiles.csv``): efficiencies, MoE grouped-GEMM and
     all-to-all efficiency, the scheduler's batch cap. Model outputs carry an uncertainty band: ``*_low``/``*_high`` at
     the P10/P90 of measured/modeled throughput on that engine x architecture class's validation rows; a combination
