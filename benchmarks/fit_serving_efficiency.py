@@ -1,67 +1,315 @@
-"""Fit the serving model's efficiency parameters on the calibration cases (``data/serving_calibration.csv``).
+"""Fit the serving model's engine profiles and write ``data/serving_engine_profiles.csv`` and the error figures.
 
-Run: ``PYTHONPATH=src python benchmarks/fit_serving_efficiency.py``. Least squares on log(predicted/measured) over the
-calibration cases only, with physical bounds; prints the fitted values and each case's error on the calibration and
-the held-out validation set (``data/serving_validation.csv``), and the P10/P90 of measured/modeled throughput on the
-validation set (the uncertainty band). Paste the values into ``data/serving_efficiency.csv``.
+Run: ``PYTHONPATH=src python benchmarks/fit_serving_efficiency.py [--write]``. Without ``--write`` it prints the
+fit and the error tables as JSON; with it, it (re)writes
+
+* ``src/billshape/data/serving_engine_profiles.csv``: one row per engine x architecture class x GPU generation x
+  parameter, each naming the measurements it was fitted on;
+* ``docs/serving_errors.json``: the error figures that README.md and docs/serving.md quote (their generated blocks
+  are rendered from it by ``render_blocks``; tests/test_serving_profiles.py checks all three are current).
+
+Fits (least squares on log(predicted/measured), physical bounds):
+
+* TensorRT-LLM: HBM bandwidth efficiency, step overhead and all-reduce latency on C1-C5
+  (``data/serving_calibration.csv``), compute efficiency a prior; validated on V1-V9 (``serving_validation.csv``).
+  The same values are ``data/serving_efficiency.csv``'s (the no-argument ``default_efficiency()``).
+* vLLM, MoE: the grouped-GEMM efficiency on the fixed-length bursts of ``serving_engines_calibration.csv`` marked
+  ``use = fit`` (the other parameters stay at the TensorRT-LLM values: the cases do not identify them).
+* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
+
+The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
+``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from billshape import serving
+from billshape import serving, serving_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "src" / "billshape" / "data" / "serving_engine_profiles.csv"
+ERRORS = ROOT / "docs" / "serving_errors.json"
 
 NAMES = serving.EFFICIENCY_NAMES
 #                       eta_bw, eta_c, t0 [s], all-reduce latency [s]
 LOWER = np.array([0.3, 0.2, 0.0, 1e-6])
 UPPER = np.array([1.0, 1.0, 0.02, 1e-4])
 SCALE = np.array([1.0, 1.0, 1e-3, 1e-5])
-
+MIN_BAND_ROWS = 3
+#: the extrapolated band: the pooled validation band doubled in log space, and at least this wide
+WIDE_BAND_FLOOR = (0.67, 1.5)
+AS_OF = "2025-11-01"
+TRT_SOURCE = "NVIDIA TensorRT-LLM docs/source/performance/perf-overview.md (v0.9.0 tables, v1.0 tables)"
+ENG_SOURCE = ("gpustack/gpustack docs/performance-lab/qwen3-235b-a22b/h100.md and a100.md "
+              "@47277d79f4a5bae12a2d25e9ecbed2a2177a5f2d (data/serving_engines_calibration.csv)")
 
 #: compute efficiency is a prior, not fitted: the calibration cases are mostly memory bound and do not identify it
 COMPUTE_EFFICIENCY_PRIOR = serving.efficiencies()["compute_efficiency"].value
+NEUTRAL_MOE = {"moe_gemm_efficiency": 1.0, "moe_gemm_half_tokens": 0.0, "alltoall_efficiency": 1.0}
+#: the engines' scheduler caps on concurrent sequences
+MAX_BATCH_CAP = {
+    "trtllm": (2048.0, "NVIDIA TensorRT-LLM build/LLM-API default max_batch_size = 2048"),
+    "vllm": (1024.0, "vLLM 0.11 EngineArgs defaults (vllm/engine/arg_utils.py): max_num_seqs 1024 on GPUs with >= 70 "
+             "GiB other than A100, else 256"),
+    "sglang": (2048.0, "SGLang 0.5 derives max_running_requests from the KV pool (no fixed cap); the TensorRT-LLM "
+               "cap 2048 kept as a bound"),
+}
+VLLM_A100_CAP = 256.0
+UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
+         "compute_efficiency": "fraction of dense peak FLOP/s", "step_overhead_seconds": "s per decode step",
+         "allreduce_latency_seconds": "s per all-reduce",
+         "moe_gemm_efficiency": "fraction of the dense kernels' efficiency",
+         "moe_gemm_half_tokens": "tokens per expert", "alltoall_efficiency": "fraction of link bandwidth",
+         "max_batch_cap": "sequences", "throughput_ratio_p10": "measured / modeled throughput",
+         "throughput_ratio_p90": "measured / modeled throughput", "band_rows": "validation rows",
+         "extrapolated": "0 or 1"}
 
 
-def full(x):
+def _trt_full(x):
     return np.array([x[0], COMPUTE_EFFICIENCY_PRIOR, x[1], x[2]])
 
 
-def errors(x, cases):
-    eff = dict(zip(NAMES, full(x) * SCALE))
-    return np.array([np.log(serving.predict_case(c, eff)["predicted_per_gpu"] / c.measured_output_tokens_per_second_per_gpu)
-                     for c in cases])
+def _trt_errors(x, cases):
+    eff = dict(zip(NAMES, _trt_full(x) * SCALE))
+    return np.array([np.log(serving.predict_case(c, eff, max_batch_cap=case_cap(c))["predicted_per_gpu"]
+                            / c.measured_output_tokens_per_second_per_gpu) for c in cases])
 
 
-def table(cases, eff):
-    rows = []
+def fit_trtllm(cases) -> dict[str, float]:
+    keep = [0, 2, 3]
+    x0 = (np.array([0.6, 0.5, 2e-3, 1e-5]) / SCALE)[keep]
+    fit = least_squares(_trt_errors, x0, bounds=((LOWER / SCALE)[keep], (UPPER / SCALE)[keep]), args=(cases,))
+    return {k: float(f"{v:.4g}") for k, v in zip(NAMES, _trt_full(fit.x) * SCALE)}
+
+
+def fit_moe_gemm(cases, base: dict[str, float]) -> dict[str, float]:
+    def err(x):
+        eff = dict(base, moe_gemm_efficiency=float(x[0]))
+        return np.array([np.log(serving.predict_case(c, eff, max_batch_cap=case_cap(c))["predicted_per_gpu"]
+                                / c.measured_output_tokens_per_second_per_gpu) for c in cases])
+
+    fit = least_squares(err, [0.6], bounds=([0.05], [1.0]))
+    return dict(base, moe_gemm_efficiency=float(f"{fit.x[0]:.4g}"))
+
+
+def case_cap(c) -> float:
+    if c.engine_key == "vllm" and serving_catalog.gpu_generation(c.gpu) == "ampere":
+        return VLLM_A100_CAP
+    return MAX_BATCH_CAP[c.engine_key][0]
+
+
+def rows_table(cases, eff=None, profiles=None) -> list[dict]:
+    """Each case's prediction with ``eff`` or, by engine x class, with ``profiles``."""
+    out = []
     for c in cases:
-        p = serving.predict_case(c, eff)["predicted_per_gpu"]
-        rows.append({"id": c.id, "model": c.model, "gpu": c.gpu, "measured": c.measured_output_tokens_per_second_per_gpu,
-                     "predicted": round(p, 1), "error_pct": round(100 * (p / c.measured_output_tokens_per_second_per_gpu - 1), 1)})
-    return rows
+        e = eff if eff is not None else profiles[(c.engine_key, serving_catalog.arch_class(c.model))]
+        p = serving.predict_case(c, e, max_batch_cap=case_cap(c))["predicted_per_gpu"]
+        m = c.measured_output_tokens_per_second_per_gpu
+        out.append({"id": c.id, "engine": c.engine_key, "model": c.model, "gpu": c.gpu,
+                    "arch_class": serving_catalog.arch_class(c.model), "measured_per_gpu": m,
+                    "predicted_per_gpu": round(p, 2), "error_pct": round(100 * (p / m - 1), 1),
+                    "log_ratio": float(np.log(m / p))})
+    return out
+
+
+def summary(rows) -> dict:
+    if not rows:
+        return {"cases": 0}
+    errs = np.abs([r["error_pct"] for r in rows])
+    worst = max(rows, key=lambda r: abs(r["error_pct"]))
+    return {"cases": len(rows), "mape_pct": round(float(errs.mean()), 1), "worst_pct": worst["error_pct"],
+            "worst_id": worst["id"]}
+
+
+def band(log_ratios) -> tuple[float, float]:
+    q = np.quantile(np.asarray(log_ratios, dtype=float), [0.1, 0.9])
+    return round(float(np.exp(q[0])), 3), round(float(np.exp(q[1])), 3)
+
+
+def coverage(rows, lo, hi) -> float:
+    r = np.exp([x["log_ratio"] for x in rows])
+    return float(np.mean((r >= lo) & (r <= hi)))
+
+
+def loso_trtllm(cal, val) -> list[dict]:
+    """Leave one source out: refit the TensorRT-LLM profile without a source's rows, predict that source."""
+    groups = {"perf-overview v0.9.0": [c for c in (*cal, *val) if "0.9" in c.engine],
+              "perf-overview v1.0": [c for c in (*cal, *val) if "0.9" not in c.engine]}
+    out = []
+    for name, held in groups.items():
+        rest = [c for c in (*cal, *val) if c not in held]
+        eff = fit_trtllm(rest)
+        out.append({"held_out_source": name, "fitted_on": [c.id for c in rest],
+                    **summary(rows_table(held, eff))})
+    return out
+
+
+def fit_all() -> dict:
+    cal = serving.cases("serving_calibration.csv")
+    val = serving.cases("serving_validation.csv")
+    eng = serving.cases("serving_engines_calibration.csv")
+    trt = fit_trtllm(cal)
+    shipped = serving.default_efficiency()
+    vfit = [c for c in eng if c.use == "fit" and c.engine_key == "vllm"]
+    vllm = fit_moe_gemm(vfit, {**trt, **NEUTRAL_MOE})
+    profiles = {("trtllm", "dense"): {**trt, **NEUTRAL_MOE}, ("trtllm", "moe"): {**trt, **NEUTRAL_MOE},
+                ("trtllm", "mla"): {**trt, **NEUTRAL_MOE},
+                ("vllm", "moe"): vllm, ("vllm", "mla"): vllm, ("vllm", "dense"): {**trt, **NEUTRAL_MOE},
+                ("sglang", "moe"): vllm, ("sglang", "mla"): vllm, ("sglang", "dense"): {**trt, **NEUTRAL_MOE}}
+    fitted_on = {("trtllm", c): "C1-C5 (TensorRT-LLM perf-overview v0.9.0, v1.0)" for c in ("dense", "moe", "mla")}
+    fitted_on.update({("vllm", "moe"): "moe_gemm_efficiency on " + "+".join(c.id for c in vfit)
+                      + " (gpustack vLLM 0.11 Qwen3-235B 8xH100 fixed-length bursts); the rest as trtllm C1-C5",
+                      ("vllm", "mla"): "not fitted: the vllm/moe values", ("vllm", "dense"): "not fitted: trtllm C1-C5",
+                      ("sglang", "moe"): "not fitted: the vllm/moe values (SGLang rows are ShareGPT bursts only)",
+                      ("sglang", "mla"): "not fitted: the vllm/moe values",
+                      ("sglang", "dense"): "not fitted: trtllm C1-C5"})
+    versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5"}
+    # predictions with the fitted profiles (each case under its own engine's profile)
+    tables = {"calibration": rows_table(cal, profiles=profiles), "validation": rows_table(val, profiles=profiles),
+              "engines_fit": rows_table([c for c in eng if c.use == "fit"], profiles=profiles),
+              "engines_check": rows_table([c for c in eng if c.use == "check"], profiles=profiles),
+              "engines_bursts": rows_table([c for c in eng if c.use == "burst-lengths"], profiles=profiles)}
+    val_rows = tables["validation"] + tables["engines_check"]
+    fitted_sources = {"vllm": "gpustack"}
+    bands = {}
+    for (engine, cls) in profiles:
+        own = [r for r in val_rows if r["engine"] == engine and r["arch_class"] == cls
+               and not (engine in fitted_sources and r["id"].startswith("X"))]
+        bands[(engine, cls)] = (band([r["log_ratio"] for r in own]), len(own)) if len(own) >= MIN_BAND_ROWS else (None, len(own))
+    pooled = band([r["log_ratio"] for r in tables["validation"]])
+    wide = (round(min(pooled[0] ** 2, WIDE_BAND_FLOOR[0]), 3), round(max(pooled[1] ** 2, WIDE_BAND_FLOOR[1]), 3))
+    return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "profiles": profiles,
+            "fitted_on": fitted_on, "versions": versions, "tables": tables, "bands": bands, "wide_band": wide,
+            "loso": loso_trtllm(cal, val), "val_rows": val_rows}
+
+
+def profile_csv(f: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["engine", "arch_class", "generation", "name", "value", "unit", "fitted_on", "version_range",
+                "source", "as_of", "note"])
+    for (engine, cls), params in f["profiles"].items():
+        (bnd, n_rows) = f["bands"][(engine, cls)]
+        extrap = bnd is None
+        lo, hi = f["wide_band"] if extrap else bnd
+        for gen in ("hopper", "ampere", "blackwell", "cdna3"):
+            if gen in ("blackwell", "cdna3") and engine != "trtllm":
+                continue
+            moe_fitted = params["moe_gemm_efficiency"] != 1.0
+            cap, cap_src = MAX_BATCH_CAP[engine]
+            if engine == "vllm" and gen == "ampere":
+                cap = VLLM_A100_CAP
+            vals = {**params, "max_batch_cap": cap, "throughput_ratio_p10": lo, "throughput_ratio_p90": hi,
+                    "band_rows": float(n_rows), "extrapolated": 1.0 if (extrap or gen not in ("hopper", "ampere")) else 0.0}
+            for name, value in vals.items():
+                note = ""
+                if name == "max_batch_cap":
+                    note, row_src = cap_src, cap_src
+                elif name.startswith("throughput_ratio"):
+                    row_src = ("P10/P90 of measured/modeled on the validation rows of this engine x class" if not extrap
+                               else f"extrapolated: fewer than {MIN_BAND_ROWS} validation rows; the pooled "
+                               "validation band doubled in log space, at least 0.67-1.5")
+                elif name in ("band_rows", "extrapolated"):
+                    row_src = (f"computed by benchmarks/fit_serving_efficiency.py: validation rows of this engine x "
+                               f"class from sources not fitted on (extrapolated below {MIN_BAND_ROWS}, or off Hopper/Ampere)")
+                elif name == "moe_gemm_efficiency" and moe_fitted:
+                    row_src = ENG_SOURCE
+                    if (engine, cls) != ("vllm", "moe"):
+                        note = "copied from the vllm/moe fit (no fixed-length measurement of its own)"
+                else:
+                    row_src = TRT_SOURCE if name in NAMES else "billshape default: neutral (no MoE kernel or " \
+                        "all-to-all penalty beyond the roofline; not identified by the shipped measurements)"
+                if gen in ("blackwell", "cdna3"):
+                    note = (note + " " if note else "") + "no measurement on this generation: Hopper values"
+                w.writerow([engine, cls, gen, name, repr(float(value)) if name not in ("band_rows", "extrapolated")
+                            else f"{value:g}", UNITS[name], f["fitted_on"][(engine, cls)], f["versions"][engine],
+                            row_src, AS_OF, note])
+    return buf.getvalue()
+
+
+def error_figures(f: dict) -> dict:
+    t = f["tables"]
+    out = {"calibration_trtllm": summary(t["calibration"]), "validation_trtllm": summary(t["validation"]),
+           "validation_trtllm_dense": summary([r for r in t["validation"] if r["arch_class"] == "dense"]),
+           "vllm_moe_fit": summary(t["engines_fit"]), "vllm_moe_check": summary(t["engines_check"]),
+           "sharegpt_bursts": summary(t["engines_bursts"]), "loso_trtllm": f["loso"],
+           "cases": {k: [{kk: r[kk] for kk in ("id", "engine", "model", "gpu", "measured_per_gpu",
+                                              "predicted_per_gpu", "error_pct")} for r in v] for k, v in t.items()}}
+    covered = []
+    for r in f["val_rows"]:
+        bnd, _ = f["bands"][(r["engine"], r["arch_class"])]
+        lo, hi = f["wide_band"] if bnd is None else bnd
+        covered.append(lo <= np.exp(r["log_ratio"]) <= hi)
+    out["band_coverage_pct"] = round(100 * float(np.mean(covered)), 1)
+    out["band_rows"] = len(covered)
+    return out
+
+
+def render_blocks(fig: dict) -> dict[str, str]:
+    """The generated README and docs blocks (between ``<!-- serving-errors:start -->`` and ``:end -->``)."""
+    c, v, vd = fig["calibration_trtllm"], fig["validation_trtllm"], fig["validation_trtllm_dense"]
+    lo = {g["held_out_source"]: g for g in fig["loso_trtllm"]}
+    readme = (f"Serving model errors (generated from docs/serving_errors.json): TensorRT-LLM MAPE {c['mape_pct']} % "
+              f"on its calibration cases, {v['mape_pct']} % on {v['cases']} held-out validation cases (worst "
+              f"{v['worst_pct']:+} %, {v['worst_id']}); vLLM MoE {fig['vllm_moe_fit']['mape_pct']} % on its fit cases and "
+              f"{fig['vllm_moe_check']['mape_pct']} % on its held-out fixed-length case; ShareGPT-length bursts are not "
+              f"modeled yet (MAPE {fig['sharegpt_bursts']['mape_pct']} %). The P10-P90 band covers "
+              f"{fig['band_coverage_pct']} % of the {fig['band_rows']} validation measurements.")
+    lines = ["| engine | set | cases | MAPE | worst |", "|---|---|---|---|---|",
+             f"| trtllm | calibration (C1-C5) | {c['cases']} | {c['mape_pct']} % | {c['worst_pct']:+} % ({c['worst_id']}) |",
+             f"| trtllm | validation (V1-V9) | {v['cases']} | {v['mape_pct']} % | {v['worst_pct']:+} % ({v['worst_id']}) |",
+             f"| trtllm | validation, dense (V1-V8) | {vd['cases']} | {vd['mape_pct']} % | {vd['worst_pct']:+} % ({vd['worst_id']}) |"]
+    for name, g in lo.items():
+        lines.append(f"| trtllm | leave-one-source-out: {name} held out | {g['cases']} | {g['mape_pct']} % | "
+                     f"{g['worst_pct']:+} % ({g['worst_id']}) |")
+    for key, label in (("vllm_moe_fit", "vllm | calibration (fixed-length bursts)"),
+                       ("vllm_moe_check", "vllm | held-out fixed-length case (same source)"),
+                       ("sharegpt_bursts", "vllm+sglang | ShareGPT bursts (not modeled: steady state at mean lengths)")):
+        g = fig[key]
+        lines.append(f"| {label} | {g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
+    lines.append("| vllm, sglang | leave-one-source-out | - | not possible: one published source each | - |")
+    lines.append("")
+    lines.append(f"P10-P90 band coverage: {fig['band_coverage_pct']} % of {fig['band_rows']} validation measurements.")
+    lines += ["", "| case | engine | GPU | use | measured tok/s/GPU | billshape | error |", "|---|---|---|---|---|---|---|"]
+    for key, use in (("engines_fit", "fit"), ("engines_check", "held out"), ("engines_bursts", "ShareGPT burst, not fitted")):
+        for r in fig["cases"][key]:
+            lines.append(f"| {r['id']} | {r['engine']} | {r['gpu']} | {use} | {r['measured_per_gpu']:,.1f} | "
+                         f"{r['predicted_per_gpu']:,.1f} | {r['error_pct']:+} % |")
+    return {"readme": readme, "docs": "\n".join(lines)}
+
+
+START, END = "<!-- serving-errors:start -->", "<!-- serving-errors:end -->"
+
+
+def write_blocks(fig: dict) -> None:
+    """Replace the generated blocks in README.md and docs/serving.md."""
+    blocks = render_blocks(fig)
+    for path, key in ((ROOT / "README.md", "readme"), (ROOT / "docs" / "serving.md", "docs")):
+        text = path.read_text(encoding="utf-8")
+        i, j = text.find(START), text.find(END)
+        if i < 0 or j < i:
+            raise SystemExit(f"{path}: no {START} ... {END} block")
+        path.write_text(text[:i] + START + "\n" + blocks[key] + "\n" + text[j:], encoding="utf-8")
 
 
 def main() -> None:
-    cal = serving.cases("serving_calibration.csv")
-    val = serving.cases("serving_validation.csv")
-    keep = [0, 2, 3]
-    x0 = (np.array([0.6, 0.5, 2e-3, 1e-5]) / SCALE)[keep]
-    fit = least_squares(errors, x0, bounds=((LOWER / SCALE)[keep], (UPPER / SCALE)[keep]), args=(cal,))
-    eff = dict(zip(NAMES, full(fit.x) * SCALE))
-    out = {"fitted": {k: float(f"{v:.4g}") for k, v in eff.items()}}
-    for name, cs in (("calibration", cal), ("validation", val)):
-        rows = table(cs, eff)
-        errs = np.abs([r["error_pct"] for r in rows])
-        out[name] = {"mape_pct": round(float(errs.mean()), 1), "max_abs_pct": round(float(errs.max()), 1), "cases": rows}
-    # uncertainty band: P10/P90 of measured/modeled throughput on the held-out validation set (not fitted on it)
-    ratios = np.array([1.0 / (1.0 + r["error_pct"] / 100.0) for r in out["validation"]["cases"]])
-    out["throughput_ratio_p10"] = round(float(np.percentile(ratios, 10)), 3)
-    out["throughput_ratio_p90"] = round(float(np.percentile(ratios, 90)), 3)
-    print(json.dumps(out, indent=1))
+    f = fit_all()
+    fig = error_figures(f)
+    if "--write" in sys.argv:
+        PROFILES.write_text(profile_csv(f), encoding="utf-8")
+        ERRORS.write_text(json.dumps(fig, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_blocks(fig)
+    print(json.dumps({"trtllm_fit": f["trtllm_fit"], "trtllm_shipped": f["trtllm_shipped"],
+                      "vllm_moe_profile": f["vllm_moe_fit"], "bands": {"/".join(k): v for k, v in f["bands"].items()},
+                      "wide_band": f["wide_band"], **{k: v for k, v in fig.items() if k != "cases"}}, indent=1))
 
 
 if __name__ == "__main__":

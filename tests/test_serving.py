@@ -130,9 +130,12 @@ def test_expert_parallel_physics():
     tp = serving.serve(**kw)
     ep = serving.serve(**kw, ep=8)
     dp = serving.serve(**kw, ep=8, dp_attention=True)
-    # attention-DP replicates the attention/dense weights on every GPU: more weight memory, fewer sequences fit
-    assert dp.weight_bytes > tp.weight_bytes and dp.max_batch < tp.max_batch
+    # attention-DP replicates the attention/dense weights on every GPU (more weight memory), but TP8 over Qwen3's 4
+    # KV heads holds every KV head twice: without attention TP the KV cache is held once, so more sequences fit
+    assert dp.weight_bytes > tp.weight_bytes and dp.max_batch > tp.max_batch
     assert ep.weight_bytes == tp.weight_bytes
+    assert serving.kv_replication(serving.architecture("qwen3-235b-a22b"), 8) == 2.0
+    assert serving.kv_replication(serving.architecture("qwen3-235b-a22b"), 8, attention_dp=True) == 1.0
     # TP splits every expert, so routing skew costs it nothing; EP puts whole experts on ranks, the hot rank waits
     assert tp.expert_load_imbalance == 1 and ep.expert_load_imbalance > 1.3
     # with uniform routing, at a large batch the all-to-all of ~5 token copies (7/8 remote) is cheaper than a second
@@ -140,7 +143,7 @@ def test_expert_parallel_physics():
     hw = serving.hardware_inputs(serving.architecture("qwen3-235b-a22b"), __import__("billshape").catalog.gpu("h200"),
                                  "fp8", "fp8")
     rk = dict(tensor_parallel=8, input_tokens=1000, output_tokens=1000, batch=2048, mode="max-load",
-              **serving.default_efficiency())
+              kv_replication=2.0, **serving.default_efficiency())
     step = {cv: float(serving.roofline(**hw, **rk, expert_parallel=8, expert_load_cv=cv)["step_seconds"]) for cv in (0.0, 1.279)}
     assert step[0.0] < tp.tpot_seconds < step[1.279]
     assert ep.tpot_seconds == pytest.approx(step[1.279], rel=1e-3)
@@ -150,12 +153,15 @@ def test_expert_parallel_bad_input():
     with pytest.raises(BillshapeInputError) as exc:
         serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", ep=2)
     assert exc.value.field == "ep"
-    with pytest.raises(BillshapeInputError) as exc:
-        serving.serve(model="qwen3-235b-a22b", gpu="h200", gpus=8, precision="fp8", ep=4)
+    with pytest.raises(BillshapeInputError) as exc:  # EP must divide the replica's GPUs
+        serving.serve(model="qwen3-235b-a22b", gpu="h200", gpus=8, precision="fp8", ep=3)
     assert exc.value.field == "ep"
-    with pytest.raises(BillshapeInputError) as exc:
-        serving.serve(model="qwen3-235b-a22b", gpu="h200", gpus=8, precision="fp8", dp_attention=True)
+    with pytest.raises(BillshapeInputError) as exc:  # attention DP needs an MoE model when tp > 1
+        serving.serve(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", dp_attention=True)
     assert exc.value.field == "dp_attention"
+    # EP narrower than TP, and attention DP without EP, are deployments that exist (issue 12): accepted
+    assert serving.serve(model="qwen3-235b-a22b", gpu="h200", gpus=8, precision="fp8", ep=4).expert_parallel == 4
+    assert serving.serve(model="qwen3-235b-a22b", gpu="h200", gpus=8, precision="fp8", dp_attention=True).attention_dp
 
 
 def test_alltoall_zero_without_ep_and_grows_with_tokens():

@@ -44,9 +44,10 @@ from billshape.results import Assumption, Result, derived, user
 # The architecture catalog and efficiencies, the composed roofline and the measured readers live in
 # their own modules (serving_catalog, serving_roofline, serving_measured); every public name stays here.
 from billshape.serving_catalog import (  # noqa: F401
-    WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency)
+    WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
+    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key)
 from billshape.serving_roofline import (  # noqa: F401
-    roofline, hardware_inputs, Case, cases, predict_case)
+    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -95,6 +96,9 @@ class ServeEstimate(Result):
     attention_dp: bool = False
     expert_load_imbalance: float = 1.0
     attention_dp_imbalance: float = 1.0
+    engine: str = "trtllm"
+    extrapolated: bool = False
+    redundant_experts: int = 0
     output_tokens_per_second_low: float | None = None
     output_tokens_per_second_high: float | None = None
     input_tokens_per_second_low: float | None = None
@@ -164,7 +168,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
-          dp_attention: bool = False) -> ServeEstimate:
+          dp_attention: bool = False, engine: str | None = None, redundant_experts: float = 0) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -172,17 +176,31 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     (``price`` or ``provider``/``tier``) is optional; without it the cost keys are ``None``.
     ``reasoning_multiplier`` multiplies the output tokens a request generates (hidden reasoning tokens are
     generated and billed like output); ``cache_hit_rate`` is the share of input tokens served from a prompt
-    cache, which skip prefill. ``ep`` (expert parallelism, MoE only) spreads whole experts over the ``tp`` GPUs of a
-    replica (1 or ``tp``); ``dp_attention`` (with ``ep``) runs attention data-parallel on each GPU.
+    cache, which skip prefill. ``ep`` (expert parallelism, MoE only) spreads whole experts over ``ep`` of the ``tp``
+    GPUs of a replica (a divisor of ``tp``; each expert is then tensor-parallel over ``tp / ep`` GPUs);
+    ``dp_attention`` runs attention data-parallel on each GPU of the replica (with or without ``ep``; then ``tp`` need
+    not divide the attention heads, e.g. ``tp`` 72 for wide EP over an NVL72 rack). ``redundant_experts`` N adds N
+    expert slots per MoE layer (EPLB), held in memory, which spread the routed load (``(experts + N) % ep == 0``).
 
-    Model outputs carry an uncertainty band: ``*_low``/``*_high`` at the P10/P90 of measured/modeled throughput on
-    the held-out validation set (``throughput_ratio_p10``/``_p90`` in ``data/serving_efficiency.csv``).
+    ``engine`` (``trtllm``, the default when None: labelled "computed: default" in the assumptions; ``vllm``,
+    ``sglang``) picks the engine profile for the model's architecture
+    class and the GPU's generation (``data/serving_engine_profiles.csv``): efficiencies, MoE grouped-GEMM and
+    all-to-all efficiency, the scheduler's batch cap. Model outputs carry an uncertainty band: ``*_low``/``*_high`` at
+    the P10/P90 of measured/modeled throughput on that engine x architecture class's validation rows; a combination
+    with too few validation rows (or no profile of its own) is ``extrapolated`` with a wider band.
     """
     from billshape.estimates import rental_price
 
     arch = architecture(model)
     acc = catalog.gpu(gpu)
     prov: dict[str, Assumption] = {}  # provenance of the deployment inputs: user input, derived or catalog default
+    if engine is None:
+        engine = "trtllm"
+        prov["engine"] = derived("serving engine", engine, None, "default when `engine` is not given: TensorRT-LLM")
+    else:
+        engine = _engine_key(engine)
+        prov["engine"] = user("serving engine", engine, None, "engine")
+    profile = engine_profile(engine, arch_class(arch), gpu_generation(acc.name))
     input_tokens, output_tokens, prov["input"], prov["output"] = _lengths(input_tokens, output_tokens)
     v.positive("reasoning_multiplier", reasoning_multiplier, v.MAX_COUNT)
     if reasoning_multiplier < 1:
@@ -227,7 +245,10 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         tp = int(tp)
         prov["tp"] = user("tensor parallel", tp, "GPUs", "tp")
         tp_field = "tp"
-    if not arch.valid_tensor_parallel(tp):
+    if dp_attention and not arch.is_moe and tp > 1:
+        raise BillshapeInputError("dp_attention", True, f"omitted for {arch.name}: attention data parallelism with "
+                                  "`tp` > 1 needs an MoE model (its expert layers are what the GPUs share)")
+    if not dp_attention and not arch.valid_tensor_parallel(tp):
         nxt = arch.next_valid_tensor_parallel(tp)
         raise BillshapeInputError(
             tp_field, tp, f"a tensor-parallel size that divides {arch.name}'s {arch.heads:g} attention heads and splits "
@@ -236,36 +257,57 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
             + ("; `tp` defaults to `gpus`: give `tp` for several replicas" if tp_field == "gpus" else ""))
     ep = 1 if ep is None else ep
     v.positive("ep", ep, v.MAX_COUNT)
-    if float(ep) not in (1.0, float(tp)):
-        raise BillshapeInputError("ep", ep, f"1 or the tensor-parallel size `tp` ({tp}): experts spread "
-                                  "over the replica's GPUs")
+    if float(ep) != int(ep) or tp % int(ep) != 0:
+        raise BillshapeInputError("ep", ep, f"a whole divisor of the replica's GPUs `tp` ({tp}): experts spread "
+                                  "over ep GPUs, each tensor-parallel over tp/ep")
     ep = int(ep)
     if ep > 1 and not arch.is_moe:
         raise BillshapeInputError("ep", ep, f"1: {arch.name} is dense (expert parallelism needs an MoE model)")
-    if dp_attention and ep == 1 and tp > 1:
-        raise BillshapeInputError("dp_attention", True, f"with `ep` {tp} (attention data parallelism "
-                                  "needs the experts spread over the replica)")
+    v.non_negative("redundant_experts", redundant_experts, v.MAX_COUNT)
+    if float(redundant_experts) != int(redundant_experts):
+        raise BillshapeInputError("redundant_experts", redundant_experts, "a whole number >= 0 of extra expert slots")
+    redundant_experts = int(redundant_experts)
+    if redundant_experts and not arch.is_moe:
+        raise BillshapeInputError("redundant_experts", redundant_experts, f"0: {arch.name} is dense (no experts)")
+    if redundant_experts and ep == 1:
+        raise BillshapeInputError("redundant_experts", redundant_experts, "0 without `ep` > 1 (redundant experts "
+                                  "balance expert-parallel ranks)")
+    if arch.is_moe and ep > 1 and (int(arch.experts_routed) + redundant_experts) % ep != 0:
+        raise BillshapeInputError("ep", ep, f"a divisor of {arch.name}'s {arch.experts_routed:g} routed experts"
+                                  + (f" + {redundant_experts} redundant" if redundant_experts else "")
+                                  + " (each EP rank holds a whole number of expert slots)",
+                                  "add `redundant_experts` to make the slots divisible")
     v.below_one("cache_hit_rate", cache_hit_rate)
     b_req, mode = _choose_mode(batch, mode)
     hw = hardware_inputs(arch, acc, precision, kv_precision)
     eff_rows = efficiencies()
-    eff = default_efficiency() if efficiency is None else efficiency
+    eff = dict(profile.efficiency) if efficiency is None else {**profile.efficiency, **efficiency}
+    cap = profile.params["max_batch_cap"]
     out_len = float(output_tokens) * float(reasoning_multiplier)
     in_len = max(float(input_tokens) * (1.0 - float(cache_hit_rate)), 1.0)
     # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
     par = dict(expert_parallel=float(ep), attention_dp=bool(dp_attention),
                expert_load_cv=eff_rows["expert_load_cv"].value)
+    kv_rep = kv_replication(arch, tp, bool(dp_attention))
+    if kv_rep != 1.0:
+        par["kv_replication"] = kv_rep
+    if redundant_experts:  # EPLB: placement and replicas on the routing statistics leave a much smaller skew
+        par["redundant_experts"] = float(redundant_experts)
+        par["expert_load_cv"] = eff_rows["eplb_expert_load_cv"].value
+    internode = _internode(acc, ep)
+    if internode:
+        par.update(internode)
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
                  kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
-                 max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
+                 max_batch_cap=cap, **par, **eff)
     w_total = float(r["weight_bytes"])
     mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
     ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
-    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"], ctx_hold,
-                                     eff_rows["kv_memory_fraction"].value))
+    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"] * kv_rep,
+                                     ctx_hold, eff_rows["kv_memory_fraction"].value))
     if w_total >= mem_replica or fits < 1:
         per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
-        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * ctx_hold) / per_gpu_usable)) + 1
+        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * kv_rep * ctx_hold) / per_gpu_usable)) + 1
         nxt = arch.next_valid_tensor_parallel(need)
         suggestion = (f"`tp` {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
                       if nxt is not None else f"more than its {arch.heads:g} attention heads allow in one tensor-parallel "
@@ -278,9 +320,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
                                   f"{input_tokens:g}+{out_len:g} tokens (or `batch` max)")
     if b_req is None:
         r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
-                     batch=min(fits, eff_rows["max_batch_cap"].value), mode=mode,
+                     batch=min(fits, cap), mode=mode,
                      kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
-                     max_batch_cap=eff_rows["max_batch_cap"].value, **par, **eff)
+                     max_batch_cap=cap, **par, **eff)
     replicas = gpus // tp
     out_tps = float(r["output_tokens_per_second"]) * replicas
     in_tps = float(r["input_tokens_per_second"]) * replicas
@@ -298,7 +340,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
         assumptions.append(user("expert parallel", ep, "GPUs", "ep"))
-        assumptions.append(eff_rows["expert_load_cv"].as_assumption())
+        assumptions.append(eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"].as_assumption())
         assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
                                    "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
                                    "rank); expected maximum over the EP ranks"))
@@ -307,15 +349,33 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         assumptions.append(derived("attention-DP rank imbalance", dp_imb, "max/mean tokens per rank",
                                    "busiest rank's decode plus whole-prompt prefill tokens: expected maximum of Poisson "
                                    "prompts per rank per step B/(t O) (chunked prefill off, the TensorRT-LLM default)"))
-    lo, hi = _eff("throughput_ratio_p10"), _eff("throughput_ratio_p90")
-    assumptions += [lo.as_assumption(), hi.as_assumption()]
+    default_profile = profile.resolved == "trtllm/dense/hopper" and profile.exact
+    extrapolated = bool(profile.params["extrapolated"]) or not profile.exact
+    lo, hi = profile.rows["throughput_ratio_p10"], profile.rows["throughput_ratio_p90"]
+    assumptions += [prov["engine"], lo.as_assumption(), hi.as_assumption()]
+    if extrapolated:
+        assumptions.append(derived("extrapolated", True, None, f"{engine} x {profile.arch_class} x {profile.generation}: "
+                                   + ("no profile of its own (uses " + profile.resolved + "); " if not profile.exact else "")
+                                   + "too few validation measurements for its own band: the wide band"))
+    if kv_rep != 1.0:
+        assumptions.append(derived("KV replication", kv_rep, "copies", "attention TP ranks beyond the KV heads hold "
+                                   "copies (GQA: tp / kv_heads; MLA: every rank holds the latent)"))
+    if redundant_experts:
+        assumptions.append(user("redundant experts", redundant_experts, "slots per MoE layer", "redundant_experts"))
+    if internode:
+        assumptions += [internode_rows()[0].as_assumption(), internode_rows()[1].as_assumption()]
+    if not default_profile:
+        assumptions += [profile.rows[n].as_assumption() for n in ("max_batch_cap", *MOE_EFFICIENCY_NAMES)]
     if float(tp) > 1:
         assumptions.append(acc.assumption(f"{acc.name} interconnect", acc.interconnect_bytes_per_second, "bytes/s")
                            if acc.interconnect_bytes_per_second else eff_rows["pcie_bytes_per_second"].as_assumption())
     for n in EFFICIENCY_NAMES:
-        assumptions.append(eff_rows[n].as_assumption() if efficiency is None or n not in efficiency
+        row = eff_rows[n] if default_profile else profile.rows[n]
+        assumptions.append(row.as_assumption() if efficiency is None or n not in efficiency
                            else user(n, float(efficiency[n]), eff_rows[n].unit))
-    assumptions += [eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption()]
+    assumptions += [eff_rows["kv_memory_fraction"].as_assumption()]
+    if default_profile:
+        assumptions.append(eff_rows["max_batch_cap"].as_assumption())
     if reasoning_multiplier != 1:
         assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:
@@ -330,16 +390,36 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         params_total=hw["params_total"], params_active=hw["params_active"], weight_bytes=w_total,
         reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
         expert_parallel=ep, attention_dp=bool(dp_attention),
-        expert_load_imbalance=lam, attention_dp_imbalance=dp_imb,
+        expert_load_imbalance=lam, attention_dp_imbalance=dp_imb, engine=engine, extrapolated=extrapolated,
+        redundant_experts=redundant_experts,
         output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
         input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
     )
     if price is not None or provider is not None:
-        _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps)
+        _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps, (lo.value, hi.value))
     return est
 
 
-def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps: float, dec_tps: float) -> None:
+@lru_cache(maxsize=None)
+def internode_rows() -> tuple[Constant, Constant]:
+    """The scale-up domain size and the per-GPU inter-node bandwidth (``data/serving_efficiency.csv``)."""
+    return _eff("gpus_per_node"), _eff("internode_bytes_per_second")
+
+
+#: accelerators whose NVLink domain is a whole rack (GB200/GB300 NVL72)
+_RACK_SCALE = ("gb200", "gb300")
+
+
+def _internode(acc: catalog.Accelerator, ep: int) -> dict[str, float]:
+    """Roofline keywords for an EP group wider than one scale-up domain (empty when it fits in one)."""
+    gpn = 72.0 if acc.name.lower().startswith(_RACK_SCALE) else internode_rows()[0].value
+    if ep <= gpn:
+        return {}
+    return {"gpus_per_node": gpn, "internode_bytes_per_second": internode_rows()[1].value}
+
+
+def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps: float, dec_tps: float,
+                 band: tuple[float, float] | None = None) -> None:
     """Fill the cost keys: the request's replica time split into prefill (input) and decode (output) shares."""
     from billshape.estimates import rental_price
 
@@ -361,7 +441,7 @@ def _attach_cost(est: ServeEstimate, price, provider, tier, utilization, in_tps:
                            + est.usd_per_million_input_tokens * est.input_tokens) / 1e6
     if est.output_tokens_per_second_low is not None:
         # cost moves inversely with throughput: the high-throughput end of the band is the low-cost end
-        lo, hi = _eff("throughput_ratio_p10").value, _eff("throughput_ratio_p90").value
+        lo, hi = band if band is not None else (_eff("throughput_ratio_p10").value, _eff("throughput_ratio_p90").value)
         est.usd_per_million_output_tokens_low = est.usd_per_million_output_tokens / hi
         est.usd_per_million_output_tokens_high = est.usd_per_million_output_tokens / lo
         est.usd_per_million_input_tokens_low = est.usd_per_million_input_tokens / hi

@@ -221,6 +221,131 @@ EFFICIENCY_NAMES = ("hbm_bandwidth_efficiency", "compute_efficiency", "step_over
                     "allreduce_latency_seconds")
 
 
-def default_efficiency() -> dict[str, float]:
-    """The fitted efficiency parameters as a plain dict (``EFFICIENCY_NAMES``)."""
-    return {n: _eff(n).value for n in EFFICIENCY_NAMES}
+
+# --------------------------------------------------------------------------------------------------------------
+# Engine profiles (engine x architecture class x GPU generation; data/serving_engine_profiles.csv)
+# --------------------------------------------------------------------------------------------------------------
+
+#: serving engines with a profile (the first is the default)
+ENGINES = ("trtllm", "vllm", "sglang")
+ARCH_CLASSES = ("dense", "moe", "mla")
+GENERATIONS = ("hopper", "blackwell", "ampere", "cdna3")
+#: the profile parameters passed to the roofline (beyond EFFICIENCY_NAMES)
+MOE_EFFICIENCY_NAMES = ("moe_gemm_efficiency", "moe_gemm_half_tokens", "alltoall_efficiency")
+#: catalog name prefixes of each GPU generation (newer parts added to the accelerator catalog map by prefix)
+_GENERATION_PREFIXES = (("a100", "ampere"), ("a800", "ampere"), ("a10", "ampere"), ("h100", "hopper"),
+                        ("h800", "hopper"), ("h200", "hopper"), ("h20", "hopper"), ("gh200", "hopper"),
+                        ("b200", "blackwell"), ("b300", "blackwell"), ("gb200", "blackwell"), ("gb300", "blackwell"),
+                        ("rtx-pro-6000", "blackwell"), ("mi300", "cdna3"), ("mi325", "cdna3"), ("mi355", "cdna3"),
+                        ("l4", "ada"), ("l40", "ada"), ("tpu", "tpu"))
+
+
+class ProfileRow(Row):
+    """One parameter of one engine profile."""
+
+    engine: str
+    arch_class: str
+    generation: str
+    name: str
+    value: float
+    unit: str = ""
+    fitted_on: str = ""
+    version_range: str = ""
+    note: str = ""
+
+    def as_assumption(self) -> Assumption:
+        return Assumption(name=f"{self.name} ({self.engine}, {self.arch_class}, {self.generation})", value=self.value,
+                          unit=self.unit or None, source=f"{self.source}; fitted on: {self.fitted_on}; engine "
+                          f"versions {self.version_range}", as_of=self.as_of)
+
+
+def engines() -> tuple[str, ...]:
+    """Engine names with a profile (``trtllm`` is the default)."""
+    return ENGINES
+
+
+def arch_class(arch: Architecture | str) -> str:
+    """``"mla"`` (multi-head latent attention, e.g. DeepSeek-V3), ``"moe"`` (other mixture-of-experts) or
+    ``"dense"``."""
+    a = architecture(arch) if isinstance(arch, str) else arch
+    if a.attention == "mla":
+        return "mla"
+    return "moe" if a.is_moe else "dense"
+
+
+def gpu_generation(gpu_name: str) -> str:
+    """The GPU generation of a catalogued accelerator (``hopper``, ``blackwell``, ``ampere``, ``cdna3``; ``ada`` or
+    ``tpu`` for parts without engine profiles)."""
+    name = catalog.gpu(gpu_name).name.lower()
+    for prefix, gen in _GENERATION_PREFIXES:
+        if name.startswith(prefix):
+            return gen
+    return "unknown"
+
+
+def _engine_key(engine: str, field: str = "engine") -> str:
+    key = str(engine).strip().lower().replace("-", "").replace("_", "").replace("tensorrtllm", "trtllm")
+    if key not in ENGINES:
+        raise unknown_name(field, engine, ENGINES)
+    return key
+
+
+@lru_cache(maxsize=None)
+def engine_profile_rows() -> tuple[ProfileRow, ...]:
+    """Every row of ``data/serving_engine_profiles.csv``."""
+    return load_typed(ProfileRow, "serving_engine_profiles.csv")
+
+
+class Profile(Row):
+    """The resolved profile of an engine on an architecture class and GPU generation."""
+
+    engine: str
+    arch_class: str
+    generation: str
+    exact: bool
+    resolved: str
+    params: dict[str, float]
+    rows: dict[str, ProfileRow]
+
+    @property
+    def efficiency(self) -> dict[str, float]:
+        return {n: self.params[n] for n in (*EFFICIENCY_NAMES, *MOE_EFFICIENCY_NAMES)}
+
+
+def engine_profile(engine: str = "trtllm", arch_class: str | None = None, generation: str | None = None) -> Profile:
+    """The profile of ``engine`` on ``arch_class`` (default ``dense``) and ``generation`` (default ``hopper``).
+
+    Look-up: the exact row set; else the same engine and class on Hopper; else the same engine's dense Hopper
+    profile. ``exact`` says whether the combination was catalogued (not: extrapolated).
+    """
+    eng = _engine_key(engine)
+    cls = "dense" if arch_class is None else str(arch_class).strip().lower()
+    if cls not in ARCH_CLASSES:
+        raise unknown_name("arch_class", arch_class, ARCH_CLASSES)
+    gen = "hopper" if generation is None else str(generation).strip().lower()
+    by: dict[tuple[str, str, str], dict[str, ProfileRow]] = {}
+    for r in engine_profile_rows():
+        by.setdefault((r.engine, r.arch_class, r.generation), {})[r.name] = r
+    for key in ((eng, cls, gen), (eng, cls, "hopper"), (eng, "moe" if cls == "mla" else cls, "hopper"),
+                (eng, "dense", "hopper")):
+        if key in by:
+            rows = by[key]
+            any_row = next(iter(rows.values()))
+            return Profile(engine=eng, arch_class=cls, generation=gen, exact=key == (eng, cls, gen),
+                           resolved="/".join(key), params={n: r.value for n, r in rows.items()}, rows=rows,
+                           source=any_row.source, as_of=any_row.as_of)
+    raise unknown_name("engine", engine, sorted({k[0] for k in by}))  # pragma: no cover - the catalog covers ENGINES
+
+
+def default_efficiency(engine: str | None = None, arch_class: str | None = None,
+                       generation: str | None = None) -> dict[str, float]:
+    """The fitted efficiency parameters as a plain dict.
+
+    With no arguments: ``EFFICIENCY_NAMES`` from ``data/serving_efficiency.csv`` (the TensorRT-LLM dense Hopper
+    fit). With ``engine`` (``trtllm``, ``vllm``, ``sglang``), ``arch_class`` (``dense``, ``moe``, ``mla``) and
+    ``generation`` (``hopper``, ``blackwell``, ``ampere``, ``cdna3``): that engine profile's roofline
+    efficiencies, also ``MOE_EFFICIENCY_NAMES`` (see :func:`engine_profile`).
+    """
+    if engine is None and arch_class is None and generation is None:
+        return {n: _eff(n).value for n in EFFICIENCY_NAMES}
+    return engine_profile(engine or "trtllm", arch_class, generation).efficiency

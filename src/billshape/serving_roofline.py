@@ -24,7 +24,8 @@ from billshape.catalog import Constant, Row, load_typed, numeric_fields, read_ro
 from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, Result, derived, user
 from billshape.serving_catalog import (  # noqa: F401
-    WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency)
+    WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
+    arch_class, gpu_generation, engine_profile)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -37,7 +38,9 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              memory_bytes_per_gpu, link_bytes_per_second, tensor_parallel, input_tokens, output_tokens, batch=None,
              mode="static", hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds,
              allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
-             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0):
+             moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0,
+             moe_gemm_efficiency=1.0, moe_gemm_half_tokens=0.0, alltoall_efficiency=1.0, kv_replication=1.0,
+             redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -58,6 +61,22 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     each rank prefills the whole prompts that arrive at it, and the step waits for the rank that drew the most
     (:func:`billshape.inference.expected_max_poisson` of :math:`B/(t\,O)` prompts per rank per step). Both are
     returned (``expert_load_imbalance``, ``attention_dp_imbalance``: busiest over mean tokens per rank).
+
+    Engine-dependent MoE terms (every default reproduces the model before them; :mod:`billshape.serving_moe`):
+
+    * grouped-GEMM efficiency ``moe_gemm_efficiency`` :math:`\eta_g` at a per-expert batch
+      :math:`n = T k / E` (``moe_gemm_half_tokens`` :math:`n_{1/2}`): the expert weight reads and FLOPs run at
+      :math:`\eta_g \, n / (n + n_{1/2})` of the dense kernels' efficiencies (returned as
+      ``moe_gemm_factor``; ``tokens_per_expert`` is :math:`n`);
+    * ``alltoall_efficiency``: achieved share of the link bandwidth in the EP dispatch/combine;
+    * ``kv_replication``: copies of each KV head when the attention TP exceeds the KV heads (memory and reads);
+    * ``expert_parallel`` may be any divisor of ``tensor_parallel`` (each expert then tensor-parallel over
+      ``tensor_parallel / expert_parallel`` GPUs, one extra all-reduce per MoE layer in that group);
+      ``attention_dp`` without EP shards the experts over the group (one all-reduce per MoE layer);
+    * ``redundant_experts`` N (EPLB): N extra expert slots per MoE layer, held in memory, that spread the routed
+      load over :math:`E + N` slots in the rank-imbalance model;
+    * an EP group wider than ``gpus_per_node`` sends the inter-node share of its all-to-all over
+      ``internode_bytes_per_second`` (per GPU, one direction).
     """
     t = np.asarray(tensor_parallel, dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
@@ -66,7 +85,10 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     d = np.asarray(hidden_size, dtype=float)
     ep = np.asarray(expert_parallel, dtype=float)
     use_ep = bool(np.any(ep > 1))
-    dp_attn = bool(attention_dp) and use_ep
+    dp_attn = bool(attention_dp) and (use_ep or bool(np.any(t > 1)))
+    n_red = np.asarray(redundant_experts, dtype=float)
+    kv_rep = np.asarray(kv_replication, dtype=float)
+    kv_bytes_held = np.asarray(kv_bytes_per_token, dtype=float) * kv_rep
     # MoE: dense part always read; routed experts as many as the step touches
     dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
     e = np.asarray(experts_routed, dtype=float)
@@ -77,10 +99,12 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     dense_copies = t if dp_attn else 1.0
     w_total = inference.weight_bytes(dense_params * dense_copies + np.asarray(expert_params, dtype=float),
                                      weight_bytes_per_param)
+    if np.any(n_red > 0):  # EPLB: the redundant expert slots hold copies of experts
+        w_total = w_total + inference.weight_bytes(n_red * per_expert, weight_bytes_per_param)
     static = mode == "static"
     # static: each sequence reserves its full context; max-load (paged KV): the mean context I + O/2
     ctx_hold = i_len + o_len if static else i_len + o_len / 2.0
-    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_bytes_per_token, ctx_hold, kv_memory_fraction)
+    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_bytes_held, ctx_hold, kv_memory_fraction)
     if batch is None:
         b = np.minimum(fits, max_batch_cap)
     else:
@@ -93,13 +117,20 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP); touched experts spread over t GPUs
     w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) + per_expert * touched / t,
                                     weight_bytes_per_param)
-    kv_step = b_pos * ctx_mean * np.asarray(kv_bytes_per_token, dtype=float) / t
+    kv_step = b_pos * ctx_mean * kv_bytes_held / t
+    # grouped-GEMM efficiency at the per-expert batch (1 by default: the expert kernels run as the dense ones)
+    tok_expert = step_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0)
+    g_moe = _moe_gemm_factor(tok_expert, moe_gemm_efficiency, moe_gemm_half_tokens)
+    slow_moe = bool(np.any(g_moe != 1.0))
+    if slow_moe:  # expert reads at g x the bandwidth efficiency: the same time as 1/g x the bytes
+        w_exp = inference.weight_bytes(per_expert * touched / t, weight_bytes_per_param)
+        w_step = w_step + w_exp * (1.0 / g_moe - 1.0)
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
     pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
     # imbalance: the busiest EP rank gets lam x the mean routed tokens; with attention-DP (max load) the busiest
     # rank prefills the most whole prompts of the step (Poisson maximum over the t ranks)
-    lam = (inference.moe_rank_imbalance(e, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
+    lam = (inference.moe_rank_imbalance(e + n_red, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
            else np.ones_like(step_tokens))
     mean_tokens = step_tokens / t
     if dp_attn and not static:
@@ -111,20 +142,33 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         attn_pre = np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one)) / t
     dp_imb = dense_tokens / mean_tokens
     gemm_fl = 2.0 * dense_active * dense_tokens + 2.0 * expert_active * mean_tokens * lam
+    if slow_moe:
+        gemm_fl = gemm_fl + 2.0 * expert_active * mean_tokens * lam * (1.0 / g_moe - 1.0)
     attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t + attn_pre
     # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
     # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
     n_moe = np.asarray(moe_layers, dtype=float)
     n_dense = L - n_moe if dense_layers is None else np.asarray(dense_layers, dtype=float)
-    n_ar = 0.0 if dp_attn else (L + n_dense if use_ep else 2.0 * L)
+    if dp_attn:
+        n_ar = 0.0 if use_ep else n_moe  # without EP the experts are sharded: one all-reduce per MoE layer
+    else:
+        n_ar = L + n_dense if use_ep else 2.0 * L
     n_a2a = 2.0 * n_moe if use_ep else 0.0
+    # EP narrower than the group: each expert is tensor-parallel over t/ep GPUs (one all-reduce per MoE layer)
+    moe_tp = np.maximum(t / np.maximum(ep, 1.0), 1.0)
+    n_ar_moe = np.where(moe_tp > 1, n_moe, 0.0) if use_ep else 0.0
+    link_a2a = _alltoall_link(ep, link_bytes_per_second, alltoall_efficiency, gpus_per_node,
+                              internode_bytes_per_second) if use_ep else link_bytes_per_second
 
     def comm(tokens, a2a_factor=1.0):
         # the exchange ends when the busiest sender (attention-DP prefill rank) or receiver (hot EP rank) is done
         ar = inference.allreduce_seconds(tokens * d * activation_bytes, t, link_bytes_per_second,
                                          allreduce_latency_seconds, n_ar)
-        a2a = inference.alltoall_seconds(tokens / t * a2a_factor, d, experts_per_token, ep, link_bytes_per_second,
+        a2a = inference.alltoall_seconds(tokens / t * a2a_factor, d, experts_per_token, ep, link_a2a,
                                          allreduce_latency_seconds, n_a2a, activation_bytes)
+        if use_ep and np.any(n_ar_moe > 0):
+            a2a = a2a + inference.allreduce_seconds(tokens / t * ep * a2a_factor * d * activation_bytes, moe_tp,
+                                                    link_bytes_per_second, allreduce_latency_seconds, n_ar_moe)
         return ar + (a2a if use_ep else 0.0)
 
     ar_step = comm(step_tokens, np.maximum(lam, dp_imb))
@@ -137,9 +181,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     # GPU runs a prompt's attention and dense layers, its experts spread over the group
     n_pre = np.where(static, b_pos, 1.0)
     pre_tokens = n_pre * i_len
-    lam_pre = (inference.moe_rank_imbalance(e, experts_per_token, ep, pre_tokens, expert_load_cv) if use_ep
+    lam_pre = (inference.moe_rank_imbalance(e + n_red, experts_per_token, ep, pre_tokens, expert_load_cv) if use_ep
                else np.ones_like(pre_tokens))
     pre_expert = 2.0 * expert_active * pre_tokens / t * lam_pre  # the busiest EP rank's share of the experts
+    if slow_moe:
+        g_pre = _moe_gemm_factor(pre_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0),
+                                 moe_gemm_efficiency, moe_gemm_half_tokens)
+        pre_expert = pre_expert / g_pre
     if dp_attn:
         pre_fl = np.where(static, n_pre * (pre_one - 2.0 * expert_active * i_len) / t,
                           pre_one - 2.0 * expert_active * i_len) + pre_expert
@@ -168,7 +216,31 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         "requests_per_second": out_tps / o_len,
         "memory_bound": mem_time >= comp_time, "weight_bytes": w_total, "step_bytes_per_gpu": step_bytes,
         "expert_load_imbalance": lam, "attention_dp_imbalance": dp_imb,
+        "tokens_per_expert": tok_expert, "moe_gemm_factor": g_moe,
     }
+
+
+def _moe_gemm_factor(tokens_per_expert, efficiency, half_tokens):
+    r"""Grouped-GEMM efficiency relative to the dense kernels: :math:`\eta_g \, n / (n + n_{1/2})` (1 when
+    :math:`\eta_g = 1, n_{1/2} = 0`)."""
+    n = np.asarray(tokens_per_expert, dtype=float)
+    h = np.asarray(half_tokens, dtype=float)
+    sat = np.where(h > 0, n / np.maximum(n + h, 1e-30), 1.0)
+    return np.asarray(efficiency, dtype=float) * sat
+
+
+def _alltoall_link(expert_parallel, link_bytes_per_second, efficiency, gpus_per_node, internode_bytes_per_second):
+    """Effective per-GPU bandwidth of the EP all-to-all: the intra-node share over the scale-up link, the
+    inter-node share over ``internode_bytes_per_second`` (when the EP group spans nodes), times the efficiency."""
+    ep = np.maximum(np.asarray(expert_parallel, dtype=float), 1.0)
+    link = np.asarray(link_bytes_per_second, dtype=float)
+    eff = np.asarray(efficiency, dtype=float)
+    if internode_bytes_per_second is None or not np.any(ep > np.asarray(gpus_per_node, dtype=float)):
+        return link * eff if np.any(eff != 1.0) else link
+    gpn = np.minimum(np.asarray(gpus_per_node, dtype=float), ep)
+    remote = np.maximum(ep - 1.0, 1.0)
+    inv = ((gpn - 1.0) / remote) / link + ((ep - gpn) / remote) / np.asarray(internode_bytes_per_second, dtype=float)
+    return np.where(ep > 1, eff / np.maximum(inv, 1e-30), link * eff)
 
 
 def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
@@ -210,27 +282,90 @@ class Case(Row):
     tolerance: float | None = None
     expert_parallel: float = 1.0
     attention_dp: float = 0.0
+    requests: float | None = None
+    use: str = ""
     note: str = ""
+
+    @property
+    def engine_key(self) -> str:
+        """``trtllm``, ``vllm`` or ``sglang`` from the free-text ``engine`` column."""
+        return engine_of(self.engine)
+
+
+def engine_of(text: str) -> str:
+    """The engine key of a free-text engine name ("TensorRT-LLM 1.0", "vLLM 0.11.0", "SGLang 0.5.5")."""
+    t = str(text).lower()
+    if "sglang" in t:
+        return "sglang"
+    if "vllm" in t:
+        return "vllm"
+    return "trtllm"
+
+
+def kv_replication(arch: Architecture, tensor_parallel: float, attention_dp: bool = False) -> float:
+    """Copies of the KV cache across the attention's tensor-parallel ranks: GQA heads are split while there are
+    enough of them and replicated beyond (``tp / kv_heads``); MLA's shared latent is held whole on every rank."""
+    attn_tp = 1.0 if attention_dp else float(tensor_parallel)
+    if arch.attention == "mla":
+        return attn_tp
+    return max(1.0, attn_tp / float(arch.kv_heads))
 
 
 def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
-    """Published measurements shipped in ``data/`` (``serving_calibration.csv`` or ``serving_validation.csv``)."""
+    """Published measurements shipped in ``data/`` (``serving_calibration.csv``, ``serving_validation.csv`` or
+    ``serving_engines_calibration.csv``, whose columns are mapped onto :class:`Case`)."""
+    if filename == "serving_engines_calibration.csv":
+        return _engine_cases(filename)
     return load_typed(Case, filename)
 
 
-def predict_case(case: Case, efficiency: dict[str, float] | None = None) -> dict[str, Any]:
-    """The model's prediction for a published case: output tokens/s per GPU and the roofline dict."""
-    eff = default_efficiency() if efficiency is None else efficiency
+@lru_cache(maxsize=None)
+def _engine_cases(filename: str) -> tuple[Case, ...]:
+    out = []
+    for r in read_rows(filename):
+        fixed = r["dataset"].lower().startswith("random")
+        gpus = float(r["gpus"])
+        out.append(Case(
+            id=r["id"], model=r["model"], precision=r["precision"], kv_precision=r["kv_precision"], gpu=r["gpu"],
+            gpus=gpus, tensor_parallel=float(r["tp"]), mode="burst" if fixed else "max-load",
+            batch="burst" if fixed else "max", input_tokens=float(r["mean_input_tokens"]),
+            output_tokens=float(r["mean_output_tokens"]), engine=r["engine"],
+            measured_output_tokens_per_second_per_gpu=float(r["measured_output_tokens_per_second"]) / gpus,
+            expert_parallel=float(r["ep"]), requests=float(r["requests"]) if r["requests"] else None,
+            use=r["use"], source=r["source"], as_of=r["as_of"], note=r["note"]))
+    return tuple(out)
+
+
+def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
+                 max_batch_cap: float | None = None) -> dict[str, Any]:
+    """The model's prediction for a published case: output tokens/s per GPU and the roofline dict.
+
+    ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A
+    fixed-length burst (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``
+    with the random dataset) runs as equal static waves of at most min(KV fit, the engine's ``max_batch_cap``)."""
     arch = architecture(case.model)
+    prof = (engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
+            if efficiency is None or max_batch_cap is None else None)
+    eff = prof.efficiency if efficiency is None else efficiency
+    cap = prof.params["max_batch_cap"] if max_batch_cap is None else max_batch_cap
     acc = catalog.gpu(case.gpu)
     hw = hardware_inputs(arch, acc, case.precision, case.kv_precision)
     mode = "max-load" if case.batch == "max" else case.mode
-    r = roofline(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
-                 output_tokens=case.output_tokens, batch=None if case.batch == "max" else float(case.batch),
-                 mode=mode, kv_memory_fraction=_eff("kv_memory_fraction").value,
-                 max_batch_cap=_eff("max_batch_cap").value, expert_parallel=case.expert_parallel,
-                 expert_load_cv=_eff("expert_load_cv").value,
-                 attention_dp=bool(case.attention_dp), **eff)
+    extra = {}
+    rep = kv_replication(arch, case.tensor_parallel, bool(case.attention_dp))
+    if rep != 1.0:
+        extra["kv_replication"] = rep
+    common = dict(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
+                  output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
+                  max_batch_cap=cap, expert_parallel=case.expert_parallel,
+                  expert_load_cv=_eff("expert_load_cv").value, attention_dp=bool(case.attention_dp), **extra, **eff)
+    if case.batch == "burst":
+        fit = roofline(**common, batch=None, mode="static")
+        conc = max(min(float(fit["max_batch"]), cap, float(case.requests)), 1.0)
+        waves = math.ceil(float(case.requests) / conc)
+        r = roofline(**common, batch=float(case.requests) / waves, mode="static")
+    else:
+        r = roofline(**common, batch=None if case.batch == "max" else float(case.batch), mode=mode)
     replicas = case.gpus / case.tensor_parallel
     per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
     return {"predicted_per_gpu": per_gpu, "roofline": r}

@@ -81,6 +81,8 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "kv_precision": "KV cache precision",
         "ep": "Expert-parallel GPUs per replica",
         "dp_attention": "Attention data-parallel",
+        "engine": "Serving engine",
+        "redundant_experts": "Redundant experts",
         "reasoning_multiplier": "Reasoning multiplier",
         "cache_hit_rate": "Prompt-cache hit rate",
         "requests_per_second": "Requests per second",

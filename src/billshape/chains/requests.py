@@ -131,6 +131,8 @@ class ServeRequest(Request):
     tp: Optional[float] = None
     ep: Optional[float] = None
     dp_attention: bool = False
+    engine: Optional[str] = None  # trtllm (default), vllm or sglang: the engine profile of the serving model
+    redundant_experts: float = 0
     precision: Optional[str] = None
     kv_precision: Optional[str] = None
     input_tokens: Optional[float] = None

@@ -77,4 +77,5 @@ def run(req: ServeRequest) -> Any:
                          output_tokens=req.output_tokens, batch=req.batch or "max", mode=req.mode, price=req.price,
                          provider=req.provider, tier=req.tier, utilization=req.utilization,
                          reasoning_multiplier=req.reasoning_multiplier, cache_hit_rate=req.cache_hit_rate,
-                         ep=req.ep, dp_attention=req.dp_attention)
+                         ep=req.ep, dp_attention=req.dp_attention, engine=req.engine,
+                         redundant_experts=req.redundant_experts)

@@ -31,8 +31,10 @@ def register(app: typer.Typer) -> None:
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Accelerator (catalog name).")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Model architecture (catalog name), for the serving model.")] = None,
         tp: Annotated[Optional[float], typer.Option("--tp", help="Tensor-parallel GPUs per replica (default: --gpus).")] = None,
-        ep: Annotated[Optional[float], typer.Option("--ep", help="Expert-parallel GPUs per replica for MoE models: 1 (default) or --tp.")] = None,
-        dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel across the replica (with --ep).")] = False,
+        ep: Annotated[Optional[float], typer.Option("--ep", help="Expert-parallel GPUs per replica for MoE models: a divisor of --tp (default 1; each expert is tensor-parallel over tp/ep GPUs).")] = None,
+        dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel on every GPU of the replica (MoE; with or without --ep; --tp then need not divide the heads).")] = False,
+        engine: Annotated[Optional[str], typer.Option("--engine", help="Serving engine profile: trtllm (default), vllm or sglang.")] = None,
+        redundant_experts: Annotated[float, typer.Option("--redundant-experts", help="Extra expert slots per MoE layer for load balancing (EPLB), with --ep; default 0.")] = 0,
         precision: Annotated[Optional[WeightPrecision], typer.Option("--precision", case_sensitive=False, help="Weights precision (default bf16).")] = None,
         kv_precision: Annotated[Optional[KvPrecision], typer.Option("--kv-precision", case_sensitive=False, help="KV cache precision (default: --precision).")] = None,
         input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
@@ -57,7 +59,8 @@ def register(app: typer.Typer) -> None:
 
         req = ServeRequest(
             tokens_per_second=tokens_per_second, input_tokens_per_second=input_tokens_per_second, gpus=gpus, gpu=gpu,
-            model=model, tp=tp, ep=ep, dp_attention=dp_attention, precision=precision, kv_precision=kv_precision,
+            model=model, tp=tp, ep=ep, dp_attention=dp_attention, engine=engine, redundant_experts=redundant_experts,
+            precision=precision, kv_precision=kv_precision,
             input_tokens=input_tokens, output_tokens=output_tokens, batch=batch, mode=mode, price=price,
             provider=provider, tier=tier, utilization=utilization, measured=measured,
             reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
@@ -91,9 +94,14 @@ def register(app: typer.Typer) -> None:
                 ("parameters total / active", f"{res.params_total / 1e9:,.1f}B / {res.params_active / 1e9:,.1f}B", ""),
             ]
             if res.output_tokens_per_second_low is not None:
-                rows.insert(1, ("  P10-P90 band (validation)", band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
-            if res.expert_parallel > 1:
-                rows.append(("expert parallel / attention DP", f"{res.expert_parallel} / {'yes' if res.attention_dp else 'no'}", ""))
+                label = ("  P10-P90 band (EXTRAPOLATED: no validation for this engine x model class; wide band)"
+                         if res.extrapolated else "  P10-P90 band (validation)")
+                rows.insert(1, (label, band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
+            if res.source == "model":
+                rows.append(("engine", res.engine + (" (extrapolated)" if res.extrapolated else ""), ""))
+            if res.expert_parallel > 1 or res.attention_dp:
+                rows.append(("expert parallel / attention DP", f"{res.expert_parallel} / {'yes' if res.attention_dp else 'no'}"
+                             + (f" / {res.redundant_experts} redundant experts" if res.redundant_experts else ""), ""))
                 rows.append(("  busiest rank / mean (EP, attention DP)",
                              f"{res.expert_load_imbalance:.2f} / {res.attention_dp_imbalance:.2f}", ""))
             if res.measured_over_modeled is not None:
