@@ -47,3 +47,11 @@ def assert_one_line_error(res: CliResult, field: str) -> None:
     assert field in lines[0], (field, lines[0])
     assert "Traceback" not in res.err
     assert res.out == ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every Spark test runs on one xdist worker (``--dist loadgroup`` in pyproject's addopts): one JVM per test
+    run instead of one per worker, and Spark's local[2] threads do not compete with a second JVM."""
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))

@@ -39,7 +39,7 @@ def test_solver_benchmark_runs():
 
 @pytest.mark.slow
 def test_usage_benchmark_runs(tmp_path):
-    out = run("bench_usage.py", "--rows", "20000", "--runs", "1", "--dir", str(tmp_path))
+    out = run("bench_usage.py", "--rows", "20000", "--runs", "1", "--ingest-rows", "20000", "--dir", str(tmp_path))
     assert out["groups"] > 0
 
 

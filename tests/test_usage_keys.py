@@ -144,6 +144,7 @@ def test_a_ledger_from_before_content_keys(tmp_path):
     con.close()
 
 
+@pytest.mark.spark
 def test_spark_keys_and_costs_identical_to_duckdb(tmp_path):
     """The content key on Spark is DuckDB's, to the hex digit (timestamps to the microsecond), and the corrected
     file adds the same rows on either engine."""
