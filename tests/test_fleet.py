@@ -1,0 +1,177 @@
+"""billshape fleet: the vectorised search agrees with scalar serve, and its answers obey the invariants of a
+cheapest-option search (restriction never helps, frontier is Pareto, replicas cover the peak, cost follows the
+GPU price)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billshape import decide_capacity, serving
+from billshape.errors import BillshapeInputError
+from billshape.fleet import OPTION_KEYS, fleet, pricing, sizing
+
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _serve_of(o, in_len, out_len):
+    return serving.serve(model=MODEL, gpu=o["gpu"], gpus=o["tp"], tp=o["tp"], ep=o["ep"], precision=o["precision"],
+                         input_tokens=in_len, output_tokens=out_len, batch=o["batch"], mode="max-load")
+
+
+MODEL = "llama-3.1-70b"
+
+
+@pytest.fixture(scope="module")
+def base():
+    return fleet(model=MODEL, requests_per_second=5, tpot_limit=0.05, ttft_limit=2)
+
+
+def test_json_shape(base):
+    d = base.to_dict()
+    assert set(OPTION_KEYS) <= set(d["best"])
+    assert all(set(OPTION_KEYS) <= set(o) for o in d["frontier"])
+    assert d["options_evaluated"] >= len(d["frontier"]) > 0
+    assert {"count", "examples"} <= set(next(iter(d["rejected"].values())))
+    json.dumps(d, allow_nan=False)
+
+
+def test_every_reported_option_matches_scalar_serve(base):
+    """For the best and every frontier entry, serve with the same settings gives the same tokens/s, TTFT, TPOT,
+    and they meet the SLO."""
+    for o in [base.best, *base.frontier]:
+        est = _serve_of(o, base.input_tokens, base.output_tokens)
+        assert est.output_tokens_per_second == pytest.approx(o["replica_output_tokens_per_second"], rel=1e-9)
+        assert est.ttft_seconds == pytest.approx(o["ttft_s"], rel=1e-9)
+        assert est.tpot_seconds == pytest.approx(o["tpot_s"], rel=1e-9)
+        assert est.tpot_seconds <= 0.05 and est.ttft_seconds <= 2
+
+
+def test_batch_is_the_largest_within_the_slo(base):
+    """One more sequence than the chosen batch misses the TPOT limit, or does not fit."""
+    o = base.best
+    est = serving.serve(model=MODEL, gpu=o["gpu"], gpus=o["tp"], tp=o["tp"], precision=o["precision"])
+    if o["batch"] < min(est.max_batch, 2048):
+        nxt = serving.serve(model=MODEL, gpu=o["gpu"], gpus=o["tp"], tp=o["tp"], precision=o["precision"],
+                            batch=o["batch"] + 1, mode="max-load")
+        assert nxt.tpot_seconds > 0.05 or nxt.ttft_seconds > 2
+
+
+def test_no_frontier_entry_cheaper_than_best_and_frontier_is_pareto(base):
+    f = base.frontier
+    assert all(o["usd_per_month"] >= base.best["usd_per_month"] for o in f)
+    for a in f:
+        for b in f:
+            if a is b:
+                continue
+            dominated = (b["usd_per_month"] <= a["usd_per_month"] and b["tpot_s"] <= a["tpot_s"]
+                         and (b["usd_per_month"] < a["usd_per_month"] or b["tpot_s"] < a["tpot_s"]))
+            assert not dominated
+
+
+def test_replicas_cover_the_peak(base):
+    for o in [base.best, *base.frontier]:
+        assert o["replicas"] * o["replica_requests_per_second"] >= base.peak_requests_per_second * (1 - 1e-12)
+        assert 0 < o["utilization"] <= 1
+
+
+def test_rejections_name_their_reasons():
+    r = fleet(model=MODEL, requests_per_second=5, tpot_limit=0.02, gpu=["a100-40gb-sxm", "l4", "h100"])
+    assert "does not fit" in r.rejected and "misses the SLO" in r.rejected
+    with pytest.raises(BillshapeInputError) as e:
+        fleet(model=MODEL, requests_per_second=5, tpot_limit=0.001)
+    assert "rejected" in str(e.value.hint)
+
+
+@SETTINGS
+@given(st.sampled_from(["h100-sxm", "a100-80gb-sxm", "h200-sxm", "b200", "l40s"]),
+       st.floats(0.2, 40), st.sampled_from([None, 0.03, 0.08]))
+def test_restricting_gpu_never_cheaper_than_open_search(g, rps, tpot):
+    try:
+        open_ = fleet(model="llama-3.1-8b", requests_per_second=rps, tpot_limit=tpot)
+    except BillshapeInputError:
+        return
+    try:
+        only = fleet(model="llama-3.1-8b", requests_per_second=rps, tpot_limit=tpot, gpu=g)
+    except BillshapeInputError:
+        return
+    assert only.best["usd_per_month"] >= open_.best["usd_per_month"] * (1 - 1e-12)
+
+
+@SETTINGS
+@given(st.floats(0.2, 5.0), st.floats(0.2, 50))
+def test_cost_is_monotone_in_gpu_price(factor, rps):
+    a = fleet(model="llama-3.1-8b", requests_per_second=rps, gpu="h100")
+    b = fleet(model="llama-3.1-8b", requests_per_second=rps, gpu="h100", gpu_price_factor=factor)
+    assert (b.best["usd_per_month"] - a.best["usd_per_month"]) * (factor - 1) >= -1e-9 * a.best["usd_per_month"]
+    assert b.best["usd_per_month"] == pytest.approx(a.best["usd_per_month"] * factor, rel=1e-9)
+
+
+@SETTINGS
+@given(st.floats(1.0, 6.0))
+def test_reshape_keeps_mean_and_hits_peak(x):
+    load, _, _ = sizing.profile()
+    s = sizing.reshape(load, x)
+    assert s.mean() == pytest.approx(1.0, rel=1e-9)
+    assert s.max() / s.mean() == pytest.approx(x, rel=1e-6)
+    assert (s >= 0).all()
+
+
+def test_vectorised_reserved_level_is_decide_capacity_rule():
+    rng = np.random.default_rng(0)
+    d = rng.integers(1, 30, size=(20, 168)).astype(float)
+    r = rng.uniform(0.5, 3, 20)
+    o = r * rng.uniform(0.8, 3, 20)
+    lv = pricing.reserved_level(d, r, o)
+    for i in range(20):
+        assert lv[i] == decide_capacity.optimal_reserved_level(d[i], r[i], o[i])
+        usd, _, _ = pricing.rent(np.array(["mixed"], dtype=object), [1.0], [r[i]], [o[i]], [0.0], d[i:i + 1],
+                                 np.zeros((1, 168)))
+        assert usd[0] * 168 == pytest.approx(float(decide_capacity.tiered_cost_usd(d[i], lv[i], r[i], o[i])), rel=1e-12)
+
+
+def test_spiky_demand_reserved_base_plus_burst_beats_reserving_the_peak():
+    r = fleet(model="llama-3.1-8b", requests_per_second=20, peak_to_mean=4, gpu="h100", provider="aws",
+              tier=["reserved-1y", "on-demand"])
+    tiers = {o["tier"]: o for o in [r.best, *r.frontier]}
+    assert r.best["tier"] in ("reserved-1y+on-demand", "on-demand")
+    only_reserved = fleet(model="llama-3.1-8b", requests_per_second=20, peak_to_mean=4, gpu="h100", provider="aws",
+                          tier="reserved-1y")
+    assert r.best["usd_per_month"] < only_reserved.best["usd_per_month"]
+    assert tiers  # the frontier carries the tier mix
+
+
+def test_spot_only_for_interruptible_demand():
+    r = fleet(model="llama-3.1-8b", requests_per_second=5, gpu="h100", provider="aws")
+    assert r.best["tier"] != "spot" and "spot is preemptible" in r.rejected
+    csv = "hour,gpus,interruptible_gpus\n" + "".join(f"{h},{10},{5}\n" for h in range(24))
+    r2 = fleet(model="llama-3.1-8b", requests_per_second=100, demand=csv, gpu="h100", provider="aws",
+               tier=["on-demand", "spot"])
+    assert r2.best["tier"] == "on-demand+spot"  # half the traffic tolerates preemption: it rides on spot
+    od = fleet(model="llama-3.1-8b", requests_per_second=100, demand=csv, gpu="h100", provider="aws", tier="on-demand")
+    assert r2.best["usd_per_month"] < od.best["usd_per_month"]
+
+
+def test_tokens_per_month_is_requests_per_second():
+    a = fleet(model="llama-3.1-8b", tokens_per_month=2000 * 3 * 730.5 * 3600, gpu="h100")
+    b = fleet(model="llama-3.1-8b", requests_per_second=3, gpu="h100")
+    assert a.best == b.best
+
+
+def test_cli_json_and_bad_input(cli):
+    from conftest import assert_one_line_error
+
+    out = cli("fleet", "--model", "llama-3.1-8b", "--requests-per-second", "2", "--gpu", "h100", "--json")
+    assert out.code == 0, out.err
+    data = out.json()
+    assert data["best"]["gpu"] == "h100-sxm" and data["options_evaluated"] > 0
+    assert_one_line_error(cli("fleet", "--model", "llama-3.1-8b", "--requests-per-second", "2", "--peak-to-mean", "0.5"),
+                          "--peak-to-mean")
+    assert_one_line_error(cli("fleet", "--requests-per-second", "2"), "--model")
+    human = cli("fleet", "--model", "llama-3.1-8b", "--requests-per-second", "2", "--gpu", "h100")
+    assert human.code == 0 and "utilization" in human.out and "frontier" in human.out
