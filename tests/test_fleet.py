@@ -175,3 +175,73 @@ def test_cli_json_and_bad_input(cli):
     assert_one_line_error(cli("fleet", "--requests-per-second", "2"), "--model")
     human = cli("fleet", "--model", "llama-3.1-8b", "--requests-per-second", "2", "--gpu", "h100")
     assert human.code == 0 and "utilization" in human.out and "frontier" in human.out
+
+
+# ---------------------------------------------------------------------------------------------- plans bill a fleet
+def _plan(self_hosted: dict, users=100, requests=100, months=12):
+    import yaml
+
+    from billshape import plan
+
+    doc = {"name": "fleet", "horizon_months": months, "discount_rate_annual": 0.1,
+           "product": {"users_start": users, "price_per_user_month_usd": 10, "requests_per_user_month": requests,
+                       "input_tokens_per_request": 500, "output_tokens_per_request": 500},
+           "serving": {"routes": [{"name": "own", "share": 1, "self_hosted": self_hosted}]}}
+    return plan.load(yaml.safe_dump(doc))
+
+
+EIGHT_H100 = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 8, "precision": "fp8", "usd_per_gpu_hour": 2.5}
+
+
+def test_plan_eight_h100_little_traffic_pays_every_gpu_hour():
+    res = _plan(dict(EIGHT_H100)).evaluate()
+    m1 = res.monthly[0]
+    assert m1["self_hosted_usd"] == pytest.approx(730.5 * 8 * 2.5) and m1["self_hosted_usd"] >= 14_600
+    assert m1["inference_usd"] == pytest.approx(m1["self_hosted_usd"])
+    assert m1["self_hosted_gpu_hours"] == pytest.approx(730.5 * 8) and m1["self_hosted_replicas"] == 1
+    assert 0 < m1["self_hosted_utilization"] < 0.01
+    assert 0 < res.summary["lifetime_self_hosted_utilization"]["p50"] < 0.01
+    assert any(a.value == "every provisioned GPU-hour" for a in res.assumptions)
+
+
+def test_plan_route_with_utilization_keeps_per_token_and_says_so(cli, tmp_path):
+    import yaml
+
+    res = _plan({**EIGHT_H100, "utilization": 0.5}).evaluate()
+    assert "self_hosted_usd" not in res.monthly[0] and res.monthly[0]["inference_usd"] < 100
+    assert any(a.value == "billed per served token, not per provisioned hour" for a in res.assumptions)
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"name": "x", "horizon_months": 3, "discount_rate_annual": 0.1,
+                                 "product": {"users_start": 10, "price_per_user_month_usd": 1,
+                                             "requests_per_user_month": 10, "input_tokens_per_request": 100,
+                                             "output_tokens_per_request": 100},
+                                 "serving": {"routes": [{"share": 1, "self_hosted": {**EIGHT_H100, "utilization": 0.5}}]}}))
+    out = cli("plan", str(f))
+    assert out.code == 0 and "billed per served token, not per provisioned hour" in out.out
+
+
+def test_plan_auto_replicas_follow_the_peak_and_fixed_replicas_do_not():
+    heavy = _plan({**EIGHT_H100, "peak_to_mean": 2.0}, users=20_000, requests=3000)
+    res = heavy.evaluate()
+    c = float(heavy.routes[0].fleet["replica_requests_per_second"])
+    lam = 20_000 * 3000 / (3600 * 730.5)
+    assert res.monthly[0]["self_hosted_replicas"] == math.ceil(lam * 2.0 / c)
+    assert res.monthly[0]["self_hosted_utilization"] == pytest.approx(lam / (res.monthly[0]["self_hosted_replicas"] * c))
+    fixed = _plan({**EIGHT_H100, "replicas": 3}, users=20_000, requests=3000).evaluate()
+    assert all(m["self_hosted_replicas"] == 3 for m in fixed.monthly)
+    assert fixed.monthly[0]["self_hosted_usd"] == pytest.approx(3 * 8 * 730.5 * 2.5)
+
+
+def test_plan_fleet_keys_need_a_fleet():
+    with pytest.raises(BillshapeInputError) as e:
+        _plan({**EIGHT_H100, "utilization": 0.5, "replicas": 2})
+    assert e.value.field.endswith(".replicas")
+    with pytest.raises(BillshapeInputError):
+        _plan({**EIGHT_H100, "replicas": "many"})
+
+
+def test_shipped_self_hosting_example_is_a_fleet():
+    from billshape import plan
+
+    p = plan.load("high_volume_self_host")
+    assert any(r.fleet is not None for r in p.routes)
