@@ -245,3 +245,68 @@ def test_shipped_self_hosting_example_is_a_fleet():
 
     p = plan.load("high_volume_self_host")
     assert any(r.fleet is not None for r in p.routes)
+
+
+# ----------------------------------------------------------------------------------------- break-even vs a fleet
+from billshape.fleet.breakeven import crossover_volumes, fleet_breakeven, units_needed  # noqa: E402
+
+
+@SETTINGS
+@given(st.floats(0.05, 20), st.floats(1e3, 1e6), st.floats(1e8, 1e12))
+def test_crossover_volumes_are_where_build_starts_to_win(p_m, rent, cap):
+    p = p_m / 1e6
+    vols, always = crossover_volumes(p, rent, cap)
+    grid = np.linspace(1, cap * 6, 4001)
+    build_wins = units_needed(grid, cap) * rent <= p * grid
+    if not vols:
+        assert not build_wins.any()
+        return
+    assert always is not None
+    assert build_wins[grid >= always * (1 + 1e-9)].all()
+    # at each listed crossover build wins, and just below it (inside the same step) buy does
+    for x in vols:
+        assert units_needed(x, cap) * rent <= p * x * (1 + 1e-9)
+        below = x * (1 - 1e-6)
+        if below > (units_needed(x, cap) - 1) * cap:
+            assert units_needed(below, cap) * rent > p * below
+
+
+def test_fleet_breakeven_static_states_the_decision():
+    r = fleet_breakeven(api_usd_per_million_tokens=0.6, own_usd_per_month=14_610, own_capacity_tokens_per_month=8e10,
+                        volume_tokens_per_month=3e10)
+    assert r.replicas == 1 and r.own_usd_per_month == 14_610 and r.decision == "build"
+    assert r.utilization == pytest.approx(3 / 8)
+    assert r.crossover_volumes_tokens_per_month[0] == pytest.approx(14_610 / 0.6e-6)
+    flip = r.flips["api_usd_per_million_tokens_other_side_wins"]
+    assert flip == pytest.approx(14_610 / 3e10 * 1e6)
+    again = fleet_breakeven(api_usd_per_million_tokens=flip * 0.99, own_usd_per_month=14_610,
+                            own_capacity_tokens_per_month=8e10, volume_tokens_per_month=3e10)
+    assert again.decision == "buy"
+
+
+def test_fleet_breakeven_horizon_replicas_and_crossover_month():
+    r = fleet_breakeven(api_usd_per_million_tokens=0.6, own_usd_per_month=14_610, own_capacity_tokens_per_month=8e10,
+                        volume_tokens_per_month=1e10, months=24, volume_growth_per_month=0.15, fixed_usd=50_000)
+    assert len(r.replicas) == 24 and r.replicas == sorted(r.replicas) and r.replicas[-1] > 1
+    assert r.own_usd_per_month[0] == pytest.approx(14_610 + 50_000)
+    m = r.crossover_month
+    assert m is not None
+    cum_own, cum_api = np.cumsum(r.own_usd_per_month), np.cumsum(r.api_usd_per_month)
+    assert cum_own[m - 1] <= cum_api[m - 1] and (m == 1 or cum_own[m - 2] > cum_api[m - 2])
+
+
+def test_breakeven_cli_fleet_modes(cli):
+    from conftest import assert_one_line_error
+
+    d = cli("breakeven", "--api-price", "0.6", "--own-usd-per-month", "14610", "--own-capacity-tokens-per-month",
+            "8e10", "--volume-per-month", "3e10", "--json").json()
+    assert d["own_usd_per_month"] == 14610 and d["replicas"] == 1 and "flips" in d
+    d = cli("breakeven", "--api-price", "0.6", "--model", "llama-3.1-8b", "--gpu", "h100", "--volume-per-month", "2e10",
+            "--months", "6", "--json").json()
+    assert len(d["replicas"]) == 6 and len(d["own_usd_per_month"]) == 6 and d["fleet"]["gpu"] == "h100-sxm"
+    assert_one_line_error(cli("breakeven", "--api-price", "0.6", "--own-usd-per-month", "100"),
+                          "--own-capacity-tokens-per-month")
+    assert_one_line_error(cli("breakeven", "--api-price", "0.6", "--model", "llama-3.1-8b"), "--volume-per-month")
+    out = cli("breakeven", "--api-price", "0.6", "--own-usd-per-month", "14610", "--own-capacity-tokens-per-month",
+              "8e10", "--volume-per-month", "3e10")
+    assert out.code == 0 and "utilization" in out.out and "flips" in out.out

@@ -161,6 +161,21 @@ class BreakevenRequest(Request):
     api_price_steps: Optional[list[str]] = None  # "MONTH:FACTOR"
     own_cost_annual_factor: float = 1.0
     discount_rate_annual: float = 0.0
+    # against a rented fleet (instead of own_usd_per_million_tokens): a unit's rent and capacity, or a model with
+    # the fleet search's options (billshape.fleet)
+    own_usd_per_month: Optional[float] = None
+    own_capacity_tokens_per_month: Optional[float] = None
+    model: Optional[str] = None
+    gpu: Optional[list[str]] = None
+    provider: Optional[list[str]] = None
+    tier: Optional[list[str]] = None
+    engine: Optional[list[str]] = None
+    precision: Optional[list[str]] = None
+    input_tokens: Optional[float] = None
+    output_tokens: Optional[float] = None
+    tpot_limit: Optional[float] = None
+    ttft_limit: Optional[float] = None
+    peak_to_mean: Optional[float] = None
 
 
 class PaybackRequest(Request):
