@@ -310,3 +310,48 @@ def test_breakeven_cli_fleet_modes(cli):
     out = cli("breakeven", "--api-price", "0.6", "--own-usd-per-month", "14610", "--own-capacity-tokens-per-month",
               "8e10", "--volume-per-month", "3e10")
     assert out.code == 0 and "utilization" in out.out and "flips" in out.out
+
+
+# ----------------------------------------------------------------------------------- the ledger's self-hosted rows
+def _csv(tmp_path, rows):
+    f = tmp_path / "req.csv"
+    f.write_text("request_id,timestamp,provider,model,customer,feature,input_tokens,output_tokens,cached_tokens\n"
+                 + "".join(rows))
+    return f
+
+
+def test_usage_fleet_rent_is_spread_over_the_days_tokens(cli, tmp_path):
+    pytest.importorskip("duckdb")
+    f = _csv(tmp_path, ["r1,2025-03-04T11:00:00Z,selfhosted,ours,acme,chat,4000,1000,0\n",
+                        "r2,2025-03-04T12:00:00Z,selfhosted,ours,acme,chat,4000,3000,0\n",
+                        "r3,2025-03-05T09:00:00Z,selfhosted,ours,acme,chat,100,500,0\n"])
+    d = cli("usage", "ingest", str(f), "--self-hosted", "ours=fleet:llama-3.1-8b@h100:fp8:2.5:2",
+            "--db", str(tmp_path / "u.duckdb"), "--json").json()
+    assert d["rows_priced"] == 3
+    # two days of a 2 x H100 fleet at $2.50/GPU-hour: $120 a day, all of it billed whatever the traffic
+    assert d["total_usd"] == pytest.approx(240.0, abs=1e-5)
+    util = [a for a in d["assumptions"] if a["name"] == "self-hosted fleet ours utilization"][0]
+    cap = [a for a in d["assumptions"] if a["name"] == "self-hosted fleet ours"][0]
+    assert "spread over the output tokens" in cap["source"]
+    assert 0 < util["value"] < 1e-4
+
+
+def test_usage_per_token_self_hosted_keeps_its_utilization(cli, tmp_path):
+    pytest.importorskip("duckdb")
+    f = _csv(tmp_path, ["r1,2025-03-04T11:00:00Z,selfhosted,ours,acme,chat,4000,1000,0\n"])
+    d = cli("usage", "ingest", str(f), "--self-hosted", "ours=llama-3.1-8b@h100:fp8:2.5:0.6",
+            "--db", str(tmp_path / "u.duckdb"), "--json").json()
+    assert d["total_usd"] < 0.01  # per served token: a thousand tokens cost a fraction of a cent
+    assert any("utilization 0.6" in a["source"] for a in d["assumptions"])
+
+
+def test_usage_fleet_mapping_errors(tmp_path):
+    from billshape.usage import prices
+
+    with pytest.raises(BillshapeInputError):
+        prices.read_self_hosted(["ours=fleet:llama-3.1-8b@h100:fp8:2.5:0.5"])  # replicas must be whole
+    f = tmp_path / "m.yaml"
+    f.write_text("- {name: ours, model: llama-3.1-8b, gpu: h100, usd_per_gpu_hour: 2.5, billing: fleet, utilization: 0.5}\n")
+    with pytest.raises(BillshapeInputError) as e:
+        prices.read_self_hosted([str(f)])
+    assert "utilization" in e.value.field
