@@ -87,6 +87,15 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "tpot_limit": "TPOT limit",
         "ttft_limit": "TTFT limit",
     },
+    "FleetRequest": {  # the Serve page's fleet block: the same widgets
+        "model": "Model",
+        "precision": "Precision",
+        "input_tokens": "Input tokens per request",
+        "output_tokens": "Output tokens per request",
+        "requests_per_second": "Requests per second",
+        "tpot_limit": "TPOT limit",
+        "ttft_limit": "TTFT limit",
+    },
     "BreakevenRequest": {
         "api_usd_per_million_tokens": "API price p, USD per million tokens",
         "own_usd_per_million_tokens": "Own marginal cost c, USD per million tokens",

@@ -33,7 +33,8 @@ def _frontier_table(res, out) -> None:
     t = Table(title="frontier: USD per million output tokens against TPOT (cheapest first)", title_justify="left")
     for col in ("replicas x GPUs", "gpu", "precision", "engine", "provider", "tier", "USD/month", "USD/M out",
                 "utilization", "TPOT ms", "TTFT s"):
-        t.add_column(col, justify="right" if col not in ("gpu", "precision", "engine", "provider", "tier") else "left")
+        t.add_column(col, justify="right" if col not in ("gpu", "precision", "engine", "provider", "tier") else "left",
+                     no_wrap=col == "tier")
     for o in res.frontier:
         t.add_row(f"{o['replicas']} x {o['gpus_per_replica']}" + (f" (ep {o['ep']})" if o["ep"] > 1 else ""),
                   o["gpu"], o["precision"], o["engine"], o["provider"], o["tier"], fmt(o["usd_per_month"], "USD"),
