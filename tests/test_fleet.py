@@ -355,3 +355,25 @@ def test_usage_fleet_mapping_errors(tmp_path):
     with pytest.raises(BillshapeInputError) as e:
         prices.read_self_hosted([str(f)])
     assert "utilization" in e.value.field
+
+
+@SETTINGS
+@given(st.lists(st.floats(0.0, 500.0), min_size=1, max_size=48), st.floats(0.05, 50.0), st.integers(1, 4))
+def test_replicas_times_capacity_cover_every_hour(rps, c, n_min):
+    n = sizing.replicas_needed(rps, [c], n_min)[0]
+    assert (n * c >= np.asarray(rps) * (1 - 1e-9)).all() and (n >= n_min).all()
+    # never a replica more than needed: one fewer would not cover the hour (unless it is the floor)
+    assert ((n == n_min) | ((n - 1) * c < np.asarray(rps) * (1 + 1e-9))).all()
+
+
+def test_fleet_benchmark_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_fleet.py"), "--scalar-sample", "3",
+                           "--repeats", "1"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["options_evaluated"] > 10_000 and out["fleet_seconds"] > 0 and out["ratio_scalar_over_vectorised"] > 0
