@@ -175,8 +175,10 @@ def test_summaries_and_monthly_view_share_the_terms():
     # the shipped example with its self-hosted route billed per served token (utilization given, not a fleet):
     # both kinds of cost path in closed form
     text = (plan.examples_dir() / "high_volume_self_host.yaml").read_text()
-    text = text.replace("        replicas: auto", "        utilization: {dist: triangular, low: 0.35, mode: 0.5, high: 0.7}\n"
-                        "        # replicas: auto").replace("        tpot_limit: 0.05", "")
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.lstrip().startswith(("replicas:", "peak_to_mean:", "tpot_limit:")))
+    text = text.replace("        setup_usd:", "        utilization: {dist: triangular, low: 0.35, mode: 0.5, high: 0.7}\n"
+                        "        setup_usd:")
     p = plan.load(text)
     P = p._draw(np.random.default_rng(1), 200)
     t = cashflow.pnl_terms(p, P)
