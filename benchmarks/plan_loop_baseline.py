@@ -57,8 +57,19 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
     for k in FixedMonthly.model_fields:
         fixed += g("fixed_monthly." + k, 0.0)
     setup = 0.0
+    fleets = []  # (requests per user-month on the route, requests/s per replica, GPUs, price, peak/mean, min, fixed, h)
     for r in plan.routes:
         pre = r.prefix
+        if r.fleet is not None:
+            f = r.fleet
+            c = f["replica_requests_per_second"]
+            if c is None:
+                c = g(f["capacity_path"]) / t_out
+            fleets.append((req * r.share, c, f["gpus_per_replica"], g(pre + ".usd_per_gpu_hour"),
+                           g(pre + ".peak_to_mean"), g(pre + ".min_replicas", 1.0), f["replicas"], f["hours_per_month"]))
+            fixed += g(pre + ".fixed_monthly_usd", 0.0)
+            setup += g(pre + ".setup_usd", 0.0)
+            continue
         if r.kind == "api":
             a_in = g(pre + ".usd_per_million_input_tokens", r.api.input if r.api else None)
             a_out = g(pre + ".usd_per_million_output_tokens", r.api.output if r.api else None)
@@ -104,6 +115,7 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
     k_api = k_gpu = 1.0
     disc = 1.0
     contrib_sum = user_months = revenue = inference_sum = 0.0
+    fleet_usd = fleet_hours = served = provisioned = 0.0
     last_neg = 0
     cum_before_last = -upfront  # cumulative cash before the month after the last month in the red
     cash_after_last = 0.0
@@ -113,6 +125,15 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
         if m in step_at:
             k_api *= step_at[m]
         inference = users * (api_pu * k_api + own_pu * k_gpu)
+        for q_share, c, gpus, gpu_price, x, n_min, n_fixed, hours in fleets:
+            lam = users * q_share / (3600 * hours)
+            n_rep = n_fixed if n_fixed is not None else max(n_min, math.ceil(lam * x / c * (1 - 1e-12)))
+            rent = n_rep * gpus * hours * gpu_price * k_gpu
+            inference += rent
+            fleet_usd += rent
+            fleet_hours += n_rep * gpus * hours
+            served += lam
+            provisioned += n_rep * c
         contribution = users * (price - var) - inference
         cash = contribution - fixed
         if m in retrain_months:
@@ -148,4 +169,6 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
             "fully_loaded_margin_per_user_month_usd": (contrib_sum - fixed_total - amort) / user_months,
             "training_share_of_lifetime_cost": training_total / denom if denom > 0 else math.nan,
             "lifetime_revenue_usd": revenue, "lifetime_inference_usd": inference_sum,
-            "lifetime_training_usd": training_total, "lifetime_fixed_usd": fixed_total, "upfront_usd": upfront}
+            "lifetime_training_usd": training_total, "lifetime_fixed_usd": fixed_total, "upfront_usd": upfront,
+            **({"lifetime_self_hosted_utilization": served / provisioned, "lifetime_self_hosted_usd": fleet_usd,
+                "lifetime_self_hosted_gpu_hours": fleet_hours} if fleets else {})}

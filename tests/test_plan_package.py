@@ -172,10 +172,17 @@ def test_library_field_normalises():
 def test_summaries_and_monthly_view_share_the_terms():
     from billshape.plan import cashflow
 
-    p = plan.load("high_volume_self_host")
+    # the shipped example with its self-hosted route billed per served token (utilization given, not a fleet):
+    # both kinds of cost path in closed form
+    text = (plan.examples_dir() / "high_volume_self_host.yaml").read_text()
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.lstrip().startswith(("replicas:", "peak_to_mean:", "tpot_limit:")))
+    text = text.replace("        setup_usd:", "        utilization: {dist: triangular, low: 0.35, mode: 0.5, high: 0.7}\n"
+                        "        setup_usd:")
+    p = plan.load(text)
     P = p._draw(np.random.default_rng(1), 200)
     t = cashflow.pnl_terms(p, P)
-    assert {c.kind for c in t.costs} == {"api", "own"}
+    assert {c.kind for c in t.costs} == {"api", "own"} and not t.fleets
     fast, full = cashflow.summary_pnl(t), cashflow.monthly_pnl(t, monthly=False)
     for key in cashflow.SUMMARY_KEYS + cashflow.EXTRA_KEYS:
         np.testing.assert_allclose(fast[key], full[key], rtol=1e-9, atol=1e-6, equal_nan=True, err_msg=key)

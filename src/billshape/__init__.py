@@ -10,7 +10,8 @@ its life? Import as ``import billshape as bs``; everything below loads on first 
 >>> r.to_pandas()                                                    # doctest: +SKIP  (outcomes x P10/P50/P90)
 
 The verbs (one typed request, one run, one result each; see ``docs/api.md``): :func:`train`, :func:`serve`,
-:func:`breakeven`, :func:`payback`, :func:`size`, :func:`capacity`, :func:`route`, :func:`plan`; the usage ledger
+:func:`breakeven`, :func:`payback`, :func:`size`, :func:`capacity`, :func:`route`, :func:`plan`, ``fleet``
+(``bs.fleet(model=..., requests_per_second=...)``: the cheapest rented fleet); the usage ledger
 is :mod:`billshape.usage` (``bs.usage.ingest(...)``). Equations (pure, vectorised): :mod:`billshape.training`,
 :mod:`billshape.inference`, :mod:`billshape.scaling`, :mod:`billshape.market`; data: :mod:`billshape.catalog`
 (every row with ``source`` and ``as_of``). The layers: ``docs/architecture.md``.
@@ -43,7 +44,7 @@ _LAZY = {
 }
 # ``bs.plan`` is the package billshape.plan, callable: ``bs.plan("name-or-path", samples=..., seed=...)``.
 _SUBMODULES = {"catalog", "training", "inference", "decide", "business", "estimates", "results", "errors",
-               "scaling", "market", "serving", "plan", "scenario", "usage", "chains", "present", "report", "io"}
+               "scaling", "market", "serving", "plan", "fleet", "scenario", "usage", "chains", "present", "report", "io"}
 
 __all__ = sorted(["__version__", *_LAZY, *_SUBMODULES])
 

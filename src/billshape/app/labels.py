@@ -89,6 +89,15 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "tpot_limit": "TPOT limit",
         "ttft_limit": "TTFT limit",
     },
+    "FleetRequest": {  # the Serve page's fleet block: the same widgets
+        "model": "Model",
+        "precision": "Precision",
+        "input_tokens": "Input tokens per request",
+        "output_tokens": "Output tokens per request",
+        "requests_per_second": "Requests per second",
+        "tpot_limit": "TPOT limit",
+        "ttft_limit": "TTFT limit",
+    },
     "BreakevenRequest": {
         "api_usd_per_million_tokens": "API price p, USD per million tokens",
         "own_usd_per_million_tokens": "Own marginal cost c, USD per million tokens",
@@ -100,6 +109,17 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "api_price_annual_factor": "API price factor per year",
         "api_price_steps": "A one-off API price change",
         "own_cost_annual_factor": "Own cost factor per year",
+        # against a rented fleet (billshape breakeven --own-usd-per-month / --model): the CLI's; no widget yet
+        "own_usd_per_month": "Fleet rent per unit, USD per month",
+        "own_capacity_tokens_per_month": "Fleet capacity per unit, tokens per month",
+        "model": "Model",
+        "engine": "Serving engine",
+        "precision": "Precision",
+        "input_tokens": "Input tokens per request",
+        "output_tokens": "Output tokens per request",
+        "tpot_limit": "TPOT limit",
+        "ttft_limit": "TTFT limit",
+        "peak_to_mean": "Peak to mean",
     },
     "SizeRequest": {
         "constants": "Scaling-law constants",

@@ -27,6 +27,7 @@ function           request                     result
 ``route``          ``RouteRequest``            ``decide.LadderChoice``
 ``market_path``    ``MarketPathRequest``       ``chains.market.PricePath``
 ``market_backtest`` ``MarketBacktestRequest``  ``market`` backtest result
+``fleet``          ``FleetRequest``            ``fleet.FleetResult``
 =================  ==========================  =================================================
 
 The usage ledger's actions (:mod:`billshape.chains.usage`) run the same way: ``IngestRequest``,
@@ -42,8 +43,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billshape.chains.requests import (BreakevenRequest, CapacityRequest, MarketBacktestRequest, MarketPathRequest,
-                                       PaybackRequest, Request, RouteRequest, ServeRequest, SizeRequest, TrainRequest)
+from billshape.chains.requests import (BreakevenRequest, CapacityRequest, FleetRequest, MarketBacktestRequest,
+                                       MarketPathRequest, PaybackRequest, Request, RouteRequest, ServeRequest,
+                                       SizeRequest, TrainRequest)
 from billshape.chains.usage import (AnomaliesRequest, CheckRequest, EconomicsRequest, ExportRequest, FocusTableRequest,
                                     ForecastRequest, IngestRequest, MeasuredRequest, MetricsRequest, ReportRequest,
                                     RepriceRequest, ScenarioFragmentRequest, WhatIfRequest)
@@ -53,7 +55,7 @@ __all__ = ["run", "train", "serve", "breakeven", "payback", "size", "capacity", 
            "SizeRequest", "CapacityRequest", "RouteRequest", "MarketPathRequest", "MarketBacktestRequest",
            "IngestRequest", "RepriceRequest", "ReportRequest", "EconomicsRequest", "WhatIfRequest", "ExportRequest",
            "FocusTableRequest", "ScenarioFragmentRequest", "MeasuredRequest", "MetricsRequest", "ForecastRequest",
-           "CheckRequest", "AnomaliesRequest"]
+           "CheckRequest", "AnomaliesRequest", "fleet", "FleetRequest"]
 
 # request type -> (module, function) of its run
 _RUNS = {
@@ -79,6 +81,7 @@ _RUNS = {
     ForecastRequest: ("billshape.chains.usage", "run_forecast"),
     CheckRequest: ("billshape.chains.usage", "run_check"),
     AnomaliesRequest: ("billshape.chains.usage", "run_anomalies"),
+    FleetRequest: ("billshape.chains.fleet", "run"),
 }
 
 
@@ -135,3 +138,8 @@ def market_path(**fields: Any):
 def market_backtest(**fields: Any):
     """``run(MarketBacktestRequest(**fields))``: a price-trend backtest."""
     return run(MarketBacktestRequest(**fields))
+
+
+def fleet(**fields: Any):
+    """``run(FleetRequest(**fields))``: the cheapest rented fleet for a traffic under a service level."""
+    return run(FleetRequest(**fields))

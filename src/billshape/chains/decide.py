@@ -8,6 +8,7 @@ from __future__ import annotations
 from billshape.chains.requests import (BreakevenRequest, CapacityRequest, PaybackRequest, RouteRequest, SizeRequest,
                                        require)
 from billshape.errors import BillshapeInputError
+from billshape.results import derived
 
 
 def run_breakeven(req: BreakevenRequest):
@@ -15,6 +16,8 @@ def run_breakeven(req: BreakevenRequest):
     ``months`` are given."""
     from billshape.decide import break_even
 
+    if req.model is not None or req.own_usd_per_month is not None or req.own_capacity_tokens_per_month is not None:
+        return run_fleet_breakeven(req)
     require(req, "api_usd_per_million_tokens", "own_usd_per_million_tokens", "fixed_usd")
     if req.months is not None or req.volume_tokens_per_month is not None:
         for name, other in (("volume_tokens_per_month", "months"), ("months", "volume_tokens_per_month")):
@@ -27,6 +30,51 @@ def run_breakeven(req: BreakevenRequest):
                                     req.api_price_annual_factor, req.api_price_steps, req.own_cost_annual_factor,
                                     req.discount_rate_annual)
     return break_even(req.api_usd_per_million_tokens, req.own_usd_per_million_tokens, req.fixed_usd)
+
+
+def run_fleet_breakeven(req: BreakevenRequest):
+    """:class:`~billshape.fleet.breakeven.FleetBreakEven`: build vs buy against a rented fleet, given as a unit's
+    rent and capacity or searched for ``model`` at the month-1 volume (:func:`billshape.fleet.fleet`)."""
+    from billshape.chains.fleet import _listed
+    from billshape.fleet.breakeven import fleet_breakeven, fleet_unit
+
+    require(req, "api_usd_per_million_tokens")
+    if req.own_usd_per_million_tokens is not None:
+        raise BillshapeInputError("own_usd_per_million_tokens", req.own_usd_per_million_tokens,
+                                  "omitted against a fleet (its cost is a monthly rent: `own_usd_per_month` or `model`)")
+    fleet_fields = ("gpu", "provider", "tier", "engine", "precision", "input_tokens", "output_tokens", "tpot_limit",
+                    "ttft_limit", "peak_to_mean")
+    assumptions, fleet, ptm = [], None, 1.0
+    if req.model is not None:
+        for name in ("own_usd_per_month", "own_capacity_tokens_per_month"):
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "omitted with `model` (the fleet search gives it)")
+        require(req, "volume_tokens_per_month", allowed="the month-1 volume the fleet is sized for (with `model`)")
+        from billshape.fleet import fleet as search
+
+        res = search(model=req.model, tokens_per_month=req.volume_tokens_per_month, peak_to_mean=req.peak_to_mean,
+                     input_tokens=req.input_tokens, output_tokens=req.output_tokens, tpot_limit=req.tpot_limit,
+                     ttft_limit=req.ttft_limit, gpu=_listed(req.gpu), provider=_listed(req.provider),
+                     tier=_listed(req.tier), engine=_listed(req.engine), precision=_listed(req.precision))
+        rent, capacity, fleet, ptm = fleet_unit(res)
+        assumptions = [a for a in res.assumptions if not a.name.startswith("tokens per month")]
+        assumptions.append(derived("fleet option", f"{fleet['replicas']} x {fleet['gpus_per_replica']} {fleet['gpu']} "
+                                   f"{fleet['precision']} at {fleet['provider']} {fleet['tier']}", None,
+                                   "billshape fleet: the cheapest option at the month-1 volume"))
+    else:
+        for name in fleet_fields:
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "only with `model` (a fleet search)")
+        require(req, "own_usd_per_month", "own_capacity_tokens_per_month",
+                allowed="given together: a fleet unit's monthly rent and the tokens per month it covers")
+        rent, capacity = req.own_usd_per_month, req.own_capacity_tokens_per_month
+    return fleet_breakeven(
+        api_usd_per_million_tokens=req.api_usd_per_million_tokens, own_usd_per_month=rent,
+        own_capacity_tokens_per_month=capacity, volume_tokens_per_month=req.volume_tokens_per_month,
+        months=req.months, fixed_usd=req.fixed_usd, volume_growth_per_month=req.volume_growth_per_month,
+        api_price_annual_factor=req.api_price_annual_factor, api_price_steps=req.api_price_steps,
+        own_cost_annual_factor=req.own_cost_annual_factor, discount_rate_annual=req.discount_rate_annual,
+        fleet=fleet, assumptions=assumptions, peak_to_mean=ptm)
 
 
 def run_payback(req: PaybackRequest):

@@ -164,6 +164,21 @@ class BreakevenRequest(Request):
     api_price_steps: Optional[list[str]] = None  # "MONTH:FACTOR"
     own_cost_annual_factor: float = 1.0
     discount_rate_annual: float = 0.0
+    # against a rented fleet (instead of own_usd_per_million_tokens): a unit's rent and capacity, or a model with
+    # the fleet search's options (billshape.fleet)
+    own_usd_per_month: Optional[float] = None
+    own_capacity_tokens_per_month: Optional[float] = None
+    model: Optional[str] = None
+    gpu: Optional[str | list[str]] = None
+    provider: Optional[str | list[str]] = None
+    tier: Optional[str | list[str]] = None
+    engine: Optional[str | list[str]] = None
+    precision: Optional[str | list[str]] = None
+    input_tokens: Optional[float] = None
+    output_tokens: Optional[float] = None
+    tpot_limit: Optional[float] = None
+    ttft_limit: Optional[float] = None
+    peak_to_mean: Optional[float] = None
 
 
 class PaybackRequest(Request):
@@ -242,3 +257,28 @@ def require(req: Request, *fields: str, allowed: str = "required") -> None:
     for name in fields:
         if getattr(req, name) is None:
             raise BillshapeInputError(name, None, allowed)
+
+
+class FleetRequest(Request):
+    """The cheapest rented fleet for a traffic under a service level (:func:`billshape.fleet.fleet`).
+
+    Traffic: ``requests_per_second`` (mean) or ``tokens_per_month`` (input + output) with ``peak_to_mean``, or an
+    hourly ``demand`` profile (path, text, bytes, file object or a shipped name such as ``example-week``).
+    ``gpu``, ``provider``, ``tier``, ``engine`` and ``precision`` restrict the search (a name or a list)."""
+
+    model: Optional[str] = None
+    requests_per_second: Optional[float] = None
+    tokens_per_month: Optional[float] = None
+    peak_to_mean: Optional[float] = None
+    demand: Optional[Source] = None
+    input_tokens: Optional[float] = None
+    output_tokens: Optional[float] = None
+    tpot_limit: Optional[float] = None
+    ttft_limit: Optional[float] = None
+    gpu: Optional[str | list[str]] = None
+    provider: Optional[str | list[str]] = None
+    tier: Optional[str | list[str]] = None
+    engine: Optional[str | list[str]] = None
+    precision: Optional[str | list[str]] = None
+    min_replicas: float = 1
+    gpu_price_factor: float = 1.0

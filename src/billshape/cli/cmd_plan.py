@@ -66,6 +66,16 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
         top = ", ".join(f"{r['input']} (NPV {_fmt('npv_usd', r['at_input_p10'])} .. {_fmt('npv_usd', r['at_input_p90'])})"
                         for r in res.sensitivity[:3])
         out.print(f"moves the NPV most (P10 -> P90 of the input): {top}")
+    for a in res.assumptions:
+        if a.value == "billed per served token, not per provisioned hour":
+            out.print(f"{a.name}: billed per served token, not per provisioned hour (utilization given)")
+    if res.monthly and "self_hosted_replicas" in res.monthly[0]:
+        first, last = res.monthly[0], res.monthly[-1]
+        out.print(f"self-hosted fleet (P50): {first['self_hosted_replicas']:,.0f} replicas, "
+                  f"{first['self_hosted_gpu_hours']:,.0f} GPU-hours, {_fmt('u_utilization', first['self_hosted_utilization'])} "
+                  f"utilization in month 1; {last['self_hosted_replicas']:,.0f} replicas, "
+                  f"{_fmt('u_utilization', last['self_hosted_utilization'])} in "
+                  f"month {last['month']}")
     if res.build_vs_buy:
         out.print(f"build vs buy: {res.build_vs_buy['explanation']}")
     if report:

@@ -65,6 +65,10 @@ MONTHLY_KEYS = ["users", "revenue_usd", "inference_usd", "variable_usd", "fixed_
                 "cash_flow_usd", "cumulative_cash_usd", "contribution_margin_per_user_usd",
                 "fully_loaded_margin_per_user_usd"]
 BAND_KEYS = ["cumulative_cash_usd", "contribution_margin_per_user_usd", "fully_loaded_margin_per_user_usd"]
+# a plan with a fleet route (self-hosted, billed per provisioned GPU-hour) reports these too
+FLEET_SUMMARY_KEYS = ["lifetime_self_hosted_utilization"]
+FLEET_EXTRA_KEYS = ["lifetime_self_hosted_usd", "lifetime_self_hosted_gpu_hours"]
+FLEET_MONTHLY_KEYS = ["self_hosted_gpu_hours", "self_hosted_usd", "self_hosted_utilization", "self_hosted_replicas"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -114,6 +118,46 @@ class Terms:
     init_amort: np.ndarray
     re_amort: np.ndarray
     re_cash: np.ndarray
+    fleets: tuple = ()  # FleetTerm per fleet route (billed per provisioned GPU-hour, not per token)
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetTerm:
+    r"""A fleet route's monthly rent: whole replicas for the month's peak, every hour paid.
+
+    Month :math:`m`: mean requests/s :math:`\bar\lambda_m = U_m q s / (3600 H_m)`, replicas
+    :math:`N_m = \max(N_{min}, \lceil \bar\lambda_m X / c \rceil)` (or the fixed ``replicas``), rent
+    :math:`N_m g H_m p k^{m-1}` and utilization :math:`\bar\lambda_m / (N_m c)`. Each parameter is a float or
+    shape (n,): ``req_share`` = :math:`q s` [requests per user-month on the route], ``c`` [requests/s per
+    replica], ``g`` [GPUs per replica], ``price`` [USD/GPU-hour], ``k`` the GPU price path's monthly factor,
+    ``x`` peak to mean, ``n_min`` / ``fixed`` [replicas], ``hours`` [h per month].
+    """
+
+    req_share: Any
+    c: Any
+    g: float
+    price: Any
+    k: Any
+    x: Any
+    n_min: Any
+    fixed: Any
+    hours: float
+
+
+def fleet_rows(f: FleetTerm, users: np.ndarray) -> dict[str, np.ndarray]:
+    """A fleet's monthly rows for users of shape (H, n): replicas, GPU-hours, rent [USD], served and provisioned
+    requests (for the utilization), each (H, n)."""
+    H = users.shape[0]
+    months = np.arange(H, dtype=float)[:, None]
+    lam = users * f.req_share / (3600.0 * f.hours)  # mean requests/s
+    if f.fixed is not None:
+        n_rep = np.broadcast_to(np.asarray(float(f.fixed)), users.shape)
+    else:
+        # a hair of tolerance: a peak of exactly N replicas' capacity needs N, not N + 1
+        n_rep = np.maximum(np.ceil(lam * f.x / f.c * (1.0 - 1e-12)), f.n_min)
+    gpu_hours = n_rep * f.g * f.hours
+    usd = gpu_hours * f.price * np.asarray(f.k, dtype=float) ** months
+    return {"replicas": n_rep, "gpu_hours": gpu_hours, "usd": usd, "served": lam, "capacity": n_rep * f.c}
 
 
 def pnl_terms(plan, P: dict[str, Any]) -> Terms:
@@ -144,7 +188,23 @@ def pnl_terms(plan, P: dict[str, Any]) -> Terms:
 
     fixed_pm, setup, bill, frac = fixed_costs(plan, P)
     init_amort, re_amort, re_cash = plan._training_patterns(H)
-    return Terms(H, n, u0, r, price, var_pu, rate, costs, fixed_pm, setup, bill, frac, init_amort, re_amort, re_cash)
+    fleets = []
+    for rt in plan.routes:
+        f = rt.fleet
+        if f is None:
+            continue
+        pre = rt.prefix
+        t_out = g("product.output_tokens_per_request", 0.0) * g("product.reasoning_multiplier", 1.0)
+        c = f["replica_requests_per_second"]
+        if c is None:  # a measured deployment: its throughput / output tokens per request, per sample
+            c = g(f["capacity_path"]) / t_out
+        fleets.append(FleetTerm(
+            req_share=_sv(g("product.requests_per_user_month", 0.0) * rt.share), c=_sv(c), g=f["gpus_per_replica"],
+            price=_sv(g(pre + ".usd_per_gpu_hour")), k=_sv(market.monthly_factor(g("market.gpu_price_trend_annual", 1.0))),
+            x=_sv(g(pre + ".peak_to_mean")), n_min=_sv(g(pre + ".min_replicas", 1.0)), fixed=f["replicas"],
+            hours=f["hours_per_month"]))
+    return Terms(H, n, u0, r, price, var_pu, rate, costs, fixed_pm, setup, bill, frac, init_amort, re_amort, re_cash,
+                 tuple(fleets))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -172,6 +232,11 @@ def monthly_pnl(t: Terms, monthly: bool = True) -> dict[str, np.ndarray]:
         steps = [(m0, full(f)) for m0, f in c.steps]
         rows = _geo_rows(full(r * c.k), H, full(c.scale), steps)
         inference_usd = rows if inference_usd is None else np.add(inference_usd, rows, out=inference_usd)
+    fleet_out = None
+    if t.fleets:  # rented fleets: whole replicas for each month's peak, every GPU-hour paid
+        parts = [fleet_rows(f, users) for f in t.fleets]
+        fleet_out = {k: sum(p[k] for p in parts) for k in parts[0]}
+        inference_usd = fleet_out["usd"].copy() if inference_usd is None else inference_usd + fleet_out["usd"]
     if inference_usd is None:
         inference_usd = np.broadcast_to(0.0, (H, n))
     else:
@@ -218,6 +283,10 @@ def monthly_pnl(t: Terms, monthly: bool = True) -> dict[str, np.ndarray]:
         "lifetime_fixed_usd": fixed_total,
         "upfront_usd": upfront,
     }
+    if fleet_out is not None:
+        out["lifetime_self_hosted_utilization"] = fleet_out["served"].sum(axis=0) / fleet_out["capacity"].sum(axis=0)
+        out["lifetime_self_hosted_usd"] = fleet_out["usd"].sum(axis=0)
+        out["lifetime_self_hosted_gpu_hours"] = fleet_out["gpu_hours"].sum(axis=0)
     if monthly:
         amort = init_amort[:, None] * bill + re_amort[:, None] * (bill * frac)
         fixed = np.broadcast_to(fixed_pm, (H, n))
@@ -233,6 +302,10 @@ def monthly_pnl(t: Terms, monthly: bool = True) -> dict[str, np.ndarray]:
             "contribution_margin_per_user_usd": contribution / users,
             "fully_loaded_margin_per_user_usd": fully_loaded / users,
         }
+        if fleet_out is not None:
+            monthly_rows.update({"self_hosted_gpu_hours": fleet_out["gpu_hours"], "self_hosted_usd": fleet_out["usd"],
+                                 "self_hosted_utilization": fleet_out["served"] / fleet_out["capacity"],
+                                 "self_hosted_replicas": fleet_out["replicas"]})
         out.update({k: np.broadcast_to(v, (H, n)).T for k, v in monthly_rows.items()})
     return out
 
@@ -248,6 +321,8 @@ def summary_pnl(t: Terms) -> dict[str, np.ndarray]:
     * only the payback needs the monthly cumulative cash, and :func:`~billshape.plan.payback._payback`
       certifies most samples from bounds of the geometric terms, the rest on a months x samples pass.
     """
+    if t.fleets:  # a fleet's rent is a step function of the users: no closed form, the months x samples pass
+        return monthly_pnl(t, monthly=False)
     H, n = t.H, t.n
     u0, r, price, var_pu, rate = t.u0, t.r, t.price, t.var_pu, t.rate
     d = (1.0 + rate) ** (-1.0 / 12.0)  # discount factor per month
@@ -340,6 +415,8 @@ def route_costs(plan, P: dict[str, Any]):
     own = 0.0
     for r in plan.routes:
         pre = r.prefix
+        if r.fleet is not None:
+            continue  # billed per provisioned GPU-hour: the fleet term of pnl_terms, not a cost per token
         if r.kind == "api":
             a_in = g(pre + ".usd_per_million_input_tokens", r.api.input if r.api else None)
             a_out = g(pre + ".usd_per_million_output_tokens", r.api.output if r.api else None)

@@ -23,7 +23,9 @@ import numpy as np
 from billshape import decide
 from billshape.errors import BillshapeInputError
 from billshape.plan import cashflow
-from billshape.plan.cashflow import BAND_KEYS, EXTRA_KEYS, HIDDEN_KEYS, MONTHLY_KEYS, SUMMARY_KEYS, tokens_per_user
+from billshape.plan.cashflow import (BAND_KEYS, EXTRA_KEYS, FLEET_EXTRA_KEYS, FLEET_MONTHLY_KEYS, FLEET_SUMMARY_KEYS,
+                                     HIDDEN_KEYS, SUMMARY_KEYS, tokens_per_user)
+from billshape.plan.cashflow import MONTHLY_KEYS as _MONTHLY_KEYS
 from billshape.plan.dists import Dist, _draw_batch
 from billshape.plan.quantiles import (
     BRACKET_MIN_REST,
@@ -148,8 +150,12 @@ class Plan(PlanResolution):
             # chunk i draws from its own stream: reproducible for a seed whatever the thread count
             return self._draw(np.random.default_rng([int(seed), i]), size)
 
-        scalar_keys = SUMMARY_KEYS + EXTRA_KEYS + HIDDEN_KEYS
-        keys = SUMMARY_KEYS + EXTRA_KEYS  # the reported ones
+        fleet = any(r.fleet is not None for r in self.routes)
+        summary_keys = SUMMARY_KEYS + (FLEET_SUMMARY_KEYS if fleet else [])
+        extra_keys = EXTRA_KEYS + (FLEET_EXTRA_KEYS if fleet else [])
+        MONTHLY_KEYS = _MONTHLY_KEYS + (FLEET_MONTHLY_KEYS if fleet else [])  # noqa: N806
+        scalar_keys = summary_keys + extra_keys + HIDDEN_KEYS
+        keys = summary_keys + extra_keys  # the reported ones
         flat = {k: np.empty(n_total) for k in scalar_keys}  # each chunk writes its slice (no concatenation)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         kept: dict[str, list[np.ndarray]] = {k: [] for k in MONTHLY_KEYS}  # reservoir chunks, months x samples
@@ -256,8 +262,8 @@ class Plan(PlanResolution):
         res = PlanResult(
             name=self.scenario.name, description=self.scenario.description, source=self.source,
             horizon_months=H, samples=n_total, seed=int(seed), uncertain_inputs=uncertain,
-            summary={k: summary[k] for k in SUMMARY_KEYS},
-            lifetime={k: summary[k] for k in EXTRA_KEYS},
+            summary={k: summary[k] for k in summary_keys},
+            lifetime={k: summary[k] for k in extra_keys},
             probability_never_pays_back=never,
             monthly=monthly, sensitivity=sens, build_vs_buy=bvb,
             assumptions=list(self.assumptions),
@@ -334,20 +340,29 @@ class Plan(PlanResolution):
         if tokens_user <= 0:
             return None
         p = blended(api[0])
-        c = blended(own[0])
+        with np.errstate(all="ignore"):
+            sim = self._simulate(med)
+        lifetime_tokens = float(sim["users"].sum()) * tokens_user
+        if own[0].fleet is not None:
+            # a fleet's rent per token at the scenario's own volume (the rent steps with whole replicas: an
+            # average, stated in the explanation)
+            route_tokens = lifetime_tokens * own[0].share
+            c = float(sim["lifetime_self_hosted_usd"][0]) / route_tokens * 1e6 if route_tokens > 0 else 0.0
+        else:
+            c = blended(own[0])
         F = float(med.get(own[0].prefix + ".setup_usd", 0.0) + med.get(own[0].prefix + ".fixed_monthly_usd", 0.0) * H)
         if p <= 0:
             return None
         be = decide.break_even(p, c, F)
-        with np.errstate(all="ignore"):
-            sim = self._simulate(med)
-        lifetime_tokens = float(sim["users"].sum()) * tokens_user
         top = max(lifetime_tokens, be.break_even_tokens or 0.0) * 2.0 or 1.0
         volumes = np.linspace(0.0, top, 41)
         return {
             "api_route": api[0].name, "self_hosted_route": own[0].name,
             "api_usd_per_million_tokens": p, "own_usd_per_million_tokens": c, "fixed_usd": F,
-            "break_even_tokens": be.break_even_tokens, "exists": be.exists, "explanation": be.explanation,
+            "break_even_tokens": be.break_even_tokens, "exists": be.exists,
+            "explanation": be.explanation + (f" (the fleet's rent averaged over the {own[0].name} route's tokens at the "
+                                             "scenario's volume: the rent steps with whole replicas)"
+                                             if own[0].fleet is not None else ""),
             "scenario_lifetime_tokens": lifetime_tokens,
             "curve": [{"tokens": float(v), "buy_usd": float(b), "build_usd": float(bd)} for v, b, bd in zip(
                 volumes, decide.buy_cost_usd(volumes, p / 1e6), decide.build_cost_usd(volumes, F, c / 1e6))],

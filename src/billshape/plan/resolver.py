@@ -34,6 +34,7 @@ class _RouteSpec:
     share: float
     prefix: str  # yaml path of the route's api/self_hosted block
     api: ApiPrice | None = None
+    fleet: dict | None = None  # a rented fleet (no utilization): replica size and capacity, see _resolve_fleet
 
 class PlanResolution:
     """Resolution steps of a :class:`~billshape.plan.model.Plan` (run once by its constructor).
@@ -114,7 +115,22 @@ class PlanResolution:
                     self._resolve_gpu_price(prefix, h)
                     self._resolve_model_route(prefix, h)
                     kind = "model"
-                self.routes.append(_RouteSpec(i, r.name or f"self-hosted #{i}", kind, r.share, prefix))
+                fleet_keys = [k for k in ("replicas", "min_replicas", "peak_to_mean", "tpot_limit", "ttft_limit")
+                              if getattr(h, k) is not None]
+                fleet = None
+                if kind == "measured" or h.utilization is not None:
+                    if fleet_keys:
+                        raise BillshapeInputError(f"{prefix}.{fleet_keys[0]}", getattr(h, fleet_keys[0]),
+                                                  "only for a fleet: a model: or tokens_per_second route without "
+                                                  "utilization (billed per provisioned GPU-hour)")
+                    if kind != "measured":
+                        self.assumptions.append(derived(
+                            f"{prefix}: billing", "billed per served token, not per provisioned hour", None,
+                            f"{prefix}.utilization is given: cost per token = $/hour / (tokens/hour x utilization); "
+                            "drop utilization to bill the fleet's every GPU-hour"))
+                else:
+                    fleet = self._resolve_fleet(prefix, h, kind)
+                self.routes.append(_RouteSpec(i, r.name or f"self-hosted #{i}", kind, r.share, prefix, fleet=fleet))
         if routes:
             p = s.product
             if p.requests_per_user_month == 0 and "product.requests_per_user_month" not in self.uncertain():
@@ -203,7 +219,8 @@ class PlanResolution:
             key = scenario_key("self_hosted_model", exc.field)
             raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
         quote = {k: getattr(est, k) for k in ("usd_per_million_input_tokens", "usd_per_million_output_tokens",
-                                              "output_tokens_per_second", "usd_per_hour")}
+                                              "output_tokens_per_second", "usd_per_hour", "replicas",
+                                              "tensor_parallel", "gpus")}
         self.model_quotes[prefix] = {**quote, "usd_per_gpu_hour": price, "utilization": util}
         label = f"{h.model} on {h.gpu} ({h.precision or 'fp8'})"
         src = (f"billshape.serving.self_hosted_price: {label}, "
@@ -215,6 +232,73 @@ class PlanResolution:
             derived(f"{label} cached input price", 0.0, "USD per million tokens",
                     "a cached prefix skips prefill (as billshape.serving.serve)"),
         ]
+
+    def _resolve_fleet(self, prefix: str, h: SelfHosted, kind: str) -> dict:
+        r"""A fleet route's replica: its GPUs, the requests/s one replica serves (at the service level, from the
+        serving model; or a measured deployment's ``tokens_per_second`` / output tokens per request, per sample),
+        ``replicas`` (fixed) or auto with ``min_replicas``, and ``peak_to_mean``.
+
+        Each month it provisions :math:`N_m = \max(N_{min}, \lceil \bar\lambda_m X / c \rceil)` replicas
+        (auto) and pays :math:`N_m \, g \, H_m \, p` (:func:`billshape.plan.cashflow.fleet_rows`)."""
+        from billshape import catalog, chains
+        from billshape.fleet import sizing
+
+        t_out = self.median("product.output_tokens_per_request", 0.0) * self.median("product.reasoning_multiplier", 1.0)
+        if kind == "model":
+            q = self.model_quotes[prefix]
+            g_rep = int(q["tensor_parallel"])
+            if h.tpot_limit is not None or h.ttft_limit is not None:
+                try:
+                    cap = chains.run(chains.ServeRequest(
+                        model=h.model, gpu=h.gpu, tp=g_rep, precision=h.precision or "fp8", kv_precision=h.kv_precision,
+                        input_tokens=self.median("product.input_tokens_per_request"), output_tokens=t_out,
+                        requests_per_second=1.0, tpot_limit=self.median(prefix + ".tpot_limit"),
+                        ttft_limit=self.median(prefix + ".ttft_limit")))
+                except BillshapeInputError as exc:
+                    key = scenario_key("self_hosted_model", exc.field)
+                    raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
+                c = cap.replica_requests_per_second
+                how = f"the largest batch within {prefix}'s tpot_limit/ttft_limit (billshape serve --requests-per-second)"
+            else:
+                c = q["output_tokens_per_second"] / q["replicas"] / t_out
+                how = "the serving model at the largest batch that fits (batch max), / output tokens per request"
+            min_default = max(1.0, float(q["gpus"]) / g_rep)
+            capacity_path = None
+            self.assumptions.append(derived(f"{prefix}: replica", f"{g_rep} x {h.gpu} ({c:,.4g} requests/s)",
+                                            "GPUs", how))
+        else:
+            for k in ("gpus",):
+                if isinstance(self.values.get(f"{prefix}.{k}"), Dist):
+                    raise BillshapeInputError(f"{prefix}.{k}", self.values[f"{prefix}.{k}"].describe(),
+                                              "a plain number for a fleet (a replica is a whole deployment)")
+            if h.tpot_limit is not None or h.ttft_limit is not None:
+                raise BillshapeInputError(prefix + ".tpot_limit", h.tpot_limit or h.ttft_limit,
+                                          "only with model: (a measured throughput has its own latency)")
+            g_rep = float(self.values[prefix + ".gpus"])
+            c = None  # per sample: tokens_per_second / output tokens per request
+            capacity_path = prefix + ".tokens_per_second"
+            min_default = 1.0
+        fixed = h.replicas if isinstance(h.replicas, int) else None
+        if fixed is not None and h.min_replicas is not None:
+            raise BillshapeInputError(prefix + ".min_replicas", h.min_replicas, "only with replicas: auto")
+        if h.peak_to_mean is None:
+            x, a = sizing.default_peak_to_mean()
+            self.values[prefix + ".peak_to_mean"] = x
+            self.assumptions.append(a.model_copy(update={"name": f"{prefix}.peak_to_mean"}))
+        if h.min_replicas is None and fixed is None:
+            self.values[prefix + ".min_replicas"] = min_default
+            self.assumptions.append(derived(f"{prefix}.min_replicas", min_default, "replicas",
+                                            "gpus / tp (the deployment as written), at least 1"))
+        hours = catalog.constant("hours_per_year")
+        self.assumptions += [
+            derived(f"{prefix}: billing", "every provisioned GPU-hour", None,
+                    "a fleet (no utilization): whole replicas rented all month, "
+                    + (f"{fixed} replicas" if fixed else "sized each month for that month's peak (mean requests/s "
+                       "x peak_to_mean)")),
+            hours.assumption("hours per year", hours.value, "h"),
+        ]
+        return {"gpus_per_replica": float(g_rep), "replica_requests_per_second": c, "capacity_path": capacity_path,
+                "replicas": fixed, "hours_per_month": hours.value / 12.0}
 
     def _resolve_gpu_price(self, prefix: str, h: SelfHosted) -> None:
         from billshape import catalog

@@ -100,10 +100,29 @@ class ApiRoute(_Model):
     usd_per_million_cached_input_tokens: Number = num(NONNEG, None)
 
 
+def _replicas(value: Any) -> Any:
+    """``replicas``: a whole number >= 1 or ``auto``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= 1e6:
+        raise ValueError("a whole number of replicas in [1, 1e6] or 'auto'")
+    return int(value)
+
+
+Replicas = Annotated[Any, BeforeValidator(_replicas)]
+
+
 class SelfHosted(_Model):
     """A self-hosted deployment, priced one of three ways: measured $/M tokens; a measured throughput + GPUs +
     $/GPU-hour; or ``model:`` + ``gpu:`` (+ gpus, precision, tp, kv_precision), whose $/M input and output tokens
     come from the roofline serving model (:func:`billshape.serving.self_hosted_price`).
+
+    Without ``utilization`` a ``model:`` or measured-throughput route is a *fleet*: whole replicas (``tp`` GPUs
+    each, default ``gpus``; a measured deployment's ``gpus``) billed for every provisioned GPU-hour, ``replicas: N``
+    or ``auto`` (each month sized for that month's peak: mean requests/s x ``peak_to_mean``, at least
+    ``min_replicas``). With ``utilization`` it is billed per served token at that utilization, as before.
     """
 
     model: str | None = None
@@ -124,6 +143,14 @@ class SelfHosted(_Model):
     utilization: Number = num(Bound(0.0, 1.0, lo_open=True, floor=1e-6), None, "share of paid hours busy at that throughput")
     setup_usd: Number = num(NONNEG, 0.0, "one-time cost of standing the deployment up [USD] (F of build vs buy)")
     fixed_monthly_usd: Number = num(NONNEG, 0.0, "standing monthly cost of the deployment [USD]")
+    # a fleet (a route without `utilization`): whole replicas rented for every hour of the month
+    replicas: Replicas = Field(None, description="replicas of `tp` GPUs: a whole number, or auto (the default for "
+                               "a fleet: sized each month for its peak traffic)")
+    min_replicas: Number = num(Bound(1.0, 1e6), None, "replicas kept in every month (default: gpus / tp, at least 1)")
+    peak_to_mean: Number = num(Bound(1.0, 10.0), None, "peak hour / mean hour of the route's traffic (default: "
+                               "data/demand_week.csv's)")
+    tpot_limit: Number = num(POS, None, "max time per output token a replica must keep (with model:) [s]")
+    ttft_limit: Number = num(POS, None, "max time to first token a replica must keep (with model:) [s]")
 
 
 class Route(_Model):

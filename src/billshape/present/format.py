@@ -23,6 +23,10 @@ OUTCOME_LABELS = {
     "lifetime_inference_usd": ("lifetime inference cost", ""),
     "lifetime_training_usd": ("lifetime training cost", "first run and retrainings"),
     "lifetime_fixed_usd": ("lifetime fixed cost", "staff, monitoring, ... and self-hosting set-up"),
+    "lifetime_self_hosted_utilization": ("self-hosted fleet utilization",
+                                         "requests served / capacity provisioned over the horizon (fleet routes)"),
+    "lifetime_self_hosted_usd": ("lifetime self-hosted fleet rent", "every provisioned GPU-hour (in inference cost)"),
+    "lifetime_self_hosted_gpu_hours": ("lifetime self-hosted GPU-hours", "provisioned, busy or not"),
 }
 
 
@@ -67,8 +71,10 @@ def plan_value(key: str, x) -> str:
         return "never" if key == "payback_month" else "-"
     if key == "payback_month":
         return f"{x:,.3f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
-    if key == "training_share_of_lifetime_cost":
+    if key == "training_share_of_lifetime_cost" or key.endswith("_utilization"):
         return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.3%}"
+    if key.endswith("_gpu_hours"):
+        return f"{x:,.0f}"
     if key.endswith("_per_user_month_usd"):
         return f"${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
     return f"${x:,.0f}" if x >= 0 else f"-${-x:,.0f}"

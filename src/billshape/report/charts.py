@@ -258,3 +258,22 @@ def backtest_chart(bt) -> alt.LayerChart:
         width=WIDTH, height=HEIGHT,
         title=alt.Title(f"Forecast backtest: {bt.coverage:.0%} of months inside P10-P90, mean abs error {bt.mape:.1f} %",
                         subtitle="bars: the forecast's P10-P90 from the history before the month; dots: actual"))
+
+
+def fleet_frontier(res) -> alt.LayerChart:
+    """A fleet's Pareto frontier: USD per million output tokens against TPOT, the best option marked."""
+    rows = [{"tpot_ms": o["tpot_s"] * 1e3, "usd": o["usd_per_million_output_tokens"],
+             "option": f"{o['replicas']} x {o['gpus_per_replica']} {o['gpu']} {o['precision']} {o['provider']} {o['tier']}",
+             "best": o == res.best} for o in res.frontier]
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("tpot_ms:Q", title="time per output token (ms)"),
+        y=alt.Y("usd:Q", title="USD per million output tokens", axis=alt.Axis(format="$.3~f")),
+        tooltip=["option:N", "usd:Q", "tpot_ms:Q"])
+    line = base.mark_line(point=True, interpolate="step-after", color="#4C78A8")
+    best = base.transform_filter("datum.best").mark_point(size=160, color="#E45756", filled=True)
+    label = base.transform_filter("datum.best").mark_text(align="left", dx=8, dy=-8).encode(text="option:N")
+    return (line + best + label).properties(
+        width=WIDTH, height=HEIGHT,
+        title={"text": f"{res.model}: cheapest fleet for each time per output token",
+               "subtitle": f"{res.mean_requests_per_second:,.3g} requests/s mean, {res.peak_requests_per_second:,.3g} at "
+                           f"the peak; {res.options_evaluated:,} options searched"})

@@ -146,7 +146,9 @@ def ingest(
             try:
                 stage = store.read_stage(stage_path)
                 keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
+                day_tokens = _fleet_day_tokens(store, stage, user_prices)
+                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window, day_tokens)
+                fleet_notes = _fleet_assumptions(user_prices, day_tokens)
                 prices = store.register(f"_prices_{ingest_id}", ptable)
                 ledger = store.table("ledger")
                 idless = tuple(bool(store.scalar(x)) for x in E.needs_content_keys(stage, ledger))
@@ -188,9 +190,37 @@ def ingest(
         rows_already_present=reasons.get(DUPLICATE, 0) + reasons.get(REKEYED, 0), rows_rekeyed=reasons.get(REKEYED, 0),
         assumptions=[
             user("files", len(inputs), "files", "FILES"), engine_used,
-            *_price_assumptions(prices_csv, user_prices), P.window_assumption(window),
+            *_price_assumptions(prices_csv, user_prices), *fleet_notes, P.window_assumption(window),
         ],
     )
+
+
+def _fleet_day_tokens(store, stage, user_prices: dict) -> dict | None:
+    """Output tokens per ``(provider, model, day)`` of the staged rows, when a self-hosted mapping is a fleet
+    (its rent is spread over them); ``None`` otherwise (no extra pass)."""
+    if not any(up.fleet is not None for up in user_prices.values()):
+        return None
+    g = stage.group_by(pk=stage.provider, model=stage.model, day=stage.ts.date()).aggregate(out=stage.output_tokens.sum())
+    return {(r["pk"] or "", r["model"], r["day"]): int(r["out"] or 0) for r in store.frame(g).to_pylist()}
+
+
+def _fleet_assumptions(user_prices: dict, day_tokens: dict | None) -> list[Assumption]:
+    """Per fleet mapping: its rent and the utilization measured over the days it served (tokens / capacity)."""
+    out = []
+    for (prov, name), up in sorted(user_prices.items()):
+        if up.fleet is None or day_tokens is None:
+            continue
+        days = {d: n for (pk, m, d), n in day_tokens.items() if m.lower() == name and (not prov or pk.lower() == prov)}
+        tokens = sum(days.values())
+        cap = up.fleet["output_tokens_per_second"] * P.DAY_SECONDS * max(len(days), 1)
+        out.append(Assumption(name=f"self-hosted fleet {name}", value=f"${up.fleet['usd_per_hour'] * 24:,.2f}/day rent",
+                              unit="USD per day", source=up.source, as_of=None))
+        out.append(Assumption(name=f"self-hosted fleet {name} utilization", value=tokens / cap if days else None,
+                              unit="output tokens served / capacity",
+                              source=f"computed: {tokens:,} output tokens over {len(days)} UTC day(s) / "
+                                     f"({up.fleet['output_tokens_per_second']:,.0f} tokens/s x 86,400 s per day)",
+                              as_of=None))
+    return out
 
 
 def _default(name: str, value, field: str) -> Assumption:
@@ -217,7 +247,7 @@ def _price_assumptions(prices_csv: str | None, user_prices: dict) -> list[Assump
     out = [Assumption(name="price source", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""),
                       source=_genai_source(), as_of=None)]
     for (prov, name), up in sorted(user_prices.items()):
-        if up.source.startswith("billshape serving model"):
+        if up.source.startswith("billshape serving model") and up.fleet is None:
             out.append(Assumption(name=f"self-hosted price of {name}", value=f"${up.input_mtok}/M input, ${up.output_mtok}/M output",
                                   unit="USD per million tokens", source=up.source, as_of=None))
     return out

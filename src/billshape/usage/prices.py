@@ -47,6 +47,9 @@ class UserPrice:
     source: str
     #: multimodal and per-unit prices by price-table column (:data:`USER_UNIT_COLUMNS`), where given
     units: tuple[tuple[str, Decimal], ...] = ()
+    #: a rented fleet (``billing: fleet``): ``usd_per_hour`` and ``output_tokens_per_second`` (its capacity);
+    #: its rent is spread over the output tokens it served each UTC day (:func:`fleet_day_price`)
+    fleet: dict | None = None
 
 
 def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
@@ -101,13 +104,19 @@ def read_user_prices(path: str | None) -> dict[tuple[str, str], UserPrice]:
 
 #: Keys of a ``self_hosted`` mapping (file rows or the inline form).
 SELF_HOSTED_KEYS = ("name", "provider", "model", "gpu", "gpus", "precision", "usd_per_gpu_hour", "utilization",
-                    "input_tokens", "output_tokens", "tp", "price_provider", "tier", "kv_precision")
+                    "input_tokens", "output_tokens", "tp", "price_provider", "tier", "kv_precision", "billing",
+                    "replicas")
+#: ``NAME=fleet:MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR[:REPLICAS]]]``: the fleet's rent spread over the tokens it served
+FLEET_PREFIX = "fleet:"
 SELF_HOSTED_INLINE = "NAME=MODEL@GPU[xN][:PRECISION[:USD_PER_GPU_HOUR[:UTILIZATION]]], e.g. 'llama-70b-prod=llama-3.1-70b@h100x2:fp8:2.5'"
 NINE = Decimal("1e-9")
 
 
 def _parse_inline(text: str) -> dict:
     name, eq, spec = text.partition("=")
+    fleet = spec.strip().lower().startswith(FLEET_PREFIX)
+    if fleet:
+        spec = spec.strip()[len(FLEET_PREFIX):]
     model, at, dep = spec.partition("@")
     if not eq or not at or not name.strip() or not model.strip() or not dep.strip():
         raise BillshapeInputError("self_hosted", text, SELF_HOSTED_INLINE)
@@ -118,9 +127,11 @@ def _parse_inline(text: str) -> dict:
     row = {"name": name.strip(), "model": model.strip(), "gpu": gpu or parts[0]}
     if n:
         row["gpus"] = n
-    for key, value in zip(("precision", "usd_per_gpu_hour", "utilization"), parts[1:]):
+    for key, value in zip(("precision", "usd_per_gpu_hour", "replicas" if fleet else "utilization"), parts[1:]):
         if value:
             row[key] = value
+    if fleet:
+        row["billing"] = "fleet"
     return row
 
 
@@ -196,7 +207,19 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
 
             kwargs = {k: num(k) for k in ("gpus", "usd_per_gpu_hour", "input_tokens", "output_tokens", "tp")}
             kwargs = {k: x for k, x in kwargs.items() if x is not None}
+            billing = str(row.get("billing") or "per-token").strip().lower()
+            if billing not in ("per-token", "fleet"):
+                raise BillshapeInputError(f"{where} billing", row.get("billing"), "per-token (at `utilization`) or fleet "
+                                          "(the rent spread over the tokens served)")
             util = num("utilization")
+            replicas = num("replicas")
+            if billing == "fleet" and util is not None:
+                raise BillshapeInputError(f"{where} utilization", util, "omitted with billing fleet (the utilization "
+                                          "is measured: tokens served / capacity)")
+            if billing != "fleet" and replicas is not None:
+                raise BillshapeInputError(f"{where} replicas", replicas, "only with billing fleet")
+            if replicas is not None and (replicas < 1 or replicas != int(replicas) or replicas > 1e6):
+                raise BillshapeInputError(f"{where} replicas", replicas, "a whole number in [1, 1e6]")
             if util is not None:
                 kwargs["utilization"] = util
             for k in ("precision", "tier", "kv_precision"):
@@ -224,8 +247,37 @@ def read_self_hosted(items: list[str] | None) -> dict[tuple[str, str], UserPrice
                    f"{kwargs.get('output_tokens', 1000):g} out tokens per request")
             name = str(row.get("name") or model).strip().lower()
             prov = str(row.get("provider") or "").strip().lower()
+            if billing == "fleet":
+                n = int(replicas or 1)
+                fleet = {"usd_per_hour": float(p["usd_per_hour"]) * n,
+                         "output_tokens_per_second": float(p["output_tokens_per_second"]) * n, "replicas": n}
+                src = (f"billshape fleet rent: {n} x {model} on {gpus:g}x {gpu} {kwargs.get('precision', 'fp8')} at "
+                       f"{price} = ${fleet['usd_per_hour']:,.6g}/hour, spread over the output tokens served each UTC day "
+                       f"(capacity {fleet['output_tokens_per_second']:,.0f} output tokens/s at "
+                       f"{kwargs.get('input_tokens', 1000):g} in / {kwargs.get('output_tokens', 1000):g} out per request)")
+                out[(prov, name)] = UserPrice(Decimal(0), Decimal(0), Decimal(0), Decimal(0), src, fleet=fleet)
+                continue
             out[(prov, name)] = UserPrice(i_p, o_p, None, None, src)
     return out
+
+
+#: seconds in the period a fleet's rent is spread over (a UTC day)
+DAY_SECONDS = 86_400
+
+
+def fleet_day_price(up: UserPrice, output_tokens: int | None) -> dict:
+    """A fleet's price for one UTC day: its rent for the day over the output tokens it served that day
+    [USD per million output tokens], $0 on input (the rent is all on output), and the measured utilization
+    (tokens served / (capacity tokens/s x seconds)). No tokens that day: a ``price_error``."""
+    f = up.fleet
+    if not output_tokens:
+        return {"price_error": "a fleet's day with no output tokens: its rent has nothing to spread over"}
+    rent = f["usd_per_hour"] * DAY_SECONDS / 3600.0
+    per_m = Decimal(repr(rent / output_tokens * 1e6)).quantize(NINE)
+    util = output_tokens / (f["output_tokens_per_second"] * DAY_SECONDS)
+    return {"input_mtok": Decimal(0), "output_mtok": per_m, "cache_read_mtok": Decimal(0), "cache_write_mtok": Decimal(0),
+            "price_source": up.source + f"; that day: ${rent:,.2f} rent over {output_tokens:,} output tokens, "
+                                        f"utilization {util:.2%}", "utilization": util}
 
 
 #: ``--self-hosted NAME=measured:FILE``: the $/M output tokens measured from the serving stack's metrics
@@ -326,15 +378,30 @@ def window_assumption(window: tuple[dt.date, dt.date]):
 
 
 def price_table(keys: list[tuple[str | None, str, dt.date]], user: dict[tuple[str, str], UserPrice],
-                window: tuple[dt.date, dt.date] | None = None) -> pa.Table:
+                window: tuple[dt.date, dt.date] | None = None, day_tokens: dict | None = None) -> pa.Table:
     """The price table for the distinct ``(provider, model, day)`` keys of a log (one genai-prices look-up each).
 
     With a ``window`` (:func:`plausible_window`), a key whose day lies outside it has no price (``price_error``:
-    :func:`window_error`), whatever the price tables say: its rows are quarantined."""
+    :func:`window_error`), whatever the price tables say: its rows are quarantined. A fleet mapping
+    (``billing: fleet``) is priced per day from ``day_tokens`` (``(provider, model, day)`` -> output tokens of
+    the rows being priced; :func:`fleet_day_price`); without them (re-pricing) its rows stay quarantined."""
     rows = []
     for provider, model, day in keys:
         row = {f.name: None for f in PRICES}
         error = window_error(day, window) if window is not None else None
+        m = model.lower()
+        up = user.get(((provider or "").lower(), m)) or user.get(("", m))
+        if not error and up is not None and up.fleet is not None:
+            if day_tokens is None:
+                error = "a fleet's rent is spread over a day's tokens at ingest (re-pricing does not see the day)"
+            else:
+                got = fleet_day_price(up, day_tokens.get((provider or "", model, day)))
+                got.pop("utilization", None)
+                row.update(got)
+                row.update(price_model=f"{provider or ''}/{model}".lstrip("/"), provider_key=provider or "", model=model,
+                           day=day)
+                rows.append(row)
+                continue
         row.update({"price_error": error} if error else price_for(provider, model, day, user))
         row.update(provider_key=provider or "", model=model, day=day)
         rows.append(row)

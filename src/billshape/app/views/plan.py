@@ -153,6 +153,26 @@ def _summary_table(res) -> None:
              hide_index=True)
 
 
+def _fleet(res) -> None:
+    """A fleet route: its replicas and utilization (P50, first and last month); a per-token route: says so."""
+    from billshape.present.format import plan_value as _fmt
+
+    if res.monthly and "self_hosted_replicas" in res.monthly[0]:
+        first, last = res.monthly[0], res.monthly[-1]
+        u = res.summary["lifetime_self_hosted_utilization"]
+        st.info(f"Self-hosted fleet (billed for every provisioned GPU-hour): {first['self_hosted_replicas']:,.0f} "
+                f"replicas ({first['self_hosted_gpu_hours']:,.0f} GPU-hours, "
+                f"{_fmt('self_hosted_usd', first['self_hosted_usd'])}) at "
+                f"{_fmt('u_utilization', first['self_hosted_utilization'])} utilization in month 1; "
+                f"{last['self_hosted_replicas']:,.0f} replicas at {_fmt('u_utilization', last['self_hosted_utilization'])} "
+                f"in month {last['month']}. Utilization over the horizon: P10 {_fmt('u_utilization', u['p10'])}, "
+                f"P50 {_fmt('u_utilization', u['p50'])}, P90 {_fmt('u_utilization', u['p90'])}.")
+    for a in res.assumptions:
+        if a.value == "billed per served token, not per provisioned hour":
+            st.caption(f"`{a.name.split(':')[0]}`: billed per served token, not per provisioned hour "
+                       "(its `utilization` is given; drop it to bill the fleet's every GPU-hour).")
+
+
 def _charts(res) -> None:
     from billshape.report import charts
 
@@ -210,6 +230,7 @@ def render() -> None:
     with right:
         _views(res)
         _summary_table(res)
+        _fleet(res)
         if res.build_vs_buy:
             st.info("Build vs buy: " + res.build_vs_buy["explanation"])
         d1, d2 = st.columns(2)

@@ -252,7 +252,31 @@ def _render_model(top, left, right) -> None:
                     ("USD per month", _ui.fmt(cap.usd_per_month, "USD") if cap.usd_per_month is not None else "-",
                      f"TPOT {cap.tpot_seconds * 1e3:,.1f} ms, TTFT {cap.ttft_seconds * 1e3:,.0f} ms at that batch."),
                 ])
+                _fleet(kw, want)
     _ui.assumptions_table(res)
+
+
+def _fleet(kw: dict, want: dict) -> None:
+    """The cheapest rented fleet on this GPU for the same traffic (``billshape fleet --gpu``): replicas, rent and
+    the utilization it implies, every provider and tier of the catalog searched."""
+    from billshape.chains import FleetRequest
+
+    fields = {k: kw[k] for k in ("model", "gpu", "input_tokens", "output_tokens") if kw.get(k) is not None}
+    if kw.get("precision"):
+        fields["precision"] = [kw["precision"]]
+    fl = _ui.run(FleetRequest, **fields, **want)
+    if fl is None:
+        return
+    b = fl.best
+    st.markdown(f"**Rented as a fleet** (every provisioned GPU-hour billed, traffic over the shipped week's hours): "
+                f"{b['replicas']} x {b['gpus_per_replica']} {b['gpu']} at {b['provider']} {b['tier']}")
+    _ui.metrics([
+        ("Fleet rent per month", _ui.fmt(b["usd_per_month"], "USD"), f"{_ui.fmt(b['usd_per_hour'], 'USD')} per hour."),
+        ("Utilization", f"{b['utilization']:.0%}", "Traffic served / capacity paid for."),
+        ("USD per million output tokens", _ui.fmt(b["usd_per_million_output_tokens"], "USD"),
+         "All of the rent over the output tokens served."),
+    ])
+    st.caption(fl.explanation + " (`billshape fleet` searches every GPU.)")
 
 
 def _utilization_chart(res):
