@@ -56,7 +56,7 @@ def main() -> int:
         # the scalar way: serve at the batch a bisection would try (~12 calls per configuration)
         try:
             top = serving.serve(model=a.model, gpu=g, gpus=tp, tp=tp, ep=ep, precision=p,
-                                efficiency=search.engine_efficiency(eng)).batch
+                                engine=eng).batch
         except BillshapeInputError:
             calls += 1
             continue
@@ -65,13 +65,13 @@ def main() -> int:
         while hi - lo > 1:
             mid = (lo + hi) // 2
             e = serving.serve(model=a.model, gpu=g, gpus=tp, tp=tp, ep=ep, precision=p, batch=mid, mode="max-load",
-                              efficiency=search.engine_efficiency(eng))
+                              engine=eng)
             calls += 1
             lo, hi = (mid, hi) if e.tpot_seconds <= a.tpot_limit and e.ttft_seconds <= a.ttft_limit else (lo, mid)
         b = lo // 2
         while b >= 1:  # the lower operating points the search also reports
             serving.serve(model=a.model, gpu=g, gpus=tp, tp=tp, ep=ep, precision=p, batch=b, mode="max-load",
-                          efficiency=search.engine_efficiency(eng))
+                          engine=eng)
             calls += 1
             b //= 2
     scalar_s = time.perf_counter() - t0

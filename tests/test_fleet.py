@@ -21,7 +21,8 @@ SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[Healt
 
 def _serve_of(o, in_len, out_len):
     return serving.serve(model=MODEL, gpu=o["gpu"], gpus=o["tp"], tp=o["tp"], ep=o["ep"], precision=o["precision"],
-                         input_tokens=in_len, output_tokens=out_len, batch=o["batch"], mode="max-load")
+                         input_tokens=in_len, output_tokens=out_len, batch=o["batch"], mode="max-load",
+                         engine=o["engine"])
 
 
 MODEL = "llama-3.1-70b"

@@ -34,15 +34,14 @@ References
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 import numpy as np
 
 from billshape import catalog
 from billshape.errors import BillshapeInputError
 from billshape.serving_catalog import (COMPUTE_PRECISION, EFFICIENCY_NAMES, WEIGHT_PRECISIONS, Architecture,
-                                       default_efficiency, efficiencies)
-from billshape.serving_roofline import hardware_inputs, roofline
+                                       efficiencies)
+from billshape.serving_roofline import hardware_inputs, kv_replication, roofline
 
 #: tensor-parallel sizes searched (powers of two, as engines deploy them; the same list as ``serving.capacity``)
 TP_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
@@ -60,12 +59,14 @@ def engines() -> tuple[str, ...]:
     return tuple(fn()) if callable(fn) else ("trtllm",)
 
 
-def engine_efficiency(engine: str) -> dict[str, float]:
-    """The efficiency parameters of ``engine`` (``default_efficiency(engine=...)`` where it takes the keyword)."""
-    params = inspect.signature(default_efficiency).parameters
-    if "engine" in params:
-        return dict(default_efficiency(engine=engine))
-    return dict(default_efficiency())
+def engine_efficiency(engine: str, arch: Architecture | None = None, gpu: str | None = None) -> dict[str, float]:
+    """The efficiency parameters of ``engine`` on ``arch``'s class and ``gpu``'s generation (the profile
+    :func:`billshape.serving.serve` uses, ``serving_catalog.engine_profile``), plus its ``max_batch_cap``."""
+    from billshape.serving_catalog import arch_class, engine_profile, gpu_generation
+
+    prof = engine_profile(engine, arch_class(arch) if arch is not None else None,
+                          gpu_generation(gpu) if gpu is not None else None)
+    return {**prof.efficiency, "max_batch_cap": prof.params["max_batch_cap"]}
 
 
 @dataclasses.dataclass
@@ -154,7 +155,7 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
         points, then ``out``.
     """
     rows = efficiencies()
-    kv_frac, cap = rows["kv_memory_fraction"].value, rows["max_batch_cap"].value
+    kv_frac = rows["kv_memory_fraction"].value
     n = len(configs)
     hw_cache: dict[tuple, dict] = {}
     hw_rows, eff_rows = [], []
@@ -163,7 +164,8 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
         if key not in hw_cache:
             hw_cache[key] = hardware_inputs(arch, catalog.gpu(g), p, p)
         hw_rows.append(hw_cache[key])
-        eff_rows.append(engine_efficiency(eng))
+        eff_rows.append({**engine_efficiency(eng, arch, catalog.gpu(g).name),
+                         "kv_replication": kv_replication(arch, t, False)})
     res = {k: np.zeros(n) for k in ("batch", "max_batch", "tpot", "ttft", "tps", "rps")}
     reason = np.array([""] * n, dtype=object)
     evals = 0
@@ -171,6 +173,7 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
     if n:
         hw = _stack(hw_rows)
         eff = _stack(eff_rows)
+        cap = eff.pop("max_batch_cap")
         tp = np.array([c[1] for c in configs], dtype=float)
         ep = np.array([c[2] for c in configs], dtype=float)
         mem = hw["memory_bytes_per_gpu"]
@@ -181,7 +184,7 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
                 continue
             kw = dict(_take(hw, idx), **_take(eff, idx), tensor_parallel=tp[idx], expert_parallel=ep[idx],
                       input_tokens=float(input_tokens), output_tokens=float(output_tokens), mode="max-load",
-                      kv_memory_fraction=kv_frac, max_batch_cap=cap, expert_load_cv=rows["expert_load_cv"].value)
+                      kv_memory_fraction=kv_frac, max_batch_cap=cap[idx], expert_load_cv=rows["expert_load_cv"].value)
 
             def at(batch):
                 return roofline(**kw, batch=batch)
@@ -191,7 +194,7 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
             fits = np.asarray(r["max_batch"], dtype=float)
             w_total = np.asarray(r["weight_bytes"], dtype=float) + 0 * fits
             no_fit = (w_total >= tp[idx] * mem[idx] * kv_frac) | (fits < 1)
-            hi = np.maximum(np.minimum(fits, cap), 1.0)
+            hi = np.maximum(np.minimum(fits, cap[idx]), 1.0)
 
             def ok(batch):
                 rr = at(batch)
