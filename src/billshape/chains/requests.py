@@ -232,6 +232,9 @@ class MarketBacktestRequest(Request):
     model: Optional[str] = None
     cutoff: Optional[str] = None
     train_fraction: float = 0.5
+    gpu: Optional[str] = None  # a GPU rental-price trend (data/gpu_price_history.csv) instead of API prices
+    provider: Optional[str] = None  # with gpu: one provider (default: all pooled)
+    tier: Optional[str] = None  # with gpu: the price tier (default on-demand)
 
 
 def require(req: Request, *fields: str, allowed: str = "required") -> None:
