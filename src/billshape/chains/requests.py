@@ -111,6 +111,8 @@ class TrainRequest(Request):
     experiments_multiplier: Optional[float] = None
     staff_usd: float = 0.0
     data_usd: float = 0.0
+    usd_year: Optional[float] = None  # also state the bill in dollars of this year (CPI-U)
+    generation: bool = False  # a frontier generation's total (final run + experiments + staff + data)
 
 
 class ServeRequest(Request):
