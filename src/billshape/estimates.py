@@ -481,6 +481,8 @@ def training_bill(*, usd_year: float | None = None, generation: bool = False, **
     ``tier``, ``method``, ``hardware_usd``, ``usd_per_kwh``, ``pue``, ``experiments_multiplier``, ``staff_usd``,
     ``data_usd``).
     """
+    if not generation and usd_year is None:
+        return _final_run_bill(**fields)  # the plain bill: no price index read (train's fast path)
     from billshape import price_index
 
     if usd_year is not None:
@@ -488,8 +490,6 @@ def training_bill(*, usd_year: float | None = None, generation: bool = False, **
     last_year = max(price_index.series())
     if not generation:
         bill = _final_run_bill(**fields)
-        if usd_year is None:
-            return bill
         ref = catalog.training_run(fields["run"]) if fields.get("run") else None
         cost_year, why = _bill_cost_year(bill, ref, last_year)
         figures = [("total_usd", bill.total_usd, cost_year, why),
