@@ -56,6 +56,13 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
     fixed = 0.0
     for k in FixedMonthly.model_fields:
         fixed += g("fixed_monthly." + k, 0.0)
+    system = 0.0  # staff, monitoring, data pipelines, evaluation, on-call
+    for k in ("staff_usd", "monitoring_usd", "data_pipelines_usd", "evaluation_usd", "on_call_usd"):
+        system += g("fixed_monthly." + k, 0.0)
+    for i in range(len(sc.fixed_monthly.staff or [])):  # staff as people: headcount x loaded cost per year / 12
+        people = g(f"fixed_monthly.staff[{i}].headcount") * g(f"fixed_monthly.staff[{i}].loaded_usd_per_year") / 12
+        fixed += people
+        system += people
     setup = 0.0
     fleets = []  # (requests per user-month on the route, requests/s per replica, GPUs, price, peak/mean, min, fixed, h)
     for r in plan.routes:
@@ -168,6 +175,8 @@ def loop_summaries(plan: Plan, p: dict[str, float]) -> dict[str, float]:
             "contribution_margin_per_user_month_usd": contrib_sum / user_months,
             "fully_loaded_margin_per_user_month_usd": (contrib_sum - fixed_total - amort) / user_months,
             "training_share_of_lifetime_cost": training_total / denom if denom > 0 else math.nan,
+            "system_share_of_lifetime_cost": (system * H / (system * H + denom) if system * H + denom > 0
+                                              else math.nan),
             "lifetime_revenue_usd": revenue, "lifetime_inference_usd": inference_sum,
             "lifetime_training_usd": training_total, "lifetime_fixed_usd": fixed_total, "upfront_usd": upfront,
             **({"lifetime_self_hosted_utilization": served / provisioned, "lifetime_self_hosted_usd": fleet_usd,

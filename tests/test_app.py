@@ -887,7 +887,7 @@ def test_label_tables_name_the_requests_fields():
         fields = set(getattr(chains, name).model_fields)
         assert set(table) - fields - fed.get(name, set()) == set(), name
         assert not set(table) & set(labels.COMMON) - {"cache_hit_rate", "precision"}, name
-    no_widget = {"TrainRequest": {"run", "hours", "flops"}, "ServeRequest": {"mode", "measured"},
+    no_widget = {"TrainRequest": {"run", "hours", "flops", "usd_year", "generation"}, "ServeRequest": {"mode", "measured"},
                  "PaybackRequest": set(), "BreakevenRequest": set(),
                  "SizeRequest": {"precision", "usd_per_gpu_hour", "mfu_training", "mfu_prefill",
                                  "mfu_decode", "decode_share"},

@@ -12,7 +12,7 @@ from typing import Literal
 from billshape import _validate as v
 from billshape import catalog, training  # inference (numpy) is imported by serving_cost, not by the training bill
 from billshape.errors import BillshapeInputError
-from billshape.results import Assumption, Result, derived, user
+from billshape.results import Assumption, Record, Result, derived, user
 
 
 class Development(Result):
@@ -62,7 +62,7 @@ def rental_price(gpu_name: str | None, price: float | None, provider: str | None
     return quote.usd_per_gpu_hour, quote.assumption(label, quote.usd_per_gpu_hour, "USD/GPU-hour")
 
 
-def training_bill(
+def _final_run_bill(
     *,
     run: str | None = None,
     gpu: str | None = None,
@@ -87,7 +87,7 @@ def training_bill(
     staff_usd: float = 0.0,
     data_usd: float = 0.0,
 ) -> TrainingBill:
-    """Estimate the bill of a training run.
+    """The bill of a training run (see :func:`training_bill`, which adds constant dollars and the generation).
 
     Give the GPU-hours one way: ``gpu_hours``; or ``gpus`` with ``days`` or ``hours``; or the compute
     (``params`` [+ ``active_params``] and ``tokens``, or ``flops``) with ``mfu`` and ``gpu``. When both the
@@ -287,6 +287,235 @@ def training_bill(
     )
 
 
+# --- constant dollars and the frontier generation -------------------------------------------------------------
+class Range(Record):
+    """A low / central / high triple (a bounding range: every low input together, every high input together)."""
+
+    low: float
+    central: float
+    high: float
+
+
+class DollarConversion(Record):
+    """One figure converted from dollars of its year to constant dollars."""
+
+    figure: str
+    nominal_usd: float
+    cost_year: int
+    index_year_used: int
+    factor: float
+    constant_usd: float
+    note: str = ""
+
+
+class ConstantDollars(Record):
+    """Figures of a result restated in dollars of ``usd_year`` with a price index."""
+
+    usd_year: int
+    price_index: str
+    conversions: list[DollarConversion]
+
+
+class TrainingBillInUsdYear(TrainingBill):
+    """A training bill with its figures also in dollars of one year (``train --usd-year``)."""
+
+    constant_dollars: ConstantDollars
+
+
+class FrontierGeneration(Result):
+    """A frontier model generation's cost: final run + experiments + staff + data, low / central / high."""
+
+    run: str | None
+    basis: str
+    final_run_usd: float
+    cost_year: int | None
+    generation_months: Range
+    experiments_multiplier: Range
+    staff_share: Range
+    experiments_usd: Range
+    staff_usd: Range
+    data_usd: Range
+    total_usd: Range
+    bill: TrainingBill | None = None
+    constant_dollars: ConstantDollars | None = None
+
+
+GENERATION_KEYS = ("experiments_multiplier", "staff_share", "data_usd_per_year", "generation_months")
+
+
+def generation_parameters() -> dict:
+    """The frontier-generation multipliers (``data/frontier_generation.csv``), by name: each a dict with low,
+    central, high, unit, source, as_of."""
+    rows = {r["name"]: r for r in catalog.read_rows("frontier_generation.csv")}
+    return {k: {**rows[k], **{b: float(rows[k][b]) for b in ("low", "central", "high")}} for k in GENERATION_KEYS}
+
+
+def _year(as_of: str | None) -> int | None:
+    return int(as_of[:4]) if as_of else None
+
+
+def _bill_cost_year(bill: TrainingBill, ref, index_last_year: int) -> tuple[int, str]:
+    """The year whose dollars a bill is in: its price row's as_of year (the rental quote, or the chip's purchase
+    price), else the run's year, else the index's last year; with a note saying which."""
+    for a in bill.assumptions:
+        if a.unit == "USD/GPU-hour" or a.name.endswith("purchase price") or a.name == "hardware price per chip":
+            if a.as_of:
+                return int(a.as_of[:4]), f"dollars of the price row's year ({a.as_of})"
+            break
+    if ref is not None and ref.year:
+        return int(ref.year), f"a user price, read as dollars of the run's year ({int(ref.year)})"
+    return index_last_year, f"a user price with no year, read as dollars of {index_last_year} (the index's last year)"
+
+
+def _convert(figures: list[tuple[str, float, int, str]], usd_year) -> tuple[ConstantDollars, list[Assumption]]:
+    from billshape import price_index
+
+    conversions, assumptions, seen = [], [], set()
+    year = price_index.check_usd_year(usd_year)
+    for figure, usd, cost_year, why in figures:
+        conv, rows = price_index.conversion(cost_year, year)
+        note = "; ".join(x for x in (why, conv.note) if x)
+        conversions.append(DollarConversion(
+            figure=figure, nominal_usd=usd, cost_year=cost_year, index_year_used=conv.index_year_used,
+            factor=conv.factor, constant_usd=price_index.constant_usd(usd, 1.0, conv.factor), note=note))
+        for a in rows:
+            if a.name not in seen:
+                seen.add(a.name)
+                assumptions.append(a)
+    return ConstantDollars(usd_year=year, price_index=price_index.DEFAULT_INDEX, conversions=conversions), assumptions
+
+
+def _generation(bill: TrainingBill | None, ref, experiments_multiplier, staff_usd: float, data_usd: float,
+                usd_year, index_last_year: int) -> FrontierGeneration:
+    v.non_negative("staff_usd", staff_usd, v.MAX_USD)
+    v.non_negative("data_usd", data_usd, v.MAX_USD)
+    params = generation_parameters()
+    assumptions: list[Assumption] = []
+    if bill is not None:
+        final, basis = bill.total_usd, "the bill's final run"
+        cost_year, why = _bill_cost_year(bill, ref, index_last_year)
+        assumptions += bill.assumptions
+    else:
+        final, basis = float(ref.reported_cost_usd), f"reported cost of {ref.name}"
+        cost_year, why = (int(ref.year) if ref.year else None), "the run's year"
+        assumptions.append(ref.assumption(f"{ref.name} final-run cost", final, "USD"))
+
+    def triple(name: str, unit: str | None = None) -> Range:
+        p = params[name]
+        assumptions.append(Assumption(name=f"generation {name} (low / central / high)",
+                                      value=f"{p['low']:g} / {p['central']:g} / {p['high']:g}",
+                                      unit=unit or p["unit"], source=p["source"], as_of=p["as_of"]))
+        return Range(low=p["low"], central=p["central"], high=p["high"])
+
+    if experiments_multiplier is not None:
+        m = float(experiments_multiplier)
+        mult = Range(low=m, central=m, high=m)
+        assumptions.append(user("experiments multiplier", m, None, "experiments_multiplier"))
+    else:
+        mult = triple("experiments_multiplier")
+    months = triple("generation_months")
+    share = triple("staff_share")
+    if data_usd:
+        data = Range(low=float(data_usd), central=float(data_usd), high=float(data_usd))
+        assumptions.append(user("data cost of the generation", float(data_usd), "USD", "data_usd"))
+    else:
+        per_year = triple("data_usd_per_year", "USD per year")
+        data = Range(**{b: getattr(per_year, b) * getattr(months, b) / 12.0 for b in ("low", "central", "high")})
+    out: dict[str, dict[str, float]] = {"experiments_usd": {}, "staff_usd": {}, "total_usd": {}}
+    for b in ("low", "central", "high"):
+        g = training.generation_cost_usd(final, getattr(mult, b), 0.0 if staff_usd else getattr(share, b),
+                                         getattr(data, b))
+        staff = float(staff_usd) if staff_usd else g["staff_usd"]
+        out["experiments_usd"][b] = g["experiments_usd"]
+        out["staff_usd"][b] = staff
+        out["total_usd"][b] = g["total_usd"] + (float(staff_usd) if staff_usd else 0.0)
+    if staff_usd:
+        assumptions.append(user("staff cost of the generation", float(staff_usd), "USD", "staff_usd"))
+    assumptions.append(Assumption(
+        name="generation total", value="final x multiplier x (1 + share / (1 - share)) + data",
+        source="Cottier et al. 2024, arXiv:2405.21015 (R&D compute multiple; staff share of development cost); "
+               "billshape seed 004 (final run + experiments + staff + data per generation)", as_of="2024-05-31"))
+    constant = None
+    if usd_year is not None:
+        if cost_year is None:
+            raise BillshapeInputError("usd_year", usd_year, f"a run with a year (the cost year of {ref.name} is not catalogued)")
+        figures = [(f"total_usd.{b}", out["total_usd"][b], cost_year, why) for b in ("low", "central", "high")]
+        figures.insert(0, ("final_run_usd", final, cost_year, why))
+        constant, rows = _convert(figures, usd_year)
+        assumptions += rows
+    return FrontierGeneration(
+        run=ref.name if ref is not None else None, basis=basis, final_run_usd=final, cost_year=cost_year,
+        generation_months=months, experiments_multiplier=mult, staff_share=share,
+        experiments_usd=Range(**out["experiments_usd"]),
+        staff_usd=Range(**out["staff_usd"]) if not staff_usd else Range(low=staff_usd, central=staff_usd, high=staff_usd),
+        data_usd=data, total_usd=Range(**out["total_usd"]), bill=bill, constant_dollars=constant,
+        assumptions=assumptions,
+    )
+
+
+def training_bill(*, usd_year: float | None = None, generation: bool = False, **fields):
+    """Estimate the bill of a training run.
+
+    Give the GPU-hours one way: ``gpu_hours``; or ``gpus`` with ``days`` or ``hours``; or the compute
+    (``params`` [+ ``active_params``] and ``tokens``, or ``flops``) with ``mfu`` and ``gpu``. When both the
+    compute and the GPU-hours are known, the MFU they imply is reported.
+
+    ``method="rental"`` prices GPU-hours at a rental price (``price`` or ``provider``/``tier``; energy is
+    inside the rental price). ``method="amortized"`` follows Epoch AI: hardware value amortised over the
+    run plus energy, with defaults from ``data/constants.csv``.
+
+    ``run`` names a published run in ``data/training_runs.csv`` (``billshape catalog runs``): its
+    accelerator and GPU-hours are used unless given.
+
+    ``usd_year`` also states the bill (and a run's reported cost) in dollars of that year with the shipped CPI-U
+    series (``data/price_index.csv``): a :class:`TrainingBillInUsdYear`.
+
+    ``generation=True`` returns a :class:`FrontierGeneration` instead: the final run (the bill, or, when no price
+    is given, the run's reported cost) plus experiments, staff and data over one frontier generation, low /
+    central / high, from ``data/frontier_generation.csv`` (Epoch AI's multipliers, published data deals, seed
+    004's 12-18 months); ``experiments_multiplier``, ``staff_usd`` and ``data_usd`` replace their ranges when
+    given (non-zero).
+
+    Other keyword arguments: those of the bill (``run``, ``gpu``, ``gpu_hours``, ``gpus``, ``days``, ``hours``,
+    ``params``, ``active_params``, ``tokens``, ``flops``, ``mfu``, ``precision``, ``price``, ``provider``,
+    ``tier``, ``method``, ``hardware_usd``, ``usd_per_kwh``, ``pue``, ``experiments_multiplier``, ``staff_usd``,
+    ``data_usd``).
+    """
+    if not generation and usd_year is None:
+        return _final_run_bill(**fields)  # the plain bill: no price index read (train's fast path)
+    from billshape import price_index
+
+    if usd_year is not None:
+        usd_year = price_index.check_usd_year(usd_year)
+    last_year = max(price_index.series())
+    if not generation:
+        bill = _final_run_bill(**fields)
+        ref = catalog.training_run(fields["run"]) if fields.get("run") else None
+        cost_year, why = _bill_cost_year(bill, ref, last_year)
+        figures = [("total_usd", bill.total_usd, cost_year, why),
+                   ("development.total_usd", bill.development.total_usd, cost_year, why)]
+        if ref is not None and ref.reported_cost_usd is not None and ref.year:
+            figures.append(("reported_cost_usd", ref.reported_cost_usd, int(ref.year),
+                            f"{ref.name}'s reported cost, dollars of its year"))
+        constant, rows = _convert(figures, usd_year)
+        data = {k: getattr(bill, k) for k in TrainingBill.model_fields}
+        data["assumptions"] = [*bill.assumptions, *rows]
+        return TrainingBillInUsdYear(**data, constant_dollars=constant)
+    run = fields.get("run")
+    ref = catalog.training_run(run) if run is not None else None
+    priced = any(fields.get(k) is not None for k in ("price", "provider", "hardware_usd")) or \
+        str(fields.get("method") or "rental").lower().startswith("amorti")
+    if ref is not None and not priced:
+        if ref.reported_cost_usd is None:
+            raise BillshapeInputError("run", run, "a run with a reported cost for `generation` (or price its "
+                                      "GPU-hours with `price` or `provider`)")
+        bill = None
+    else:
+        bill = _final_run_bill(**fields)
+    return _generation(bill, ref, fields.get("experiments_multiplier"), float(fields.get("staff_usd") or 0.0),
+                       float(fields.get("data_usd") or 0.0), usd_year, last_year)
+
+
 class ServingCost(Result):
     """Cost per token of a deployment at a given throughput."""
 
@@ -351,4 +580,5 @@ def serving_cost(
     )
 
 
-__all__ = ["training_bill", "TrainingBill", "serving_cost", "ServingCost", "Development"]
+__all__ = ["training_bill", "TrainingBill", "serving_cost", "ServingCost", "Development", "FrontierGeneration",
+           "TrainingBillInUsdYear", "ConstantDollars", "DollarConversion", "Range", "generation_parameters"]

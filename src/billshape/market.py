@@ -346,6 +346,62 @@ def _result_classes():
     return TrendBacktest
 
 
+def _fit_and_score(sel: list[dict], price_column: str, cutoff: str | None, train_fraction: float,
+                   trend_applies_to: str, count_field: str = "file") -> dict:
+    """The fit and score both backtests share: rows sorted by date, split at the cutoff, a trend fitted on the
+    older rows, its forecast of the newer rows scored against a flat forecast and the named trends that apply."""
+    sel = sorted(sel, key=lambda r: r["date"])
+    if len(sel) < 3:
+        raise BillshapeInputError(count_field, f"{len(sel)} priced rows", "at least 3 dated prices (2 to fit, 1 to test)")
+    dates = np.array([r["date"] for r in sel], dtype="datetime64[D]")
+    prices = np.array([r[price_column] for r in sel], dtype=float)
+    if cutoff is None:
+        v.fraction("train_fraction", train_fraction)
+        k = min(max(int(round(len(sel) * float(train_fraction))), 2), len(sel) - 1)
+        cut = dates[k]
+        if np.sum(dates < cut) < 2:  # ties on the boundary date
+            cut = dates[np.searchsorted(dates, dates[1], side="right")] if np.any(dates > dates[1]) else cut
+    else:
+        try:
+            cut = np.datetime64(_dt.date.fromisoformat(cutoff), "D")
+        except ValueError:
+            raise BillshapeInputError("cutoff", cutoff, "an ISO date (YYYY-MM-DD)") from None
+    train, test = dates < cut, dates >= cut
+    if np.sum(train) < 2 or len(np.unique(dates[train])) < 2 or np.sum(test) < 1:
+        raise BillshapeInputError("cutoff", str(cut), "a date with >= 2 dated prices before it and >= 1 on or after it")
+    origin = dates[0]
+    t = years_since(dates, origin)
+    f_train, p_origin = fit_trend(t[train], prices[train])
+    f_all, _ = fit_trend(t, prices)
+    forecast = p_origin * f_train ** t
+    err = np.abs(np.log10(forecast[test] / prices[test]))
+    last_train = np.max(np.where(train)[0])
+    flat = prices[last_train]
+    flat_err = np.abs(np.log10(flat / prices[test]))
+    anchor_t = t[last_train]
+    anchor_p = p_origin * f_train ** anchor_t
+    named = {}
+    for name, tr in trends().items():
+        if tr.applies_to != trend_applies_to:
+            continue
+        pred = anchor_p * tr.annual_factor ** (t[test] - anchor_t)
+        named[name] = float(10 ** np.median(np.abs(np.log10(pred / prices[test]))))
+    med = float(np.median(err))
+    flat_med = float(10 ** np.median(flat_err))
+    direction = "falls" if f_train < 1 else "rises"
+    text = (f"fitted on {int(train.sum())} prices before {cut}: price {direction} {f_train:.3g}x per year "
+            f"(all rows: {f_all:.3g}x); forecast of the {int(test.sum())} later prices is off by a median factor "
+            f"of {10 ** med:.3g} (a flat forecast: {flat_med:.3g})")
+    return dict(
+        sel=sel, dates=dates, prices=prices, forecast=forecast, train=train, test=test, cut=cut,
+        fields=dict(
+            price_column=price_column, rows_used=len(sel), train_rows=int(train.sum()), test_rows=int(test.sum()),
+            cutoff_date=str(cut), annual_factor_train=f_train, annual_factor_all=f_all,
+            median_abs_log10_error=med, median_factor_error=float(10 ** med), flat_median_factor_error=flat_med,
+            beats_flat=bool(10 ** med < flat_med), named_trend_errors=named, explanation=text),
+    )
+
+
 def backtest(rows: list[dict] | None = None, price_column: str | None = None,
              series: str | None = None, model: str | None = None, cutoff: str | None = None,
              train_fraction: float = 0.5, source_label: str | None = None):
@@ -391,62 +447,189 @@ def backtest(rows: list[dict] | None = None, price_column: str | None = None,
         sel = [r for r in sel if r.get("model", "").lower() == model.lower()]
         if not sel:
             raise unknown_name("model", model, {r.get("model", "") for r in rows if r.get("model")})
-    sel.sort(key=lambda r: r["date"])
-    if len(sel) < 3:
-        raise BillshapeInputError("file", f"{len(sel)} priced rows", "at least 3 dated prices (2 to fit, 1 to test)")
-    dates = np.array([r["date"] for r in sel], dtype="datetime64[D]")
-    prices = np.array([r[price_column] for r in sel], dtype=float)
-    if cutoff is None:
-        v.fraction("train_fraction", train_fraction)
-        k = min(max(int(round(len(sel) * float(train_fraction))), 2), len(sel) - 1)
-        cut = dates[k]
-        if np.sum(dates < cut) < 2:  # ties on the boundary date
-            cut = dates[np.searchsorted(dates, dates[1], side="right")] if np.any(dates > dates[1]) else cut
-    else:
-        try:
-            cut = np.datetime64(_dt.date.fromisoformat(cutoff), "D")
-        except ValueError:
-            raise BillshapeInputError("cutoff", cutoff, "an ISO date (YYYY-MM-DD)") from None
-    train, test = dates < cut, dates >= cut
-    if np.sum(train) < 2 or len(np.unique(dates[train])) < 2 or np.sum(test) < 1:
-        raise BillshapeInputError("cutoff", str(cut), "a date with >= 2 dated prices before it and >= 1 on or after it")
-    origin = dates[0]
-    t = years_since(dates, origin)
-    f_train, p_origin = fit_trend(t[train], prices[train])
-    f_all, _ = fit_trend(t, prices)
-    forecast = p_origin * f_train ** t
-    err = np.abs(np.log10(forecast[test] / prices[test]))
-    last_train = np.max(np.where(train)[0])
-    flat = prices[last_train]
-    flat_err = np.abs(np.log10(flat / prices[test]))
-    anchor_t = t[last_train]
-    anchor_p = p_origin * f_train ** anchor_t
-    named = {}
-    for name, tr in trends().items():
-        if tr.applies_to != "API price for equal capability":
-            continue
-        pred = anchor_p * tr.annual_factor ** (t[test] - anchor_t)
-        named[name] = float(10 ** np.median(np.abs(np.log10(pred / prices[test]))))
-    med = float(np.median(err))
-    flat_med = float(10 ** np.median(flat_err))
-    direction = "falls" if f_train < 1 else "rises"
-    text = (f"fitted on {int(train.sum())} prices before {cut}: price {direction} {f_train:.3g}x per year "
-            f"(all rows: {f_all:.3g}x); forecast of the {int(test.sum())} later prices is off by a median factor "
-            f"of {10 ** med:.3g} (a flat forecast: {flat_med:.3g})")
+    fit = _fit_and_score(sel, price_column, cutoff, train_fraction, "API price for equal capability")
+    sel, dates, prices, forecast = fit["sel"], fit["dates"], fit["prices"], fit["forecast"]
+    named = fit["fields"]["named_trend_errors"]
     return TrendBacktest(
-        price_column=price_column, rows_used=len(sel), train_rows=int(train.sum()), test_rows=int(test.sum()),
-        cutoff_date=str(cut), annual_factor_train=f_train, annual_factor_all=f_all,
-        median_abs_log10_error=med, median_factor_error=float(10 ** med), flat_median_factor_error=flat_med,
-        beats_flat=bool(10 ** med < flat_med), named_trend_errors=named,
+        **fit["fields"],
         forecasts=[{"date": str(dates[i]), "model": sel[i].get("model", ""), "actual": float(prices[i]),
-                    "forecast": float(forecast[i])} for i in np.where(test)[0]],
-        explanation=text,
+                    "forecast": float(forecast[i])} for i in np.where(fit["test"])[0]],
         assumptions=[
             user("price table", source_label, None, "file") if source_label is not None else _shipped_table(),
             user("price column", price_column, None, "price_column") if column_given else
             derived("price column", price_column, None, "default: list input prices, the column every row of the "
                     "shipped table has"),
-            derived("cutoff date", str(cut), None, "`cutoff`, or the train fraction of rows by date"),
+            derived("cutoff date", str(fit["cut"]), None, "`cutoff`, or the train fraction of rows by date"),
+            *[trends()[n].as_assumption() for n in named],
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ GPU price history
+GPU_PRICE_COLUMN = "usd_per_gpu_hour"
+GPU_TREND_APPLIES_TO = "price per FLOP of GPU hardware"
+
+
+def _gpu_name(raw: str) -> str:
+    """The catalogued accelerator name of ``raw`` (aliases resolve: ``h100`` is ``h100-sxm``); an unknown name is
+    kept, lower-cased, so a user's table may hold accelerators billshape does not catalogue."""
+    from billshape import catalog
+
+    key = raw.strip().lower()
+    try:
+        return catalog.gpu(key).name
+    except BillshapeInputError:
+        return key
+
+
+def read_gpu_price_history(path: str | Path | None = None, field: str = "file") -> list[dict]:
+    """Dated GPU rental prices: the shipped ``data/gpu_price_history.csv`` or a user CSV.
+
+    Required columns: ``gpu``, ``usd_per_gpu_hour`` and the date the price was in force, ``as_of`` (or ``date``);
+    ``provider``, ``tier`` (default ``on-demand``) and ``region`` are optional. Each row becomes a dict with
+    ``date``, ``gpu``, ``provider``, ``tier``, ``region``, ``model`` (the GPU), ``series`` (``provider/tier``)
+    and ``usd_per_gpu_hour`` [USD per GPU-hour].
+    """
+    if path is None:
+        from billshape.catalog import read_rows
+
+        raw_rows, label = read_rows("gpu_price_history.csv"), "gpu_price_history.csv"
+        cols = set(raw_rows[0]) if raw_rows else set()
+    else:
+        from billshape.io import read_input_text
+
+        text, label = read_input_text(path, field, None, "a readable CSV file")
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        reader = csv.DictReader(io.StringIO("\n".join(lines)))
+        cols = set(reader.fieldnames or [])
+        raw_rows = list(reader)
+    date_col = "as_of" if "as_of" in cols else "date"
+    if not {"gpu", GPU_PRICE_COLUMN, date_col} <= cols:
+        raise BillshapeInputError(field, label, "a CSV with columns gpu, usd_per_gpu_hour and as_of (or date)")
+    rows = []
+    for i, row in enumerate(raw_rows, start=2):
+        try:
+            date = _dt.date.fromisoformat((row.get(date_col) or "").strip())
+        except ValueError:
+            raise BillshapeInputError(field, f"{label} row {i} {date_col} {row.get(date_col)!r}", "an ISO date") from None
+        raw = (row.get(GPU_PRICE_COLUMN) or "").strip()
+        try:
+            price = float(raw)
+        except ValueError:
+            raise BillshapeInputError(field, f"{label} row {i} {GPU_PRICE_COLUMN} {raw!r}", "a number > 0") from None
+        if not np.isfinite(price) or price <= 0:
+            raise BillshapeInputError(field, f"{label} row {i} {GPU_PRICE_COLUMN} {raw!r}", "a number > 0")
+        gpu = _gpu_name(row.get("gpu") or "")
+        if not gpu:
+            raise BillshapeInputError(field, f"{label} row {i} gpu ''", "an accelerator name")
+        provider = (row.get("provider") or "").strip().lower()
+        tier = (row.get("tier") or "").strip().lower() or "on-demand"
+        rows.append({"date": date, "gpu": gpu, "model": gpu, "provider": provider, "tier": tier,
+                     "region": (row.get("region") or "").strip(), "series": f"{provider}/{tier}",
+                     "source": (row.get("source") or "").strip(), GPU_PRICE_COLUMN: price})
+    if not rows:
+        raise BillshapeInputError(field, label, "at least three dated prices")
+    return rows
+
+
+def _gpu_result_class():
+    TrendBacktest = _result_classes()
+
+    class GpuTrendBacktest(TrendBacktest):
+        """A GPU rental-price trend fitted on older dated prices, scored on the newer ones."""
+
+        gpu: str
+        provider: str | None
+        tier: str
+        providers: list
+
+    return GpuTrendBacktest
+
+
+def _shipped_gpu_table(rows: list[dict]):
+    from billshape.results import Assumption
+
+    sources = list(dict.fromkeys(r["source"] for r in rows if r.get("source")))
+    return Assumption(name="GPU price table", value=f"billshape/data/gpu_price_history.csv ({len(rows)} rows)",
+                      unit=None, source=f"shipped table, a source on every row ({len(sources)} distinct; "
+                      f"first: {sources[0] if sources else ''})",
+                      as_of=max(str(r["date"]) for r in rows))
+
+
+def gpu_backtest(gpu: str, rows: list[dict] | None = None, provider: str | None = None, tier: str | None = None,
+                 cutoff: str | None = None, train_fraction: float = 0.5, source_label: str | None = None):
+    """Fit an exponential trend to one accelerator's dated rental prices and score its forecast of the later ones.
+
+    The rows of ``gpu`` at ``tier`` (default on-demand), at one ``provider`` or pooled over all of them, are
+    split at ``cutoff`` (or by ``train_fraction``) as in :func:`backtest`; the forecast is compared with a flat
+    forecast and with the catalogued hardware price-performance trends (Epoch AI's FLOP per dollar doubling every
+    ~2.5 years, i.e. the price of the same chip's hour falling ~24 % a year).
+
+    Parameters
+    ----------
+    gpu : str
+        Accelerator name or alias (``h100`` is ``h100-sxm``).
+    rows : list of dict, optional
+        From :func:`read_gpu_price_history` (default: the shipped history).
+    provider : str, optional
+        Keep one provider; default: every provider (the fit then measures the market, provider spreads included).
+    tier : str, optional
+        ``on-demand`` (default), ``spot``, ``reserved-1y``, ``reserved-3y``, ``capacity-block``, ...
+    cutoff, train_fraction, source_label
+        As in :func:`backtest`.
+
+    Returns
+    -------
+    GpuTrendBacktest
+        The fields of :func:`backtest`'s result (``price_column`` is ``usd_per_gpu_hour``) plus ``gpu``,
+        ``provider``, ``tier`` and ``providers`` (those whose prices were used).
+
+    References
+    ----------
+    .. [3] Hobbhahn et al. (Epoch AI), "Trends in Machine Learning Hardware", 2023.
+    """
+    from billshape.results import derived, user
+
+    GpuTrendBacktest = _gpu_result_class()
+    shipped = rows is None
+    rows = read_gpu_price_history() if rows is None else rows
+    name = _gpu_name(str(gpu))
+    sel = [r for r in rows if r["gpu"] == name]
+    if not sel:
+        raise unknown_name("gpu", gpu, {r["gpu"] for r in rows})
+    tier_key = "on-demand" if tier is None else str(tier).strip().lower()
+    at_tier = [r for r in sel if r["tier"] == tier_key]
+    if not at_tier:
+        raise unknown_name("tier", tier_key, {r["tier"] for r in sel})
+    sel = at_tier
+    provider_key = None
+    if provider is not None:
+        provider_key = str(provider).strip().lower()
+        sel = [r for r in sel if r["provider"] == provider_key]
+        if not sel:
+            raise unknown_name("provider", provider, {r["provider"] for r in at_tier})
+    fit = _fit_and_score(sel, GPU_PRICE_COLUMN, cutoff, train_fraction, GPU_TREND_APPLIES_TO,
+                         "provider" if provider_key else "gpu")
+    sel, dates, prices, forecast = fit["sel"], fit["dates"], fit["prices"], fit["forecast"]
+    named = fit["fields"]["named_trend_errors"]
+    scope = f"{provider_key}" if provider_key else "all providers pooled"
+    fields = dict(fit["fields"])
+    fields["explanation"] = f"{name} {tier_key} ({scope}): " + fields["explanation"]
+    table = (user("GPU price table", source_label, None, "file") if source_label is not None
+             else _shipped_gpu_table(rows) if shipped else derived("GPU price table", f"{len(rows)} rows", None,
+                                                                   "rows given by the caller"))
+    return GpuTrendBacktest(
+        **fields, gpu=name, provider=provider_key, tier=tier_key,
+        providers=sorted({r["provider"] for r in sel}),
+        forecasts=[{"date": str(dates[i]), "model": sel[i]["gpu"], "provider": sel[i]["provider"],
+                    "region": sel[i]["region"], "actual": float(prices[i]), "forecast": float(forecast[i])}
+                   for i in np.where(fit["test"])[0]],
+        assumptions=[
+            table,
+            derived("price column", GPU_PRICE_COLUMN, "USD/GPU-hour", "rental price per GPU-hour"),
+            user("tier", tier_key, None, "tier") if tier is not None else
+            derived("tier", tier_key, None, "default: on-demand list prices"),
+            derived("cutoff date", str(fit["cut"]), None, "`cutoff`, or the train fraction of rows by date"),
             *[trends()[n].as_assumption() for n in named],
         ],
     )

@@ -325,3 +325,55 @@ def development_cost_usd(final_run_usd, experiments_multiplier=1.0, staff_usd=0.
         "experiments_usd": experiments,
         "total_usd": final + experiments + staff + data,
     }
+
+
+def generation_cost_usd(final_run_usd, experiments_multiplier=1.0, staff_share=0.0, data_usd=0.0):
+    r"""A frontier generation's cost: the final run, the experiments that found it, the staff and the data.
+
+    .. math::
+
+        C_{compute} = m \, C_{final}, \qquad
+        C_{staff} = \frac{s}{1 - s} \, C_{compute}, \qquad
+        C_{generation} = C_{compute} + C_{staff} + C_{data}
+
+    with ``m`` the total-development-compute multiple of the final run and ``s`` the staff share of total
+    (hardware + energy + staff) development cost, as Cottier et al. estimate them.
+
+    Parameters
+    ----------
+    final_run_usd : numeric
+        Cost of the final training run [USD], >= 0.
+    experiments_multiplier : numeric
+        Total development compute / final-run compute [unitless], >= 1.
+    staff_share : numeric
+        Staff share of total development cost [fraction], in [0, 1).
+    data_usd : numeric
+        Data acquisition and licensing over the generation [USD], >= 0.
+
+    Returns
+    -------
+    dict of numeric
+        ``experiments_usd`` ((m - 1) x final), ``compute_usd`` (m x final), ``staff_usd`` and ``total_usd`` [USD].
+
+    References
+    ----------
+    .. [3] Cottier et al. 2024: R&D compute is 1.2-4x the final run (median 2.2); R&D staff is 29-49 % of the
+       total amortised development cost of GPT-4, GPT-3, OPT-175B and Gemini Ultra.
+    """
+    from billshape.errors import BillshapeInputError
+
+    v.non_negative("final_run_usd", final_run_usd)
+    v.non_negative("data_usd", data_usd)
+    if not v._check(experiments_multiplier, lambda x: x >= 1):
+        raise BillshapeInputError("experiments_multiplier", experiments_multiplier, ">= 1")
+    if not v._check(staff_share, lambda x: (x >= 0) & (x < 1)):
+        raise BillshapeInputError("staff_share", staff_share, "in [0, 1)")
+    final, mult, share, data = _floats(final_run_usd, experiments_multiplier, staff_share, data_usd)
+    compute = mult * final
+    staff = share / (1.0 - share) * compute
+    return {
+        "experiments_usd": compute - final,
+        "compute_usd": compute,
+        "staff_usd": staff,
+        "total_usd": compute + staff + data,
+    }

@@ -50,6 +50,17 @@ def run_backtest(req: MarketBacktestRequest):
     """Fit an exponential trend before the cutoff and score its forecast of the later prices."""
     from billshape import market
 
+    if req.gpu is not None:
+        for name in ("price_column", "series", "model"):
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "omitted with `gpu` (a GPU price history has one "
+                                          "price column, usd_per_gpu_hour; narrow it with `provider` and `tier`)")
+        rows = market.read_gpu_price_history(req.file) if req.file is not None else None
+        return market.gpu_backtest(req.gpu, rows, provider=req.provider, tier=req.tier, cutoff=req.cutoff,
+                                   train_fraction=req.train_fraction, source_label=req.file)
+    for name in ("provider", "tier"):
+        if getattr(req, name) is not None:
+            raise BillshapeInputError(name, getattr(req, name), "only with `gpu` (API price rows have no tier)")
     rows = market.read_price_history(req.file)
     return market.backtest(rows, price_column=req.price_column, series=req.series, model=req.model,
                            cutoff=req.cutoff, train_fraction=req.train_fraction, source_label=req.file)

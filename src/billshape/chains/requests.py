@@ -111,6 +111,8 @@ class TrainRequest(Request):
     experiments_multiplier: Optional[float] = None
     staff_usd: float = 0.0
     data_usd: float = 0.0
+    usd_year: Optional[float] = None  # also state the bill in dollars of this year (CPI-U)
+    generation: bool = False  # a frontier generation's total (final run + experiments + staff + data)
 
 
 class ServeRequest(Request):
@@ -250,6 +252,9 @@ class MarketBacktestRequest(Request):
     model: Optional[str] = None
     cutoff: Optional[str] = None
     train_fraction: float = 0.5
+    gpu: Optional[str] = None  # a GPU rental-price trend (data/gpu_price_history.csv) instead of API prices
+    provider: Optional[str] = None  # with gpu: one provider (default: all pooled)
+    tier: Optional[str] = None  # with gpu: the price tier (default on-demand)
 
 
 def require(req: Request, *fields: str, allowed: str = "required") -> None:

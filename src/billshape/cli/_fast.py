@@ -52,6 +52,8 @@ TRAIN_OPTIONS: dict[str, tuple[str, str, Any, tuple[str, ...] | None]] = {
     "--experiments-multiplier": ("experiments_multiplier", "float", None, None),
     "--staff-usd": ("staff_usd", "float", 0.0, None),
     "--data-usd": ("data_usd", "float", 0.0, None),
+    "--usd-year": ("usd_year", "float", None, None),
+    "--generation": ("generation", "flag", False, None),
     "--json": ("json_out", "flag", False, None),
 }
 

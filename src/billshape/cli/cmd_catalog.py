@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Only this accelerator (prices).")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Only this provider (prices).")] = None,
         tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Only this tier (prices).")] = None,
+        usd_year: Annotated[Optional[float], typer.Option("--usd-year", help="runs: also state reported costs in dollars of this year (US CPI-U).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape import catalog
@@ -76,17 +77,31 @@ def register(app: typer.Typer) -> None:
             rows = [r.model_dump() for r in catalog.training_runs()]
             cols = ["name", "params_total", "params_active", "tokens", "accelerator", "gpu_hours",
                     "reported_cost_usd", "reported_energy_mwh", "as_of"]
+            if usd_year is not None:
+                from billshape.price_index import restate_rows
+
+                rows, constant = restate_rows(rows, usd_year)
+                cols.insert(cols.index("reported_cost_usd") + 1, "reported_cost_usd_in_usd_year")
         else:
             rows = [c.model_dump() for c in catalog.constants().values()]
             cols = ["name", "value", "unit", "as_of", "source"]
+        if usd_year is not None and kind != "runs":
+            from billshape.errors import BillshapeInputError
+
+            raise BillshapeInputError("--usd-year", usd_year, "only with KIND runs")
         if json_out:
-            print_json({"catalog": kind, "count": len(rows), "rows": rows})
+            payload = {"catalog": kind, "count": len(rows), "rows": rows}
+            if usd_year is not None:
+                payload["constant_dollars"] = constant
+            print_json(payload)
             return
         from rich.table import Table
 
         table = Table(title=f"{kind} ({len(rows)} rows; sources in --json)", title_justify="left")
         for c in cols:
             header = scaled.get(c, (c.replace("_", " "), 1))[0]
+            if c == "reported_cost_usd_in_usd_year":
+                header = f"reported cost in {constant['usd_year']} USD (CPI-U)"
             table.add_column(header, overflow="fold", justify="right" if c in scaled else "left")
 
         def cell(row: dict, c: str) -> str:

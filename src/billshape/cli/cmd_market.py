@@ -8,7 +8,7 @@ import typer
 
 from billshape.cli._common import JsonOpt
 
-HELP = "Price trends: project a price path, or backtest a trend fit on dated API prices."
+HELP = "Price trends: project a price path, or backtest a trend fit on dated API or GPU rental prices."
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,11 @@ def register(app: typer.Typer) -> None:
     @group.command("backtest", help="""Fit an exponential trend to dated prices before a cutoff and score its
 forecast of the later ones (and a flat forecast, and the named API trends).
 
-Example: billshape market backtest --series openai-flagship
+With --gpu NAME it fits the GPU's rental price (USD per GPU-hour) from the dated GPU price history
+(data/gpu_price_history.csv, or --file) instead, at --tier (default on-demand), one --provider or all pooled, and
+compares it with Epoch AI's hardware price-performance trend.
+
+Examples: billshape market backtest --series openai-flagship; billshape market backtest --gpu h100
 """)
     def backtest_cmd(
         file: Annotated[Optional[str], typer.Option("--file", help="CSV: date, usd_per_million_input/output[, model, series] (default: shipped table).")] = None,
@@ -26,15 +30,29 @@ Example: billshape market backtest --series openai-flagship
         model: Annotated[Optional[str], typer.Option("--model", help="Keep one model.")] = None,
         cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="ISO date splitting fit (before) from test (on/after).")] = None,
         train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows (by date) to fit on, without --cutoff.")] = 0.5,
+        gpu: Annotated[Optional[str], typer.Option("--gpu", help="Fit this accelerator's rental price from the GPU price history.")] = None,
+        provider: Annotated[Optional[str], typer.Option("--provider", help="With --gpu: one provider (default: all pooled).")] = None,
+        tier: Annotated[Optional[str], typer.Option("--tier", help="With --gpu: price tier (default on-demand; spot, capacity-block, ...).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.chains import MarketBacktestRequest, run
         from billshape.cli._common import print_json, render
 
         res = run(MarketBacktestRequest(file=file, price_column=price_column, series=series, model=model,
-                                        cutoff=cutoff, train_fraction=train_fraction))
+                                        cutoff=cutoff, train_fraction=train_fraction, gpu=gpu, provider=provider,
+                                        tier=tier))
         if json_out:
             print_json(res.to_dict())
+            return
+        if gpu is not None:
+            render(res, f"GPU price trend backtest: {res.gpu} {res.tier}", [
+                ("providers", ", ".join(res.providers), ""),
+                ("rows (fit / test)", f"{res.train_rows} / {res.test_rows}", ""), ("cutoff", res.cutoff_date, ""),
+                ("fitted factor per year", res.annual_factor_train, "x"),
+                ("all-rows factor per year", res.annual_factor_all, "x"),
+                ("median forecast error", res.median_factor_error, "x"),
+                ("flat forecast error", res.flat_median_factor_error, "x"),
+            ], notes=[res.explanation])
             return
         render(res, "Trend backtest", [
             ("rows (fit / test)", f"{res.train_rows} / {res.test_rows}", ""), ("cutoff", res.cutoff_date, ""),

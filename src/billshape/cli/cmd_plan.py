@@ -57,6 +57,11 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
     out.print(table)
     out.print("[dim]contribution margin = marginal view: do I make money on one more user? "
               "fully loaded = do the users pay for the whole business, training included?[/]")
+    from billshape.present.format import system_share_text
+
+    system = system_share_text(res.summary.get("system_share_of_lifetime_cost"))
+    if system:
+        out.print(system)
     never = res.probability_never_pays_back
     if res.samples > 1:
         from billshape.present.format import share_text

@@ -54,10 +54,11 @@ import numpy as np
 from billshape import inference, market
 from billshape.plan.dists import Dist
 from billshape.plan.payback import _bc, _geo_rows, _geo_sum, _payback, _payback_from_cash, _sv
-from billshape.plan.schema import FixedMonthly
+from billshape.plan.schema import SYSTEM_KEYS, FixedMonthly
 
 SUMMARY_KEYS = ["payback_month", "cumulative_profit_usd", "npv_usd", "contribution_margin_per_user_month_usd",
-                "fully_loaded_margin_per_user_month_usd", "training_share_of_lifetime_cost"]
+                "fully_loaded_margin_per_user_month_usd", "training_share_of_lifetime_cost",
+                "system_share_of_lifetime_cost"]
 EXTRA_KEYS = ["lifetime_revenue_usd", "lifetime_inference_usd", "lifetime_training_usd", "lifetime_fixed_usd"]
 HIDDEN_KEYS = ["upfront_usd"]
 MONTHLY_KEYS = ["users", "revenue_usd", "inference_usd", "variable_usd", "fixed_usd", "training_amortization_usd",
@@ -119,6 +120,7 @@ class Terms:
     re_amort: np.ndarray
     re_cash: np.ndarray
     fleets: tuple = ()  # FleetTerm per fleet route (billed per provisioned GPU-hour, not per token)
+    system_pm: Any = 0.0  # the system around the model (staff, monitoring, data pipelines, evaluation, on-call)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +206,7 @@ def pnl_terms(plan, P: dict[str, Any]) -> Terms:
             x=_sv(g(pre + ".peak_to_mean")), n_min=_sv(g(pre + ".min_replicas", 1.0)), fixed=f["replicas"],
             hours=f["hours_per_month"]))
     return Terms(H, n, u0, r, price, var_pu, rate, costs, fixed_pm, setup, bill, frac, init_amort, re_amort, re_cash,
-                 tuple(fleets))
+                 fleets=tuple(fleets), system_pm=system_costs(plan, P))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -270,6 +272,7 @@ def monthly_pnl(t: Terms, monthly: bool = True) -> dict[str, np.ndarray]:
     denom = training_total + inference_total
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(denom > 0, training_total / np.where(denom > 0, denom, 1.0), np.nan)
+    system_share = _system_share(t.system_pm * H, denom, n)
     out = {
         "payback_month": payback,
         "cumulative_profit_usd": cum[-1],
@@ -277,6 +280,7 @@ def monthly_pnl(t: Terms, monthly: bool = True) -> dict[str, np.ndarray]:
         "contribution_margin_per_user_month_usd": contribution_total / user_months,
         "fully_loaded_margin_per_user_month_usd": (contribution_total - fixed_total - amort_total) / user_months,
         "training_share_of_lifetime_cost": share,
+        "system_share_of_lifetime_cost": system_share,
         "lifetime_revenue_usd": user_months * price,
         "lifetime_inference_usd": inference_total,
         "lifetime_training_usd": training_total,
@@ -380,6 +384,7 @@ def summary_pnl(t: Terms) -> dict[str, np.ndarray]:
     empty = ~(denom > 0)
     if empty.any():
         share[empty] = np.nan
+    system_share = _system_share(t.system_pm * H, denom, n)
 
     def full(x):
         return _bc(np.asarray(x, dtype=float), n)
@@ -392,6 +397,7 @@ def summary_pnl(t: Terms) -> dict[str, np.ndarray]:
         "fully_loaded_margin_per_user_month_usd": full((contribution_total - fixed_total - amort_total)
                                                        / user_months),
         "training_share_of_lifetime_cost": share,
+        "system_share_of_lifetime_cost": system_share,
         "lifetime_revenue_usd": full(revenue_total),
         "lifetime_inference_usd": full(inference_total),
         "lifetime_training_usd": full(training_total),
@@ -445,11 +451,36 @@ def route_costs(plan, P: dict[str, Any]):
             own = own + r.share * per_user
     return api, own
 
+def _system_share(system_total, model_total, n: int) -> np.ndarray:
+    """system / (system + model) per sample; NaN where there is no cost at all."""
+    denom = np.asarray(_bc(system_total + model_total, n), dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.array(_bc(system_total / np.where(denom > 0, denom, 1.0), n), dtype=float)
+    out[~(denom > 0)] = np.nan
+    return out
+
+
+def staff_monthly(plan, P: dict[str, Any]):
+    """Staff given as people: the sum over roles of headcount x loaded USD per year / 12 [USD per month]."""
+    g = P.get
+    total = 0.0
+    for prefix in plan.scenario.fixed_monthly.staff_prefixes():
+        total = total + g(prefix + ".headcount", 0.0) * g(prefix + ".loaded_usd_per_year", 0.0) / 12.0
+    return total
+
+
+def system_costs(plan, P: dict[str, Any]):
+    """The system's monthly cost (seed 002: the model is 10 % of the effort, the system 90 %): staff (in dollars
+    or as people), monitoring, data pipelines, evaluation and on-call [USD per month], a float or shape (n,)."""
+    g = P.get
+    return _sv(sum(g(f"fixed_monthly.{k}", 0.0) for k in SYSTEM_KEYS) + staff_monthly(plan, P))
+
+
 def fixed_costs(plan, P: dict[str, Any]):
     """Fixed monthly costs (incl. self-hosted routes' standing costs), set-up, the training bill and the
     retraining fraction per sample: each a float when the same for every sample, else shape (n,)."""
     g = P.get
-    fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields)
+    fixed_pm = sum(g(f"fixed_monthly.{k}", 0.0) for k in FixedMonthly.model_fields) + staff_monthly(plan, P)
     setup = 0.0
     for rt in plan.routes:
         if rt.kind != "api":

@@ -28,6 +28,10 @@ def _finite_or_none(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
+#: outcomes that are shares of a lifetime cost: NaN (no cost at all) is left out of their quantiles
+SHARE_KEYS = ("training_share_of_lifetime_cost", "system_share_of_lifetime_cost")
+
+
 def _quantiles(x: np.ndarray, horizon: int | None, overwrite: bool = False) -> dict[str, float | None]:
     """P10/P50/P90; for payback (``horizon`` given) never-paying samples count as +inf and show as ``None``.
 
@@ -144,7 +148,7 @@ def _from_brackets(key: str, x: np.ndarray, res_n: int, parts: list, brackets) -
     over all values).
     """
     parts = [_gather(_order_values(key, x[:res_n]), brackets)] + parts
-    n = x.size if key != "training_share_of_lifetime_cost" else int(np.count_nonzero(~np.isnan(x)))
+    n = x.size if key not in SHARE_KEYS else int(np.count_nonzero(~np.isnan(x)))
     if n == 0:
         return []
     out = []
@@ -203,7 +207,7 @@ def _monthly_quantiles(t: np.ndarray, qs) -> np.ndarray:
 
 def _check_finite(out: dict[str, np.ndarray]) -> None:
     for k, v in out.items():
-        if k in ("payback_month", "training_share_of_lifetime_cost"):
+        if k == "payback_month" or k in SHARE_KEYS:
             continue  # inf (never pays back) and nan (no cost at all) are handled as None
         if not np.all(np.isfinite(v)):
             raise BillshapeInputError("scenario", k, "inputs whose totals stay finite (an input is too large)")

@@ -31,7 +31,7 @@ def outcome_unit(key: str) -> str:
     """The unit of an outcome, from its key."""
     if key == "payback_month":
         return "months"
-    if key == "training_share_of_lifetime_cost":
+    if key in ("training_share_of_lifetime_cost", "system_share_of_lifetime_cost"):
         return "fraction"
     if key.endswith("_per_user_month_usd"):
         return "USD per user-month"

@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from billshape.plan.dists import _g, _to_number
 
@@ -206,13 +206,52 @@ class TrainingProject(_Model):
     retrain_cost_fraction: Number = num(Bound(0.0, 100.0), 1.0, "each retraining's cost / the first bill")
 
 
+class StaffRole(_Model):
+    """People on the system: ``headcount`` x ``loaded_usd_per_year`` / 12 a month."""
+
+    name: str | None = None
+    headcount: Number = num(Bound(0.0, 1e6), description="people, full-time equivalents [FTE]")
+    loaded_usd_per_year: Number = num(Bound(0.0, 1e8), description="fully loaded cost per person-year (salary, "
+                                      "benefits, equity, overhead) [USD/year]")
+
+
+def _staff(value: Any) -> Any:
+    """``fixed_monthly.staff``: a mapping ``{headcount, loaded_usd_per_year}`` (read as a list of one role, so its
+    keys' paths are ``fixed_monthly.staff[0]....``) or a list of named roles; a dollar figure goes under
+    ``staff_usd``."""
+    if value is None or isinstance(value, (list, tuple)):
+        return value
+    if isinstance(value, (dict, BaseModel)):
+        return [value]
+    raise ValueError("a mapping {headcount: N, loaded_usd_per_year: X}, or a list of roles with those keys and a "
+                     "name (a dollar figure per month goes under fixed_monthly.staff_usd)")
+
+
+SYSTEM_KEYS = ("staff_usd", "monitoring_usd", "data_pipelines_usd", "evaluation_usd", "on_call_usd")
+"""The fixed monthly costs that are the system around the model (seed 002's 90 %): the plan's system share."""
+
+
 class FixedMonthly(_Model):
+    staff: Annotated[list[StaffRole] | None, BeforeValidator(_staff)] = Field(
+        None, description="staff as headcount x loaded cost per year (one mapping, or a list of roles)")
     staff_usd: Number = num(NONNEG, 0.0)
     monitoring_usd: Number = num(NONNEG, 0.0)
     data_pipelines_usd: Number = num(NONNEG, 0.0)
     evaluation_usd: Number = num(NONNEG, 0.0)
     on_call_usd: Number = num(NONNEG, 0.0)
     other_usd: Number = num(NONNEG, 0.0)
+
+    @model_validator(mode="after")
+    def _one_staff(self) -> "FixedMonthly":
+        if self.staff is not None and "staff_usd" in self.model_fields_set:
+            raise ValueError("give staff as headcount (staff:) or as USD per month (staff_usd:), not both")
+        if self.staff is not None and not self.staff:
+            raise ValueError("staff: at least one role")
+        return self
+
+    def staff_prefixes(self) -> list[str]:
+        """YAML paths of the staff roles (``fixed_monthly.staff[i]``)."""
+        return [f"fixed_monthly.staff[{i}]" for i in range(len(self.staff or []))]
 
 
 class PriceStep(_Model):

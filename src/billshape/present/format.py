@@ -19,6 +19,9 @@ OUTCOME_LABELS = {
                                                "fully loaded view: do the users pay for the whole business?"),
     "training_share_of_lifetime_cost": ("training share of lifetime cost",
                                         "training / (training + inference) over the horizon"),
+    "system_share_of_lifetime_cost": ("system share of lifetime cost",
+                                      "staff, monitoring, data pipelines, evaluation and on-call / (those + "
+                                      "training + inference) over the horizon; the model's share is 1 minus it"),
     "lifetime_revenue_usd": ("lifetime revenue", ""),
     "lifetime_inference_usd": ("lifetime inference cost", ""),
     "lifetime_training_usd": ("lifetime training cost", "first run and retrainings"),
@@ -71,13 +74,31 @@ def plan_value(key: str, x) -> str:
         return "never" if key == "payback_month" else "-"
     if key == "payback_month":
         return f"{x:,.3f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
-    if key == "training_share_of_lifetime_cost" or key.endswith("_utilization"):
+    if key in ("training_share_of_lifetime_cost", "system_share_of_lifetime_cost") or key.endswith("_utilization"):
         return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.3%}"
     if key.endswith("_gpu_hours"):
         return f"{x:,.0f}"
     if key.endswith("_per_user_month_usd"):
         return f"${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
     return f"${x:,.0f}" if x >= 0 else f"-${-x:,.0f}"
+
+
+def system_share_text(q: dict | None) -> str | None:
+    """The model against the system of a plan's lifetime cost, from ``summary.system_share_of_lifetime_cost``
+    (P10/P50/P90): the model's share is 1 minus the system's, so its P10 is 1 minus the system's P90."""
+    if not q or q.get("p50") is None:
+        return None
+
+    def pct(x):
+        return "-" if x is None else plan_value("system_share_of_lifetime_cost", x)
+
+    def one_minus(x):
+        return None if x is None else 1.0 - x
+
+    return (f"model (training + inference) {pct(one_minus(q['p50']))} (P10 {pct(one_minus(q['p90']))}, P90 "
+            f"{pct(one_minus(q['p10']))}) against the system (staff, monitoring, data pipelines, evaluation, "
+            f"on-call) {pct(q['p50'])} (P10 {pct(q['p10'])}, P90 {pct(q['p90'])}) of lifetime cost "
+            f"(seed 002: 'the model is 10% of the effort, the system is 90%')")
 
 
 def samples_text(n: int) -> str:

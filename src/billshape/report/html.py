@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from billshape.report.charts import charts
-from billshape.present.format import OUTCOME_LABELS, plan_value, samples_text, share_text  # noqa: F401
+from billshape.present.format import OUTCOME_LABELS, plan_value, samples_text, share_text, system_share_text  # noqa: F401
 
 LABELS = OUTCOME_LABELS
 
@@ -148,6 +148,8 @@ def to_html(res) -> str:
     divs = "".join(f"<h2>{captions.get(n, n)}</h2><div class='chart' id='chart-{n}'></div>" for n in specs)
     unc = ", ".join(res.uncertain_inputs) or "none (a deterministic plan: P10 = P50 = P90)"
     never = res.probability_never_pays_back
+    system = system_share_text(res.summary.get("system_share_of_lifetime_cost"))
+    system_p = f"<p class='lead'>The model against the system: {html.escape(system)}.</p>" if system else ""
     bvb = ""
     if res.build_vs_buy:
         bvb = f"<p class='lead'>{html.escape(res.build_vs_buy['explanation'])}.</p>"
@@ -164,6 +166,7 @@ def to_html(res) -> str:
 <h2>Summary</h2>
 {_views(res)}
 {_summary_table(res)}
+{system_p}
 <p class="meta">Never pays back within the horizon in {share_text(never)} of {samples_text(res.samples)}. Uncertain inputs: {html.escape(unc)}.</p>
 {bvb}
 {divs}
