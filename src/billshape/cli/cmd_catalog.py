@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt, Tier
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt, Tier
 
 HELP = """List a shipped catalog: gpus | prices | runs | constants (every row with source and as_of); with no KIND,
 list the kinds.
@@ -30,8 +30,13 @@ def register(app: typer.Typer) -> None:
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Only this accelerator (prices).")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="Only this provider (prices).")] = None,
         tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Only this tier (prices).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape import catalog
         from billshape.cli._common import console, fmt, print_json
         from billshape.errors import unknown_name

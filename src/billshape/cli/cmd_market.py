@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt
 
 HELP = "Price trends: project a price path, or backtest a trend fit on dated API prices."
 
@@ -26,8 +26,13 @@ Example: billshape market backtest --series openai-flagship
         model: Annotated[Optional[str], typer.Option("--model", help="Keep one model.")] = None,
         cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="ISO date splitting fit (before) from test (on/after).")] = None,
         train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows (by date) to fit on, without --cutoff.")] = 0.5,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import MarketBacktestRequest, run
         from billshape.cli._common import print_json, render
 
@@ -52,8 +57,13 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
         annual_factor: Annotated[Optional[float], typer.Option("--annual-factor", help="Multiplier per year (0.1 = 10x cheaper a year).")] = None,
         trend: Annotated[Optional[str], typer.Option("--trend", help="A named trend from price_trends.csv (instead of --annual-factor).")] = None,
         step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import MarketPathRequest, run
         from billshape.cli._common import print_json, render_assumptions
 
