@@ -166,8 +166,9 @@ def validate(name: str, content: bytes) -> str:
         except Exception as exc:  # genai-prices' own schema
             raise RefreshError(name, "schema", "genai-prices' provider schema", str(exc).splitlines()[0][:120]) from None
         return f"{len(raw)} providers, {models} models"
-    rows = list(csv.DictReader(io.StringIO(text)))
-    header = set(rows[0]) if rows else set(csv.reader(io.StringIO(text)).__next__() if text.strip() else [])
+    reader = csv.DictReader(io.StringIO(text))
+    header = set(reader.fieldnames or ())
+    rows = list(reader)
     need = SKYPILOT_COLUMNS if kind == "skypilot" else EPOCH_COLUMNS
     missing = [c for c in need if c not in header]
     if missing:
@@ -327,7 +328,19 @@ def _clear_caches() -> None:
 
     catalog.prices.cache_clear()
     _gpu_rows.cache_clear()
-    _set_genai_snapshot(active_id())
+    ensure_genai()
+
+
+_genai_for: list[str | None] = [None]  # the snapshot whose genai-prices data is installed (None: bundled)
+
+
+def ensure_genai() -> None:
+    """Install the active snapshot's genai-prices data (or the bundled data) in genai-prices, when it changed;
+    :func:`billshape.api_prices.quote` calls it before each look-up (cheap when nothing changed)."""
+    sid = active_id()
+    if sid != _genai_for[0]:
+        _set_genai_snapshot(sid)
+        _genai_for[0] = sid
 
 
 def _set_genai_snapshot(sid: str | None) -> None:
