@@ -43,7 +43,7 @@ def test_every_sold_accelerator_has_a_sourced_purchase_price():
         if row["name"].startswith("tpu-"):
             assert not row["purchase_usd"] and "Not sold" in row["purchase_source"]
             continue
-        if row["purchase_source"].startswith("No published"):  # sold only in systems/racks, or no sourced price
+        if row["purchase_source"].startswith(("No published", "No catalogued purchase price")):  # no sourced price
             assert not row["purchase_usd"] and len(row["purchase_source"]) > 30, row["name"]
             with pytest.raises(BillshapeInputError, match="purchase price"):
                 catalog.gpu(row["name"]).purchase_assumption()
@@ -121,3 +121,20 @@ def test_epoch_constants():
     assert c["epoch_value_decay_oom_per_year"].value == 0.14
     assert c["epoch_interconnect_fraction"].value == 0.19
     assert c["hours_per_year"].value == 8766
+
+
+def test_price_rows_say_when_the_price_was_in_force_and_when_it_was_read():
+    """Issue 16: as_of is the date the price was in force at its source, retrieved when billshape read it."""
+    for p in catalog.prices():
+        assert p.retrieved, (p.provider, p.gpu, p.tier)
+        assert dt.date.fromisoformat(p.as_of) <= dt.date.fromisoformat(p.retrieved), (p.provider, p.gpu, p.tier)
+        if p.provider == "gcp" and p.gpu != "tpu-v5p" and p.tier in ("on-demand", "spot"):  # GPU-only rows omit the VM
+            assert "VM" in p.note and "GPU component only" not in p.note, (p.gpu, p.tier, p.note)
+    l4 = catalog.price("l4", "gcp")
+    assert l4.usd_per_gpu_hour == 1.00042 and l4.instance_type == "g2-standard-96"
+    assert catalog.price("h100", "aws").as_of == "2025-05-31"  # before AWS's June 2025 P5 price cut
+
+
+def test_api_price_history_rows_are_dated_by_their_own_date():
+    for row in catalog.read_rows("api_price_history.csv"):
+        assert row["as_of"] == row["date"] and row["retrieved"] >= row["date"]

@@ -18,6 +18,7 @@ LAYERS = {
     "billshape._extras": 0, "billshape.present.labels": 0, "billshape.present.format": 0,
     "billshape.catalog": 1, "billshape.data": 1, "billshape.api_prices": 1,
     "billshape.price_index": 1,
+    "billshape.staleness": 1, "billshape.snapshots": 1,
     "billshape.training": 2, "billshape.inference": 2, "billshape.scaling": 2, "billshape.market": 2,
     "billshape.business": 2, "billshape.decide": 2, "billshape.serving": 2, "billshape.estimates": 2,
     "billshape.decide_capacity": 2, "billshape.decide_routing": 2, "billshape.serving_catalog": 2,

@@ -300,11 +300,12 @@ def test_record_api():
     r = R(x=3, assumptions=[a])
     assert r.x == 3.0 and type(r.x) is float and r.tags == [] and r._cache == [] and r._n == 0
     assert R(x=1).tags is not R(x=1).tags and R(x=1)._cache is not R(x=1)._cache  # mutable defaults per instance
-    assert list(R.model_fields) == ["assumptions", "x", "tags"]  # private attributes are not fields
-    assert repr(R(x=1)).endswith("R(assumptions=[], x=1.0, tags=[])")
+    assert list(R.model_fields) == ["assumptions", "warnings", "snapshot", "x", "tags"]  # private attributes are not fields
+    assert repr(R(x=1)).endswith("R(assumptions=[], warnings=[], snapshot=None, x=1.0, tags=[])")
     assert r.model_dump() == {"assumptions": [{"name": "n", "value": 1, "unit": None, "source": "s", "as_of": None}],
-                              "x": 3.0, "tags": []}
-    assert dict(r) == {"assumptions": [a], "x": 3.0, "tags": []}
+                              "warnings": [], "snapshot": None, "x": 3.0, "tags": []}
+    assert dict(r) == {"assumptions": [a], "warnings": [], "snapshot": None, "x": 3.0, "tags": []}
+    assert "warnings" not in r.to_dict() and "snapshot" not in r.to_dict()  # listed only when set
     r._cache.append("kept")
     c = r.model_copy(update={"tags": ["t"]})
     assert c.tags == ["t"] and r.tags == [] and c.x == 3.0 and c._cache == ["kept"]

@@ -61,9 +61,13 @@ class ApiQuote:
     output_audio_mtok: Decimal | None = None
     #: USD per web-search call (genai-prices ``web_searches_kcount`` / 1000).
     usd_per_web_search: Decimal | None = None
+    #: where the price data came from when not genai-prices' bundled data (a refreshed catalog snapshot)
+    data: str = ""
 
     @property
     def source(self) -> str:
+        if self.data:
+            return f"{self.data}: {self.provider} {self.model}"
         return f"genai-prices {self.version} bundled data: {self.provider} {self.model}"
 
     def prices(self) -> dict[str, Decimal | int | None]:
@@ -119,6 +123,9 @@ def quote(model: str, provider: str | None = None, day: dt.date | None = None) -
     from genai_prices import data_snapshot
     from genai_prices.types import TieredPrices
 
+    from billshape import snapshots
+
+    snapshots.ensure_genai()  # a refreshed snapshot's genai-prices data when one is in use
     day = default_day() if day is None else day
     ref, prov_id = split_provider(model, provider)
     try:
@@ -148,6 +155,7 @@ def quote(model: str, provider: str | None = None, day: dt.date | None = None) -
     ws = getattr(mp, "web_searches_kcount", None)
     units["usd_per_web_search"] = None if ws is None or isinstance(ws, TieredPrices) else _q(Decimal(ws) / 1000)
     return ApiQuote(provider=prov.id, model=info.id, day=day, version=version(), tier_start=tier_start,
+                    data=snapshots.genai_source() or "",
                     requests_kpr=_q(rk) if not isinstance(rk, TieredPrices) else None, **row, **units)
 
 

@@ -1,9 +1,14 @@
 """Typed loading and look-up of billshape's shipped catalogs (``billshape/data/*.csv``).
 
-Every row of every catalog carries ``source`` (URL or citation) and ``as_of`` (ISO date); loading fails
-loudly if one does not. Names are case-insensitive and accelerators have aliases (``a100`` is
-``a100-80gb-sxm``). Unknown names raise :class:`billshape.errors.BillshapeInputError` with the closest
-known names as a hint.
+Every row of every catalog carries ``source`` (URL or citation) and ``as_of`` (ISO date: the date the figure was
+in force at its source; for a copy of a catalog such as SkyPilot's, the date of the copied version, see
+``docs/sources.md``); loading fails loudly if one does not. Price rows also carry ``retrieved``, the date
+billshape read them. Names are case-insensitive and accelerators have aliases (``a100`` is ``a100-80gb-sxm``).
+Unknown names raise :class:`billshape.errors.BillshapeInputError` with the closest known names as a hint.
+
+The rental price table can be switched to a refreshed, dated snapshot (:mod:`billshape.snapshots`,
+``--snapshot ID``); a plan priced at a date (:func:`billshape.staleness.set_pricing_day`) takes the quote in
+force on that date (:func:`price`).
 
 Catalogs
 --------
@@ -14,7 +19,24 @@ gpu_prices.csv
 training_runs.csv
     Published training runs (GPU-hours, tokens, parameters, reported cost or energy).
 constants.csv
-    Default parameters of the cost equations (Epoch AI's amortisation constants, PUE, $/kWh, ...).
+    Default parameters of the cost equations (Epoch AI's amortisation constants, PUE, $/kWh, staleness
+    thresholds, ...).
+architectures.csv
+    Published model architectures (layers, heads, KV heads, MoE experts) for the serving model.
+api_price_history.csv
+    Dated API list prices per model series (launches and price cuts), for ``market backtest``.
+api_prices_as_of.csv
+    The date API prices are read at when a scenario gives none, and the earliest day the usage ledger prices.
+service_tiers.csv
+    Price multipliers of API service tiers (batch, flex, priority) by provider.
+price_trends.csv
+    Named annual price trends (API price for equal capability, price per FLOP).
+scaling_constants.csv
+    Fitted scaling-law constants (Chinchilla and its replications).
+serving_calibration.csv, serving_validation.csv, serving_efficiency.csv
+    Measured serving throughputs the roofline model is fitted on and checked against, and the fitted efficiencies.
+demand_week.csv
+    The illustrative demand week of ``billshape capacity --demand example-week``.
 """
 
 from __future__ import annotations
@@ -160,6 +182,7 @@ class GpuPrice(Row):
     usd_per_gpu_hour: float
     region: str = ""
     instance_type: str = ""
+    retrieved: str = ""  # the date billshape read the quote (as_of: the date it was in force at its source)
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -250,15 +273,31 @@ def gpu(name: str, field: str = "gpu") -> Accelerator:
     return index[key]
 
 
-@lru_cache(maxsize=None)
 def prices() -> tuple[GpuPrice, ...]:
-    """Every catalogued rental quote."""
+    """Every catalogued rental quote: the shipped table, or the active snapshot's
+    (:func:`billshape.snapshots.use`) with the shipped rows it does not price."""
+    from billshape import snapshots
+
+    return _prices(snapshots.active_id())
+
+
+@lru_cache(maxsize=None)
+def _prices(snapshot_id: str | None) -> tuple[GpuPrice, ...]:
     rows = load_typed(GpuPrice, "gpu_prices.csv")
     names = {a.name for a in accelerators()}
     for r in rows:
         if r.gpu not in names:
             raise CatalogError(f"gpu_prices.csv: unknown gpu {r.gpu!r}")
-    return rows
+    if snapshot_id is None:
+        return rows
+    from billshape import snapshots
+
+    fresh = tuple(GpuPrice(**r) for r in snapshots._gpu_rows(snapshot_id) if r["gpu"] in names)
+    priced = {(r.provider, r.gpu, r.tier) for r in fresh}
+    return fresh + tuple(r for r in rows if (r.provider, r.gpu, r.tier) not in priced)
+
+
+prices.cache_clear = _prices.cache_clear  # type: ignore[attr-defined]
 
 
 def providers() -> list[str]:
@@ -288,6 +327,20 @@ def price(gpu_name: str, provider: str, tier: str = "on-demand") -> GpuPrice:
         )
         raise BillshapeInputError("provider/tier", f"{provider_key}/{tier_key} for {acc.name}",
                                   "a catalogued combination", hint)
+    return _in_force(matches)
+
+
+def _in_force(matches: list[GpuPrice]) -> GpuPrice:
+    """The quote to use: the lowest; on a pricing date (:func:`billshape.staleness.pricing_day`), the lowest of
+    the latest quotes dated on or before it (the earliest quotes when all are later: a staleness warning says so)."""
+    from billshape.staleness import pricing_day
+
+    day = pricing_day()
+    if day is not None:
+        iso = day.isoformat()
+        before = [p for p in matches if p.as_of <= iso]
+        latest = max(p.as_of for p in before) if before else min(p.as_of for p in matches)
+        matches = [p for p in matches if p.as_of == latest]
     return min(matches, key=lambda p: p.usd_per_gpu_hour)
 
 

@@ -571,7 +571,8 @@ def serving_cost(
         inp = float(inference.usd_per_million_tokens(per_hour, input_tokens_per_second, u))
         assumptions.append(user("deployment input throughput", float(input_tokens_per_second), "tokens/s", "input_tokens_per_second"))
     assumptions.append(Assumption(name="cost per token equation", value="$/h / (tokens/h x utilization)",
-                                  source="billshape seed 003, section 37.2", as_of=None))
+                                  source="billshape seed 003, 'The Economics of AI', section 37.2 (project source text "
+                                         "seeds/003_716bce749124bd94.txt)", as_of=None))
     return ServingCost(
         gpus=float(gpus), usd_per_gpu_hour=rate, usd_per_hour=per_hour, utilization=u,
         output_tokens_per_second=float(tokens_per_second), usd_per_million_tokens=out,

@@ -190,7 +190,12 @@ def _coercers(cls: type[Record]) -> tuple:
 
 def _dump(v: Any) -> Any:
     if isinstance(v, Record):
-        return v.model_dump()
+        data = v.model_dump()
+        if isinstance(v, Result) and not _declares_warnings(type(v)):  # a nested result lists them only when set
+            for key in ("snapshot", "warnings"):
+                if not data.get(key):
+                    data.pop(key, None)
+        return data
     if isinstance(v, list):
         return [_dump(x) for x in v]
     if isinstance(v, tuple):
@@ -332,13 +337,26 @@ def json_safe(obj: Any, _path: str = "") -> Any:
 
 
 class Result(Record):
-    """Base class of every billshape result."""
+    """Base class of every billshape result.
+
+    ``warnings``: one line per used catalog figure older than its kind's threshold on the pricing date (see
+    :mod:`billshape.staleness`); ``snapshot``: the id of the refreshed catalog snapshot the prices came from
+    (:mod:`billshape.snapshots`; None: the shipped catalog). ``to_dict`` lists each only when it is set, just
+    before the assumptions (a result whose own type declares ``warnings`` always lists it).
+    """
 
     assumptions: list[Assumption] = []
+    warnings: list[str] = []
+    snapshot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (numbers as Python floats/ints; never NaN or inf)."""
         data = json_safe(self.model_dump(mode="python"))
+        own_warnings = _declares_warnings(type(self))
+        for key in ("snapshot", "warnings"):
+            value = data.pop(key, None)
+            if value or (key == "warnings" and own_warnings):
+                data[key] = value if value is not None else []
         data["assumptions"] = data.pop("assumptions")  # listed last, after the figures
         return data
 
@@ -377,6 +395,12 @@ class Result(Record):
             "<tr><th>name</th><th>value</th><th>unit</th><th>source</th><th>as_of</th></tr>"
             f"{arows}</table></details>"
         )
+
+
+def _declares_warnings(cls: type) -> bool:
+    """Whether a Result subclass declares its own ``warnings`` field (then listed even when empty)."""
+    return any("warnings" in inspect.get_annotations(c) for c in cls.__mro__ if c is not Result
+               and issubclass(c, Result))
 
 
 def _fmt(v: Any) -> str:

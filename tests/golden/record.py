@@ -9,8 +9,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 from pathlib import Path
+
+# "today" for the staleness warnings of verbs priced at today (billshape.staleness.today): the day of recording,
+# so that a recording holds on any later day (the plans are priced at their own date)
+os.environ.setdefault("BILLSHAPE_TODAY", "2026-12-03")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -91,7 +91,9 @@ def run(request: Request) -> Any:
 
     for cls, (module, name) in _RUNS.items():
         if isinstance(request, cls):
-            return getattr(importlib.import_module(module), name)(request)
+            from billshape.staleness import attach
+
+            return attach(getattr(importlib.import_module(module), name)(request))
     raise TypeError(f"not a billshape request: {type(request).__name__}")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
@@ -20,9 +20,27 @@ KvPrecision = Literal["bf16", "fp16", "fp8", "fp4", "int4", "int8"]  # serving.K
 Engine = Literal["duckdb", "spark"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+# The catalog options every verb that reads catalog rows takes (apply them with catalog_options first thing).
+SnapshotOpt = Annotated[Optional[str], typer.Option(
+    "--snapshot", help="Catalog prices from this refreshed snapshot (an id from `billshape catalog snapshots`, "
+                       "latest, or shipped; default: $BILLSHAPE_SNAPSHOT, else shipped).")]
+MaxAgeOpt = Annotated[Optional[float], typer.Option(
+    "--max-age-days", help="Warn about each used price older than N days on the pricing date "
+                           "(default: constants.csv stale_after_days_price, 90).")]
+
+
+def render_warnings(result, out=None) -> None:
+    """Each staleness warning of a result, one line each, after its tables (the JSON lists them in
+    ``warnings``); and the snapshot its prices came from."""
+    out = out or console()
+    for w in getattr(result, "warnings", None) or []:
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if getattr(result, "snapshot", None):
+        out.print(f"prices from catalog snapshot {result.snapshot}", highlight=False)
 
 
 from billshape.cli._fast import print_json  # noqa: E402,F401  (one JSON writer, shared with train's fast path)
+from billshape.cli._fast import catalog_options  # noqa: E402,F401  (--snapshot / --max-age-days, shared too)
 
 
 def console():
@@ -58,6 +76,7 @@ def render(result, title: str, rows: list[tuple[str, Any, str]], notes: list[str
     for note in notes or []:
         out.print(note)
     render_assumptions(result.assumptions, out)
+    render_warnings(result, out)
 
 
 def render_assumptions(assumptions, out=None, fields: bool = True) -> None:

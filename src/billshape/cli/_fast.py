@@ -54,8 +54,12 @@ TRAIN_OPTIONS: dict[str, tuple[str, str, Any, tuple[str, ...] | None]] = {
     "--data-usd": ("data_usd", "float", 0.0, None),
     "--usd-year": ("usd_year", "float", None, None),
     "--generation": ("generation", "flag", False, None),
+    "--snapshot": ("snapshot", "str", None, None),
+    "--max-age-days": ("max_age_days", "float", None, None),
     "--json": ("json_out", "flag", False, None),
 }
+#: options of the command, not fields of its request (cli._common.catalog_options applies the catalog ones)
+_NOT_REQUEST = ("json_out", "snapshot", "max_age_days")
 
 #: a plain decimal number (what every float parser reads alike): no inf/nan, no underscores, no spaces, no hex
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -75,6 +79,24 @@ def json_text(payload: Any, fields: bool = True) -> str:
 def print_json(payload: Any, fields: bool = True) -> None:
     """Print :func:`json_text` of ``payload`` on stdout (what every verb's ``--json`` does)."""
     sys.stdout.write(json_text(payload, fields=fields))
+
+
+def catalog_options(snapshot: str | None, max_age_days: float | None) -> None:
+    """Switch the catalog's price tables to ``--snapshot`` and set the staleness threshold ``--max-age-days``
+    for this command (errors name the flag: one line, exit 2). Every verb that reads catalog rows calls it
+    first (``cli._common`` re-exports it)."""
+    from billshape import snapshots, staleness
+    from billshape.errors import BillshapeInputError
+
+    if max_age_days is not None:
+        if not (0 <= max_age_days <= 36_500) or max_age_days != int(max_age_days):
+            raise BillshapeInputError("--max-age-days", max_age_days, "a whole number of days in [0, 36500]")
+        max_age_days = int(max_age_days)
+    staleness.set_max_age_days(max_age_days)
+    try:
+        snapshots.use(snapshot)
+    except BillshapeInputError as exc:
+        raise BillshapeInputError("--snapshot", exc.value, exc.allowed, exc.hint) from None
 
 
 def parse_train(args: list[str]) -> dict[str, Any] | None:
@@ -128,8 +150,9 @@ def parse_train(args: list[str]) -> dict[str, Any] | None:
 
 
 def train_request_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """The fields of the ``TrainRequest`` cmd_train builds from these option values (``json_out`` is the CLI's)."""
-    return {k: v for k, v in values.items() if k != "json_out"}
+    """The fields of the ``TrainRequest`` cmd_train builds from these option values (``json_out`` and the catalog
+    options are the CLI's)."""
+    return {k: v for k, v in values.items() if k not in _NOT_REQUEST}
 
 
 def train_json(args: list[str]) -> str | None:
@@ -140,8 +163,10 @@ def train_json(args: list[str]) -> str | None:
         return None
     try:
         from billshape.estimates import training_bill
+        from billshape.staleness import attach
 
-        bill = training_bill(**train_request_fields(values))
+        catalog_options(values["snapshot"], values["max_age_days"])
+        bill = attach(training_bill(**train_request_fields(values)))
         return json_text(bill.to_dict())
     except Exception:  # every error is reported by Typer's path, in its words
         return None

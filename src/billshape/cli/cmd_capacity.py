@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt
 
 HELP = """Cheapest capacity mix for an hourly demand profile (CSV: hour,gpus[,interruptible_gpus]).
 
@@ -28,8 +28,13 @@ def register(app: typer.Typer) -> None:
         spot_price: Annotated[Optional[float], typer.Option("--spot-price", help="Spot USD per GPU-hour (interruptible work).")] = None,
         spot_interruptions_per_hour: Annotated[float, typer.Option("--spot-interruptions-per-hour", help="Preemptions per hour on spot.")] = 0.0,
         checkpoint_minutes: Annotated[float, typer.Option("--checkpoint-minutes", help="Minutes lost per preemption (restore + redo).")] = 0.0,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import CapacityRequest, run
         from billshape.cli._common import print_json, render
 

@@ -1,4 +1,5 @@
-"""``billshape catalog``: list the shipped catalogs with their sources."""
+"""``billshape catalog``: list the shipped catalogs with their sources; ``refresh`` and ``snapshots`` (dated
+snapshots of public price data, see ``billshape.snapshots``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt, Tier
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt, Tier
 
 HELP = """List a shipped catalog: gpus | prices | runs | constants (every row with source and as_of); with no KIND,
 list the kinds.
 
-Examples: billshape catalog gpus; billshape catalog prices --gpu h100 --tier spot --json
+`billshape catalog refresh` fetches genai-prices', SkyPilot's and Epoch AI's public data (the only verb that uses
+the network) into a dated snapshot; `billshape catalog snapshots` lists them; `--snapshot ID` on any verb uses one.
+
+Examples: billshape catalog gpus; billshape catalog prices --gpu h100 --tier spot --json;
+billshape catalog refresh --source skypilot-aws=https://example.org/vms.csv --only skypilot-aws
 """
+ACTIONS = {
+    "refresh": "fetch the public price data (genai-prices, SkyPilot, Epoch AI) into a dated snapshot (network)",
+    "snapshots": "list the dated snapshots (use one with --snapshot ID on any verb)",
+}
 
 KINDS = ("gpus", "prices", "runs", "constants")
 KIND_HELP = {
@@ -31,22 +40,38 @@ def register(app: typer.Typer) -> None:
         provider: Annotated[Optional[str], typer.Option("--provider", help="Only this provider (prices).")] = None,
         tier: Annotated[Optional[Tier], typer.Option("--tier", case_sensitive=False, help="Only this tier (prices).")] = None,
         usd_year: Annotated[Optional[float], typer.Option("--usd-year", help="runs: also state reported costs in dollars of this year (US CPI-U).")] = None,
+        source: Annotated[Optional[list[str]], typer.Option("--source", help="refresh: fetch NAME from URL (NAME=URL; repeatable; NAME= drops it).")] = None,
+        config: Annotated[Optional[str], typer.Option("--config", help="refresh: a TOML file whose [sources] table maps NAME = URL (default: $BILLSHAPE_REFRESH_CONFIG).")] = None,
+        only: Annotated[Optional[list[str]], typer.Option("--only", help="refresh: fetch only this source (repeatable).")] = None,
+        timeout: Annotated[float, typer.Option("--timeout", help="refresh: seconds to wait for each file.")] = 60.0,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape import catalog
         from billshape.cli._common import console, fmt, print_json
         from billshape.errors import unknown_name
 
         if kind is None:
             if json_out:
-                print_json({"kinds": [{"kind": k, "what": KIND_HELP[k]} for k in KINDS]})
+                print_json({"kinds": [{"kind": k, "what": KIND_HELP[k]} for k in KINDS],
+                            "actions": [{"action": k, "what": v} for k, v in ACTIONS.items()]})
             else:
                 console().print("\n".join(f"{k:<10} {KIND_HELP[k]}" for k in KINDS)
-                                + "\n\nbillshape catalog KIND [--json] lists one")
+                                + "\n\nbillshape catalog KIND [--json] lists one\n\n"
+                                + "\n".join(f"{k:<10} {v}" for k, v in ACTIONS.items()))
             return
         kind = kind.lower()
+        if kind in ACTIONS:
+            from billshape.cli._catalog_refresh import refresh_or_list
+
+            refresh_or_list(kind, source, config, only, timeout, json_out)
+            return
         if kind not in KINDS:
-            raise unknown_name("KIND", kind, KINDS)
+            raise unknown_name("KIND", kind, KINDS + tuple(ACTIONS))
         # human tables show some columns in friendlier units: (header, key, divisor); --json keeps base SI units
         scaled: dict[str, tuple[str, float]] = {}
         if kind == "gpus":

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt
 
 HELP = "Price trends: project a price path, or backtest a trend fit on dated API or GPU rental prices."
 
@@ -33,8 +33,13 @@ Examples: billshape market backtest --series openai-flagship; billshape market b
         gpu: Annotated[Optional[str], typer.Option("--gpu", help="Fit this accelerator's rental price from the GPU price history.")] = None,
         provider: Annotated[Optional[str], typer.Option("--provider", help="With --gpu: one provider (default: all pooled).")] = None,
         tier: Annotated[Optional[str], typer.Option("--tier", help="With --gpu: price tier (default on-demand; spot, capacity-block, ...).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import MarketBacktestRequest, run
         from billshape.cli._common import print_json, render
 
@@ -70,8 +75,13 @@ Example: billshape market path --start-price 10 --months 24 --trend a16z-llmflat
         annual_factor: Annotated[Optional[float], typer.Option("--annual-factor", help="Multiplier per year (0.1 = 10x cheaper a year).")] = None,
         trend: Annotated[Optional[str], typer.Option("--trend", help="A named trend from price_trends.csv (instead of --annual-factor).")] = None,
         step: Annotated[Optional[list[str]], typer.Option("--step", help="MONTH:FACTOR step change (repeatable).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import MarketPathRequest, run
         from billshape.cli._common import print_json, render_assumptions
 

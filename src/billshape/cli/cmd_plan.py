@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt
 from billshape.present.format import summary_rows  # noqa: F401  (moved to present; the app shares it)
 
 HELP = """Evaluate a product plan (scenario YAML): monthly P&L with Monte Carlo uncertainty, both views of unit
@@ -19,11 +19,19 @@ Example (bria.ai's image model, 280 A100 for 14 days): billshape plan seed000_im
 """
 
 
-def run_plan(path: str, samples: int, seed: int, show_progress: bool):
+def run_plan(path: str, samples: int, seed: int, show_progress: bool, as_of: str | None = None):
     """Load and evaluate a scenario, with a Rich progress bar on stderr for long runs on a terminal."""
     from billshape.plan import load
 
-    plan = load(path)
+    if as_of is not None:
+        from billshape.errors import BillshapeInputError
+        from billshape.plan.schema import _as_of
+
+        try:
+            _as_of(as_of)
+        except ValueError:
+            raise BillshapeInputError("--as-of", as_of, "an ISO date YYYY-MM-DD or today") from None
+    plan = load(path, as_of=as_of)
     cells = samples * plan.scenario.horizon_months if plan.uncertain() else 0
     if not show_progress or cells < 20_000_000:
         return plan.evaluate(samples=samples, seed=seed)
@@ -55,6 +63,8 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
     for row in summary_rows(res):
         table.add_row(*row)
     out.print(table)
+    if getattr(res, "as_of", None):
+        out.print(f"priced at {res.as_of} (the plan's pricing date: as_of)", highlight=False)
     out.print("[dim]contribution margin = marginal view: do I make money on one more user? "
               "fully loaded = do the users pay for the whole business, training included?[/]")
     from billshape.present.format import system_share_text
@@ -89,6 +99,9 @@ def render_summary(res, out, report: str | None = None, pngs: list | None = None
         out.print(f"charts: {', '.join(str(p) for p in pngs)}")
     if assumptions:
         render_assumptions(res.assumptions, out, fields=False)
+    from billshape.cli._common import render_warnings
+
+    render_warnings(res, out)
 
 
 def register(app: typer.Typer) -> None:
@@ -99,11 +112,17 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         report: Annotated[Optional[str], typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
         png: Annotated[Optional[str], typer.Option("--png", help="Write each chart as a PNG into this directory.")] = None,
+        as_of: Annotated[Optional[str], typer.Option("--as-of", help="Price the plan at this date (YYYY-MM-DD or today; replaces the scenario's as_of:).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.cli._common import console, print_json
 
-        res = run_plan(file, samples, seed, show_progress=True)
+        res = run_plan(file, samples, seed, show_progress=True, as_of=as_of)
         written = None
         pngs = None
         if report:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt
 
 HELP = """Pick the cheapest model of a ladder (YAML) that clears a quality bar; --cascade adds the cascade of the
 models that give a rejection_rate (cheapest first, ending on the largest), with its expected cost and quality.
@@ -25,8 +25,13 @@ def register(app: typer.Typer) -> None:
         ladder: Annotated[Optional[str], typer.Option("--ladder", help="Ladder YAML (models: name, quality, usd_per_request), or a shipped name: frugalgpt-headlines.")] = None,
         quality_bar: Annotated[Optional[float], typer.Option("--quality-bar", help="Minimum quality, in [0, 1].")] = None,
         cascade: Annotated[bool, typer.Option("--cascade", help="Also evaluate the cascade.")] = False,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import RouteRequest, run
         from billshape.cli._common import print_json, render
         from billshape.decide import usd_text

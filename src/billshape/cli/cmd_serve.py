@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt, KvPrecision, Tier, WeightPrecision
+from billshape.cli._common import JsonOpt, KvPrecision, MaxAgeOpt, SnapshotOpt, Tier, WeightPrecision
 
 HELP = """Throughput, latency and cost per million tokens of a self-hosted LLM deployment.
 
@@ -51,8 +51,13 @@ def register(app: typer.Typer) -> None:
         requests_per_second: Annotated[Optional[float], typer.Option("--requests-per-second", help="Capacity: request rate to serve.")] = None,
         tpot_limit: Annotated[Optional[float], typer.Option("--tpot-limit", help="Capacity: max time per output token [s].")] = None,
         ttft_limit: Annotated[Optional[float], typer.Option("--ttft-limit", help="Capacity: max time to first token [s].")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import ServeRequest, run
         from billshape.chains.serving import mode as serve_mode
         from billshape.cli._common import print_json, render

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt, Precision
+from billshape.cli._common import JsonOpt, MaxAgeOpt, Precision, SnapshotOpt
 
 HELP = """Size a model for its lifetime: fewest FLOPs (or dollars) to reach a loss and serve its inference tokens.
 
@@ -33,8 +33,13 @@ def register(app: typer.Typer) -> None:
         mfu_prefill: Annotated[Optional[float], typer.Option("--mfu-prefill", help="Prefill (input) MFU (for dollars).")] = None,
         mfu_decode: Annotated[Optional[float], typer.Option("--mfu-decode", help="Decode (output) MFU (for dollars).")] = None,
         decode_share: Annotated[Optional[float], typer.Option("--decode-share", help="Share of inference tokens generated (for dollars).")] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import SizeRequest, run
         from billshape.cli._common import print_json, render
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import JsonOpt, Tier, TrainPrecision
+from billshape.cli._common import JsonOpt, MaxAgeOpt, SnapshotOpt, Tier, TrainPrecision
 
 HELP = """Estimate a training run's bill.
 
@@ -50,8 +50,13 @@ def register(app: typer.Typer) -> None:
         data_usd: Annotated[float, typer.Option("--data-usd", help="Data cost, shown beside the run.")] = 0.0,
         usd_year: Annotated[Optional[float], typer.Option("--usd-year", help="Also state the costs in dollars of this year (US CPI-U).")] = None,
         generation: Annotated[bool, typer.Option("--generation", help="A frontier generation's total: final run + experiments + staff + data, with its range.")] = False,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
+        from billshape.cli._common import catalog_options
+
+        catalog_options(snapshot, max_age_days)
         from billshape.chains import TrainRequest
         from billshape.chains import run as run_chain  # the option --run is named run
         from billshape.cli._common import print_json, render

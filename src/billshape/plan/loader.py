@@ -32,10 +32,11 @@ MAX_NODES = 50_000  # YAML events (keys, values, items, collections): the shippe
 # 240 price steps and 50 routes ~2,500; 2 MB of flow mappings is ~400,000 and took 50 s to read
 
 
-def parse(data: Any, source: str = "scenario") -> "Plan":
+def parse(data: Any, source: str = "scenario", as_of: Any = None) -> "Plan":
     """Validate a scenario given as a mapping (as read from YAML) and resolve its prices.
 
-    ``data`` may also be YAML text, bytes or a file object (read as :func:`read` does). Raises
+    ``data`` may also be YAML text, bytes or a file object (read as :func:`read` does). ``as_of`` (an ISO date,
+    a date or ``today``) replaces the scenario's ``as_of:`` key: the plan's pricing date. Raises
     :class:`BillshapeInputError` naming the YAML path (e.g. ``serving.routes[1].share``).
     """
     from billshape.plan.model import Plan
@@ -44,6 +45,8 @@ def parse(data: Any, source: str = "scenario") -> "Plan":
         data = _yaml_data(_read_bytes(data, source), source)
     if not isinstance(data, dict):
         raise BillshapeInputError(source, type(data).__name__, "a YAML mapping with product:, horizon_months:, ...")
+    if as_of is not None:
+        data = {**data, "as_of": as_of}
     try:
         scn = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -93,18 +96,19 @@ def resolve(path: str | Path) -> Path:
                               hint)
 
 
-def load(source: Any, name: str | None = None) -> "Plan":
+def load(source: Any, name: str | None = None, as_of: Any = None) -> "Plan":
     """Read and validate a scenario: a YAML file, a shipped example by name (see :func:`resolve`), YAML text (a
     string with a line break or starting with ``{``), bytes, or a binary or text file object.
 
-    ``name`` names the input in errors (default: the file's name; ``scenario.yaml`` for text and bytes).
+    ``name`` names the input in errors (default: the file's name; ``scenario.yaml`` for text and bytes);
+    ``as_of`` replaces the scenario's ``as_of:`` (its pricing date, see :func:`parse`).
     """
     if isinstance(source, dict):
-        return parse(source, name or "scenario")
+        return parse(source, name or "scenario", as_of)
     if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read") or (
             isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{"))):
         label = name or Path(str(getattr(source, "name", "") or "scenario.yaml")).name
-        return parse(_yaml_data(_read_bytes(source, label), label), label)
+        return parse(_yaml_data(_read_bytes(source, label), label), label, as_of)
     p = resolve(source)
     label = name or p.name
     try:
@@ -119,7 +123,7 @@ def load(source: Any, name: str | None = None) -> "Plan":
     if text is None:
         raise _too_big(label, None)
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read (universal newlines)
-    return parse(_yaml_data(text, label), label)
+    return parse(_yaml_data(text, label), label, as_of)
 
 
 read = load  # the io-layer name: readers take a path, text, bytes or a file object

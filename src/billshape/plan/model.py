@@ -266,11 +266,19 @@ class Plan(PlanResolution):
             lifetime={k: summary[k] for k in extra_keys},
             probability_never_pays_back=never,
             monthly=monthly, sensitivity=sens, build_vs_buy=bvb,
-            assumptions=list(self.assumptions),
+            assumptions=list(self.assumptions), **self._dating(),
         )
         res._bands = band_rows
         res._payback_samples = [None if not math.isfinite(x) else float(x) for x in pb_sample]
         return res
+
+    def _dating(self) -> dict[str, Any]:
+        """The plan result's pricing date, staleness warnings (from that date) and catalog snapshot."""
+        from billshape import snapshots, staleness
+
+        day = self.pricing_day()
+        return {"as_of": day.isoformat(), "warnings": staleness.warnings_for(self.assumptions, day),
+                "snapshot": snapshots.active_id()}
 
     def sensitivity(self, metric: str = "npv_usd") -> list[dict[str, Any]]:
         """Tornado: the outcome at the medians of all inputs, moving one uncertain input to its P10 and P90.

@@ -49,7 +49,43 @@ class PlanResolution:
 
 
     def _resolve(self) -> None:
+        """Resolve the scenario's prices; with an ``as_of:`` (or ``load(..., as_of=)``), catalog look-ups take the
+        quotes in force on that date (:func:`billshape.staleness.set_pricing_day`)."""
+        from billshape import staleness
+
+        token = staleness.set_pricing_day(self._explicit_day())
+        try:
+            self._resolve_all()
+        finally:
+            staleness.reset_pricing_day(token)
+
+    def _explicit_day(self) -> "_dt.date | None":
+        """The scenario's ``as_of:`` as a date (``today``: :func:`billshape.staleness.today`), else None."""
+        from billshape import staleness
+
+        given = getattr(self.scenario, "as_of", None)
+        return staleness.today() if given == "today" else given
+
+    def pricing_day(self) -> "_dt.date":
+        """The plan's pricing date: ``as_of:``, else ``serving.api_prices_as_of``, else the shipped default date
+        (:func:`billshape.api_prices.default_day`); staleness is measured from it."""
+        from billshape import api_prices, staleness
+
+        day = self._explicit_day()
+        if day is not None:
+            return day
+        given = self.scenario.serving.api_prices_as_of
+        if given is not None:
+            return staleness.today() if given == "today" else given
+        return api_prices.default_day()
+
+    def _resolve_all(self) -> None:
         s = self.scenario
+        if self._explicit_day() is not None:
+            day0 = self._explicit_day()
+            self.assumptions.append(Assumption(name="as_of", value=day0.isoformat(), unit="date (UTC)",
+                                               source=f"user input ({self.source}): the plan's pricing date",
+                                               as_of=day0.isoformat()))
         flag = self.source
         for path, unit in self.given.items():
             v = self.values[path]
@@ -146,15 +182,18 @@ class PlanResolution:
     def _resolve_prices_day(self) -> "_dt.date":
         """The UTC date the API routes are priced at: ``serving.api_prices_as_of`` (a date, or ``today``) or the
         shipped default (:func:`billshape.api_prices.default_day`), stated as an assumption."""
-        from billshape import api_prices
+        from billshape import api_prices, staleness
 
+        explicit = self._explicit_day()
+        if explicit is not None:  # as_of: prices the whole plan, API routes included (stated once, as "as_of")
+            return explicit
         key = "serving.api_prices_as_of"
         given = self.scenario.serving.api_prices_as_of
         if given is None:
             self.assumptions.append(api_prices.default_day_assumption(key))
             return api_prices.default_day()
         if given == "today":
-            day = _dt.datetime.now(tz=_dt.timezone.utc).date()
+            day = staleness.today()
             self.assumptions.append(Assumption(name=key, value=day.isoformat(), unit="date (UTC)",
                                                source=f"user input ({self.source}): today", as_of=day.isoformat()))
             return day

@@ -57,6 +57,7 @@ class PlanResult(Result):
     monthly: list[dict[str, int | float]]  # month: int
     sensitivity: list[dict[str, Any]]
     build_vs_buy: dict[str, Any] | None = None
+    as_of: str | None = None  # the pricing date (ISO): as_of:, serving.api_prices_as_of or the shipped default
 
     _bands: list[dict[str, float]] = PrivateAttr(default_factory=list)
     _payback_samples: list[float | None] = PrivateAttr(default_factory=list)

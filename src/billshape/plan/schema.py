@@ -285,4 +285,7 @@ class Scenario(_Model):
     training: TrainingProject | None = None
     fixed_monthly: FixedMonthly = FixedMonthly()
     market: Market = Market()
+    as_of: AsOf = Field(None, description="the pricing date of the whole plan (API routes from genai-prices' dated "
+                        "prices, catalog GPU prices in force then, staleness measured from it): an ISO date or "
+                        "'today'; default: serving.api_prices_as_of, else data/api_prices_as_of.csv")
 
