@@ -25,10 +25,11 @@ KEYS = ("output_tokens_per_second", "ttft_seconds", "tpot_seconds", "usd_per_mil
         "usd_per_million_input_tokens")
 
 
-def configurations(n: int, seed: int = 7) -> dict[str, list]:
+def configurations(n: int, seed: int = 7, engines: bool = False) -> dict[str, list]:
     rng = np.random.default_rng(seed)
     tp_choices = [None, 1, 2, 4, 8]
-    return {
+    extra = {"engine": [("trtllm", "vllm", "sglang")[i] for i in rng.integers(0, 3, n)]} if engines else {}
+    return {**extra,
         "gpus": rng.choice([1, 2, 4, 8, 16], n).tolist(),
         "tp": [tp_choices[i] for i in rng.integers(0, len(tp_choices), n)],
         "input_tokens": rng.integers(64, 16_000, n).tolist(),
@@ -45,13 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="llama-3.1-70b")
     ap.add_argument("--gpu", default="h100")
     ap.add_argument("--precision", default="fp8")
+    ap.add_argument("--engines", action="store_true", help="each configuration on a random engine (trtllm, vllm, "
+                    "sglang): one roofline group per engine")
     args = ap.parse_args(argv)
 
     from billshape import serving
     from billshape.errors import BillshapeInputError
     from billshape.serving_sweep import sweep
 
-    cfg = configurations(args.cases)
+    cfg = configurations(args.cases, engines=args.engines)
     kw = dict(model=args.model, gpu=args.gpu, precision=args.precision, price=2.5)
     sweep(**kw, **{k: v[:10] for k, v in cfg.items()})  # warm the catalogs (as the scalar loop's first call does)
     times = []
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             e = serving.serve(**kw, gpus=cfg["gpus"][j], tp=cfg["tp"][j], input_tokens=cfg["input_tokens"][j],
                               output_tokens=cfg["output_tokens"][j],
-                              batch="max" if cfg["batch"][j] is None else cfg["batch"][j])
+                              batch="max" if cfg["batch"][j] is None else cfg["batch"][j],
+                              engine=cfg["engine"][j] if args.engines else None)
             answers.append(e)
         except BillshapeInputError as exc:
             answers.append(exc)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in KEYS:
             worst = max(worst, abs(s.columns[k][j] / getattr(a, k) - 1.0))
     out = {
-        "cases": args.cases, "model": args.model, "gpu": args.gpu, "precision": args.precision,
+        "cases": args.cases, "engines": "mixed" if args.engines else "trtllm", "model": args.model, "gpu": args.gpu, "precision": args.precision,
         "valid_share": round(float(s.valid.mean()), 4),
         "sweep_seconds": round(sweep_s, 5), "target_seconds": TARGET_SECONDS,
         "scalar_cases_timed": m, "scalar_seconds_scaled": round(scalar_s, 3),

@@ -27,13 +27,16 @@ config = st.fixed_dictionaries({
     "input_tokens": st.one_of(st.integers(1, 40_000), st.sampled_from([0, -5])),
     "output_tokens": st.integers(1, 8_000),
     "batch": st.one_of(st.none(), st.integers(1, 3000), st.sampled_from([0, 1.5])),
-    "ep": st.sampled_from([None, None, 1, 2, 8]),
+    "ep": st.sampled_from([None, None, 1, 2, 4, 8, 16]),
+    "redundant_experts": st.sampled_from([None, None, 0, 2, 32, 1.5]),
+    "engine": st.sampled_from([None, "trtllm", "vllm", "sglang"]),
 })
 
 
 def _serve(setup, c, **scalars):
     model, gpu, precision = setup
-    kw = {k: c[k] for k in ("gpus", "tp", "input_tokens", "output_tokens", "ep")}
+    kw = {k: c[k] for k in ("gpus", "tp", "input_tokens", "output_tokens", "ep", "engine")}
+    kw["redundant_experts"] = 0 if c.get("redundant_experts") is None else c["redundant_experts"]
     return serving.serve(model=model, gpu=gpu, precision=precision, batch="max" if c["batch"] is None else c["batch"],
                          **kw, **scalars)
 
@@ -61,14 +64,14 @@ def _compare(setup, configs, **scalars):
     return s
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setup=st.sampled_from(SETUPS), configs=st.lists(config, min_size=1, max_size=12),
        price=st.sampled_from([None, 2.5]))
 def test_sweep_matches_serve_on_random_configurations(setup, configs, price):
     _compare(setup, configs, price=price)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setup=st.sampled_from([SETUPS[2], SETUPS[3]]), configs=st.lists(config, min_size=1, max_size=8),
        dp=st.booleans(), rm=st.sampled_from([1.0, 3.0]), chr_=st.sampled_from([0.0, 0.5]),
        util=st.sampled_from([None, 0.6]), mode=st.sampled_from([None, "max-load"]))
@@ -76,6 +79,23 @@ def test_sweep_matches_serve_with_moe_options(setup, configs, dp, rm, chr_, util
     # expert/attention-DP groups, reasoning tokens, a prompt cache, utilization and max-load with a number
     _compare(setup, configs, price=2.0, dp_attention=dp, reasoning_multiplier=rm, cache_hit_rate=chr_,
              utilization=util, mode=mode)
+
+
+def test_part1_options_match_serve():
+    # the falsifying example of part 1 (attention-DP without EP on 16 GPUs; tp not dividing the heads) and the
+    # relaxed checks: EP any divisor of tp, redundant experts, engines side by side, EP wider than a node
+    base = {"tp": None, "input_tokens": 1, "output_tokens": 1, "batch": None, "ep": None, "redundant_experts": None,
+            "engine": None}
+    configs = [{**base, "gpus": 1}, {**base, "gpus": 16}, {**base, "gpus": 12, "ep": 4, "engine": "vllm"},
+               {**base, "gpus": 16, "ep": 16, "redundant_experts": 32, "engine": "sglang", "input_tokens": 2000,
+                "output_tokens": 500}, {**base, "gpus": 32, "ep": 32, "redundant_experts": 32},
+               {**base, "gpus": 8, "ep": 8, "redundant_experts": 3}]
+    s = _compare(SETUPS[3], configs, price=2.0, dp_attention=True)
+    assert s.valid[1] and s.valid[2] and s.valid[3] and s.field[5] == "ep"
+    assert list(s.engine) == ["trtllm", "trtllm", "vllm", "sglang", "trtllm", "trtllm"]
+    s = _compare(SETUPS[2], [{**base, "gpus": 8, "engine": e, "input_tokens": 1000, "output_tokens": 1000}
+                             for e in ("trtllm", "vllm", "sglang")], price=2.0)
+    assert len(set(s.output_tokens_per_second.tolist())) == 3  # each engine its own profile
 
 
 def test_each_refusal_has_serves_field_and_a_reason():
@@ -139,7 +159,8 @@ def test_sweep_matches_serve_on_a_seeded_sample_with_both_outcomes(setup):
     configs = [{"gpus": int(rng.choice([1, 2, 4, 8, 16, 16])), "tp": [None, None, 1, 2, 4, 8][rng.integers(6)],
                 "input_tokens": int(rng.integers(1, min(20_000, ctx // 2))),
                 "output_tokens": int(rng.integers(1, min(4_000, ctx // 4))),
-                "batch": None if rng.random() < 0.5 else int(rng.integers(1, 1500)), "ep": None} for _ in range(60)]
+                "batch": None if rng.random() < 0.5 else int(rng.integers(1, 1500)), "ep": None,
+                "engine": ["trtllm", "vllm", "sglang"][rng.integers(3)]} for _ in range(60)]
     s = _compare(setup, configs, price=2.0)
     assert 5 <= int(s.valid.sum()) <= 55, int(s.valid.sum())
 

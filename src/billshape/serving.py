@@ -47,7 +47,7 @@ from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
     ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key)
 from billshape.serving_roofline import (  # noqa: F401
-    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of)
+    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -398,16 +398,6 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps, (lo.value, hi.value))
     return est
-
-
-@lru_cache(maxsize=None)
-def internode_rows() -> tuple[Constant, Constant]:
-    """The scale-up domain size and the per-GPU inter-node bandwidth (``data/serving_efficiency.csv``)."""
-    return _eff("gpus_per_node"), _eff("internode_bytes_per_second")
-
-
-#: accelerators whose NVLink domain is a whole rack (GB200/GB300 NVL72)
-_RACK_SCALE = ("gb200", "gb300")
 
 
 def _internode(acc: catalog.Accelerator, ep: int) -> dict[str, float]:

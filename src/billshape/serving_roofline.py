@@ -243,6 +243,16 @@ def _alltoall_link(expert_parallel, link_bytes_per_second, efficiency, gpus_per_
     return np.where(ep > 1, eff / np.maximum(inv, 1e-30), link * eff)
 
 
+@lru_cache(maxsize=None)
+def internode_rows() -> tuple[Constant, Constant]:
+    """The scale-up domain size and the per-GPU inter-node bandwidth (``data/serving_efficiency.csv``)."""
+    return _eff("gpus_per_node"), _eff("internode_bytes_per_second")
+
+
+#: accelerators whose NVLink domain is a whole rack (GB200/GB300 NVL72)
+_RACK_SCALE = ("gb200", "gb300")
+
+
 def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
     """The roofline's architecture and hardware arguments for one model on one accelerator."""
     wb = bytes_per_value(precision).value

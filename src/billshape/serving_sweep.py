@@ -1,7 +1,7 @@
 r"""Serving sweeps: :func:`billshape.serving.serve` over arrays of deployments, with its validation, in one pass.
 
 :func:`sweep` takes one model and accelerator and arrays (broadcast together) of GPUs, tensor-parallel sizes,
-request lengths, batch sizes and expert-parallel sizes; :func:`sweep_grid` takes lists (models, GPUs and precisions
+request lengths, batch sizes, expert-parallel sizes, redundant experts and engines; :func:`sweep_grid` takes lists (models, GPUs and precisions
 too) and sweeps their Cartesian product. Each configuration gets the same numbers ``serve`` gives it (output
 tokens/s, TTFT, TPOT, $/M tokens) or, where ``serve`` would refuse it, ``valid = False`` with the field ``serve``
 names (``field``) and the reason (``reason``): not in memory, ``tp`` does not divide the attention heads, a batch
@@ -9,9 +9,9 @@ larger than fits, a request longer than the context window, ... ``tests/test_ser
 configurations and compares each one with ``serve`` to 1e-9 relative.
 
 How: the checks of ``serve`` become boolean masks in ``serve``'s order (the first failing check names the row);
-the rows then go through :func:`billshape.serving_roofline.roofline` in at most six vectorised calls (one per
-batching mode and expert-parallel group, as the roofline takes those as scalars), with placeholder values on the
-invalid rows (their outputs are NaN). Scalar arguments (``precision``, ``reasoning_multiplier``, the price) are
+the rows then go through :func:`billshape.serving_roofline.roofline` in one or two vectorised calls per group of
+the switches the roofline takes as scalars (engine profile, batching mode, expert parallelism, attention-DP, an EP
+group wider than a node), with placeholder values on the invalid rows (their outputs are NaN). Scalar arguments (``precision``, ``reasoning_multiplier``, the price) are
 checked once and raise :class:`~billshape.errors.BillshapeInputError` as ``serve`` does.
 
 References
@@ -33,9 +33,10 @@ from billshape import _validate as v
 from billshape import catalog, inference
 from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, derived, user
-from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISION, EFFICIENCY_NAMES, architecture,
-                                       default_efficiency, efficiencies)
-from billshape.serving_roofline import hardware_inputs, roofline
+from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISION, EFFICIENCY_NAMES,
+                                       MOE_EFFICIENCY_NAMES, _engine_key,
+                                       arch_class, architecture, efficiencies, engine_profile, gpu_generation)
+from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
@@ -43,7 +44,7 @@ OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens
            "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request")
 #: the configuration columns of a sweep
 CONFIG = ("model", "gpu", "precision", "kv_precision", "gpus", "tp", "ep", "input_tokens", "output_tokens",
-          "requested_batch", "mode")
+          "requested_batch", "mode", "engine", "redundant_experts")
 
 
 @dataclasses.dataclass
@@ -52,7 +53,7 @@ class Sweep:
 
     Configuration columns (``CONFIG``): ``model``, ``gpu``, ``precision``, ``kv_precision`` (str arrays), ``gpus``,
     ``tp``, ``ep``, ``input_tokens``, ``output_tokens``, ``requested_batch`` (NaN = the largest that fits),
-    ``mode``. Outputs (``OUTPUTS``, NaN where ``valid`` is False): as :class:`billshape.serving.ServeEstimate`'s
+    ``mode``, ``engine`` (str), ``redundant_experts``. Outputs (``OUTPUTS``, NaN where ``valid`` is False): as :class:`billshape.serving.ServeEstimate`'s
     fields of the same names [tokens/s, s, USD]; ``batch`` is the batch used. ``valid`` (bool), ``field`` (the
     field ``serve`` would name in its error, ``""`` when valid) and ``reason`` (why not). ``assumptions``: the
     catalog rows and inputs every configuration shares.
@@ -117,9 +118,9 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
           mode: str | None = None, ep: Any = None, dp_attention: bool = False, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None,
-          efficiency: dict[str, float] | None = None) -> Sweep:
+          efficiency: dict[str, float] | None = None, engine: Any = None, redundant_experts: Any = None) -> Sweep:
     """:func:`billshape.serving.serve` for every configuration of the broadcast arrays ``gpus``, ``tp``,
-    ``input_tokens``, ``output_tokens``, ``batch`` and ``ep``.
+    ``input_tokens``, ``output_tokens``, ``batch``, ``ep``, ``redundant_experts`` and ``engine``.
 
     Parameters
     ----------
@@ -136,7 +137,13 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     mode : {"static", "max-load"}, optional
         As ``serve``: a numeric batch is static unless ``mode="max-load"``.
     ep : array_like, optional
-        Expert-parallel GPUs per replica (1 or ``tp``; MoE only); default 1.
+        Expert-parallel GPUs per replica (a divisor of ``tp`` and of the routed experts plus the redundant ones;
+        MoE only); default 1.
+    redundant_experts : array_like, optional
+        Extra expert slots per MoE layer (EPLB; needs ``ep`` > 1); default 0.
+    engine : str or array_like of str, optional
+        ``trtllm`` (default, also for ``None`` entries), ``vllm`` or ``sglang``: each configuration runs on its
+        engine's profile for the model's architecture class and the GPU's generation, as in ``serve``.
     dp_attention, reasoning_multiplier, cache_hit_rate, precision, kv_precision, efficiency
         As ``serve`` (one value for the whole sweep).
     price, provider, tier, utilization
@@ -150,7 +157,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     Raises
     ------
     BillshapeInputError
-        For a bad scalar argument (unknown model, GPU or precision; ``reasoning_multiplier`` < 1; a bad price):
+        For a bad scalar argument (unknown model, GPU, engine or precision; ``reasoning_multiplier`` < 1; a bad
+        price):
         the same error ``serve`` raises. Bad array entries are rows with ``valid`` False instead.
     """
     from billshape.estimates import rental_price
@@ -174,21 +182,30 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     pricing = price is not None or provider is not None
     if pricing:
         rate, price_assumption = rental_price(acc.name, price, provider, tier)
-    eff = default_efficiency() if efficiency is None else efficiency
-    frac, cap = eff_rows["kv_memory_fraction"].value, eff_rows["max_batch_cap"].value
+    frac = eff_rows["kv_memory_fraction"].value
     rm, chr_ = float(reasoning_multiplier), float(cache_hit_rate)
+    # engines: a name or an array of names (None entries: trtllm); each maps to serve's profile
+    eng_in = np.asarray("trtllm" if engine is None else engine, dtype=object)
+    eng_in = np.where(np.vectorize(lambda x: x is None, otypes=[bool])(eng_in), "trtllm", eng_in)
+    keys = {str(x): _engine_key(x) for x in np.unique(eng_in.astype(str))}
+    eng_in = np.vectorize(lambda x: keys[str(x)], otypes=[object])(eng_in)
+    cls, gen = arch_class(arch), gpu_generation(acc.name)
+    profiles = {k: engine_profile(k, cls, gen) for k in sorted(set(keys.values()))}
 
     # ---- arrays, broadcast ----
     g_in = _array(int(eff_rows["default_gpus"].value) if gpus is None else gpus, "gpus")
     i_in = _array(eff_rows["default_input_tokens"].value if input_tokens is None else input_tokens, "input_tokens")
     o_in = _array(eff_rows["default_output_tokens"].value if output_tokens is None else output_tokens, "output_tokens")
-    g, t_raw, i_len, o_len, b_raw, e_raw = (np.ravel(a) for a in np.broadcast_arrays(
-        g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep")))
+    g, t_raw, i_len, o_len, b_raw, e_raw, r_raw, eng = (np.ravel(a) for a in np.broadcast_arrays(
+        g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep"),
+        _array(0 if redundant_experts is None else redundant_experts, "redundant_experts"), eng_in))
     # None (NaN) entries take serve's defaults
     g = np.where(np.isnan(g), float(int(eff_rows["default_gpus"].value)), g)
     i_len = np.where(np.isnan(i_len), float(eff_rows["default_input_tokens"].value), i_len)
     o_len = np.where(np.isnan(o_len), float(eff_rows["default_output_tokens"].value), o_len)
     e_raw = np.where(np.isnan(e_raw), 1.0, e_raw)
+    r_raw = np.where(np.isnan(r_raw), 0.0, r_raw)
+    eng = eng.astype(object)
     n = g.size
     field = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
@@ -198,9 +215,12 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         field[new] = name[new] if isinstance(name, np.ndarray) else name
         reason[new] = why
 
-    def in_range(x, maximum):
+    def in_range(x, maximum, low_ok=False):
         with np.errstate(invalid="ignore"):
-            return np.isfinite(x) & (x > 0) & (x <= maximum)
+            return np.isfinite(x) & ((x >= 0) if low_ok else (x > 0)) & (x <= maximum)
+
+    def whole(x):
+        return np.floor(np.where(np.isfinite(x), x, 0.0)) == x
 
     fail(~in_range(i_len, v.MAX_TOKENS), "input_tokens", f"input_tokens not in (0, {v.MAX_TOKENS:g}]")
     fail(~in_range(o_len, v.MAX_TOKENS), "output_tokens", f"output_tokens not in (0, {v.MAX_TOKENS:g}]")
@@ -213,23 +233,34 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     t = np.where(tp_given, t_raw, g)
     ok_g = field == ""
     g_safe = np.where(ok_g, g, 1.0)
-    t_whole = in_range(t, v.MAX_COUNT) & (np.floor(np.where(np.isfinite(t), t, 0.0)) == t)
+    t_whole = in_range(t, v.MAX_COUNT) & whole(t)
     t_safe = np.where(t_whole, t, 1.0)
     divides = t_whole & (np.fmod(g_safe, t_safe) == 0)
     fail(tp_given & ~(t_whole & divides), "tp", "tp not a whole divisor of gpus")
     heads, kv = int(arch.heads), int(arch.kv_heads)
     ti = t_safe.astype(np.int64)
-    valid_tp = t_whole & (heads % ti == 0) & ((kv % ti == 0) | (ti % kv == 0))
-    fail(~valid_tp, np.where(tp_given, "tp", "gpus"),
-         f"tp does not divide {arch.name}'s {arch.heads:g} attention heads or split/replicate its {arch.kv_heads:g} KV heads")
-    e_ok = in_range(e_raw, v.MAX_COUNT)
-    fail(~e_ok | ~((e_raw == 1.0) | (e_raw == t)), "ep", "ep neither 1 nor tp")
+    if dp_attention and not arch.is_moe:
+        fail(t > 1, "dp_attention", f"attention data parallelism with tp > 1 on a dense model ({arch.name})")
+    if not dp_attention:  # attention-DP (MoE) holds whole heads per GPU: any tp
+        valid_tp = t_whole & (heads % ti == 0) & ((kv % ti == 0) | (ti % kv == 0))
+        fail(~valid_tp, np.where(tp_given, "tp", "gpus"), f"tp does not divide {arch.name}'s {arch.heads:g} attention "
+             f"heads or split/replicate its {arch.kv_heads:g} KV heads")
+    e_whole = in_range(e_raw, v.MAX_COUNT) & whole(e_raw)
+    e_safe = np.where(e_whole, e_raw, 1.0)
+    fail(~e_whole | (np.fmod(t_safe, e_safe) != 0), "ep", "ep not a whole divisor of tp")
     if not arch.is_moe:
         fail(e_raw > 1, "ep", f"ep > 1 on a dense model ({arch.name})")
-    if dp_attention:
-        fail((e_raw == 1) & (t > 1), "dp_attention", "attention data parallelism needs ep = tp")
+    fail(~(in_range(r_raw, v.MAX_COUNT, low_ok=True) & whole(r_raw)), "redundant_experts",
+         "redundant_experts not a whole number >= 0")
+    if not arch.is_moe:
+        fail(r_raw > 0, "redundant_experts", f"redundant experts on a dense model ({arch.name})")
+    fail((r_raw > 0) & (e_raw == 1), "redundant_experts", "redundant experts without ep > 1")
+    if arch.is_moe:
+        r_safe = np.where(field == "", r_raw, 0.0)
+        fail((e_safe > 1) & (np.fmod(arch.experts_routed + r_safe, e_safe) != 0), "ep",
+             f"ep does not divide {arch.name}'s {arch.experts_routed:g} routed experts plus the redundant ones")
     is_max = np.isnan(b_raw)
-    b_ok = is_max | (np.isfinite(b_raw) & (b_raw >= 1) & (np.floor(np.where(np.isfinite(b_raw), b_raw, 0)) == b_raw))
+    b_ok = is_max | (np.isfinite(b_raw) & (b_raw >= 1) & whole(b_raw))
     fail(~b_ok, "batch", "batch not a positive integer or max")
     if mode is not None and mode != "max-load":
         fail(is_max, "mode", "batch max needs max-load mode")
@@ -242,32 +273,48 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     i_c = np.where(pre, i_len, 1.0)
     o_c = np.where(pre, o_len, 1.0)
     e_c = np.where(pre, e_raw, 1.0)
+    r_c = np.where(pre, r_raw, 0.0)
     b_c = np.where(pre & ~is_max, b_raw, 1.0)
     out_len = o_c * rm
     in_len = np.maximum(i_c * (1.0 - chr_), 1.0)
     use_ep = e_c > 1
-    groups = [(s, u) for s in (True, False) for u in (False, True)]
+    # serve's extra roofline terms, per row: KV copies, EPLB skew, an EP group wider than a node
+    attn_t = np.ones(n) if dp_attention else t_c
+    kv_rep = attn_t if arch.attention == "mla" else np.maximum(1.0, attn_t / float(arch.kv_heads))
+    load_cv = np.where(r_c > 0, eff_rows["eplb_expert_load_cv"].value, eff_rows["expert_load_cv"].value)
+    gpn_node, internode_bw = internode_rows()
+    gpn = 72.0 if acc.name.lower().startswith(_RACK_SCALE) else gpn_node.value
+    wide = e_c > gpn
+    dp_eff = bool(dp_attention) & (use_ep | (t_c > 1))
+    # one roofline call per group of the scalar switches: engine, batching mode, EP, attention-DP, inter-node
+    code = np.unique(np.stack([np.searchsorted(sorted(profiles), eng.astype(str)), static, use_ep, dp_eff, wide]),
+                     axis=1, return_inverse=True)[1].ravel()
     res = {k: np.full(n, np.nan) for k in ("output_tokens_per_second", "input_tokens_per_second",
                                            "decode_tokens_per_second", "ttft_seconds", "step_seconds", "batch")}
     res["memory_bound"] = np.zeros(n, dtype=bool)
     fits = np.full(n, np.nan)
     w_total = np.full(n, np.nan)
-    for s, u in groups:
-        rows = np.nonzero((static == s) & (use_ep == u))[0]
-        if rows.size == 0:
-            continue
-        run_mode = "static" if s else "max-load"
+    caps = np.full(n, np.nan)
+    for grp in np.unique(code):
+        rows = np.nonzero(code == grp)[0]
+        j = rows[0]
+        s, prof = bool(static[j]), profiles[str(eng[j])]
+        run_eff = dict(prof.efficiency) if efficiency is None else {**prof.efficiency, **efficiency}
+        cap = prof.params["max_batch_cap"]
+        caps[rows] = cap
+        extra = ({"gpus_per_node": gpn, "internode_bytes_per_second": internode_bw.value} if wide[j] else {})
         common = dict(**hw, tensor_parallel=t_c[rows], input_tokens=in_len[rows], output_tokens=out_len[rows],
-                      mode=run_mode, kv_memory_fraction=frac, max_batch_cap=cap, expert_parallel=e_c[rows],
-                      attention_dp=bool(dp_attention), expert_load_cv=eff_rows["expert_load_cv"].value, **eff)
+                      mode="static" if s else "max-load", kv_memory_fraction=frac, max_batch_cap=cap,
+                      expert_parallel=e_c[rows], attention_dp=bool(dp_eff[j]), expert_load_cv=load_cv[rows],
+                      kv_replication=kv_rep[rows], redundant_experts=r_c[rows], **extra, **run_eff)
         # serve's first call: the requested batch (static or max-load with a number); max rows get theirs below
         explicit = ~is_max[rows]
         r = roofline(batch=np.where(explicit, b_c[rows], 1.0), **common)
         wt = np.broadcast_to(np.asarray(r["weight_bytes"], dtype=float), rows.shape)
         # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
         ctx_hold = i_c[rows] + (out_len[rows] if s else out_len[rows] / 2.0)
-        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt, hw["kv_bytes_per_token"], ctx_hold, frac),
-                       dtype=float)
+        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt, hw["kv_bytes_per_token"] * kv_rep[rows],
+                                           ctx_hold, frac), dtype=float)
         fits[rows], w_total[rows] = f, wt
         if (~explicit).any():  # serve's second call, at the largest batch that fits (capped)
             chosen = np.where(explicit, b_c[rows], np.maximum(np.minimum(f, cap), 1.0))
@@ -289,7 +336,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         "model": np.full(n, arch.name, dtype=object), "gpu": np.full(n, acc.name, dtype=object),
         "precision": np.full(n, precision, dtype=object), "kv_precision": np.full(n, kv_precision, dtype=object),
         "gpus": g, "tp": t, "ep": e_raw, "input_tokens": i_len, "output_tokens": o_len, "requested_batch": b_raw,
-        "mode": np.where(static, "static", "max-load").astype(object),
+        "mode": np.where(static, "static", "max-load").astype(object), "engine": eng,
+        "redundant_experts": r_raw,
     }
     nan = np.nan
     out_tps = np.where(valid, res["output_tokens_per_second"] * replicas, nan)
@@ -321,11 +369,14 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         acc.assumption(f"{acc.name} HBM bandwidth", acc.memory_bytes_per_second, "bytes/s"),
         acc.assumption(f"{acc.name} dense {COMPUTE_PRECISION[precision]} peak", hw["peak_flops_per_second"], "FLOP/s"),
         user("weight precision", precision, None, "precision"), user("KV precision", kv_precision, None, "kv_precision"),
-        eff_rows["kv_memory_fraction"].as_assumption(), eff_rows["max_batch_cap"].as_assumption(),
-        derived("configurations", n, None, "the broadcast of gpus, tp, input_tokens, output_tokens, batch and ep"),
+        eff_rows["kv_memory_fraction"].as_assumption(),
+        derived("configurations", n, None, "the broadcast of gpus, tp, input_tokens, output_tokens, batch, ep, "
+                "redundant_experts and engine"),
     ]
-    assumptions += [eff_rows[k].as_assumption() if efficiency is None or k not in efficiency
-                    else user(k, float(efficiency[k]), eff_rows[k].unit) for k in EFFICIENCY_NAMES]
+    for prof in profiles.values():  # each engine's profile rows (the default trtllm/dense/hopper: the base table)
+        assumptions += [prof.rows[k].as_assumption() if efficiency is None or k not in efficiency
+                        else user(k, float(efficiency[k]), eff_rows[k].unit)
+                        for k in ("max_batch_cap", *EFFICIENCY_NAMES, *MOE_EFFICIENCY_NAMES) if k in prof.rows]
     if pricing:
         assumptions.append(price_assumption)
         assumptions.append(user("utilization", u, None, "utilization") if utilization is not None else
@@ -341,15 +392,15 @@ SCALARS = ("mode", "dp_attention", "reasoning_multiplier", "cache_hit_rate", "pr
 
 def sweep_grid(**lists: Any) -> Sweep:
     """:func:`sweep` over the Cartesian product of lists: ``model``, ``gpu``, ``precision``, ``kv_precision`` and
-    the numeric axes ``gpus``, ``tp``, ``input_tokens``, ``output_tokens``, ``batch``, ``ep`` (a scalar is a list of
-    one; ``None`` entries mean the default). ``SCALARS`` (``price``, ``mode``, ...) pass through unchanged.
+    ``engine`` and the numeric axes ``gpus``, ``tp``, ``input_tokens``, ``output_tokens``, ``batch``, ``ep``,
+    ``redundant_experts`` (a scalar is a list of one; ``None`` entries mean the default). ``SCALARS`` (``price``, ``mode``, ...) pass through unchanged.
 
     >>> g = sweep_grid(model="llama-3.1-8b", gpu=["h100", "h200"], gpus=[1, 2], tp=[1, 2], price=2.0)
     >>> len(g), int(g.valid.sum())   # tp 2 on one GPU is refused
     (8, 6)
     """
-    known = {"model", "gpu", "precision", "kv_precision", "gpus", "tp", "input_tokens", "output_tokens", "batch",
-             "ep", *SCALARS}
+    known = {"model", "gpu", "precision", "kv_precision", "engine", "gpus", "tp", "input_tokens", "output_tokens",
+             "batch", "ep", "redundant_experts", *SCALARS}
     unknown = sorted(set(lists) - known)
     if unknown:
         raise BillshapeInputError(unknown[0], lists[unknown[0]], "a sweep_grid axis: " + ", ".join(sorted(known)))
@@ -360,14 +411,14 @@ def sweep_grid(**lists: Any) -> Sweep:
         return list(x) if isinstance(x, (list, tuple, np.ndarray)) else [x]
 
     cats = [as_list(lists.get(k, d)) for k, d in (("model", None), ("gpu", None), ("precision", "bf16"),
-                                                  ("kv_precision", None))]
-    axes = ("gpus", "tp", "input_tokens", "output_tokens", "batch", "ep")
+                                                  ("kv_precision", None), ("engine", None))]
+    axes = ("gpus", "tp", "input_tokens", "output_tokens", "batch", "ep", "redundant_experts")
     values = [as_list(lists[k]) if k in lists else [None] for k in axes]
     grids = np.meshgrid(*[_array(vals, k) for k, vals in zip(axes, values)], indexing="ij")
     numeric = {k: (grid.ravel() if k in lists else None) for k, grid in zip(axes, grids)}
     scalars = {k: lists[k] for k in SCALARS if k in lists}
-    parts = [sweep(model=m, gpu=gp, precision=p, kv_precision=kv, **numeric, **scalars)
-             for m, gp, p, kv in itertools.product(*cats)]
+    parts = [sweep(model=m, gpu=gp, precision=p, kv_precision=kv, engine=en, **numeric, **scalars)
+             for m, gp, p, kv, en in itertools.product(*cats)]
     cols = {k: np.concatenate([s.columns[k] for s in parts]) for k in parts[0].columns}
     assumptions = [a for s in parts for a in s.assumptions]
     seen, unique = set(), []
