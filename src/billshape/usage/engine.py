@@ -395,30 +395,10 @@ def open_store(path: str, engine: str | None = None, read_only: bool = False) ->
 
 # ------------------------------------------------------------------------------------------ expressions
 
-#: ``tokens x price`` takes the 64-bit integer path below this product [nano-micro-dollars] (int64 max ~9.22e18)
-_INT_PATH_LIMIT = 9.0e18
-#: and below this price [micro-dollars per unit]: its nano units (< 1e15 < 2**51) survive a trip through a double
-_INT_PATH_PRICE = 1_000_000
-
-
 def _round_micro(tokens, price):
-    """Integer micro-dollars of ``tokens x price`` (price in USD per million tokens = micro-dollars per token),
-    rounded half away from zero, exactly.
-
-    Two exact paths, the same answer: where the product fits in 64 bits (every realistic row), integers:
-    ``p = price x 1e9`` (the decimal(18, 9) price's own integer, recovered exactly through a double since
-    ``p < 2**51``), ``y = tokens x p + 5e8`` and ``(y - y mod 1e9) / 1e9`` (an exact multiple of 1e9, so its
-    quotient, below 2**34, survives the engines' double division). Else, and for negative counts, the 128-bit
-    decimal product rounded (``tokens`` as decimal(28, 9) x price = decimal(38, 18)), which DuckDB runs some 25x
-    slower (benchmarks/bench_usage.py). Both engines evaluate only the branch a row takes.
-    """
-    exact = (tokens.cast(DEC_TOKENS) * price).round(0).cast("int64")
-    nano = (price.cast("float64") * 1e9).round().cast("int64")
-    fits = ((tokens >= 0) & (price >= 0) & (price < _INT_PATH_PRICE)
-            & (tokens.cast("float64") * nano.cast("float64") < _INT_PATH_LIMIT))
-    y = tokens.cast("int64") * nano + 500_000_000
-    fast = ((y - y % 1_000_000_000).cast("float64") / 1e9).round().cast("int64")
-    return ibis.ifelse(fits, fast, exact)
+    """Integer micro-dollars of ``tokens x price`` (price in USD per million tokens = micro-dollars per token)."""
+    exact = tokens.cast(DEC_TOKENS) * price
+    return exact.round(0).cast("int64")
 
 
 def cost_columns(t, prefix: str = "") -> dict:
