@@ -89,3 +89,31 @@ def test_serve_band_and_ep_flags(cli):
 def test_serve_ep_on_dense_model_is_one_line_error(cli):
     res = cli("serve", "--model", "llama-3.1-70b", "--gpu", "h100", "--gpus", "2", "--ep", "2", "--precision", "fp8")
     assert_one_line_error(res, "--ep")
+
+
+def test_serve_lengths_and_burst_flags(cli, tmp_path):
+    base = ("serve", "--model", "qwen3-235b-a22b", "--gpu", "h100", "--gpus", "8", "--engine", "vllm", "--json")
+    steady = cli(*base, "--lengths", "sharegpt")
+    res = cli(*base, "--lengths", "sharegpt", "--arrival", "burst", "--requests", "984")
+    assert steady.code == 0 and res.code == 0, res.err
+    d, s = res.json(), steady.json()
+    assert d["arrival"] == "burst" and d["requests"] == 984 and d["lengths"] == "sharegpt" and d["makespan_seconds"] > 0
+    assert s["arrival"] == "steady" and s["makespan_seconds"] is None
+    # the draining batch of a heavy-tailed burst: far below the steady state at the same mean lengths
+    assert d["output_tokens_per_second"] < 0.5 * s["output_tokens_per_second"]
+    # published: gpustack vLLM 0.11, 8 x H100 BF16, 984 ShareGPT requests at rate inf: 4,015 output tokens/s
+    assert abs(d["output_tokens_per_second"] / 4015.36 - 1) < 0.35
+    f = tmp_path / "pairs.csv"
+    f.write_text("input,output\n200,100\n2000,50\n")
+    mine = cli(*base, "--lengths", str(f), "--input-tokens", "2200", "--arrival", "burst", "--requests", "10")
+    assert mine.code == 0, mine.err
+    assert abs(mine.json()["input_tokens"] - 2200) < 1e-6
+
+
+def test_burst_flag_errors_are_one_line(cli):
+    base = ("serve", "--model", "qwen3-235b-a22b", "--gpu", "h100", "--gpus", "8", "--json")
+    assert_one_line_error(cli(*base, "--arrival", "burst"), "--requests")
+    assert_one_line_error(cli(*base, "--requests", "100"), "--requests")
+    assert_one_line_error(cli(*base, "--arrival", "poisson", "--requests", "5"), "--arrival")
+    assert_one_line_error(cli(*base, "--arrival", "burst", "--requests", "5", "--batch", "8"), "--batch")
+    assert_one_line_error(cli(*base, "--lengths", "nosuch"), "--lengths")

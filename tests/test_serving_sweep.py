@@ -15,7 +15,7 @@ from billshape.serving_sweep import OUTPUTS, sweep, sweep_grid
 
 COMPARED = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
             "tpot_seconds", "batch", "max_batch", "replicas", "usd_per_hour", "usd_per_million_output_tokens",
-            "usd_per_million_input_tokens", "usd_per_request")
+            "usd_per_million_input_tokens", "usd_per_request", "makespan_seconds")
 # (model, gpu, precision): dense GQA, MHA, MoE, MLA-MoE, a 2025 model, FP4 on Blackwell, an A100 (no FP8)
 SETUPS = [("llama-3.1-70b", "h100", "fp8"), ("llama-2-13b", "a100", "bf16"), ("qwen3-235b-a22b", "h200", "fp8"),
           ("deepseek-v3", "h200", "fp8"), ("qwen3-32b", "mi325x", "bf16"), ("gpt-oss-120b", "b200", "fp4"),
@@ -30,6 +30,7 @@ config = st.fixed_dictionaries({
     "ep": st.sampled_from([None, None, 1, 2, 4, 8, 16]),
     "redundant_experts": st.sampled_from([None, None, 0, 2, 32, 1.5]),
     "engine": st.sampled_from([None, "trtllm", "vllm", "sglang"]),
+    "requests": st.sampled_from([None, None, None, 1, 50, 700, 0, 2.5]),
 })
 
 
@@ -37,6 +38,7 @@ def _serve(setup, c, **scalars):
     model, gpu, precision = setup
     kw = {k: c[k] for k in ("gpus", "tp", "input_tokens", "output_tokens", "ep", "engine")}
     kw["redundant_experts"] = 0 if c.get("redundant_experts") is None else c["redundant_experts"]
+    kw["requests"] = c.get("requests")
     return serving.serve(model=model, gpu=gpu, precision=precision, batch="max" if c["batch"] is None else c["batch"],
                          **kw, **scalars)
 
@@ -79,6 +81,19 @@ def test_sweep_matches_serve_with_moe_options(setup, configs, dp, rm, chr_, util
     # expert/attention-DP groups, reasoning tokens, a prompt cache, utilization and max-load with a number
     _compare(setup, configs, price=2.0, dp_attention=dp, reasoning_multiplier=rm, cache_hit_rate=chr_,
              utilization=util, mode=mode)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from(SETUPS), configs=st.lists(config, min_size=1, max_size=6),
+       lengths=st.sampled_from([None, "sharegpt"]), arrival=st.sampled_from([None, "steady", "burst"]),
+       rm=st.sampled_from([1.0, 2.0]), chr_=st.sampled_from([0.0, 0.3]))
+def test_sweep_matches_serve_with_lengths_and_bursts(setup, configs, lengths, arrival, rm, chr_):
+    # a length distribution (its means, rescaled by the row's lengths), bursts of N requests at t=0 and refusals
+    # (requests without a burst, a burst without requests or with a numeric batch)
+    s = _compare(setup, configs, price=2.0, lengths=lengths, arrival=arrival, reasoning_multiplier=rm,
+                 cache_hit_rate=chr_)
+    if arrival == "burst":
+        assert np.isfinite(s.makespan_seconds[s.valid]).all()
 
 
 def test_part1_options_match_serve():

@@ -99,6 +99,10 @@ class ServeEstimate(Result):
     engine: str = "trtllm"
     extrapolated: bool = False
     redundant_experts: int = 0
+    arrival: str = "steady"
+    requests: int | None = None
+    lengths: str | None = None
+    makespan_seconds: float | None = None
     output_tokens_per_second_low: float | None = None
     output_tokens_per_second_high: float | None = None
     input_tokens_per_second_low: float | None = None
@@ -149,6 +153,34 @@ def _lengths(input_tokens: float | None, output_tokens: float | None) -> tuple[f
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
+def _traffic(lengths, requests, arrival, batch, input_tokens, output_tokens):
+    """Validate the traffic arguments: (arrival, requests or None, Lengths or None)."""
+    from billshape.serving_lengths import ARRIVALS, length_distribution
+
+    arrival = "steady" if arrival is None else str(arrival).strip().lower()
+    if arrival not in ARRIVALS:
+        raise unknown_name("arrival", arrival, ARRIVALS)
+    n_req = None
+    if requests is not None:
+        v.positive("requests", requests, v.MAX_COUNT)
+        if float(requests) != int(requests):
+            raise BillshapeInputError("requests", requests, "a whole number of requests")
+        if arrival != "burst":
+            raise BillshapeInputError("requests", requests, "omitted unless `arrival` is burst (steady state has "
+                                      "no request count)")
+        n_req = int(requests)
+        if n_req > 1_000_000:
+            raise BillshapeInputError("requests", requests, "<= 1,000,000 requests in a burst")
+    if arrival == "burst":
+        if n_req is None:
+            raise BillshapeInputError("requests", None, "a whole number > 0 of requests queued at t=0 with `arrival` burst")
+        if batch is not None and str(batch).strip().lower() != "max":
+            raise BillshapeInputError("batch", batch, "max with `arrival` burst (the engine's cap and the KV cache "
+                                      "set the concurrency)")
+    dist = None if lengths is None else length_distribution(str(lengths), input_tokens, output_tokens, n_req)
+    return arrival, n_req, dist
+
+
 def check_context(arch: Architecture, input_tokens: float, output_tokens: float, note: str = "") -> None:
     """Reject a request longer than the model's context window (``max_context_tokens``: config.json's
     ``max_position_embeddings``): prompt plus generated tokens must fit in it."""
@@ -168,7 +200,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           batch: Any = "max", mode: str | None = None, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
-          dp_attention: bool = False, engine: str | None = None, redundant_experts: float = 0) -> ServeEstimate:
+          dp_attention: bool = False, engine: str | None = None, redundant_experts: float = 0,
+          lengths: str | None = None, requests: float | None = None, arrival: str | None = None) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -188,6 +221,12 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     all-to-all efficiency, the scheduler's batch cap. Model outputs carry an uncertainty band: ``*_low``/``*_high`` at
     the P10/P90 of measured/modeled throughput on that engine x architecture class's validation rows; a combination
     with too few validation rows (or no profile of its own) is ``extrapolated`` with a wider band.
+
+    ``lengths`` (``sharegpt`` or a CSV path of ``input,output`` pairs): per-request lengths from a distribution
+    (:mod:`billshape.serving_lengths`); ``input_tokens``/``output_tokens``, when also given, rescale its means.
+    ``arrival`` ``steady`` (default: continuous batching in steady state at the mean lengths) or ``burst`` with
+    ``requests`` N: N requests queued at t = 0, as ``vllm bench serve --request-rate inf`` measures (output tokens
+    over the makespan; the batch drains as requests finish), split evenly over the replicas.
     """
     from billshape.estimates import rental_price
 
@@ -201,12 +240,22 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         engine = _engine_key(engine)
         prov["engine"] = user("serving engine", engine, None, "engine")
     profile = engine_profile(engine, arch_class(arch), gpu_generation(acc.name))
-    input_tokens, output_tokens, prov["input"], prov["output"] = _lengths(input_tokens, output_tokens)
+    arrival, n_req, dist = _traffic(lengths, requests, arrival, batch, input_tokens, output_tokens)
+    if dist is not None:
+        input_tokens, output_tokens = float(dist.input_tokens.mean()), float(dist.output_tokens.mean())
+        prov["input"] = derived("input tokens", input_tokens, "tokens/request", f"mean of `lengths` {dist.name}")
+        prov["output"] = derived("output tokens", output_tokens, "tokens/request", f"mean of `lengths` {dist.name}")
+    else:
+        input_tokens, output_tokens, prov["input"], prov["output"] = _lengths(input_tokens, output_tokens)
     v.positive("reasoning_multiplier", reasoning_multiplier, v.MAX_COUNT)
     if reasoning_multiplier < 1:
         raise BillshapeInputError("reasoning_multiplier", reasoning_multiplier, ">= 1 (output tokens x multiplier)")
-    check_context(arch, input_tokens, float(output_tokens) * float(reasoning_multiplier),
-                  "" if reasoning_multiplier == 1 else " x `reasoning_multiplier`")
+    longest = (0.0, 0.0) if dist is None else (dist.input_tokens, dist.output_tokens)
+    j = 0 if dist is None else int(np.argmax(longest[0] + longest[1] * float(reasoning_multiplier)))
+    check_context(arch, input_tokens if dist is None else float(longest[0][j]),
+                  (float(output_tokens) if dist is None else float(longest[1][j])) * float(reasoning_multiplier),
+                  ("" if reasoning_multiplier == 1 else " x `reasoning_multiplier`")
+                  + ("" if dist is None else " of the longest request in `lengths`"))
     if utilization is not None:
         v.fraction("utilization", utilization)
     if precision is None:
@@ -324,6 +373,21 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
                      kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                      max_batch_cap=cap, **par, **eff)
     replicas = gpus // tp
+    makespan = None
+    if arrival == "burst":
+        from billshape.serving_lengths import burst
+
+        if dist is None:
+            i_s, o_s = np.full(n_req, float(input_tokens)), np.full(n_req, float(output_tokens))
+        else:
+            i_s, o_s = dist.input_tokens, dist.output_tokens
+        i_s, o_s = i_s[0::replicas], o_s[0::replicas]  # the first replica's share (round robin): the busiest
+        common = dict(**hw, tensor_parallel=float(tp), kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
+                      max_batch_cap=cap, **par, **eff)
+        r = burst(roofline, common, np.maximum(i_s * (1.0 - float(cache_hit_rate)), 1.0),
+                  o_s * float(reasoning_multiplier), cap)
+        r["step_seconds"] = r["tpot_seconds"]
+        makespan = float(r["makespan_seconds"])
     out_tps = float(r["output_tokens_per_second"]) * replicas
     in_tps = float(r["input_tokens_per_second"]) * replicas
     dec_tps = float(r["decode_tokens_per_second"]) * replicas
@@ -376,6 +440,13 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     assumptions += [eff_rows["kv_memory_fraction"].as_assumption()]
     if default_profile:
         assumptions.append(eff_rows["max_batch_cap"].as_assumption())
+    if dist is not None:
+        assumptions.append(dist.assumption())
+    if arrival == "burst":
+        assumptions.append(user("arrival", "burst", None, "arrival"))
+        assumptions.append(user("requests", n_req, "requests", "requests"))
+        assumptions.append(derived("burst makespan", makespan, "s", "FCFS continuous batching of the requests queued "
+                                   "at t=0 (serving_lengths.burst): decode steps at the draining batch + prefill"))
     if reasoning_multiplier != 1:
         assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:
@@ -391,7 +462,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         reasoning_multiplier=float(reasoning_multiplier), cache_hit_rate=float(cache_hit_rate), assumptions=assumptions,
         expert_parallel=ep, attention_dp=bool(dp_attention),
         expert_load_imbalance=lam, attention_dp_imbalance=dp_imb, engine=engine, extrapolated=extrapolated,
-        redundant_experts=redundant_experts,
+        redundant_experts=redundant_experts, arrival=arrival, requests=n_req,
+        lengths=None if dist is None else dist.name, makespan_seconds=makespan,
         output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
         input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
     )

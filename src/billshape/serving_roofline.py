@@ -293,6 +293,7 @@ class Case(Row):
     expert_parallel: float = 1.0
     attention_dp: float = 0.0
     requests: float | None = None
+    lengths: str = ""
     use: str = ""
     note: str = ""
 
@@ -334,11 +335,12 @@ def _engine_cases(filename: str) -> tuple[Case, ...]:
     out = []
     for r in read_rows(filename):
         fixed = r["dataset"].lower().startswith("random")
+        sharegpt = r["dataset"].strip().lower() == "sharegpt" and "burst" in r["load"].lower()
         gpus = float(r["gpus"])
         out.append(Case(
             id=r["id"], model=r["model"], precision=r["precision"], kv_precision=r["kv_precision"], gpu=r["gpu"],
-            gpus=gpus, tensor_parallel=float(r["tp"]), mode="burst" if fixed else "max-load",
-            batch="burst" if fixed else "max", input_tokens=float(r["mean_input_tokens"]),
+            gpus=gpus, tensor_parallel=float(r["tp"]), mode="burst" if fixed or sharegpt else "max-load",
+            batch="burst" if fixed or sharegpt else "max", lengths="sharegpt" if sharegpt else "", input_tokens=float(r["mean_input_tokens"]),
             output_tokens=float(r["mean_output_tokens"]), engine=r["engine"],
             measured_output_tokens_per_second_per_gpu=float(r["measured_output_tokens_per_second"]) / gpus,
             expert_parallel=float(r["ep"]), requests=float(r["requests"]) if r["requests"] else None,
@@ -352,7 +354,9 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
 
     ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A
     fixed-length burst (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``
-    with the random dataset) runs as equal static waves of at most min(KV fit, the engine's ``max_batch_cap``)."""
+    with the random dataset) runs as equal static waves of at most min(KV fit, the engine's ``max_batch_cap``); a
+    burst of ShareGPT-length requests (``lengths`` ``sharegpt``) runs through :func:`billshape.serving_lengths.burst`
+    on that distribution rescaled to the case's mean lengths."""
     arch = architecture(case.model)
     prof = (engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
             if efficiency is None or max_batch_cap is None else None)
@@ -369,7 +373,14 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
                   output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
                   max_batch_cap=cap, expert_parallel=case.expert_parallel,
                   expert_load_cv=_eff("expert_load_cv").value, attention_dp=bool(case.attention_dp), **extra, **eff)
-    if case.batch == "burst":
+    if case.batch == "burst" and case.lengths:
+        from billshape.serving_lengths import DEFAULT_SAMPLES, burst, length_distribution
+
+        lens = length_distribution(case.lengths, case.input_tokens, case.output_tokens,
+                                   int(case.requests) if case.requests else DEFAULT_SAMPLES)
+        rest = {k: x for k, x in common.items() if k not in ("input_tokens", "output_tokens")}
+        r = burst(roofline, rest, lens.input_tokens, lens.output_tokens, cap)
+    elif case.batch == "burst":
         fit = roofline(**common, batch=None, mode="static")
         conc = max(min(float(fit["max_batch"]), cap, float(case.requests)), 1.0)
         waves = math.ceil(float(case.requests) / conc)

@@ -36,15 +36,16 @@ from billshape.results import Assumption, derived, user
 from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISION, EFFICIENCY_NAMES,
                                        MOE_EFFICIENCY_NAMES, _engine_key,
                                        arch_class, architecture, efficiencies, engine_profile, gpu_generation)
+from billshape.serving_lengths import ARRIVALS, burst, length_distribution
 from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
            "tpot_seconds", "batch", "max_batch", "replicas", "memory_bound", "usd_per_hour",
-           "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request")
+           "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request", "makespan_seconds")
 #: the configuration columns of a sweep
 CONFIG = ("model", "gpu", "precision", "kv_precision", "gpus", "tp", "ep", "input_tokens", "output_tokens",
-          "requested_batch", "mode", "engine", "redundant_experts")
+          "requested_batch", "mode", "engine", "redundant_experts", "requests")
 
 
 @dataclasses.dataclass
@@ -118,7 +119,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
           mode: str | None = None, ep: Any = None, dp_attention: bool = False, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None,
-          efficiency: dict[str, float] | None = None, engine: Any = None, redundant_experts: Any = None) -> Sweep:
+          efficiency: dict[str, float] | None = None, engine: Any = None, redundant_experts: Any = None,
+          lengths: str | None = None, requests: Any = None, arrival: str | None = None) -> Sweep:
     """:func:`billshape.serving.serve` for every configuration of the broadcast arrays ``gpus``, ``tp``,
     ``input_tokens``, ``output_tokens``, ``batch``, ``ep``, ``redundant_experts`` and ``engine``.
 
@@ -141,6 +143,12 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         MoE only); default 1.
     redundant_experts : array_like, optional
         Extra expert slots per MoE layer (EPLB; needs ``ep`` > 1); default 0.
+    lengths, arrival : str, optional
+        As ``serve`` (one value for the whole sweep): a length distribution (``sharegpt`` or a CSV path; then
+        ``input_tokens``/``output_tokens`` rescale its means) and ``steady`` or ``burst``.
+    requests : array_like, optional
+        Requests queued at t = 0 with ``arrival="burst"`` [count]; burst rows run through
+        :func:`billshape.serving_lengths.burst` one by one (the steady rows stay vectorised).
     engine : str or array_like of str, optional
         ``trtllm`` (default, also for ``None`` entries), ``vllm`` or ``sglang``: each configuration runs on its
         engine's profile for the model's architecture class and the GPU's generation, as in ``serve``.
@@ -178,6 +186,9 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     v.below_one("cache_hit_rate", cache_hit_rate)
     if mode is not None and mode not in MODES:
         raise unknown_name("mode", mode, MODES)
+    arrival = "steady" if arrival is None else str(arrival).strip().lower()
+    if arrival not in ARRIVALS:
+        raise unknown_name("arrival", arrival, ARRIVALS)
     hw = hardware_inputs(arch, acc, precision, kv_precision)  # raises for an unknown kv_precision or FP8 on an A100
     pricing = price is not None or provider is not None
     if pricing:
@@ -196,9 +207,10 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     g_in = _array(int(eff_rows["default_gpus"].value) if gpus is None else gpus, "gpus")
     i_in = _array(eff_rows["default_input_tokens"].value if input_tokens is None else input_tokens, "input_tokens")
     o_in = _array(eff_rows["default_output_tokens"].value if output_tokens is None else output_tokens, "output_tokens")
-    g, t_raw, i_len, o_len, b_raw, e_raw, r_raw, eng = (np.ravel(a) for a in np.broadcast_arrays(
+    g, t_raw, i_len, o_len, b_raw, e_raw, r_raw, eng, q_raw = (np.ravel(a).copy() for a in np.broadcast_arrays(
         g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep"),
-        _array(0 if redundant_experts is None else redundant_experts, "redundant_experts"), eng_in))
+        _array(0 if redundant_experts is None else redundant_experts, "redundant_experts"), eng_in,
+        _array(requests, "requests")))
     # None (NaN) entries take serve's defaults
     g = np.where(np.isnan(g), float(int(eff_rows["default_gpus"].value)), g)
     i_len = np.where(np.isnan(i_len), float(eff_rows["default_input_tokens"].value), i_len)
@@ -222,11 +234,36 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     def whole(x):
         return np.floor(np.where(np.isfinite(x), x, 0.0)) == x
 
+    # traffic, as serve's _traffic: requests only with a burst, a burst needs requests and batch max
+    q_given = ~np.isnan(q_raw)
+    fail(q_given & ~(in_range(q_raw, v.MAX_COUNT) & whole(q_raw)), "requests", "requests not a whole number > 0")
+    fail(q_given & (arrival != "burst"), "requests", "requests without arrival burst")
+    fail(q_given & (q_raw > 1_000_000), "requests", "more than 1,000,000 requests in a burst")
+    if arrival == "burst":
+        fail(~q_given, "requests", "a burst needs requests")
+        fail(~np.isnan(b_raw), "batch", "a burst runs at batch max")
+    longest = np.zeros(n)
+    dists: dict[int, Any] = {}
+    if lengths is not None:  # per row: the distribution's means (rescaled to the row's lengths when given)
+        user_i = None if input_tokens is None else i_len.copy()
+        user_o = None if output_tokens is None else o_len.copy()
+        fail((user_i is not None) & ~in_range(i_len, v.MAX_TOKENS), "input_tokens", "input_tokens not in (0, 1e8]")
+        fail((user_o is not None) & ~in_range(o_len, v.MAX_TOKENS), "output_tokens", "output_tokens not in (0, 1e8]")
+        cache: dict[tuple, Any] = {}
+        for j in np.nonzero(field == "")[0]:
+            key = (None if not q_given[j] else int(q_raw[j]), None if user_i is None else float(user_i[j]),
+                   None if user_o is None else float(user_o[j]))
+            if key not in cache:
+                cache[key] = length_distribution(lengths, key[1], key[2], key[0])
+            d = cache[key]
+            dists[int(j)] = d
+            i_len[j], o_len[j] = float(d.input_tokens.mean()), float(d.output_tokens.mean())
+            longest[j] = float(np.max(d.input_tokens + d.output_tokens * rm))
     fail(~in_range(i_len, v.MAX_TOKENS), "input_tokens", f"input_tokens not in (0, {v.MAX_TOKENS:g}]")
     fail(~in_range(o_len, v.MAX_TOKENS), "output_tokens", f"output_tokens not in (0, {v.MAX_TOKENS:g}]")
     if arch.max_context_tokens is not None:
         with np.errstate(invalid="ignore"):
-            fail(i_len + o_len * rm > arch.max_context_tokens, "input_tokens/output_tokens",
+            fail(np.maximum(i_len + o_len * rm, longest) > arch.max_context_tokens, "input_tokens/output_tokens",
                  f"longer than {arch.name}'s context window ({arch.max_context_tokens:,.0f} tokens)")
     fail(~in_range(g, v.MAX_COUNT) | (np.floor(g) != g), "gpus", "gpus not a whole number in (0, 1e12]")
     tp_given = np.isfinite(t_raw) | np.isinf(t_raw)
@@ -295,6 +332,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     fits = np.full(n, np.nan)
     w_total = np.full(n, np.nan)
     caps = np.full(n, np.nan)
+    burst_groups = []
     for grp in np.unique(code):
         rows = np.nonzero(code == grp)[0]
         j = rows[0]
@@ -323,12 +361,33 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                  if k in res else r[k] for k in r}
         for k in res:
             res[k][rows] = np.broadcast_to(r[k], rows.shape)
+        burst_groups.append((rows, common, cap))
     mem_replica = t_c * acc.memory_bytes * frac
     fail(pre & ((w_total >= mem_replica) | (fits < 1)), "gpus",
          f"not enough memory: {arch.name} at {precision} (weights plus one sequence's KV cache) does not fit the "
          f"tensor-parallel group of {acc.name}")
     fail(pre & ~is_max & (b_c > fits), "batch", "batch larger than the largest batch whose KV cache fits")
     valid = field == ""
+    makespan = np.full(n, np.nan)
+    if arrival == "burst":  # serve's burst, row by row, on the rows still valid
+        keys = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
+                "batch", "memory_bound")
+        for rows, common, cap in burst_groups:
+            for pos, j in enumerate(rows):
+                if not valid[j]:
+                    continue
+                one = {k: (x[pos] if isinstance(x, np.ndarray) and x.shape == rows.shape else x)
+                       for k, x in common.items() if k not in ("input_tokens", "output_tokens", "mode")}
+                reps = int(g_c[j] // t_c[j])
+                if j in dists:
+                    i_s, o_s = dists[j].input_tokens, dists[j].output_tokens
+                else:
+                    i_s, o_s = np.full(int(q_raw[j]), i_c[j]), np.full(int(q_raw[j]), o_c[j])
+                rb = burst(roofline, one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap)
+                for k in keys:
+                    res[k][j] = rb[k]
+                res["step_seconds"][j] = rb["tpot_seconds"]
+                makespan[j] = rb["makespan_seconds"]
 
     # ---- deployment figures and cost ----
     replicas = np.where(valid, np.floor_divide(g_c, t_c), np.nan)
@@ -337,7 +396,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         "precision": np.full(n, precision, dtype=object), "kv_precision": np.full(n, kv_precision, dtype=object),
         "gpus": g, "tp": t, "ep": e_raw, "input_tokens": i_len, "output_tokens": o_len, "requested_batch": b_raw,
         "mode": np.where(static, "static", "max-load").astype(object), "engine": eng,
-        "redundant_experts": r_raw,
+        "redundant_experts": r_raw, "requests": q_raw,
     }
     nan = np.nan
     out_tps = np.where(valid, res["output_tokens_per_second"] * replicas, nan)
@@ -347,7 +406,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         "output_tokens_per_second": out_tps, "input_tokens_per_second": in_tps, "decode_tokens_per_second": dec_tps,
         "ttft_seconds": np.where(valid, res["ttft_seconds"], nan), "tpot_seconds": np.where(valid, res["step_seconds"], nan),
         "batch": np.where(valid, res["batch"], nan), "max_batch": np.where(valid, fits, nan), "replicas": replicas,
-        "memory_bound": valid & res["memory_bound"],
+        "memory_bound": valid & res["memory_bound"], "makespan_seconds": np.where(valid, makespan, nan),
     })
     if pricing:
         u = 1.0 if utilization is None else float(utilization)

@@ -78,4 +78,5 @@ def run(req: ServeRequest) -> Any:
                          provider=req.provider, tier=req.tier, utilization=req.utilization,
                          reasoning_multiplier=req.reasoning_multiplier, cache_hit_rate=req.cache_hit_rate,
                          ep=req.ep, dp_attention=req.dp_attention, engine=req.engine,
-                         redundant_experts=req.redundant_experts)
+                         redundant_experts=req.redundant_experts, lengths=req.lengths, requests=req.requests,
+                         arrival=req.arrival)

@@ -19,6 +19,7 @@ Examples:
   billshape serve --tokens-per-second 14800 --gpus 8 --price 2 --utilization 1
   billshape serve --model llama-3.1-70b --gpu h100 --gpus 2 --precision fp8 --input-tokens 1000 --output-tokens 1000 --batch max --price 2.5
   billshape serve --model llama-3.1-70b --gpu h100 --precision fp8 --requests-per-second 10 --tpot-limit 0.05 --price 2.5
+  billshape serve --model qwen3-235b-a22b --gpu h100 --gpus 8 --engine vllm --lengths sharegpt --arrival burst --requests 984
 """
 
 
@@ -35,6 +36,9 @@ def register(app: typer.Typer) -> None:
         dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel on every GPU of the replica (MoE; with or without --ep; --tp then need not divide the heads).")] = False,
         engine: Annotated[Optional[str], typer.Option("--engine", help="Serving engine profile: trtllm (default), vllm or sglang.")] = None,
         redundant_experts: Annotated[float, typer.Option("--redundant-experts", help="Extra expert slots per MoE layer for load balancing (EPLB), with --ep; default 0.")] = 0,
+        lengths: Annotated[Optional[str], typer.Option("--lengths", help="Request lengths from a distribution: sharegpt (shipped) or a CSV file of input,output pairs; --input-tokens/--output-tokens then rescale its means.")] = None,
+        requests: Annotated[Optional[float], typer.Option("--requests", help="Requests queued at t=0, with --arrival burst.")] = None,
+        arrival: Annotated[Optional[str], typer.Option("--arrival", help="steady (default: continuous batching in steady state) or burst (--requests N at t=0, as vllm bench serve --request-rate inf: output tokens over the makespan).")] = None,
         precision: Annotated[Optional[WeightPrecision], typer.Option("--precision", case_sensitive=False, help="Weights precision (default bf16).")] = None,
         kv_precision: Annotated[Optional[KvPrecision], typer.Option("--kv-precision", case_sensitive=False, help="KV cache precision (default: --precision).")] = None,
         input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
@@ -65,7 +69,7 @@ def register(app: typer.Typer) -> None:
         req = ServeRequest(
             tokens_per_second=tokens_per_second, input_tokens_per_second=input_tokens_per_second, gpus=gpus, gpu=gpu,
             model=model, tp=tp, ep=ep, dp_attention=dp_attention, engine=engine, redundant_experts=redundant_experts,
-            precision=precision, kv_precision=kv_precision,
+            lengths=lengths, requests=requests, arrival=arrival, precision=precision, kv_precision=kv_precision,
             input_tokens=input_tokens, output_tokens=output_tokens, batch=batch, mode=mode, price=price,
             provider=provider, tier=tier, utilization=utilization, measured=measured,
             reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
@@ -102,6 +106,11 @@ def register(app: typer.Typer) -> None:
                 label = ("  P10-P90 band (EXTRAPOLATED: no validation for this engine x model class; wide band)"
                          if res.extrapolated else "  P10-P90 band (validation)")
                 rows.insert(1, (label, band(res.output_tokens_per_second_low, res.output_tokens_per_second_high), ""))
+            if getattr(res, "arrival", "steady") == "burst":
+                rows.append(("burst: requests / makespan", f"{res.requests:,} / {res.makespan_seconds:,.1f} s", ""))
+            if getattr(res, "lengths", None):
+                rows.append(("request lengths", f"{res.lengths} (mean {res.input_tokens:,.0f} in / "
+                             f"{res.output_tokens:,.0f} out)", ""))
             if res.source == "model":
                 rows.append(("engine", res.engine + (" (extrapolated)" if res.extrapolated else ""), ""))
             if res.expert_parallel > 1 or res.attention_dp:
