@@ -87,19 +87,8 @@ def _final_run_bill(
     staff_usd: float = 0.0,
     data_usd: float = 0.0,
 ) -> TrainingBill:
-    """The bill of a training run (see :func:`training_bill`, which adds constant dollars and the generation).
-
-    Give the GPU-hours one way: ``gpu_hours``; or ``gpus`` with ``days`` or ``hours``; or the compute
-    (``params`` [+ ``active_params``] and ``tokens``, or ``flops``) with ``mfu`` and ``gpu``. When both the
-    compute and the GPU-hours are known, the MFU they imply is reported.
-
-    ``method="rental"`` prices GPU-hours at a rental price (``price`` or ``provider``/``tier``; energy is
-    inside the rental price). ``method="amortized"`` follows Epoch AI: hardware value amortised over the
-    run plus energy, with defaults from ``data/constants.csv``.
-
-    ``run`` names a published run in ``data/training_runs.csv`` (``billshape catalog runs``): its
-    accelerator and GPU-hours are used unless given.
-    """
+    """The bill of the final run alone: the inputs and their rules are :func:`training_bill`'s (which adds
+    constant dollars and the generation on top)."""
     assumptions: list[Assumption] = []
     if run is not None:
         ref = catalog.training_run(run)
