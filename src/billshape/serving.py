@@ -201,7 +201,11 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           tier: str | None = None, utilization: float | None = None, reasoning_multiplier: float = 1.0,
           cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None, ep: float | None = None,
           dp_attention: bool = False, engine: str | None = None, redundant_experts: float = 0,
-          lengths: str | None = None, requests: float | None = None, arrival: str | None = None) -> ServeEstimate:
+          lengths: str | None = None, requests: float | None = None, arrival: str | None = None,
+          prefill_gpus: float | None = None, decode_gpus: float | None = None, prefill_tp: float | None = None,
+          prefill_ep: float | None = None, prefill_dp_attention: bool | None = None, decode_tp: float | None = None,
+          decode_ep: float | None = None, decode_dp_attention: bool | None = None, decode_batch: float | None = None,
+          two_batch_overlap: bool = False) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -227,8 +231,25 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     ``arrival`` ``steady`` (default: continuous batching in steady state at the mean lengths) or ``burst`` with
     ``requests`` N: N requests queued at t = 0, as ``vllm bench serve --request-rate inf`` measures (output tokens
     over the makespan; the batch drains as requests finish), split evenly over the replicas.
+
+    ``prefill_gpus`` and ``decode_gpus`` (both): a disaggregated deployment, one pool that only prefills and one
+    that only decodes, each with its own ``prefill_tp``/``prefill_ep``/``prefill_dp_attention`` and
+    ``decode_*`` (default: the shared ``tp``/``ep``/``dp_attention``); ``decode_batch`` sequences per decode
+    replica (default: the largest that fits); ``two_batch_overlap`` overlaps each pool's communication with its
+    computation. Returns a :class:`billshape.serving_disagg.DisaggregatedServeEstimate`
+    (:func:`billshape.serving_disagg.serve_disaggregated`).
     """
     from billshape.estimates import rental_price
+
+    pool_args = dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_dp_attention=prefill_dp_attention,
+                     decode_tp=decode_tp, decode_ep=decode_ep, decode_dp_attention=decode_dp_attention,
+                     decode_batch=decode_batch)
+    if prefill_gpus is not None or decode_gpus is not None:
+        return _disaggregated(locals(), pool_args)
+    for name, value in (*pool_args.items(), ("two_batch_overlap", two_batch_overlap or None)):
+        if value is not None:
+            raise BillshapeInputError(name, value, "omitted without `prefill_gpus` and `decode_gpus` (a setting of "
+                                      "a disaggregated deployment's pools)")
 
     arch = architecture(model)
     acc = catalog.gpu(gpu)
@@ -470,6 +491,26 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps, (lo.value, hi.value))
     return est
+
+
+def _disaggregated(args: dict[str, Any], pool_args: dict[str, Any]) -> ServeEstimate:
+    """serve() with ``prefill_gpus``/``decode_gpus``: refuse what a disaggregated deployment does not take, then
+    :func:`billshape.serving_disagg.serve_disaggregated`."""
+    from billshape.serving_disagg import serve_disaggregated
+
+    if args["gpus"] is not None:
+        raise BillshapeInputError("gpus", args["gpus"], "omitted with `prefill_gpus`/`decode_gpus` (the deployment's "
+                                  "GPUs are the two pools')")
+    if args["batch"] is not None and str(args["batch"]).strip().lower() != "max" or args["mode"] not in (None, "max-load"):
+        raise BillshapeInputError("batch", args["batch"] if args["mode"] is None else args["mode"],
+                                  "max with `prefill_gpus`/`decode_gpus` (give `decode_batch` for the decode pool)")
+    if args["requests"] is not None or (args["arrival"] or "steady") != "steady":
+        raise BillshapeInputError("arrival", args["arrival"], "steady with `prefill_gpus`/`decode_gpus` (bursts are "
+                                  "not modeled for disaggregated deployments)")
+    keep = ("model", "gpu", "prefill_gpus", "decode_gpus", "tp", "ep", "dp_attention", "two_batch_overlap", "precision",
+            "kv_precision", "input_tokens", "output_tokens", "price", "provider", "tier", "utilization",
+            "reasoning_multiplier", "cache_hit_rate", "efficiency", "engine", "redundant_experts", "lengths")
+    return serve_disaggregated(**{k: args[k] for k in keep}, **pool_args)
 
 
 def _internode(acc: catalog.Accelerator, ep: int) -> dict[str, float]:

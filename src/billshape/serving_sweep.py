@@ -120,7 +120,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
           cache_hit_rate: float = 0.0, price: float | None = None, provider: str | None = None,
           tier: str | None = None, utilization: float | None = None,
           efficiency: dict[str, float] | None = None, engine: Any = None, redundant_experts: Any = None,
-          lengths: str | None = None, requests: Any = None, arrival: str | None = None) -> Sweep:
+          lengths: str | None = None, requests: Any = None, arrival: str | None = None,
+          prefill_gpus: Any = None, decode_gpus: Any = None) -> Sweep:
     """:func:`billshape.serving.serve` for every configuration of the broadcast arrays ``gpus``, ``tp``,
     ``input_tokens``, ``output_tokens``, ``batch``, ``ep``, ``redundant_experts`` and ``engine``.
 
@@ -168,8 +169,14 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         For a bad scalar argument (unknown model, GPU, engine or precision; ``reasoning_multiplier`` < 1; a bad
         price):
         the same error ``serve`` raises. Bad array entries are rows with ``valid`` False instead.
+        ``prefill_gpus``/``decode_gpus`` (a disaggregated deployment) are refused: call ``serve`` for one.
     """
     from billshape.estimates import rental_price
+
+    for name, value in (("prefill_gpus", prefill_gpus), ("decode_gpus", decode_gpus)):
+        if value is not None:
+            raise BillshapeInputError(name, value, "omitted in a sweep (disaggregated deployments are not swept: "
+                                      "call `serve` with `prefill_gpus` and `decode_gpus`)")
 
     arch, acc = architecture(model), catalog.gpu(gpu)
     eff_rows = efficiencies()

@@ -154,6 +154,17 @@ class ServeRequest(Request):
     requests_per_second: Optional[float] = None
     tpot_limit: Optional[float] = None  # seconds
     ttft_limit: Optional[float] = None  # seconds
+    # disaggregated prefill/decode (billshape.serving_disagg): both counts, each pool's parallelism (None: shared)
+    prefill_gpus: Optional[float] = None
+    decode_gpus: Optional[float] = None
+    prefill_tp: Optional[float] = None
+    prefill_ep: Optional[float] = None
+    prefill_dp_attention: Optional[bool] = None
+    decode_tp: Optional[float] = None
+    decode_ep: Optional[float] = None
+    decode_dp_attention: Optional[bool] = None
+    decode_batch: Optional[float] = None
+    two_batch_overlap: bool = False
 
 
 class BreakevenRequest(Request):

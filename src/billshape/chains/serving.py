@@ -37,6 +37,12 @@ def run(req: ServeRequest) -> Any:
 
         _validate.fraction("utilization", req.utilization)
     how = mode(req)
+    if how != "model":
+        for name in ("prefill_gpus", "decode_gpus"):
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "omitted except with `model` and `gpu` (the "
+                                          "serving model runs disaggregated pools; capacity, measured and given "
+                                          "throughputs do not)")
     if how == "throughput":
         from billshape.estimates import serving_cost
 
@@ -79,4 +85,8 @@ def run(req: ServeRequest) -> Any:
                          reasoning_multiplier=req.reasoning_multiplier, cache_hit_rate=req.cache_hit_rate,
                          ep=req.ep, dp_attention=req.dp_attention, engine=req.engine,
                          redundant_experts=req.redundant_experts, lengths=req.lengths, requests=req.requests,
-                         arrival=req.arrival)
+                         arrival=req.arrival, prefill_gpus=req.prefill_gpus, decode_gpus=req.decode_gpus,
+                         prefill_tp=req.prefill_tp, prefill_ep=req.prefill_ep,
+                         prefill_dp_attention=req.prefill_dp_attention, decode_tp=req.decode_tp,
+                         decode_ep=req.decode_ep, decode_dp_attention=req.decode_dp_attention,
+                         decode_batch=req.decode_batch, two_batch_overlap=req.two_batch_overlap)

@@ -55,6 +55,16 @@ def register(app: typer.Typer) -> None:
         requests_per_second: Annotated[Optional[float], typer.Option("--requests-per-second", help="Capacity: request rate to serve.")] = None,
         tpot_limit: Annotated[Optional[float], typer.Option("--tpot-limit", help="Capacity: max time per output token [s].")] = None,
         ttft_limit: Annotated[Optional[float], typer.Option("--ttft-limit", help="Capacity: max time to first token [s].")] = None,
+        prefill_gpus: Annotated[Optional[float], typer.Option("--prefill-gpus", help="Disaggregated: GPUs that only prefill (with --decode-gpus).")] = None,
+        decode_gpus: Annotated[Optional[float], typer.Option("--decode-gpus", help="Disaggregated: GPUs that only decode (with --prefill-gpus).")] = None,
+        prefill_tp: Annotated[Optional[float], typer.Option("--prefill-tp", help="Prefill pool's tensor-parallel GPUs per replica (default: --tp, else the pool within one node).")] = None,
+        prefill_ep: Annotated[Optional[float], typer.Option("--prefill-ep", help="Prefill pool's expert parallel (default: --ep).")] = None,
+        prefill_dp_attention: Annotated[Optional[bool], typer.Option("--prefill-dp-attention/--no-prefill-dp-attention", help="Prefill pool's attention data parallel (default: --dp-attention).")] = None,
+        decode_tp: Annotated[Optional[float], typer.Option("--decode-tp", help="Decode pool's tensor-parallel GPUs per replica (default: --tp, else the pool within one node).")] = None,
+        decode_ep: Annotated[Optional[float], typer.Option("--decode-ep", help="Decode pool's expert parallel (default: --ep).")] = None,
+        decode_dp_attention: Annotated[Optional[bool], typer.Option("--decode-dp-attention/--no-decode-dp-attention", help="Decode pool's attention data parallel (default: --dp-attention).")] = None,
+        decode_batch: Annotated[Optional[float], typer.Option("--decode-batch", help="Sequences per decode replica (default: the largest that fits).")] = None,
+        two_batch_overlap: Annotated[bool, typer.Option("--two-batch-overlap", help="Disaggregated pools overlap communication with computation (two micro-batches).")] = False,
         snapshot: SnapshotOpt = None,
         max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
@@ -73,7 +83,10 @@ def register(app: typer.Typer) -> None:
             input_tokens=input_tokens, output_tokens=output_tokens, batch=batch, mode=mode, price=price,
             provider=provider, tier=tier, utilization=utilization, measured=measured,
             reasoning_multiplier=reasoning_multiplier, cache_hit_rate=cache_hit_rate,
-            requests_per_second=requests_per_second, tpot_limit=tpot_limit, ttft_limit=ttft_limit)
+            requests_per_second=requests_per_second, tpot_limit=tpot_limit, ttft_limit=ttft_limit,
+            prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, prefill_tp=prefill_tp, prefill_ep=prefill_ep,
+            prefill_dp_attention=prefill_dp_attention, decode_tp=decode_tp, decode_ep=decode_ep,
+            decode_dp_attention=decode_dp_attention, decode_batch=decode_batch, two_batch_overlap=two_batch_overlap)
         how = serve_mode(req)
         res = run(req)
         if json_out:
@@ -87,6 +100,9 @@ def register(app: typer.Typer) -> None:
                 ("replicas", cap.replicas, ""), ("GPUs", cap.gpus, ""),
                 ("USD per month", cap.usd_per_month, "USD"),
             ])
+            return
+        if getattr(res, "prefill_gpus", 0):
+            _render_disaggregated(res)
             return
         if how in ("measured", "model"):
             def band(low, high, unit=""):
@@ -141,3 +157,38 @@ def register(app: typer.Typer) -> None:
             ("USD per million output tokens", res.usd_per_million_output_tokens, "USD"),
             ("USD per million input tokens", res.usd_per_million_input_tokens, "USD"),
         ])
+
+
+def _render_disaggregated(res) -> None:
+    """Both pools and the pair, then the assumptions."""
+    from billshape.cli._common import render
+
+    def pool(label, gpus, t, e, dp):
+        return (label, f"{gpus} GPUs ({gpus / res.gpus_per_node:g} nodes), TP {t}, EP {e}, attention DP "
+                f"{'yes' if dp else 'no'}", "")
+
+    rows = [
+        pool("prefill pool", res.prefill_gpus, res.prefill_tensor_parallel, res.prefill_expert_parallel,
+             res.prefill_attention_dp),
+        ("  input tokens/s (pool, per node)", f"{res.prefill_input_tokens_per_second:,.0f} "
+         f"({res.prefill_input_tokens_per_second_per_node:,.0f})", ""),
+        ("  prompts per forward / forward", f"{res.prefill_batch:,.1f} / {res.prefill_seconds:.4g} s", ""),
+        pool("decode pool", res.decode_gpus, res.decode_tensor_parallel, res.decode_expert_parallel,
+             res.decode_attention_dp),
+        ("  output tokens/s (pool, per node)", f"{res.decode_output_tokens_per_second:,.0f} "
+         f"({res.decode_output_tokens_per_second_per_node:,.0f})", ""),
+        ("  batch / max batch per replica", f"{res.decode_batch:,} / {res.decode_max_batch:,}", ""),
+        ("KV transfer per request", f"{res.kv_transfer_bytes_per_request / 1e6:,.1f} MB in {res.kv_transfer_seconds:.4g} s "
+         f"({res.kv_transfer_fabric_share:.1%} of the fabric)", ""),
+        ("pair: output tokens/s", res.output_tokens_per_second, ""),
+        ("pair: input tokens/s", res.input_tokens_per_second, ""),
+        ("bound by", f"{res.bound_pool} pool" if res.bound_pool != "kv-transfer" else "KV transfer", ""),
+        ("prefill / decode GPUs (balanced)", f"{res.pool_ratio:.3g} ({res.balanced_prefill_gpus_per_decode_gpu:.3g} "
+         "for this traffic)", ""),
+        ("TTFT", res.ttft_seconds, "s"), ("TPOT", res.tpot_seconds, "s"),
+        ("engine", res.engine + (" (extrapolated)" if res.extrapolated else ""), ""),
+    ]
+    if res.usd_per_million_output_tokens is not None:
+        rows += [("USD per million output tokens", res.usd_per_million_output_tokens, "USD"),
+                 ("USD per million input tokens", res.usd_per_million_input_tokens, "USD")]
+    render(res, f"Serving {res.model} on {res.gpus:g} x {res.gpu}, disaggregated", rows)
