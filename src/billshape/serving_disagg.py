@@ -328,7 +328,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     (at least its ``ep``). Call it through :func:`billshape.serving.serve` with ``prefill_gpus`` and
     ``decode_gpus``."""
     from billshape import _validate as v
-    from billshape import catalog, inference
+    from billshape import catalog
     from billshape.errors import BillshapeInputError
     from billshape.results import derived, user
     from billshape.serving import _attach_cost, _internode, serve
@@ -355,8 +355,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     for pool in ("prefill", "decode"):
         n = counts[pool]
         par = {k: given[pool][k] if given[pool][k] is not None else shared[k] for k in POOL_FIELDS}
-        tp_given = par["tp"] is not None
-        if not tp_given:
+        if par["tp"] is None:
             par["tp"] = max(int(par["ep"] or 1), min(n, gpn))
         try:
             est = serve(model=model, gpu=gpu, gpus=n, tp=par["tp"], precision=precision, kv_precision=kv_precision,
@@ -366,7 +365,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
                         cache_hit_rate=cache_hit_rate, lengths=lengths)
         except BillshapeInputError as exc:
             raise _pool_error(exc, pool) from None
-        pools[pool] = {"par": par, "tp_given": tp_given, "est": est}
+        pools[pool] = {"par": par, "est": est}
     base = pools["decode"]["est"]
     arch_name, precision, kv_precision = base.model, base.precision, base.kv_precision
     from billshape.serving_catalog import architecture, arch_class, engine_profile, efficiencies, gpu_generation
