@@ -154,6 +154,11 @@ class ServeRequest(Request):
     requests_per_second: Optional[float] = None
     tpot_limit: Optional[float] = None  # seconds
     ttft_limit: Optional[float] = None  # seconds
+    pp: Optional[float] = None  # pipeline-parallel stages per replica (gpus = tp x pp x replicas)
+    speculative: Optional[str] = None  # mtp, eagle or draft
+    draft_tokens: Optional[float] = None
+    acceptance: Optional[float] = None  # per-token acceptance rate in [0, 1)
+    draft_model: Optional[str] = None  # with speculative "draft": a catalog architecture
 
 
 class BreakevenRequest(Request):

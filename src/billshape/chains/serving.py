@@ -54,6 +54,11 @@ def run(req: ServeRequest) -> Any:
     if req.tokens_per_second is not None:
         raise BillshapeInputError("tokens_per_second", req.tokens_per_second,
                                   "omitted with `model`/`measured` (the throughput is modeled or measured)")
+    if how in ("capacity", "measured"):
+        for name in ("pp", "speculative", "draft_tokens", "acceptance", "draft_model"):
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "omitted with `requests_per_second`/`measured` "
+                                          "(pipeline and speculative deployments are modeled with `model` only)")
     if how == "capacity":
         if req.model is None or req.gpu is None:
             raise BillshapeInputError("model" if req.model is None else "gpu", None, "required with `requests_per_second`")
@@ -79,4 +84,5 @@ def run(req: ServeRequest) -> Any:
                          reasoning_multiplier=req.reasoning_multiplier, cache_hit_rate=req.cache_hit_rate,
                          ep=req.ep, dp_attention=req.dp_attention, engine=req.engine,
                          redundant_experts=req.redundant_experts, lengths=req.lengths, requests=req.requests,
-                         arrival=req.arrival)
+                         arrival=req.arrival, pp=req.pp, speculative=req.speculative,
+                         draft_tokens=req.draft_tokens, acceptance=req.acceptance, draft_model=req.draft_model)
