@@ -490,19 +490,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if cache_hit_rate:
         assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "cache_hit_rate"))
     assumptions += dep.assumptions
-    extra = {}
-    if dep.active:
-        extra = dict(pipeline_parallel=dep.pp, speculative=dep.speculative, draft_tokens=dep.draft_tokens,
-                     acceptance=dep.acceptance, draft_model=dep.draft_model, tokens_per_step=dep.tokens_per_step)
-        if dep.pp > 1:
-            extra["pipeline_bubble"] = float(r["pipeline_bubble"]) if "pipeline_bubble" in r else None
-        if dep.speculative is not None:
-            without = serve(**{**call, "speculative": None, "draft_tokens": None, "acceptance": None,
-                               "draft_model": None, "price": None, "provider": None, "tier": None})
-            extra["speculative_speedup"] = dec_tps / without.decode_tokens_per_second
-            assumptions.append(derived("speculative speedup", extra["speculative_speedup"], "x decode tokens/s",
-                                       "decode tokens/s over the same deployment without speculative decoding "
-                                       f"({without.decode_tokens_per_second:,.0f}, its own batch {without.batch})"))
+    extra = dep.estimate_fields(r, dec_tps, assumptions, lambda: serve(**{
+        **call, "speculative": None, "draft_tokens": None, "acceptance": None, "draft_model": None, "price": None,
+        "provider": None, "tier": None}))
     est = (DeploymentServeEstimate if dep.active else ServeEstimate)(
         model=arch.name, gpu=acc.name, gpus=gpus, tensor_parallel=tp, replicas=replicas,
         precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),

@@ -231,6 +231,25 @@ class Deployment:
     def active(self) -> bool:
         return self.pp > 1 or self.speculative is not None
 
+    def estimate_fields(self, r: dict[str, Any], decode_tokens_per_second: float, assumptions: list[Assumption],
+                        without) -> dict[str, Any]:
+        """The :class:`billshape.serving.DeploymentServeEstimate` fields ({} when inactive); ``without()`` is the
+        same deployment's estimate without speculation (for ``speculative_speedup``, whose assumption is appended)."""
+        if not self.active:
+            return {}
+        out: dict[str, Any] = dict(pipeline_parallel=self.pp, speculative=self.speculative,
+                                   draft_tokens=self.draft_tokens, acceptance=self.acceptance,
+                                   draft_model=self.draft_model, tokens_per_step=self.tokens_per_step)
+        if self.pp > 1 and "pipeline_bubble" in r:
+            out["pipeline_bubble"] = float(r["pipeline_bubble"])
+        if self.speculative is not None:
+            base = without()
+            out["speculative_speedup"] = decode_tokens_per_second / base.decode_tokens_per_second
+            assumptions.append(derived("speculative speedup", out["speculative_speedup"], "x decode tokens/s",
+                                       "decode tokens/s over the same deployment without speculative decoding "
+                                       f"({base.decode_tokens_per_second:,.0f}, its own batch {base.batch})"))
+        return out
+
 
 def speculative_inputs(method: str, arch: Architecture, acc, precision: str, kv_precision: str, draft_tokens,
                        acceptance, draft: Architecture | None = None, dp_attention: bool = False) -> dict[str, Any]:
