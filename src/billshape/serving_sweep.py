@@ -468,7 +468,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                     continue
                 one = {k: (x[pos] if isinstance(x, np.ndarray) and x.shape == rows.shape else x)
                        for k, x in common.items() if k not in ("input_tokens", "output_tokens", "mode")}
-                reps = int(g_c[j] // t_c[j])
+                reps = int(g_c[j] // (t_c[j] * n_pp[j]))
                 if j in dists:
                     i_s, o_s = dists[j].input_tokens, dists[j].output_tokens
                 else:
