@@ -25,6 +25,7 @@ LAYERS = {
     "billshape.serving_roofline": 2, "billshape.serving_measured": 2, "billshape.serving_readers": 2,
     "billshape.serving_sweep": 2, "billshape.fleet": 2, "billshape.serving_lengths": 2,
     "billshape.serving_disagg": 2,
+    "billshape.serving_pipeline": 2,
     "billshape.chains": 3, "billshape.plan": 3, "billshape.scenario": 3, "billshape.usage": 3,
     "billshape.present": 4, "billshape.report": 4,
     "billshape.cli": 5, "billshape.app": 5,

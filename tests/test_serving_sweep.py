@@ -193,3 +193,61 @@ def test_benchmark_runs_at_toy_size():
     out = json.loads(proc.stdout)
     assert out["cases"] == 400 and out["max_rel_diff_vs_serve"] < 1e-9 and out["refusal_mismatches"] == 0
     assert 0 < out["valid_share"] < 1 and out["sweep_seconds"] > 0 and out["ratio_scalar_over_sweep"] > 0
+
+
+# issue 12 item 3: pipeline parallelism and speculative decoding, drawn like the rest and compared with serve
+deploy_config = st.fixed_dictionaries({
+    "gpus": st.sampled_from([1, 2, 4, 8, 16, 3]),
+    "tp": st.sampled_from([None, 1, 2, 4, 8]),
+    "input_tokens": st.integers(1, 20_000),
+    "output_tokens": st.integers(1, 4_000),
+    "batch": st.one_of(st.none(), st.integers(1, 2000)),
+    "ep": st.sampled_from([None, None, 1, 2, 8]),
+    "engine": st.sampled_from([None, "vllm"]),
+    "pp": st.sampled_from([None, 1, 2, 3, 4, 0, 1.5, 200]),
+    "draft_tokens": st.sampled_from([None, 1, 3, 0, 17]),
+    "acceptance": st.sampled_from([None, 0.0, 0.6, 0.9, 1.0]),
+    "requests": st.sampled_from([None, None, 40, 300]),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from(SETUPS[:4]), configs=st.lists(deploy_config, min_size=1, max_size=6),
+       spec=st.sampled_from([None, None, "mtp", "eagle", ("draft", "llama-3.1-8b")]), dp=st.booleans(),
+       mode=st.sampled_from([None, "max-load"]), traffic=st.sampled_from([(None, None), ("burst", None),
+                                                                          ("burst", "sharegpt")]))
+def test_sweep_matches_serve_with_pipeline_and_speculative(setup, configs, spec, dp, mode, traffic):
+    model, gpu, precision = setup
+    method, draft = spec if isinstance(spec, tuple) else (spec, None)
+    scalars = dict(speculative=method, draft_model=draft, dp_attention=dp, mode=mode, price=2.0,
+                   arrival=traffic[0], lengths=traffic[1])
+    s = sweep(model=model, gpu=gpu, precision=precision, **{k: [c[k] for c in configs] for k in configs[0]},
+              **scalars)
+    for j, c in enumerate(configs):
+        try:
+            est = serving.serve(model=model, gpu=gpu, precision=precision,
+                                batch="max" if c["batch"] is None else c["batch"],
+                                **{k: x for k, x in c.items() if k != "batch"}, **scalars)
+        except BillshapeInputError as exc:
+            assert not s.valid[j], (c, exc.message)
+            assert s.field[j] == exc.field, (c, exc.message, s.reason[j])
+            continue
+        assert s.valid[j], (c, s.field[j], s.reason[j])
+        for k in (*COMPARED, "tokens_per_step", "speculative_speedup", "pipeline_bubble"):
+            want = getattr(est, k, None)
+            if want is None:
+                assert math.isnan(s.columns[k][j]), (c, k)
+                continue
+            assert s.columns[k][j] == pytest.approx(want, rel=1e-9, abs=0), (c, k)
+
+
+def test_pipeline_and_speculative_bursts_match_serve():
+    # a burst's requests split over gpus / (tp x pp) replicas, and speculative steps, as serve runs them
+    for kw in (dict(pp=2, tp=4, gpus=8), dict(pp=2, tp=2, gpus=8), dict(speculative="eagle", draft_tokens=2, gpus=8)):
+        est = serving.serve(model="llama-3.1-70b", gpu="h100", precision="fp8", lengths="sharegpt", arrival="burst",
+                            requests=300, **kw)
+        s = sweep(model="llama-3.1-70b", gpu="h100", precision="fp8", lengths="sharegpt", arrival="burst",
+                  requests=[300], **{k: (x if k == "speculative" else [x]) for k, x in kw.items()})
+        assert s.valid[0] and s.replicas[0] == est.replicas
+        assert s.output_tokens_per_second[0] == pytest.approx(est.output_tokens_per_second, rel=1e-9)
+        assert s.makespan_seconds[0] == pytest.approx(est.makespan_seconds, rel=1e-9)

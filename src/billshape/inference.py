@@ -618,3 +618,52 @@ def max_batch(memory_bytes, weight_bytes_total, kv_bytes_per_token, context_toke
     free = np.asarray(memory_fraction, dtype=float) * np.asarray(memory_bytes, dtype=float) - np.asarray(
         weight_bytes_total, dtype=float)
     return np.floor(free / (np.asarray(kv_bytes_per_token, dtype=float) * np.asarray(context_tokens, dtype=float)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deployments: pipeline parallelism and speculative decoding (composed in ``billshape.serving_pipeline``)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def speculative_tokens_per_step(acceptance, draft_tokens):
+    r"""Expected tokens a speculative-decoding step emits: :math:`E = (1 - A^{K+1}) / (1 - A)`.
+
+    ``K`` draft tokens are verified in one target pass; the first rejected draft is replaced by the target's own
+    token and the rest are dropped, so a step emits between 1 and K+1 tokens. With a per-position acceptance
+    rate A, independent and identical across positions (the i.i.d. assumption of Leviathan et al.), the number
+    accepted before the first rejection is a truncated geometric variable and
+
+    .. math::
+
+        E = \sum_{j=0}^{K} A^j = \frac{1 - A^{K+1}}{1 - A} \quad (E = K + 1 \text{ at } A = 1)
+
+    Parameters
+    ----------
+    acceptance : numeric
+        Per-position acceptance rate A in [0, 1] [unitless].
+    draft_tokens : numeric
+        Draft tokens verified per step K [count], >= 0.
+
+    Returns
+    -------
+    numeric
+        Tokens per verification step [tokens], in [1, K+1], increasing in A and in K.
+
+    References
+    ----------
+    .. [1] Leviathan, Kalman, Matias, "Fast Inference from Transformers via Speculative Decoding", ICML 2023,
+           arXiv:2211.17192, equation (1) (expected tokens per step with acceptance rate alpha, i.i.d.).
+
+    Examples
+    --------
+    DeepSeek-V3's MTP (one draft token, 85 % acceptance of the second token) emits 1.85 tokens per step:
+
+    >>> round(float(speculative_tokens_per_step(0.85, 1)), 4)
+    1.85
+    """
+    a = np.clip(np.asarray(acceptance, dtype=float), 0.0, 1.0)
+    k = np.asarray(draft_tokens, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = (1.0 - np.power(a, k + 1.0)) / (1.0 - a)
+    return np.where(a >= 1.0, k + 1.0, e)
+

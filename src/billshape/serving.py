@@ -113,6 +113,21 @@ class ServeEstimate(Result):
     usd_per_million_input_tokens_high: float | None = None
 
 
+class DeploymentServeEstimate(ServeEstimate):
+    """A :class:`ServeEstimate` of a pipelined (``pipeline_parallel`` stages, ``pipeline_bubble``: idle share of the
+    busiest stage) and/or speculative deployment (``speculative``, ``draft_tokens``, ``acceptance``,
+    ``tokens_per_step``, ``speculative_speedup``: decode tokens/s over the same deployment without it)."""
+
+    pipeline_parallel: int = 1
+    pipeline_bubble: float | None = None
+    speculative: str | None = None
+    draft_tokens: int | None = None
+    acceptance: float | None = None
+    draft_model: str | None = None
+    tokens_per_step: float | None = None
+    speculative_speedup: float | None = None
+
+
 class MeasuredServeEstimate(ServeEstimate):
     """A :class:`ServeEstimate` from a measured benchmark file: which tool wrote it (``measured_source``) and the
     engine and version it measured, where the file says (``None`` where it does not)."""
@@ -205,7 +220,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           prefill_gpus: float | None = None, decode_gpus: float | None = None, prefill_tp: float | None = None,
           prefill_ep: float | None = None, prefill_dp_attention: bool | None = None, decode_tp: float | None = None,
           decode_ep: float | None = None, decode_dp_attention: bool | None = None, decode_batch: float | None = None,
-          two_batch_overlap: bool = False) -> ServeEstimate:
+          two_batch_overlap: bool = False,
+          pp: float | None = None, speculative: str | None = None, draft_tokens: float | None = None,
+          acceptance: float | None = None, draft_model: str | None = None) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
 
     ``tp`` (tensor parallelism) defaults to ``gpus``; ``gpus / tp`` data-parallel replicas serve side by side.
@@ -238,8 +255,15 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     replica (default: the largest that fits); ``two_batch_overlap`` overlaps each pool's communication with its
     computation. Returns a :class:`billshape.serving_disagg.DisaggregatedServeEstimate`
     (:func:`billshape.serving_disagg.serve_disaggregated`).
+
+    ``pp`` N (pipeline parallelism): each replica is N stages of ``tp`` GPUs (``gpus`` = tp x pp x replicas).
+    ``speculative`` (``mtp``, ``eagle``, ``draft`` with ``draft_model``) with ``draft_tokens`` K and ``acceptance``
+    A (defaults from ``data/serving_speculative.csv`` where published): a step verifies K draft tokens and emits
+    (1 - A^(K+1)) / (1 - A) tokens. Both return a :class:`DeploymentServeEstimate`
+    (:mod:`billshape.serving_pipeline`).
     """
     from billshape.estimates import rental_price
+    from billshape.serving_pipeline import check_pp
 
     pool_args = dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, prefill_dp_attention=prefill_dp_attention,
                      decode_tp=decode_tp, decode_ep=decode_ep, decode_dp_attention=decode_dp_attention,
@@ -251,6 +275,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
             raise BillshapeInputError(name, value, "omitted without `prefill_gpus` and `decode_gpus` (a setting of "
                                       "a disaggregated deployment's pools)")
 
+    call = {k: x for k, x in locals().items()
+            if k not in ("rental_price", "check_pp", "pool_args", "name", "value")}
     arch = architecture(model)
     acc = catalog.gpu(gpu)
     prov: dict[str, Assumption] = {}  # provenance of the deployment inputs: user input, derived or catalog default
@@ -304,14 +330,18 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
             raise BillshapeInputError("gpus", gpus, "a whole number of GPUs")
         gpus = int(gpus)
         prov["gpus"] = user("GPUs", gpus, "GPUs", "gpus")
+    pp_n = check_pp(arch, pp)
     if tp is None:
-        tp = gpus
+        if gpus % pp_n != 0:
+            raise BillshapeInputError("pp", pp, f"a whole divisor of `gpus` ({gpus}): gpus = tp x pp x replicas")
+        tp = gpus // pp_n
         prov["tp"] = derived("tensor parallel", tp, "GPUs", "one replica over all `gpus` (`tp` not given)")
         tp_field = "gpus"
     else:
         v.positive("tp", tp, v.MAX_COUNT)
-        if float(tp) != int(tp) or gpus % int(tp) != 0:
-            raise BillshapeInputError("tp", tp, f"a whole divisor of `gpus` ({gpus})")
+        if float(tp) != int(tp) or gpus % (int(tp) * pp_n) != 0:
+            raise BillshapeInputError("tp", tp, f"a whole divisor of `gpus` ({gpus})" + (
+                "" if pp_n == 1 else f" / `pp` ({pp_n}): gpus = tp x pp x replicas"))
         tp = int(tp)
         prov["tp"] = user("tensor parallel", tp, "GPUs", "tp")
         tp_field = "tp"
@@ -365,23 +395,32 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         par["redundant_experts"] = float(redundant_experts)
         par["expert_load_cv"] = eff_rows["eplb_expert_load_cv"].value
     internode = _internode(acc, ep)
+    from billshape.serving_pipeline import deployment, deployment_roofline
+
+    gpn = 72.0 if acc.name.lower().startswith(_RACK_SCALE) else internode_rows()[0].value
+    dep = deployment(arch, acc, precision, kv_precision, tp, pp=pp, speculative=speculative,
+                     draft_tokens=draft_tokens, acceptance=acceptance, draft_model=draft_model,
+                     dp_attention=bool(dp_attention), internode=(gpn, internode_rows()[1].value))
+    rl = (lambda **kw: deployment_roofline(**dep.roofline_kw, **kw)) if dep.active else roofline
     if internode:
         par.update(internode)
-    r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
+    r = rl(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len, batch=b_req, mode=mode,
                  kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                  max_batch_cap=cap, **par, **eff)
     w_total = float(r["weight_bytes"])
-    mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
+    mem_gpus = float(tp) * dep.memory_factor if dep.pp > 1 else float(tp)
+    kv_held = (hw["kv_bytes_per_token"] + dep.extra_kv_bytes_per_token) * kv_rep
+    mem_replica = mem_gpus * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
     ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
-    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"] * kv_rep,
+    fits = float(inference.max_batch(mem_gpus * acc.memory_bytes, w_total, kv_held,
                                      ctx_hold, eff_rows["kv_memory_fraction"].value))
     if w_total >= mem_replica or fits < 1:
         per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
-        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * kv_rep * ctx_hold) / per_gpu_usable)) + 1
+        need = int(math.floor((w_total + kv_held * ctx_hold) / per_gpu_usable)) + 1
         nxt = arch.next_valid_tensor_parallel(need)
         suggestion = (f"`tp` {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
                       if nxt is not None else f"more than its {arch.heads:g} attention heads allow in one tensor-parallel "
-                      "group (pipeline parallelism is not modeled)")
+                      "group (add pipeline stages: `pp`)")
         raise BillshapeInputError(
             "gpus", gpus, f"enough memory: {arch.name} at {precision} ({w_total / 1e9:,.0f} GB of weights plus one "
             f"sequence's KV cache) needs at least {need} {acc.name} GPUs in a tensor-parallel group: {suggestion}")
@@ -389,11 +428,11 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         raise BillshapeInputError("batch", int(b_req), f"<= {int(fits)}: the largest batch whose KV cache fits at "
                                   f"{input_tokens:g}+{out_len:g} tokens (or `batch` max)")
     if b_req is None:
-        r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
+        r = rl(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                      batch=min(fits, cap), mode=mode,
                      kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                      max_batch_cap=cap, **par, **eff)
-    replicas = gpus // tp
+    replicas = gpus // (tp * pp_n)
     makespan = None
     if arrival == "burst":
         from billshape.serving_lengths import burst
@@ -405,7 +444,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         i_s, o_s = i_s[0::replicas], o_s[0::replicas]  # the first replica's share (round robin): the busiest
         common = dict(**hw, tensor_parallel=float(tp), kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                       max_batch_cap=cap, **par, **eff)
-        r = burst(roofline, common, np.maximum(i_s * (1.0 - float(cache_hit_rate)), 1.0),
+        r = burst(rl, common, np.maximum(i_s * (1.0 - float(cache_hit_rate)), 1.0),
                   o_s * float(reasoning_multiplier), cap)
         r["step_seconds"] = r["tpot_seconds"]
         makespan = float(r["makespan_seconds"])
@@ -472,7 +511,11 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:
         assumptions.append(user("prompt-cache hit rate", float(cache_hit_rate), None, "cache_hit_rate"))
-    est = ServeEstimate(
+    assumptions += dep.assumptions
+    extra = dep.estimate_fields(r, dec_tps, assumptions, lambda: serve(**{
+        **call, "speculative": None, "draft_tokens": None, "acceptance": None, "draft_model": None, "price": None,
+        "provider": None, "tier": None}))
+    est = (DeploymentServeEstimate if dep.active else ServeEstimate)(
         model=arch.name, gpu=acc.name, gpus=gpus, tensor_parallel=tp, replicas=replicas,
         precision=precision, kv_precision=kv_precision, mode=mode, input_tokens=float(input_tokens),
         output_tokens=float(output_tokens), batch=int(r["batch"]), max_batch=int(fits),
@@ -486,7 +529,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         redundant_experts=redundant_experts, arrival=arrival, requests=n_req,
         lengths=None if dist is None else dist.name, makespan_seconds=makespan,
         output_tokens_per_second_low=out_tps * lo.value, output_tokens_per_second_high=out_tps * hi.value,
-        input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value,
+        input_tokens_per_second_low=in_tps * lo.value, input_tokens_per_second_high=in_tps * hi.value, **extra,
     )
     if price is not None or provider is not None:
         _attach_cost(est, price, provider, tier, utilization, in_tps, dec_tps, (lo.value, hi.value))
@@ -504,6 +547,10 @@ def _disaggregated(args: dict[str, Any], pool_args: dict[str, Any]) -> ServeEsti
     if args["batch"] is not None and str(args["batch"]).strip().lower() != "max" or args["mode"] not in (None, "max-load"):
         raise BillshapeInputError("batch", args["batch"] if args["mode"] is None else args["mode"],
                                   "max with `prefill_gpus`/`decode_gpus` (give `decode_batch` for the decode pool)")
+    for name in ("pp", "speculative", "draft_tokens", "acceptance", "draft_model"):
+        if args[name] is not None and not (name == "pp" and float(args[name]) == 1):
+            raise BillshapeInputError(name, args[name], "omitted with `prefill_gpus`/`decode_gpus` (pipeline "
+                                      "parallelism and speculative decoding are not modeled for disaggregated pools)")
     if args["requests"] is not None or (args["arrival"] or "steady") != "steady":
         raise BillshapeInputError("arrival", args["arrival"], "steady with `prefill_gpus`/`decode_gpus` (bursts are "
                                   "not modeled for disaggregated deployments)")

@@ -37,15 +37,18 @@ from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISI
                                        MOE_EFFICIENCY_NAMES, _engine_key,
                                        arch_class, architecture, efficiencies, engine_profile, gpu_generation)
 from billshape.serving_lengths import ARRIVALS, burst, length_distribution
+from billshape.serving_pipeline import (MAX_DRAFT_TOKENS, SPECULATIVE_METHODS, deployment_roofline, memory_gpus,
+                                        speculative_inputs, speculative_rows)
 from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
            "tpot_seconds", "batch", "max_batch", "replicas", "memory_bound", "usd_per_hour",
-           "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request", "makespan_seconds")
+           "usd_per_million_output_tokens", "usd_per_million_input_tokens", "usd_per_request", "makespan_seconds",
+           "tokens_per_step", "speculative_speedup", "pipeline_bubble")
 #: the configuration columns of a sweep
 CONFIG = ("model", "gpu", "precision", "kv_precision", "gpus", "tp", "ep", "input_tokens", "output_tokens",
-          "requested_batch", "mode", "engine", "redundant_experts", "requests")
+          "requested_batch", "mode", "engine", "redundant_experts", "requests", "pp", "draft_tokens", "acceptance")
 
 
 @dataclasses.dataclass
@@ -121,7 +124,9 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
           tier: str | None = None, utilization: float | None = None,
           efficiency: dict[str, float] | None = None, engine: Any = None, redundant_experts: Any = None,
           lengths: str | None = None, requests: Any = None, arrival: str | None = None,
-          prefill_gpus: Any = None, decode_gpus: Any = None) -> Sweep:
+          prefill_gpus: Any = None, decode_gpus: Any = None,
+          pp: Any = None, speculative: str | None = None, draft_tokens: Any = None, acceptance: Any = None,
+          draft_model: str | None = None) -> Sweep:
     """:func:`billshape.serving.serve` for every configuration of the broadcast arrays ``gpus``, ``tp``,
     ``input_tokens``, ``output_tokens``, ``batch``, ``ep``, ``redundant_experts`` and ``engine``.
 
@@ -157,6 +162,13 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         As ``serve`` (one value for the whole sweep).
     price, provider, tier, utilization
         As ``serve``: with ``price`` [USD/GPU-hour] or ``provider`` the cost columns are filled, else NaN.
+
+    pp : array_like, optional
+        Pipeline-parallel stages per replica (``gpus`` = tp x pp x replicas); default 1.
+    speculative, draft_model : str, optional
+        As ``serve`` (one value for the whole sweep).
+    draft_tokens, acceptance : array_like, optional
+        As ``serve``, per configuration (None/NaN entries: the method's catalog default where there is one).
 
     Returns
     -------
@@ -197,6 +209,13 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     if arrival not in ARRIVALS:
         raise unknown_name("arrival", arrival, ARRIVALS)
     hw = hardware_inputs(arch, acc, precision, kv_precision)  # raises for an unknown kv_precision or FP8 on an A100
+    spec_rows = speculative_rows()
+    method = None if speculative is None else str(speculative).strip().lower()
+    if method is not None and method not in SPECULATIVE_METHODS:
+        raise unknown_name("speculative", speculative, SPECULATIVE_METHODS)
+    draft_arch = None
+    if method is not None and draft_model is not None and method == "draft":
+        draft_arch = architecture(draft_model)
     pricing = price is not None or provider is not None
     if pricing:
         rate, price_assumption = rental_price(acc.name, price, provider, tier)
@@ -214,10 +233,13 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     g_in = _array(int(eff_rows["default_gpus"].value) if gpus is None else gpus, "gpus")
     i_in = _array(eff_rows["default_input_tokens"].value if input_tokens is None else input_tokens, "input_tokens")
     o_in = _array(eff_rows["default_output_tokens"].value if output_tokens is None else output_tokens, "output_tokens")
-    g, t_raw, i_len, o_len, b_raw, e_raw, r_raw, eng, q_raw = (np.ravel(a).copy() for a in np.broadcast_arrays(
-        g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep"),
-        _array(0 if redundant_experts is None else redundant_experts, "redundant_experts"), eng_in,
-        _array(requests, "requests")))
+    g, t_raw, i_len, o_len, b_raw, e_raw, r_raw, eng, q_raw, p_raw, k_raw, a_raw = (
+        np.ravel(a).copy() for a in np.broadcast_arrays(
+            g_in, _array(tp, "tp"), i_in, o_in, _array(batch, "batch"), _array(1 if ep is None else ep, "ep"),
+            _array(0 if redundant_experts is None else redundant_experts, "redundant_experts"), eng_in,
+            _array(requests, "requests"), _array(pp, "pp"), _array(draft_tokens, "draft_tokens"),
+            _array(acceptance, "acceptance")))
+    i_in_row, o_in_row = i_len.copy(), o_len.copy()  # the lengths as given (before defaults and distributions)
     # None (NaN) entries take serve's defaults
     g = np.where(np.isnan(g), float(int(eff_rows["default_gpus"].value)), g)
     i_len = np.where(np.isnan(i_len), float(eff_rows["default_input_tokens"].value), i_len)
@@ -273,13 +295,20 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
             fail(np.maximum(i_len + o_len * rm, longest) > arch.max_context_tokens, "input_tokens/output_tokens",
                  f"longer than {arch.name}'s context window ({arch.max_context_tokens:,.0f} tokens)")
     fail(~in_range(g, v.MAX_COUNT) | (np.floor(g) != g), "gpus", "gpus not a whole number in (0, 1e12]")
+    p_given = ~np.isnan(p_raw)
+    fail(p_given & ~(in_range(p_raw, v.MAX_COUNT) & whole(p_raw)), "pp", "pp not a whole number > 0")
+    fail(p_given & (p_raw > arch.layers), "pp", f"more pipeline stages than {arch.name}'s {arch.layers:g} layers")
+    n_pp = np.where(p_given & (field == ""), p_raw, 1.0)
     tp_given = np.isfinite(t_raw) | np.isinf(t_raw)
-    t = np.where(tp_given, t_raw, g)
+    fail(~tp_given & (field == "") & (np.fmod(np.where(field == "", g, 1.0), n_pp) != 0), "pp",
+         "pp not a whole divisor of gpus")
+    n_pp = np.where(field == "", n_pp, 1.0)
+    t = np.where(tp_given, t_raw, np.floor_divide(g, n_pp))
     ok_g = field == ""
     g_safe = np.where(ok_g, g, 1.0)
     t_whole = in_range(t, v.MAX_COUNT) & whole(t)
     t_safe = np.where(t_whole, t, 1.0)
-    divides = t_whole & (np.fmod(g_safe, t_safe) == 0)
+    divides = t_whole & (np.fmod(g_safe, t_safe * n_pp) == 0)
     fail(tp_given & ~(t_whole & divides), "tp", "tp not a whole divisor of gpus")
     heads, kv = int(arch.heads), int(arch.kv_heads)
     ti = t_safe.astype(np.int64)
@@ -309,6 +338,43 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     if mode is not None and mode != "max-load":
         fail(is_max, "mode", "batch max needs max-load mode")
     static = ~is_max & (mode in (None, "static"))
+    # pipeline and speculative choices, as serve's serving_pipeline.deployment checks them
+    if dp_attention:
+        fail(n_pp > 1, "pp", "pipeline stages with attention data parallelism")
+    k_given, a_given = ~np.isnan(k_raw), ~np.isnan(a_raw)
+    if method is None:
+        fail(k_given, "draft_tokens", "draft_tokens without speculative")
+        fail(a_given, "acceptance", "acceptance without speculative")
+        if draft_model is not None:
+            fail(np.ones(g.size, dtype=bool), "draft_model", "draft_model without speculative")
+        k_c, a_c = np.zeros(g.size), np.zeros(g.size)
+    else:
+        fail(n_pp > 1, "pp", "pipeline stages with speculative decoding")
+        k_row, a_row = spec_rows.get(f"{method}_draft_tokens"), spec_rows.get(f"{method}_acceptance")
+        if k_row is None:
+            fail(~k_given, "draft_tokens", f"speculative {method} needs draft_tokens")
+        fail(k_given & ~(in_range(k_raw, MAX_DRAFT_TOKENS) & whole(k_raw)), "draft_tokens",
+             f"draft_tokens not a whole number in [1, {MAX_DRAFT_TOKENS}]")
+        if a_row is None:
+            fail(~a_given, "acceptance", f"speculative {method} needs acceptance")
+        with np.errstate(invalid="ignore"):
+            fail(a_given & ~(np.isfinite(a_raw) & (a_raw >= 0) & (a_raw < 1)), "acceptance", "acceptance not in [0, 1)")
+        ok = field == ""
+        k_c = np.where(ok, np.where(k_given, k_raw, k_row.value if k_row is not None else 1.0), 1.0)
+        a_c = np.where(ok, np.where(a_given, a_raw, a_row.value if a_row is not None else 0.0), 0.0)
+        if method == "draft":
+            if draft_arch is None:
+                fail(np.ones(g.size, dtype=bool), "draft_model", "speculative draft needs draft_model")
+            else:
+                if draft_arch.params_active >= arch.params_active:
+                    fail(np.ones(g.size, dtype=bool), "draft_model", "draft model not smaller than the target")
+                if not dp_attention:
+                    dti = np.where(field == "", t, 1.0).astype(np.int64)
+                    ok_d = (int(draft_arch.heads) % dti == 0) & ((int(draft_arch.kv_heads) % dti == 0)
+                                                                 | (dti % int(draft_arch.kv_heads) == 0))
+                    fail(~ok_d, "draft_model", "the draft model's heads do not split over tp")
+        elif draft_model is not None:
+            fail(np.ones(g.size, dtype=bool), "draft_model", "draft_model without speculative draft")
 
     # ---- placeholders on the rows already invalid, then memory ----
     pre = field == ""
@@ -331,8 +397,26 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     wide = e_c > gpn
     dp_eff = bool(dp_attention) & (use_ep | (t_c > 1))
     # one roofline call per group of the scalar switches: engine, batching mode, EP, attention-DP, inter-node
-    code = np.unique(np.stack([np.searchsorted(sorted(profiles), eng.astype(str)), static, use_ep, dp_eff, wide]),
-                     axis=1, return_inverse=True)[1].ravel()
+    piped = n_pp > 1
+    code = np.unique(np.stack([np.searchsorted(sorted(profiles), eng.astype(str)), static, use_ep, dp_eff, wide,
+                               piped]), axis=1, return_inverse=True)[1].ravel()
+    spec = (None if method is None else
+            speculative_inputs(method, arch, acc, precision, kv_precision, k_c, a_c, draft_arch, bool(dp_attention)))
+    extra_kv = 0.0 if spec is None else spec["extra_kv_bytes_per_token"]
+    mem_t = np.where(piped, memory_gpus(t_c, arch.layers, n_pp), t_c)
+    link = {"gpus_per_node": gpn, "internode_bytes_per_second": internode_bw.value}
+    tps_step, bubble = np.full(n, np.nan), np.full(n, np.nan)
+
+    def deploy_fn(rows, j=None):
+        """The roofline of these rows (or of row j of them): plain, pipelined or speculative, as serve's."""
+        sel = slice(None) if j is None else j
+        if spec is not None:
+            one = {**spec, "draft_tokens": spec["draft_tokens"][rows][sel],
+                   "tokens_per_step": spec["tokens_per_step"][rows][sel]}
+            return lambda **kw: deployment_roofline(speculative=one, **kw)
+        if piped[rows[0]]:
+            return lambda **kw: deployment_roofline(pipeline_parallel=n_pp[rows][sel], pipeline_link=link, **kw)
+        return roofline
     res = {k: np.full(n, np.nan) for k in ("output_tokens_per_second", "input_tokens_per_second",
                                            "decode_tokens_per_second", "ttft_seconds", "step_seconds", "batch")}
     res["memory_bound"] = np.zeros(n, dtype=bool)
@@ -354,22 +438,28 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                       kv_replication=kv_rep[rows], redundant_experts=r_c[rows], **extra, **run_eff)
         # serve's first call: the requested batch (static or max-load with a number); max rows get theirs below
         explicit = ~is_max[rows]
-        r = roofline(batch=np.where(explicit, b_c[rows], 1.0), **common)
+        rl = deploy_fn(rows)
+        r = rl(batch=np.where(explicit, b_c[rows], 1.0), **common)
         wt = np.broadcast_to(np.asarray(r["weight_bytes"], dtype=float), rows.shape)
         # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
         ctx_hold = i_c[rows] + (out_len[rows] if s else out_len[rows] / 2.0)
-        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt, hw["kv_bytes_per_token"] * kv_rep[rows],
-                                           ctx_hold, frac), dtype=float)
+        f = np.asarray(inference.max_batch(mem_t[rows] * acc.memory_bytes, wt,
+                                           (hw["kv_bytes_per_token"] + extra_kv) * kv_rep[rows], ctx_hold, frac),
+                       dtype=float)
         fits[rows], w_total[rows] = f, wt
         if (~explicit).any():  # serve's second call, at the largest batch that fits (capped)
             chosen = np.where(explicit, b_c[rows], np.maximum(np.minimum(f, cap), 1.0))
-            r2 = roofline(batch=chosen, **common)
+            r2 = rl(batch=chosen, **common)
             r = {k: np.where(explicit, np.broadcast_to(r[k], rows.shape), np.broadcast_to(r2[k], rows.shape))
-                 if k in res else r[k] for k in r}
+                 if k in res or k in ("tokens_per_step", "pipeline_bubble") else r[k] for k in r}
         for k in res:
             res[k][rows] = np.broadcast_to(r[k], rows.shape)
+        if "tokens_per_step" in r:
+            tps_step[rows] = np.broadcast_to(r["tokens_per_step"], rows.shape)
+        if "pipeline_bubble" in r:
+            bubble[rows] = np.broadcast_to(r["pipeline_bubble"], rows.shape)
         burst_groups.append((rows, common, cap))
-    mem_replica = t_c * acc.memory_bytes * frac
+    mem_replica = mem_t * acc.memory_bytes * frac
     fail(pre & ((w_total >= mem_replica) | (fits < 1)), "gpus",
          f"not enough memory: {arch.name} at {precision} (weights plus one sequence's KV cache) does not fit the "
          f"tensor-parallel group of {acc.name}")
@@ -385,25 +475,27 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                     continue
                 one = {k: (x[pos] if isinstance(x, np.ndarray) and x.shape == rows.shape else x)
                        for k, x in common.items() if k not in ("input_tokens", "output_tokens", "mode")}
-                reps = int(g_c[j] // t_c[j])
+                reps = int(g_c[j] // (t_c[j] * n_pp[j]))
                 if j in dists:
                     i_s, o_s = dists[j].input_tokens, dists[j].output_tokens
                 else:
                     i_s, o_s = np.full(int(q_raw[j]), i_c[j]), np.full(int(q_raw[j]), o_c[j])
-                rb = burst(roofline, one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap)
+                rb = burst(deploy_fn(rows, pos), one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap)
                 for k in keys:
                     res[k][j] = rb[k]
                 res["step_seconds"][j] = rb["tpot_seconds"]
                 makespan[j] = rb["makespan_seconds"]
 
     # ---- deployment figures and cost ----
-    replicas = np.where(valid, np.floor_divide(g_c, t_c), np.nan)
+    replicas = np.where(valid, np.floor_divide(g_c, t_c * np.where(pre, n_pp, 1.0)), np.nan)
     cols: dict[str, np.ndarray] = {
         "model": np.full(n, arch.name, dtype=object), "gpu": np.full(n, acc.name, dtype=object),
         "precision": np.full(n, precision, dtype=object), "kv_precision": np.full(n, kv_precision, dtype=object),
         "gpus": g, "tp": t, "ep": e_raw, "input_tokens": i_len, "output_tokens": o_len, "requested_batch": b_raw,
         "mode": np.where(static, "static", "max-load").astype(object), "engine": eng,
-        "redundant_experts": r_raw, "requests": q_raw,
+        "redundant_experts": r_raw, "requests": q_raw, "pp": np.where(p_given, p_raw, 1.0),
+        "draft_tokens": np.where(valid, k_c, np.nan) if method else k_raw,
+        "acceptance": np.where(valid, a_c, np.nan) if method else a_raw,
     }
     nan = np.nan
     out_tps = np.where(valid, res["output_tokens_per_second"] * replicas, nan)
@@ -414,7 +506,17 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         "ttft_seconds": np.where(valid, res["ttft_seconds"], nan), "tpot_seconds": np.where(valid, res["step_seconds"], nan),
         "batch": np.where(valid, res["batch"], nan), "max_batch": np.where(valid, fits, nan), "replicas": replicas,
         "memory_bound": valid & res["memory_bound"], "makespan_seconds": np.where(valid, makespan, nan),
+        "tokens_per_step": np.where(valid, tps_step, nan), "pipeline_bubble": np.where(valid, bubble, nan),
+        "speculative_speedup": np.full(n, nan),
     })
+    if method is not None and valid.any():  # serve's speedup: over the same deployment without speculation
+        plain = sweep(model=model, gpu=gpu, gpus=g, tp=np.where(tp_given, t_raw, np.nan), precision=precision,
+                      kv_precision=kv_precision, input_tokens=None if input_tokens is None else i_in_row,
+                      output_tokens=None if output_tokens is None else o_in_row, batch=b_raw, mode=mode, ep=e_raw,
+                      dp_attention=dp_attention, reasoning_multiplier=reasoning_multiplier,
+                      cache_hit_rate=cache_hit_rate, efficiency=efficiency, engine=eng, redundant_experts=r_raw,
+                      lengths=lengths, requests=q_raw, arrival=arrival, pp=p_raw)
+        cols["speculative_speedup"] = np.where(valid, dec_tps / plain.decode_tokens_per_second, nan)
     if pricing:
         u = 1.0 if utilization is None else float(utilization)
         per_hour = inference.deployment_usd_per_hour(rate, g_c)

@@ -165,6 +165,11 @@ class ServeRequest(Request):
     decode_dp_attention: Optional[bool] = None
     decode_batch: Optional[float] = None
     two_batch_overlap: bool = False
+    pp: Optional[float] = None  # pipeline-parallel stages per replica (gpus = tp x pp x replicas)
+    speculative: Optional[str] = None  # mtp, eagle or draft
+    draft_tokens: Optional[float] = None
+    acceptance: Optional[float] = None  # per-token acceptance rate in [0, 1)
+    draft_model: Optional[str] = None  # with speculative "draft": a catalog architecture
 
 
 class BreakevenRequest(Request):

@@ -60,6 +60,11 @@ def run(req: ServeRequest) -> Any:
     if req.tokens_per_second is not None:
         raise BillshapeInputError("tokens_per_second", req.tokens_per_second,
                                   "omitted with `model`/`measured` (the throughput is modeled or measured)")
+    if how in ("capacity", "measured"):
+        for name in ("pp", "speculative", "draft_tokens", "acceptance", "draft_model"):
+            if getattr(req, name) is not None:
+                raise BillshapeInputError(name, getattr(req, name), "omitted with `requests_per_second`/`measured` "
+                                          "(pipeline and speculative deployments are modeled with `model` only)")
     if how == "capacity":
         if req.model is None or req.gpu is None:
             raise BillshapeInputError("model" if req.model is None else "gpu", None, "required with `requests_per_second`")
@@ -89,4 +94,6 @@ def run(req: ServeRequest) -> Any:
                          prefill_tp=req.prefill_tp, prefill_ep=req.prefill_ep,
                          prefill_dp_attention=req.prefill_dp_attention, decode_tp=req.decode_tp,
                          decode_ep=req.decode_ep, decode_dp_attention=req.decode_dp_attention,
-                         decode_batch=req.decode_batch, two_batch_overlap=req.two_batch_overlap)
+                         decode_batch=req.decode_batch, two_batch_overlap=req.two_batch_overlap,
+                         pp=req.pp, speculative=req.speculative,
+                         draft_tokens=req.draft_tokens, acceptance=req.acceptance, draft_model=req.draft_model)

@@ -20,6 +20,8 @@ Examples:
   billshape serve --model llama-3.1-70b --gpu h100 --gpus 2 --precision fp8 --input-tokens 1000 --output-tokens 1000 --batch max --price 2.5
   billshape serve --model llama-3.1-70b --gpu h100 --precision fp8 --requests-per-second 10 --tpot-limit 0.05 --price 2.5
   billshape serve --model qwen3-235b-a22b --gpu h100 --gpus 8 --engine vllm --lengths sharegpt --arrival burst --requests 984
+  billshape serve --model llama-3.1-70b --gpu h100 --gpus 8 --tp 4 --pp 2 --precision fp8
+  billshape serve --model deepseek-v3 --gpu h200 --gpus 8 --precision fp8 --speculative mtp --draft-tokens 1
 """
 
 
@@ -39,6 +41,11 @@ def register(app: typer.Typer) -> None:
         lengths: Annotated[Optional[str], typer.Option("--lengths", help="Request lengths from a distribution: sharegpt (shipped) or a CSV file of input,output pairs; --input-tokens/--output-tokens then rescale its means.")] = None,
         requests: Annotated[Optional[float], typer.Option("--requests", help="Requests queued at t=0, with --arrival burst.")] = None,
         arrival: Annotated[Optional[str], typer.Option("--arrival", help="steady (default: continuous batching in steady state) or burst (--requests N at t=0, as vllm bench serve --request-rate inf: output tokens over the makespan).")] = None,
+        pp: Annotated[Optional[float], typer.Option("--pp", help="Pipeline-parallel stages per replica, each of --tp GPUs (gpus = tp x pp x replicas; default 1; stages need not divide the layers).")] = None,
+        speculative: Annotated[Optional[str], typer.Option("--speculative", help="Speculative decoding: mtp (the model's multi-token-prediction module), eagle (a one-layer draft head) or draft (--draft-model).")] = None,
+        draft_tokens: Annotated[Optional[float], typer.Option("--draft-tokens", help="Draft tokens verified per step K, 1-16 (default: 1 for mtp; required otherwise).")] = None,
+        acceptance: Annotated[Optional[float], typer.Option("--acceptance", help="Per-token acceptance rate A in [0, 1) (defaults: mtp 0.85 DeepSeek-V3, eagle 0.75 EAGLE; required for draft).")] = None,
+        draft_model: Annotated[Optional[str], typer.Option("--draft-model", help="Draft model (catalog name) with --speculative draft.")] = None,
         precision: Annotated[Optional[WeightPrecision], typer.Option("--precision", case_sensitive=False, help="Weights precision (default bf16).")] = None,
         kv_precision: Annotated[Optional[KvPrecision], typer.Option("--kv-precision", case_sensitive=False, help="KV cache precision (default: --precision).")] = None,
         input_tokens: Annotated[Optional[float], typer.Option("--input-tokens", help="Prompt tokens per request (default 1000).")] = None,
@@ -86,7 +93,8 @@ def register(app: typer.Typer) -> None:
             requests_per_second=requests_per_second, tpot_limit=tpot_limit, ttft_limit=ttft_limit,
             prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, prefill_tp=prefill_tp, prefill_ep=prefill_ep,
             prefill_dp_attention=prefill_dp_attention, decode_tp=decode_tp, decode_ep=decode_ep,
-            decode_dp_attention=decode_dp_attention, decode_batch=decode_batch, two_batch_overlap=two_batch_overlap)
+            decode_dp_attention=decode_dp_attention, decode_batch=decode_batch, two_batch_overlap=two_batch_overlap,
+            pp=pp, speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance, draft_model=draft_model)
         how = serve_mode(req)
         res = run(req)
         if json_out:
@@ -134,6 +142,15 @@ def register(app: typer.Typer) -> None:
                              + (f" / {res.redundant_experts} redundant experts" if res.redundant_experts else ""), ""))
                 rows.append(("  busiest rank / mean (EP, attention DP)",
                              f"{res.expert_load_imbalance:.2f} / {res.attention_dp_imbalance:.2f}", ""))
+            if getattr(res, "pipeline_parallel", 1) > 1:
+                rows.append(("pipeline stages / bubble", f"{res.pipeline_parallel} x {res.tensor_parallel} GPUs / "
+                             f"{res.pipeline_bubble:.1%} idle", ""))
+            if getattr(res, "speculative", None):
+                rows.append(("speculative (draft tokens, acceptance)", f"{res.speculative}"
+                             + (f" ({res.draft_model})" if res.draft_model else "")
+                             + f": K={res.draft_tokens}, A={res.acceptance:g}", ""))
+                rows.append(("  tokens per step / decode speedup", f"{res.tokens_per_step:.3f} / "
+                             f"{res.speculative_speedup:.2f}x", ""))
             if res.measured_over_modeled is not None:
                 rows.insert(1, ("modeled output tokens/s", res.modeled_output_tokens_per_second, ""))
                 rows.insert(2, ("measured / modeled", res.measured_over_modeled, ""))
