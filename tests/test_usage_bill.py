@@ -56,3 +56,28 @@ def test_ingest_table_shows_rows_already_present_and_rekeyed(cli, tmp_path):
     assert "re-keyed" in res.out
     js = cli("usage", "ingest", log2, "--db", tmp_path / "v.duckdb", "--json").json()
     assert js["rows_already_present"] == 0 and js["rows_rekeyed"] == 0
+
+
+# --------------------------------------------------------------------------------------------- one OpenAI cost reader
+
+def test_one_openai_cost_reader_for_json_and_csv():
+    """The Costs API JSON and the dashboard CSV go through one reader and give the same lines."""
+    import importlib
+
+    R = importlib.import_module("billshape.usage.reconcile")
+
+    assert not hasattr(R, "read_openai_costs_csv")
+    doc = json.loads((EXAMPLES / "invoices" / "openai_costs.json").read_text())
+    from_json = R.read_openai_costs(doc, "o.json")
+    rows = ["start_time,end_time,start_time_iso,end_time_iso,amount_value,amount_currency,line_item,project_id"]
+    for b in doc["data"]:
+        for r in b.get("results") or []:
+            rows.append(f"{b['start_time']},{b['end_time']},,,{r['amount']['value']},{r['amount']['currency']},"
+                        f"\"{r.get('line_item') or ''}\",{r.get('project_id') or ''}")
+        if not b.get("results"):
+            rows.append(f"{b['start_time']},{b['end_time']},,,,,,")
+    from_csv = R.read_openai_costs("\n".join(rows) + "\n", "o.csv")
+    assert from_json.format == "openai-costs" and from_csv.format == "openai-costs-csv"
+    assert from_json.lines == from_csv.lines and from_json.days == from_csv.days and len(from_json.lines) > 3
+    total = sum(Decimal(str(r["amount"]["value"])) for b in doc["data"] for r in b.get("results") or [])
+    assert sum(line.micro_usd for line in from_json.lines) == int((total * 10**6).to_integral_value(rounding=ROUND_HALF_UP))

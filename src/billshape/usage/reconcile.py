@@ -130,49 +130,55 @@ def _usd_only(currency, where: str) -> None:
 
 # ------------------------------------------------------------------------------------------ readers
 
-def read_openai_costs(doc: dict, name: str = "<invoice>") -> Invoice:
-    """The OpenAI Costs API page (or a bare bucket list) as invoice lines."""
+def _openai_json_rows(doc, name: str):
+    """The Costs API page's results as ``(where, start, day_only, value, currency, line_item)``, one per result; a
+    bucket without results yields one row with no value (a day with no cost)."""
     buckets = doc.get("data") if isinstance(doc, dict) else doc
     if not isinstance(buckets, list):
         raise BillshapeInputError("invoice", name, "an OpenAI Costs API page: {data: [buckets]}")
-    lines, days = [], set()
     for i, b in enumerate(buckets):
         if not isinstance(b, dict) or "start_time" not in b:
             raise BillshapeInputError(f"invoice {name} data[{i}]", type(b).__name__, "a bucket with start_time and results")
-        day = _utc_day(b["start_time"], f"{name} data[{i}].start_time")
-        days.add(day)
-        for j, res in enumerate(b.get("results") or []):
+        results = b.get("results") or []
+        if not results:
+            yield f"{name} data[{i}]", b["start_time"], f"{name} data[{i}].start_time", None, None, None
+        for j, res in enumerate(results):
             where = f"{name} data[{i}].results[{j}]"
             amount = (res or {}).get("amount") or {}
             if not isinstance(amount, dict):
                 raise BillshapeInputError(f"invoice {where}.amount", amount, "{value, currency}")
-            _usd_only(amount.get("currency"), where)
-            item = res.get("line_item")
-            model = item.partition(",")[0].strip() if item else None
-            lines.append(InvoiceLine(day, "openai", model, _tier(item or ""),
-                                     _micro(_dec(amount.get("value", 0), where + ".amount.value", "USD")), item or ""))
-    return Invoice("openai-costs", name, lines, days)
+            yield where, b["start_time"], f"{name} data[{i}].start_time", amount.get("value", 0), amount.get("currency"), \
+                res.get("line_item")
 
 
-def read_openai_costs_csv(text: str, name: str = "<invoice>") -> Invoice:
-    """The OpenAI usage dashboard's cost export (CSV) as invoice lines."""
-    reader = csv.DictReader(io.StringIO(text))
-    lines, days = [], set()
-    for n, row in enumerate(reader, start=2):
+def _openai_csv_rows(text: str, name: str):
+    """The dashboard CSV's rows in the same shape as :func:`_openai_json_rows`."""
+    for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         where = f"{name}:{n}"
         when = row.get("start_time_iso") or row.get("start_time")
         if not when:
             raise BillshapeInputError(f"invoice {where} start_time", None, "a Unix time or an ISO 8601 date/time")
-        day = _utc_day(when, where + " start_time")
-        days.add(day)
         value = (row.get("amount_value") or "").strip()
-        if not value:  # a day with no cost
+        yield where, when, where + " start_time", value or None, row.get("amount_currency"), (row.get("line_item") or "").strip()
+
+
+def read_openai_costs(source, name: str = "<invoice>") -> Invoice:
+    """OpenAI costs as invoice lines: the Costs API page (a dict or a bare bucket list, format ``openai-costs``)
+    or the usage dashboard's cost export (CSV text, format ``openai-costs-csv``). One reader for both: a line's
+    model is its ``line_item`` before the first comma, its tier named in the line item (:func:`_tier`); a row
+    without an amount is a day with no cost."""
+    is_csv = isinstance(source, str)
+    rows = _openai_csv_rows(source, name) if is_csv else _openai_json_rows(source, name)
+    lines, days = [], set()
+    for where, when, when_field, value, currency, item in rows:
+        days.add(_utc_day(when, when_field))
+        if value is None or value == "":
             continue
-        _usd_only(row.get("amount_currency"), where)
-        item = (row.get("line_item") or "").strip()
-        lines.append(InvoiceLine(day, "openai", item.partition(",")[0].strip() or None, _tier(item),
-                                 _micro(_dec(value, where + " amount_value", "USD")), item))
-    return Invoice("openai-costs-csv", name, lines, days)
+        _usd_only(currency, where)
+        field = where + (" amount_value" if is_csv else ".amount.value")
+        lines.append(InvoiceLine(_utc_day(when, when_field), "openai", (item or "").partition(",")[0].strip() or None,
+                                 _tier(item or ""), _micro(_dec(value, field, "USD")), item or ""))
+    return Invoice("openai-costs-csv" if is_csv else "openai-costs", name, lines, days)
 
 
 def read_anthropic_cost_report(doc: dict, name: str = "<invoice>") -> Invoice:
@@ -280,7 +286,7 @@ def read_invoice(source) -> Invoice:
             raise BillshapeInputError("invoice", name, "a readable FOCUS CSV", str(exc).splitlines()[0][:120]) from None
         return read_focus_invoice(table, name)
     if "amount_value" in header and "line_item" in header:
-        return read_openai_costs_csv(text, name)
+        return read_openai_costs(text, name)
     raise BillshapeInputError("invoice", name, "an OpenAI costs JSON/CSV, an Anthropic cost report JSON or a FOCUS CSV/Parquet file")
 
 
