@@ -81,3 +81,45 @@ def test_one_openai_cost_reader_for_json_and_csv():
     assert from_json.lines == from_csv.lines and from_json.days == from_csv.days and len(from_json.lines) > 3
     total = sum(Decimal(str(r["amount"]["value"])) for b in doc["data"] for r in b.get("results") or [])
     assert sum(line.micro_usd for line in from_json.lines) == int((total * 10**6).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+# --------------------------------------------------------------------------------------------- tier look-up key
+
+def _chat(rid, model, inp, out, tier=None, ts="2025-10-01T12:00:00Z"):
+    body = {"id": rid, "object": "chat.completion", "created": 0, "model": model,
+            "usage": {"prompt_tokens": inp, "completion_tokens": out}}
+    if tier is not None:
+        body["service_tier"] = tier
+    return {"ts": ts, "provider": "openai", "response": body}
+
+
+def _write_jsonl(path: Path, items) -> str:
+    path.write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    return str(path)
+
+
+def _times(price, m) -> Decimal:
+    return (Decimal(price) * Decimal(m)).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)
+
+
+def test_priority_multiplier_is_found_by_the_pricing_key_at_ingest_and_in_whatif(tmp_path):
+    """``gpt-4o-2024-08-06`` is ``openai/gpt-4o`` to genai-prices; the catalog's priority row is ``gpt-4o`` (1.7x):
+    the row is priced at 1.7x (it was quarantined as an unknown tier). A what-if route of its requests to
+    ``gpt-4.1-2025-04-14`` takes gpt-4.1's priority multiplier (1.75x, not the FROM model's 1.7x)."""
+    import datetime as dt
+
+    from billshape import api_prices
+
+    db = str(tmp_path / "u.duckdb")
+    res = usage.ingest([_write_jsonl(tmp_path / "r.jsonl", [_chat("p1", "gpt-4o-2024-08-06", 100_000, 20_000, "priority"),
+                                                              _chat("s1", "gpt-4o-2024-08-06", 100_000, 20_000)])], db)
+    q = api_prices.quote("gpt-4o", "openai", dt.date(2025, 10, 1))
+    prio = micro(100_000, _times(q.input_mtok, "1.7")) + micro(20_000, _times(q.output_mtok, "1.7"))
+    std = micro(100_000, q.input_mtok) + micro(20_000, q.output_mtok)
+    assert res.rows_quarantined == 0 and res.total_micro_usd == prio + std
+    q41 = api_prices.quote("gpt-4.1", "openai", dt.date(2025, 10, 1))
+    to_prio = micro(100_000, _times(q41.input_mtok, "1.75")) + micro(20_000, _times(q41.output_mtok, "1.75"))
+    to_std = micro(100_000, q41.input_mtok) + micro(20_000, q41.output_mtok)
+    wi = usage.whatif(db, ["gpt-4o-2024-08-06:1->gpt-4.1-2025-04-14"])
+    assert wi.whatif_micro_usd == to_prio + to_std
+    assert wi.routes[0]["to_usd_if_all"] == (to_prio + to_std) / 1e6
