@@ -19,9 +19,7 @@ CONNECTORS = EXAMPLES / "connectors"
 def ledger_rows(db) -> list[dict]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        cur = con.execute("select * from ledger order by source_file, row_index")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return con.execute("select * from ledger order by source_file, row_index").to_arrow_table().to_pylist()
     finally:
         con.close()
 
@@ -123,3 +121,67 @@ def test_priority_multiplier_is_found_by_the_pricing_key_at_ingest_and_in_whatif
     wi = usage.whatif(db, ["gpt-4o-2024-08-06:1->gpt-4.1-2025-04-14"])
     assert wi.whatif_micro_usd == to_prio + to_std
     assert wi.routes[0]["to_usd_if_all"] == (to_prio + to_std) / 1e6
+
+
+# --------------------------------------------------------------------------------------------- long context
+
+def _anthropic_msg(rid, model, inp, out, cr=0, tier=None):
+    u = {"input_tokens": inp - cr, "output_tokens": out, "cache_read_input_tokens": cr, "cache_creation_input_tokens": 0}
+    if tier:
+        u["service_tier"] = tier
+    return {"ts": "2025-10-01T12:00:00Z", "provider": "anthropic",
+            "response": {"id": rid, "type": "message", "model": model, "usage": u}}
+
+
+def test_sonnet_4_request_over_200k_is_priced_at_long_context_rates(tmp_path):
+    """genai-prices 0.2.3 has no long-context tier for Claude Sonnet 4: a request over 200K input tokens was priced
+    at $3/$15; Anthropic bills it at $6 in, $22.50 out, $0.60 cache reads (service_tiers.csv standard_long_context,
+    constants.csv anthropic_long_context_threshold_tokens). At 200K exactly it stays at the base rates."""
+    db = str(tmp_path / "u.duckdb")
+    items = [_anthropic_msg("long", "claude-sonnet-4-20250514", 250_000, 3_000, cr=50_000),
+             _anthropic_msg("edge", "claude-sonnet-4-20250514", 200_000, 3_000),
+             _anthropic_msg("batch", "claude-sonnet-4-20250514", 250_000, 3_000, tier="batch")]
+    res = usage.ingest([_write_jsonl(tmp_path / "r.jsonl", items)], db)
+    rows = {r["row_key"]: r for r in ledger_rows(db)}
+    assert res.rows_quarantined == 0
+    assert rows["raw:long"]["usd_micro"] == micro(200_000, "6") + micro(50_000, "0.6") + micro(3_000, "22.5")
+    assert rows["raw:edge"]["usd_micro"] == micro(200_000, "3") + micro(3_000, "15")
+    assert rows["raw:batch"]["usd_micro"] == micro(250_000, "3") + micro(3_000, "11.25")
+
+
+def _usage_report(results) -> dict:
+    return {"data": [{"starting_at": "2025-06-03T00:00:00Z", "ending_at": "2025-06-04T00:00:00Z", "results": results}],
+            "has_more": False, "next_page": None}
+
+
+def _long_row(tier, uncached=1_450_000, cr=100_000, out=18_400):
+    return {"uncached_input_tokens": uncached, "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+            "cache_read_input_tokens": cr, "output_tokens": out, "server_tool_use": {"web_search_requests": 0},
+            "workspace_id": tier, "model": "claude-sonnet-4-20250514", "service_tier": tier, "context_window": "200k-1M"}
+
+
+def test_anthropic_usage_report_long_context_rows_are_priced(tmp_path):
+    """A 200k-1M row holds only requests over 200K: priced at 2x input and cache, 1.5x output (x 0.5 in batch);
+    it was quarantined. A tier without a long-context row (priority) is quarantined as an unknown tier."""
+    f = tmp_path / "rep.json"
+    f.write_text(json.dumps(_usage_report([_long_row("standard"), _long_row("batch"), _long_row("priority")])))
+    db = str(tmp_path / "u.duckdb")
+    res = usage.ingest([str(f)], db)
+    got = {r["service_tier"]: r["usd_micro"] for r in ledger_rows(db)}
+    assert got == {"standard_long_context": micro(1_450_000, "6") + micro(100_000, "0.6") + micro(18_400, "22.5"),
+                   "batch_long_context": micro(1_450_000, "3") + micro(100_000, "0.3") + micro(18_400, "11.25")}
+    assert res.rows_read == 3 and res.rows_priced == 2
+    assert list(res.quarantine_reasons) == ["unknown service tier priority_long_context for provider anthropic and model "
+                                            "claude-sonnet-4-20250514 (no row in service_tiers.csv)"]
+
+
+def test_long_context_line_of_the_sample_cost_report_reconciles(tmp_path):
+    """The shipped usage report's long-context row prices to the cost report's two long-context lines ($8.70 + $0.414)."""
+    db = str(tmp_path / "u.duckdb")
+    usage.ingest([str(CONNECTORS / "anthropic_usage_report.json")], db)
+    rec = usage.reconcile(db, str(CONNECTORS / "anthropic_cost_report.json"))
+    line = next(r for r in rec.lines if r["service_tier"] == "standard_long_context")
+    assert (line["invoice_micro_usd"], line["ledger_micro_usd"], line["likely_cause"]) == (9_114_000, 9_114_000, "matched")
+    cost = json.loads((CONNECTORS / "anthropic_cost_report.json").read_text())
+    long_cents = sum(Decimal(r["amount"]) for b in cost["data"] for r in b["results"] if r.get("context_window") == "200k-1M")
+    assert long_cents * 10_000 == 9_114_000

@@ -212,17 +212,34 @@ def _anthropic_usage_rows(doc, b: _Batcher, index: int, mapping: dict[str, str])
                   key, index, str(res.get("model")))
 
 
+#: The context window of Anthropic's usage and cost reports whose requests are billed at long-context rates.
+LONG_CONTEXT_WINDOW = "200k-1M"
+#: Appended to a service tier for the rows billed at long-context rates (``data/service_tiers.csv``).
+LONG_CONTEXT_SUFFIX = "_long_context"
+
+
+def long_context_tier(tier: str | None) -> str:
+    """The service tier of a row billed at long-context rates: ``standard_long_context`` (no tier: standard),
+    ``batch_long_context``, ... (a tier the catalog has no row for is quarantined as an unknown tier)."""
+    return str(tier or "standard").strip().lower() + LONG_CONTEXT_SUFFIX
+
+
 def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | None = None, key: str = "", index: int = 0) -> dict:
     """One result of a usage-report bucket as a record: input = uncached + cache reads + cache writes (5 min and
     1 h); the bucket's start is its time; no request count (``requests`` 0). The ``service_tier`` is kept (the
     ledger prices it from ``data/service_tiers.csv``, or quarantines a tier it has no row for); web-search
-    requests (``server_tool_use.web_search_requests``) are counted. The 200k-1M context window is quarantined: an
-    aggregated row cannot tell which requests crossed the long-context threshold."""
+    requests (``server_tool_use.web_search_requests``) are counted. A row of the 200k-1M context window holds only
+    requests over 200K input tokens, all billed at long-context rates: its tier is :func:`long_context_tier`
+    (``standard_long_context``, ``batch_long_context``), priced by that tier's rows of ``data/service_tiers.csv``.
+    Another context window is quarantined."""
     mapping = mapping or {}
     tier = res.get("service_tier")
     stu = res.get("server_tool_use") if isinstance(res.get("server_tool_use"), dict) else {}
-    if res.get("context_window") not in (None, "0-200k"):
-        raise RowError(f"context window {str(res['context_window'])[:20]}: long-context prices of aggregated rows are not modelled")
+    window = res.get("context_window")
+    if window not in (None, "0-200k", LONG_CONTEXT_WINDOW):
+        raise RowError(f"context window {str(window)[:20]}: not one of 0-200k, {LONG_CONTEXT_WINDOW}")
+    if window == LONG_CONTEXT_WINDOW:
+        tier = long_context_tier(tier)
     cc = res.get("cache_creation")
     cc = {} if cc is None else cc
     if not isinstance(cc, dict):

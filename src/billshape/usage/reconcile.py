@@ -48,6 +48,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from billshape.errors import BillshapeInputError
 from billshape.results import Assumption, Result, user
 from billshape.usage import contracts as C
+from billshape.usage.connectors import LONG_CONTEXT_WINDOW, long_context_tier
 from billshape.usage.schema import MICRO
 
 #: A line within a cent reconciles: invoices round each line to a cent or finer, the ledger rounds each price
@@ -200,8 +201,10 @@ def read_anthropic_cost_report(doc: dict, name: str = "<invoice>") -> Invoice:
             cents = _dec(res.get("amount", "0"), where + ".amount", "cents")
             model = res.get("model") or (res.get("cost_type") if res.get("cost_type") not in (None, "tokens") else None)
             label = " ".join(str(res[k]) for k in ("description", "token_type") if res.get(k)) or str(res.get("cost_type") or "")
-            lines.append(InvoiceLine(day, "anthropic", model, (res.get("service_tier") or "standard").lower(),
-                                     _micro(cents / 100), label))
+            tier = (res.get("service_tier") or "standard").lower()
+            if res.get("context_window") == LONG_CONTEXT_WINDOW:  # the ledger's tier of the same rows
+                tier = long_context_tier(tier)
+            lines.append(InvoiceLine(day, "anthropic", model, tier, _micro(cents / 100), label))
     return Invoice("anthropic-cost", name, lines, days)
 
 
