@@ -185,3 +185,44 @@ def test_long_context_line_of_the_sample_cost_report_reconciles(tmp_path):
     cost = json.loads((CONNECTORS / "anthropic_cost_report.json").read_text())
     long_cents = sum(Decimal(r["amount"]) for b in cost["data"] for r in b["results"] if r.get("context_window") == "200k-1M")
     assert long_cents * 10_000 == 9_114_000
+
+
+# --------------------------------------------------------------------------------------------- LiteLLM media rows
+
+def test_litellm_image_and_audio_rows_are_counted_and_priced(tmp_path):
+    """The shipped SpendLogs sample: dall-e-3 (no tokens, the stored request's n = 1) counts 1 image, priced by a user
+    table at $0.04 per image; gpt-image-1 is priced by its tokens (48 text + 12 image input, 4,160 image output);
+    whisper-1 (billed per minute of audio, no tokens logged) is quarantined with its reason. All were quarantined."""
+    import datetime as dt
+
+    from billshape import api_prices
+
+    prices = tmp_path / "p.csv"
+    prices.write_text("provider,model,input_usd_per_mtok,output_usd_per_mtok,usd_per_image,source,as_of\n"
+                      "openai,dall-e-3,,,0.04,OpenAI pricing: DALL-E 3 standard 1024x1024 $0.04 per image,2025-06-01\n")
+    db = str(tmp_path / "u.duckdb")
+    res = usage.ingest([str(CONNECTORS / "litellm_spend_logs.json")], db, prices_csv=str(prices))
+    rows = {r["row_key"]: r for r in ledger_rows(db)}
+    img = rows["litellm:img-Bd51Hh8"]
+    assert (img["images_generated"], img["input_tokens"], img["usd_micro"], img["reported_usd_micro"]) == (1, 0, 40_000, 40_000)
+    q = api_prices.quote("gpt-image-1", "openai", dt.date(2025, 6, 2))
+    gi = rows["litellm:img-Bd52Mm14"]
+    assert gi["input_image_tokens"] == 12 and gi["images_generated"] == 0
+    assert gi["usd_micro"] == micro(48, q.input_mtok) + micro(12, q.input_image_mtok) + micro(4160, q.output_mtok) == 166_760
+    reasons = quarantine_reasons(db)
+    assert reasons["litellm:tr-Bd53Nn15"] == "call type atranscription: billed per minute of audio (not a ledger unit)"
+    assert "call type aimage_generation: not billed by tokens" not in res.quarantine_reasons
+    assert res.rows_read == res.rows_priced + res.rows_quarantined
+
+
+def test_litellm_image_row_without_a_stored_count_is_quarantined():
+    from billshape.usage import connectors
+
+    row = {"request_id": "x", "call_type": "aimage_generation", "spend": 0.04, "prompt_tokens": 0, "completion_tokens": 0,
+           "startTime": "2025-06-02T14:10:00Z", "model": "dall-e-3", "custom_llm_provider": "openai", "metadata": {"status": "success"}}
+    import pytest
+
+    with pytest.raises(ValueError, match="no image count"):
+        connectors.litellm_record(row)
+    stored = connectors.litellm_record({**row, "response": json.dumps({"data": [{"url": "a"}, {"url": "b"}]})})
+    assert stored["images_generated"] == 2

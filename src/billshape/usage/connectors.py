@@ -58,8 +58,12 @@ ANTHROPIC_COST_FIELDS = ("cost_type", "token_type", "description", "model", "ser
 #: :func:`billshape.usage.readers.provider_key`).
 LITELLM_PROVIDERS = {"bedrock": "aws", "bedrock_converse": "aws", "vertex_ai": "google", "vertex_ai_beta": "google",
                      "gemini": "google", "azure_ai": "azure", "text-completion-openai": "openai"}
-#: LiteLLM call types that are not billed by tokens (images, audio): quarantined, not priced as tokens.
-LITELLM_NON_TOKEN_CALLS = ("image_generation", "image_edit", "image_variation", "transcription", "speech")
+#: LiteLLM call types of images and audio: priced by their tokens when the row has some (gpt-image-1,
+#: gpt-4o-transcribe, gpt-4o-mini-tts); else an image call counts its images (priced per image) and an audio call
+#: is quarantined (billed per minute of audio or per character: not ledger units).
+LITELLM_IMAGE_CALLS = ("image_generation", "image_edit", "image_variation")
+LITELLM_AUDIO_CALLS = ("transcription", "speech")
+LITELLM_NON_TOKEN_CALLS = LITELLM_IMAGE_CALLS + LITELLM_AUDIO_CALLS
 #: Default dimension columns of a SpendLogs row (``--map`` wins): LiteLLM's end user is the customer.
 LITELLM_DIMENSIONS = {"end_user": "customer", "team_id": "project"}
 LANGFUSE_DIMENSIONS = {"userId": "user_id"}
@@ -361,12 +365,18 @@ def litellm_record(row: dict, mapping: dict[str, str] | None = None, key: str = 
     if (meta.get("status") or row.get("status")) == "failure" or str(row.get("cache_hit")).strip().lower() == "true":
         return None
     call = str(row.get("call_type") or "")
-    if call.removeprefix("a") in LITELLM_NON_TOKEN_CALLS or call in LITELLM_NON_TOKEN_CALLS:
-        raise RowError(f"call type {call[:30]}: not billed by tokens")
+    kind = call if call in LITELLM_NON_TOKEN_CALLS else call.removeprefix("a")
     extra = _object(meta.get("additional_usage_values"), "metadata.additional_usage_values")
     ptd = _object(extra.get("prompt_tokens_details"), "prompt_tokens_details")
     ctd = _object(extra.get("completion_tokens_details"), "completion_tokens_details")
     prompt = _int("prompt_tokens", row.get("prompt_tokens"), required=True)
+    units = {"input_image_tokens": ptd.get("image_tokens"), "input_audio_tokens": ptd.get("audio_tokens"),
+             "output_audio_tokens": ctd.get("audio_tokens")}
+    if kind in LITELLM_NON_TOKEN_CALLS and not prompt and not _int("completion_tokens", row.get("completion_tokens")):
+        if kind in LITELLM_AUDIO_CALLS:
+            raise RowError(f"call type {call[:30]}: billed per {'minute of audio' if kind == 'transcription' else 'character'} "
+                           "(not a ledger unit)")
+        units["images_generated"] = _litellm_images(row, call)
     cr = _int("cache_read_input_tokens", extra.get("cache_read_input_tokens")) or _int("cached_tokens", ptd.get("cached_tokens"))
     cw = _int("cache_creation_input_tokens", extra.get("cache_creation_input_tokens"))
     if cr + cw > prompt:
@@ -383,8 +393,26 @@ def litellm_record(row: dict, mapping: dict[str, str] | None = None, key: str = 
         row_key=key, row_index=index, ts=over.get("ts", row.get("startTime")), provider=over.get("provider", provider),
         model=over.get("model", model), dims=_dims(row, _dim_mapping(LITELLM_DIMENSIONS, mapping), fallback),
         input_tokens=prompt, output_tokens=row.get("completion_tokens"), cache_read_tokens=cr, cache_write_tokens=cw,
-        reasoning_tokens=ctd.get("reasoning_tokens"),
+        reasoning_tokens=ctd.get("reasoning_tokens"), **units,
     ) | {"reported_usd_micro": None if spend in (None, "") else usd_micro(spend, "spend")}
+
+
+def _litellm_images(row: dict, call: str) -> int:
+    """Images of a per-image call: the stored response's ``data`` list, else the stored request's ``n``
+    (``proxy_server_request``, ``store_prompts_in_spend_logs``), else a :class:`RowError`."""
+    for col, what in (("response", "data"), ("proxy_server_request", "n")):
+        try:
+            doc = _object(row.get(col), col)
+        except RowError:
+            continue
+        if what == "data" and isinstance(doc.get("data"), list) and doc["data"]:
+            return len(doc["data"])
+        if what == "n" and doc:
+            n = _int(f"{col}.n", doc.get("n", 1))  # the images API's default n is 1
+            if n < 1:
+                raise RowError(f"{col}.n {n}: not a number of images")
+            return n
+    raise RowError(f"call type {call[:30]}: no image count (neither the response nor the request is stored)")
 
 
 # --------------------------------------------------------------------------------------------- Langfuse
