@@ -226,3 +226,34 @@ def test_litellm_image_row_without_a_stored_count_is_quarantined():
         connectors.litellm_record(row)
     stored = connectors.litellm_record({**row, "response": json.dumps({"data": [{"url": "a"}, {"url": "b"}]})})
     assert stored["images_generated"] == 2
+
+
+# --------------------------------------------------------------------------------------------- reconcile causes
+
+def test_reconcile_names_unpriced_tier_from_the_quarantine(tmp_path):
+    """Two invoice lines the ledger has no cost for, both of a non-standard tier: the one whose rows the ingest
+    quarantined for their tier (``scale``: no catalog row) is ``unpriced tier``, with the quarantine's facts; the
+    one with no rows at all (``batch`` of gpt-4o, never logged) is ``missing rows``. The old rule called both
+    ``unpriced tier`` from the tier's name."""
+    db = str(tmp_path / "u.duckdb")
+    items = [_chat("s1", "gpt-4.1", 100_000, 20_000, "scale", ts="2025-10-01T10:00:00Z"),
+             _chat("s2", "gpt-4.1", 50_000, 2_000, "scale", ts="2025-10-01T11:00:00Z"),
+             _chat("d1", "gpt-4.1-2025-04-14", 10_000, 1_000, ts="2025-10-01T12:00:00Z")]
+    res = usage.ingest([_write_jsonl(tmp_path / "r.jsonl", items)], db)
+    assert res.rows_quarantined == 2
+    std = ledger_rows(db)[0]["usd_micro"]
+    day = 1759276800  # 2025-10-01T00:00:00Z
+    doc = {"object": "page", "data": [{"object": "bucket", "start_time": day, "end_time": day + 86400, "results": [
+        {"amount": {"value": str(Decimal(std) / 10**6), "currency": "usd"}, "line_item": "gpt-4.1-2025-04-14, input"},
+        {"amount": {"value": "0.9", "currency": "usd"}, "line_item": "gpt-4.1-2025-04-14, scale tier"},
+        {"amount": {"value": "0.4", "currency": "usd"}, "line_item": "gpt-4o-2024-08-06, batch"}]}]}
+    inv = tmp_path / "inv.json"
+    inv.write_text(json.dumps(doc))
+    rec = usage.reconcile(db, str(inv))
+    by = {(r["model"], r["service_tier"]): r for r in rec.lines}
+    scale = by[("gpt-4-1", "scale")]
+    assert scale["likely_cause"] == "unpriced tier" and scale["residual_micro_usd"] == 900_000
+    assert scale["quarantined"] == {"unknown service tier scale for provider openai and model gpt-4.1 (no row in service_tiers.csv)": 2}
+    batch = by[("gpt-4o", "batch")]
+    assert batch["likely_cause"] == "missing rows" and batch["quarantined"] == {}
+    assert by[("gpt-4-1", "standard")]["likely_cause"] == "matched"

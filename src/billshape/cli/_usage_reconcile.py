@@ -58,6 +58,10 @@ def _render(res) -> None:
                   r["likely_cause"])
     out = console()
     out.print(t)
+    for r in res.lines:  # the quarantine's facts behind a residual
+        if r.get("quarantined") and r["likely_cause"] != "matched":
+            facts = "; ".join(f"{n:,} x {reason}" for reason, n in r["quarantined"].items())
+            out.print(f"{r['day']} {r['model']} {r['service_tier']}: rows quarantined at ingest: {facts}", highlight=False)
     for provider, d in res.discounts_detected.items():
         out.print(f"{provider}: a uniform {100 * d:.2f} % gap below list price on every line: a negotiated discount? "
                   "(add it to a --contract table)", highlight=False)

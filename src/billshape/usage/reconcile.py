@@ -23,10 +23,11 @@ compared at list cost, or at contracted cost with a contract table, for the invo
 ``likely_cause`` of each line, first rule that holds:
 
 1. ``matched``: the residual is within :data:`TOLERANCE_MICRO_USD` (a cent);
-2. ``unpriced tier``: no ledger cost on the line and its tier is not ``standard`` (the ledger prices the tiers of
-   ``data/service_tiers.csv``, so the likely cause is rows of that tier quarantined at ingest, e.g. a tier the
-   catalog lacks; the quarantine tells which);
-3. ``missing rows``: no ledger cost on the line (the ledger has no rows for that day and model);
+2. ``unpriced tier``: the invoice is above the ledger and the quarantine holds rows of that day x provider x model
+   x tier quarantined for their service tier (``unknown service tier ...``: a tier ``data/service_tiers.csv`` has
+   no row for): a fact read from the quarantine, not a guess from the tier's name;
+3. ``missing rows``: no ledger cost on the line (the ledger has no priced rows for that day and model; the
+   line's ``quarantined`` lists any rows of it quarantined for other reasons, e.g. no price);
 4. ``not invoiced``: ledger cost with no invoice amount;
 5. ``negotiated discount``: the provider's lines that have both amounts share one invoice/ledger ratio below 1
    (each within :data:`DISCOUNT_BAND` of the provider's ratio, or within the tolerance), with at least two such
@@ -58,6 +59,8 @@ TOLERANCE_MICRO_USD = 10_000
 DISCOUNT_BAND = Decimal("0.005")
 CAUSES = ("matched", "unpriced tier", "missing rows", "not invoiced", "negotiated discount", "unexplained")
 LEDGER_TIERS = ("standard",)
+#: The start of the quarantine reason of a row whose service tier has no catalog row (``engine.priced``).
+UNKNOWN_TIER_REASON = "unknown service tier "
 FORMATS = ("openai-costs", "openai-costs-csv", "anthropic-cost", "focus")
 _PROVIDER_KEYS = {"openai": "openai", "anthropic": "anthropic", "google": "google", "microsoft": "azure",
                   "mistral ai": "mistral", "xai": "x-ai", "amazon web services": "aws"}
@@ -295,11 +298,12 @@ def read_invoice(source) -> Invoice:
 
 # ------------------------------------------------------------------------------------------ the rules
 
-def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGER_TIERS) -> tuple[list[dict], dict]:
+def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, quarantine: dict | None = None) -> tuple[list[dict], dict]:
     """Residual lines and the discounts detected, from invoice lines and ledger cost per key.
 
-    ``ledger`` maps (day, provider, model_key or "*", tier or "*") -> integer micro-dollars. Returns the lines
-    (sorted by day, provider, model, tier) and ``{provider: implied discount}``."""
+    ``ledger`` maps (day, provider, model_key or "*", tier or "*") -> integer micro-dollars; ``quarantine`` maps
+    the same keys to ``{reason: rows}`` of the rows quarantined there (duplicates left out). Returns the lines
+    (sorted by day, provider, model, tier; each with its ``quarantined`` facts) and ``{provider: implied discount}``."""
     inv: dict = defaultdict(int)
     labels: dict = defaultdict(set)
     coarse = {(line.day, line.provider) for line in invoice if line.model is None}
@@ -312,13 +316,18 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
     for (day, prov, model, tier), micro in ledger.items():
         key = (day, prov, "*", "*") if (day, prov) in coarse else (day, prov, model, tier)
         led[key] += micro
+    quar: dict = defaultdict(lambda: defaultdict(int))
+    for (day, prov, model, tier), reasons in (quarantine or {}).items():
+        key = (day, prov, "*", "*") if (day, prov) in coarse else (day, prov, model, tier)
+        for reason, n in reasons.items():
+            quar[key][reason] += n
     keys = sorted(set(inv) | set(led))
     rows = []
     for k in keys:
         a, b = inv.get(k, 0), led.get(k, 0)
         rows.append({"day": k[0].isoformat(), "provider": k[1], "model": k[2], "service_tier": k[3],
                      "invoice_micro_usd": a, "ledger_micro_usd": b, "residual_micro_usd": a - b,
-                     "invoice_models": sorted(labels.get(k, ()))})
+                     "invoice_models": sorted(labels.get(k, ())), "quarantined": dict(sorted(quar.get(k, {}).items()))})
     discounts = {}
     for prov in sorted({r["provider"] for r in rows}):
         both = [r for r in rows if r["provider"] == prov and r["invoice_micro_usd"] > 0 and r["ledger_micro_usd"] > 0]
@@ -334,7 +343,7 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
         a, b, res = r["invoice_micro_usd"], r["ledger_micro_usd"], r["residual_micro_usd"]
         if abs(res) <= TOLERANCE_MICRO_USD:
             cause = "matched"
-        elif b == 0 and r["service_tier"] not in (*ledger_tiers, "*"):
+        elif res > 0 and any(reason.startswith(UNKNOWN_TIER_REASON) for reason in r["quarantined"]):
             cause = "unpriced tier"
         elif b == 0:
             cause = "missing rows"
@@ -346,6 +355,18 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
             cause = "unexplained"
         r["likely_cause"] = cause
     return rows, discounts
+
+
+def _quarantine_groups(store) -> list[dict]:
+    """Quarantined rows (duplicates left out: they are priced in the ledger already) by UTC day, provider, model,
+    service tier and reason."""
+    from billshape.usage.schema import DUPLICATE, REKEYED
+
+    q = store.table("quarantine")
+    q = q.filter(q.ts.notnull() & q.model.notnull() & ~q.reason.isin([DUPLICATE, REKEYED]))
+    tier = q.service_tier.coalesce("standard") if "service_tier" in q.columns else None
+    q = q.mutate(day=q.ts.date(), provider=q.provider.coalesce("unknown"), tier=tier if tier is not None else "standard")
+    return store.frame(q.group_by(["day", "provider", "model", "tier", "reason"]).aggregate(n=q.count())).to_pylist()
 
 
 def _usd(micro: int) -> float:
@@ -396,6 +417,7 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
         g = t.mutate(day=t.ts.date(), provider=t.provider.coalesce("unknown"), **({"tier": tier} if tier is not None else {}))
         g = g.group_by(["day", "provider", "model", *(["tier"] if tier is not None else [])]).aggregate(usd_micro=g.usd_micro.sum())
         groups = store.frame(g).to_pylist()
+        qgroups = _quarantine_groups(store)
     finally:
         store.close()
     ledger, outside = defaultdict(int), 0
@@ -411,11 +433,16 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
             outside += micro
             continue
         ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += micro
-    rows, discounts = reconcile_lines(inv.lines, ledger)
+    quarantine: dict = defaultdict(dict)
+    for r in qgroups:
+        if r["provider"] in providers and first is not None and first <= r["day"] <= last:
+            key = (r["day"], r["provider"], C.model_key(r["model"]), r["tier"] or "standard")
+            quarantine[key][r["reason"]] = quarantine[key].get(r["reason"], 0) + int(r["n"])
+    rows, discounts = reconcile_lines(inv.lines, ledger, quarantine)
     rows = [{**{k: r[k] for k in ("day", "provider", "model", "service_tier")},
              "invoice_usd": _usd(r["invoice_micro_usd"]), "ledger_usd": _usd(r["ledger_micro_usd"]),
              "residual_usd": _usd(r["residual_micro_usd"]), "residual_pct": _pct(r["residual_micro_usd"], r["ledger_micro_usd"]),
-             "likely_cause": r["likely_cause"], "invoice_models": r["invoice_models"],
+             "likely_cause": r["likely_cause"], "invoice_models": r["invoice_models"], "quarantined": r["quarantined"],
              **{k: r[k] for k in ("invoice_micro_usd", "ledger_micro_usd", "residual_micro_usd")}} for r in rows]
     total_inv = sum(r["invoice_micro_usd"] for r in rows)
     total_led = sum(r["ledger_micro_usd"] for r in rows)
@@ -442,7 +469,9 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
                        source=f"billshape default (reconcile.TOLERANCE_MICRO_USD {TOLERANCE_MICRO_USD}: a cent)", as_of=None),
             Assumption(name="discount band", value=float(DISCOUNT_BAND), unit="fraction",
                        source=f"billshape default (reconcile.DISCOUNT_BAND {DISCOUNT_BAND})", as_of=None),
-            Assumption(name="ledger tiers", value=", ".join(LEDGER_TIERS), unit=None,
-                       source="billshape ledger: a line of another tier with no ledger cost reads as an unpriced tier", as_of=None),
+            Assumption(name="unpriced tier", value=UNKNOWN_TIER_REASON.strip(), unit=None,
+                       source="billshape ledger: a line above the ledger whose day x model x tier has rows quarantined "
+                              "with this reason reads as an unpriced tier (the quarantine's facts, per line in `quarantined`)",
+                       as_of=None),
         ],
     )
