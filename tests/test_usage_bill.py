@@ -257,3 +257,39 @@ def test_reconcile_names_unpriced_tier_from_the_quarantine(tmp_path):
     batch = by[("gpt-4o", "batch")]
     assert batch["likely_cause"] == "missing rows" and batch["quarantined"] == {}
     assert by[("gpt-4-1", "standard")]["likely_cause"] == "matched"
+
+
+# --------------------------------------------------------------------------------------------- --snapshot, --max-age-days
+
+from test_snapshots import data_dir, refresh_args, server  # noqa: E402,F401  (the snapshot fixtures, shared)
+
+
+def test_usage_verbs_take_snapshot_and_max_age_days(cli, server, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    """ingest, report, whatif, reconcile take --snapshot and --max-age-days: the ingest prices from the snapshot's
+    genai-prices file (gpt-4.1-mini $0.20/$0.80 there, $0.40/$1.60 bundled) and says so (``snapshot``, a dated
+    price source); a price data older than --max-age-days is a warning; bad values are one-line errors."""
+    from conftest import assert_one_line_error
+
+    sid = cli(*refresh_args(server), "--json").json()["id"]
+    log = tmp_path / "a.csv"
+    log.write_text("request_id,timestamp,provider,model,input_tokens,output_tokens\nr1,2025-06-01T00:00:00Z,openai,gpt-4.1-mini,1000000,100000\n")
+    db = tmp_path / "u.duckdb"
+    js = cli("usage", "ingest", log, "--db", db, "--snapshot", sid, "--json").json()
+    assert js["total_micro_usd"] == 200_000 + 80_000 and js["snapshot"] == sid
+    src = next(a for a in js["assumptions"] if a["name"] == "price source")
+    assert sid in src["source"] and src["as_of"] == f"{sid[:4]}-{sid[4:6]}-{sid[6:8]}" and "warnings" not in js
+    shipped = cli("usage", "ingest", log, "--db", tmp_path / "v.duckdb", "--snapshot", "shipped", "--json").json()
+    assert shipped["total_micro_usd"] == 400_000 + 160_000 and "snapshot" not in shipped
+    monkeypatch.setenv("BILLSHAPE_TODAY", "2027-03-03")
+    wi = cli("usage", "whatif", "--db", db, "--cache-hit-rate", "0.5", "--max-age-days", "30", "--json").json()
+    assert wi["warnings"] == ["stale: prices is 90 days old on 2027-03-03 (as_of 2026-12-03; prices go stale after 30 days)"]
+    assert cli("usage", "whatif", "--db", db, "--cache-hit-rate", "0.5", "--json").json().get("warnings") is None  # 90 days: not over 90
+    rep = cli("usage", "report", "--db", db, "--snapshot", sid, "--json").json()
+    assert rep["snapshot"] == sid
+    inv = EXAMPLES / "invoices" / "openai_costs.json"
+    assert cli("usage", "reconcile", "--db", db, "--invoice", inv, "--snapshot", sid, "--json").json()["snapshot"] == sid
+    text = cli("usage", "ingest", log, "--db", tmp_path / "w.duckdb", "--max-age-days", "10")
+    assert text.code == 0 and "warning: stale: price source" in text.out
+    for verb in (("ingest", log), ("report",), ("whatif", "--cache-hit-rate", "0.5"), ("reconcile", "--invoice", inv)):
+        assert_one_line_error(cli("usage", *verb, "--db", db, "--max-age-days", "-1"), "--max-age-days")
+        assert_one_line_error(cli("usage", *verb, "--db", db, "--snapshot", "nope"), "--snapshot")
