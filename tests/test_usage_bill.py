@@ -293,3 +293,15 @@ def test_usage_verbs_take_snapshot_and_max_age_days(cli, server, data_dir, tmp_p
     for verb in (("ingest", log), ("report",), ("whatif", "--cache-hit-rate", "0.5"), ("reconcile", "--invoice", inv)):
         assert_one_line_error(cli("usage", *verb, "--db", db, "--max-age-days", "-1"), "--max-age-days")
         assert_one_line_error(cli("usage", *verb, "--db", db, "--snapshot", "nope"), "--snapshot")
+
+
+def test_whatif_route_to_a_model_without_the_moved_rows_tier_is_an_error(tmp_path, cli):
+    """Priority rows of gpt-4o moved to gpt-4o-mini (no priority row in the catalog) are not priced at gpt-4o-mini's
+    standard price: one-line error naming the route."""
+    from conftest import assert_one_line_error
+
+    db = str(tmp_path / "u.duckdb")
+    usage.ingest([_write_jsonl(tmp_path / "r.jsonl", [_chat("p1", "gpt-4o-2024-08-06", 1000, 100, "priority")])], db)
+    res = cli("usage", "whatif", "--db", db, "--route", "gpt-4o-2024-08-06:0.5->gpt-4o-mini")
+    assert_one_line_error(res, "--route")
+    assert "no priority row for gpt-4o-mini" in res.err

@@ -760,6 +760,10 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             rt = store.register(f"_wi_r{i}", pt)
             sub = j.filter(j.model == src)
             sub = sub.left_join(rt, sub._day == rt[f"r{i}_day"])
+            tiers = store.frame(sub.filter(~E.known_tier(sub, f"r{i}_")).select("service_tier").distinct()).to_pylist()
+            if tiers:  # a tier of the moved rows with no catalog row for TO: not priced at TO's standard price
+                raise BillshapeInputError(f"routes[{i}]", to, "a model with a data/service_tiers.csv row for each service tier "
+                                          "of the moved rows", f"no {tiers[0]['service_tier']} row for {to}")
             rc = E.cost_columns(sub, prefix=f"r{i}_")
             sub = sub.mutate(_to=sum(rc.values()))
             agg = store.frame(sub.aggregate(own=sub._own.sum(), to=sub._to.sum(), n=sub.requests.sum())).to_pylist()[0]
