@@ -73,6 +73,20 @@ class Expect:
         self.priced += 1
         self.micro += sum(int(x.to_integral_value(rounding=ROUND_HALF_UP)) for x in parts)
 
+    def price_tier(self, provider, model, when, inp, cr, cw, out, mult):
+        """A row at its tier's multipliers ``(input and cache, output)``, each price rounded to 1e-9 first."""
+        from billshape import api_prices
+
+        q = api_prices.quote(model, provider, when.date())
+        m_in, m_out = (Decimal(x) for x in mult)
+        at = lambda x, m: (Decimal(x) * m).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)  # noqa: E731
+        ip = at(q.input_mtok, m_in)
+        parts = [(inp - cr - cw) * ip, cr * (at(q.cache_read_mtok, m_in) if q.cache_read_mtok is not None else ip),
+                 cw * (at(q.cache_write_mtok, m_in) if q.cache_write_mtok is not None else ip), out * at(q.output_mtok, m_out)]
+        self.read += 1
+        self.priced += 1
+        self.micro += sum(int(x.to_integral_value(rounding=ROUND_HALF_UP)) for x in parts)
+
     def bad(self, reason):
         self.read += 1
         self.quarantined += 1
@@ -88,8 +102,9 @@ def expect_anthropic_usage() -> Expect:
         for r in bucket["results"]:
             cc = r["cache_creation"]
             cw = cc["ephemeral_5m_input_tokens"] + cc["ephemeral_1h_input_tokens"]
-            if r["context_window"] == "200k-1M":
-                e.bad("context window 200k-1M: long-context prices of aggregated rows are not modelled")
+            if r["context_window"] == "200k-1M":  # every request over 200K: the standard_long_context tier (2x in, 1.5x out)
+                e.price_tier("anthropic", r["model"], ts(bucket["starting_at"]), r["uncached_input_tokens"] + r["cache_read_input_tokens"] + cw,
+                             r["cache_read_input_tokens"], cw, r["output_tokens"], {"standard": ("2", "1.5"), "batch": ("1", "0.75")}[r["service_tier"]])
             elif r["output_tokens"] < 0:
                 e.bad("negative output_tokens")
             else:
@@ -125,8 +140,24 @@ def expect_litellm(rows: list[dict]) -> Expect:
         aux = meta["additional_usage_values"]
         cr = aux.get("cache_read_input_tokens") or aux.get("prompt_tokens_details", {}).get("cached_tokens", 0)
         cw = aux.get("cache_creation_input_tokens", 0)
-        if "image" in r["call_type"]:
-            e.bad("call type aimage_generation: not billed by tokens")
+        no_tokens = not int(r["prompt_tokens"] or 0) and not int(r["completion_tokens"] or 0) if str(r["prompt_tokens"]).isdigit() else False
+        stored = r.get("proxy_server_request")
+        stored = json.loads(stored) if isinstance(stored, str) and stored else stored
+        if "image" in r["call_type"] and no_tokens:  # per image: counted from the stored request; dall-e-3 has no price
+            e.bad("no price for model dall-e-3 (provider openai)" if stored else "call type aimage_generation: no image count (neither the "
+                  "response nor the request is stored)")
+        elif "transcription" in r["call_type"] and no_tokens:
+            e.bad("call type atranscription: billed per minute of audio (not a ledger unit)")
+        elif r["call_type"] == "aimage_generation":  # gpt-image-1: text input, image input tokens, image output tokens
+            from billshape import api_prices
+
+            q = api_prices.quote(r["model"], "openai", ts(r["startTime"]).date())
+            image_in = aux["prompt_tokens_details"]["image_tokens"]
+            m = lambda n, p: int((n * p).to_integral_value(rounding=ROUND_HALF_UP))  # noqa: E731
+            e.read += 1
+            e.priced += 1
+            e.micro += m(int(r["prompt_tokens"]) - image_in, q.input_mtok) + m(image_in, q.input_image_mtok) + m(int(r["completion_tokens"]), q.output_mtok)
+            e.reported[f"litellm:{r['request_id']}"] = micro(r["spend"])
         elif not str(r["prompt_tokens"]).isdigit():
             e.bad(f"wrong type for prompt_tokens: {r['prompt_tokens']!r}")
         elif float(r["spend"]) < 0:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from billshape.cli._common import Engine, JsonOpt
+from billshape.cli._common import Engine, JsonOpt, MaxAgeOpt, SnapshotOpt
 
 
 def register(group: typer.Typer) -> None:
@@ -18,12 +18,16 @@ def register(group: typer.Typer) -> None:
         db: Annotated[str, typer.Option("--db", help="Usage database: a DuckDB file (default engine) or a directory (--engine spark).")] = "usage.duckdb",
         contract: Annotated[Optional[str], typer.Option("--contract", help="Contract table (CSV/YAML): compare at contracted cost.")] = None,
         engine: Annotated[Optional[Engine], typer.Option("--engine", case_sensitive=False, help="duckdb (default) or spark.", show_default=False)] = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
-        from billshape.cli._common import print_json
+        from billshape.cli._common import catalog_options, print_json
+        from billshape.staleness import attach
         from billshape.usage.reconcile import reconcile as run
 
-        res = run(db, invoice, contract=contract, engine=engine)
+        catalog_options(snapshot, max_age_days)
+        res = attach(run(db, invoice, contract=contract, engine=engine))
         if json_out:
             print_json(res.to_dict())
             return
@@ -58,6 +62,10 @@ def _render(res) -> None:
                   r["likely_cause"])
     out = console()
     out.print(t)
+    for r in res.lines:  # the quarantine's facts behind a residual
+        if r.get("quarantined") and r["likely_cause"] != "matched":
+            facts = "; ".join(f"{n:,} x {reason}" for reason, n in r["quarantined"].items())
+            out.print(f"{r['day']} {r['model']} {r['service_tier']}: rows quarantined at ingest: {facts}", highlight=False)
     for provider, d in res.discounts_detected.items():
         out.print(f"{provider}: a uniform {100 * d:.2f} % gap below list price on every line: a negotiated discount? "
                   "(add it to a --contract table)", highlight=False)
@@ -66,3 +74,6 @@ def _render(res) -> None:
     if res.ledger_outside_invoice_usd:
         out.print(f"ledger cost outside the invoice's days: {_money(res.ledger_outside_invoice_usd)}", highlight=False)
     render_assumptions(res.assumptions, out)
+    from billshape.cli._common import render_warnings
+
+    render_warnings(res, out)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from billshape.cli._common import Engine, JsonOpt
+from billshape.cli._common import Engine, JsonOpt, MaxAgeOpt, SnapshotOpt
 
 HELP = """Measured economics: ingest usage logs, price them, attribute cost, export FOCUS.
 
@@ -34,10 +34,14 @@ def register(app: typer.Typer) -> None:
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV (self-hosted models; wins over genai-prices).")] = None,
         self_hosted: SelfHostedOpt = None,
         reprice_quarantine: Annotated[bool, typer.Option("--reprice-quarantine", help="After the ingest, re-price rows quarantined earlier that now have a price.")] = False,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.chains import IngestRequest, RepriceRequest
-        from billshape.cli._common import print_json
+        from billshape.cli._common import catalog_options, print_json
+
+        catalog_options(snapshot, max_age_days)
 
         progress = None
         bar = None
@@ -75,6 +79,9 @@ def register(app: typer.Typer) -> None:
         _render_ingest(res, db)
         if rep is not None:
             _render_reprice(rep, db)
+        from billshape.cli._common import render_warnings
+
+        render_warnings(res)
 
     @group.command("reprice", help="Re-price quarantined rows that now have a price (atomic; rows read = priced + quarantined).")
     def reprice(
@@ -98,11 +105,14 @@ def register(app: typer.Typer) -> None:
         db: DbOpt = "usage.duckdb",
         by: Annotated[Optional[Literal["customer", "feature", "project", "user", "model", "provider", "day", "month"]], typer.Option("--by", case_sensitive=False, help="Group by (default customer).", show_default=False)] = None,
         engine: EngineOpt = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.chains import ReportRequest
-        from billshape.cli._common import print_json
+        from billshape.cli._common import catalog_options, print_json
 
+        catalog_options(snapshot, max_age_days)
         res = _run(ReportRequest(db=db, by=by, engine=engine))
         if json_out:
             print_json(res.to_dict())
@@ -119,6 +129,9 @@ def register(app: typer.Typer) -> None:
         console().print(t)
         for hint in res.hints:
             console().print(f"[yellow]hint:[/] {hint}", highlight=False)
+        from billshape.cli._common import render_warnings
+
+        render_warnings(res)
 
     @group.command("economics", help="Measured unit economics: cost per request, tokens per request, cost per user.")
     def economics(
@@ -172,10 +185,14 @@ def register(app: typer.Typer) -> None:
         cache_hit_rate: Annotated[Optional[float], typer.Option("--cache-hit-rate", help="Cache-read share of input tokens, in [0, 1].")] = None,
         prices: Annotated[Optional[str], typer.Option("--prices", help="User price table CSV for TO models.")] = None,
         engine: EngineOpt = None,
+        snapshot: SnapshotOpt = None,
+        max_age_days: MaxAgeOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         from billshape.chains import WhatIfRequest
-        from billshape.cli._common import print_json, render
+        from billshape.cli._common import catalog_options, print_json, render
+
+        catalog_options(snapshot, max_age_days)
 
         res = _run(WhatIfRequest(db=db, routes=route or [], cache_hit_rate=cache_hit_rate, engine=engine, prices=prices))
         if json_out:
@@ -294,7 +311,9 @@ def _render_ingest(res, db: str) -> None:
     t.add_column("value", justify="right")
     for label, value in (("rows read", res.rows_read), ("rows priced", res.rows_priced), ("rows quarantined", res.rows_quarantined),
                          ("total", fmt(res.total_usd, "USD")), ("files ingested", len(res.files_ingested)),
-                         ("files skipped (already ingested)", len(res.files_skipped))):
+                         ("files skipped (already ingested)", len(res.files_skipped)),
+                         ("rows already present (quarantined as duplicates)", res.rows_already_present),
+                         ("  of which re-keyed (the same rows under another key)", res.rows_rekeyed)):
         t.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     out.print(t)
     _print_reasons(out, res.quarantine_reasons, "quarantined rows by reason")

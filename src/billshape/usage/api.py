@@ -244,8 +244,9 @@ def _user_prices(prices_csv: str | None, self_hosted: Sequence[str] | None) -> d
 
 
 def _price_assumptions(prices_csv: str | None, user_prices: dict) -> list[Assumption]:
-    out = [Assumption(name="price source", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""),
-                      source=_genai_source(), as_of=None)]
+    from billshape.usage.pricedata import price_data_assumption
+
+    out = [price_data_assumption(prices_csv)]  # dated: --snapshot, staleness warnings
     for (prov, name), up in sorted(user_prices.items()):
         if up.source.startswith("billshape serving model") and up.fleet is None:
             out.append(Assumption(name=f"self-hosted price of {name}", value=f"${up.input_mtok}/M input, ${up.output_mtok}/M output",
@@ -759,6 +760,10 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             rt = store.register(f"_wi_r{i}", pt)
             sub = j.filter(j.model == src)
             sub = sub.left_join(rt, sub._day == rt[f"r{i}_day"])
+            tiers = store.frame(sub.filter(~E.known_tier(sub, f"r{i}_")).select("service_tier").distinct()).to_pylist()
+            if tiers:  # a tier of the moved rows with no catalog row for TO: not priced at TO's standard price
+                raise BillshapeInputError(f"routes[{i}]", to, "a model with a data/service_tiers.csv row for each service tier "
+                                          "of the moved rows", f"no {tiers[0]['service_tier']} row for {to}")
             rc = E.cost_columns(sub, prefix=f"r{i}_")
             sub = sub.mutate(_to=sum(rc.values()))
             agg = store.frame(sub.aggregate(own=sub._own.sum(), to=sub._to.sum(), n=sub.requests.sum())).to_pylist()[0]
@@ -784,5 +789,5 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
         + ([user("cache hit rate", cache_hit_rate, "fraction of input tokens", "cache_hit_rate")] if cache_hit_rate is not None else [])
         + ([derived("cache hit rate used", float(rate_used), "fraction of input tokens", "`cache_hit_rate` rounded to 9 "
                     "decimals (the ledger's rate resolution)")] if rate_used is not None and rate_used != Decimal(repr(cache_hit_rate)) else [])
-        + [Assumption(name="prices", value="genai-prices snapshot" + (f" + {prices_csv}" if prices_csv else ""), source=_genai_source(), as_of=None)],
+        + [__import__("billshape.usage.pricedata", fromlist=["x"]).price_data_assumption(prices_csv, "prices")],
     )

@@ -58,8 +58,12 @@ ANTHROPIC_COST_FIELDS = ("cost_type", "token_type", "description", "model", "ser
 #: :func:`billshape.usage.readers.provider_key`).
 LITELLM_PROVIDERS = {"bedrock": "aws", "bedrock_converse": "aws", "vertex_ai": "google", "vertex_ai_beta": "google",
                      "gemini": "google", "azure_ai": "azure", "text-completion-openai": "openai"}
-#: LiteLLM call types that are not billed by tokens (images, audio): quarantined, not priced as tokens.
-LITELLM_NON_TOKEN_CALLS = ("image_generation", "image_edit", "image_variation", "transcription", "speech")
+#: LiteLLM call types of images and audio: priced by their tokens when the row has some (gpt-image-1,
+#: gpt-4o-transcribe, gpt-4o-mini-tts); else an image call counts its images (priced per image) and an audio call
+#: is quarantined (billed per minute of audio or per character: not ledger units).
+LITELLM_IMAGE_CALLS = ("image_generation", "image_edit", "image_variation")
+LITELLM_AUDIO_CALLS = ("transcription", "speech")
+LITELLM_NON_TOKEN_CALLS = LITELLM_IMAGE_CALLS + LITELLM_AUDIO_CALLS
 #: Default dimension columns of a SpendLogs row (``--map`` wins): LiteLLM's end user is the customer.
 LITELLM_DIMENSIONS = {"end_user": "customer", "team_id": "project"}
 LANGFUSE_DIMENSIONS = {"userId": "user_id"}
@@ -212,17 +216,34 @@ def _anthropic_usage_rows(doc, b: _Batcher, index: int, mapping: dict[str, str])
                   key, index, str(res.get("model")))
 
 
+#: The context window of Anthropic's usage and cost reports whose requests are billed at long-context rates.
+LONG_CONTEXT_WINDOW = "200k-1M"
+#: Appended to a service tier for the rows billed at long-context rates (``data/service_tiers.csv``).
+LONG_CONTEXT_SUFFIX = "_long_context"
+
+
+def long_context_tier(tier: str | None) -> str:
+    """The service tier of a row billed at long-context rates: ``standard_long_context`` (no tier: standard),
+    ``batch_long_context``, ... (a tier the catalog has no row for is quarantined as an unknown tier)."""
+    return str(tier or "standard").strip().lower() + LONG_CONTEXT_SUFFIX
+
+
 def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | None = None, key: str = "", index: int = 0) -> dict:
     """One result of a usage-report bucket as a record: input = uncached + cache reads + cache writes (5 min and
     1 h); the bucket's start is its time; no request count (``requests`` 0). The ``service_tier`` is kept (the
     ledger prices it from ``data/service_tiers.csv``, or quarantines a tier it has no row for); web-search
-    requests (``server_tool_use.web_search_requests``) are counted. The 200k-1M context window is quarantined: an
-    aggregated row cannot tell which requests crossed the long-context threshold."""
+    requests (``server_tool_use.web_search_requests``) are counted. A row of the 200k-1M context window holds only
+    requests over 200K input tokens, all billed at long-context rates: its tier is :func:`long_context_tier`
+    (``standard_long_context``, ``batch_long_context``), priced by that tier's rows of ``data/service_tiers.csv``.
+    Another context window is quarantined."""
     mapping = mapping or {}
     tier = res.get("service_tier")
     stu = res.get("server_tool_use") if isinstance(res.get("server_tool_use"), dict) else {}
-    if res.get("context_window") not in (None, "0-200k"):
-        raise RowError(f"context window {str(res['context_window'])[:20]}: long-context prices of aggregated rows are not modelled")
+    window = res.get("context_window")
+    if window not in (None, "0-200k", LONG_CONTEXT_WINDOW):
+        raise RowError(f"context window {str(window)[:20]}: not one of 0-200k, {LONG_CONTEXT_WINDOW}")
+    if window == LONG_CONTEXT_WINDOW:
+        tier = long_context_tier(tier)
     cc = res.get("cache_creation")
     cc = {} if cc is None else cc
     if not isinstance(cc, dict):
@@ -344,12 +365,18 @@ def litellm_record(row: dict, mapping: dict[str, str] | None = None, key: str = 
     if (meta.get("status") or row.get("status")) == "failure" or str(row.get("cache_hit")).strip().lower() == "true":
         return None
     call = str(row.get("call_type") or "")
-    if call.removeprefix("a") in LITELLM_NON_TOKEN_CALLS or call in LITELLM_NON_TOKEN_CALLS:
-        raise RowError(f"call type {call[:30]}: not billed by tokens")
+    kind = call if call in LITELLM_NON_TOKEN_CALLS else call.removeprefix("a")
     extra = _object(meta.get("additional_usage_values"), "metadata.additional_usage_values")
     ptd = _object(extra.get("prompt_tokens_details"), "prompt_tokens_details")
     ctd = _object(extra.get("completion_tokens_details"), "completion_tokens_details")
     prompt = _int("prompt_tokens", row.get("prompt_tokens"), required=True)
+    units = {"input_image_tokens": ptd.get("image_tokens"), "input_audio_tokens": ptd.get("audio_tokens"),
+             "output_audio_tokens": ctd.get("audio_tokens")}
+    if kind in LITELLM_NON_TOKEN_CALLS and not prompt and not _int("completion_tokens", row.get("completion_tokens")):
+        if kind in LITELLM_AUDIO_CALLS:
+            raise RowError(f"call type {call[:30]}: billed per {'minute of audio' if kind == 'transcription' else 'character'} "
+                           "(not a ledger unit)")
+        units["images_generated"] = _litellm_images(row, call)
     cr = _int("cache_read_input_tokens", extra.get("cache_read_input_tokens")) or _int("cached_tokens", ptd.get("cached_tokens"))
     cw = _int("cache_creation_input_tokens", extra.get("cache_creation_input_tokens"))
     if cr + cw > prompt:
@@ -366,8 +393,26 @@ def litellm_record(row: dict, mapping: dict[str, str] | None = None, key: str = 
         row_key=key, row_index=index, ts=over.get("ts", row.get("startTime")), provider=over.get("provider", provider),
         model=over.get("model", model), dims=_dims(row, _dim_mapping(LITELLM_DIMENSIONS, mapping), fallback),
         input_tokens=prompt, output_tokens=row.get("completion_tokens"), cache_read_tokens=cr, cache_write_tokens=cw,
-        reasoning_tokens=ctd.get("reasoning_tokens"),
+        reasoning_tokens=ctd.get("reasoning_tokens"), **units,
     ) | {"reported_usd_micro": None if spend in (None, "") else usd_micro(spend, "spend")}
+
+
+def _litellm_images(row: dict, call: str) -> int:
+    """Images of a per-image call: the stored response's ``data`` list, else the stored request's ``n``
+    (``proxy_server_request``, ``store_prompts_in_spend_logs``), else a :class:`RowError`."""
+    for col, what in (("response", "data"), ("proxy_server_request", "n")):
+        try:
+            doc = _object(row.get(col), col)
+        except RowError:
+            continue
+        if what == "data" and isinstance(doc.get("data"), list) and doc["data"]:
+            return len(doc["data"])
+        if what == "n" and doc:
+            n = _int(f"{col}.n", doc.get("n", 1))  # the images API's default n is 1
+            if n < 1:
+                raise RowError(f"{col}.n {n}: not a number of images")
+            return n
+    raise RowError(f"call type {call[:30]}: no image count (neither the response nor the request is stored)")
 
 
 # --------------------------------------------------------------------------------------------- Langfuse

@@ -79,7 +79,7 @@ class Term:
     def matches(self, provider: str, model: str, service_tier: str, day: _dt.date) -> bool:
         return ((self.provider == "*" or self.provider == (provider or "").lower())
                 and (self.model == "*" or self.model == model_key(model))
-                and (self.service_tier == "*" or self.service_tier == (service_tier or "standard").lower())
+                and (self.service_tier == "*" or self.service_tier == base_tier(service_tier))
                 and (self.period_start is None or day >= self.period_start)
                 and (self.period_end is None or day < self.period_end))
 
@@ -103,6 +103,12 @@ class Contract:
     @property
     def commitments(self) -> tuple[Term, ...]:
         return tuple(t for t in self.terms if t.commitment_micro_usd is not None)
+
+
+def base_tier(service_tier: str | None) -> str:
+    """The tier a contract term names for a ledger tier: ``standard`` for none, and a long-context tier
+    (``batch_long_context``) takes its base tier's terms (``batch``)."""
+    return (service_tier or "standard").lower().removesuffix("_long_context")
 
 
 def _cell(row: dict, col: str) -> str:

@@ -419,16 +419,16 @@ def cost_columns(t, prefix: str = "") -> dict:
     def price(name, component):
         base = p(name) if name == "input_mtok" or name == "output_mtok" else p(name).coalesce(p("input_mtok"))
         tiered = p("tier_" + name).coalesce(p("tier_input_mtok") if name.startswith("cache") else p("tier_" + name)).coalesce(base)
-        return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, component)
+        return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, component, prefix)
 
     def unit_price(name, component, fallback=None):
         col = p(name) if prefix + name in t.columns else ibis.null(dt.Decimal(18, 9))
-        return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component)
+        return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component, prefix)
 
     n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
     uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
     text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
-    kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests")
+    kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests", prefix)
     input_price = ibis.ifelse(tier, p("tier_input_mtok").coalesce(p("input_mtok")), p("input_mtok"))
     cols = {
         "usd_micro_input": _round_micro(uncached, price("input_mtok", "input")),
@@ -538,50 +538,60 @@ def _ledger_content_keys(ledger, engine: str, with_ids: bool = True):
 
 # ------------------------------------------------------------------------------------------ service tiers
 
-def _tier_cases(t, component: str | None):
-    """``(condition, multiplier)`` of the catalog rows that apply to ``component`` (None: any), most specific first."""
+def _tier_cases(t, component: str | None, prefix: str = ""):
+    """``(condition, multiplier)`` of the catalog rows that apply to ``component`` (None: any), most specific first.
+
+    A row's provider and model are matched against the key pricing used (``prefix + price_model``: genai-prices'
+    normalised ``provider/model``, so ``gpt-4o-2024-08-06`` is ``openai/gpt-4o``; the price table's model and
+    ``provider_key``), so that a logged name that differs from the catalog's id finds its row, and a what-if
+    route's prices (``prefix`` ``r0_``) find the TO model's rows, not the FROM model's."""
     from billshape.usage.prices import tier_rows
 
     tier = t.service_tier.lower()
+    keyed = prefix + "price_model" in t.columns
+    pm = t[prefix + "price_model"].lower().coalesce("") if keyed else None
+    name = t[prefix + "model"].lower() if keyed else t.model.lower()
+    pk = t[prefix + "provider_key"].lower() if keyed and prefix + "provider_key" in t.columns else t.provider.lower()
     out = []
     for r in tier_rows():
         if component is not None and r.component not in (component, "all"):
             continue
         cond = tier == r.tier
         if r.provider:
-            cond = cond & (t.provider.lower() == r.provider)
+            cond = cond & ((pk == r.provider) | pm.startswith(r.provider + "/") if keyed else pk == r.provider)
         if r.model:
-            cond = cond & (t.model.lower() == r.model)
+            norm = (pm == f"{r.provider}/{r.model}") if r.provider else ((pm == r.model) | pm.endswith("/" + r.model))
+            cond = cond & ((name == r.model) | norm if keyed else name == r.model)
         out.append((cond, ibis.literal(r.multiplier, dt.Decimal(18, 9))))
     return out
 
 
-def tier_multiplier(t, component: str):
+def tier_multiplier(t, component: str, prefix: str = ""):
     """The service-tier multiplier of a price component for each row (``data/service_tiers.csv``; 1 where the row
     has no tier, and where its tier has no row: those rows are quarantined by :func:`priced`)."""
     one = ibis.literal(1, dt.Decimal(18, 9))
-    cases = _tier_cases(t, component) if "service_tier" in t.columns else []
+    cases = _tier_cases(t, component, prefix) if "service_tier" in t.columns else []
     return ibis.cases(*cases, else_=one) if cases else one
 
 
-def known_tier(t):
+def known_tier(t, prefix: str = ""):
     """Whether a row's service tier is null or has a catalog row."""
     if "service_tier" not in t.columns:
         return ibis.literal(True)
-    cases = _tier_cases(t, None)
+    cases = _tier_cases(t, None, prefix)
     known = t.service_tier.isnull()
     for cond, _ in cases:
         known = known | cond.fill_null(False)
     return known
 
 
-def _tiered_price(price, t, component: str):
+def _tiered_price(price, t, component: str, prefix: str = ""):
     """A price [decimal(18, 9)] times the row's tier multiplier, rounded back to 1e-9 (the price type)."""
     if "service_tier" not in t.columns:
         return price
     # ibis types the product decimal(18, 9) and would drop a cast to it: the engines' product is wider
     # (DuckDB decimal(36, 18), Spark decimal(37, 18)), so cast through decimal(38, 18) to round it back
-    return (price * tier_multiplier(t, component)).cast(dt.Decimal(38, 18)).cast(dt.Decimal(18, 9))
+    return (price * tier_multiplier(t, component, prefix)).cast(dt.Decimal(38, 18)).cast(dt.Decimal(18, 9))
 
 
 #: Quarantine reasons of rows whose unit has no price: (count column, price column, reason prefix).

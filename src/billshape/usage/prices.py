@@ -320,7 +320,34 @@ def _genai_price(provider: str | None, model: str, day: dt.date) -> dict:
         else:
             error = f"no price for model {model}" + (f" (provider {provider})" if provider else "")
         return {"price_error": error, "price_source": src}
-    return {"price_model": f"{q.provider}/{q.model}", "price_source": src, **q.prices()}
+    return long_context_prices(q.provider, {"price_model": f"{q.provider}/{q.model}", "price_source": src, **q.prices()})
+
+
+def long_context_prices(provider: str, row: dict) -> dict:
+    """A genai-prices row with no tier of its own, given the provider's long-context tier: ``tier_start`` from
+    ``constants.csv`` ``<provider>_long_context_threshold_tokens`` and each ``tier_*`` price = the base price x
+    that component's ``standard_long_context`` multiplier (``data/service_tiers.csv``), rounded to 1e-9. Only a
+    1M-context model can take a request over the threshold, so the rule is the provider's (Claude Sonnet 4 has
+    no tier in genai-prices 0.2.3; Sonnet 4.5's own tier gives the same prices). Other rows are returned as they are."""
+    if row.get("tier_start") is not None:
+        return row
+    rows = {t.component: t.multiplier for t in tier_rows() if t.provider == provider and not t.model
+            and t.tier == "standard" + LONG_CONTEXT_SUFFIX}
+    if not rows:
+        return row
+    from billshape import catalog
+
+    start = int(catalog.constant(f"{provider}{LONG_CONTEXT_SUFFIX}_threshold_tokens").value)
+    out = dict(row, tier_start=start)
+    for f in ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"):
+        base = row.get(f) if row.get(f) is not None else (row.get("input_mtok") if f.startswith("cache") else None)
+        m = rows.get(f.removesuffix("_mtok"), rows.get("all"))
+        out["tier_" + f] = None if base is None or m is None else (base * m).quantize(NINE)
+    return out
+
+
+#: A service tier with this suffix is billed at long-context rates (``data/service_tiers.csv``).
+LONG_CONTEXT_SUFFIX = "_long_context"
 
 
 def price_for(provider: str | None, model: str, day: dt.date, user: dict[tuple[str, str], UserPrice]) -> dict:

@@ -23,10 +23,11 @@ compared at list cost, or at contracted cost with a contract table, for the invo
 ``likely_cause`` of each line, first rule that holds:
 
 1. ``matched``: the residual is within :data:`TOLERANCE_MICRO_USD` (a cent);
-2. ``unpriced tier``: no ledger cost on the line and its tier is not ``standard`` (the ledger prices the tiers of
-   ``data/service_tiers.csv``, so the likely cause is rows of that tier quarantined at ingest, e.g. a tier the
-   catalog lacks; the quarantine tells which);
-3. ``missing rows``: no ledger cost on the line (the ledger has no rows for that day and model);
+2. ``unpriced tier``: the invoice is above the ledger and the quarantine holds rows of that day x provider x model
+   x tier quarantined for their service tier (``unknown service tier ...``: a tier ``data/service_tiers.csv`` has
+   no row for): a fact read from the quarantine, not a guess from the tier's name;
+3. ``missing rows``: no ledger cost on the line (the ledger has no priced rows for that day and model; the
+   line's ``quarantined`` lists any rows of it quarantined for other reasons, e.g. no price);
 4. ``not invoiced``: ledger cost with no invoice amount;
 5. ``negotiated discount``: the provider's lines that have both amounts share one invoice/ledger ratio below 1
    (each within :data:`DISCOUNT_BAND` of the provider's ratio, or within the tolerance), with at least two such
@@ -48,6 +49,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from billshape.errors import BillshapeInputError
 from billshape.results import Assumption, Result, user
 from billshape.usage import contracts as C
+from billshape.usage.connectors import LONG_CONTEXT_WINDOW, long_context_tier
 from billshape.usage.schema import MICRO
 
 #: A line within a cent reconciles: invoices round each line to a cent or finer, the ledger rounds each price
@@ -57,6 +59,8 @@ TOLERANCE_MICRO_USD = 10_000
 DISCOUNT_BAND = Decimal("0.005")
 CAUSES = ("matched", "unpriced tier", "missing rows", "not invoiced", "negotiated discount", "unexplained")
 LEDGER_TIERS = ("standard",)
+#: The start of the quarantine reason of a row whose service tier has no catalog row (``engine.priced``).
+UNKNOWN_TIER_REASON = "unknown service tier "
 FORMATS = ("openai-costs", "openai-costs-csv", "anthropic-cost", "focus")
 _PROVIDER_KEYS = {"openai": "openai", "anthropic": "anthropic", "google": "google", "microsoft": "azure",
                   "mistral ai": "mistral", "xai": "x-ai", "amazon web services": "aws"}
@@ -130,49 +134,55 @@ def _usd_only(currency, where: str) -> None:
 
 # ------------------------------------------------------------------------------------------ readers
 
-def read_openai_costs(doc: dict, name: str = "<invoice>") -> Invoice:
-    """The OpenAI Costs API page (or a bare bucket list) as invoice lines."""
+def _openai_json_rows(doc, name: str):
+    """The Costs API page's results as ``(where, start, day_only, value, currency, line_item)``, one per result; a
+    bucket without results yields one row with no value (a day with no cost)."""
     buckets = doc.get("data") if isinstance(doc, dict) else doc
     if not isinstance(buckets, list):
         raise BillshapeInputError("invoice", name, "an OpenAI Costs API page: {data: [buckets]}")
-    lines, days = [], set()
     for i, b in enumerate(buckets):
         if not isinstance(b, dict) or "start_time" not in b:
             raise BillshapeInputError(f"invoice {name} data[{i}]", type(b).__name__, "a bucket with start_time and results")
-        day = _utc_day(b["start_time"], f"{name} data[{i}].start_time")
-        days.add(day)
-        for j, res in enumerate(b.get("results") or []):
+        results = b.get("results") or []
+        if not results:
+            yield f"{name} data[{i}]", b["start_time"], f"{name} data[{i}].start_time", None, None, None
+        for j, res in enumerate(results):
             where = f"{name} data[{i}].results[{j}]"
             amount = (res or {}).get("amount") or {}
             if not isinstance(amount, dict):
                 raise BillshapeInputError(f"invoice {where}.amount", amount, "{value, currency}")
-            _usd_only(amount.get("currency"), where)
-            item = res.get("line_item")
-            model = item.partition(",")[0].strip() if item else None
-            lines.append(InvoiceLine(day, "openai", model, _tier(item or ""),
-                                     _micro(_dec(amount.get("value", 0), where + ".amount.value", "USD")), item or ""))
-    return Invoice("openai-costs", name, lines, days)
+            yield where, b["start_time"], f"{name} data[{i}].start_time", amount.get("value", 0), amount.get("currency"), \
+                res.get("line_item")
 
 
-def read_openai_costs_csv(text: str, name: str = "<invoice>") -> Invoice:
-    """The OpenAI usage dashboard's cost export (CSV) as invoice lines."""
-    reader = csv.DictReader(io.StringIO(text))
-    lines, days = [], set()
-    for n, row in enumerate(reader, start=2):
+def _openai_csv_rows(text: str, name: str):
+    """The dashboard CSV's rows in the same shape as :func:`_openai_json_rows`."""
+    for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         where = f"{name}:{n}"
         when = row.get("start_time_iso") or row.get("start_time")
         if not when:
             raise BillshapeInputError(f"invoice {where} start_time", None, "a Unix time or an ISO 8601 date/time")
-        day = _utc_day(when, where + " start_time")
-        days.add(day)
         value = (row.get("amount_value") or "").strip()
-        if not value:  # a day with no cost
+        yield where, when, where + " start_time", value or None, row.get("amount_currency"), (row.get("line_item") or "").strip()
+
+
+def read_openai_costs(source, name: str = "<invoice>") -> Invoice:
+    """OpenAI costs as invoice lines: the Costs API page (a dict or a bare bucket list, format ``openai-costs``)
+    or the usage dashboard's cost export (CSV text, format ``openai-costs-csv``). One reader for both: a line's
+    model is its ``line_item`` before the first comma, its tier named in the line item (:func:`_tier`); a row
+    without an amount is a day with no cost."""
+    is_csv = isinstance(source, str)
+    rows = _openai_csv_rows(source, name) if is_csv else _openai_json_rows(source, name)
+    lines, days = [], set()
+    for where, when, when_field, value, currency, item in rows:
+        days.add(_utc_day(when, when_field))
+        if value is None or value == "":
             continue
-        _usd_only(row.get("amount_currency"), where)
-        item = (row.get("line_item") or "").strip()
-        lines.append(InvoiceLine(day, "openai", item.partition(",")[0].strip() or None, _tier(item),
-                                 _micro(_dec(value, where + " amount_value", "USD")), item))
-    return Invoice("openai-costs-csv", name, lines, days)
+        _usd_only(currency, where)
+        field = where + (" amount_value" if is_csv else ".amount.value")
+        lines.append(InvoiceLine(_utc_day(when, when_field), "openai", (item or "").partition(",")[0].strip() or None,
+                                 _tier(item or ""), _micro(_dec(value, field, "USD")), item or ""))
+    return Invoice("openai-costs-csv" if is_csv else "openai-costs", name, lines, days)
 
 
 def read_anthropic_cost_report(doc: dict, name: str = "<invoice>") -> Invoice:
@@ -194,8 +204,10 @@ def read_anthropic_cost_report(doc: dict, name: str = "<invoice>") -> Invoice:
             cents = _dec(res.get("amount", "0"), where + ".amount", "cents")
             model = res.get("model") or (res.get("cost_type") if res.get("cost_type") not in (None, "tokens") else None)
             label = " ".join(str(res[k]) for k in ("description", "token_type") if res.get(k)) or str(res.get("cost_type") or "")
-            lines.append(InvoiceLine(day, "anthropic", model, (res.get("service_tier") or "standard").lower(),
-                                     _micro(cents / 100), label))
+            tier = (res.get("service_tier") or "standard").lower()
+            if res.get("context_window") == LONG_CONTEXT_WINDOW:  # the ledger's tier of the same rows
+                tier = long_context_tier(tier)
+            lines.append(InvoiceLine(day, "anthropic", model, tier, _micro(cents / 100), label))
     return Invoice("anthropic-cost", name, lines, days)
 
 
@@ -280,17 +292,18 @@ def read_invoice(source) -> Invoice:
             raise BillshapeInputError("invoice", name, "a readable FOCUS CSV", str(exc).splitlines()[0][:120]) from None
         return read_focus_invoice(table, name)
     if "amount_value" in header and "line_item" in header:
-        return read_openai_costs_csv(text, name)
+        return read_openai_costs(text, name)
     raise BillshapeInputError("invoice", name, "an OpenAI costs JSON/CSV, an Anthropic cost report JSON or a FOCUS CSV/Parquet file")
 
 
 # ------------------------------------------------------------------------------------------ the rules
 
-def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGER_TIERS) -> tuple[list[dict], dict]:
+def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, quarantine: dict | None = None) -> tuple[list[dict], dict]:
     """Residual lines and the discounts detected, from invoice lines and ledger cost per key.
 
-    ``ledger`` maps (day, provider, model_key or "*", tier or "*") -> integer micro-dollars. Returns the lines
-    (sorted by day, provider, model, tier) and ``{provider: implied discount}``."""
+    ``ledger`` maps (day, provider, model_key or "*", tier or "*") -> integer micro-dollars; ``quarantine`` maps
+    the same keys to ``{reason: rows}`` of the rows quarantined there (duplicates left out). Returns the lines
+    (sorted by day, provider, model, tier; each with its ``quarantined`` facts) and ``{provider: implied discount}``."""
     inv: dict = defaultdict(int)
     labels: dict = defaultdict(set)
     coarse = {(line.day, line.provider) for line in invoice if line.model is None}
@@ -303,13 +316,18 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
     for (day, prov, model, tier), micro in ledger.items():
         key = (day, prov, "*", "*") if (day, prov) in coarse else (day, prov, model, tier)
         led[key] += micro
+    quar: dict = defaultdict(lambda: defaultdict(int))
+    for (day, prov, model, tier), reasons in (quarantine or {}).items():
+        key = (day, prov, "*", "*") if (day, prov) in coarse else (day, prov, model, tier)
+        for reason, n in reasons.items():
+            quar[key][reason] += n
     keys = sorted(set(inv) | set(led))
     rows = []
     for k in keys:
         a, b = inv.get(k, 0), led.get(k, 0)
         rows.append({"day": k[0].isoformat(), "provider": k[1], "model": k[2], "service_tier": k[3],
                      "invoice_micro_usd": a, "ledger_micro_usd": b, "residual_micro_usd": a - b,
-                     "invoice_models": sorted(labels.get(k, ()))})
+                     "invoice_models": sorted(labels.get(k, ())), "quarantined": dict(sorted(quar.get(k, {}).items()))})
     discounts = {}
     for prov in sorted({r["provider"] for r in rows}):
         both = [r for r in rows if r["provider"] == prov and r["invoice_micro_usd"] > 0 and r["ledger_micro_usd"] > 0]
@@ -325,7 +343,7 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
         a, b, res = r["invoice_micro_usd"], r["ledger_micro_usd"], r["residual_micro_usd"]
         if abs(res) <= TOLERANCE_MICRO_USD:
             cause = "matched"
-        elif b == 0 and r["service_tier"] not in (*ledger_tiers, "*"):
+        elif res > 0 and any(reason.startswith(UNKNOWN_TIER_REASON) for reason in r["quarantined"]):
             cause = "unpriced tier"
         elif b == 0:
             cause = "missing rows"
@@ -337,6 +355,18 @@ def reconcile_lines(invoice: list[InvoiceLine], ledger: dict, ledger_tiers=LEDGE
             cause = "unexplained"
         r["likely_cause"] = cause
     return rows, discounts
+
+
+def _quarantine_groups(store) -> list[dict]:
+    """Quarantined rows (duplicates left out: they are priced in the ledger already) by UTC day, provider, model,
+    service tier and reason."""
+    from billshape.usage.schema import DUPLICATE, REKEYED
+
+    q = store.table("quarantine")
+    q = q.filter(q.ts.notnull() & q.model.notnull() & ~q.reason.isin([DUPLICATE, REKEYED]))
+    tier = q.service_tier.coalesce("standard") if "service_tier" in q.columns else None
+    q = q.mutate(day=q.ts.date(), provider=q.provider.coalesce("unknown"), tier=tier if tier is not None else "standard")
+    return store.frame(q.group_by(["day", "provider", "model", "tier", "reason"]).aggregate(n=q.count())).to_pylist()
 
 
 def _usd(micro: int) -> float:
@@ -387,6 +417,7 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
         g = t.mutate(day=t.ts.date(), provider=t.provider.coalesce("unknown"), **({"tier": tier} if tier is not None else {}))
         g = g.group_by(["day", "provider", "model", *(["tier"] if tier is not None else [])]).aggregate(usd_micro=g.usd_micro.sum())
         groups = store.frame(g).to_pylist()
+        qgroups = _quarantine_groups(store)
     finally:
         store.close()
     ledger, outside = defaultdict(int), 0
@@ -402,11 +433,16 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
             outside += micro
             continue
         ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += micro
-    rows, discounts = reconcile_lines(inv.lines, ledger)
+    quarantine: dict = defaultdict(dict)
+    for r in qgroups:
+        if r["provider"] in providers and first is not None and first <= r["day"] <= last:
+            key = (r["day"], r["provider"], C.model_key(r["model"]), r["tier"] or "standard")
+            quarantine[key][r["reason"]] = quarantine[key].get(r["reason"], 0) + int(r["n"])
+    rows, discounts = reconcile_lines(inv.lines, ledger, quarantine)
     rows = [{**{k: r[k] for k in ("day", "provider", "model", "service_tier")},
              "invoice_usd": _usd(r["invoice_micro_usd"]), "ledger_usd": _usd(r["ledger_micro_usd"]),
              "residual_usd": _usd(r["residual_micro_usd"]), "residual_pct": _pct(r["residual_micro_usd"], r["ledger_micro_usd"]),
-             "likely_cause": r["likely_cause"], "invoice_models": r["invoice_models"],
+             "likely_cause": r["likely_cause"], "invoice_models": r["invoice_models"], "quarantined": r["quarantined"],
              **{k: r[k] for k in ("invoice_micro_usd", "ledger_micro_usd", "residual_micro_usd")}} for r in rows]
     total_inv = sum(r["invoice_micro_usd"] for r in rows)
     total_led = sum(r["ledger_micro_usd"] for r in rows)
@@ -433,7 +469,9 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
                        source=f"billshape default (reconcile.TOLERANCE_MICRO_USD {TOLERANCE_MICRO_USD}: a cent)", as_of=None),
             Assumption(name="discount band", value=float(DISCOUNT_BAND), unit="fraction",
                        source=f"billshape default (reconcile.DISCOUNT_BAND {DISCOUNT_BAND})", as_of=None),
-            Assumption(name="ledger tiers", value=", ".join(LEDGER_TIERS), unit=None,
-                       source="billshape ledger: a line of another tier with no ledger cost reads as an unpriced tier", as_of=None),
+            Assumption(name="unpriced tier", value=UNKNOWN_TIER_REASON.strip(), unit=None,
+                       source="billshape ledger: a line above the ledger whose day x model x tier has rows quarantined "
+                              "with this reason reads as an unpriced tier (the quarantine's facts, per line in `quarantined`)",
+                       as_of=None),
         ],
     )

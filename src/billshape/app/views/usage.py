@@ -151,6 +151,9 @@ def _ingest_summary(res) -> None:
         ("Rows quarantined", f"{res.rows_quarantined:,}", "Kept aside with a reason; not in any total."),
         ("Total", usd_exact(res.total_usd), f"Exact to the micro-dollar: {res.total_micro_usd:,} micro-USD."),
     ])
+    if res.rows_already_present:
+        st.caption(f"{res.rows_already_present:,} rows already present (quarantined as duplicates), of which "
+                   f"{res.rows_rekeyed:,} re-keyed (the same rows under another key).")
 
 
 def _quarantine(res) -> None:
