@@ -47,7 +47,8 @@ from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
     ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key)
 from billshape.serving_roofline import (  # noqa: F401
-    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE)
+    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
+    held_kv_bytes_per_token)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -352,11 +353,12 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     w_total = float(r["weight_bytes"])
     mem_replica = float(tp) * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
     ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
-    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, hw["kv_bytes_per_token"] * kv_rep,
+    kv_held = float(held_kv_bytes_per_token(hw, ctx_hold))
+    fits = float(inference.max_batch(float(tp) * acc.memory_bytes, w_total, kv_held * kv_rep,
                                      ctx_hold, eff_rows["kv_memory_fraction"].value))
     if w_total >= mem_replica or fits < 1:
         per_gpu_usable = acc.memory_bytes * eff_rows["kv_memory_fraction"].value
-        need = int(math.floor((w_total + hw["kv_bytes_per_token"] * kv_rep * ctx_hold) / per_gpu_usable)) + 1
+        need = int(math.floor((w_total + kv_held * kv_rep * ctx_hold) / per_gpu_usable)) + 1
         nxt = arch.next_valid_tensor_parallel(need)
         suggestion = (f"`tp` {nxt} (the smallest size from {need} up that divides its {arch.heads:g} attention heads)"
                       if nxt is not None else f"more than its {arch.heads:g} attention heads allow in one tensor-parallel "

@@ -60,6 +60,11 @@ class Architecture(Row):
     published_params_active: float | None = None
     max_context_tokens: float | None = None
     note: str = ""
+    #: hybrid attention (config.json ``sliding_window``/``layer_types`` or ``attention_chunk_size``): windowed layers
+    #: attend to (and cache) at most ``sliding_window_tokens``; ``sliding_window_kind`` ``sliding`` or ``chunked``
+    sliding_window_tokens: float | None = None
+    sliding_window_layers: float = 0
+    sliding_window_kind: str = ""
 
     @property
     def is_moe(self) -> bool:
@@ -105,6 +110,11 @@ class Architecture(Row):
             if self.valid_tensor_parallel(t):
                 return t
         return None
+
+    @property
+    def has_window(self) -> bool:
+        """Whether some layers use sliding-window or chunked local attention."""
+        return bool(self.sliding_window_layers) and bool(self.sliding_window_tokens)
 
     def kv_bytes_per_token(self, bytes_per_value: float) -> float:
         if self.attention == "mla":
@@ -165,11 +175,11 @@ def architectures() -> tuple[Architecture, ...]:
     """Every catalogued architecture."""
     num = numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
                                            "dense_layers", "experts_routed", "experts_shared",
-                                           "experts_per_token", "tied_embeddings", "qkv_bias"}
+                                           "experts_per_token", "tied_embeddings", "qkv_bias", "sliding_window_layers"}
     out = []
     for r in read_rows("architectures.csv"):
         r = {k: (("0" if k in ("dense_layers", "experts_routed", "experts_shared", "experts_per_token",
-                                "tied_embeddings", "qkv_bias") else val) if val == "" and k in num else val)
+                                "tied_embeddings", "qkv_bias", "sliding_window_layers") else val) if val == "" and k in num else val)
              for k, val in r.items()}
         out.append(typed_row(Architecture, r, num))
     return tuple(out)

@@ -38,6 +38,7 @@ from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISI
                                        arch_class, architecture, efficiencies, engine_profile, gpu_generation)
 from billshape.serving_lengths import ARRIVALS, burst, length_distribution
 from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
+from billshape.serving_roofline import held_kv_bytes_per_token
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
@@ -351,7 +352,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         wt = np.broadcast_to(np.asarray(r["weight_bytes"], dtype=float), rows.shape)
         # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
         ctx_hold = i_c[rows] + (out_len[rows] if s else out_len[rows] / 2.0)
-        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt, hw["kv_bytes_per_token"] * kv_rep[rows],
+        f = np.asarray(inference.max_batch(t_c[rows] * acc.memory_bytes, wt,
+                                           held_kv_bytes_per_token(hw, ctx_hold) * kv_rep[rows],
                                            ctx_hold, frac), dtype=float)
         fits[rows], w_total[rows] = f, wt
         if (~explicit).any():  # serve's second call, at the largest batch that fits (capped)
