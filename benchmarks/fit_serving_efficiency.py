@@ -63,6 +63,18 @@ MAX_BATCH_CAP = {
                "cap 2048 kept as a bound"),
 }
 VLLM_A100_CAP = 256.0
+#: the engines' chunked-prefill schedulers: tokens per step and whether prefill chunks ride in decode steps
+TOKEN_BUDGET = {
+    "trtllm": (8192.0, "NVIDIA TensorRT-LLM LLM API / trtllm-serve default max_num_tokens = 8192 (in-flight batching "
+               "runs context and generation requests in one batch)"),
+    "vllm": (8192.0, "vLLM 0.11 EngineArgs.get_batch_defaults (vllm/engine/arg_utils.py): max_num_batched_tokens "
+             "8192 for the OpenAI server on GPUs with >= 70 GiB other than A100, else 2048; V1 always runs chunked "
+             "prefill mixed into decode steps"),
+    "sglang": (8192.0, "SGLang 0.5 server_args: chunked_prefill_size 8192 on 35-160 GB GPUs (H100, H200, A100); "
+               "enable_mixed_chunk False (prefill batches run apart from decode batches)"),
+}
+VLLM_A100_TOKEN_BUDGET = 2048.0
+MIXED_PREFILL = {"trtllm": 1.0, "vllm": 1.0, "sglang": 0.0}
 UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
          "compute_efficiency": "fraction of dense peak FLOP/s", "step_overhead_seconds": "s per decode step",
          "allreduce_latency_seconds": "s per all-reduce",
@@ -70,7 +82,8 @@ UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
          "moe_gemm_half_tokens": "tokens per expert", "alltoall_efficiency": "fraction of link bandwidth",
          "max_batch_cap": "sequences", "throughput_ratio_p10": "measured / modeled throughput",
          "throughput_ratio_p90": "measured / modeled throughput", "band_rows": "validation rows",
-         "extrapolated": "0 or 1"}
+         "extrapolated": "0 or 1", "max_num_batched_tokens": "tokens per step",
+         "mixed_prefill": "1: prefill chunks ride in decode steps; 0: prefill-only steps"}
 
 
 def _trt_full(x):
@@ -207,12 +220,16 @@ def profile_csv(f: dict) -> str:
             cap, cap_src = MAX_BATCH_CAP[engine]
             if engine == "vllm" and gen == "ampere":
                 cap = VLLM_A100_CAP
-            vals = {**params, "max_batch_cap": cap, "throughput_ratio_p10": lo, "throughput_ratio_p90": hi,
+            budget = VLLM_A100_TOKEN_BUDGET if (engine == "vllm" and gen == "ampere") else TOKEN_BUDGET[engine][0]
+            vals = {**params, "max_batch_cap": cap, "max_num_batched_tokens": budget,
+                    "mixed_prefill": MIXED_PREFILL[engine], "throughput_ratio_p10": lo, "throughput_ratio_p90": hi,
                     "band_rows": float(n_rows), "extrapolated": 1.0 if (extrap or gen not in ("hopper", "ampere")) else 0.0}
             for name, value in vals.items():
                 note = ""
                 if name == "max_batch_cap":
                     note, row_src = cap_src, cap_src
+                elif name in ("max_num_batched_tokens", "mixed_prefill"):
+                    row_src = TOKEN_BUDGET[engine][1]
                 elif name.startswith("throughput_ratio"):
                     row_src = ("P10/P90 of measured/modeled on the validation rows of this engine x class" if not extrap
                                else f"extrapolated: fewer than {MIN_BAND_ROWS} validation rows; the pooled "

@@ -45,7 +45,7 @@ from billshape.results import Assumption, Result, derived, user
 # their own modules (serving_catalog, serving_roofline, serving_measured); every public name stays here.
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
-    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key)
+    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key, SCHEDULER_NAMES, burst_scheduler)
 from billshape.serving_roofline import (  # noqa: F401
     roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
     held_kv_bytes_per_token)
@@ -386,8 +386,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         i_s, o_s = i_s[0::replicas], o_s[0::replicas]  # the first replica's share (round robin): the busiest
         common = dict(**hw, tensor_parallel=float(tp), kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                       max_batch_cap=cap, **par, **eff)
+        budget, mixed = burst_scheduler(profile)
         r = burst(roofline, common, np.maximum(i_s * (1.0 - float(cache_hit_rate)), 1.0),
-                  o_s * float(reasoning_multiplier), cap)
+                  o_s * float(reasoning_multiplier), cap, budget, mixed)
         r["step_seconds"] = r["tpot_seconds"]
         makespan = float(r["makespan_seconds"])
     out_tps = float(r["output_tokens_per_second"]) * replicas
@@ -448,7 +449,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         assumptions.append(user("arrival", "burst", None, "arrival"))
         assumptions.append(user("requests", n_req, "requests", "requests"))
         assumptions.append(derived("burst makespan", makespan, "s", "FCFS continuous batching of the requests queued "
-                                   "at t=0 (serving_lengths.burst): decode steps at the draining batch + prefill"))
+                                   "at t=0 (serving_lengths.burst): every step on the roofline, decodes plus the "
+                                   "prefill chunks the engine's token budget admits"))
+        assumptions += [profile.rows[n].as_assumption() for n in SCHEDULER_NAMES if n in profile.rows]
     if reasoning_multiplier != 1:
         assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:

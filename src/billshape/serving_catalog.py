@@ -347,6 +347,17 @@ def engine_profile(engine: str = "trtllm", arch_class: str | None = None, genera
     raise unknown_name("engine", engine, sorted({k[0] for k in by}))  # pragma: no cover - the catalog covers ENGINES
 
 
+#: the burst scheduler's profile parameters: tokens per step and whether prefill chunks ride in decode steps
+SCHEDULER_NAMES = ("max_num_batched_tokens", "mixed_prefill")
+
+
+def burst_scheduler(profile: Profile) -> tuple[float | None, bool]:
+    """An engine profile's chunked-prefill scheduler: the token budget per step (None where the profile has no
+    row: the prefill then counts in full) and whether chunks ride in decode steps (:mod:`billshape.serving_lengths`)."""
+    budget = profile.params.get("max_num_batched_tokens")
+    return (None if budget is None else float(budget)), bool(profile.params.get("mixed_prefill", 1.0))
+
+
 def default_efficiency(engine: str | None = None, arch_class: str | None = None,
                        generation: str | None = None) -> dict[str, float]:
     """The fitted efficiency parameters as a plain dict.

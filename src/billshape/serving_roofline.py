@@ -25,7 +25,7 @@ from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, Result, derived, user
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
-    arch_class, gpu_generation, engine_profile)
+    arch_class, gpu_generation, engine_profile, burst_scheduler)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              moe_gemm_efficiency=1.0, moe_gemm_half_tokens=0.0, alltoall_efficiency=1.0, kv_replication=1.0,
              redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None,
              sliding_window_tokens=0.0, sliding_window_layers=0.0, sliding_window_chunked=False,
-             prefill_tokens_per_step=None):
+             prefill_tokens_per_step=None, prefill_input_tokens=None):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -87,7 +87,9 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
 
     ``prefill_tokens_per_step`` (chunked prefill mixed into decode steps, :func:`billshape.serving_lengths.burst`):
     prompt tokens of length ``input_tokens`` processed in each decode step beside the ``batch`` decodes, in one
-    forward pass (weights read once); None: the mode's own (0 static, :math:`B I / O` max-load).
+    forward pass (weights read once); None: the mode's own (0 static, :math:`B I / O` max-load). Their attention
+    is that of prompts of ``prefill_input_tokens`` (default ``input_tokens``; the chunks of a prompt sum to its
+    causal attention).
     """
     t = np.asarray(tensor_parallel, dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
@@ -149,10 +151,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
     pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
-    if windowed:  # windowed layers attend to the window's mean context instead of I/2
+    def window_share(length):  # windowed layers attend to the window's mean context instead of I/2
         lw = np.asarray(sliding_window_layers, dtype=float)
-        local = inference.windowed_prefill_context_tokens(i_len, sliding_window_tokens, bool(sliding_window_chunked))
-        pre_one = pre_gemm_one + (pre_one - pre_gemm_one) * ((L - lw) * i_len / 2.0 + lw * local) / (L * i_len / 2.0)
+        local = inference.windowed_prefill_context_tokens(length, sliding_window_tokens, bool(sliding_window_chunked))
+        return ((L - lw) * length / 2.0 + lw * local) / (L * length / 2.0)
+
+    if windowed:
+        pre_one = pre_gemm_one + (pre_one - pre_gemm_one) * window_share(i_len)
     # imbalance: the busiest EP rank gets lam x the mean routed tokens; with attention-DP (max load) the busiest
     # rank prefills the most whole prompts of the step (Poisson maximum over the t ranks)
     lam = (inference.moe_rank_imbalance(e + n_red, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
@@ -166,7 +171,11 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         dense_tokens = mean_tokens
         attn_pre = np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one)) / t
     if mixed:  # the step's chunk: its prompts' share of their causal attention (chunks sum to the whole prompt's)
-        attn_pre = prefill_per_step / i_len * (pre_one - pre_gemm_one) / t
+        i_mix = i_len if prefill_input_tokens is None else np.asarray(prefill_input_tokens, dtype=float)
+        attn_mix = inference.forward_flops(0.0, i_mix, layers, attention_dim, i_mix / 2.0)
+        if windowed:
+            attn_mix = attn_mix * window_share(i_mix)
+        attn_pre = prefill_per_step / i_mix * attn_mix / t
     dp_imb = dense_tokens / mean_tokens
     gemm_fl = 2.0 * dense_active * dense_tokens + 2.0 * expert_active * mean_tokens * lam
     if slow_moe:
@@ -398,14 +407,13 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
                  max_batch_cap: float | None = None) -> dict[str, Any]:
     """The model's prediction for a published case: output tokens/s per GPU and the roofline dict.
 
-    ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A
-    fixed-length burst (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``
-    with the random dataset) runs as equal static waves of at most min(KV fit, the engine's ``max_batch_cap``); a
-    burst of ShareGPT-length requests (``lengths`` ``sharegpt``) runs through :func:`billshape.serving_lengths.burst`
-    on that distribution rescaled to the case's mean lengths."""
+    ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A burst
+    (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``), of fixed lengths
+    (the random dataset) or of ShareGPT lengths (``lengths`` ``sharegpt``, rescaled to the case's means), runs
+    through :func:`billshape.serving_lengths.burst` with the engine's chunked-prefill scheduler
+    (:func:`billshape.serving_catalog.burst_scheduler`), at most min(KV fit, ``max_batch_cap``) at a time."""
     arch = architecture(case.model)
-    prof = (engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
-            if efficiency is None or max_batch_cap is None else None)
+    prof = engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
     eff = prof.efficiency if efficiency is None else efficiency
     cap = prof.params["max_batch_cap"] if max_batch_cap is None else max_batch_cap
     acc = catalog.gpu(case.gpu)
@@ -419,18 +427,18 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
                   output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
                   max_batch_cap=cap, expert_parallel=case.expert_parallel,
                   expert_load_cv=_eff("expert_load_cv").value, attention_dp=bool(case.attention_dp), **extra, **eff)
-    if case.batch == "burst" and case.lengths:
+    if case.batch == "burst":
         from billshape.serving_lengths import DEFAULT_SAMPLES, burst, length_distribution
 
-        lens = length_distribution(case.lengths, case.input_tokens, case.output_tokens,
-                                   int(case.requests) if case.requests else DEFAULT_SAMPLES)
+        if case.lengths:
+            lens = length_distribution(case.lengths, case.input_tokens, case.output_tokens,
+                                       int(case.requests) if case.requests else DEFAULT_SAMPLES)
+            i_s, o_s = lens.input_tokens, lens.output_tokens
+        else:
+            i_s, o_s = np.full(int(case.requests), case.input_tokens), np.full(int(case.requests), case.output_tokens)
         rest = {k: x for k, x in common.items() if k not in ("input_tokens", "output_tokens")}
-        r = burst(roofline, rest, lens.input_tokens, lens.output_tokens, cap)
-    elif case.batch == "burst":
-        fit = roofline(**common, batch=None, mode="static")
-        conc = max(min(float(fit["max_batch"]), cap, float(case.requests)), 1.0)
-        waves = math.ceil(float(case.requests) / conc)
-        r = roofline(**common, batch=float(case.requests) / waves, mode="static")
+        budget, mixed = burst_scheduler(prof)
+        r = burst(roofline, rest, i_s, o_s, cap, budget, mixed)
     else:
         r = roofline(**common, batch=None if case.batch == "max" else float(case.batch), mode=mode)
     replicas = case.gpus / case.tensor_parallel

@@ -39,6 +39,7 @@ from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISI
 from billshape.serving_lengths import ARRIVALS, burst, length_distribution
 from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
 from billshape.serving_roofline import held_kv_bytes_per_token
+from billshape.serving_catalog import burst_scheduler
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
@@ -363,7 +364,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                  if k in res else r[k] for k in r}
         for k in res:
             res[k][rows] = np.broadcast_to(r[k], rows.shape)
-        burst_groups.append((rows, common, cap))
+        burst_groups.append((rows, common, cap, burst_scheduler(prof)))
     mem_replica = t_c * acc.memory_bytes * frac
     fail(pre & ((w_total >= mem_replica) | (fits < 1)), "gpus",
          f"not enough memory: {arch.name} at {precision} (weights plus one sequence's KV cache) does not fit the "
@@ -374,7 +375,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     if arrival == "burst":  # serve's burst, row by row, on the rows still valid
         keys = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
                 "batch", "memory_bound")
-        for rows, common, cap in burst_groups:
+        for rows, common, cap, (budget, mixed) in burst_groups:
             for pos, j in enumerate(rows):
                 if not valid[j]:
                     continue
@@ -385,7 +386,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                     i_s, o_s = dists[j].input_tokens, dists[j].output_tokens
                 else:
                     i_s, o_s = np.full(int(q_raw[j]), i_c[j]), np.full(int(q_raw[j]), o_c[j])
-                rb = burst(roofline, one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap)
+                rb = burst(roofline, one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap,
+                           budget, mixed)
                 for k in keys:
                     res[k][j] = rb[k]
                 res["step_seconds"][j] = rb["tpot_seconds"]
