@@ -560,11 +560,14 @@ CAPACITY_TP_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
 def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str | None = "bf16",
              kv_precision: str | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
              tpot_limit: float | None = None, ttft_limit: float | None = None, price: float | None = None,
-             provider: str | None = None, tier: str | None = None, _tp_chosen: bool = False) -> Capacity:
+             provider: str | None = None, tier: str | None = None, _tp_chosen: bool = False,
+             engine: str | None = None) -> Capacity:
     """Replicas, GPUs and $/month to serve ``requests_per_second`` within a TPOT and/or TTFT limit [s].
 
     Each replica (``tp`` GPUs, default: the valid power-of-two size that needs the fewest GPUs in total) runs
-    continuous batching at the largest batch whose step time (TPOT) and TTFT stay within the limits.
+    continuous batching at the largest batch whose step time (TPOT) and TTFT stay within the limits. ``engine``
+    (``trtllm`` default, ``vllm``, ``sglang``) picks the same engine profile as :func:`serve` (efficiencies, MoE
+    terms, scheduler cap), so a replica's throughput at a batch is serve's at that batch.
     """
     from billshape.estimates import rental_price
 
@@ -588,7 +591,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
                 c = capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=cand,
                              precision=precision, kv_precision=kv_precision, input_tokens=input_tokens,
                              output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
-                             provider=provider, tier=tier, _tp_chosen=True)
+                             provider=provider, tier=tier, _tp_chosen=True, engine=engine)
             except BillshapeInputError as exc:
                 if exc.field in ("tpot_limit", "ttft_limit"):
                     limit_error = exc
@@ -609,7 +612,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     tp = int(tp)
     try:
         base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
-                     input_tokens=input_tokens, output_tokens=output_tokens)
+                     input_tokens=input_tokens, output_tokens=output_tokens, engine=engine)
     except BillshapeInputError as exc:
         if exc.field == "gpus" and not _tp_chosen:  # here the replica size is the user's `tp`
             raise BillshapeInputError("tp", tp, exc.allowed, exc.hint) from None
@@ -617,9 +620,13 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     hw = hardware_inputs(arch, acc, base.precision, base.kv_precision)
     rows = efficiencies()
     batches = np.arange(1.0, base.batch + 1.0)
+    # serve's engine profile and KV replication (serve resolved and validated the engine name)
+    profile = engine_profile(base.engine, arch_class(arch), gpu_generation(acc.name))
+    kv_rep = kv_replication(arch, tp)
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                  batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
-                 max_batch_cap=rows["max_batch_cap"].value, **default_efficiency())
+                 max_batch_cap=profile.params["max_batch_cap"], expert_load_cv=rows["expert_load_cv"].value,
+                 **({"kv_replication": kv_rep} if kv_rep != 1.0 else {}), **profile.efficiency)
     ok = np.ones_like(batches, dtype=bool)
     if tpot_limit is not None:
         ok &= r["step_seconds"] <= tpot_limit
