@@ -219,3 +219,19 @@ def test_capacity_engine_changes_the_answer_and_the_cli_passes_it(cli):
     d = json.loads(cli(*base, "--engine", "vllm").out)
     assert d["replicas"] == serving.capacity(engine="vllm", **kw).replicas
     assert_one_line_error(cli(*base, "--engine", "nope"), "--engine")
+
+
+def test_mi355x_is_cdna4_and_takes_cdna3_numbers_flagged_extrapolated():
+    assert serving_catalog.gpu_generation("mi355x") == "cdna4"
+    assert serving_catalog.gpu_generation("mi325x") == "cdna3"
+    p4 = serving_catalog.engine_profile("trtllm", "dense", "cdna4")
+    p3 = serving_catalog.engine_profile("trtllm", "dense", "cdna3")
+    assert not p4.exact and p4.resolved == "trtllm/dense/cdna3" and p4.params == p3.params
+    assert not any(r.generation == "cdna4" for r in serving_catalog.engine_profile_rows())  # no row of its own
+    s = serving.serve(model="llama-3.1-70b", gpu="mi355x", gpus=8, precision="fp8")
+    assert s.extrapolated
+    reason = next(a.source for a in s.assumptions if a.name == "extrapolated")
+    assert "cdna4" in reason and "cdna3's numbers" in reason
+    # an engine without CDNA3 rows falls back to its Hopper profile, still flagged
+    v = serving.serve(model="qwen3-235b-a22b", gpu="mi355x", gpus=8, precision="fp8", engine="vllm")
+    assert v.extrapolated and serving_catalog.engine_profile("vllm", "moe", "cdna4").resolved == "vllm/moe/hopper"

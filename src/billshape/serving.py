@@ -45,7 +45,8 @@ from billshape.results import Assumption, Result, derived, user
 # their own modules (serving_catalog, serving_roofline, serving_measured); every public name stays here.
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
-    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key, SCHEDULER_NAMES, burst_scheduler)
+    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key, SCHEDULER_NAMES, burst_scheduler,
+    GENERATION_FALLBACK)
 from billshape.serving_roofline import (  # noqa: F401
     roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
     held_kv_bytes_per_token)
@@ -423,6 +424,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if extrapolated:
         assumptions.append(derived("extrapolated", True, None, f"{engine} x {profile.arch_class} x {profile.generation}: "
                                    + ("no profile of its own (uses " + profile.resolved + "); " if not profile.exact else "")
+                                   + (f"no {profile.generation} measurement or profile row: "
+                                      f"{profile.resolved.split('/')[-1]}'s numbers; " if not profile.exact
+                                      and profile.generation in GENERATION_FALLBACK else "")
                                    + "too few validation measurements for its own band: the wide band"))
     if kv_rep != 1.0:
         assumptions.append(derived("KV replication", kv_rep, "copies", "attention TP ranks beyond the KV heads hold "
