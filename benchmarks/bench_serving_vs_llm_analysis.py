@@ -119,7 +119,8 @@ def run_llm_analysis(cases) -> tuple[dict, str | None]:
 
 def main() -> int:
     sets = {"calibration": serving.cases("serving_calibration.csv"), "validation": serving.cases("serving_validation.csv"),
-            "engines": serving.cases("serving_engines_calibration.csv")}
+            "engines": serving.cases("serving_engines_calibration.csv"),
+            "engines_validation": serving.cases("serving_engines_validation.csv")}
     report: dict = {"tools": ["billshape", "llm-analysis 0.2.2 (default efficiencies)"]}
     for name, cases in sets.items():
         t0 = time.perf_counter()
