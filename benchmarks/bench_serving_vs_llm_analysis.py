@@ -1,4 +1,4 @@
-"""Side by side: billshape's serving model vs llm-analysis on the calibration (and validation) cases.
+"""Side by side: billshape's serving model vs llm-analysis on the calibration, validation and engine cases.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_serving_vs_llm_analysis.py``.
 
@@ -10,7 +10,9 @@ prints billshape's errors and a message saying llm-analysis was skipped.
 llm-analysis runs offline: its model, GPU and dtype configs are built directly from billshape's catalogs (no
 Hugging Face Hub look-up), with its own default efficiencies. It has no continuous batching, so max-load cases
 are given the batch billshape computes; MoE cases use its ``moe_num_experts``/``moe_top_k``. Prints one JSON object
-with a row per case and the mean absolute percentage error (MAPE) of each tool.
+with a row per case and the mean absolute percentage error (MAPE) of each tool. A case llm-analysis cannot
+express (``not_expressible``: MLA, KV-head replication, d_h != d/h, EP, length distributions, ...) is listed with
+the reason instead of a number, never dropped.
 """
 
 from __future__ import annotations
@@ -73,12 +75,41 @@ def llma_inputs(case: serving.Case) -> dict:
     }
 
 
+def not_expressible(case: serving.Case) -> str | None:
+    """Why llm-analysis 0.2.2 cannot express a case (None when it can): it ties the head dimension to d / h, has
+    no latent (MLA) KV, shared experts, mixed dense/MoE layers, expert parallelism, KV-head replication, sliding
+    windows or length distributions, and takes one batch of one length (no continuous batching)."""
+    arch = serving.architecture(case.model)
+    why = []
+    if arch.attention == "mla":
+        why.append("MLA (latent KV cache)")
+    elif arch.heads * arch.head_dim != arch.hidden_size:
+        why.append(f"attention width h x d_h = {arch.heads * arch.head_dim:g} != d = {arch.hidden_size:g} "
+                   "(llm-analysis ties d_h = d / h)")
+    if arch.is_moe and arch.experts_shared:
+        why.append("shared experts")
+    if arch.is_moe and arch.dense_layers:
+        why.append("dense and MoE layers mixed")
+    if case.expert_parallel > 1 or case.attention_dp:
+        why.append("expert parallelism / attention-DP")
+    if serving.kv_replication(arch, case.tensor_parallel, bool(case.attention_dp)) > 1 and arch.attention != "mla":
+        why.append(f"KV heads replicated at TP {case.tensor_parallel:g} ({arch.kv_heads:g} KV heads)")
+    if arch.has_window:
+        why.append("sliding-window layers")
+    if case.lengths:
+        why.append(f"a length distribution ({case.lengths}: llm-analysis takes one length)")
+    return "; ".join(why) or None
+
+
 def run_llm_analysis(cases) -> tuple[dict, str | None]:
     if not os.path.exists(LLMA_PYTHON):
         return {}, f"llm-analysis skipped: no interpreter at {LLMA_PYTHON} (set LLM_ANALYSIS_PYTHON)"
     probe = subprocess.run([LLMA_PYTHON, "-c", "import llm_analysis"], capture_output=True, text=True)
     if probe.returncode != 0:
         return {}, f"llm-analysis skipped: not importable from {LLMA_PYTHON}"
+    cases = [c for c in cases if not_expressible(c) is None]
+    if not cases:
+        return {}, None
     proc = subprocess.run([LLMA_PYTHON, "-c", LLMA_SNIPPET], input=json.dumps([llma_inputs(c) for c in cases]),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -87,7 +118,9 @@ def run_llm_analysis(cases) -> tuple[dict, str | None]:
 
 
 def main() -> int:
-    sets = {"calibration": serving.cases("serving_calibration.csv"), "validation": serving.cases("serving_validation.csv")}
+    sets = {"calibration": serving.cases("serving_calibration.csv"), "validation": serving.cases("serving_validation.csv"),
+            "engines": serving.cases("serving_engines_calibration.csv"),
+            "engines_validation": serving.cases("serving_engines_validation.csv")}
     report: dict = {"tools": ["billshape", "llm-analysis 0.2.2 (default efficiencies)"]}
     for name, cases in sets.items():
         t0 = time.perf_counter()
@@ -98,10 +131,14 @@ def main() -> int:
         for c in cases:
             meas = c.measured_output_tokens_per_second_per_gpu
             row = {"id": c.id, "model": c.model, "gpu": c.gpu, "tp": int(c.tensor_parallel), "mode": c.mode,
+                   "engine": c.engine_key,
                    "measured_per_gpu": meas, "billshape_per_gpu": round(ours[c.id], 1),
                    "billshape_error_pct": round(100 * (ours[c.id] / meas - 1), 1)}
             t = theirs.get(c.id)
-            if t and t.get("per_gpu"):
+            why = not_expressible(c)
+            if why:
+                row["llm_analysis_not_expressible"] = why
+            elif t and t.get("per_gpu"):
                 row["llm_analysis_per_gpu"] = round(t["per_gpu"], 1)
                 row["llm_analysis_error_pct"] = round(100 * (t["per_gpu"] / meas - 1), 1)
                 row["llm_analysis_weights_gb"] = round(t["weights_gb"], 1)
@@ -111,9 +148,12 @@ def main() -> int:
         summary = {"billshape_mape_pct": round(float(np.mean([abs(r["billshape_error_pct"]) for r in rows])), 1),
                    "billshape_seconds_all_cases": round(ours_s, 4)}
         theirs_err = [abs(r["llm_analysis_error_pct"]) for r in rows if "llm_analysis_error_pct" in r]
+        summary["llm_analysis_not_expressible"] = sum("llm_analysis_not_expressible" in r for r in rows)
         if theirs_err:
             summary["llm_analysis_mape_pct"] = round(float(np.mean(theirs_err)), 1)
             summary["llm_analysis_cases"] = len(theirs_err)
+            mine = [abs(r["billshape_error_pct"]) for r in rows if "llm_analysis_error_pct" in r]
+            summary["billshape_mape_pct_same_cases"] = round(float(np.mean(mine)), 1)
         if skipped:
             summary["note"] = skipped
             print(skipped, file=sys.stderr)

@@ -196,3 +196,42 @@ def test_internode_ep_is_slower_than_one_nvlink_domain():
     one = float(serving.roofline(**kw)["step_seconds"])
     split = float(serving.roofline(**kw, gpus_per_node=8, internode_bytes_per_second=5e10)["step_seconds"])
     assert split > one
+
+
+# ---- capacity takes the engine (issue 12: the same engine profile as serve) ----
+
+@pytest.mark.parametrize("engine", [None, "vllm", "sglang"])
+def test_capacity_per_replica_throughput_is_serves_at_its_batch(engine):
+    kw = dict(model="qwen3-235b-a22b", gpu="h100", precision="fp8", input_tokens=1000, output_tokens=500)
+    c = serving.capacity(requests_per_second=5, tp=8, tpot_limit=0.05, engine=engine, **kw)
+    s = serving.serve(gpus=8, tp=8, batch=c.batch_per_replica, mode="max-load", engine=engine, **kw)
+    assert c.replica_requests_per_second * 500 == pytest.approx(s.output_tokens_per_second, rel=1e-12)
+    assert c.tpot_seconds == pytest.approx(s.tpot_seconds, rel=1e-12)
+    src = next(a.source for a in c.assumptions if a.name == "serving engine")
+    assert ("default" in src) == (engine is None)
+
+
+def test_capacity_engine_changes_the_answer_and_the_cli_passes_it(cli):
+    kw = dict(model="qwen3-235b-a22b", gpu="h100", precision="fp8", requests_per_second=20, tp=8, tpot_limit=0.05)
+    assert serving.capacity(engine="vllm", **kw).replicas > serving.capacity(**kw).replicas
+    base = ("serve", "--model", "qwen3-235b-a22b", "--gpu", "h100", "--precision", "fp8", "--tp", "8",
+            "--requests-per-second", "20", "--tpot-limit", "0.05", "--json")
+    d = json.loads(cli(*base, "--engine", "vllm").out)
+    assert d["replicas"] == serving.capacity(engine="vllm", **kw).replicas
+    assert_one_line_error(cli(*base, "--engine", "nope"), "--engine")
+
+
+def test_mi355x_is_cdna4_and_takes_cdna3_numbers_flagged_extrapolated():
+    assert serving_catalog.gpu_generation("mi355x") == "cdna4"
+    assert serving_catalog.gpu_generation("mi325x") == "cdna3"
+    p4 = serving_catalog.engine_profile("trtllm", "dense", "cdna4")
+    p3 = serving_catalog.engine_profile("trtllm", "dense", "cdna3")
+    assert not p4.exact and p4.resolved == "trtllm/dense/cdna3" and p4.params == p3.params
+    assert not any(r.generation == "cdna4" for r in serving_catalog.engine_profile_rows())  # no row of its own
+    s = serving.serve(model="llama-3.1-70b", gpu="mi355x", gpus=8, precision="fp8")
+    assert s.extrapolated
+    reason = next(a.source for a in s.assumptions if a.name == "extrapolated")
+    assert "cdna4" in reason and "cdna3's numbers" in reason
+    # an engine without CDNA3 rows falls back to its Hopper profile, still flagged
+    v = serving.serve(model="qwen3-235b-a22b", gpu="mi355x", gpus=8, precision="fp8", engine="vllm")
+    assert v.extrapolated and serving_catalog.engine_profile("vllm", "moe", "cdna4").resolved == "vllm/moe/hopper"

@@ -667,3 +667,115 @@ def speculative_tokens_per_step(acceptance, draft_tokens):
         e = (1.0 - np.power(a, k + 1.0)) / (1.0 - a)
     return np.where(a >= 1.0, k + 1.0, e)
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sliding-window and chunked local attention (hybrid models: gpt-oss, Llama 4)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def windowed_context_tokens(context_tokens, window_tokens):
+    r"""Tokens a windowed layer attends to (and holds in its KV cache) at context c: :math:`\min(c, W)`.
+
+    Sliding-window attention (Beltagy et al. 2020; Mistral 7B) attends to the last W tokens; chunked local
+    attention (Llama 4's iRoPE layers) to the tokens of the current W-token chunk, at most W. ``window_tokens``
+    0 means no window (full attention: c).
+
+    Parameters
+    ----------
+    context_tokens : numeric
+        Context of the sequence c [tokens].
+    window_tokens : numeric
+        Window or chunk W [tokens]; 0 for full attention.
+
+    Returns
+    -------
+    numeric
+        Attended (and cached) tokens [tokens].
+
+    References
+    ----------
+    .. [1] Beltagy, Peters, Cohan, "Longformer", 2020, arXiv:2004.05150 (sliding-window attention).
+    .. [2] Jiang et al., "Mistral 7B", 2023, arXiv:2310.06825 (rolling-buffer KV cache of W tokens).
+    """
+    c = np.asarray(context_tokens, dtype=float)
+    w = np.asarray(window_tokens, dtype=float)
+    return np.where(w > 0, np.minimum(c, np.where(w > 0, w, 1.0)), c)
+
+
+def windowed_kv_fraction(context_tokens, layers, window_tokens, window_layers):
+    r"""Share of a full-attention model's KV cache (and decode attention work) that a hybrid model needs.
+
+    With :math:`L_w` of the L layers windowed to W tokens:
+    :math:`\frac{(L - L_w)\,c + L_w \min(c, W)}{L\,c}`; 1 when no layer is windowed. gpt-oss-120b (18 of 36
+    layers at W = 128) at c = 65,536 needs (65,536 + 128) / (2 x 65,536) = 0.50098 of the full cache.
+
+    Parameters
+    ----------
+    context_tokens : numeric
+        Context per sequence c [tokens].
+    layers : numeric
+        Layers L [count].
+    window_tokens : numeric
+        Window W [tokens] (0: none).
+    window_layers : numeric
+        Windowed layers :math:`L_w` [count].
+
+    Returns
+    -------
+    numeric
+        Fraction in (0, 1] [unitless].
+
+    References
+    ----------
+    .. [1] Jiang et al. 2023, arXiv:2310.06825 (a W-token rolling KV buffer per windowed layer).
+    .. [2] Kwon et al., "PagedAttention", SOSP 2023, arXiv:2309.06180; vLLM's hybrid KV-cache manager frees the
+           blocks outside a windowed layer's window.
+
+    Examples
+    --------
+    >>> round(float(windowed_kv_fraction(65536, 36, 128, 18)), 5)
+    0.50098
+    """
+    c = np.maximum(np.asarray(context_tokens, dtype=float), 1e-30)
+    L = np.asarray(layers, dtype=float)
+    lw = np.asarray(window_layers, dtype=float)
+    held = (L - lw) * c + lw * windowed_context_tokens(c, window_tokens)
+    return held / (L * c)
+
+
+def windowed_prefill_context_tokens(input_tokens, window_tokens, chunked=False):
+    r"""Mean context a prompt token attends to in a windowed layer during a causal prefill of I tokens.
+
+    Full causal attention: I/2. Sliding window W: :math:`\frac{1}{I}\sum_{p=1}^{I} \min(p, W)`, i.e. I/2 for
+    I <= W and :math:`W - W^2 / (2I)` beyond. Chunked local attention (chunks of W, I = qW + r):
+    :math:`(q W^2 + r^2) / (2I)`.
+
+    Parameters
+    ----------
+    input_tokens : numeric
+        Prompt length I [tokens].
+    window_tokens : numeric
+        Window or chunk W [tokens] (0: full attention).
+    chunked : bool
+        Chunked local attention (Llama 4) instead of a sliding window (gpt-oss, Mistral).
+
+    Returns
+    -------
+    numeric
+        Mean attended context per prompt token [tokens].
+
+    References
+    ----------
+    .. [1] Beltagy et al. 2020, arXiv:2004.05150; Meta, Llama 4 config.json ``attention_chunk_size`` (iRoPE
+           chunked attention).
+    """
+    i = np.maximum(np.asarray(input_tokens, dtype=float), 1e-30)
+    w = np.asarray(window_tokens, dtype=float)
+    ws = np.where(w > 0, w, 1.0)
+    if chunked:
+        q = np.floor(i / ws)
+        r = i - q * ws
+        local = (q * ws * ws + r * r) / (2.0 * i)
+    else:
+        local = np.where(i <= ws, i / 2.0, ws - ws * ws / (2.0 * i))
+    return np.where(w > 0, local, i / 2.0)

@@ -45,9 +45,11 @@ from billshape.results import Assumption, Result, derived, user
 # their own modules (serving_catalog, serving_roofline, serving_measured); every public name stays here.
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
-    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key)
+    ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key, SCHEDULER_NAMES, burst_scheduler,
+    GENERATION_FALLBACK)
 from billshape.serving_roofline import (  # noqa: F401
-    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE)
+    roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
+    held_kv_bytes_per_token)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -409,9 +411,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
                  max_batch_cap=cap, **par, **eff)
     w_total = float(r["weight_bytes"])
     mem_gpus = float(tp) * dep.memory_factor if dep.pp > 1 else float(tp)
-    kv_held = (hw["kv_bytes_per_token"] + dep.extra_kv_bytes_per_token) * kv_rep
     mem_replica = mem_gpus * acc.memory_bytes * eff_rows["kv_memory_fraction"].value
     ctx_hold = float(input_tokens) + out_len if mode == "static" else float(input_tokens) + out_len / 2.0
+    kv_held = (float(held_kv_bytes_per_token(hw, ctx_hold)) + dep.extra_kv_bytes_per_token) * kv_rep
     fits = float(inference.max_batch(mem_gpus * acc.memory_bytes, w_total, kv_held,
                                      ctx_hold, eff_rows["kv_memory_fraction"].value))
     if w_total >= mem_replica or fits < 1:
@@ -444,8 +446,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         i_s, o_s = i_s[0::replicas], o_s[0::replicas]  # the first replica's share (round robin): the busiest
         common = dict(**hw, tensor_parallel=float(tp), kv_memory_fraction=eff_rows["kv_memory_fraction"].value,
                       max_batch_cap=cap, **par, **eff)
+        budget, mixed = burst_scheduler(profile)
         r = burst(rl, common, np.maximum(i_s * (1.0 - float(cache_hit_rate)), 1.0),
-                  o_s * float(reasoning_multiplier), cap)
+                  o_s * float(reasoning_multiplier), cap, budget, mixed)
         r["step_seconds"] = r["tpot_seconds"]
         makespan = float(r["makespan_seconds"])
     out_tps = float(r["output_tokens_per_second"]) * replicas
@@ -480,6 +483,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if extrapolated:
         assumptions.append(derived("extrapolated", True, None, f"{engine} x {profile.arch_class} x {profile.generation}: "
                                    + ("no profile of its own (uses " + profile.resolved + "); " if not profile.exact else "")
+                                   + (f"no {profile.generation} measurement or profile row: "
+                                      f"{profile.resolved.split('/')[-1]}'s numbers; " if not profile.exact
+                                      and profile.generation in GENERATION_FALLBACK else "")
                                    + "too few validation measurements for its own band: the wide band"))
     if kv_rep != 1.0:
         assumptions.append(derived("KV replication", kv_rep, "copies", "attention TP ranks beyond the KV heads hold "
@@ -506,7 +512,9 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         assumptions.append(user("arrival", "burst", None, "arrival"))
         assumptions.append(user("requests", n_req, "requests", "requests"))
         assumptions.append(derived("burst makespan", makespan, "s", "FCFS continuous batching of the requests queued "
-                                   "at t=0 (serving_lengths.burst): decode steps at the draining batch + prefill"))
+                                   "at t=0 (serving_lengths.burst): every step on the roofline, decodes plus the "
+                                   "prefill chunks the engine's token budget admits"))
+        assumptions += [profile.rows[n].as_assumption() for n in SCHEDULER_NAMES if n in profile.rows]
     if reasoning_multiplier != 1:
         assumptions.append(user("reasoning multiplier", float(reasoning_multiplier), "x output tokens", "reasoning_multiplier"))
     if cache_hit_rate:
@@ -643,11 +651,14 @@ CAPACITY_TP_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
 def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | None = None, precision: str | None = "bf16",
              kv_precision: str | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
              tpot_limit: float | None = None, ttft_limit: float | None = None, price: float | None = None,
-             provider: str | None = None, tier: str | None = None, _tp_chosen: bool = False) -> Capacity:
+             provider: str | None = None, tier: str | None = None, _tp_chosen: bool = False,
+             engine: str | None = None) -> Capacity:
     """Replicas, GPUs and $/month to serve ``requests_per_second`` within a TPOT and/or TTFT limit [s].
 
     Each replica (``tp`` GPUs, default: the valid power-of-two size that needs the fewest GPUs in total) runs
-    continuous batching at the largest batch whose step time (TPOT) and TTFT stay within the limits.
+    continuous batching at the largest batch whose step time (TPOT) and TTFT stay within the limits. ``engine``
+    (``trtllm`` default, ``vllm``, ``sglang``) picks the same engine profile as :func:`serve` (efficiencies, MoE
+    terms, scheduler cap), so a replica's throughput at a batch is serve's at that batch.
     """
     from billshape.estimates import rental_price
 
@@ -671,7 +682,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
                 c = capacity(model=model, gpu=gpu, requests_per_second=requests_per_second, tp=cand,
                              precision=precision, kv_precision=kv_precision, input_tokens=input_tokens,
                              output_tokens=output_tokens, tpot_limit=tpot_limit, ttft_limit=ttft_limit, price=price,
-                             provider=provider, tier=tier, _tp_chosen=True)
+                             provider=provider, tier=tier, _tp_chosen=True, engine=engine)
             except BillshapeInputError as exc:
                 if exc.field in ("tpot_limit", "ttft_limit"):
                     limit_error = exc
@@ -692,7 +703,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     tp = int(tp)
     try:
         base = serve(model=model, gpu=gpu, gpus=tp, tp=tp, precision=precision, kv_precision=kv_precision,
-                     input_tokens=input_tokens, output_tokens=output_tokens)
+                     input_tokens=input_tokens, output_tokens=output_tokens, engine=engine)
     except BillshapeInputError as exc:
         if exc.field == "gpus" and not _tp_chosen:  # here the replica size is the user's `tp`
             raise BillshapeInputError("tp", tp, exc.allowed, exc.hint) from None
@@ -700,9 +711,13 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     hw = hardware_inputs(arch, acc, base.precision, base.kv_precision)
     rows = efficiencies()
     batches = np.arange(1.0, base.batch + 1.0)
+    # serve's engine profile and KV replication (serve resolved and validated the engine name)
+    profile = engine_profile(base.engine, arch_class(arch), gpu_generation(acc.name))
+    kv_rep = kv_replication(arch, tp)
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                  batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
-                 max_batch_cap=rows["max_batch_cap"].value, **default_efficiency())
+                 max_batch_cap=profile.params["max_batch_cap"], expert_load_cv=rows["expert_load_cv"].value,
+                 **({"kv_replication": kv_rep} if kv_rep != 1.0 else {}), **profile.efficiency)
     ok = np.ones_like(batches, dtype=bool)
     if tpot_limit is not None:
         ok &= r["step_seconds"] <= tpot_limit

@@ -60,6 +60,11 @@ class Architecture(Row):
     published_params_active: float | None = None
     max_context_tokens: float | None = None
     note: str = ""
+    #: hybrid attention (config.json ``sliding_window``/``layer_types`` or ``attention_chunk_size``): windowed layers
+    #: attend to (and cache) at most ``sliding_window_tokens``; ``sliding_window_kind`` ``sliding`` or ``chunked``
+    sliding_window_tokens: float | None = None
+    sliding_window_layers: float = 0
+    sliding_window_kind: str = ""
 
     @property
     def is_moe(self) -> bool:
@@ -105,6 +110,11 @@ class Architecture(Row):
             if self.valid_tensor_parallel(t):
                 return t
         return None
+
+    @property
+    def has_window(self) -> bool:
+        """Whether some layers use sliding-window or chunked local attention."""
+        return bool(self.sliding_window_layers) and bool(self.sliding_window_tokens)
 
     def kv_bytes_per_token(self, bytes_per_value: float) -> float:
         if self.attention == "mla":
@@ -165,11 +175,11 @@ def architectures() -> tuple[Architecture, ...]:
     """Every catalogued architecture."""
     num = numeric_fields(Architecture) | {"layers", "hidden_size", "heads", "kv_heads", "head_dim", "vocab_size",
                                            "dense_layers", "experts_routed", "experts_shared",
-                                           "experts_per_token", "tied_embeddings", "qkv_bias"}
+                                           "experts_per_token", "tied_embeddings", "qkv_bias", "sliding_window_layers"}
     out = []
     for r in read_rows("architectures.csv"):
         r = {k: (("0" if k in ("dense_layers", "experts_routed", "experts_shared", "experts_per_token",
-                                "tied_embeddings", "qkv_bias") else val) if val == "" and k in num else val)
+                                "tied_embeddings", "qkv_bias", "sliding_window_layers") else val) if val == "" and k in num else val)
              for k, val in r.items()}
         out.append(typed_row(Architecture, r, num))
     return tuple(out)
@@ -229,14 +239,16 @@ EFFICIENCY_NAMES = ("hbm_bandwidth_efficiency", "compute_efficiency", "step_over
 #: serving engines with a profile (the first is the default)
 ENGINES = ("trtllm", "vllm", "sglang")
 ARCH_CLASSES = ("dense", "moe", "mla")
-GENERATIONS = ("hopper", "blackwell", "ampere", "cdna3")
+GENERATIONS = ("hopper", "blackwell", "ampere", "cdna3", "cdna4")
+#: a generation without profile rows of its own and the generation whose rows it takes (flagged extrapolated)
+GENERATION_FALLBACK = {"cdna4": "cdna3"}
 #: the profile parameters passed to the roofline (beyond EFFICIENCY_NAMES)
 MOE_EFFICIENCY_NAMES = ("moe_gemm_efficiency", "moe_gemm_half_tokens", "alltoall_efficiency")
 #: catalog name prefixes of each GPU generation (newer parts added to the accelerator catalog map by prefix)
 _GENERATION_PREFIXES = (("a100", "ampere"), ("a800", "ampere"), ("a10", "ampere"), ("h100", "hopper"),
                         ("h800", "hopper"), ("h200", "hopper"), ("h20", "hopper"), ("gh200", "hopper"),
                         ("b200", "blackwell"), ("b300", "blackwell"), ("gb200", "blackwell"), ("gb300", "blackwell"),
-                        ("rtx-pro-6000", "blackwell"), ("mi300", "cdna3"), ("mi325", "cdna3"), ("mi355", "cdna3"),
+                        ("rtx-pro-6000", "blackwell"), ("mi300", "cdna3"), ("mi325", "cdna3"), ("mi355", "cdna4"), ("mi350", "cdna4"),
                         ("l4", "ada"), ("l40", "ada"), ("tpu", "tpu"))
 
 
@@ -274,8 +286,8 @@ def arch_class(arch: Architecture | str) -> str:
 
 
 def gpu_generation(gpu_name: str) -> str:
-    """The GPU generation of a catalogued accelerator (``hopper``, ``blackwell``, ``ampere``, ``cdna3``; ``ada`` or
-    ``tpu`` for parts without engine profiles)."""
+    """The GPU generation of a catalogued accelerator (``hopper``, ``blackwell``, ``ampere``, ``cdna3``, ``cdna4``
+    (MI350X/MI355X, AMD CDNA 4 architecture); ``ada`` or ``tpu`` for parts without engine profiles)."""
     name = catalog.gpu(gpu_name).name.lower()
     for prefix, gen in _GENERATION_PREFIXES:
         if name.startswith(prefix):
@@ -315,8 +327,9 @@ class Profile(Row):
 def engine_profile(engine: str = "trtllm", arch_class: str | None = None, generation: str | None = None) -> Profile:
     """The profile of ``engine`` on ``arch_class`` (default ``dense``) and ``generation`` (default ``hopper``).
 
-    Look-up: the exact row set; else the same engine and class on Hopper; else the same engine's dense Hopper
-    profile. ``exact`` says whether the combination was catalogued (not: extrapolated).
+    Look-up: the exact row set; else, for a generation without rows (``cdna4``), the same engine and class on its
+    predecessor (``GENERATION_FALLBACK``: CDNA3's numbers); else the same engine and class on Hopper; else the same
+    engine's dense Hopper profile. ``exact`` says whether the combination was catalogued (not: extrapolated).
     """
     eng = _engine_key(engine)
     cls = "dense" if arch_class is None else str(arch_class).strip().lower()
@@ -326,7 +339,9 @@ def engine_profile(engine: str = "trtllm", arch_class: str | None = None, genera
     by: dict[tuple[str, str, str], dict[str, ProfileRow]] = {}
     for r in engine_profile_rows():
         by.setdefault((r.engine, r.arch_class, r.generation), {})[r.name] = r
-    for key in ((eng, cls, gen), (eng, cls, "hopper"), (eng, "moe" if cls == "mla" else cls, "hopper"),
+    prev = tuple((eng, c, GENERATION_FALLBACK[gen]) for c in (cls, "moe" if cls == "mla" else cls)
+                 if gen in GENERATION_FALLBACK)
+    for key in ((eng, cls, gen), *prev, (eng, cls, "hopper"), (eng, "moe" if cls == "mla" else cls, "hopper"),
                 (eng, "dense", "hopper")):
         if key in by:
             rows = by[key]
@@ -335,6 +350,17 @@ def engine_profile(engine: str = "trtllm", arch_class: str | None = None, genera
                            resolved="/".join(key), params={n: r.value for n, r in rows.items()}, rows=rows,
                            source=any_row.source, as_of=any_row.as_of)
     raise unknown_name("engine", engine, sorted({k[0] for k in by}))  # pragma: no cover - the catalog covers ENGINES
+
+
+#: the burst scheduler's profile parameters: tokens per step and whether prefill chunks ride in decode steps
+SCHEDULER_NAMES = ("max_num_batched_tokens", "mixed_prefill")
+
+
+def burst_scheduler(profile: Profile) -> tuple[float | None, bool]:
+    """An engine profile's chunked-prefill scheduler: the token budget per step (None where the profile has no
+    row: the prefill then counts in full) and whether chunks ride in decode steps (:mod:`billshape.serving_lengths`)."""
+    budget = profile.params.get("max_num_batched_tokens")
+    return (None if budget is None else float(budget)), bool(profile.params.get("mixed_prefill", 1.0))
 
 
 def default_efficiency(engine: str | None = None, arch_class: str | None = None,

@@ -58,7 +58,7 @@ _ARCH_KEYS = ("params_total", "params_active", "expert_params", "experts_routed"
               "weight_bytes_per_param")
 #: the keywords scaled by a stage's share of the layers
 _STAGE_KEYS = ("params_total", "params_active", "expert_params", "layers", "moe_layers", "dense_layers",
-               "kv_bytes_per_token")
+               "kv_bytes_per_token", "sliding_window_layers")
 
 
 def pipeline_transfer_seconds(message_bytes_per_gpu, link_bytes_per_second, latency_seconds, count=1):

@@ -25,7 +25,7 @@ from billshape.errors import BillshapeInputError, unknown_name
 from billshape.results import Assumption, Result, derived, user
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
-    arch_class, gpu_generation, engine_profile)
+    arch_class, gpu_generation, engine_profile, burst_scheduler)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -40,7 +40,9 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
              moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0,
              moe_gemm_efficiency=1.0, moe_gemm_half_tokens=0.0, alltoall_efficiency=1.0, kv_replication=1.0,
-             redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None):
+             redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None,
+             sliding_window_tokens=0.0, sliding_window_layers=0.0, sliding_window_chunked=False,
+             prefill_tokens_per_step=None, prefill_input_tokens=None):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -77,6 +79,17 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
       load over :math:`E + N` slots in the rank-imbalance model;
     * an EP group wider than ``gpus_per_node`` sends the inter-node share of its all-to-all over
       ``internode_bytes_per_second`` (per GPU, one direction).
+
+    Hybrid attention (``sliding_window_layers`` :math:`L_w` of the layers windowed to ``sliding_window_tokens``
+    W; ``sliding_window_chunked`` for chunked local attention): the KV cache held and read per step and the decode
+    attention FLOPs scale by :func:`billshape.inference.windowed_kv_fraction`, the prefill attention by the
+    windowed mean context (:func:`billshape.inference.windowed_prefill_context_tokens`). 0 layers: full attention.
+
+    ``prefill_tokens_per_step`` (chunked prefill mixed into decode steps, :func:`billshape.serving_lengths.burst`):
+    prompt tokens of length ``input_tokens`` processed in each decode step beside the ``batch`` decodes, in one
+    forward pass (weights read once); None: the mode's own (0 static, :math:`B I / O` max-load). Their attention
+    is that of prompts of ``prefill_input_tokens`` (default ``input_tokens``; the chunks of a prompt sum to its
+    causal attention).
     """
     t = np.asarray(tensor_parallel, dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
@@ -89,6 +102,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     n_red = np.asarray(redundant_experts, dtype=float)
     kv_rep = np.asarray(kv_replication, dtype=float)
     kv_bytes_held = np.asarray(kv_bytes_per_token, dtype=float) * kv_rep
+    windowed = bool(np.any(np.asarray(sliding_window_layers, dtype=float) > 0))
     # MoE: dense part always read; routed experts as many as the step touches
     dense_params = np.asarray(params_total, dtype=float) - np.asarray(expert_params, dtype=float)
     e = np.asarray(experts_routed, dtype=float)
@@ -104,7 +118,9 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     static = mode == "static"
     # static: each sequence reserves its full context; max-load (paged KV): the mean context I + O/2
     ctx_hold = i_len + o_len if static else i_len + o_len / 2.0
-    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_bytes_held, ctx_hold, kv_memory_fraction)
+    kv_hold_tok = (kv_bytes_held * inference.windowed_kv_fraction(ctx_hold, L, sliding_window_tokens,
+                                                                  sliding_window_layers) if windowed else kv_bytes_held)
+    fits = inference.max_batch(t * memory_bytes_per_gpu, w_total, kv_hold_tok, ctx_hold, kv_memory_fraction)
     if batch is None:
         b = np.minimum(fits, max_batch_cap)
     else:
@@ -112,12 +128,19 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     b_pos = np.maximum(b, 1.0)
     ctx_mean = i_len + (o_len - 1.0) / 2.0
     prefill_per_step = np.where(static, 0.0, b_pos * i_len / o_len)
+    mixed = prefill_tokens_per_step is not None
+    if mixed:
+        prefill_per_step = np.asarray(prefill_tokens_per_step, dtype=float) + 0.0 * b_pos
     step_tokens = b_pos + prefill_per_step
     touched = inference.moe_experts_touched(e, experts_per_token, step_tokens)
     # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP); touched experts spread over t GPUs
     w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) + per_expert * touched / t,
                                     weight_bytes_per_param)
+    win_step = (inference.windowed_kv_fraction(ctx_mean, L, sliding_window_tokens, sliding_window_layers)
+                if windowed else 1.0)
     kv_step = b_pos * ctx_mean * kv_bytes_held / t
+    if windowed:
+        kv_step = kv_step * win_step
     # grouped-GEMM efficiency at the per-expert batch (1 by default: the expert kernels run as the dense ones)
     tok_expert = step_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0)
     g_moe = _moe_gemm_factor(tok_expert, moe_gemm_efficiency, moe_gemm_half_tokens)
@@ -128,6 +151,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
     pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
+    def window_share(length):  # windowed layers attend to the window's mean context instead of I/2
+        lw = np.asarray(sliding_window_layers, dtype=float)
+        local = inference.windowed_prefill_context_tokens(length, sliding_window_tokens, bool(sliding_window_chunked))
+        return ((L - lw) * length / 2.0 + lw * local) / (L * length / 2.0)
+
+    if windowed:
+        pre_one = pre_gemm_one + (pre_one - pre_gemm_one) * window_share(i_len)
     # imbalance: the busiest EP rank gets lam x the mean routed tokens; with attention-DP (max load) the busiest
     # rank prefills the most whole prompts of the step (Poisson maximum over the t ranks)
     lam = (inference.moe_rank_imbalance(e + n_red, experts_per_token, ep, step_tokens, expert_load_cv) if use_ep
@@ -140,11 +170,17 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     else:
         dense_tokens = mean_tokens
         attn_pre = np.where(static, 0.0, b_pos / o_len * (pre_one - pre_gemm_one)) / t
+    if mixed:  # the step's chunk: its prompts' share of their causal attention (chunks sum to the whole prompt's)
+        i_mix = i_len if prefill_input_tokens is None else np.asarray(prefill_input_tokens, dtype=float)
+        attn_mix = inference.forward_flops(0.0, i_mix, layers, attention_dim, i_mix / 2.0)
+        if windowed:
+            attn_mix = attn_mix * window_share(i_mix)
+        attn_pre = prefill_per_step / i_mix * attn_mix / t
     dp_imb = dense_tokens / mean_tokens
     gemm_fl = 2.0 * dense_active * dense_tokens + 2.0 * expert_active * mean_tokens * lam
     if slow_moe:
         gemm_fl = gemm_fl + 2.0 * expert_active * mean_tokens * lam * (1.0 / g_moe - 1.0)
-    attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t + attn_pre
+    attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t * win_step + attn_pre
     # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
     # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
     n_moe = np.asarray(moe_layers, dtype=float)
@@ -269,8 +305,27 @@ def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str
         hidden_size=arch.hidden_size, attention_dim=arch.attention_dim, kv_bytes_per_token=arch.kv_bytes_per_token(kb),
         weight_bytes_per_param=wb, hbm_bytes_per_second=acc.memory_bytes_per_second,
         peak_flops_per_second=acc.peak_flops_per_second(compute_precision), memory_bytes_per_gpu=acc.memory_bytes,
-        link_bytes_per_second=link,
+        link_bytes_per_second=link, **window_inputs(arch),
     )
+
+
+def window_inputs(arch: Architecture) -> dict[str, Any]:
+    """The roofline's hybrid-attention keywords of an architecture (empty for full attention in every layer)."""
+    if not arch.has_window:
+        return {}
+    return dict(sliding_window_tokens=float(arch.sliding_window_tokens),
+                sliding_window_layers=float(arch.sliding_window_layers),
+                sliding_window_chunked=arch.sliding_window_kind == "chunked")
+
+
+def held_kv_bytes_per_token(hw: dict[str, Any], context_tokens):
+    """KV bytes per token of context that a sequence holds (the hybrid layers' window applied; hardware_inputs's
+    ``kv_bytes_per_token`` otherwise) [bytes/token]."""
+    kv = hw["kv_bytes_per_token"]
+    if not hw.get("sliding_window_layers"):
+        return kv
+    return kv * inference.windowed_kv_fraction(context_tokens, hw["layers"], hw["sliding_window_tokens"],
+                                               hw["sliding_window_layers"])
 
 
 class Case(Row):
@@ -352,14 +407,13 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
                  max_batch_cap: float | None = None) -> dict[str, Any]:
     """The model's prediction for a published case: output tokens/s per GPU and the roofline dict.
 
-    ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A
-    fixed-length burst (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``
-    with the random dataset) runs as equal static waves of at most min(KV fit, the engine's ``max_batch_cap``); a
-    burst of ShareGPT-length requests (``lengths`` ``sharegpt``) runs through :func:`billshape.serving_lengths.burst`
-    on that distribution rescaled to the case's mean lengths."""
+    ``efficiency`` defaults to the case's engine profile (:func:`billshape.serving_catalog.engine_profile`). A burst
+    (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``), of fixed lengths
+    (the random dataset) or of ShareGPT lengths (``lengths`` ``sharegpt``, rescaled to the case's means), runs
+    through :func:`billshape.serving_lengths.burst` with the engine's chunked-prefill scheduler
+    (:func:`billshape.serving_catalog.burst_scheduler`), at most min(KV fit, ``max_batch_cap``) at a time."""
     arch = architecture(case.model)
-    prof = (engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
-            if efficiency is None or max_batch_cap is None else None)
+    prof = engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
     eff = prof.efficiency if efficiency is None else efficiency
     cap = prof.params["max_batch_cap"] if max_batch_cap is None else max_batch_cap
     acc = catalog.gpu(case.gpu)
@@ -373,18 +427,18 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
                   output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
                   max_batch_cap=cap, expert_parallel=case.expert_parallel,
                   expert_load_cv=_eff("expert_load_cv").value, attention_dp=bool(case.attention_dp), **extra, **eff)
-    if case.batch == "burst" and case.lengths:
+    if case.batch == "burst":
         from billshape.serving_lengths import DEFAULT_SAMPLES, burst, length_distribution
 
-        lens = length_distribution(case.lengths, case.input_tokens, case.output_tokens,
-                                   int(case.requests) if case.requests else DEFAULT_SAMPLES)
+        if case.lengths:
+            lens = length_distribution(case.lengths, case.input_tokens, case.output_tokens,
+                                       int(case.requests) if case.requests else DEFAULT_SAMPLES)
+            i_s, o_s = lens.input_tokens, lens.output_tokens
+        else:
+            i_s, o_s = np.full(int(case.requests), case.input_tokens), np.full(int(case.requests), case.output_tokens)
         rest = {k: x for k, x in common.items() if k not in ("input_tokens", "output_tokens")}
-        r = burst(roofline, rest, lens.input_tokens, lens.output_tokens, cap)
-    elif case.batch == "burst":
-        fit = roofline(**common, batch=None, mode="static")
-        conc = max(min(float(fit["max_batch"]), cap, float(case.requests)), 1.0)
-        waves = math.ceil(float(case.requests) / conc)
-        r = roofline(**common, batch=float(case.requests) / waves, mode="static")
+        budget, mixed = burst_scheduler(prof)
+        r = burst(roofline, rest, i_s, o_s, cap, budget, mixed)
     else:
         r = roofline(**common, batch=None if case.batch == "max" else float(case.batch), mode=mode)
     replicas = case.gpus / case.tensor_parallel

@@ -40,6 +40,8 @@ from billshape.serving_lengths import ARRIVALS, burst, length_distribution
 from billshape.serving_pipeline import (MAX_DRAFT_TOKENS, SPECULATIVE_METHODS, deployment_roofline, memory_gpus,
                                         speculative_inputs, speculative_rows)
 from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
+from billshape.serving_roofline import held_kv_bytes_per_token
+from billshape.serving_catalog import burst_scheduler
 
 #: the outputs of a sweep (arrays, NaN where ``valid`` is False)
 OUTPUTS = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
@@ -444,7 +446,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         # capacity: a cached prefix still occupies KV memory, so the batch is sized on the full input
         ctx_hold = i_c[rows] + (out_len[rows] if s else out_len[rows] / 2.0)
         f = np.asarray(inference.max_batch(mem_t[rows] * acc.memory_bytes, wt,
-                                           (hw["kv_bytes_per_token"] + extra_kv) * kv_rep[rows], ctx_hold, frac),
+                                           (held_kv_bytes_per_token(hw, ctx_hold) + extra_kv) * kv_rep[rows], ctx_hold, frac),
                        dtype=float)
         fits[rows], w_total[rows] = f, wt
         if (~explicit).any():  # serve's second call, at the largest batch that fits (capped)
@@ -458,7 +460,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
             tps_step[rows] = np.broadcast_to(r["tokens_per_step"], rows.shape)
         if "pipeline_bubble" in r:
             bubble[rows] = np.broadcast_to(r["pipeline_bubble"], rows.shape)
-        burst_groups.append((rows, common, cap))
+        burst_groups.append((rows, common, cap, burst_scheduler(prof)))
     mem_replica = mem_t * acc.memory_bytes * frac
     fail(pre & ((w_total >= mem_replica) | (fits < 1)), "gpus",
          f"not enough memory: {arch.name} at {precision} (weights plus one sequence's KV cache) does not fit the "
@@ -469,7 +471,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
     if arrival == "burst":  # serve's burst, row by row, on the rows still valid
         keys = ("output_tokens_per_second", "input_tokens_per_second", "decode_tokens_per_second", "ttft_seconds",
                 "batch", "memory_bound")
-        for rows, common, cap in burst_groups:
+        for rows, common, cap, (budget, mixed) in burst_groups:
             for pos, j in enumerate(rows):
                 if not valid[j]:
                     continue
@@ -480,7 +482,8 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                     i_s, o_s = dists[j].input_tokens, dists[j].output_tokens
                 else:
                     i_s, o_s = np.full(int(q_raw[j]), i_c[j]), np.full(int(q_raw[j]), o_c[j])
-                rb = burst(deploy_fn(rows, pos), one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap)
+                rb = burst(deploy_fn(rows, pos), one, np.maximum(i_s[0::reps] * (1.0 - chr_), 1.0), o_s[0::reps] * rm, cap,
+                           budget, mixed)
                 for k in keys:
                     res[k][j] = rb[k]
                 res["step_seconds"][j] = rb["tpot_seconds"]

@@ -74,7 +74,7 @@ def run(req: ServeRequest) -> Any:
                                 precision=req.precision, kv_precision=req.kv_precision,
                                 input_tokens=req.input_tokens, output_tokens=req.output_tokens,
                                 tpot_limit=req.tpot_limit, ttft_limit=req.ttft_limit, price=req.price,
-                                provider=req.provider, tier=req.tier)
+                                provider=req.provider, tier=req.tier, engine=req.engine)
     if how == "measured":
         if req.mode is not None or req.batch is not None:
             raise BillshapeInputError("batch/mode", req.batch or req.mode, "omitted with `measured` (lengths come from the file)")
