@@ -921,7 +921,7 @@ def test_no_app_error_names_a_cli_flag():
     from billshape import chains
     from billshape.app.labels import BY_REQUEST, app_message, table
     from billshape.errors import BillshapeInputError
-    from billshape.present.labels import CLI_FLAGS
+    from billshape.cli._flags import CLI_FLAGS
 
     fields = set(CLI_FLAGS) | {f for name in BY_REQUEST for f in getattr(chains, name).model_fields}
     for name in [None, *BY_REQUEST]:

@@ -172,7 +172,7 @@ def run(argv: list[str] | None = None, *, fast: bool = True) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
     except BillshapeInputError as exc:
-        from billshape.present.labels import cli_message
+        from billshape.cli._flags import cli_message
 
         # the library names fields (gpus); the CLI prints its flags (--gpus). A scenario's errors name YAML paths
         # (horizon_months, product.users), which stay as they are.
