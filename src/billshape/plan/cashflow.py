@@ -450,16 +450,39 @@ def _fleet_summaries(t: Terms) -> dict[str, np.ndarray]:
     rent_total = rent.sum(axis=0)
     rent_npv = disc @ rent if np.ndim(disc) == 1 else (disc * rent).sum(axis=0)
 
-    # the monthly cash, as monthly_pnl's (contribution - inference - rent - fixed - retraining), for the payback
-    cash = np.multiply(users, t.price - t.var_pu, out=users)
-    for c in t.costs:
-        steps = [(m0, full(fc)) for m0, fc in c.steps]
-        cash -= _geo_rows(full(t.r * c.k), H, full(c.scale), steps)
-    cash -= rent
-    cash -= full(t.fixed_pm)
-    if t.re_cash.any():
-        cash -= t.re_cash[:, None] * full(t.bill * t.frac)
-    out["payback_month"], _ = _payback_from_cash(H, cash, t.bill + t.setup, t.u0, t.r, t.price)
+    # the payback: certified from geometric upper bounds of the rent (max(N_min, ceil(y)) <= N_min + 1 + y, y the
+    # replicas' exact need, proportional to the users) with the exact first month, as summary_pnl certifies the
+    # rest; the samples it leaves (a few percent) from their monthly cash, as monthly_pnl's
+    def sub(x, rows):
+        return full(x)[rows]
+
+    def exact(rows):
+        cash = users[:, rows] * sub(t.price - t.var_pu, rows)
+        for c in t.costs:
+            steps = [(m0, sub(fc, rows)) for m0, fc in c.steps]
+            cash -= _geo_rows(sub(t.r * c.k, rows), H, sub(c.scale, rows), steps)
+        cash -= rent[:, rows]
+        cash -= sub(t.fixed_pm, rows)
+        if t.re_cash.any():
+            cash -= t.re_cash[:, None] * sub(t.bill * t.frac, rows)
+        return _payback_from_cash(H, cash, sub(t.bill + t.setup, rows), sub(t.u0, rows), sub(t.r, rows),
+                                  sub(t.price, rows))[0]
+
+    terms = [(-c.scale, c.k, c.steps) for c in t.costs]
+    adjust = 0.0
+    for f in t.fleets:
+        per_gpu_month = f.g * f.hours * np.asarray(f.price, dtype=float)  # rent of one replica in month 1
+        if f.fixed is not None:
+            terms.append((-float(f.fixed) * per_gpu_month, np.asarray(f.k, dtype=float) / t.r, []))
+            continue
+        need = f.req_share / (3600.0 * f.hours) * f.x / f.c  # replicas per user, before rounding up
+        terms += [(-(f.n_min + 1.0) * per_gpu_month, np.asarray(f.k, dtype=float) / t.r, []),
+                  (-t.u0 * need * per_gpu_month, f.k, [])]
+        adjust = adjust + ((f.n_min + 1.0) + t.u0 * need) * per_gpu_month
+    adjust = adjust - rent[0]
+    unit = t.u0 * (t.price - t.var_pu)
+    out["payback_month"] = _payback(H, n, unit, terms, t.fixed_pm, t.bill * t.frac, t.re_cash, t.bill + t.setup,
+                                    t.u0, t.r, t.price, month1_adjust=adjust, exact=exact)
 
     inference = out["lifetime_inference_usd"] + rent_total
     training = out["lifetime_training_usd"]
