@@ -159,3 +159,13 @@ def test_one_rental_quote_per_provider_gpu_tier_and_date():
     assert [r.region for k, r in rows.items() if k[:3] == ("gcp", "h100-sxm", "on-demand")] == ["us-east4"]
     assert sorted(k[3] for k in rows if k[:3] == ("lambda", "h100-sxm", "on-demand")) == ["2024-01-29", "2026-11-24"]
     assert catalog.price("h100-sxm", "gcp").usd_per_gpu_hour == 10.9791  # not the unconfirmed us-central1 5.38
+
+
+def test_a_row_citing_a_seed_names_its_file():
+    """A source that cites a billshape seed says which file it is (``seeds/NNN_<hash>.txt``), so a reader can open it."""
+    import re
+
+    for filename in DATA_FILES:
+        for i, row in enumerate(catalog.read_rows(filename), start=2):
+            if re.search(r"billshape seed \d{3}", row["source"]):
+                assert re.search(r"seeds/\d{3}_[0-9a-f]{16}\.txt", row["source"]), f"{filename}:{i}"
