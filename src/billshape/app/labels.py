@@ -61,6 +61,7 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "pue": "PUE",
         "experiments_multiplier": "Experiments multiplier",
         "staff_usd": "Staff, USD",
+        "usd_year": "Dollars of year",
         "data_usd": "Data, USD",
     },
     "PaybackRequest": {
