@@ -15,6 +15,9 @@ run), with the load average before and after:
   the hot path of ``evaluate``) on the same
   1,000,000 draws, chunk by chunk on the thread pool ``evaluate`` uses. Loop and model do the same work: same
   inputs, same 11 outcomes per sample. ``ratio_model`` = loop / model is the issue's ratio (>= 100x);
+* ``monthly_pass``: the months x samples pass of :func:`billshape.plan.cashflow.monthly_pnl` (without its
+  monthly rows) on the same draws: what the summaries of a fleet plan cost before their lean pass
+  (``ratio_monthly_pass`` = loop / monthly_pass, the before of the same run);
 * ``end_to_end``: :meth:`Plan.evaluate` as ``billshape plan`` runs it: draws, the model, the exact P10/P50/P90 of
   every outcome over all samples, the 20,000-sample monthly reservoir and its percentile rows and bands, the
   tornado and the build-vs-buy curve. Under 5 s; ``ratio_end_to_end`` = loop / end_to_end is reported as well
@@ -88,6 +91,22 @@ def main() -> int:
             model_runs.append(time.perf_counter() - t0)
     model_seconds = min(model_runs)
 
+    # the months x samples pass the summaries of a fleet plan took before their lean pass (monthly_pnl's, less its
+    # monthly rows): the before of the same run
+    from billshape.plan import cashflow
+
+    def monthly_pass(P):
+        with np.errstate(all="ignore"):
+            return cashflow.monthly_pnl(cashflow.pnl_terms(plan, P), monthly=False)
+
+    monthly_runs = []
+    for _ in range(args.repeats):
+        with ThreadPoolExecutor(max_workers=bp.WORKERS) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(monthly_pass, chunks))
+            monthly_runs.append(time.perf_counter() - t0)
+    monthly_seconds = min(monthly_runs)
+
     n = min(args.loop_samples, sizes[0])
     first = chunks[0]
     rows = [{k: (float(v[i, 0]) if isinstance(v, np.ndarray) else v) for k, v in first.items()} for i in range(n)]
@@ -123,6 +142,8 @@ def main() -> int:
         "loop_runs_seconds_scaled": [round(t, 1) for t in loop_runs],
         "loop_microseconds_per_sample": round(loop_seconds / args.samples * 1e6, 2),
         "ratio_model": round(ratio_model, 1),
+        "monthly_pass_seconds": round(monthly_seconds, 3),
+        "ratio_monthly_pass": round(loop_seconds / monthly_seconds, 1),
         "ratio_end_to_end": round(ratio_e2e, 1),
         "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "peak_rss_bytes": rss_peak, "peak_traced_numpy_bytes": traced_peak,

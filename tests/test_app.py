@@ -887,7 +887,7 @@ def test_label_tables_name_the_requests_fields():
         fields = set(getattr(chains, name).model_fields)
         assert set(table) - fields - fed.get(name, set()) == set(), name
         assert not set(table) & set(labels.COMMON) - {"cache_hit_rate", "precision"}, name
-    no_widget = {"TrainRequest": {"run", "hours", "flops", "usd_year", "generation"}, "ServeRequest": {"mode", "measured"},
+    no_widget = {"TrainRequest": {"run", "hours", "flops", "generation"}, "ServeRequest": {"mode", "measured"},
                  "PaybackRequest": set(), "BreakevenRequest": set(),
                  "SizeRequest": {"precision", "usd_per_gpu_hour", "mfu_training", "mfu_prefill",
                                  "mfu_decode", "decode_share"},
@@ -921,7 +921,7 @@ def test_no_app_error_names_a_cli_flag():
     from billshape import chains
     from billshape.app.labels import BY_REQUEST, app_message, table
     from billshape.errors import BillshapeInputError
-    from billshape.present.labels import CLI_FLAGS
+    from billshape.cli._flags import CLI_FLAGS
 
     fields = set(CLI_FLAGS) | {f for name in BY_REQUEST for f in getattr(chains, name).model_fields}
     for name in [None, *BY_REQUEST]:
@@ -993,3 +993,17 @@ def test_usage_watch_forecast_and_budget_are_the_library_figures(usage_ref):
     at.number_input(key="usage_budget").set_value(0.5).run()  # below the spend to date: a breach
     c = check.check(db, budget_usd=0.5)
     assert not c.ok and any(c.breaches[0]["since"] in e.value for e in at.error)
+
+
+def test_train_usd_year_states_the_bill_in_constant_dollars():
+    from billshape import chains
+
+    at = page("train")
+    at.number_input(key="train_usd_year").set_value(2024).run()
+    assert_clean(at)
+    bill = chains.run(chains.TrainRequest(gpu="a100", gpus=280, days=14, price=2.5, usd_year=2024))
+    c = bill.constant_dollars.conversions[0]
+    text = " ".join(md.value for md in at.markdown)
+    assert f"In **2024** dollars (CPI-U): {c.figure}" in text and f"**${c.constant_usd:,.0f}**" in text
+    at.number_input(key="train_usd_year").set_value(1900).run()  # before the shipped index: one message, no trace
+    assert not at.exception and at.error and "Dollars of year" in at.error[0].value

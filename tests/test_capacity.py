@@ -63,6 +63,27 @@ def test_rule_level_is_the_brute_force_minimum(demand, r, o):
     assert float(tiered_cost_usd(d, level, r, o)) <= best * (1 + 1e-12) + 1e-9
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 48), st.data())
+def test_tiered_cost_of_2d_demand_is_the_row_by_row_cost(rows, hours, data):
+    """A batch of profiles (rows x hours) costs what each row costs alone: H is the hours axis's length, not the
+    array's size (the reserved term was ``rows`` times too large)."""
+    cell = st.floats(0, 100, allow_nan=False)
+    d = np.array(data.draw(st.lists(st.lists(cell, min_size=hours, max_size=hours), min_size=rows, max_size=rows)))
+    level = np.array(data.draw(st.lists(st.floats(0, 100), min_size=rows, max_size=rows)))
+    r = np.array(data.draw(st.lists(st.floats(0.1, 10), min_size=rows, max_size=rows)))
+    o = np.array(data.draw(st.lists(st.floats(0.1, 10), min_size=rows, max_size=rows)))
+    one_by_one = [float(tiered_cost_usd(d[i], level[i], r[i], o[i])) for i in range(rows)]
+    assert tiered_cost_usd(d, level, r, o).tolist() == one_by_one
+    assert tiered_cost_usd(d.T, level, r, o, hours_axis=0).tolist() == one_by_one
+
+
+def test_tiered_cost_hand_computed_batch():
+    d = np.array([[1.0, 3.0], [2.0, 2.0], [0.0, 4.0]])  # 3 profiles x 2 hours
+    # r R H + o sum(max(d - R, 0)), R = 2, r = 1, o = 4: 4 + 4; 4 + 0; 4 + 8
+    assert tiered_cost_usd(d, 2.0, 1.0, 4.0).tolist() == [8.0, 4.0, 12.0]
+
+
 def test_vectorised_over_prices():
     o = np.array([1.5, 4.0, 10.0])
     assert list(optimal_reserved_level(PROFILE, 1.0, o)) == [10, 20, 40]

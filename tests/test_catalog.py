@@ -138,3 +138,34 @@ def test_price_rows_say_when_the_price_was_in_force_and_when_it_was_read():
 def test_api_price_history_rows_are_dated_by_their_own_date():
     for row in catalog.read_rows("api_price_history.csv"):
         assert row["as_of"] == row["date"] and row["retrieved"] >= row["date"]
+
+
+def test_load_keyed_refuses_a_key_two_rows_share(monkeypatch):
+    """The one keyed loader (price index years, request-length distributions, rental quotes) names both lines."""
+    assert list(catalog.load_keyed(catalog.Constant, "constants.csv", "name")) == list(catalog.constants())
+    text = "name,value,unit,source,as_of\nmfu,0.4,,a paper,2024-01-01\nmfu,0.5,,another,2024-02-01\n"
+    monkeypatch.setattr(catalog, "_data_text", lambda filename: text)
+    with pytest.raises(catalog.CatalogError, match=r"x.csv:3: name 'mfu' also on line 2"):
+        catalog.load_keyed(catalog.Constant, "x.csv", "name")
+
+
+def test_one_rental_quote_per_provider_gpu_tier_and_date():
+    """:func:`billshape.catalog.price` takes no region: on a date it answers the lowest of the quotes in force, so
+    two shipped quotes of one date for one provider, GPU and tier (two regions) would let the lower win silently.
+    Quotes of other dates are the dated history ``plan --as-of`` prices from (Lambda's H100: 2024-01-29, 2026-11-24)."""
+    key = ("provider", "gpu", "tier", "as_of")
+    rows = catalog.load_keyed(catalog.GpuPrice, "gpu_prices.csv", key)
+    assert len(rows) == len(catalog.load_typed(catalog.GpuPrice, "gpu_prices.csv"))
+    assert [r.region for k, r in rows.items() if k[:3] == ("gcp", "h100-sxm", "on-demand")] == ["us-east4"]
+    assert sorted(k[3] for k in rows if k[:3] == ("lambda", "h100-sxm", "on-demand")) == ["2024-01-29", "2026-11-24"]
+    assert catalog.price("h100-sxm", "gcp").usd_per_gpu_hour == 10.9791  # not the unconfirmed us-central1 5.38
+
+
+def test_a_row_citing_a_seed_names_its_file():
+    """A source that cites a billshape seed says which file it is (``seeds/NNN_<hash>.txt``), so a reader can open it."""
+    import re
+
+    for filename in DATA_FILES:
+        for i, row in enumerate(catalog.read_rows(filename), start=2):
+            if re.search(r"billshape seed \d{3}", row["source"]):
+                assert re.search(r"seeds/\d{3}_[0-9a-f]{16}\.txt", row["source"]), f"{filename}:{i}"

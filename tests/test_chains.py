@@ -15,7 +15,7 @@ from billshape import chains
 from billshape.chains import (BreakevenRequest, CapacityRequest, MarketPathRequest, PaybackRequest, RouteRequest,
                               ServeRequest, SizeRequest, TrainRequest)
 from billshape.errors import BillshapeInputError
-from billshape.present.labels import CLI_FLAGS, cli_flag, cli_message, cli_payload, cli_source
+from billshape.cli._flags import CLI_FLAGS, cli_flag, cli_message, cli_payload, cli_source
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED_JSON = ROOT / "examples" / "measured" / "vllm_llama-3.1-8b_h100.json"
@@ -204,7 +204,7 @@ def test_chains_import_is_light_and_cli_help_skips_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     code = ("import sys; from billshape.cli import run; run(['--help']); "
-            "print('billshape.chains' in sys.modules, 'billshape.present.labels' in sys.modules)")
+            "print('billshape.chains' in sys.modules, 'billshape.cli._flags' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False False"
 

@@ -214,3 +214,20 @@ def test_non_utf8_file_is_a_one_line_error(cli, tmp_path):
     bad.write_bytes(b"\xff\xfe\x00garbage")
     res = cli("route", "--ladder", str(bad), "--quality-bar", "0.8")
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--gpu", "a100", "--gpus", "280", "--days", "14", "--price", "2.5", "--json"],  # the fast path
+    ["catalog", "gpus", "--json"],  # Typer's path
+])
+def test_a_closed_pipe_stops_quietly(args):
+    """Output into a pipe closed before it is written (``billshape ... | head -0``): exit 0, nothing on stderr."""
+    code = ("import sys; from billshape.cli import run\n"
+            "class Closed:\n"
+            "    def write(self, text): raise BrokenPipeError(32, 'Broken pipe')\n"
+            "    def flush(self): pass\n"
+            "    def isatty(self): return False\n"
+            "sys.stdout = Closed()\n"
+            f"sys.exit(run({args!r}))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stderr) == (0, "")

@@ -102,7 +102,7 @@ def test_cli_breakeven_horizon_keys(cli):
 def test_cli_breakeven_without_months_is_unchanged(cli):
     data = cli("breakeven", "--api-price", "10", "--own-cost", "2", "--fixed", "800000", "--json").json()
     assert "monthly" not in data and data["break_even_tokens"] == pytest.approx(1e11)
-    from billshape.present.labels import cli_payload
+    from billshape.cli._flags import cli_payload
 
     assert data == cli_payload(break_even(10, 2, 800000).to_dict())  # the library's provenance, in the CLI's flags
 

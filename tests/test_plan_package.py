@@ -193,3 +193,23 @@ def test_loading_a_bounded_scenario_imports_neither_scipy_nor_pandas():
             "print(sorted(m for m in ('scipy', 'pandas', 'altair') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("edit", [
+    lambda text: text,  # the shipped fleet: replicas sized per month (tpot_limit), uncertain prices and trend
+    lambda text: text.replace("discount_rate_annual: 0.10", "discount_rate_annual: {dist: uniform, low: 0.05, high: 0.2}"),
+])
+def test_fleet_summaries_match_the_monthly_pass(edit):
+    """The lean fleet pass (closed forms + the replica counts month by month) gives monthly_pnl's summaries to
+    rounding, with one discount rate for all samples and with one per sample."""
+    from billshape.plan import cashflow
+
+    p = plan.load(edit((plan.examples_dir() / "high_volume_self_host.yaml").read_text()))
+    P = p._draw(np.random.default_rng(5), 3000)
+    t = cashflow.pnl_terms(p, P)
+    assert t.fleets
+    with np.errstate(all="ignore"):
+        fast, full = cashflow.summary_pnl(t), cashflow.monthly_pnl(t, monthly=False)
+    assert set(fast) == set(full)
+    for key in full:
+        np.testing.assert_allclose(fast[key], full[key], rtol=1e-10, atol=1e-6, equal_nan=True, err_msg=key)

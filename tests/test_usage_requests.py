@@ -15,7 +15,7 @@ from billshape import chains, usage
 from billshape.chains import (EconomicsRequest, ExportRequest, FocusTableRequest, IngestRequest, ReportRequest,
                               RepriceRequest, ScenarioFragmentRequest, WhatIfRequest, run)
 from billshape.errors import BillshapeInputError
-from billshape.present.labels import cli_flag, cli_message
+from billshape.cli._flags import cli_flag, cli_message
 from conftest import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -247,6 +247,19 @@ def load_typed(model: type[Record], filename: str, extra_numeric: set[str] | fro
     return tuple(typed_row(model, r, num) for r in read_rows(filename))
 
 
+def load_keyed(model: type[Record], filename: str, key: str | tuple[str, ...]) -> dict:
+    """Rows of a shipped CSV as ``model`` instances (:func:`load_typed`) by ``key``: one field's value, or a tuple
+    of values for a tuple of fields. A key that two rows share is a :class:`CatalogError` naming both lines."""
+    out: dict = {}
+    lines: dict = {}
+    for line, row in enumerate(load_typed(model, filename), start=2):
+        k = getattr(row, key) if isinstance(key, str) else tuple(getattr(row, f) for f in key)
+        if k in out:
+            raise CatalogError(f"{filename}:{line}: {key} {k!r} also on line {lines[k]}")
+        out[k], lines[k] = row, line
+    return out
+
+
 @lru_cache(maxsize=None)
 def accelerators() -> tuple[Accelerator, ...]:
     """Every catalogued accelerator."""

@@ -77,12 +77,36 @@ def firm_demand_gpus(demand_gpus, interruptible_gpus):
     return np.asarray(demand_gpus, dtype=float) - np.asarray(interruptible_gpus, dtype=float)
 
 
-def tiered_cost_usd(demand_gpus, reserved_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour):
-    """Cost of a reserved level plus on-demand burst: ``r R H + o sum(max(d - R, 0))`` [USD]."""
-    d = np.asarray(demand_gpus, dtype=float)
+def tiered_cost_usd(demand_gpus, reserved_gpus, reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour,
+                    hours_axis: int = -1):
+    r"""Cost of a reserved level plus on-demand burst over the hours of a profile:
+    :math:`r R H + o \sum_h \max(d_h - R, 0)` [USD].
+
+    Parameters
+    ----------
+    demand_gpus : array_like, shape (..., hours)
+        GPUs needed in each hour [GPU]; leading axes are a batch of profiles (one row each).
+    reserved_gpus : array_like, shape (...)
+        Reserved level R per profile [GPU] (a scalar for one profile).
+    reserved_usd_per_gpu_hour, on_demand_usd_per_gpu_hour : array_like, shape (...)
+        Prices r and o [USD/GPU-hour], broadcast against the batch.
+    hours_axis : int
+        The axis of ``demand_gpus`` that holds the hours (default: the last); H is its length.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Cost over the H hours [USD], shape (...).
+
+    References
+    ----------
+    .. [1] billshape seed 003, section 37.4 (reserve the base of the demand curve, burst on on-demand).
+    """
+    d = np.moveaxis(np.asarray(demand_gpus, dtype=float), hours_axis, -1)
+    hours = d.shape[-1]
     r_level = np.asarray(reserved_gpus, dtype=float)[..., None]
     burst = np.sum(np.maximum(d - r_level, 0.0), axis=-1)
-    return (np.asarray(reserved_usd_per_gpu_hour, dtype=float) * np.asarray(reserved_gpus, dtype=float) * d.size
+    return (np.asarray(reserved_usd_per_gpu_hour, dtype=float) * np.asarray(reserved_gpus, dtype=float) * hours
             + np.asarray(on_demand_usd_per_gpu_hour, dtype=float) * burst)
 
 

@@ -18,7 +18,7 @@ class BillshapeInputError(ValueError):
     ----------
     field : str
         The Python field or field path that was wrong (e.g. ``"price"``, ``"routes[1].gpus"`` or
-        ``"product.users"``), never a CLI flag: shells translate it (:func:`billshape.present.labels.cli_flag`).
+        ``"product.users"``), never a CLI flag: shells translate it (:func:`billshape.cli._flags.cli_flag`).
         Other fields named in ``allowed`` or ``hint`` are written in backticks (``"only with `params`"``)
         so that a shell can translate them too.
     value : object

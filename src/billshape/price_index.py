@@ -58,14 +58,10 @@ class Conversion(Record):
 @lru_cache(maxsize=None)
 def series(index: str = DEFAULT_INDEX) -> dict[int, IndexYear]:
     """The annual values of a shipped price index, by year."""
-    from billshape.catalog import read_rows
+    from billshape.catalog import load_keyed
 
-    out: dict[int, IndexYear] = {}
-    for r in read_rows("price_index.csv"):
-        if r["index"] == index:
-            out[int(r["year"])] = IndexYear(index=r["index"], year=int(r["year"]), value=float(r["value"]),
-                                            unit=r.get("unit", ""), source=r["source"], as_of=r["as_of"],
-                                            note=r.get("note", ""))
+    rows = load_keyed(IndexYear, "price_index.csv", ("index", "year"))
+    out: dict[int, IndexYear] = {year: r for (name, year), r in rows.items() if name == index}
     if not out:
         raise BillshapeInputError("price_index", index, "a shipped price index: " + DEFAULT_INDEX)
     return out

@@ -294,7 +294,7 @@ def user(name: str, value: Any, unit: str | None = None, field: str | None = Non
     """An assumption the user supplied directly; ``field`` names the Python field it came from (``"gpus"``).
 
     The source reads ``"user input (gpus)"``; shells translate the field to their own words (the CLI prints
-    ``"user input (--gpus)"``, see :mod:`billshape.present.labels`).
+    ``"user input (--gpus)"``, see :mod:`billshape.cli._flags`).
     """
     src = "user input" + (f" ({field})" if field else "")
     return Assumption(name=name, value=value, unit=unit, source=src, as_of=None)

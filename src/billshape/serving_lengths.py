@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from billshape import _validate as v
-from billshape.catalog import Row, load_typed
+from billshape.catalog import Row, load_keyed
 from billshape.errors import BillshapeInputError
 from billshape.results import Assumption
 
@@ -71,7 +71,7 @@ class LengthRow(Row):
 @lru_cache(maxsize=None)
 def length_rows() -> dict[str, LengthRow]:
     """The shipped distributions of ``data/serving_lengths.csv`` by name."""
-    return {r.name: r for r in load_typed(LengthRow, "serving_lengths.csv")}
+    return load_keyed(LengthRow, "serving_lengths.csv", "name")
 
 
 @dataclasses.dataclass(frozen=True)

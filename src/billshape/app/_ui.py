@@ -75,8 +75,16 @@ def metrics(items: list[tuple[str, str, str | None]], widths: list[float] | None
 
 
 def assumptions_table(result, title: str = "Assumptions and sources", expanded: bool = True) -> None:
-    """Every assumption a result used, with its source and date, in an expander."""
+    """Every assumption a result used, with its source and date, in an expander; before it, the result's
+    warnings (a catalog figure older than its kind's threshold, a price dated after the pricing date) and the
+    date it priced at, where it states one."""
     import pandas as pd
+
+    as_of = getattr(result, "as_of", None)
+    if isinstance(as_of, str) and as_of:
+        st.caption(f"Priced at **{as_of}** (the date every catalog price was read at).")
+    for line in getattr(result, "warnings", None) or []:
+        st.warning(line, icon=":material/schedule:")
 
     rows = [
         {

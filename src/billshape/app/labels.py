@@ -2,7 +2,7 @@
 
 Below the shells an error (:class:`~billshape.errors.BillshapeInputError`) names a Python field or field path
 (``gpus``, ``provider/tier``, ``models[0].quality``) and writes other fields it mentions in backticks
-(```hardware_usd```). The CLI turns them into flags (:mod:`billshape.present.labels`); the app turns them into the
+(```hardware_usd```). The CLI turns them into flags (its own table, ``cli/_flags.py``); the app turns them into the
 words a page shows next to its inputs, so an app error reads ``GPUs: got 0; allowed: in (0, 1e+12]``. A field that
 no widget feeds keeps its own name (a path inside an uploaded file, ``models[0].quality``), never a flag.
 
@@ -61,6 +61,7 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "pue": "PUE",
         "experiments_multiplier": "Experiments multiplier",
         "staff_usd": "Staff, USD",
+        "usd_year": "Dollars of year",
         "data_usd": "Data, USD",
     },
     "PaybackRequest": {

@@ -126,15 +126,21 @@ _YAML_VERBS = {"plan", "demo"}
 _YAML_VERB_OPTIONS = {"samples", "seed", "report", "png", "out"}
 
 
+def _pipe_closed() -> int:
+    """Output piped into ``head`` and closed: send the rest to the null device and stop quietly (exit 0)."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:  # pragma: no cover
+        pass
+    return 0
+
+
 def _write(text: str) -> int:
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
-    except BrokenPipeError:  # output piped into `head`: stop quietly
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:  # pragma: no cover
-            pass
+    except BrokenPipeError:
+        return _pipe_closed()
     return 0
 
 
@@ -172,7 +178,7 @@ def run(argv: list[str] | None = None, *, fast: bool = True) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             result = command.main(args=argv, prog_name="billshape", standalone_mode=False)
     except BillshapeInputError as exc:
-        from billshape.present.labels import cli_message
+        from billshape.cli._flags import cli_message
 
         # the library names fields (gpus); the CLI prints its flags (--gpus). A scenario's errors name YAML paths
         # (horizon_months, product.users), which stay as they are.
@@ -200,12 +206,12 @@ def run(argv: list[str] | None = None, *, fast: bool = True) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except BrokenPipeError:  # output piped into `head`: stop quietly
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:  # pragma: no cover
-            pass
-        return 0
+    except BrokenPipeError:
+        return _pipe_closed()
+    except SystemExit as exc:  # Click answers a closed pipe (EPIPE) inside a command with sys.exit(1)
+        if isinstance(exc.__context__, BrokenPipeError):
+            return _pipe_closed()
+        raise
     except Exception as exc:  # a bug: one line, unless BILLSHAPE_DEBUG asks for the traceback
         if os.environ.get("BILLSHAPE_DEBUG"):
             raise

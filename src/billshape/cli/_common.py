@@ -83,7 +83,7 @@ def render_assumptions(assumptions, out=None, fields: bool = True) -> None:
     """The assumptions table; ``fields=False`` for a plan (its ``user input (FILE)`` is not a field)."""
     from rich.table import Table
 
-    from billshape.present.labels import cli_source
+    from billshape.cli._flags import cli_source
 
     out = out or console()
     table = Table(title="assumptions (full sources: --json)", title_justify="left", header_style="dim", box=None)

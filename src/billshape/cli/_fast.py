@@ -70,7 +70,7 @@ def json_text(payload: Any, fields: bool = True) -> str:
     flags (``user input (--gpus)``). ``fields=False`` for a payload whose ``user input (...)`` names a file or a
     YAML path, never a library field (a plan: ``user input (budget)`` stays as is); backticked fields still read
     as flags."""
-    from billshape.present.labels import cli_payload
+    from billshape.cli._flags import cli_payload
     from billshape.results import json_safe
 
     return json.dumps(cli_payload(json_safe(payload), fields=fields), allow_nan=False, indent=2) + "\n"

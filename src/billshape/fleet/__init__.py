@@ -250,7 +250,7 @@ def fleet(*, model: str, requests_per_second: float | None = None, tokens_per_mo
         assumptions.append(user("TTFT limit", float(ttft_limit), "s", "ttft_limit"))
     if tpot_limit is None and ttft_limit is None:
         assumptions.append(derived("service level", "none", None, "no `tpot_limit`/`ttft_limit`: the largest batch "
-                                   "that fits (as serve --batch max)"))
+                                   "that fits (as serve `batch` max)"))
     from billshape.serving_catalog import efficiencies
 
     eff = efficiencies()

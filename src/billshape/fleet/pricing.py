@@ -34,6 +34,7 @@ import dataclasses
 import numpy as np
 
 from billshape import catalog
+from billshape.decide_capacity import tiered_cost_usd
 
 RESERVED = ("reserved-1y", "reserved-3y")
 
@@ -151,8 +152,7 @@ def rent(kind: np.ndarray, gpus_per_replica, price, burst_price, spot_price, fir
     m = kind == "mixed"
     if m.any():
         level = reserved_level(total[m], p[m], o[m])
-        # tiered_cost_usd per row, over the hours: r g L + o g mean(max(N - L, 0))
-        usd[m] = g[m] * (p[m] * level + o[m] * np.maximum(total[m] - level[:, None], 0.0).mean(axis=-1))
+        usd[m] = g[m] * tiered_cost_usd(total[m], level, p[m], o[m]) / total.shape[-1]  # per replica-hour, x g
         paid[m] = np.maximum(total[m], level[:, None]).mean(axis=-1)
         reserved[m] = level
     m = kind == "spot-mix"

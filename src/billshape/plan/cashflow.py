@@ -326,7 +326,7 @@ def summary_pnl(t: Terms) -> dict[str, np.ndarray]:
       certifies most samples from bounds of the geometric terms, the rest on a months x samples pass.
     """
     if t.fleets:  # a fleet's rent is a step function of the users: no closed form, the months x samples pass
-        return monthly_pnl(t, monthly=False)
+        return _fleet_summaries(t)
     H, n = t.H, t.n
     u0, r, price, var_pu, rate = t.u0, t.r, t.price, t.var_pu, t.rate
     d = (1.0 + rate) ** (-1.0 / 12.0)  # discount factor per month
@@ -404,6 +404,104 @@ def summary_pnl(t: Terms) -> dict[str, np.ndarray]:
         "lifetime_fixed_usd": full(fixed_total),
         "upfront_usd": full(upfront),
     }
+
+
+def _fleet_summaries(t: Terms) -> dict[str, np.ndarray]:
+    """:func:`monthly_pnl`'s summaries for a plan with fleet routes, with one lean months x samples pass.
+
+    Everything but the fleets' rent is the closed form of :func:`summary_pnl` (a plan without them). The rent
+    steps with whole replicas, so it takes a pass over months x samples, but only the replica counts, computed
+    as :func:`fleet_rows` computes them (the same operations in the same order, so the same ``ceil``), each month's
+    rent from them and the blocked geometric GPU price path (:func:`~billshape.plan.payback._geo_rows`, not a
+    ``pow`` per cell), and the monthly cash for the payback, in place: about a third of the vector operations
+    of :func:`monthly_pnl`, whose results it matches to rounding (a test checks it).
+    """
+    H, n = t.H, t.n
+
+    def full(x):
+        return _bc(np.asarray(_sv(x), dtype=float), n)
+
+    out = summary_pnl(dataclasses.replace(t, fleets=()))
+    users = _geo_rows(full(t.r), H, full(t.u0))  # (H, n), as monthly_pnl's
+    user_months = t.u0 * _geo_sum(t.r, H)
+    d = (1.0 + t.rate) ** (-1.0 / 12.0)
+    rent_total = rent_npv = served = paid = gpu_hours = 0.0
+    rent = np.zeros((H, n))
+    reps = np.empty((H, n))
+    disc = d * _geo_rows(full(d), H, full(1.0)) if np.ndim(d) else d ** np.arange(1, H + 1, dtype=float)
+    for f in t.fleets:
+        lam_per_user = f.req_share / (3600.0 * f.hours)
+        if f.fixed is not None:
+            reps.fill(float(f.fixed))
+        else:  # fleet_rows' n_rep, operation for operation
+            np.multiply(users, f.req_share, out=reps)
+            reps /= 3600.0 * f.hours
+            reps *= f.x
+            reps /= f.c
+            reps *= 1.0 - 1e-12
+            np.ceil(reps, out=reps)
+            np.maximum(reps, f.n_min, out=reps)
+        n_sum = reps.sum(axis=0)
+        served = served + lam_per_user * user_months
+        paid = paid + n_sum * f.c
+        gpu_hours = gpu_hours + n_sum * (f.g * f.hours)
+        reps *= _geo_rows(full(f.k), H, full(f.g * f.hours * np.asarray(f.price, dtype=float)))  # the rent
+        rent += reps
+    rent_total = rent.sum(axis=0)
+    rent_npv = disc @ rent if np.ndim(disc) == 1 else (disc * rent).sum(axis=0)
+
+    # the payback: certified from geometric upper bounds of the rent (max(N_min, ceil(y)) <= N_min + 1 + y, y the
+    # replicas' exact need, proportional to the users) with the exact first month, as summary_pnl certifies the
+    # rest; the samples it leaves (a few percent) from their monthly cash, as monthly_pnl's
+    def sub(x, rows):
+        return full(x)[rows]
+
+    def exact(rows):
+        cash = users[:, rows] * sub(t.price - t.var_pu, rows)
+        for c in t.costs:
+            steps = [(m0, sub(fc, rows)) for m0, fc in c.steps]
+            cash -= _geo_rows(sub(t.r * c.k, rows), H, sub(c.scale, rows), steps)
+        cash -= rent[:, rows]
+        cash -= sub(t.fixed_pm, rows)
+        if t.re_cash.any():
+            cash -= t.re_cash[:, None] * sub(t.bill * t.frac, rows)
+        return _payback_from_cash(H, cash, sub(t.bill + t.setup, rows), sub(t.u0, rows), sub(t.r, rows),
+                                  sub(t.price, rows))[0]
+
+    terms = [(-c.scale, c.k, c.steps) for c in t.costs]
+    adjust = 0.0
+    for f in t.fleets:
+        per_gpu_month = f.g * f.hours * np.asarray(f.price, dtype=float)  # rent of one replica in month 1
+        if f.fixed is not None:
+            terms.append((-float(f.fixed) * per_gpu_month, np.asarray(f.k, dtype=float) / t.r, []))
+            continue
+        need = f.req_share / (3600.0 * f.hours) * f.x / f.c  # replicas per user, before rounding up
+        terms += [(-(f.n_min + 1.0) * per_gpu_month, np.asarray(f.k, dtype=float) / t.r, []),
+                  (-t.u0 * need * per_gpu_month, f.k, [])]
+        adjust = adjust + ((f.n_min + 1.0) + t.u0 * need) * per_gpu_month
+    adjust = adjust - rent[0]
+    unit = t.u0 * (t.price - t.var_pu)
+    out["payback_month"] = _payback(H, n, unit, terms, t.fixed_pm, t.bill * t.frac, t.re_cash, t.bill + t.setup,
+                                    t.u0, t.r, t.price, month1_adjust=adjust, exact=exact)
+
+    inference = out["lifetime_inference_usd"] + rent_total
+    training = out["lifetime_training_usd"]
+    denom = training + inference
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(denom > 0, training / np.where(denom > 0, denom, 1.0), np.nan)
+    out.update({
+        "cumulative_profit_usd": out["cumulative_profit_usd"] - rent_total,
+        "npv_usd": out["npv_usd"] - rent_npv,
+        "contribution_margin_per_user_month_usd": out["contribution_margin_per_user_month_usd"] - rent_total / user_months,
+        "fully_loaded_margin_per_user_month_usd": out["fully_loaded_margin_per_user_month_usd"] - rent_total / user_months,
+        "training_share_of_lifetime_cost": share,
+        "system_share_of_lifetime_cost": _system_share(t.system_pm * H, denom, n),
+        "lifetime_inference_usd": inference,
+        "lifetime_self_hosted_utilization": full(served) / paid,
+        "lifetime_self_hosted_usd": rent_total,
+        "lifetime_self_hosted_gpu_hours": gpu_hours,
+    })
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

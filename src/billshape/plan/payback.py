@@ -83,7 +83,8 @@ def _levels(steps, months: int) -> list[tuple[int, np.ndarray]]:
     return [(m, lv) for m, lv in out if m < months]
 
 
-def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price) -> np.ndarray:
+def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u0, r, price,
+             month1_adjust=0.0, exact=None) -> np.ndarray:
     """Payback month per sample: after the last month whose cumulative cash is negative, linear within the month
     that turns it non-negative for good (0 with no up-front spend and no month in the red; inf: never).
 
@@ -96,6 +97,11 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
     ``C(i) >= C(0) + i (b - retrain w) >= C(0) >= 0``. The other samples take the exact path
     (:func:`_payback_months`: the monthly cumulative cash, months x samples).
     Any argument but ``terms`` may be a float (the same for all ``n`` samples).
+
+    Where some cost is not geometric (a fleet's rent steps with whole replicas), ``terms`` may hold geometric
+    upper bounds of it: the certificate stays a proof. ``month1_adjust`` then corrects the first month's cash to
+    its exact value (bound minus exact cost, per sample), and ``exact(rows)`` gives the payback of the samples
+    the certificate leaves from their exact monthly cash.
     """
     cash0 = unit - fixed_pm - retrain * re_cash[0]  # month 1 (i = 0)
     margin = unit  # lower bound of the bracket over months 2..H
@@ -115,6 +121,7 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
                 margin = margin + coef * lv_hi * np.maximum(k, ends)
             else:
                 margin = margin + np.where(coef >= 0, coef * lv_lo * np.minimum(k, ends), coef * lv_hi * np.maximum(k, ends))
+    cash0 = cash0 + month1_adjust
     cum0 = cash0 - upfront
     ok = np.array(_bc(cum0 >= 0.0, n))
     if H > 1:
@@ -139,7 +146,9 @@ def _payback(H: int, n: int, unit, terms, fixed_pm, retrain, re_cash, upfront, u
     if none.any():
         payback[none] = 0.0
     rest = np.nonzero(~ok)[0] if not all_ok else np.zeros(0, dtype=np.intp)
-    if rest.size:
+    if rest.size and exact is not None:
+        payback[rest] = exact(rest)
+    elif rest.size:
         def sub(a):
             return _bc(a, n)[rest]
 

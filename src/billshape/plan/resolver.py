@@ -297,7 +297,7 @@ class PlanResolution:
                     key = scenario_key("self_hosted_model", exc.field)
                     raise BillshapeInputError(f"{prefix}.{key}", exc.value, exc.allowed, exc.hint) from None
                 c = cap.replica_requests_per_second
-                how = f"the largest batch within {prefix}'s tpot_limit/ttft_limit (billshape serve --requests-per-second)"
+                how = f"the largest batch within {prefix}'s tpot_limit/ttft_limit (billshape serve `requests_per_second`)"
             else:
                 c = q["output_tokens_per_second"] / q["replicas"] / t_out
                 how = "the serving model at the largest batch that fits (batch max), / output tokens per request"

@@ -206,7 +206,7 @@ def write_pngs(res, directory: str | Path, scale: float = 2.0) -> list[Path]:
     from billshape._extras import require
     from billshape.errors import BillshapeInputError
 
-    vlc = require("report", "vl_convert", "billshape plan --png")
+    vlc = require("report", "vl_convert", "billshape plan's PNG charts")
     d = Path(directory)
     try:
         d.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,10 @@ def _inputs() -> dict:
         c1, c2 = st.columns(2)
         kw["staff_usd"] = c1.number_input("Staff, USD", min_value=0.0, value=0.0, step=10_000.0, format="%.0f", key="train_staff")
         kw["data_usd"] = c2.number_input("Data, USD", min_value=0.0, value=0.0, step=10_000.0, format="%.0f", key="train_data")
+    with st.expander("Constant dollars"):
+        kw["usd_year"] = st.number_input(
+            "Dollars of year", min_value=0, value=None, step=1, placeholder="nominal (none)", key="train_usd_year",
+            help="Also state the costs in dollars of this year (US CPI-U annual averages); empty: nominal only.")
     return kw
 
 
@@ -168,6 +172,12 @@ def render() -> None:
                 extra.append(f"energy **{_ui.fmt(bill.energy_kwh)} kWh** costing **{_ui.fmt(bill.energy_usd, 'USD')}**")
             if extra:
                 st.markdown(" · ".join(extra))
+            constant = getattr(bill, "constant_dollars", None)
+            if constant is not None:
+                for c in constant.conversions:
+                    st.markdown(f"In **{constant.usd_year}** dollars ({constant.price_index.upper()}): {c.figure} "
+                                f"{_ui.fmt(c.nominal_usd, 'USD')} of {c.cost_year} is "
+                                f"**{_ui.fmt(c.constant_usd, 'USD')}** (x{c.factor:.4f})")
             _ui.altair(_iceberg_chart(bill))
         _ui.assumptions_table(bill)
 

@@ -10,6 +10,9 @@ The CLI translates all of them here, so its output reads as before (``--gpus``, 
 The default rule is ``"--" + field.replace("_", "-")``; :data:`CLI_FLAGS` holds the exceptions, where a
 library keyword argument differs from the flag that feeds it.
 
+The table lives in the CLI (flags are the CLI's words; no module outside ``cli/`` and ``app/`` holds one, which
+``tests/test_layers.py`` checks). The app has its own table of widget labels (:mod:`billshape.app.labels`).
+
 Import cost: the standard library only (the CLI imports this on an error path).
 """
 
