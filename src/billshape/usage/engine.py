@@ -357,6 +357,8 @@ def _spark_type(t: pa.DataType):
         return T.TimestampType()
     if pa.types.is_date32(t):
         return T.DateType()
+    if pa.types.is_boolean(t):  # the rate table's tier_known
+        return T.BooleanType()
     if pa.types.is_decimal(t):
         return T.DecimalType(t.precision, t.scale)
     raise TypeError(t)
