@@ -23,6 +23,7 @@ from billshape.errors import BillshapeInputError
 from billshape.results import Assumption, Result, derived, user
 from billshape.usage import engine as E
 from billshape.usage import prices as P
+from billshape.usage import rates as rates_mod
 from billshape.usage import readers as R
 from billshape.usage import sources as S
 from billshape.usage.schema import DUPLICATE, FILES, MAPPABLE, MICRO, QUARANTINE, REKEYED, STAGE
@@ -145,11 +146,9 @@ def ingest(
             store.begin()
             try:
                 stage = store.read_stage(stage_path)
-                keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
                 day_tokens = _fleet_day_tokens(store, stage, user_prices)
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window, day_tokens)
+                prices = _rates(store, stage, user_prices, window, day_tokens, f"_prices_{ingest_id}")
                 fleet_notes = _fleet_assumptions(user_prices, day_tokens)
-                prices = store.register(f"_prices_{ingest_id}", ptable)
                 ledger = store.table("ledger")
                 idless = tuple(bool(store.scalar(x)) for x in E.needs_content_keys(stage, ledger))
                 ledger_new, quarantine_new = E.priced(stage, prices, ledger, ingest_id, cache=store.cache, engine=engine, idless=idless)
@@ -193,6 +192,16 @@ def ingest(
             *_price_assumptions(prices_csv, user_prices), *fleet_notes, P.window_assumption(window),
         ],
     )
+
+
+def _rates(store, stage, user_prices: dict, window, day_tokens: dict | None, name: str):
+    """The stage's rate table (:func:`billshape.usage.rates.rate_table`), registered in the store as ``name``: one
+    price look-up per distinct ``(provider, model, UTC day)``, one row per service tier of it in the stage."""
+    keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date(),
+                                    tier=stage.service_tier).distinct()).to_pylist()
+    days = list(dict.fromkeys((k["pk"], k["model"], k["day"]) for k in keys))
+    ptable = P.price_table(days, user_prices, window, day_tokens)
+    return store.register(name, rates_mod.rate_table(ptable, [(k["pk"], k["model"], k["day"], k["tier"]) for k in keys]))
 
 
 def _fleet_day_tokens(store, stage, user_prices: dict) -> dict | None:
@@ -330,10 +339,8 @@ def reprice(db: str, *, engine: str | None = None, prices_csv: str | None = None
             reasons: Counter = Counter()
             if n_cand:
                 stage = E.as_stage(cand)
-                keys = store.frame(stage.select(pk=stage.provider, model=stage.model, day=stage.ts.date()).distinct()).to_pylist()
-                ptable = P.price_table([(k["pk"], k["model"], k["day"]) for k in keys], user_prices, window)
-                prices = store.register(f"_prices_{rid}", ptable)
-                ledger_new, quarantine_new = E.priced(stage, prices, ledger, rid, engine=engine)
+                prices = _rates(store, stage, user_prices, window, None, f"_prices_{rid}")
+                ledger_new, quarantine_new = E.priced(stage, prices, ledger, rid, cache=store.cache, engine=engine)
                 for r in store.frame(quarantine_new.group_by("reason").aggregate(n=quarantine_new.count())).to_pylist():
                     reasons[_reason_class(r["reason"])] += int(r["n"])
                 # the new quarantine (evaluated now, against the ledger as it was), then the ledger rows

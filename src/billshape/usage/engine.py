@@ -357,6 +357,8 @@ def _spark_type(t: pa.DataType):
         return T.TimestampType()
     if pa.types.is_date32(t):
         return T.DateType()
+    if pa.types.is_boolean(t):  # the rate table's tier_known
+        return T.BooleanType()
     if pa.types.is_decimal(t):
         return T.DecimalType(t.precision, t.scale)
     raise TypeError(t)
@@ -605,12 +607,18 @@ UNPRICED_UNITS = (
 def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duckdb", idless=(True, True)):
     """Split a stage into priced rows (ledger) and quarantined rows with a reason, in the engine.
 
+    ``prices``: the stage's rate table (:func:`billshape.usage.rates.rate_table`: one row per provider, model, UTC
+    day and service tier, every component's tiered price computed once); costs are integer arithmetic on its
+    rates (:func:`billshape.usage.rates.rate_costs`).
     Keys first (:func:`keyed`), then the duplicate tests against ``ledger`` (the ledger as it was) and within
     the stage: a row whose ``row_key`` is there already is a duplicate; a row whose key is new but whose content
     key is there on a row keyed the other way (id vs no id) is :data:`~billshape.usage.schema.REKEYED`.
     ``cache(table)``: materialises the keyed, priced join once (both outputs read it), e.g. ``Table.cache``;
-    ``engine``: the store's (``duckdb`` or ``spark``), for the timestamp in the content key; ``idless``: whether
-    the stage and the ledger hold rows without an id (:func:`needs_content_keys`; ``(True, True)``: assume so)."""
+    ``engine``: the store's (``duckdb`` or ``spark``), for the timestamp in the content key and the integer
+    division; ``idless``: whether the stage and the ledger hold rows without an id (:func:`needs_content_keys`;
+    ``(True, True)``: assume so)."""
+    from billshape.usage.rates import rate_costs
+
     stage_idless, ledger_idless = idless
     s = keyed(stage, engine, id_rows=ledger_idless)
     s = s.mutate(
@@ -619,7 +627,8 @@ def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duc
         _rn=ibis.row_number().over(group_by=s.row_key, order_by=[s.file_hash, s.row_index]),
         _idless=s.row_key == s.content_key,
     )
-    j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day])
+    j = s.left_join(prices, [s._pk == prices.provider_key, s.model == prices.model, s._day == prices.day,
+                             s.service_tier.identical_to(prices.service_tier)])
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
     dup = (j._rn > 0) | j.row_key.isin(ledger.row_key)
     if stage_idless or ledger_idless:
@@ -629,12 +638,17 @@ def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duc
         rekeyed = ibis.literal(False)
     tokens = (j.input_tokens > 0) | (j.output_tokens > 0) | j.price_source.isnull()
     no_price = j.price_error.notnull() | (j.input_mtok.isnull() & tokens)
-    unknown = ~known_tier(j)
+    unknown = ~j.tier_known.fill_null(True)
     unit_miss = {f"_miss_{c}": (j[c].coalesce(0) > 0) & j[pc].isnull() for c, pc in UNPRICED_UNITS}
     unpriced = no_price | unknown
     for miss in unit_miss.values():
         unpriced = unpriced | miss
-    j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced, _no_price=no_price, _unknown=unknown, **unit_miss)
+    fields = (*COST_FIELDS, *UNIT_COST_FIELDS)
+    j = j.mutate(_dup=dup, _rekeyed=rekeyed, _unpriced=unpriced, _no_price=no_price, _unknown=unknown, **unit_miss,
+                 **rate_costs(j, engine))
+    # what the two outputs read (the rates and prices stay behind: a narrower table to materialise)
+    j = j.select(*STAGE.names, "content_key", "price_model", "price_source", "price_error", "_dup", "_rekeyed",
+                 "_unpriced", "_no_price", "_unknown", *unit_miss, *fields)
     if cache is not None:
         j = cache(j)
     reason = ibis.cases(
@@ -648,10 +662,8 @@ def priced(stage, prices, ledger, ingest_id: str, cache=None, engine: str = "duc
     )
     bad = j._dup | j._rekeyed | j._unpriced
     ok = j.filter(~bad)
-    costs = cost_columns(ok)
-    fields = (*COST_FIELDS, *UNIT_COST_FIELDS)
-    ledger_rows = ok.mutate(**costs).mutate(
-        usd_micro=sum((ibis._[c] for c in fields[1:]), ibis._[fields[0]]),
+    ledger_rows = ok.mutate(
+        usd_micro=sum((ok[c] for c in fields[1:]), ok[fields[0]]),
         ingest_id=ibis.literal(ingest_id),
     )
     quarantine = j.filter(bad).mutate(reason=reason, detail=j.model, ingest_id=ibis.literal(ingest_id))

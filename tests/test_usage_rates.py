@@ -1,0 +1,153 @@
+"""The rate table and the integer cost path (billshape.usage.rates) against the decimal reference formula
+(engine.cost_columns: tokens x tiered price in 128-bit decimals, rounded half away from zero), and the integer
+rounding against Python's exact decimals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+import ibis
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billshape.usage import engine as E
+from billshape.usage import rates as RT
+from billshape.usage.prices import tier_rows
+from billshape.usage.schema import COST_FIELDS, PRICES, UNIT_COST_FIELDS, UNIT_FIELDS
+
+DAY = dt.date(2025, 10, 1)
+FIELDS = (*COST_FIELDS, *UNIT_COST_FIELDS)
+PRICE_COLS = [f.name for f in PRICES if pa.types.is_decimal(f.type)]
+#: tiers of the catalog (with their providers and models), an unknown tier and no tier
+TIERS = sorted({(r.provider, r.model, r.tier) for r in tier_rows()}) + [("openai", "", "weird"), ("", "", None)]
+
+
+def _con():
+    return ibis.duckdb.connect()
+
+
+def _register(con, name: str, t: pa.Table):
+    con.con.register(name, t)
+    return con.table(name)
+
+
+def price(max_whole: int = 1000):
+    return st.one_of(st.none(), st.decimals(min_value=0, max_value=max_whole, places=9, allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def rows(draw):
+    """A stage row joined to a price row: any token split the readers accept, any prices (some missing), any tier."""
+    prov, model, tier = draw(st.sampled_from(TIERS))
+    model = model or draw(st.sampled_from(["gpt-4o", "gpt-5", "claude-x", "m"]))
+    prov = prov or draw(st.sampled_from(["openai", "anthropic", "google", None]))
+    if tier is not None and draw(st.booleans()):
+        tier = tier.upper()  # matched lower-cased
+    big = st.integers(0, 10**12)
+    inp = draw(st.one_of(st.integers(0, 300_000), big))
+    cr = draw(st.integers(0, inp))
+    cw = draw(st.integers(0, inp - cr))
+    img = draw(st.integers(0, inp - cr - cw))
+    aud = draw(st.integers(0, inp - cr - cw - img))
+    out = draw(st.one_of(st.integers(0, 100_000), big))
+    oimg = draw(st.integers(0, out))
+    oaud = draw(st.integers(0, out - oimg))
+    rec = {"provider": prov, "model": model, "service_tier": tier, "requests": draw(st.sampled_from([1, 1, 2, 10**6])),
+           "input_tokens": inp, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
+           "input_image_tokens": img or None, "output_image_tokens": oimg, "input_audio_tokens": aud,
+           "output_audio_tokens": oaud or None, "images_generated": draw(st.integers(0, 10**6)),
+           "seconds_generated": draw(st.integers(0, 10**6)), "web_search_calls": draw(st.integers(0, 10**6))}
+    # per-unit prices below $400: the reference formula's decimal(18, 9) x 1e6 overflows from $1000 x the multiplier
+    # (the rate path does not: a rate is two 64-bit integers)
+    p = {c: draw(price(400 if c.startswith("usd_per") else 10**5)) for c in PRICE_COLS}
+    p["input_mtok"] = draw(st.decimals(min_value=0, max_value=10**5, places=9, allow_nan=False, allow_infinity=False))
+    p["tier_start"] = draw(st.one_of(st.none(), st.integers(0, 300_000)))
+    return rec, p
+
+
+def _table(records: list[dict], schema_extra: list[tuple[str, pa.DataType]]) -> pa.Table:
+    schema = pa.schema([("provider", pa.string()), ("model", pa.string()), ("service_tier", pa.string()),
+                        *[(f, pa.int64()) for f in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+                                                    "output_tokens", *UNIT_FIELDS)], *schema_extra])
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def reference_and_rates(pairs) -> tuple[list[dict], list[dict]]:
+    """The cost components of each row by the decimal reference (cost_columns) and by the rate path."""
+    price_schema = [(f.name, f.type) for f in PRICES if f.name in (*PRICE_COLS, "tier_start")]
+    ref = _table([{**rec, **p} for rec, p in pairs], price_schema)
+    fast = []
+    for rec, p in pairs:
+        prow = {f.name: None for f in PRICES}
+        prow.update(p, provider_key=rec["provider"] or "", model=rec["model"], day=DAY)
+        rt = RT.rate_table(pa.Table.from_pylist([prow], schema=PRICES), [(rec["provider"], rec["model"], DAY, rec["service_tier"])])
+        r = rt.to_pylist()[0]
+        fast.append({**rec, "tier_start": p["tier_start"], "tier_known": r["tier_known"],
+                     **{c: r[c] for c in rt.column_names if c.startswith("r_")}})
+    fast_t = _table(fast, [("tier_start", pa.int64()), ("tier_known", pa.bool_()),
+                           *[(c, pa.int64()) for c in RT.RATES.names if c.startswith("r_")]])
+    con = _con()
+    a = _register(con, "ref", ref)
+    b = _register(con, "fast", fast_t)
+    out_a = a.select(**E.cost_columns(a), known=E.known_tier(a)).to_pyarrow().to_pylist()
+    out_b = b.select(**RT.rate_costs(b), known=b.tier_known).to_pyarrow().to_pylist()
+    return out_a, out_b
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(rows(), min_size=1, max_size=25))
+def test_rate_path_equals_the_decimal_reference(pairs):
+    ref, fast = reference_and_rates(pairs)
+    assert fast == ref
+
+
+def test_rate_path_examples_that_round():
+    """Half a nano-dollar, a 0.5 multiplier on an odd price, a long-context row, per-unit prices: each component
+    equal to the reference, and the reference to a hand computation."""
+    p = {c: None for c in PRICE_COLS} | {"input_mtok": Decimal("0.000000001"), "output_mtok": Decimal("2.500000001"),
+                                         "tier_start": 200_000, "tier_input_mtok": Decimal("6.000000003"),
+                                         "usd_per_image": Decimal("0.039"), "requests_kpr": Decimal("0.000000003")}
+    base = {"requests": 1, "cache_read_tokens": 0, "cache_write_tokens": 0, "input_image_tokens": 0,
+            "output_image_tokens": 0, "input_audio_tokens": 0, "output_audio_tokens": 0, "images_generated": 3,
+            "seconds_generated": 0, "web_search_calls": 0}
+    pairs = [({**base, "requests": 2, "provider": "openai", "model": "gpt-4o", "service_tier": "batch", "input_tokens": 500_000_000,
+               "output_tokens": 3}, p),
+             ({**base, "provider": "openai", "model": "gpt-4o", "service_tier": None, "input_tokens": 250_001,
+               "output_tokens": 7}, p)]
+    ref, fast = reference_and_rates(pairs)
+    assert fast == ref
+    half = lambda x: int(Decimal(x).to_integral_value(rounding=ROUND_HALF_UP))  # noqa: E731
+    # batch: input 1e-9 x 0.5 = 5e-10 -> 1e-9 (half away from zero) per token; the long-context input price
+    # applies to the second row only (a single request over tier_start; the first is two requests)
+    assert fast[0]["usd_micro_input"] == half(Decimal(500_000_000) * Decimal("0.000000001"))
+    assert fast[1]["usd_micro_input"] == half(Decimal(250_001) * Decimal("6.000000003"))
+    assert fast[0]["usd_micro_images"] == 3 * half(Decimal("0.0195") * 10**6)
+    assert fast[0]["usd_micro_output"] == half(3 * Decimal("1.250000001"))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.integers(0, RT.FAST_UNITS + 10), st.integers(-10**12, 10**12)), st.integers(0, 10**8), st.integers(0, 10**9 - 1)), min_size=1, max_size=50))
+def test_round_units_is_exact(values):
+    """units x (hi + lo / 1e9) rounded half away from zero, in 64-bit integers, equals the exact decimal result."""
+    t = pa.table({"u": [v[0] for v in values], "hi": [v[1] for v in values], "lo": [v[2] for v in values]})
+    con = _con()
+    x = _register(con, "v", t)
+    got = x.select(m=RT.round_units(x.u, x.hi, x.lo)).to_pyarrow().column("m").to_pylist()
+    want = []
+    for u, hi, lo in values:
+        exact = Decimal(u) * (Decimal(hi) + Decimal(lo) / Decimal(10**9))
+        want.append(int(exact.to_integral_value(rounding=ROUND_HALF_UP)))
+    assert got == want
+
+
+def test_rate_table_one_row_per_key():
+    """A null and an empty provider are one price key: the rate table has one row for them (a second would
+    double the joined rows)."""
+    prow = {f.name: None for f in PRICES} | {"provider_key": "", "model": "m", "day": DAY, "input_mtok": Decimal(1),
+                                             "output_mtok": Decimal(2)}
+    rt = RT.rate_table(pa.Table.from_pylist([prow], schema=PRICES), [(None, "m", DAY, None), ("", "m", DAY, None),
+                                                                      (None, "m", DAY, "batch")])
+    assert rt.num_rows == 2 and rt.column("service_tier").to_pylist() == [None, "batch"]
+    assert rt.column("r_input_hi").to_pylist() == [1, 1] and rt.column("r_output_hi").to_pylist() == [2, 2]
