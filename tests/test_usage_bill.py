@@ -268,17 +268,25 @@ def test_usage_verbs_take_snapshot_and_max_age_days(cli, server, data_dir, tmp_p
     price source); a price data older than --max-age-days is a warning; bad values are one-line errors."""
     from conftest import assert_one_line_error
 
+    import datetime as dt
+
+    # a snapshot is dated by the clock when it is taken: price on that day (the fixture's fixed day would make
+    # today's snapshot "dated after the pricing date")
+    monkeypatch.setenv("BILLSHAPE_TODAY", dt.datetime.now(tz=dt.timezone.utc).date().isoformat())
     sid = cli(*refresh_args(server), "--json").json()["id"]
+    snap_day = dt.date(int(sid[:4]), int(sid[4:6]), int(sid[6:8]))
+    monkeypatch.setenv("BILLSHAPE_TODAY", snap_day.isoformat())
     log = tmp_path / "a.csv"
     log.write_text("request_id,timestamp,provider,model,input_tokens,output_tokens\nr1,2025-06-01T00:00:00Z,openai,gpt-4.1-mini,1000000,100000\n")
     db = tmp_path / "u.duckdb"
     js = cli("usage", "ingest", log, "--db", db, "--snapshot", sid, "--json").json()
     assert js["total_micro_usd"] == 200_000 + 80_000 and js["snapshot"] == sid
     src = next(a for a in js["assumptions"] if a["name"] == "price source")
-    assert sid in src["source"] and src["as_of"] == f"{sid[:4]}-{sid[4:6]}-{sid[6:8]}" and "warnings" not in js
+    assert sid in src["source"] and src["as_of"] == f"{sid[:4]}-{sid[4:6]}-{sid[6:8]}", src
+    assert "warnings" not in js, js["warnings"]
     shipped = cli("usage", "ingest", log, "--db", tmp_path / "v.duckdb", "--snapshot", "shipped", "--json").json()
     assert shipped["total_micro_usd"] == 400_000 + 160_000 and "snapshot" not in shipped
-    monkeypatch.setenv("BILLSHAPE_TODAY", "2027-03-03")
+    monkeypatch.setenv("BILLSHAPE_TODAY", "2027-03-03")  # 90 days after the shipped price data (2026-12-03)
     wi = cli("usage", "whatif", "--db", db, "--cache-hit-rate", "0.5", "--max-age-days", "30", "--json").json()
     assert wi["warnings"] == ["stale: prices is 90 days old on 2027-03-03 (as_of 2026-12-03; prices go stale after 30 days)"]
     assert cli("usage", "whatif", "--db", db, "--cache-hit-rate", "0.5", "--json").json().get("warnings") is None  # 90 days: not over 90

@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 import ibis
+import pytest
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,7 +62,9 @@ def rows(draw):
            "seconds_generated": draw(st.integers(0, 10**6)), "web_search_calls": draw(st.integers(0, 10**6))}
     # per-unit prices below $400: the reference formula's decimal(18, 9) x 1e6 overflows from $1000 x the multiplier
     # (the rate path does not: a rate is two 64-bit integers)
-    p = {c: draw(price(400 if c.startswith("usd_per") else 10**5)) for c in PRICE_COLS}
+    # per-request prices below $4 ($4,000 per thousand): x the largest tier multiplier (2) stays under the rate
+    # table's bound for a unit the readers take up to 1e12 of a row (rates.MAX_RATE_HI, $9)
+    p = {c: draw(price(400 if c.startswith("usd_per") else 4000 if c == "requests_kpr" else 10**5)) for c in PRICE_COLS}
     p["input_mtok"] = draw(st.decimals(min_value=0, max_value=10**5, places=9, allow_nan=False, allow_infinity=False))
     p["tier_start"] = draw(st.one_of(st.none(), st.integers(0, 300_000)))
     return rec, p
@@ -128,9 +131,12 @@ def test_rate_path_examples_that_round():
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.tuples(st.one_of(st.integers(0, RT.FAST_UNITS + 10), st.integers(-10**12, 10**12)), st.integers(0, 10**8), st.integers(0, 10**9 - 1)), min_size=1, max_size=50))
+@given(st.lists(st.tuples(st.one_of(st.integers(0, RT.FAST_UNITS + 10), st.integers(-10**12, 10**12)), st.integers(0, RT.MAX_RATE_HI), st.integers(0, 10**9 - 1)), min_size=1, max_size=50))
 def test_round_units_is_exact(values):
-    """units x (hi + lo / 1e9) rounded half away from zero, in 64-bit integers, equals the exact decimal result."""
+    """units x (hi + lo / 1e9) rounded half away from zero, in 64-bit integers, equals the exact decimal result, for
+    any row the readers accept (|units| <= 1e12) at any rate the rate table takes (hi <= MAX_RATE_HI)."""
+    values = values + [(10**12, RT.MAX_RATE_HI, 10**9 - 1), (-10**12, RT.MAX_RATE_HI, 10**9 - 1),  # the corners
+                       (10**9, RT.MAX_COUNT_RATE_HI, 10**9 - 1)]
     t = pa.table({"u": [v[0] for v in values], "hi": [v[1] for v in values], "lo": [v[2] for v in values]})
     con = _con()
     x = _register(con, "v", t)
@@ -151,3 +157,16 @@ def test_rate_table_one_row_per_key():
                                                                       (None, "m", DAY, "batch")])
     assert rt.num_rows == 2 and rt.column("service_tier").to_pylist() == [None, "batch"]
     assert rt.column("r_input_hi").to_pylist() == [1, 1] and rt.column("r_output_hi").to_pylist() == [2, 2]
+
+
+def test_rate_table_refuses_a_rate_the_integer_costs_cannot_hold():
+    """A price above $9 per token (9e12 dollars per million tokens) would overflow 64-bit micro-dollars at the
+    readers' largest row: the rate table refuses it, naming the model and the rate, instead of overflowing."""
+    from billshape.errors import BillshapeInputError
+
+    prow = {f.name: None for f in PRICES} | {"provider_key": "", "model": "m", "day": DAY, "input_mtok": Decimal(1),
+                                             "output_mtok": Decimal(9_000_001)}
+    with pytest.raises(BillshapeInputError, match=r"price of m \(output"):
+        RT.rate_table(pa.Table.from_pylist([prow], schema=PRICES), [(None, "m", DAY, None)])
+    prow["output_mtok"] = Decimal(9_000_000)
+    assert RT.rate_table(pa.Table.from_pylist([prow], schema=PRICES), [(None, "m", DAY, None)]).num_rows == 1

@@ -45,18 +45,32 @@ RATES = pa.schema([
 ])
 
 
-def tier_multipliers(provider: str | None, model: str, tier: str | None) -> tuple[bool, dict[str, Decimal]]:
+def tier_multipliers(provider: str | None, model: str, tier: str | None,
+                     price_model: str | None = None) -> tuple[bool, dict[str, Decimal]]:
     """Whether a row's tier is known (null, or a catalog row matches) and the multiplier of each tier component
     (:data:`billshape.usage.prices.TIER_COMPONENTS`): the first matching catalog row (most specific first) naming the
-    component or ``all``; 1 where none matches. Matching is on lower-cased tier, provider and model, as
-    :func:`billshape.usage.engine._tier_cases` does it in the engine."""
+    component or ``all``; 1 where none matches. Matching is on lower-cased tier, provider and model, and on the key
+    pricing used (``price_model``: genai-prices' normalised ``provider/model``, so that ``gpt-4o-2024-08-06``, which
+    is ``openai/gpt-4o``, finds the catalog's ``gpt-4o`` row), as :func:`billshape.usage.engine._tier_cases` does it
+    in the engine."""
     from billshape.usage.prices import TIER_COMPONENTS, tier_rows
 
     one = Decimal(1)
     if tier is None:
         return True, {c: one for c in TIER_COMPONENTS}
-    t, p, m = tier.lower(), (provider or "").lower(), (model or "").lower()
-    rows = [r for r in tier_rows() if r.tier == t and (not r.provider or r.provider == p) and (not r.model or r.model == m)]
+    t, p, m, pm = tier.lower(), (provider or "").lower(), (model or "").lower(), (price_model or "").lower()
+
+    def provider_ok(r):
+        return not r.provider or r.provider == p or (bool(pm) and pm.startswith(r.provider + "/"))
+
+    def model_ok(r):
+        if not r.model or r.model == m:
+            return True
+        if not pm:
+            return False
+        return pm == f"{r.provider}/{r.model}" if r.provider else (pm == r.model or pm.endswith("/" + r.model))
+
+    rows = [r for r in tier_rows() if r.tier == t and provider_ok(r) and model_ok(r)]
     out = {}
     for c in TIER_COMPONENTS:
         hit = next((r for r in rows if r.component in (c, "all")), None)
@@ -119,10 +133,17 @@ def rate_table(prices: pa.Table, keys: list[tuple[str | None, str, _dt.date, str
         if p is None or (provider or "", model, day, tier) in seen:  # a null and an empty provider are one key
             continue
         seen.add((provider or "", model, day, tier))
-        known, mult = tier_multipliers(provider, model, tier)
+        known, mult = tier_multipliers(provider, model, tier, p.get("price_model"))
         row = {**p, "service_tier": tier, "tier_known": known}
         for name, value in rates_of(p, mult).items():
             row[f"{name}_hi"], row[f"{name}_lo"] = _split(value)
+            bound = MAX_COUNT_RATE_HI if name in COUNT_RATES else MAX_RATE_HI
+            if row[f"{name}_hi"] > bound:
+                from billshape.errors import BillshapeInputError
+
+                raise BillshapeInputError(f"price of {model} ({name[2:]}, tier {tier or 'default'})", str(value),
+                                          f"at most {bound} micro-dollars per unit (${bound // 10**6:,} per "
+                                          f"{'unit' if name in COUNT_RATES else 'token or request'})")
         out.append(row)
     return pa.Table.from_pylist(out, schema=RATES)
 
@@ -142,13 +163,22 @@ def _spark_idiv(a: dt.int64, b: dt.int64) -> dt.int64:
 IDIV = {"duckdb": _duckdb_idiv, "spark": _spark_idiv}
 #: Units up to which :func:`round_units` takes its one-division path (``units x lo`` stays below 2^63).
 FAST_UNITS = 9_000_000_000
+#: The largest whole part of a rate [micro-dollars per unit] the integer costs take: $9 per token, image, second or
+#: request, so that ``units x rate`` stays below 2^63 for any row the readers accept (at most 1e12 units). Every
+#: published price is far below it (the dearest token is under $0.001); a rate above it is refused, not overflowed.
+MAX_RATE_HI = 9_000_000
+#: The same bound for the rates per counted unit (images, seconds of media, web searches), whose rows the readers
+#: cap at 1e9 units (:data:`billshape.usage.schema.MAX_UNITS_PER_ROW`): $9,000 per unit.
+MAX_COUNT_RATE_HI = 9_000_000_000
+COUNT_RATES = ("r_images", "r_seconds", "r_web_search")
 
 
 def round_units(units, hi, lo, engine: str = "duckdb"):
     """Integer micro-dollars of ``units x (hi + lo / 1e9)``, rounded half away from zero, exactly, in 64-bit
     integers: with ``u = |units| = uh x 1e6 + ul`` and ``uh x lo = aq x 1000 + ar``,
     ``u x (hi + lo / 1e9) = u x hi + aq + (ar x 1e6 + ul x lo) / 1e9``, every intermediate below 2^63 for any
-    row the readers accept (units <= 1e12, rates <= 1e15 micro-dollars per million tokens x the tier multiplier);
+    row the readers accept (|units| <= 1e12) at any rate the rate table takes (``hi <=`` :data:`MAX_RATE_HI`, or
+    :data:`MAX_COUNT_RATE_HI` for counted units, at most 1e9 a row);
     up to :data:`FAST_UNITS` units (every realistic row), ``units x hi + (units x lo + 5e8) div 1e9``."""
     idiv = IDIV[engine]
     # every realistic row: 0 <= units <= 9e9, so units x lo < 9.2e18 and one division does it
