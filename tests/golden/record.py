@@ -1,7 +1,7 @@
 """Record the CLI's JSON answers for the shipped examples and the README examples (the refactor's contract).
 
 Run ``python tests/golden/record.py`` only when a change to a result is deliberate, and say so in the commit.
-``tests/test_golden.py`` replays every case and compares the JSON exactly (bit-identical floats).
+``tests/test_golden.py`` replays every case and compares the JSON (floats to 1e-12 relative).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 # "today" for the staleness warnings of verbs priced at today (billshape.staleness.today): the day of recording,
-# so that a recording holds on any later day (the plans are priced at their own date)
-os.environ.setdefault("BILLSHAPE_TODAY", "2026-12-03")
+# so that a recording holds on any later day (the plans are priced at their own date). Set around each answer
+# only (:func:`answer`): set at import, it would fix "today" for every test that runs after in the same process.
+RECORDED_ON = "2026-12-03"
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -56,8 +57,14 @@ def answer(argv: list[str]) -> dict:
     from billshape.cli import run
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run(argv)
+    before = os.environ.get("BILLSHAPE_TODAY")
+    os.environ["BILLSHAPE_TODAY"] = before or RECORDED_ON
+    try:
+        with contextlib.redirect_stdout(out):
+            code = run(argv)
+    finally:
+        if before is None:
+            del os.environ["BILLSHAPE_TODAY"]
     if code != 0:
         raise RuntimeError(f"billshape {' '.join(argv)} exited {code}")
     return _portable(json.loads(out.getvalue()))
