@@ -3,7 +3,10 @@
 it falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization);
 or, in "Model the throughput", the throughput, latency and cost that billshape's roofline serving model predicts
 for a model on some GPUs, with the batch-size trade-off (the chain run per static batch) and the capacity for a
-latency target (the same request with ``requests_per_second``).
+latency target (the same request with ``requests_per_second``); with "Disaggregated prefill / decode pools" on,
+the same request with ``prefill_gpus``/``decode_gpus`` and each pool's parallelism
+(:class:`~billshape.serving_disagg.DisaggregatedServeEstimate`: each pool's throughput, the pool ratio against the
+balanced one, the KV transfer).
 
 Opens on DeepSeek's decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
 million output tokens at full utilization.
