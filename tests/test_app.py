@@ -358,6 +358,176 @@ def test_serve_model_mode_feeds_build_vs_buy():
     assert at.session_state["serve_usd_per_million_tokens"] == pytest.approx(0.2079, abs=1e-4)
 
 
+# --- Serve › disaggregated prefill / decode pools ---------------------------------------------------
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    """The titles of the page's Altair charts (their Vega-Lite specs), in page order."""
+    import json
+
+    found: list[str] = []
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            if child.type == "vega_lite_chart":
+                spec = json.loads(child.proto.spec)
+                found.extend(layer["title"] if isinstance(layer.get("title"), str) else layer["title"]["text"]
+                             for layer in [spec, *spec.get("layer", [])] if layer.get("title"))
+            walk(child)
+
+    walk(at.main)
+    return found
+
+
+def pools_mode(model: str | None = None, gpu: str | None = None) -> AppTest:
+    at = model_mode()
+    if model:
+        at.selectbox(key="serve_m_model").set_value(model).run()
+    if gpu:
+        at.selectbox(key="serve_m_gpu").set_value(gpu).run()
+    at.toggle(key="serve_m_pools").set_value(True).run()
+    return at
+
+
+def test_serve_pools_wide_ep_deepseek_equals_library():
+    """DeepSeek-V3 on H800 in two wide-EP pools (SGLang's and DeepSeek's layout): 32 GPUs that prefill with EP 32,
+    64 that decode with EP 64, attention data-parallel and two-batch overlap in both. The page shows what the
+    library's serve chain computes for the same request."""
+    from billshape.chains import ServeRequest, run
+    from billshape.serving_disagg import DisaggregatedServeEstimate
+
+    at = pools_mode("deepseek-v3", "h800-sxm")
+    for pool, n in (("prefill", 32), ("decode", 64)):
+        at.number_input(key=f"serve_p_{pool}_gpus").set_value(n).run()  # the parallelism widgets follow the count
+        at.selectbox(key=f"serve_p_{pool}_tp_{n}").set_value(n)
+        at.selectbox(key=f"serve_p_{pool}_ep_{n}").set_value(n)
+        at.toggle(key=f"serve_p_{pool}_dp").set_value(True)
+    at.toggle(key="serve_p_tbo").set_value(True).run()
+    assert_clean(at)
+    fields = dict(model="deepseek-v3", gpu="h800-sxm", precision="fp8", input_tokens=1000, output_tokens=1000,
+                  price=2.5, utilization=1.0, prefill_gpus=32, decode_gpus=64, prefill_tp=32, prefill_ep=32,
+                  prefill_dp_attention=True, decode_tp=64, decode_ep=64, decode_dp_attention=True,
+                  two_batch_overlap=True)
+    ref = run(ServeRequest(**fields))
+    assert isinstance(ref, DisaggregatedServeEstimate)
+    m = metrics(at)
+    assert m["Decode pool, output tokens/s"] == f"{round(ref.decode_output_tokens_per_second):,}"
+    assert m["Decode, per node"] == f"{round(ref.decode_output_tokens_per_second_per_node):,}"
+    assert m["Prefill pool, input tokens/s"] == f"{round(ref.prefill_input_tokens_per_second):,}"
+    assert m["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    assert m["USD per million output tokens"] == fmt_usd(ref.usd_per_million_output_tokens)
+    assert m["USD per million input tokens"] == fmt_usd(ref.usd_per_million_input_tokens)
+    assert m["Balanced ratio"] == f"{ref.balanced_prefill_gpus_per_decode_gpu:.3g}"
+    assert m["Prefill GPUs per decode GPU"] == "0.5"  # 32 / 64
+    assert m["Bound by"] == f"{ref.bound_pool} pool"
+    assert list(at.table[-1].value["source"]) == [a.source for a in ref.assumptions]
+    sources = dict(zip(at.table[-1].value["assumption"], at.table[-1].value["source"]))
+    assert sources["decode expert parallel"] == "user input (decode_ep)"
+    assert sources["two-batch overlap"] == "user input (two_batch_overlap)"
+    assert sources["decode batch"].startswith("computed")  # left at the library's default: the largest that fits
+    # every widget reached the model: without overlap the same pools serve fewer tokens
+    plain = run(ServeRequest(**{**fields, "two_batch_overlap": False}))
+    assert plain.decode_output_tokens_per_second < ref.decode_output_tokens_per_second
+    assert "Which pool bounds: the slower pool sets the pair's rate" in chart_titles(at)
+
+
+def test_serve_pools_default_is_the_worked_example_and_skips_the_batch_chart():
+    """Turning the pools on opens on docs/serving.md's example (Llama 3.1 70B fp8 on H100: 2 prefill GPUs, 4 decode
+    GPUs, each pool at its default parallelism); the single-pool GPUs stay on the page but are not sent."""
+    from billshape.chains import ServeRequest, run
+
+    at = model_mode()
+    assert "Bigger batches: cheaper tokens, each one slower" in chart_titles(at)
+    at.toggle(key="serve_m_pools").set_value(True).run()
+    assert_clean(at)
+    ref = run(ServeRequest(model="llama-3.1-70b", gpu="h100", precision="fp8", input_tokens=1000,
+                           output_tokens=1000, price=2.5, utilization=1.0, prefill_gpus=2, decode_gpus=4))
+    m = metrics(at)
+    assert m["Decode pool, output tokens/s"] == f"{round(ref.decode_output_tokens_per_second):,}"
+    assert m["TPOT"] == f"{ref.tpot_seconds * 1e3:,.1f} ms" and m["TTFT"] == f"{ref.ttft_seconds * 1e3:,.0f} ms"
+    assert m["KV transfer"] == f"{ref.kv_transfer_seconds * 1e3:,.2f} ms"
+    sources = dict(zip(at.table[-1].value["assumption"], at.table[-1].value["source"]))
+    assert sources["prefill tensor parallel"].startswith("computed")
+    assert sources["decode tensor parallel"].startswith("computed")
+    assert sources["prefill GPUs"] == "user input (prefill_gpus)"  # the counts are always sent
+    left_alone = {f"user input ({f})" for f in ("prefill_tp", "decode_tp", "decode_batch", "two_batch_overlap", "tp")}
+    assert not left_alone & set(sources.values())  # what the user left alone is the library's default
+    assert at.number_input(key="serve_m_gpus").disabled and at.toggle(key="serve_m_batch_max").disabled
+    titles = chart_titles(at)
+    assert "Bigger batches: cheaper tokens, each one slower" not in titles  # the single-pool sweep does not run
+    assert "Which pool bounds: the slower pool sets the pair's rate" in titles
+    assert any("batch-size chart is for one pool" in c.value for c in at.caption)
+    # a static single-pool batch left on from before is not sent (the library refuses a batch with the pools)
+    at.toggle(key="serve_m_pools").set_value(False).run()
+    at.toggle(key="serve_m_batch_max").set_value(False).run()
+    at.toggle(key="serve_m_pools").set_value(True).run()
+    assert_clean(at)
+    assert metrics(at)["Decode pool, output tokens/s"] == f"{round(ref.decode_output_tokens_per_second):,}"
+    # and off again: the single-pool estimate, as before
+    at.toggle(key="serve_m_pools").set_value(False).run()
+    at.toggle(key="serve_m_batch_max").set_value(True).run()
+    assert_clean(at)
+    assert "Decode pool, output tokens/s" not in metrics(at)
+    assert metrics(at)["Output tokens/s"] == f"{round(run(ServeRequest(**MODEL_FIELDS)).output_tokens_per_second):,}"
+
+
+MODEL_FIELDS = dict(model="llama-3.1-70b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000,
+                    output_tokens=1000, price=2.5, utilization=1.0)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefill=st.sampled_from([2, 4, 8, 16]), decode=st.sampled_from([2, 4, 8, 16]),
+       decode_batch=st.one_of(st.none(), st.integers(1, 64)))
+def test_serve_pools_page_equals_library_and_bound_follows_the_ratio(prefill, decode, decode_batch):
+    """For any pool sizes the page shows the library's decode figure, and the pool it says bounds is the one its
+    two ratios point at: fewer prefill GPUs per decode GPU than the balanced ratio and the prefill pool bounds."""
+    from billshape.chains import ServeRequest, run
+
+    at = pools_mode()
+    at.number_input(key="serve_p_prefill_gpus").set_value(prefill)
+    at.number_input(key="serve_p_decode_gpus").set_value(decode).run()
+    if decode_batch is not None:
+        at.toggle(key="serve_p_batch_max").set_value(False).run()
+        at.number_input(key="serve_p_batch").set_value(decode_batch).run()
+    fields = {k: v for k, v in MODEL_FIELDS.items() if k != "gpus"}
+    ref = run(ServeRequest(**fields, prefill_gpus=prefill, decode_gpus=decode, decode_batch=decode_batch))
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Decode pool, output tokens/s"] == f"{round(ref.decode_output_tokens_per_second):,}"
+    assert m["Prefill pool, input tokens/s"] == f"{round(ref.prefill_input_tokens_per_second):,}"
+    if ref.bound_pool != "kv-transfer":
+        ratio, balanced = prefill / decode, ref.balanced_prefill_gpus_per_decode_gpu
+        if abs(ratio / balanced - 1) > 1e-9:
+            assert m["Bound by"] == ("prefill pool" if ratio < balanced else "decode pool")
+
+
+def test_serve_pools_invalid_combinations_are_one_line_library_messages():
+    """DeepSeek-V3's weights do not fit the default 2-GPU prefill pool; a decode batch larger than fits is refused:
+    each is one message in the widgets' words, never a flag, never a traceback."""
+    at = pools_mode("deepseek-v3")
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert errors[0].startswith("Prefill GPUs: got 2; allowed: enough memory: deepseek-v3 at fp8"), errors
+    assert errors[0].endswith('"Prefill tensor-parallel GPUs per instance" 16 (the smallest size from 10 up that '
+                              'divides its 128 attention heads)')
+    at = pools_mode()
+    at.toggle(key="serve_p_batch_max").set_value(False).run()
+    at.number_input(key="serve_p_batch").set_value(100_000).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Decode batch per instance: got 100000; allowed: <= "), errors
+    assert "--" not in errors[0]
+
+
+@given(n=st.integers(1, 5000))
+def test_pool_parallelism_choices_are_the_divisors(n):
+    from billshape.app.views.serve import _divisors
+
+    got = _divisors(n)
+    assert got == [d for d in range(1, n + 1) if n % d == 0]
+
+
 # --- Build vs buy -----------------------------------------------------------------------------------
 
 
@@ -849,6 +1019,9 @@ BAD_INPUTS = [
     ("serve", [("number_input", "serve_tps", 0.0)], "Output tokens/s: got 0; allowed: "),
     ("serve", [("button_group", "serve_how", "Model the throughput"), ("number_input", "serve_m_in", 0)],
      "Input tokens per request: got 0; allowed: "),
+    ("serve", [("button_group", "serve_how", "Model the throughput"), ("toggle", "serve_m_pools", True),
+               ("toggle", "serve_p_batch_max", False), ("number_input", "serve_p_batch", 0)],
+     "Decode batch per instance: got 0; allowed: "),
     ("breakeven", [("number_input", "be_api", 2e6)], "API price p, USD per million tokens: got 2000000; allowed: "),
     ("breakeven", [("selectbox", "hz_trend", "my factor"), ("number_input", "hz_factor", 0.0)],
      "API price factor per year: got 0; allowed: "),

@@ -3,7 +3,10 @@
 it falls as utilization rises (:func:`billshape.inference.usd_per_million_tokens`, vectorised over utilization);
 or, in "Model the throughput", the throughput, latency and cost that billshape's roofline serving model predicts
 for a model on some GPUs, with the batch-size trade-off (the chain run per static batch) and the capacity for a
-latency target (the same request with ``requests_per_second``).
+latency target (the same request with ``requests_per_second``); with "Disaggregated prefill / decode pools" on,
+the same request with ``prefill_gpus``/``decode_gpus`` and each pool's parallelism
+(:class:`~billshape.serving_disagg.DisaggregatedServeEstimate`: each pool's throughput, the pool ratio against the
+balanced one, the KV transfer).
 
 Opens on DeepSeek's decode node: 8 GPUs at $2/GPU-hour decoding 14,800 tokens/s, about $0.30 per
 million output tokens at full utilization.
@@ -72,15 +75,19 @@ def _model_inputs() -> dict:
     c1, c2 = st.columns(2)
     kw["gpu"] = c1.selectbox("Accelerator", names, index=names.index(catalog.gpu(MODEL_EXAMPLE["gpu"]).name),
                              key="serve_m_gpu")
+    # the pools toggle sits below (its value of this run is already in the session state): with pools on, the
+    # single-pool inputs it replaces are shown disabled and not sent
+    pools = bool(st.session_state.get("serve_m_pools", False))
     kw["gpus"] = c2.number_input("GPUs", min_value=1, value=MODEL_EXAMPLE["gpus"], step=1, key="serve_m_gpus",
-                                 help="Whole GPUs, one tensor-parallel replica; >= what the weights need.")
+                                 disabled=pools, help="Whole GPUs, one tensor-parallel replica; >= what the weights "
+                                                      "need. With disaggregated pools: each pool's GPUs below.")
     kw["precision"] = c1.selectbox("Precision", serving.WEIGHT_PRECISIONS,
                                    index=serving.WEIGHT_PRECISIONS.index(MODEL_EXAMPLE["precision"]),
                                    key="serve_m_precision", help="Weights and KV cache.")
-    max_batch = c2.toggle("Max batch", value=True, key="serve_m_batch_max",
+    max_batch = c2.toggle("Max batch", value=True, key="serve_m_batch_max", disabled=pools,
                           help="Continuous batching at the largest batch whose KV cache fits (max-load).")
     if not max_batch:
-        kw["batch"] = c2.number_input("Batch", min_value=1, value=32, step=8, key="serve_m_batch",
+        kw["batch"] = c2.number_input("Batch", min_value=1, value=32, step=8, key="serve_m_batch", disabled=pools,
                                       help="Sequences decoded together (static batch); a whole number >= 1.")
     c1, c2 = st.columns(2)
     kw["input_tokens"] = c1.number_input("Input tokens per request", min_value=0, value=MODEL_EXAMPLE["input_tokens"],
@@ -89,14 +96,92 @@ def _model_inputs() -> dict:
                                           value=MODEL_EXAMPLE["output_tokens"], step=100, key="serve_m_out",
                                           help="> 0.")
     with st.expander("Parallelism, KV cache, reasoning, prompt cache"):
-        _advanced_inputs(kw)
+        _advanced_inputs(kw, pools)
+    with st.expander("Disaggregated prefill / decode pools", expanded=pools):
+        if _pool_inputs(kw):
+            for name in SINGLE_POOL_ONLY:
+                kw.pop(name, None)
     return kw
 
 
-def _advanced_inputs(kw: dict) -> None:
+#: fields of the single-pool roofline the library refuses together with ``prefill_gpus``/``decode_gpus``
+#: (:func:`billshape.serving._disaggregated`: ``gpus``, a static ``batch``, pipeline and speculative decoding),
+#: and the shared ``tp``/``ep``/``dp_attention``, whose widget sizes one replica of ``gpus``: each pool sets its own
+SINGLE_POOL_ONLY = ("gpus", "batch", "mode", "pp", "speculative", "draft_tokens", "acceptance", "draft_model", "tp",
+                    "ep", "dp_attention")
+
+# Pools when first turned on: the disaggregated worked example of docs/serving.md (Llama 3.1 70B in FP8 on H100:
+# 2 GPUs that prefill, 4 that decode, each pool at its default parallelism: TP 2 and TP 4).
+POOLS_EXAMPLE = {"prefill_gpus": 2, "decode_gpus": 4}
+
+
+def _divisors(n: int) -> list[int]:
+    """The whole numbers that divide ``n`` (the tensor/expert-parallel sizes a pool of ``n`` GPUs can take)."""
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small) | {n // d for d in small})
+
+
+def _pool_inputs(kw: dict) -> bool:
+    """The disaggregated deployment's fields (:class:`~billshape.serving_disagg.DisaggregatedServeEstimate`):
+    ``prefill_gpus``, ``decode_gpus``, each pool's ``*_tp``, ``*_ep`` and ``*_dp_attention`` (EP and attention-DP
+    for MoE models only), ``decode_batch`` and ``two_batch_overlap``. The counts are always sent; every other field
+    only when it differs from the library's default, so the assumptions table says "default" or "user input".
+    Returns whether the pools are on."""
+    from billshape import serving
+
+    if not st.toggle("Disaggregated pools", value=False, key="serve_m_pools",
+                     help="One pool of GPUs only prefills, another only decodes; each request's KV cache crosses "
+                          "the fabric between them (DistServe, Splitwise; DeepSeek's and SGLang's deployments)."):
+        st.caption("Off: one pool of GPUs both prefills and decodes.")
+        return False
+    moe = serving.architecture(kw["model"]).is_moe
+    cols = st.columns(2)
+    for col, pool in zip(cols, ("prefill", "decode")):
+        name = pool.capitalize()
+        n = col.number_input(f"{name} GPUs", min_value=0, value=POOLS_EXAMPLE[f"{pool}_gpus"], step=1,
+                             key=f"serve_p_{pool}_gpus", help=f"Whole GPUs that only {pool}; > 0.")
+        kw[f"{pool}_gpus"] = n
+        whole = int(n) if float(n) == int(n) and n >= 1 else 1
+        sizes = _divisors(whole)
+        # keyed by the pool's GPU count: a new count starts again at the library's default
+        tp = col.selectbox(f"{name} tensor-parallel GPUs per instance", (None, *sizes),
+                           key=f"serve_p_{pool}_tp_{whole}",
+                           format_func=lambda v: "default" if v is None else str(v),
+                           help="GPUs that split each layer of one instance; default: the pool's GPUs within one "
+                                "node (at least its expert-parallel size).")
+        if tp is not None:
+            kw[f"{pool}_tp"] = tp
+        if moe:
+            ep = col.selectbox(f"{name} expert-parallel GPUs per instance", sizes, index=0,
+                               key=f"serve_p_{pool}_ep_{whole}",
+                               help="MoE: GPUs that hold whole experts (1: every expert on every GPU); divides the "
+                                    "tensor-parallel size. Wide EP: the whole pool, with attention data-parallel.")
+            if ep != 1:
+                kw[f"{pool}_ep"] = ep
+            if col.toggle(f"{name} attention data-parallel", value=False, key=f"serve_p_{pool}_dp",
+                          help="Each GPU runs attention for its own sequences."):
+                kw[f"{pool}_dp_attention"] = True
+    c1, c2 = st.columns(2)
+    if not c1.toggle("Largest decode batch", value=True, key="serve_p_batch_max",
+                     help="Each decode instance runs the largest batch whose KV cache (prompt + output per sequence) "
+                          "fits, at most the engine's batch cap per attention-DP rank."):
+        kw["decode_batch"] = c1.number_input("Decode batch per instance", min_value=0, value=64, step=8,
+                                             key="serve_p_batch", help="Sequences per decode instance; a whole "
+                                                                       "number >= 1 that fits.")
+    if c2.toggle("Two-batch overlap", value=False, key="serve_p_tbo",
+                 help="Each pool splits a forward in two micro-batches: one computes while the other "
+                      "communicates."):
+        kw["two_batch_overlap"] = True
+    st.caption("GPUs, Batch and the parallelism above are for one pool and are not sent; pipeline stages and "
+               "speculative decoding are not modeled for pools.")
+    return True
+
+
+def _advanced_inputs(kw: dict, pools: bool = False) -> None:
     """The rest of the roofline request's fields: ``tp``, ``kv_precision``, ``ep``, ``dp_attention``,
     ``reasoning_multiplier``, ``cache_hit_rate``. Each is set only when it differs from the library's default, so
-    the assumptions table says "default" or "user input" as the CLI would."""
+    the assumptions table says "default" or "user input" as the CLI would. With ``pools`` the single-pool
+    parallelism is shown disabled (each pool has its own)."""
     from billshape import serving
 
     gpus = int(kw["gpus"]) if float(kw["gpus"]) == int(kw["gpus"]) and kw["gpus"] >= 1 else 1
@@ -104,7 +189,7 @@ def _advanced_inputs(kw: dict) -> None:
     c1, c2 = st.columns(2)
     # keyed by the GPU count: a new count starts again at the library's default (one replica of all the GPUs)
     tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key=f"serve_m_tp_{gpus}",
-                      help="GPUs that split each layer; GPUs / TP replicas serve side by side.")
+                      disabled=pools, help="GPUs that split each layer; GPUs / TP replicas serve side by side.")
     if tp != gpus:
         kw["tp"] = tp
     same = "same as weights"
@@ -114,10 +199,10 @@ def _advanced_inputs(kw: dict) -> None:
         kw["kv_precision"] = kv
     if serving.architecture(kw["model"]).is_moe:
         ep = c1.selectbox("Expert-parallel GPUs per replica", sorted({1, tp}), key=f"serve_m_ep_{tp}",
-                          help="MoE: 1 keeps every expert on every GPU; TP spreads whole experts.")
+                          disabled=pools, help="MoE: 1 keeps every expert on every GPU; TP spreads whole experts.")
         if ep != 1:
             kw["ep"] = ep
-            if c2.toggle("Attention data-parallel", value=False, key="serve_m_dp",
+            if c2.toggle("Attention data-parallel", value=False, key="serve_m_dp", disabled=pools,
                          help="Each GPU runs attention for its own sequences."):
                 kw["dp_attention"] = True
     reasoning = c1.number_input("Reasoning multiplier", min_value=1.0, value=1.0, step=0.5, key="serve_m_reasoning",
@@ -215,6 +300,12 @@ def _render_model(top, left, right) -> None:
     if res is None:
         return
     st.session_state["serve_usd_per_million_tokens"] = res.usd_per_million_output_tokens
+    if getattr(res, "prefill_gpus", 0):  # a DisaggregatedServeEstimate
+        _render_pools(top, right, res)
+        with right:
+            _capacity_block(kw)
+        _ui.assumptions_table(res)
+        return
     with top:
         _ui.metrics([
             ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
@@ -237,23 +328,128 @@ def _render_model(top, left, right) -> None:
         _ui.altair(_batch_chart(kw, res))
         st.caption("Blue: static batches (each sequence holds its whole context, so fewer fit); red: your setting "
                    "(with Max batch, continuous batching: sequences hold half their output on average).")
-        st.subheader("Capacity for a latency target")
-        want = _capacity_inputs()
-        if want is not None:
-            keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider",
-                    "tier")
-            cap = _ui.run(ServeRequest, **{k: kw[k] for k in keys if k in kw}, **want)
-            if cap is not None:
-                _ui.metrics([
-                    ("Replicas", f"{cap.replicas:,}", f"{cap.tensor_parallel} GPUs each (the size that needs the "
-                                                       "fewest GPUs in all), batch "
-                                                       f"{cap.batch_per_replica:,} per replica."),
-                    ("GPUs", f"{cap.gpus:,}", f"{cap.replica_requests_per_second:,.2f} requests/s per replica."),
-                    ("USD per month", _ui.fmt(cap.usd_per_month, "USD") if cap.usd_per_month is not None else "-",
-                     f"TPOT {cap.tpot_seconds * 1e3:,.1f} ms, TTFT {cap.ttft_seconds * 1e3:,.0f} ms at that batch."),
-                ])
-                _fleet(kw, want)
+        _capacity_block(kw)
     _ui.assumptions_table(res)
+
+
+def _capacity_block(kw: dict) -> None:
+    """"Capacity for a latency target": the same model with ``requests_per_second`` (capacity mode, replicas of
+    one pool), then the cheapest rented fleet for that traffic."""
+    from billshape.chains import ServeRequest
+
+    st.subheader("Capacity for a latency target")
+    want = _capacity_inputs()
+    if want is None:
+        return
+    if kw.get("prefill_gpus") is not None:
+        st.caption("Sized as replicas that both prefill and decode (the capacity search does not size pools).")
+    keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider", "tier")
+    cap = _ui.run(ServeRequest, **{k: kw[k] for k in keys if k in kw}, **want)
+    if cap is None:
+        return
+    _ui.metrics([
+        ("Replicas", f"{cap.replicas:,}", f"{cap.tensor_parallel} GPUs each (the size that needs the "
+                                           "fewest GPUs in all), batch "
+                                           f"{cap.batch_per_replica:,} per replica."),
+        ("GPUs", f"{cap.gpus:,}", f"{cap.replica_requests_per_second:,.2f} requests/s per replica."),
+        ("USD per month", _ui.fmt(cap.usd_per_month, "USD") if cap.usd_per_month is not None else "-",
+         f"TPOT {cap.tpot_seconds * 1e3:,.1f} ms, TTFT {cap.ttft_seconds * 1e3:,.0f} ms at that batch."),
+    ])
+    _fleet(kw, want)
+
+
+def _bound_words(res) -> str:
+    return "KV transfer" if res.bound_pool == "kv-transfer" else f"{res.bound_pool} pool"
+
+
+def _render_pools(top, right, res) -> None:
+    """A disaggregated result (:class:`~billshape.serving_disagg.DisaggregatedServeEstimate`): the pair's
+    throughput and cost on top; each pool's throughput (whole pool and per node), the pool ratio against the
+    balanced one, the KV transfer and a chart of both pools' capacity beside the inputs."""
+    import pandas as pd
+
+    bound = _bound_words(res)
+    with top:
+        _ui.metrics([
+            ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
+             f"The pair: both pools serve the same requests, at the rate of the slower ({bound})."),
+            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
+             "The decode pool's hours (every GPU of both pools is priced)."),
+            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"),
+             "The prefill pool's hours."),
+        ])
+        _ui.metrics([
+            ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", "A prefill forward + the KV transfer + one decode step."),
+            ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", "Time per output token (one decode-pool step)."),
+            ("Bound by", bound, "The pool (or the fabric between them) that serves the fewest requests/s."),
+        ])
+    with right:
+        st.markdown(f"**{res.model}** ({res.params_total / 1e9:,.1f}B parameters, {res.params_active / 1e9:,.1f}B "
+                    f"active) on **{res.prefill_gpus:,} + {res.decode_gpus:,} x {res.gpu}** (prefill + decode, "
+                    f"nodes of {res.gpus_per_node}) at {res.precision} · {_ui.fmt(res.usd_per_hour, 'USD')}/hour · "
+                    f"{_ui.fmt(res.usd_per_request, 'USD')} per request")
+        _ui.metrics([
+            ("Prefill pool, input tokens/s", _ui.fmt(round(res.prefill_input_tokens_per_second)),
+             "What the prefill pool can prompt at full load (cached prompt tokens included)."),
+            ("Prefill, per node", _ui.fmt(round(res.prefill_input_tokens_per_second_per_node)),
+             f"Per node of {res.gpus_per_node} GPUs, as published deployments report it."),
+            ("Decode pool, output tokens/s", _ui.fmt(round(res.decode_output_tokens_per_second)),
+             "What the decode pool can generate at full load."),
+            ("Decode, per node", _ui.fmt(round(res.decode_output_tokens_per_second_per_node)),
+             f"Per node of {res.gpus_per_node} GPUs."),
+        ])
+        _ui.metrics([
+            ("Prefill GPUs per decode GPU", f"{res.pool_ratio:.3g}", "As deployed: prefill GPUs / decode GPUs."),
+            ("Balanced ratio", f"{res.balanced_prefill_gpus_per_decode_gpu:.3g}",
+             "Prefill GPUs per decode GPU at which both pools serve the same requests/s for this traffic; fewer "
+             "than this and the prefill pool bounds."),
+            ("KV transfer", f"{res.kv_transfer_seconds * 1e3:,.2f} ms",
+             f"{res.kv_transfer_bytes_per_request / 1e6:,.1f} MB of prompt KV cache per request over the fabric; "
+             f"{res.kv_transfer_fabric_share:.1%} of its capacity in use."),
+        ])
+        _ui.altair(_pools_chart(res))
+        st.caption("Each bar: the requests/s one pool sustains at full load; the line: what the pair serves, the "
+                   "slower pool's rate (the faster pool idles the rest of its hours, which are paid for).")
+        st.table(pd.DataFrame([
+            {"pool": "prefill", "GPUs": f"{res.prefill_gpus:,}", "TP / EP / attention DP":
+             f"{res.prefill_tensor_parallel} / {res.prefill_expert_parallel} / "
+             f"{'yes' if res.prefill_attention_dp else 'no'}",
+             "batch": f"{res.prefill_batch:,.1f} prompts per forward", "time": f"{res.prefill_seconds:.4g} s forward",
+             "requests/s": f"{res.prefill_requests_per_second:,.2f}"},
+            {"pool": "decode", "GPUs": f"{res.decode_gpus:,}", "TP / EP / attention DP":
+             f"{res.decode_tensor_parallel} / {res.decode_expert_parallel} / "
+             f"{'yes' if res.decode_attention_dp else 'no'}",
+             "batch": f"{res.decode_batch:,} of {res.decode_max_batch:,} that fit", "time":
+             f"{res.tpot_seconds * 1e3:,.1f} ms step ({res.bound})", "requests/s":
+             f"{res.decode_requests_per_second:,.2f}"},
+        ]), hide_index=True)
+        st.caption("The batch-size chart is for one pool that both prefills and decodes; with pools, set the "
+                   "decode batch per instance in the pools block.")
+
+
+def _pools_chart(res):
+    """The two pools' capacity in requests/s (the unit both share: each request is prefilled once and decoded
+    once), the bounding pool in red, and the pair's rate as a rule."""
+    import altair as alt
+    import pandas as pd
+
+    frame = pd.DataFrame([
+        {"pool": "prefill pool", "rps": res.prefill_requests_per_second, "bounds": res.bound_pool == "prefill",
+         "tokens": f"{_ui.fmt(round(res.prefill_input_tokens_per_second))} input tokens/s"},
+        {"pool": "decode pool", "rps": res.decode_requests_per_second, "bounds": res.bound_pool == "decode",
+         "tokens": f"{_ui.fmt(round(res.decode_output_tokens_per_second))} output tokens/s"},
+    ])
+    pair = pd.DataFrame({"rps": [res.requests_per_second],
+                         "label": [f"the pair serves {res.requests_per_second:,.1f} requests/s ({_bound_words(res)})"]})
+    x = alt.X("rps:Q", title="requests/s at full load")
+    bars = alt.Chart(frame, title="Which pool bounds: the slower pool sets the pair's rate").mark_bar().encode(
+        x=x, y=alt.Y("pool:N", title=None, sort=["prefill pool", "decode pool"]),
+        color=alt.condition("datum.bounds", alt.value("#d62728"), alt.value("#4c78a8")),
+        tooltip=[alt.Tooltip("pool:N"), alt.Tooltip("rps:Q", format=",.2f", title="requests/s"),
+                 alt.Tooltip("tokens:N", title="tokens/s")])
+    rule = alt.Chart(pair).mark_rule(strokeDash=[4, 3], color="#333").encode(x=x, tooltip=["label:N"])
+    text = rule.mark_text(align="left", dx=4, dy=-70, color="#333").encode(text="label:N")
+    return (bars + rule + text).properties(height=180)
 
 
 def _fleet(kw: dict, want: dict) -> None:
