@@ -60,11 +60,10 @@ def rows(draw):
            "input_image_tokens": img or None, "output_image_tokens": oimg, "input_audio_tokens": aud,
            "output_audio_tokens": oaud or None, "images_generated": draw(st.integers(0, 10**6)),
            "seconds_generated": draw(st.integers(0, 10**6)), "web_search_calls": draw(st.integers(0, 10**6))}
-    # per-unit prices below $400: the reference formula's decimal(18, 9) x 1e6 overflows from $1000 x the multiplier
-    # (the rate path does not: a rate is two 64-bit integers)
+    # per-unit prices up to the readers' cap ($1,000 per unit), x any tier multiplier
     # per-request prices below $4 ($4,000 per thousand): x the largest tier multiplier (2) stays under the rate
     # table's bound for a unit the readers take up to 1e12 of a row (rates.MAX_RATE_HI, $9)
-    p = {c: draw(price(400 if c.startswith("usd_per") else 4000 if c == "requests_kpr" else 10**5)) for c in PRICE_COLS}
+    p = {c: draw(price(1000 if c.startswith("usd_per") else 4000 if c == "requests_kpr" else 10**5)) for c in PRICE_COLS}
     p["input_mtok"] = draw(st.decimals(min_value=0, max_value=10**5, places=9, allow_nan=False, allow_infinity=False))
     p["tier_start"] = draw(st.one_of(st.none(), st.integers(0, 300_000)))
     return rec, p

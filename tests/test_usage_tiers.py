@@ -222,6 +222,22 @@ def test_image_generation_priced_per_image_and_per_second():
         assert {r["images_generated"] for r in rows if r["model"] == "flux-schnell"} == {8}
 
 
+def test_whatif_reprices_a_unit_priced_at_the_readers_cap(tmp_path):
+    """A per-unit price at the readers' cap ($1,000 per image): ``usage whatif --cache-hit-rate`` re-prices every
+    row with the decimal formula, whose micro-dollar price overflowed decimal(18, 9) there (an internal error, exit
+    1). Image rows have no input tokens, so the what-if total is the measured one: 3 x $1,000 + 2 x $999.999999."""
+    f = tmp_path / "img.csv"
+    f.write_text("timestamp,model,provider,images_generated\n2025-10-01T00:00:00Z,flux-pro,fal,3\n"
+                 "2025-10-01T00:00:00Z,flux-max,fal,2\n")
+    prices = tmp_path / "p.csv"
+    prices.write_text("provider,model,usd_per_image\nfal,flux-pro,1000\nfal,flux-max,999.999999\n")
+    db = str(tmp_path / "u.duckdb")
+    expect = 3 * 1_000 * 10**6 + 2 * 999_999_999
+    assert usage.ingest([str(f)], db, prices_csv=str(prices)).total_micro_usd == expect
+    wi = usage.whatif(db, cache_hit_rate=0.5, prices_csv=str(prices))
+    assert wi.baseline_micro_usd == wi.whatif_micro_usd == expect
+
+
 def test_per_image_row_without_a_per_image_price_is_quarantined(tmp_path):
     f = tmp_path / "img.csv"
     f.write_text("timestamp,model,provider,images_generated\n2025-10-01T00:00:00Z,gpt-4o,openai,2\n"

@@ -403,6 +403,11 @@ def _round_micro(tokens, price):
     return exact.round(0).cast("int64")
 
 
+def _micro(usd):
+    """A price in USD per unit as micro-dollars per unit, in a decimal wide enough for any price the readers take."""
+    return (usd.cast(DEC_TOKENS) * ibis.literal(MICRO, dt.Decimal(7, 0))).cast(DEC_TOKENS)
+
+
 def cost_columns(t, prefix: str = "") -> dict:
     """Per-row cost components [integer micro-dollars] of a table that has token and price columns.
 
@@ -442,9 +447,11 @@ def cost_columns(t, prefix: str = "") -> dict:
         + _round_micro(n["output_image_tokens"], unit_price("output_image_mtok", "image")),
         "usd_micro_audio": _round_micro(n["input_audio_tokens"], unit_price("input_audio_mtok", "audio"))
         + _round_micro(n["output_audio_tokens"], unit_price("output_audio_mtok", "audio")),
-        "usd_micro_images": _round_micro(n["images_generated"], unit_price("usd_per_image", "images") * MICRO),
-        "usd_micro_seconds": _round_micro(n["seconds_generated"], unit_price("usd_per_second", "seconds") * MICRO),
-        "usd_micro_web_search": _round_micro(n["web_search_calls"], unit_price("usd_per_web_search", "web_search") * MICRO),
+        # per-unit prices in micro-dollars: widened first (decimal(18, 9) holds under $1e9, so $1,000 x 1e6
+        # micro-dollars, the readers' cap, would overflow it)
+        "usd_micro_images": _round_micro(n["images_generated"], _micro(unit_price("usd_per_image", "images"))),
+        "usd_micro_seconds": _round_micro(n["seconds_generated"], _micro(unit_price("usd_per_second", "seconds"))),
+        "usd_micro_web_search": _round_micro(n["web_search_calls"], _micro(unit_price("usd_per_web_search", "web_search"))),
     }
     return cols
 
