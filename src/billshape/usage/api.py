@@ -738,6 +738,8 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
+            if "cache_write_1h_tokens" in t.columns:  # a part of the cache writes: capped with them (5-minute ones first)
+                t = t.mutate(cache_write_1h_tokens=ibis.least(t.cache_write_1h_tokens.coalesce(0), t.cache_write_tokens))
         keys = store.frame(t.select(pk=t.provider, model=t.model, day=t.ts.date()).distinct()).to_pylist()
         days = sorted({k["day"] for k in keys})
         # the ledger's own models at the re-split tokens, and each TO model on the days of its FROM rows
