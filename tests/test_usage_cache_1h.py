@@ -116,6 +116,8 @@ def test_usage_report_sample_total_rises_by_the_1h_premium(tmp_path):
     cost = json.loads(SAMPLE.with_name("anthropic_cost_report.json").read_text())
     line = [r for b in cost["data"] for r in b["results"] if r.get("token_type") == "cache_creation.ephemeral_1h_input_tokens"]
     assert [Decimal(r["amount"]) * 10_000 for r in line] == [micro(64_000, ONE_HOUR * q.input_mtok)]  # cents -> micro-dollars
+    # and the ledger now prices the usage report to the cost report's total, to the micro-dollar ($0.144 short before)
+    assert with_1h.total_micro_usd == sum(Decimal(r["amount"]) for b in cost["data"] for r in b["results"]) * 10_000
 
 
 def test_more_1h_writes_than_cache_writes_are_quarantined(tmp_path):
