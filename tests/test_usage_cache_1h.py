@@ -178,3 +178,53 @@ def test_content_key_of_rows_without_1h_writes_is_unchanged():
         con.con.register(name, t)
         out.append(con.table(name).select(h=E.content_hash(con.table(name))).to_pyarrow().column("h")[0].as_py())
     assert out[0] == out[1] == out[2] != out[3]
+
+
+def _logs(tmp_path) -> list[str]:
+    """Responses with 1-hour writes (one over 200K, one batch), the usage-report sample, and a CSV without request
+    ids (content-keyed) with a cache_write_1h_tokens column."""
+    csv = tmp_path / "noid.csv"
+    csv.write_text("timestamp,provider,model,input_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens\n"
+                   f"2025-10-01T00:00:00Z,anthropic,{SONNET},5000,3000,2000,50\n"
+                   f"2025-10-01T00:00:00Z,anthropic,{SONNET},5000,3000,0,50\n")
+    items = [msg("a", 500, 1_000, 2_000, 100), msg("c", 500, 1_001, 2_001, 100, tier="batch"), msg("long", 240_000, 10_000, 30_000, 1_000)]
+    return [jsonl(tmp_path / "r.jsonl", items), str(SAMPLE), str(csv)]
+
+
+def test_focus_export_adds_up_with_1h_writes(tmp_path):
+    """The FOCUS exports' cache-write rows carry both TTLs: BilledCost sums to the ledger's total."""
+    from billshape.usage.focus import focus13_table, focus_table
+
+    db = str(tmp_path / "u.duckdb")
+    res = usage.ingest(_logs(tmp_path), db)
+    for table in (focus_table(db), focus13_table(db)):
+        assert sum(table.column("x_BilledCostMicroUsd").to_pylist()) == res.total_micro_usd
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_duckdb_and_spark_agree_on_1h_writes(tmp_path):
+    """The same rows on Spark: the same costs to the micro-dollar and the same content keys (the 1-hour part
+    hashed where non-zero)."""
+    import os
+    import shutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("PySpark needs Java (java not on PATH)")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("BILLSHAPE_SPARK_MASTER", "local[1]")
+    os.environ.setdefault("BILLSHAPE_SPARK_PARTITIONS", "2")
+    files = _logs(tmp_path)
+    a = usage.ingest(files, str(tmp_path / "u.duckdb"))
+    b = usage.ingest(files, str(tmp_path / "u.spark"), engine="spark")
+    assert a.total_micro_usd == b.total_micro_usd and a.total_micro_usd > 0
+    assert (a.rows_priced, a.rows_quarantined) == (b.rows_priced, b.rows_quarantined)
+    cols = ("row_key", "cache_write_1h_tokens", "usd_micro_cache_write", "usd_micro")
+    duck = sorted(tuple(r[c] for c in cols) for r in ledger(tmp_path / "u.duckdb").values())
+    store = E.open_store(str(tmp_path / "u.spark"), "spark", read_only=True)
+    try:
+        spark = sorted(tuple(r[c] for c in cols) for r in store.frame(store.table("ledger").select(*cols)).to_pylist())
+    finally:
+        store.close()
+    assert spark == duck
+    assert sum(1 for r in duck if r[0].startswith("row:")) == 2  # the CSV's rows, content-keyed, two keys
