@@ -4,7 +4,8 @@ Prices come from a user price table (CSV, for self-hosted models or negotiated r
 roofline serving model for self-hosted models (``self_hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
 :func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices through the project's one look-up, :func:`billshape.api_prices.quote` (offline snapshot,
 timestamp-aware: the price in force at noon UTC of that day; cache-read, cache-write and one-tier prices). A key with no price carries ``price_error`` and its rows are quarantined,
-never priced at zero.
+never priced at zero. An Anthropic model's 1-hour cache-write price is filled where its source gives none
+(:func:`one_hour_write_prices`: the input price x ``constants.csv`` ``anthropic_cache_write_1h_input_multiplier``).
 
 Units: genai-prices quotes USD per million tokens, which is numerically micro-dollars per token, so the
 ledger's integer micro-dollars are ``tokens x price`` rounded once per component.

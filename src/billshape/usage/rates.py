@@ -13,6 +13,11 @@ reference (and what ``usage whatif`` prices with); a hypothesis test holds the t
 A rate is stored as two integers, ``hi`` and ``lo``: the price in micro-dollars per unit is ``hi + lo / 1e9``
 (``0 <= lo < 1e9``). Per-token prices are USD per million tokens, i.e. micro-dollars per token; per-request
 prices are USD per thousand requests x 1000; per-unit prices (images, seconds, web searches) are USD x 1e6.
+
+``r_cache_write_1h`` (and ``_lc``) prices Anthropic's 1-hour cache writes (``cache_write_1h_tokens``, a part of the
+cache writes): the price table's ``cache_write_1h_mtok`` (genai-prices' own figure when it has one, else the
+input price x the 1-hour multiplier: :func:`billshape.usage.prices.one_hour_write_prices`), else the cache-write
+price, at the tier multiplier of ``cache_write``; its cost is added to ``usd_micro_cache_write``.
 """
 
 from __future__ import annotations

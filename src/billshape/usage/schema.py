@@ -86,6 +86,9 @@ _ADDED_NAMES = {f.name for f in ADDED}
 #: The stage's fields that every table keeps in this order (the added fields come last).
 _RECORD = [f for f in STAGE if f.name not in _ADDED_NAMES]
 
+#: Cost components. ``usd_micro_cache_write`` is the cost of all ``cache_write_tokens``: the 5-minute writes at the
+#: cache-write price plus the 1-hour ones (``cache_write_1h_tokens``) at theirs, so that each cost column stays the
+#: cost of its unit column (reports, FOCUS rows and reconciliation read it as before).
 COST_FIELDS = ("usd_micro_input", "usd_micro_cache_read", "usd_micro_cache_write", "usd_micro_output", "usd_micro_requests")
 #: Cost components of the multimodal and per-unit terms (added later: last in the ledger). ``usd_micro`` is the
 #: sum of :data:`COST_FIELDS` and these.
