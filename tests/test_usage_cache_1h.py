@@ -228,3 +228,13 @@ def test_duckdb_and_spark_agree_on_1h_writes(tmp_path):
         store.close()
     assert spark == duck
     assert sum(1 for r in duck if r[0].startswith("row:")) == 2  # the CSV's rows, content-keyed, two keys
+
+
+def test_whatif_cache_hit_rate_caps_the_1h_writes_with_the_writes(tmp_path):
+    """``whatif --cache-hit-rate 0.9`` on 500 uncached + 1,000 5-minute + 2,000 1-hour writes (3,500 input): 3,150
+    cache reads, the writes capped to the 350 left, and so the 1-hour part (never more than the writes)."""
+    q = api_prices.quote(SONNET, "anthropic", DAY)
+    db = str(tmp_path / "u.duckdb")
+    usage.ingest([jsonl(tmp_path / "r.jsonl", [msg("a", 500, 1_000, 2_000, 100)])], db)
+    w = usage.whatif(db, cache_hit_rate=0.9)
+    assert w.whatif_micro_usd == micro(3_150, q.cache_read_mtok) + micro(350, ONE_HOUR * q.input_mtok) + micro(100, q.output_mtok)

@@ -708,7 +708,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
 
     Per request: cost = (1 - s) x cost(model, tokens') + s x cost(TO, tokens'), where s is the routed share
     of that request's model (0 if none) and tokens' are its tokens with ``cache_read = floor(R x input)``
-    and cache writes capped to what is left, when a cache hit rate R is given. Same token counts on the
+    and cache writes (their 1-hour part with them) capped to what is left, when a cache hit rate R is given. Same token counts on the
     new model (a simplification: tokenisers differ).
     """
     import ibis
@@ -738,8 +738,6 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
             cr = (t.input_tokens.cast(E.DEC_TOKENS) * rate).floor().cast("int64")
             t = t.mutate(cache_read_tokens=cr)
             t = t.mutate(cache_write_tokens=ibis.least(t.cache_write_tokens, t.input_tokens - t.cache_read_tokens))
-            if "cache_write_1h_tokens" in t.columns:  # a part of the cache writes: capped with them (5-minute ones first)
-                t = t.mutate(cache_write_1h_tokens=ibis.least(t.cache_write_1h_tokens.coalesce(0), t.cache_write_tokens))
         keys = store.frame(t.select(pk=t.provider, model=t.model, day=t.ts.date()).distinct()).to_pylist()
         days = sorted({k["day"] for k in keys})
         # the ledger's own models at the re-split tokens, and each TO model on the days of its FROM rows

@@ -266,6 +266,29 @@ def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | No
     )
 
 
+def anthropic_message_record(u: dict, *, provider, model, dims, key: str, index: int, ts, tier) -> dict:
+    """The ``usage`` of an Anthropic Messages API response as a record (:func:`billshape.usage.readers.raw_record`).
+
+    ``input_tokens`` excludes ``cache_read_input_tokens`` and ``cache_creation_input_tokens``: they are added. The
+    writes' split by TTL, ``cache_creation.ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``, gives
+    ``cache_write_1h_tokens`` (a part of the writes, priced at its own rate); a response with the split and no
+    ``cache_creation_input_tokens`` writes their sum. ``server_tool_use.web_search_requests`` are web searches."""
+    cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
+    cc = {} if u.get("cache_creation") is None else u["cache_creation"]
+    if not isinstance(cc, dict):
+        raise RowError("wrong type for usage.cache_creation")
+    w5, w1h = (_int(f"usage.cache_creation.{k}", cc.get(k)) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
+    total = u.get("cache_creation_input_tokens")
+    cw = _int("cache_write_tokens", total) if total is not None else w5 + w1h
+    stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), dict) else {}
+    return make_record(
+        row_key=key, row_index=index, ts=ts, provider=provider, model=model, dims=dims,
+        input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
+        output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw, cache_write_1h_tokens=w1h,
+        web_search_calls=stu.get("web_search_requests"), service_tier=tier,
+    )
+
+
 def anthropic_cost_line(res: dict, bucket: dict) -> dict:
     """One result of a cost-report bucket: ``amount`` is in cents as a decimal string (``"123.45"`` is $1.2345);
     signed (a credit is negative). Raises :class:`RowError` for a malformed line."""

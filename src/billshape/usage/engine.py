@@ -440,6 +440,7 @@ def cost_columns(t, prefix: str = "") -> dict:
         return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component, prefix)
 
     n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
+    n["cache_write_1h_tokens"] = ibis.least(n["cache_write_1h_tokens"], t.cache_write_tokens)  # whatif may cap the writes
     uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
     text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
     kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests", prefix)

@@ -380,9 +380,8 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
     """Normalise one raw provider response (or wrapper) holding a ``usage``/``usageMetadata`` object.
 
     OpenAI (chat ``prompt_tokens``/``completion_tokens`` or responses ``input_tokens``/``output_tokens``):
-    cached tokens are inside input. Anthropic: ``input_tokens`` excludes ``cache_read_input_tokens`` and
-    ``cache_creation_input_tokens``; they are added; ``cache_creation.ephemeral_1h_input_tokens`` (the part of the
-    cache writes with a 1-hour TTL) is kept as ``cache_write_1h_tokens``. Gemini: ``promptTokenCount`` includes
+    cached tokens are inside input. Anthropic (:func:`billshape.usage.connectors.anthropic_message_record`):
+    ``input_tokens`` excludes the cache reads and writes; they are added. Gemini: ``promptTokenCount`` includes
     ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and added to it.
     """
     mapping = mapping or {}
@@ -412,21 +411,10 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
         raise RowError("wrong type for usage")
     model = item.get("model", body.get("model"))
     if "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u or "cache_creation" in u or body.get("type") == "message":
-        cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
-        cc = u.get("cache_creation")
-        if cc is not None and not isinstance(cc, dict):
-            raise RowError("wrong type for usage.cache_creation")
-        cc = cc or {}
-        w5, w1h = (_int(f"usage.cache_creation.{k}", cc.get(k)) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
-        # cache_creation_input_tokens is the sum of the two TTLs; a response with the split only is read by it
-        cw = _int("cache_write_tokens", u.get("cache_creation_input_tokens")) if u.get("cache_creation_input_tokens") is not None else w5 + w1h
-        stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), dict) else {}
-        return make_record(
-            row_key=key, row_index=index, ts=ts, provider=provider or "anthropic", model=model, dims=dims,
-            input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
-            output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw, cache_write_1h_tokens=w1h,
-            web_search_calls=stu.get("web_search_requests"), service_tier=_tier_of(item, body, u),
-        )
+        from billshape.usage.connectors import anthropic_message_record
+
+        return anthropic_message_record(u, provider=provider or "anthropic", model=model, dims=dims, key=key, index=index,
+                                        ts=ts, tier=_tier_of(item, body, u))
     if "prompt_tokens" in u:  # OpenAI chat completions
         details = u.get("prompt_tokens_details") or {}
         out_details = u.get("completion_tokens_details") or {}
