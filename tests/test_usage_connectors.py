@@ -54,10 +54,10 @@ class Expect:
         self.reported: dict[str, int | None] = {}
         self.reasons: set[str] = set()
 
-    def price(self, key, provider, model, when, inp, cr, cw, out, reported=None):
+    def price(self, key, provider, model, when, inp, cr, cw, out, reported=None, w1h=0):
         self.read += 1
         self.priced += 1
-        self.micro += expected_micro(provider, model, when, inp, cr, cw, out)
+        self.micro += expected_micro(provider, model, when, inp, cr, cw, out, w1h)
         self.reported[key] = reported
 
     def price_batch(self, provider, model, when, inp, cr, cw, out):
@@ -102,6 +102,8 @@ def expect_anthropic_usage() -> Expect:
         for r in bucket["results"]:
             cc = r["cache_creation"]
             cw = cc["ephemeral_5m_input_tokens"] + cc["ephemeral_1h_input_tokens"]
+            # 1-hour writes (2 x input) are priced below on standard short-context rows only: the sample has none elsewhere
+            assert cc["ephemeral_1h_input_tokens"] == 0 or (r["service_tier"], r["context_window"]) == ("standard", "0-200k")
             if r["context_window"] == "200k-1M":  # every request over 200K: the standard_long_context tier (2x in, 1.5x out)
                 e.price_tier("anthropic", r["model"], ts(bucket["starting_at"]), r["uncached_input_tokens"] + r["cache_read_input_tokens"] + cw,
                              r["cache_read_input_tokens"], cw, r["output_tokens"], {"standard": ("2", "1.5"), "batch": ("1", "0.75")}[r["service_tier"]])
@@ -123,7 +125,8 @@ def expect_anthropic_usage() -> Expect:
                 if r["service_tier"] == "batch":  # data/service_tiers.csv: Anthropic batch = half of every token price
                     e.price_batch("anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"])
                 else:
-                    e.price(None, "anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"])
+                    e.price(None, "anthropic", r["model"], ts(bucket["starting_at"]), inp, r["cache_read_input_tokens"], cw, r["output_tokens"],
+                            w1h=cc["ephemeral_1h_input_tokens"])
     return e
 
 

@@ -50,6 +50,7 @@ def rows(draw):
     inp = draw(st.one_of(st.integers(0, 300_000), big))
     cr = draw(st.integers(0, inp))
     cw = draw(st.integers(0, inp - cr))
+    w1h = draw(st.one_of(st.none(), st.integers(0, cw), st.just(cw)))  # 1-hour writes: a part of the cache writes
     img = draw(st.integers(0, inp - cr - cw))
     aud = draw(st.integers(0, inp - cr - cw - img))
     out = draw(st.one_of(st.integers(0, 100_000), big))
@@ -59,7 +60,8 @@ def rows(draw):
            "input_tokens": inp, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
            "input_image_tokens": img or None, "output_image_tokens": oimg, "input_audio_tokens": aud,
            "output_audio_tokens": oaud or None, "images_generated": draw(st.integers(0, 10**6)),
-           "seconds_generated": draw(st.integers(0, 10**6)), "web_search_calls": draw(st.integers(0, 10**6))}
+           "seconds_generated": draw(st.integers(0, 10**6)), "web_search_calls": draw(st.integers(0, 10**6)),
+           "cache_write_1h_tokens": w1h}
     # per-unit prices up to the readers' cap ($1,000 per unit), x any tier multiplier
     # per-request prices below $4 ($4,000 per thousand): x the largest tier multiplier (2) stays under the rate
     # table's bound for a unit the readers take up to 1e12 of a row (rates.MAX_RATE_HI, $9)
@@ -127,6 +129,39 @@ def test_rate_path_examples_that_round():
     assert fast[1]["usd_micro_input"] == half(Decimal(250_001) * Decimal("6.000000003"))
     assert fast[0]["usd_micro_images"] == 3 * half(Decimal("0.0195") * 10**6)
     assert fast[0]["usd_micro_output"] == half(3 * Decimal("1.250000001"))
+
+
+def test_one_hour_cache_writes_at_their_rate_on_both_paths():
+    """1-hour writes at the price table's 1-hour price (x the cache_write tier multiplier; the long-context 1-hour
+    price for a single request over tier_start), the other writes at the cache-write price, both in
+    usd_micro_cache_write; no 1-hour price: the cache-write price. Each path equal to a hand computation."""
+    p = {c: None for c in PRICE_COLS} | {"input_mtok": Decimal("3"), "output_mtok": Decimal("15"),
+                                         "cache_write_mtok": Decimal("3.75"), "cache_write_1h_mtok": Decimal("6"),
+                                         "tier_start": 200_000, "tier_input_mtok": Decimal("6"),
+                                         "tier_cache_write_mtok": Decimal("7.5"), "tier_cache_write_1h_mtok": Decimal("12.000000001")}
+    base = {"requests": 1, "cache_read_tokens": 0, "output_tokens": 0, "input_image_tokens": 0, "output_image_tokens": 0,
+            "input_audio_tokens": 0, "output_audio_tokens": 0, "images_generated": 0, "seconds_generated": 0,
+            "web_search_calls": 0, "provider": "anthropic", "model": "claude-x"}
+    rows_ = [{**base, "service_tier": None, "input_tokens": 5_000, "cache_write_tokens": 3_000, "cache_write_1h_tokens": 2_000},
+             {**base, "service_tier": "batch", "input_tokens": 5_000, "cache_write_tokens": 3_001, "cache_write_1h_tokens": 2_001},
+             {**base, "service_tier": None, "input_tokens": 300_000, "cache_write_tokens": 1_500, "cache_write_1h_tokens": 1_499},
+             {**base, "service_tier": None, "input_tokens": 5_000, "cache_write_tokens": 3_000, "cache_write_1h_tokens": None}]
+    ref, fast = reference_and_rates([(r, p) for r in rows_])
+    assert fast == ref
+    half = lambda x: int(Decimal(x).to_integral_value(rounding=ROUND_HALF_UP))  # noqa: E731
+    assert [f["usd_micro_cache_write"] for f in fast] == [
+        half(1_000 * Decimal("3.75")) + half(2_000 * Decimal("6")),
+        half(1_000 * Decimal("1.875")) + half(2_001 * Decimal("3")),  # Anthropic batch: every price x 0.5
+        half(1 * Decimal("7.5")) + half(1_499 * Decimal("12.000000001")),  # long context: the tier's 1-hour price
+        half(3_000 * Decimal("3.75")),
+    ]
+    # without a 1-hour price the 1-hour writes are priced as cache writes (each TTL still rounded on its own, as
+    # the invoice's two lines: 1 x 7.5 -> 8, 1,499 x 7.5 = 11,242.5 -> 11,243)
+    p2 = p | {"cache_write_1h_mtok": None, "tier_cache_write_1h_mtok": None}
+    ref2, fast2 = reference_and_rates([(rows_[0], p2), (rows_[2], p2)])
+    assert fast2 == ref2
+    assert [f["usd_micro_cache_write"] for f in fast2] == [half(1_000 * Decimal("3.75")) + half(2_000 * Decimal("3.75")),
+                                                           half(Decimal("7.5")) + half(1_499 * Decimal("7.5"))]
 
 
 @settings(max_examples=20, deadline=None)

@@ -36,11 +36,14 @@ def _round(x: Decimal) -> int:
     return int(x.to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def expected_micro(provider: str, model: str, when: dt.datetime, inp: int, cr: int, cw: int, out: int) -> int:
-    """Integer micro-dollars, rounded per component like the ledger (inp includes cr and cw)."""
+def expected_micro(provider: str, model: str, when: dt.datetime, inp: int, cr: int, cw: int, out: int, w1h: int = 0) -> int:
+    """Integer micro-dollars, rounded per component like the ledger (inp includes cr and cw; ``w1h`` of the cw
+    cache writes are Anthropic 1-hour writes: 2 x the base input price, Anthropic's prompt-caching pricing, each
+    TTL rounded on its own)."""
     p = _price(provider, model, when)
     ip = Decimal(p.input_mtok)
-    parts = [(inp - cr - cw) * ip, cr * Decimal(p.cache_read_mtok or ip), cw * Decimal(p.cache_write_mtok or ip), out * Decimal(p.output_mtok)]
+    parts = [(inp - cr - cw) * ip, cr * Decimal(p.cache_read_mtok or ip), (cw - w1h) * Decimal(p.cache_write_mtok or ip),
+             w1h * 2 * ip, out * Decimal(p.output_mtok)]
     return sum(_round(x) for x in parts)
 
 

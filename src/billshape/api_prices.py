@@ -61,6 +61,10 @@ class ApiQuote:
     output_audio_mtok: Decimal | None = None
     #: USD per web-search call (genai-prices ``web_searches_kcount`` / 1000).
     usd_per_web_search: Decimal | None = None
+    #: Anthropic 1-hour prompt-cache writes (genai-prices ``cache_write_1h_mtok``; ``cache_write_mtok`` is the 5-minute
+    #: price) and its long-context tier's; None where genai-prices has none (or a tier at another threshold).
+    cache_write_1h_mtok: Decimal | None = None
+    tier_cache_write_1h_mtok: Decimal | None = None
     #: where the price data came from when not genai-prices' bundled data (a refreshed catalog snapshot)
     data: str = ""
 
@@ -73,7 +77,7 @@ class ApiQuote:
     def prices(self) -> dict[str, Decimal | int | None]:
         """The price fields by name (the ledger's price-table columns)."""
         keys = PRICE_FIELDS + tuple("tier_" + f for f in PRICE_FIELDS) + ("tier_start", "requests_kpr") + MODALITY_FIELDS \
-            + ("usd_per_web_search",)
+            + ("usd_per_web_search", "cache_write_1h_mtok", "tier_cache_write_1h_mtok")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -154,9 +158,23 @@ def quote(model: str, provider: str | None = None, day: dt.date | None = None) -
     units = {f: None if isinstance(getattr(mp, f, None), TieredPrices) else _q(getattr(mp, f, None)) for f in MODALITY_FIELDS}
     ws = getattr(mp, "web_searches_kcount", None)
     units["usd_per_web_search"] = None if ws is None or isinstance(ws, TieredPrices) else _q(Decimal(ws) / 1000)
+    units.update(_one_hour_write(getattr(mp, "cache_write_1h_mtok", None), tier_start))
     return ApiQuote(provider=prov.id, model=info.id, day=day, version=version(), tier_start=tier_start,
                     data=snapshots.genai_source() or "",
                     requests_kpr=_q(rk) if not isinstance(rk, TieredPrices) else None, **row, **units)
+
+
+def _one_hour_write(price, tier_start: int | None) -> dict:
+    """genai-prices' 1-hour cache-write price (``cache_write_1h_mtok``) as ``cache_write_1h_mtok`` and its tier's
+    ``tier_cache_write_1h_mtok``: a tiered price is read when it has one tier at the threshold of the other prices
+    (else both are None, and the ledger prices the writes by the multiplier rule)."""
+    from genai_prices.types import TieredPrices
+
+    if not isinstance(price, TieredPrices):
+        return {"cache_write_1h_mtok": _q(price), "tier_cache_write_1h_mtok": None}
+    if len(price.tiers) != 1 or price.tiers[0].start != tier_start:
+        return {"cache_write_1h_mtok": None, "tier_cache_write_1h_mtok": None}
+    return {"cache_write_1h_mtok": _q(price.base), "tier_cache_write_1h_mtok": _q(price.tiers[0].price)}
 
 
 @lru_cache(maxsize=1)

@@ -708,7 +708,7 @@ def whatif(db: str, routes: Sequence[str] = (), cache_hit_rate: float | None = N
 
     Per request: cost = (1 - s) x cost(model, tokens') + s x cost(TO, tokens'), where s is the routed share
     of that request's model (0 if none) and tokens' are its tokens with ``cache_read = floor(R x input)``
-    and cache writes capped to what is left, when a cache hit rate R is given. Same token counts on the
+    and cache writes (their 1-hour part with them) capped to what is left, when a cache hit rate R is given. Same token counts on the
     new model (a simplification: tokenisers differ).
     """
     import ibis

@@ -230,9 +230,10 @@ def long_context_tier(tier: str | None) -> str:
 
 def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | None = None, key: str = "", index: int = 0) -> dict:
     """One result of a usage-report bucket as a record: input = uncached + cache reads + cache writes (5 min and
-    1 h); the bucket's start is its time; no request count (``requests`` 0). The ``service_tier`` is kept (the
-    ledger prices it from ``data/service_tiers.csv``, or quarantines a tier it has no row for); web-search
-    requests (``server_tool_use.web_search_requests``) are counted. A row of the 200k-1M context window holds only
+    1 h; the 1 h writes are also kept as ``cache_write_1h_tokens``, priced at their own rate); the bucket's start
+    is its time; no request count (``requests`` 0). The ``service_tier`` is kept (the ledger prices it from
+    ``data/service_tiers.csv``, or quarantines a tier it has no row for); web-search requests
+    (``server_tool_use.web_search_requests``) are counted. A row of the 200k-1M context window holds only
     requests over 200K input tokens, all billed at long-context rates: its tier is :func:`long_context_tier`
     (``standard_long_context``, ``batch_long_context``), priced by that tier's rows of ``data/service_tiers.csv``.
     Another context window is quarantined."""
@@ -250,8 +251,8 @@ def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | No
         raise RowError("wrong type for cache_creation")
     uncached = _int("uncached_input_tokens", res.get("uncached_input_tokens"), required=True)
     cr = _int("cache_read_input_tokens", res.get("cache_read_input_tokens"))
-    cw = (_int("cache_creation.ephemeral_5m_input_tokens", cc.get("ephemeral_5m_input_tokens"))
-          + _int("cache_creation.ephemeral_1h_input_tokens", cc.get("ephemeral_1h_input_tokens")))
+    w1h = _int("cache_creation.ephemeral_1h_input_tokens", cc.get("ephemeral_1h_input_tokens"))
+    cw = _int("cache_creation.ephemeral_5m_input_tokens", cc.get("ephemeral_5m_input_tokens")) + w1h
     if res.get("model") in (None, ""):
         raise RowError("missing model (a report not grouped by model cannot be priced)")
     extra = _overrides(res, mapping)
@@ -259,9 +260,32 @@ def anthropic_usage_record(res: dict, bucket: dict, mapping: dict[str, str] | No
         row_key=key, row_index=index, ts=extra.get("ts", bucket.get("starting_at")), provider=extra.get("provider", "anthropic"),
         model=extra.get("model", res.get("model")), requests=0,
         dims=_dims(res, _dim_mapping({"workspace_id": "project", "account_id": "user_id"}, mapping)),
-        input_tokens=uncached + cr + cw, cache_read_tokens=cr, cache_write_tokens=cw,
+        input_tokens=uncached + cr + cw, cache_read_tokens=cr, cache_write_tokens=cw, cache_write_1h_tokens=w1h,
         output_tokens=_int("output_tokens", res.get("output_tokens"), required=True),
         web_search_calls=stu.get("web_search_requests"), service_tier=extra.get("service_tier", tier),
+    )
+
+
+def anthropic_message_record(u: dict, *, provider, model, dims, key: str, index: int, ts, tier) -> dict:
+    """The ``usage`` of an Anthropic Messages API response as a record (:func:`billshape.usage.readers.raw_record`).
+
+    ``input_tokens`` excludes ``cache_read_input_tokens`` and ``cache_creation_input_tokens``: they are added. The
+    writes' split by TTL, ``cache_creation.ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``, gives
+    ``cache_write_1h_tokens`` (a part of the writes, priced at its own rate); a response with the split and no
+    ``cache_creation_input_tokens`` writes their sum. ``server_tool_use.web_search_requests`` are web searches."""
+    cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
+    cc = {} if u.get("cache_creation") is None else u["cache_creation"]
+    if not isinstance(cc, dict):
+        raise RowError("wrong type for usage.cache_creation")
+    w5, w1h = (_int(f"usage.cache_creation.{k}", cc.get(k)) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
+    total = u.get("cache_creation_input_tokens")
+    cw = _int("cache_write_tokens", total) if total is not None else w5 + w1h
+    stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), dict) else {}
+    return make_record(
+        row_key=key, row_index=index, ts=ts, provider=provider, model=model, dims=dims,
+        input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
+        output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw, cache_write_1h_tokens=w1h,
+        web_search_calls=stu.get("web_search_requests"), service_tier=tier,
     )
 
 

@@ -21,8 +21,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
-from billshape.usage.schema import (CONTENT_KEY_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE, FILES, LEDGER, MICRO,
-                                    QUARANTINE, REKEYED, STAGE, UNIT_COST_FIELDS, UNIT_FIELDS)
+from billshape.usage.schema import (CONTENT_KEY_FIELDS, CONTENT_KEY_NONZERO_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE,
+                                    FILES, LEDGER, MICRO, QUARANTINE, REKEYED, STAGE, UNIT_COST_FIELDS, UNIT_FIELDS)
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 #: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
@@ -412,7 +412,11 @@ def cost_columns(t, prefix: str = "") -> dict:
     """Per-row cost components [integer micro-dollars] of a table that has token and price columns.
 
     Uncached text input at the input price; cache reads and writes at their prices (the input price when the
-    model has none); text output at the output price; per-request fees. Tiered (long-context) prices apply to a
+    model has none), the 1-hour cache writes (``cache_write_1h_tokens``, a part of ``cache_write_tokens``) at the
+    price table's ``cache_write_1h_mtok`` (genai-prices' own, else the input price x
+    ``anthropic_cache_write_1h_input_multiplier``: :func:`billshape.usage.prices.one_hour_write_prices`; the
+    cache-write price where the table has none), both in ``usd_micro_cache_write``; text output at the output
+    price; per-request fees. Tiered (long-context) prices apply to a
     single request whose input exceeds the tier start, to all its tokens, as providers bill them.
     Multimodal and per-unit terms (:data:`billshape.usage.schema.UNIT_FIELDS`): image and audio tokens at their
     modality's prices (input image tokens at the input price when the model has no image price), images,
@@ -428,11 +432,20 @@ def cost_columns(t, prefix: str = "") -> dict:
         tiered = p("tier_" + name).coalesce(p("tier_input_mtok") if name.startswith("cache") else p("tier_" + name)).coalesce(base)
         return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, component, prefix)
 
+    def one_hour_price():  # the price table's 1-hour write price (a table without it: the cache-write price)
+        cw_base = p("cache_write_mtok").coalesce(p("input_mtok"))
+        cw_tier = p("tier_cache_write_mtok").coalesce(p("tier_input_mtok")).coalesce(cw_base)
+        have = prefix + "cache_write_1h_mtok" in t.columns
+        base = p("cache_write_1h_mtok").coalesce(cw_base) if have else cw_base
+        tiered = p("tier_cache_write_1h_mtok").coalesce(cw_tier) if have else cw_tier
+        return _tiered_price(ibis.ifelse(tier, tiered, base).coalesce(zero), t, "cache_write", prefix)
+
     def unit_price(name, component, fallback=None):
         col = p(name) if prefix + name in t.columns else ibis.null(dt.Decimal(18, 9))
         return _tiered_price((col if fallback is None else col.coalesce(fallback)).coalesce(zero), t, component, prefix)
 
     n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
+    n["cache_write_1h_tokens"] = ibis.least(n["cache_write_1h_tokens"], t.cache_write_tokens)  # whatif may cap the writes
     uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
     text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
     kpr = _tiered_price(p("requests_kpr").coalesce(zero) * 1000, t, "requests", prefix)
@@ -440,7 +453,9 @@ def cost_columns(t, prefix: str = "") -> dict:
     cols = {
         "usd_micro_input": _round_micro(uncached, price("input_mtok", "input")),
         "usd_micro_cache_read": _round_micro(t.cache_read_tokens, price("cache_read_mtok", "cache_read")),
-        "usd_micro_cache_write": _round_micro(t.cache_write_tokens, price("cache_write_mtok", "cache_write")),
+        # 5-minute writes at the cache-write price, 1-hour writes (a part of the cache writes) at theirs
+        "usd_micro_cache_write": _round_micro(t.cache_write_tokens - n["cache_write_1h_tokens"], price("cache_write_mtok", "cache_write"))
+        + _round_micro(n["cache_write_1h_tokens"], one_hour_price()),
         "usd_micro_output": _round_micro(text_out, price("output_mtok", "output")),
         "usd_micro_requests": _round_micro(t.requests, kpr),
         "usd_micro_image": _round_micro(n["input_image_tokens"], unit_price("input_image_mtok", "image", input_price))
@@ -484,12 +499,17 @@ def _part(v):
 
 def content_hash(t, engine: str = "duckdb"):
     """MD5 of a row's normalised fields: its timestamp (microseconds since the epoch) and
-    :data:`~billshape.usage.schema.CONTENT_KEY_FIELDS`, as text joined by ``|``. The one place the content key
-    is defined; the same 32 hex digits on DuckDB and on Spark."""
+    :data:`~billshape.usage.schema.CONTENT_KEY_FIELDS`, as text joined by ``|``, then each of
+    :data:`~billshape.usage.schema.CONTENT_KEY_NONZERO_FIELDS` that is non-zero as ``|name=value``. The one place
+    the content key is defined; the same 32 hex digits on DuckDB and on Spark."""
     parts = [_part(EPOCH_US[engine](t.ts)), *[_part(t[f]) for f in CONTENT_KEY_FIELDS]]
     text = parts[0]
     for p in parts[1:]:
         text = text + "|" + p
+    for f in CONTENT_KEY_NONZERO_FIELDS:  # only where non-zero: the rows without them keep their older keys
+        if f in t.columns:
+            v = t[f].coalesce(0)
+            text = text + ibis.ifelse(v != 0, ibis.literal(f"|{f}=") + v.cast("string"), ibis.literal(""))
     return md5(text)
 
 

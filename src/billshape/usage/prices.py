@@ -4,7 +4,8 @@ Prices come from a user price table (CSV, for self-hosted models or negotiated r
 roofline serving model for self-hosted models (``self_hosted NAME=MODEL@GPUxN:PRECISION:USD_PER_GPU_HOUR``:
 :func:`billshape.serving.self_hosted_price`, called once per mapping), or from genai-prices through the project's one look-up, :func:`billshape.api_prices.quote` (offline snapshot,
 timestamp-aware: the price in force at noon UTC of that day; cache-read, cache-write and one-tier prices). A key with no price carries ``price_error`` and its rows are quarantined,
-never priced at zero.
+never priced at zero. An Anthropic model's 1-hour cache-write price is filled where its source gives none
+(:func:`one_hour_write_prices`: the input price x ``constants.csv`` ``anthropic_cache_write_1h_input_multiplier``).
 
 Units: genai-prices quotes USD per million tokens, which is numerically micro-dollars per token, so the
 ledger's integer micro-dollars are ``tokens x price`` rounded once per component.
@@ -35,6 +36,8 @@ USER_UNIT_COLUMNS = {
     "usd_per_image": ("usd_per_image", "USD per image"),
     "usd_per_second": ("usd_per_second", "USD per second"),
     "usd_per_web_search": ("usd_per_web_search", "USD per web-search call"),
+    # Anthropic 1-hour prompt-cache writes (default: the input price x the 1-hour multiplier, :func:`one_hour_write_prices`)
+    "cache_write_1h_usd_per_mtok": ("cache_write_1h_mtok", "USD per million tokens"),
 }
 
 
@@ -343,6 +346,53 @@ def long_context_prices(provider: str, row: dict) -> dict:
         base = row.get(f) if row.get(f) is not None else (row.get("input_mtok") if f.startswith("cache") else None)
         m = rows.get(f.removesuffix("_mtok"), rows.get("all"))
         out["tier_" + f] = None if base is None or m is None else (base * m).quantize(NINE)
+    if row.get("cache_write_1h_mtok") is not None:  # a 1-hour write is a cache write: the cache_write multiplier
+        m = rows.get("cache_write", rows.get("all"))
+        out["tier_cache_write_1h_mtok"] = None if m is None else (row["cache_write_1h_mtok"] * m).quantize(NINE)
+    return out
+
+
+#: ``constants.csv`` row of the price of an Anthropic 1-hour cache write, as a multiple of the input price.
+ONE_HOUR_MULTIPLIER = "anthropic_cache_write_1h_input_multiplier"
+
+
+def is_anthropic_model(provider: str | None, model: str | None) -> bool:
+    """Whether a price row is an Anthropic model's: provider ``anthropic``, or a Claude model served elsewhere
+    (Bedrock, Vertex AI: the model name contains ``claude``), which bill 1-hour cache writes the same way."""
+    return (provider or "").lower() == "anthropic" or "claude" in (model or "").lower()
+
+
+def one_hour_write_prices(provider: str | None, model: str | None, row: dict) -> dict:
+    """A price-table row with the price of an Anthropic 1-hour prompt-cache write (``cache_write_1h_mtok``, and
+    ``tier_cache_write_1h_mtok`` where the row has a long-context tier) filled where its source gives none.
+
+    The source's own figure wins: genai-prices' ``cache_write_1h_mtok`` (it has one for Anthropic's models, e.g.
+    Claude Sonnet 4 $6 per million tokens = 2 x $3 input), or a user price table's ``cache_write_1h_usd_per_mtok``.
+    Else, for an Anthropic model (:func:`is_anthropic_model`), the input price x the ``constants.csv`` multiplier
+    :data:`ONE_HOUR_MULTIPLIER` (2), and for the long-context tier the tier's input price x that multiplier,
+    rounded to 1e-9. Other rows are returned as they are: a 1-hour write of a model without the price is priced
+    at its cache-write price, as every cache write was before.
+
+    References
+    ----------
+    Anthropic, "Prompt caching", Pricing: "1-hour cache write tokens are 2x the base input tokens price"
+    (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#pricing).
+    """
+    if not is_anthropic_model(provider, model) or row.get("price_error"):
+        return row
+    need_base = row.get("cache_write_1h_mtok") is None and row.get("input_mtok") is not None
+    need_tier = (row.get("tier_start") is not None and row.get("tier_cache_write_1h_mtok") is None
+                 and row.get("tier_input_mtok") is not None)
+    if not (need_base or need_tier):
+        return row
+    from billshape import catalog
+
+    m = Decimal(repr(catalog.constant(ONE_HOUR_MULTIPLIER).value))
+    out = dict(row)
+    if need_base:
+        out["cache_write_1h_mtok"] = (row["input_mtok"] * m).quantize(NINE)
+    if need_tier:
+        out["tier_cache_write_1h_mtok"] = (row["tier_input_mtok"] * m).quantize(NINE)
     return out
 
 
@@ -360,7 +410,7 @@ def price_for(provider: str | None, model: str, day: dt.date, user: dict[tuple[s
                **dict(up.units)}
     else:
         row = _genai_price(provider, model, day)
-    return row
+    return one_hour_write_prices(provider or (row.get("price_model") or "").partition("/")[0], model, row)
 
 
 #: a row dated after today (UTC) + this many days is implausible (a clock a day ahead, a time zone) [days]

@@ -13,6 +13,11 @@ reference (and what ``usage whatif`` prices with); a hypothesis test holds the t
 A rate is stored as two integers, ``hi`` and ``lo``: the price in micro-dollars per unit is ``hi + lo / 1e9``
 (``0 <= lo < 1e9``). Per-token prices are USD per million tokens, i.e. micro-dollars per token; per-request
 prices are USD per thousand requests x 1000; per-unit prices (images, seconds, web searches) are USD x 1e6.
+
+``r_cache_write_1h`` (and ``_lc``) prices Anthropic's 1-hour cache writes (``cache_write_1h_tokens``, a part of the
+cache writes): the price table's ``cache_write_1h_mtok`` (genai-prices' own figure when it has one, else the
+input price x the 1-hour multiplier: :func:`billshape.usage.prices.one_hour_write_prices`), else the cache-write
+price, at the tier multiplier of ``cache_write``; its cost is added to ``usd_micro_cache_write``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ NANO = 10**9
 _CTX = Context(prec=60)
 
 #: Rates that depend on whether the row is billed at the model's long-context tier (``tier_start``).
-LONG_CONTEXT_RATES = ("input", "cache_read", "cache_write", "output", "image_in")
+LONG_CONTEXT_RATES = ("input", "cache_read", "cache_write", "output", "image_in", "cache_write_1h")
 #: Rates that do not.
 FLAT_RATES = ("requests", "image_out", "audio_in", "audio_out", "images", "seconds", "web_search")
 #: The rate table's rate columns: ``r_<rate>`` (and ``r_<rate>_lc`` for the long-context tier), each as ``_hi``/``_lo``.
@@ -111,6 +116,11 @@ def rates_of(p: dict, mult: dict[str, Decimal]) -> dict[str, Decimal]:
                        ("output", "output_mtok")):
         out[f"r_{rate}"] = tiered(base(name), rate)
         out[f"r_{rate}_lc"] = tiered(long_context(name), rate)
+    # 1-hour cache writes: their price-table price (genai-prices', or input x the 1-hour multiplier:
+    # billshape.usage.prices.one_hour_write_prices), else the cache-write price; a cache write's tier multiplier
+    out["r_cache_write_1h"] = tiered(_coalesce(p.get("cache_write_1h_mtok"), base("cache_write_mtok")), "cache_write")
+    out["r_cache_write_1h_lc"] = tiered(_coalesce(p.get("tier_cache_write_1h_mtok"), long_context("cache_write_mtok")),
+                                      "cache_write")
     out["r_image_in"] = tiered(_coalesce(p["input_image_mtok"], p["input_mtok"]), "image")
     out["r_image_in_lc"] = tiered(_coalesce(p["input_image_mtok"], p["tier_input_mtok"], p["input_mtok"]), "image")
     out["r_requests"] = tiered((p["requests_kpr"] if p["requests_kpr"] is not None else zero) * 1000, "requests")
@@ -210,10 +220,12 @@ def rate_costs(t, engine: str = "duckdb") -> dict:
     n = {f: (t[f].coalesce(0) if f in t.columns else ibis.literal(0, "int64")) for f in UNIT_FIELDS}
     uncached = t.input_tokens - t.cache_read_tokens - t.cache_write_tokens - n["input_image_tokens"] - n["input_audio_tokens"]
     text_out = t.output_tokens - n["output_image_tokens"] - n["output_audio_tokens"]
+    w1h = n["cache_write_1h_tokens"]
     return {
         "usd_micro_input": cost(uncached, "input"),
         "usd_micro_cache_read": cost(t.cache_read_tokens, "cache_read"),
-        "usd_micro_cache_write": cost(t.cache_write_tokens, "cache_write"),
+        # the 5-minute writes at the cache-write rate, the 1-hour writes (a part of them) at theirs
+        "usd_micro_cache_write": cost(t.cache_write_tokens - w1h, "cache_write") + cost(w1h, "cache_write_1h"),
         "usd_micro_output": cost(text_out, "output"),
         "usd_micro_requests": cost(t.requests, "requests"),
         "usd_micro_image": cost(n["input_image_tokens"], "image_in") + cost(n["output_image_tokens"], "image_out"),

@@ -179,6 +179,10 @@ def _tier(value) -> str | None:
     return text.lower()[:40] if text else None
 
 
+#: The quarantine reason of a row whose 1-hour cache writes are more than its cache writes (they are a part of them).
+CACHE_1H_REASON = "1-hour cache write tokens exceed cache write tokens"
+
+
 def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=None, service_tier=None, **tokens) -> dict:
     """A validated, normalised record (raises :class:`RowError` with the quarantine reason).
 
@@ -200,6 +204,8 @@ def make_record(*, row_key, row_index, ts, provider, model, requests=1, dims=Non
         rec[t] = _int(t, tokens.get(t), required=t in ("input_tokens", "output_tokens") and not counted)
     if rec["cache_read_tokens"] + rec["cache_write_tokens"] > rec["input_tokens"]:
         raise RowError("cache tokens exceed input tokens")
+    if rec["cache_write_1h_tokens"] > rec["cache_write_tokens"]:
+        raise RowError(CACHE_1H_REASON)
     if rec["reasoning_tokens"] > rec["output_tokens"]:
         raise RowError("reasoning tokens exceed output tokens")
     if rec["cache_read_tokens"] + rec["cache_write_tokens"] + rec["input_image_tokens"] + rec["input_audio_tokens"] > rec["input_tokens"]:
@@ -374,8 +380,8 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
     """Normalise one raw provider response (or wrapper) holding a ``usage``/``usageMetadata`` object.
 
     OpenAI (chat ``prompt_tokens``/``completion_tokens`` or responses ``input_tokens``/``output_tokens``):
-    cached tokens are inside input. Anthropic: ``input_tokens`` excludes ``cache_read_input_tokens`` and
-    ``cache_creation_input_tokens``; they are added. Gemini: ``promptTokenCount`` includes
+    cached tokens are inside input. Anthropic (:func:`billshape.usage.connectors.anthropic_message_record`):
+    ``input_tokens`` excludes the cache reads and writes; they are added. Gemini: ``promptTokenCount`` includes
     ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and added to it.
     """
     mapping = mapping or {}
@@ -404,16 +410,11 @@ def raw_record(item: dict, mapping: dict[str, str] | None = None, key: str = "",
     if not isinstance(u, dict):
         raise RowError("wrong type for usage")
     model = item.get("model", body.get("model"))
-    if "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u or body.get("type") == "message":
-        cr = _int("cache_read_tokens", u.get("cache_read_input_tokens"))
-        cw = _int("cache_write_tokens", u.get("cache_creation_input_tokens"))
-        stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), dict) else {}
-        return make_record(
-            row_key=key, row_index=index, ts=ts, provider=provider or "anthropic", model=model, dims=dims,
-            input_tokens=_int("input_tokens", u.get("input_tokens"), required=True) + cr + cw,
-            output_tokens=u.get("output_tokens"), cache_read_tokens=cr, cache_write_tokens=cw,
-            web_search_calls=stu.get("web_search_requests"), service_tier=_tier_of(item, body, u),
-        )
+    if "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u or "cache_creation" in u or body.get("type") == "message":
+        from billshape.usage.connectors import anthropic_message_record
+
+        return anthropic_message_record(u, provider=provider or "anthropic", model=model, dims=dims, key=key, index=index,
+                                        ts=ts, tier=_tier_of(item, body, u))
     if "prompt_tokens" in u:  # OpenAI chat completions
         details = u.get("prompt_tokens_details") or {}
         out_details = u.get("completion_tokens_details") or {}
@@ -599,6 +600,7 @@ def _fast_batch(batch: pa.RecordBatch, cols: dict[str, str], file_hash: str, sou
         checks.append((pc.greater(out[f], _cap(f)), _out_of_range(f)))
     z = lambda f: pc.fill_null(out[f], 0)  # noqa: E731
     checks.append((pc.greater(pc.add(z("cache_read_tokens"), z("cache_write_tokens")), out["input_tokens"]), "cache tokens exceed input tokens"))
+    checks.append((pc.greater(z("cache_write_1h_tokens"), z("cache_write_tokens")), CACHE_1H_REASON))
     checks.append((pc.greater(z("reasoning_tokens"), out["output_tokens"]), "reasoning tokens exceed output tokens"))
     checks.append((pc.greater(_sum([z(f) for f in ("cache_read_tokens", "cache_write_tokens", "input_image_tokens", "input_audio_tokens")]),
                               out["input_tokens"]), "image and audio tokens exceed uncached input tokens"))

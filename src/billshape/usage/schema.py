@@ -4,7 +4,8 @@ Token semantics after normalisation (whatever the source):
 
 * ``input_tokens`` counts *all* prompt tokens, cached or not (OpenAI and Gemini report it this way;
   Anthropic's ``input_tokens`` excludes cache reads and cache writes, so the reader adds them back);
-* ``cache_read_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``;
+* ``cache_read_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``; ``cache_write_1h_tokens`` (Anthropic's
+  1-hour cache writes, billed at their own rate) is a part of ``cache_write_tokens``, 0 where the source gives none;
 * ``output_tokens`` counts all generated tokens, reasoning included (Gemini's ``thoughtsTokenCount`` is
   reported beside ``candidatesTokenCount``, so the reader adds it); ``reasoning_tokens`` is a part of it.
 
@@ -33,7 +34,11 @@ MAX_REQUESTS_PER_ROW = 10**12
 #: counts billed per unit (per generated image, per second of generated audio or video, per web-search call).
 MODALITY_TOKEN_FIELDS = ("input_image_tokens", "output_image_tokens", "input_audio_tokens", "output_audio_tokens")
 COUNT_FIELDS = ("images_generated", "seconds_generated", "web_search_calls")
-UNIT_FIELDS = (*MODALITY_TOKEN_FIELDS, *COUNT_FIELDS)
+#: Parts of a token field billed at a rate of their own (added after the unit counts): Anthropic's 1-hour prompt-cache
+#: writes, a part of ``cache_write_tokens`` (the rest are 5-minute writes). 0 (or null, in older rows) where the source
+#: reports no split: those writes are priced at the cache-write rate, as before.
+CACHE_PART_FIELDS = ("cache_write_1h_tokens",)
+UNIT_FIELDS = (*MODALITY_TOKEN_FIELDS, *COUNT_FIELDS, *CACHE_PART_FIELDS)
 #: Largest per-unit count one row may carry (images, seconds, web searches): with per-unit prices capped at
 #: :data:`MAX_USD_PER_UNIT`, a row's per-unit cost in micro-dollars stays below 10^18 (int64).
 MAX_UNITS_PER_ROW = 10**9
@@ -81,6 +86,9 @@ _ADDED_NAMES = {f.name for f in ADDED}
 #: The stage's fields that every table keeps in this order (the added fields come last).
 _RECORD = [f for f in STAGE if f.name not in _ADDED_NAMES]
 
+#: Cost components. ``usd_micro_cache_write`` is the cost of all ``cache_write_tokens``: the 5-minute writes at the
+#: cache-write price plus the 1-hour ones (``cache_write_1h_tokens``) at theirs, so that each cost column stays the
+#: cost of its unit column (reports, FOCUS rows and reconciliation read it as before).
 COST_FIELDS = ("usd_micro_input", "usd_micro_cache_read", "usd_micro_cache_write", "usd_micro_output", "usd_micro_requests")
 #: Cost components of the multimodal and per-unit terms (added later: last in the ledger). ``usd_micro`` is the
 #: sum of :data:`COST_FIELDS` and these.
@@ -125,7 +133,11 @@ REKEYED = "duplicate row (already ingested under another key)"
 #: The fields a row's content key hashes, besides its timestamp (to the microsecond, UTC): every normalised field
 #: that says what was used, by whom. A new ledger column that says what a row bought (a service tier, image or
 #: audio tokens) belongs here too; ``billshape.usage.engine.content_key`` is the one function that hashes them.
-CONTENT_KEY_FIELDS = ("provider", "model", "requests", *TOKEN_FIELDS, *DIMENSIONS, "service_tier", *UNIT_FIELDS)
+CONTENT_KEY_FIELDS = ("provider", "model", "requests", *TOKEN_FIELDS, *DIMENSIONS, "service_tier", *MODALITY_TOKEN_FIELDS,
+                      *COUNT_FIELDS)
+#: Fields added to the content key after content keys were first stored: hashed only where non-zero (as
+#: ``|name=value``), so that every row without them keeps the key it had (a re-ingested file's rows stay duplicates).
+CONTENT_KEY_NONZERO_FIELDS = CACHE_PART_FIELDS
 #: Prefix of content keys: ``row:<md5 of the normalised fields>:<occurrence among identical rows of the file>``.
 CONTENT_KEY_PREFIX = "row:"
 
@@ -158,6 +170,10 @@ PRICES = pa.schema([
     # multimodal and per-unit prices (USD per million tokens; USD per image, per second, per web search)
     *[(c, pa.decimal128(18, 9)) for c in ("input_image_mtok", "output_image_mtok", "input_audio_mtok", "output_audio_mtok",
                                           "usd_per_image", "usd_per_second", "usd_per_web_search")],
+    # Anthropic 1-hour cache writes (USD per million tokens; the long-context tier's): genai-prices' own figure, else
+    # the input price x constants.csv anthropic_cache_write_1h_input_multiplier (:func:`billshape.usage.prices.price_for`)
+    ("cache_write_1h_mtok", pa.decimal128(18, 9)),
+    ("tier_cache_write_1h_mtok", pa.decimal128(18, 9)),
 ])
 
 MICRO = 1_000_000
