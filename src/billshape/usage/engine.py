@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from billshape.usage.schema import (CONTENT_KEY_FIELDS, CONTENT_KEY_NONZERO_FIELDS, CONTENT_KEY_PREFIX, COST_FIELDS, DUPLICATE,
                                     FILES, LEDGER, MICRO, QUARANTINE, REKEYED, STAGE, UNIT_COST_FIELDS, UNIT_FIELDS)
+from billshape.usage.tiers import _tiered_price, known_tier, tier_multiplier  # noqa: F401  (engine.known_tier, engine.tier_multiplier)
 
 TABLES = {"ledger": LEDGER, "quarantine": QUARANTINE, "files": FILES}
 #: Token counts as decimals for pricing: wider than the price type (decimal(18, 9)), so that tokens x price is
@@ -563,64 +564,6 @@ def _ledger_content_keys(ledger, engine: str, with_ids: bool = True):
     idless = ledger.filter(ledger.row_key == ck).select(k=ck).union(old.filter(old.idless).select("k"))
     with_id = ledger.filter(ck.notnull() & (ledger.row_key != ck)).select(k=ck).union(old.select("k"))
     return idless.k, with_id.k
-
-
-# ------------------------------------------------------------------------------------------ service tiers
-
-def _tier_cases(t, component: str | None, prefix: str = ""):
-    """``(condition, multiplier)`` of the catalog rows that apply to ``component`` (None: any), most specific first.
-
-    A row's provider and model are matched against the key pricing used (``prefix + price_model``: genai-prices'
-    normalised ``provider/model``, so ``gpt-4o-2024-08-06`` is ``openai/gpt-4o``; the price table's model and
-    ``provider_key``), so that a logged name that differs from the catalog's id finds its row, and a what-if
-    route's prices (``prefix`` ``r0_``) find the TO model's rows, not the FROM model's."""
-    from billshape.usage.prices import tier_rows
-
-    tier = t.service_tier.lower()
-    keyed = prefix + "price_model" in t.columns
-    pm = t[prefix + "price_model"].lower().coalesce("") if keyed else None
-    name = t[prefix + "model"].lower() if keyed else t.model.lower()
-    pk = t[prefix + "provider_key"].lower() if keyed and prefix + "provider_key" in t.columns else t.provider.lower()
-    out = []
-    for r in tier_rows():
-        if component is not None and r.component not in (component, "all"):
-            continue
-        cond = tier == r.tier
-        if r.provider:
-            cond = cond & ((pk == r.provider) | pm.startswith(r.provider + "/") if keyed else pk == r.provider)
-        if r.model:
-            norm = (pm == f"{r.provider}/{r.model}") if r.provider else ((pm == r.model) | pm.endswith("/" + r.model))
-            cond = cond & ((name == r.model) | norm if keyed else name == r.model)
-        out.append((cond, ibis.literal(r.multiplier, dt.Decimal(18, 9))))
-    return out
-
-
-def tier_multiplier(t, component: str, prefix: str = ""):
-    """The service-tier multiplier of a price component for each row (``data/service_tiers.csv``; 1 where the row
-    has no tier, and where its tier has no row: those rows are quarantined by :func:`priced`)."""
-    one = ibis.literal(1, dt.Decimal(18, 9))
-    cases = _tier_cases(t, component, prefix) if "service_tier" in t.columns else []
-    return ibis.cases(*cases, else_=one) if cases else one
-
-
-def known_tier(t, prefix: str = ""):
-    """Whether a row's service tier is null or has a catalog row."""
-    if "service_tier" not in t.columns:
-        return ibis.literal(True)
-    cases = _tier_cases(t, None, prefix)
-    known = t.service_tier.isnull()
-    for cond, _ in cases:
-        known = known | cond.fill_null(False)
-    return known
-
-
-def _tiered_price(price, t, component: str, prefix: str = ""):
-    """A price [decimal(18, 9)] times the row's tier multiplier, rounded back to 1e-9 (the price type)."""
-    if "service_tier" not in t.columns:
-        return price
-    # ibis types the product decimal(18, 9) and would drop a cast to it: the engines' product is wider
-    # (DuckDB decimal(36, 18), Spark decimal(37, 18)), so cast through decimal(38, 18) to round it back
-    return (price * tier_multiplier(t, component, prefix)).cast(dt.Decimal(38, 18)).cast(dt.Decimal(18, 9))
 
 
 #: Quarantine reasons of rows whose unit has no price: (count column, price column, reason prefix).

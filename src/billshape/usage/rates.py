@@ -56,7 +56,7 @@ def tier_multipliers(provider: str | None, model: str, tier: str | None,
     (:data:`billshape.usage.prices.TIER_COMPONENTS`): the first matching catalog row (most specific first) naming the
     component or ``all``; 1 where none matches. Matching is on lower-cased tier, provider and model, and on the key
     pricing used (``price_model``: genai-prices' normalised ``provider/model``, so that ``gpt-4o-2024-08-06``, which
-    is ``openai/gpt-4o``, finds the catalog's ``gpt-4o`` row), as :func:`billshape.usage.engine._tier_cases` does it
+    is ``openai/gpt-4o``, finds the catalog's ``gpt-4o`` row), as :func:`billshape.usage.tiers._tier_cases` does it
     in the engine."""
     from billshape.usage.prices import TIER_COMPONENTS, tier_rows
 
