@@ -363,7 +363,10 @@ def test_duckdb_and_spark_agree_on_tiers_and_units(tmp_path):
         anthropic_msg("long", "claude-sonnet-4-5", 250_000, 3_000, tier="batch"),
         anthropic_msg("search", "claude-sonnet-4-5", 5_000, 500, searches=3),
     ]
-    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "images" / "image_generations.csv")]
+    from test_usage_cache_1h import _logs  # Anthropic 1-hour cache writes, and a CSV of them without request ids
+
+    (tmp_path / "h1").mkdir()
+    files = [raw(tmp_path / "r.jsonl", items), str(EXAMPLES / "images" / "image_generations.csv"), *_logs(tmp_path / "h1")]
     kw = {"prices_csv": str(EXAMPLES / "images" / "image_prices.csv"), "mapping": {"images": "images_generated", "seconds": "seconds_generated"}}
     a = usage.ingest(files, str(tmp_path / "u.duckdb"), **kw)
     b = usage.ingest(files, str(tmp_path / "u.spark"), engine="spark", **kw)
@@ -372,6 +375,16 @@ def test_duckdb_and_spark_agree_on_tiers_and_units(tmp_path):
     ra = sorted(usage.report(str(tmp_path / "u.duckdb"), "model").rows, key=lambda r: r["key"])
     rb = sorted(usage.report(str(tmp_path / "u.spark"), "model", engine="spark").rows, key=lambda r: r["key"])
     assert ra == rb
+    # row by row: the same keys (content keys hash the 1-hour part where non-zero) and the same costs
+    cols = ("row_key", "cache_write_1h_tokens", *UNIT_COST_FIELDS, "usd_micro_cache_write", "usd_micro")
+    duck = sorted(tuple(r[c] for c in cols) for r in ledger_rows(str(tmp_path / "u.duckdb")))
+    store = E.open_store(str(tmp_path / "u.spark"), "spark", read_only=True)
+    try:
+        spark = sorted(tuple(r[c] for c in cols) for r in store.frame(store.table("ledger").select(*cols)).to_pylist())
+    finally:
+        store.close()
+    assert spark == duck
+    assert sum(1 for r in duck if r[1]) >= 3 and sum(1 for r in duck if r[0].startswith("row:")) == 2
 
 
 def test_focus_exports_carry_the_unit_and_modality_costs(tmp_path):
