@@ -297,6 +297,24 @@ def test_anthropic_cost_report_is_kept_for_reconciliation(tmp_path):
     assert (res.rows_read, res.records_ignored, res.total_micro_usd) == (0, 27, 0)
 
 
+def test_usage_report_reconciles_with_the_cost_report_line_by_line(tmp_path):
+    """The usage-report sample, reconciled against the cost-report sample: every line matched to the cent, the
+    web-search lines too (the report books them without a model, the ledger under the model that searched: their
+    cost is moved to the invoice's web_search line, and out of the model's): each web_search line's ledger cost is
+    the day's web-search amount in the cost report, to the cent."""
+    db = str(tmp_path / "u.duckdb")
+    usage.ingest([str(ANTHROPIC_USAGE)], db)
+    res = usage.reconcile(db, str(ANTHROPIC_COST))
+    assert {c: v["lines"] for c, v in res.causes.items()} == {"matched": 8} and res.residual_micro_usd == 0
+    page = json.loads(ANTHROPIC_COST.read_text())
+    invoiced = {b["starting_at"][:10]: sum(Decimal(r["amount"]) for r in b["results"] if r["cost_type"] == "web_search")
+                for b in page["data"]}
+    web = {r["day"]: r for r in res.lines if r["model"] == "web_search"}
+    assert set(web) == {d for d, v in invoiced.items() if v} and len(web) == 2
+    for day, line in web.items():
+        assert Decimal(str(line["ledger_usd"])) == Decimal(str(line["invoice_usd"])) == invoiced[day] / 100
+
+
 def test_malformed_cost_line_is_quarantined_and_refused_by_the_parser(tmp_path):
     page = json.loads(ANTHROPIC_COST.read_text())
     page["data"][1]["results"][2]["amount"] = "12,50"

@@ -18,7 +18,10 @@ Invoices read (detected from the content; :func:`read_invoice`):
 Lines are keyed by (UTC day, provider, model, service tier); models match across sources by
 :func:`billshape.usage.contracts.model_key` (no snapshot date, no case). An invoice without per-model lines
 (``line_item`` or ``description`` not grouped) is compared per day and provider (model ``*``). The ledger is
-compared at list cost, or at contracted cost with a contract table, for the invoice's providers and days.
+compared at list cost, or at contracted cost with a contract table, for the invoice's providers and days. An
+invoice that books web-search calls on a line of their own (model ``web_search``: Anthropic's cost report) is
+compared with the ledger's web-search cost of that day and provider (``usd_micro_web_search``), which is then
+taken out of the model lines the ledger keeps it under.
 
 ``likely_cause`` of each line, first rule that holds:
 
@@ -401,6 +404,10 @@ class Reconciliation(Result):
     contract: str | None
 
 
+#: The model key of an invoice's web-search line (Anthropic's cost report: ``cost_type`` ``web_search``).
+WEB_SEARCH_KEY = "web_search"
+
+
 def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Reconciliation:
     """Reconcile the ledger in ``db`` against an invoice (path, bytes or text; :func:`read_invoice`), optionally
     under a contract table (the ledger side at contracted cost). See the module docstring for the rules."""
@@ -415,24 +422,34 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
         t = store.table("ledger")
         tier = t.service_tier.coalesce("standard") if "service_tier" in t.columns else None
         g = t.mutate(day=t.ts.date(), provider=t.provider.coalesce("unknown"), **({"tier": tier} if tier is not None else {}))
-        g = g.group_by(["day", "provider", "model", *(["tier"] if tier is not None else [])]).aggregate(usd_micro=g.usd_micro.sum())
+        web = {"web": g.usd_micro_web_search.sum()} if "usd_micro_web_search" in t.columns else {}
+        g = g.group_by(["day", "provider", "model", *(["tier"] if tier is not None else [])]).aggregate(usd_micro=g.usd_micro.sum(), **web)
         groups = store.frame(g).to_pylist()
         qgroups = _quarantine_groups(store)
     finally:
         store.close()
+    # an invoice that books web-search calls on their own line (Anthropic's cost report: cost_type web_search, no
+    # model) is matched with the ledger's web-search cost of that day, which the ledger keeps under the model
+    web_lines = {(line.day, line.provider): line.service_tier for line in inv.lines
+                 if line.model is not None and C.model_key(line.model) == WEB_SEARCH_KEY}
     ledger, outside = defaultdict(int), 0
     for r in groups:
         tier_name = r.get("tier") or "standard"
         micro = int(r["usd_micro"] or 0)
+        web_micro = int(r.get("web") or 0) if (r["day"], r["provider"]) in web_lines else 0
         if terms is not None:
             term = terms.term_for(r["provider"], r["model"], tier_name, r["day"])
-            micro = C.contracted_micro_usd(micro, term.discount) if term else micro
+            if term:
+                micro, web_micro = (C.contracted_micro_usd(micro - web_micro, term.discount) + C.contracted_micro_usd(web_micro, term.discount),
+                                    C.contracted_micro_usd(web_micro, term.discount))
         if r["provider"] not in providers:
             continue
         if first is None or not first <= r["day"] <= last:
             outside += micro
             continue
-        ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += micro
+        ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += micro - web_micro
+        if web_micro:
+            ledger[(r["day"], r["provider"], WEB_SEARCH_KEY, web_lines[(r["day"], r["provider"])])] += web_micro
     quarantine: dict = defaultdict(dict)
     for r in qgroups:
         if r["provider"] in providers and first is not None and first <= r["day"] <= last:
