@@ -221,6 +221,24 @@ def test_capacity_engine_changes_the_answer_and_the_cli_passes_it(cli):
     assert_one_line_error(cli(*base, "--engine", "nope"), "--engine")
 
 
+def test_capacity_json_says_the_engine_and_whether_it_is_extrapolated(cli):
+    """``engine`` and ``extrapolated`` are keys of the capacity answer too (issue 12's contract), equal to serve's
+    for the replica it sized, and an extrapolated engine says so on screen."""
+    for gpu, engine in (("h100", None), ("h100", "vllm"), ("mi355x", "vllm")):
+        c = serving.capacity(model="llama-3.1-70b", gpu=gpu, precision="fp8", requests_per_second=10, tpot_limit=0.05,
+                             input_tokens=1000, output_tokens=500, engine=engine)
+        s = serving.serve(model="llama-3.1-70b", gpu=gpu, gpus=c.tensor_parallel, tp=c.tensor_parallel, precision="fp8",
+                          input_tokens=1000, output_tokens=500, engine=engine)
+        assert (c.engine, c.extrapolated) == (s.engine, s.extrapolated)
+    assert c.extrapolated and not serving.capacity(model="llama-3.1-70b", gpu="h100", precision="fp8",
+                                                   requests_per_second=10, tpot_limit=0.05).extrapolated
+    args = ("serve", "--model", "llama-3.1-70b", "--gpu", "mi355x", "--precision", "fp8", "--engine", "vllm",
+            "--requests-per-second", "10", "--tpot-limit", "0.05", "--input-tokens", "1000", "--output-tokens", "500")
+    d = json.loads(cli(*args, "--json").out)
+    assert d["engine"] == "vllm" and d["extrapolated"] is True
+    assert "vllm (extrapolated" in cli(*args).out
+
+
 def test_mi355x_is_cdna4_and_takes_cdna3_numbers_flagged_extrapolated():
     assert serving_catalog.gpu_generation("mi355x") == "cdna4"
     assert serving_catalog.gpu_generation("mi325x") == "cdna3"

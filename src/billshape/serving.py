@@ -642,6 +642,10 @@ class Capacity(Result):
     output_tokens_per_second: float
     usd_per_month: float | None = None
     usd_per_million_output_tokens: float | None = None
+    #: the engine profile the replicas were sized with (serve's ``engine``)
+    engine: str = "trtllm"
+    #: True when no validation row covers this engine x architecture class x GPU generation (serve's flag)
+    extrapolated: bool = False
 
 
 #: tensor-parallel sizes tried when ``capacity`` chooses one (powers of two, as engines deploy them)
@@ -741,7 +745,8 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     est = Capacity(model=arch.name, gpu=acc.name, tensor_parallel=tp, requests_per_second=float(requests_per_second),
                    batch_per_replica=int(batches[i]), replica_requests_per_second=rep_rps, replicas=replicas,
                    gpus=replicas * tp, tpot_seconds=float(r["step_seconds"][i]), ttft_seconds=float(r["ttft_seconds"][i]),
-                   output_tokens_per_second=float(requests_per_second) * out_len, assumptions=assumptions)
+                   output_tokens_per_second=float(requests_per_second) * out_len, engine=base.engine,
+                   extrapolated=bool(base.extrapolated), assumptions=assumptions)
     est.assumptions.append(derived("replicas", replicas, None, "ceil(request rate / one replica's requests/s at the "
                                    "largest batch within the limits)"))
     est.assumptions.append(user("request rate", float(requests_per_second), "requests/s", "requests_per_second"))

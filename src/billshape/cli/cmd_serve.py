@@ -107,6 +107,8 @@ def register(app: typer.Typer) -> None:
                 ("TPOT", cap.tpot_seconds, "s"), ("TTFT", cap.ttft_seconds, "s"),
                 ("replicas", cap.replicas, ""), ("GPUs", cap.gpus, ""),
                 ("USD per month", cap.usd_per_month, "USD"),
+                ("engine", cap.engine + (" (extrapolated: no validation for this engine x model class)"
+                                         if cap.extrapolated else ""), ""),
             ])
             return
         if getattr(res, "prefill_gpus", 0):
