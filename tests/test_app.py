@@ -336,6 +336,34 @@ def test_serve_model_mode_expert_parallel_for_moe():
     assert not [w for w in at.selectbox if w.key.startswith("serve_m_ep")]
 
 
+def test_serve_model_mode_engine_and_redundant_experts_equal_library():
+    """The engine selector and (MoE) the redundant-experts input reach the request: SGLang with 8 redundant expert
+    slots over EP 2 is the library's figure, and differs from the default engine's; the assumptions say "user
+    input" for both; a dense model has no redundant-experts input, and redundant experts without EP > 1 show the
+    library's one-line message in the page's words."""
+    from billshape import serving
+
+    at = model_mode()
+    at.selectbox(key="serve_m_model").set_value("qwen3-30b-a3b").run()
+    at.selectbox(key="serve_m_engine").set_value("sglang")
+    at.selectbox(key="serve_m_ep_2").set_value(2)
+    at.number_input(key="serve_m_redundant").set_value(8).run()
+    assert_clean(at)
+    kw = dict(model="qwen3-30b-a3b", gpu="h100", gpus=2, precision="fp8", input_tokens=1000, output_tokens=1000,
+              batch="max", price=2.5, utilization=1.0, ep=2)
+    ref = serving.serve(engine="sglang", redundant_experts=8, **kw)
+    assert metrics(at)["Output tokens/s"] == f"{round(ref.output_tokens_per_second):,}"
+    assert round(ref.output_tokens_per_second) != round(serving.serve(**kw).output_tokens_per_second)
+    assert list(at.table[0].value["source"]) == [a.source for a in ref.assumptions]
+    by_name = {a.name: a.source for a in ref.assumptions}
+    assert by_name["serving engine"].startswith("user input")
+    at.selectbox(key="serve_m_ep_2").set_value(1).run()
+    assert not at.exception and len(at.error) == 1 and at.error[0].value.startswith("Redundant experts: got 8")
+    at.selectbox(key="serve_m_model").set_value("llama-3.1-70b").run()
+    assert_clean(at)
+    assert not [w for w in at.number_input if w.key == "serve_m_redundant"]
+
+
 def test_serve_model_mode_capacity_for_a_latency_target():
     from billshape import serving
 

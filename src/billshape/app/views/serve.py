@@ -95,7 +95,7 @@ def _model_inputs() -> dict:
     kw["output_tokens"] = c2.number_input("Output tokens per request", min_value=0,
                                           value=MODEL_EXAMPLE["output_tokens"], step=100, key="serve_m_out",
                                           help="> 0.")
-    with st.expander("Parallelism, KV cache, reasoning, prompt cache"):
+    with st.expander("Engine, parallelism, KV cache, reasoning, prompt cache"):
         _advanced_inputs(kw, pools)
     with st.expander("Disaggregated prefill / decode pools", expanded=pools):
         if _pool_inputs(kw):
@@ -178,14 +178,27 @@ def _pool_inputs(kw: dict) -> bool:
 
 
 def _advanced_inputs(kw: dict, pools: bool = False) -> None:
-    """The rest of the roofline request's fields: ``tp``, ``kv_precision``, ``ep``, ``dp_attention``,
-    ``reasoning_multiplier``, ``cache_hit_rate``. Each is set only when it differs from the library's default, so
+    """The rest of the roofline request's fields: ``engine``, ``redundant_experts`` (MoE), ``tp``, ``kv_precision``,
+    ``ep``, ``dp_attention``, ``reasoning_multiplier``, ``cache_hit_rate``. Each is set only when it differs from the library's default, so
     the assumptions table says "default" or "user input" as the CLI would. With ``pools`` the single-pool
     parallelism is shown disabled (each pool has its own)."""
     from billshape import serving
 
     gpus = int(kw["gpus"]) if float(kw["gpus"]) == int(kw["gpus"]) and kw["gpus"] >= 1 else 1
     sizes = [d for d in range(1, gpus + 1) if gpus % d == 0]
+    c1, c2 = st.columns(2)
+    default = f"{serving.ENGINES[0]} (default)"
+    engine = c1.selectbox("Serving engine", (default, *serving.ENGINES[1:]), key="serve_m_engine",
+                          help="The engine profile: its fitted efficiencies, MoE terms and scheduler cap "
+                               "(docs/serving.md, per-engine error tables).")
+    if engine != default:
+        kw["engine"] = engine
+    if serving.architecture(kw["model"]).is_moe:
+        extra = c2.number_input("Redundant experts", min_value=0, value=0, step=8, key="serve_m_redundant",
+                                help="Extra expert slots across the EP group (EPLB), to even the routing load; "
+                                     "needs expert parallelism > 1.")
+        if extra:
+            kw["redundant_experts"] = int(extra)
     c1, c2 = st.columns(2)
     # keyed by the GPU count: a new count starts again at the library's default (one replica of all the GPUs)
     tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key=f"serve_m_tp_{gpus}",
