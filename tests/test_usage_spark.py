@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,9 @@ def both(tmp_path_factory):
     spark = str(root / "u.spark")
     r_duck = usage.ingest(files, duck, mapping={"tenant": "customer"})
     r_spark = usage.ingest(files, spark, mapping={"tenant": "customer"}, engine="spark")
+    # untouched copies for the reprice test (the re-ingest test adds to the originals): a Spark ingest is ~10 s
+    shutil.copy(duck, root / "r.duckdb")
+    shutil.copytree(spark, root / "r.spark")
     return files, expect, duck, spark, r_duck, r_spark
 
 
@@ -71,15 +75,13 @@ def test_spark_reingest_and_interrupted_ingest(both, tmp_path, monkeypatch):
     assert usage.report(spark, "model", engine="spark").total_micro_usd == r_duck.total_micro_usd + retry.total_micro_usd
 
 
-def test_spark_reprice_identical_to_duckdb(tmp_path):
+def test_spark_reprice_identical_to_duckdb(both, tmp_path):
     """Re-pricing the quarantine: same rows moved, same money, same counts on both engines; atomic on Spark."""
-    files, _ = make_logs(tmp_path / "logs", n=20)
-    files = [str(f) for f in files]
+    files = both[0]
     prices = tmp_path / "p.csv"
     prices.write_text("provider,model,input_usd_per_mtok,output_usd_per_mtok\nopenai,no-such-model-xyz,1.5,2.25\n")
-    duck, spark = str(tmp_path / "u.duckdb"), str(tmp_path / "u.spark")
-    usage.ingest(files, duck, mapping={"tenant": "customer"})
-    usage.ingest(files, spark, mapping={"tenant": "customer"}, engine="spark")
+    root = Path(files[0]).parents[1]  # the fixture's folder: its untouched copies of the two ledgers
+    duck, spark = str(root / "r.duckdb"), str(root / "r.spark")
     a = usage.reprice(duck, prices_csv=str(prices))
     b = usage.reprice(spark, prices_csv=str(prices), engine="spark")
     keys = ("rows_considered", "rows_repriced", "rows_still_quarantined", "quarantine_reasons", "repriced_micro_usd",
