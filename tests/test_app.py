@@ -377,6 +377,19 @@ def test_serve_model_mode_capacity_for_a_latency_target():
     m = metrics(at)
     assert m["Replicas"] == f"{ref.replicas:,}" and m["GPUs"] == f"{ref.gpus:,}"
     assert m["USD per month"] == fmt_usd(ref.usd_per_month)
+    # the page's engine sizes the replicas too: Qwen3-235B-A22B on H100, 20 requests/s within 50 ms TPOT takes 8
+    # GPUs on TensorRT-LLM's profile and 16 on vLLM's (docs/serving.md, capacity)
+    at.selectbox(key="serve_m_model").set_value("qwen3-235b-a22b")
+    at.number_input(key="serve_m_gpus").set_value(8)
+    at.number_input(key="serve_c_tpot").set_value(50.0).run()
+    kw = dict(model="qwen3-235b-a22b", gpu="h100", precision="fp8", input_tokens=1000, output_tokens=1000, price=2.5,
+              requests_per_second=20.0, tpot_limit=0.05)
+    for engine in ("vllm", "trtllm (default)"):
+        at.selectbox(key="serve_m_engine").set_value(engine).run()
+        assert_clean(at)
+        want = serving.capacity(**kw, engine=None if "default" in engine else engine)
+        assert metrics(at)["GPUs"] == f"{want.gpus:,}" and metrics(at)["Replicas"] == f"{want.replicas:,}"
+    assert serving.capacity(**kw, engine="vllm").gpus != serving.capacity(**kw).gpus
     at.number_input(key="serve_c_tpot").set_value(0.5).run()  # no batch is that fast: the library's message
     assert not at.exception and at.error and at.error[0].value.startswith("TPOT limit: got 0.0005; allowed: >= ")
 

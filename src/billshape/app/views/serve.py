@@ -356,7 +356,8 @@ def _capacity_block(kw: dict) -> None:
         return
     if kw.get("prefill_gpus") is not None:
         st.caption("Sized as replicas that both prefill and decode (the capacity search does not size pools).")
-    keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider", "tier")
+    keys = ("model", "gpu", "precision", "kv_precision", "input_tokens", "output_tokens", "price", "provider", "tier",
+            "engine")
     cap = _ui.run(ServeRequest, **{k: kw[k] for k in keys if k in kw}, **want)
     if cap is None:
         return
