@@ -313,6 +313,15 @@ def test_usage_report_reconciles_with_the_cost_report_line_by_line(tmp_path):
     assert set(web) == {d for d, v in invoiced.items() if v} and len(web) == 2
     for day, line in web.items():
         assert Decimal(str(line["ledger_usd"])) == Decimal(str(line["invoice_usd"])) == invoiced[day] / 100
+    # under a contract (15 % off every Anthropic line) each line, the web-search lines too, is at contracted cost
+    from billshape.usage.contracts import contracted_micro_usd
+
+    disc = usage.reconcile(db, str(ANTHROPIC_COST), contract=str(SAMPLES.parent / "invoices" / "contract.csv"))
+    by_line = {(r["day"], r["model"], r["service_tier"]): r for r in res.lines}
+    for r in disc.lines:
+        listed = round(Decimal(str(by_line[(r["day"], r["model"], r["service_tier"])]["ledger_usd"])) * 10**6)
+        assert round(Decimal(str(r["ledger_usd"])) * 10**6) == contracted_micro_usd(listed, "0.15")
+    assert sum(1 for r in disc.lines if r["model"] == "web_search" and r["ledger_usd"] > 0) == 2
 
 
 def test_malformed_cost_line_is_quarantined_and_refused_by_the_parser(tmp_path):

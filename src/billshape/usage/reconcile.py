@@ -435,19 +435,19 @@ def reconcile(db: str, invoice, contract=None, engine: str | None = None) -> Rec
     ledger, outside = defaultdict(int), 0
     for r in groups:
         tier_name = r.get("tier") or "standard"
-        micro = int(r["usd_micro"] or 0)
         web_micro = int(r.get("web") or 0) if (r["day"], r["provider"]) in web_lines else 0
+        model_micro = int(r["usd_micro"] or 0) - web_micro  # what stays on the model's line
         if terms is not None:
             term = terms.term_for(r["provider"], r["model"], tier_name, r["day"])
-            if term:
-                micro, web_micro = (C.contracted_micro_usd(micro - web_micro, term.discount) + C.contracted_micro_usd(web_micro, term.discount),
-                                    C.contracted_micro_usd(web_micro, term.discount))
+            if term:  # each line at contracted cost
+                model_micro = C.contracted_micro_usd(model_micro, term.discount)
+                web_micro = C.contracted_micro_usd(web_micro, term.discount)
         if r["provider"] not in providers:
             continue
         if first is None or not first <= r["day"] <= last:
-            outside += micro
+            outside += model_micro + web_micro
             continue
-        ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += micro - web_micro
+        ledger[(r["day"], r["provider"], C.model_key(r["model"]), tier_name)] += model_micro
         if web_micro:
             ledger[(r["day"], r["provider"], WEB_SEARCH_KEY, web_lines[(r["day"], r["provider"])])] += web_micro
     quarantine: dict = defaultdict(dict)
