@@ -320,19 +320,10 @@ def _render_model(top, left, right) -> None:
         _ui.assumptions_table(res)
         return
     with top:
-        _ui.metrics([
-            ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
-             f"Whole deployment, batch {res.batch:g} (largest that fits {res.max_batch:g})."),
-            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
-             "Decode share of the deployment's time."),
-            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"),
-             "Prefill share of the deployment's time."),
-        ])
-        _ui.metrics([
-            ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", "Time to first token (prefill)."),
-            ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", "Time per output token (one decode step)."),
-            ("Bound", res.bound, "What limits a decode step: HBM bandwidth or compute."),
-        ])
+        _headline(res, (f"Whole deployment, batch {res.batch:g} (largest that fits {res.max_batch:g}).",
+                        "Decode share of the deployment's time.", "Prefill share of the deployment's time.",
+                        "Time to first token (prefill).", "Time per output token (one decode step)."),
+                  ("Bound", res.bound, "What limits a decode step: HBM bandwidth or compute."))
     with right:
         st.markdown(f"**{res.model}** ({res.params_total / 1e9:,.1f}B parameters, {res.params_active / 1e9:,.1f}B "
                     f"active) on **{res.gpus:g} x {res.gpu}** at {res.precision}: {res.weight_bytes / 1e9:,.0f} GB "
@@ -343,6 +334,21 @@ def _render_model(top, left, right) -> None:
                    "(with Max batch, continuous batching: sequences hold half their output on average).")
         _capacity_block(kw)
     _ui.assumptions_table(res)
+
+
+def _headline(res, notes: tuple[str, str, str, str, str], bound: tuple[str, str, str]) -> None:
+    """The two rows of headline cards of a modeled result (one pool or a disaggregated pair): output tokens/s,
+    USD per million output and input tokens; TTFT, TPOT and what bounds it, each with its caption ``notes``."""
+    _ui.metrics([
+        ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)), notes[0]),
+        ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"), notes[1]),
+        ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"), notes[2]),
+    ])
+    _ui.metrics([
+        ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", notes[3]),
+        ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", notes[4]),
+        bound,
+    ])
 
 
 def _capacity_block(kw: dict) -> None:
@@ -384,19 +390,11 @@ def _render_pools(top, right, res) -> None:
 
     bound = _bound_words(res)
     with top:
-        _ui.metrics([
-            ("Output tokens/s", _ui.fmt(round(res.output_tokens_per_second)),
-             f"The pair: both pools serve the same requests, at the rate of the slower ({bound})."),
-            ("USD per million output tokens", _ui.fmt(res.usd_per_million_output_tokens, "USD"),
-             "The decode pool's hours (every GPU of both pools is priced)."),
-            ("USD per million input tokens", _ui.fmt(res.usd_per_million_input_tokens, "USD"),
-             "The prefill pool's hours."),
-        ])
-        _ui.metrics([
-            ("TTFT", f"{res.ttft_seconds * 1e3:,.0f} ms", "A prefill forward + the KV transfer + one decode step."),
-            ("TPOT", f"{res.tpot_seconds * 1e3:,.1f} ms", "Time per output token (one decode-pool step)."),
-            ("Bound by", bound, "The pool (or the fabric between them) that serves the fewest requests/s."),
-        ])
+        _headline(res, (f"The pair: both pools serve the same requests, at the rate of the slower ({bound}).",
+                        "The decode pool's hours (every GPU of both pools is priced).", "The prefill pool's hours.",
+                        "A prefill forward + the KV transfer + one decode step.",
+                        "Time per output token (one decode-pool step)."),
+                  ("Bound by", bound, "The pool (or the fabric between them) that serves the fewest requests/s."))
     with right:
         st.markdown(f"**{res.model}** ({res.params_total / 1e9:,.1f}B parameters, {res.params_active / 1e9:,.1f}B "
                     f"active) on **{res.prefill_gpus:,} + {res.decode_gpus:,} x {res.gpu}** (prefill + decode, "
