@@ -46,6 +46,15 @@ def rows(draw):
     prov = prov or draw(st.sampled_from(["openai", "anthropic", "google", None]))
     if tier is not None and draw(st.booleans()):
         tier = tier.upper()  # matched lower-cased
+    # the pricing key (genai-prices' normalised provider/model): absent, the logged name, or the key of a logged name
+    # that differs from the catalog's id (a dated snapshot, a provider the log did not name): the tier rows match on
+    # either the logged name or the key, on both paths
+    key = draw(st.sampled_from([None, "same", "dated", "unnamed provider"]))
+    price_model = None if key is None else f"{prov or 'openai'}/{model}"
+    if key == "dated":
+        model = model + "-2024-08-06"
+    elif key == "unnamed provider":
+        prov = None
     big = st.integers(0, 10**12)
     inp = draw(st.one_of(st.integers(0, 300_000), big))
     cr = draw(st.integers(0, inp))
@@ -56,7 +65,7 @@ def rows(draw):
     out = draw(st.one_of(st.integers(0, 100_000), big))
     oimg = draw(st.integers(0, out))
     oaud = draw(st.integers(0, out - oimg))
-    rec = {"provider": prov, "model": model, "service_tier": tier, "requests": draw(st.sampled_from([1, 1, 2, 10**6])),
+    rec = {"provider": prov, "model": model, "price_model": price_model, "service_tier": tier, "requests": draw(st.sampled_from([1, 1, 2, 10**6])),
            "input_tokens": inp, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
            "input_image_tokens": img or None, "output_image_tokens": oimg, "input_audio_tokens": aud,
            "output_audio_tokens": oaud or None, "images_generated": draw(st.integers(0, 10**6)),
@@ -72,7 +81,8 @@ def rows(draw):
 
 
 def _table(records: list[dict], schema_extra: list[tuple[str, pa.DataType]]) -> pa.Table:
-    schema = pa.schema([("provider", pa.string()), ("model", pa.string()), ("service_tier", pa.string()),
+    schema = pa.schema([("provider", pa.string()), ("provider_key", pa.string()), ("model", pa.string()),
+                        ("price_model", pa.string()), ("service_tier", pa.string()),
                         *[(f, pa.int64()) for f in ("requests", "input_tokens", "cache_read_tokens", "cache_write_tokens",
                                                     "output_tokens", *UNIT_FIELDS)], *schema_extra])
     return pa.Table.from_pylist(records, schema=schema)
@@ -81,14 +91,14 @@ def _table(records: list[dict], schema_extra: list[tuple[str, pa.DataType]]) -> 
 def reference_and_rates(pairs) -> tuple[list[dict], list[dict]]:
     """The cost components of each row by the decimal reference (cost_columns) and by the rate path."""
     price_schema = [(f.name, f.type) for f in PRICES if f.name in (*PRICE_COLS, "tier_start")]
-    ref = _table([{**rec, **p} for rec, p in pairs], price_schema)
+    ref = _table([{**rec, "provider_key": rec["provider"] or "", **p} for rec, p in pairs], price_schema)
     fast = []
     for rec, p in pairs:
         prow = {f.name: None for f in PRICES}
-        prow.update(p, provider_key=rec["provider"] or "", model=rec["model"], day=DAY)
+        prow.update(p, provider_key=rec["provider"] or "", model=rec["model"], price_model=rec.get("price_model"), day=DAY)
         rt = RT.rate_table(pa.Table.from_pylist([prow], schema=PRICES), [(rec["provider"], rec["model"], DAY, rec["service_tier"])])
         r = rt.to_pylist()[0]
-        fast.append({**rec, "tier_start": p["tier_start"], "tier_known": r["tier_known"],
+        fast.append({**rec, "provider_key": rec["provider"] or "", "tier_start": p["tier_start"], "tier_known": r["tier_known"],
                      **{c: r[c] for c in rt.column_names if c.startswith("r_")}})
     fast_t = _table(fast, [("tier_start", pa.int64()), ("tier_known", pa.bool_()),
                            *[(c, pa.int64()) for c in RT.RATES.names if c.startswith("r_")]])
