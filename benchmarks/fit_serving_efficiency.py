@@ -13,8 +13,10 @@ Fits (least squares on log(predicted/measured), physical bounds):
 * TensorRT-LLM: HBM bandwidth efficiency, step overhead and all-reduce latency on C1-C5
   (``data/serving_calibration.csv``), compute efficiency a prior; validated on V1-V9 (``serving_validation.csv``).
   The same values are ``data/serving_efficiency.csv``'s (the no-argument ``default_efficiency()``).
-* vLLM, MoE: the grouped-GEMM efficiency on the fixed-length bursts of ``serving_engines_calibration.csv`` marked
-  ``use = fit`` (the other parameters stay at the TensorRT-LLM values: the cases do not identify them).
+* vLLM, MoE: the grouped-GEMM efficiency (on the expert FLOPs) on the fixed-length bursts of
+  ``serving_engines_calibration.csv`` marked ``use = fit``, with the expert weight reads at vLLM's ``fused_moe``
+  kernel bandwidth measured on H100 (``MOE_WEIGHT_READ``, not fitted; the ``mla`` profiles keep the reads tied to
+  the grouped-GEMM fit); the other parameters stay at the TensorRT-LLM values (the cases do not identify them).
 * SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least

@@ -98,6 +98,13 @@ def main() -> None:
     k = F.kernel_streaming_fraction()
     print(f"fused_moe streaming fraction of the H100 datasheet by batch: {k['by_batch']}; "
           f"mean over batch {F.STREAMING_BATCHES[0]}-{F.STREAMING_BATCHES[1]}: {k['mean']:.3f}")
+    b = np.asarray(F.KERNEL_BATCH, dtype=float)
+    sel = b <= F.STREAMING_BATCHES[1]
+    touched = F.KERNEL_SHAPE["experts"] * (1 - (1 - F.KERNEL_SHAPE["top_k"] / F.KERNEL_SHAPE["experts"]) ** b)
+    line = np.polyfit(touched[sel] * k["expert_bytes"], np.asarray(F.KERNEL_US)[sel] * 1e-6, 1)
+    flops = 2 * b[-1] * F.KERNEL_SHAPE["top_k"] * k["expert_bytes"] / F.KERNEL_SHAPE["bytes_per_param"]
+    print(f"straight line over batch 1-{F.STREAMING_BATCHES[1]}: {line[1] * 1e6:.1f} us + bytes / "
+          f"{1 / line[0] / 1e12:.2f} TB/s; at batch {b[-1]:.0f}: {flops / (F.KERNEL_US[-1] * 1e-6) / 1e12:.0f} TFLOP/s")
     labels = list(res)
     print("| variant | moe: reads / g | mla: reads / g |")
     print("|---|---|---|")
@@ -117,7 +124,8 @@ def main() -> None:
     rows = {
         "nine engine cases: MAPE / worst": lambda c: f"{mape([c[i] for i in nine])} % / {max((c[i] for i in nine), key=abs):+.1f} %",
         "vLLM held out (X04-X06, X09, X10): MAPE / worst": lambda c: f"{mape([c[i] for i in HELD_OUT_VLLM])} % / {max((c[i] for i in HELD_OUT_VLLM), key=abs):+.1f} %",
-        "SGLang held out (S01, S02, LM1, LM2, DS1, DS2): MAPE / worst": lambda c: f"{mape([c[i] for i in HELD_OUT_SGLANG])} % / {max((c[i] for i in HELD_OUT_SGLANG), key=abs):+.1f} %",
+        "SGLang held out, ShareGPT (S01, S02): MAPE / worst": lambda c: f"{mape([c[i] for i in HELD_OUT_SGLANG[:2]])} % / {max((c[i] for i in HELD_OUT_SGLANG[:2]), key=abs):+.1f} %",
+        "SGLang held out with LM1, LM2, DS1, DS2: MAPE / worst": lambda c: f"{mape([c[i] for i in HELD_OUT_SGLANG])} % / {max((c[i] for i in HELD_OUT_SGLANG), key=abs):+.1f} %",
         "vLLM fit (X07, X08): MAPE": lambda c: f"{mape([c['X07'], c['X08']])} %",
     }
     for name, fn in rows.items():

@@ -68,9 +68,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     Engine-dependent MoE terms (every default reproduces the model before them; :mod:`billshape.serving_moe`):
 
     * grouped-GEMM efficiency ``moe_gemm_efficiency`` :math:`\eta_g` at a per-expert batch
-      :math:`n = T k / E` (``moe_gemm_half_tokens`` :math:`n_{1/2}`): the expert weight reads and FLOPs run at
-      :math:`\eta_g \, n / (n + n_{1/2})` of the dense kernels' efficiencies (returned as
+      :math:`n = T k / E` (``moe_gemm_half_tokens`` :math:`n_{1/2}`): the expert FLOPs run at
+      :math:`g = \eta_g \, n / (n + n_{1/2})` of the dense compute efficiency (returned as
       ``moe_gemm_factor``; ``tokens_per_expert`` is :math:`n`);
+    * ``moe_weight_read_efficiency`` :math:`r`: the touched experts' weights are read at :math:`r` times the dense
+      HBM efficiency (the grouped-GEMM kernel's streaming bandwidth, e.g. vLLM's ``fused_moe`` measured with
+      ``benchmarks/kernels/benchmark_moe.py``); None (default): at :math:`g`, the grouped-GEMM factor slowing the
+      reads too (the model before it);
     * ``alltoall_efficiency``: achieved share of the link bandwidth in the EP dispatch/combine;
     * ``kv_replication``: copies of each KV head when the attention TP exceeds the KV heads (memory and reads);
     * ``expert_parallel`` may be any divisor of ``tensor_parallel`` (each expert then tensor-parallel over
