@@ -13,8 +13,10 @@ Fits (least squares on log(predicted/measured), physical bounds):
 * TensorRT-LLM: HBM bandwidth efficiency, step overhead and all-reduce latency on C1-C5
   (``data/serving_calibration.csv``), compute efficiency a prior; validated on V1-V9 (``serving_validation.csv``).
   The same values are ``data/serving_efficiency.csv``'s (the no-argument ``default_efficiency()``).
-* vLLM, MoE: the grouped-GEMM efficiency on the fixed-length bursts of ``serving_engines_calibration.csv`` marked
-  ``use = fit`` (the other parameters stay at the TensorRT-LLM values: the cases do not identify them).
+* vLLM, MoE: the grouped-GEMM efficiency (on the expert FLOPs) on the fixed-length bursts of
+  ``serving_engines_calibration.csv`` marked ``use = fit``, with the expert weight reads at vLLM's ``fused_moe``
+  kernel bandwidth measured on H100 (``MOE_WEIGHT_READ``, not fitted; the ``mla`` profiles keep the reads tied to
+  the grouped-GEMM fit); the other parameters stay at the TensorRT-LLM values (the cases do not identify them).
 * SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
@@ -54,6 +56,56 @@ ENG_SOURCE = ("gpustack/gpustack docs/performance-lab/qwen3-235b-a22b/h100.md an
 #: compute efficiency is a prior, not fitted: the calibration cases are mostly memory bound and do not identify it
 COMPUTE_EFFICIENCY_PRIOR = serving.efficiencies()["compute_efficiency"].value
 NEUTRAL_MOE = {"moe_gemm_efficiency": 1.0, "moe_gemm_half_tokens": 0.0, "alltoall_efficiency": 1.0}
+# ---- the expert weight reads ----------------------------------------------------------------------------------
+#: vLLM ``benchmarks/kernels/benchmark_moe.py --model Qwen/Qwen3-30B-A3B -tp 1 --dtype fp8_w8a8`` on H100 (vLLM
+#: pull request 24700, "[Perf] Improve default fused moe configs by analyzing tuned configs", 2025-09-11, the "Main"
+#: column: vLLM's default Triton fused_moe config of the time): kernel time [us] of one MoE layer by batch
+KERNEL_SOURCE = ("vllm-project/vllm pull request 24700 (2025-09-11): benchmarks/kernels/benchmark_moe.py on H100, "
+                 "Qwen3-30B-A3B fp8_w8a8 TP1, 'Main' column")
+KERNEL_AS_OF = "2025-09-11"
+KERNEL_BATCH = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512, 1024, 1536, 2048, 3072, 4096)
+KERNEL_US = (44.54, 59.94, 90.46, 129.77, 185.40, 215.99, 238.37, 257.83, 262.73, 270.98, 273.72, 355.49, 391.86,
+             536.33, 727.31, 911.64, 1279.17, 1647.57)
+#: Qwen3-30B-A3B (config.json): 128 routed experts, top-8, hidden 2048, moe_intermediate_size 768; fp8: 1 byte.
+#: 3 x 2048 x 768 bytes = 4.72 MB per expert, as Qwen3-235B-A22B's BF16 experts on one GPU of TP 8
+#: (3 x 4096 x 1536 / 8 x 2 bytes)
+KERNEL_SHAPE = dict(experts=128, top_k=8, hidden=2048, intermediate=768, bytes_per_param=1.0)
+H100_HBM_BYTES_PER_SECOND = 3.35e12
+#: the batches at which the kernel streams the experts it touches (from 16 on most of the 128 are touched; past
+#: 128 its FLOPs bind)
+STREAMING_BATCHES = (16, 128)
+
+
+def kernel_streaming_fraction() -> dict:
+    """The fused_moe kernel's expert bytes streamed per second over the H100 datasheet bandwidth, by batch, and its
+    mean over ``STREAMING_BATCHES``: a batch of b tokens touches E (1 - (1 - k/E)^b) experts of 3 d f bytes (gate,
+    up, down projections), read in the published kernel time."""
+    s = KERNEL_SHAPE
+    b = np.asarray(KERNEL_BATCH, dtype=float)
+    touched = s["experts"] * (1.0 - (1.0 - s["top_k"] / s["experts"]) ** b)
+    expert_bytes = 3.0 * s["hidden"] * s["intermediate"] * s["bytes_per_param"]
+    frac = touched * expert_bytes / (np.asarray(KERNEL_US) * 1e-6) / H100_HBM_BYTES_PER_SECOND
+    lo, hi = STREAMING_BATCHES
+    sel = (b >= lo) & (b <= hi)
+    return {"by_batch": dict(zip(KERNEL_BATCH, np.round(frac, 3).tolist())), "mean": float(frac[sel].mean()),
+            "expert_bytes": expert_bytes}
+
+
+MEASURED_READ_SOURCE = (f"{KERNEL_SOURCE}: fused_moe expert bytes streamed per second at batch "
+                        f"{STREAMING_BATCHES[0]}-{STREAMING_BATCHES[1]} (128 experts, top-8, 4.7 MB per expert: "
+                        "Qwen3-235B's BF16 expert on one GPU of TP 8) over the 3.35 TB/s datasheet, divided by the "
+                        "dense HBM efficiency (benchmarks/fit_serving_efficiency.py kernel_streaming_fraction)")
+#: the expert weight reads of the profiles whose grouped-GEMM efficiency is fitted: None ties them to the
+#: grouped-GEMM factor g (reads at g x the HBM efficiency; no profile row: the roofline's default, the model before);
+#: (fraction of the datasheet HBM bandwidth, source, as_of) reads them at that bandwidth: a
+#: ``moe_weight_read_efficiency`` row = the fraction / the dense HBM efficiency, and the grouped-GEMM efficiency then
+#: slows the expert FLOPs only. benchmarks/moe_read_ablation.py compares the variants.
+MOE_WEIGHT_READ: tuple[float, str, str] | None = (kernel_streaming_fraction()["mean"], MEASURED_READ_SOURCE,
+                                                  KERNEL_AS_OF)
+#: the architecture classes whose vLLM/SGLang profiles take MOE_WEIGHT_READ: the measurement is of vLLM's Triton
+#: fused_moe at Qwen3's expert size; ``mla`` (DeepSeek-V3, SGLang's DeepGEMM/DeepEP kernels) has no kernel
+#: measurement and keeps the grouped-GEMM fit with the reads tied to it
+MOE_WEIGHT_READ_CLASSES: tuple[str, ...] = ("moe",)
 #: the engines' scheduler caps on concurrent sequences
 MAX_BATCH_CAP = {
     "trtllm": (2048.0, "NVIDIA TensorRT-LLM build/LLM-API default max_batch_size = 2048"),
@@ -80,6 +132,7 @@ UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
          "allreduce_latency_seconds": "s per all-reduce",
          "moe_gemm_efficiency": "fraction of the dense kernels' efficiency",
          "moe_gemm_half_tokens": "tokens per expert", "alltoall_efficiency": "fraction of link bandwidth",
+         "moe_weight_read_efficiency": "fraction of the dense HBM bandwidth efficiency",
          "max_batch_cap": "sequences", "throughput_ratio_p10": "measured / modeled throughput",
          "throughput_ratio_p90": "measured / modeled throughput", "band_rows": "validation rows",
          "extrapolated": "0 or 1", "max_num_batched_tokens": "tokens per step",
@@ -172,17 +225,33 @@ def fit_all() -> dict:
     trt = fit_trtllm(cal)
     shipped = serving.default_efficiency()
     vfit = [c for c in eng if c.use == "fit" and c.engine_key == "vllm"]
-    vllm = fit_moe_gemm(vfit, {**trt, **NEUTRAL_MOE})
+    # the grouped-GEMM efficiency with the expert reads tied to it (the model before; the mla profiles' copy) and
+    # with the reads at the measured kernel bandwidth (MOE_WEIGHT_READ_CLASSES)
+    tied = fit_moe_gemm(vfit, {**trt, **NEUTRAL_MOE})
+    if MOE_WEIGHT_READ is None:
+        by_class = {"moe": tied, "mla": tied}
+    else:
+        read = {"moe_weight_read_efficiency": round(min(MOE_WEIGHT_READ[0] / trt["hbm_bandwidth_efficiency"], 1.0), 3)}
+        measured = fit_moe_gemm(vfit, {**trt, **NEUTRAL_MOE, **read})
+        by_class = {c: measured if c in MOE_WEIGHT_READ_CLASSES else tied for c in ("moe", "mla")}
+    vllm = by_class["moe"]
     profiles = {("trtllm", "dense"): {**trt, **NEUTRAL_MOE}, ("trtllm", "moe"): {**trt, **NEUTRAL_MOE},
                 ("trtllm", "mla"): {**trt, **NEUTRAL_MOE},
-                ("vllm", "moe"): vllm, ("vllm", "mla"): vllm, ("vllm", "dense"): {**trt, **NEUTRAL_MOE},
-                ("sglang", "moe"): vllm, ("sglang", "mla"): vllm, ("sglang", "dense"): {**trt, **NEUTRAL_MOE}}
+                ("vllm", "moe"): vllm, ("vllm", "mla"): by_class["mla"], ("vllm", "dense"): {**trt, **NEUTRAL_MOE},
+                ("sglang", "moe"): vllm, ("sglang", "mla"): by_class["mla"],
+                ("sglang", "dense"): {**trt, **NEUTRAL_MOE}}
+    reads = ("" if "moe_weight_read_efficiency" not in vllm else
+             " with the expert weight reads at moe_weight_read_efficiency (a kernel measurement, not fitted)")
+    mla_copy = ("not fitted: the vllm/moe values" if by_class["mla"] is vllm else
+                "not fitted: the vllm/moe grouped-GEMM fit with the expert reads tied to it (no kernel measurement "
+                "for this class)")
     fitted_on = {("trtllm", c): "C1-C5 (TensorRT-LLM perf-overview v0.9.0, v1.0)" for c in ("dense", "moe", "mla")}
     fitted_on.update({("vllm", "moe"): "moe_gemm_efficiency on " + "+".join(c.id for c in vfit)
-                      + " (gpustack vLLM 0.11 Qwen3-235B 8xH100 fixed-length bursts); the rest as trtllm C1-C5",
-                      ("vllm", "mla"): "not fitted: the vllm/moe values", ("vllm", "dense"): "not fitted: trtllm C1-C5",
+                      + " (gpustack vLLM 0.11 Qwen3-235B 8xH100 fixed-length bursts)" + reads
+                      + "; the rest as trtllm C1-C5",
+                      ("vllm", "mla"): mla_copy, ("vllm", "dense"): "not fitted: trtllm C1-C5",
                       ("sglang", "moe"): "not fitted: the vllm/moe values (SGLang rows are ShareGPT bursts only)",
-                      ("sglang", "mla"): "not fitted: the vllm/moe values",
+                      ("sglang", "mla"): mla_copy,
                       ("sglang", "dense"): "not fitted: trtllm C1-C5"})
     versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5"}
     # predictions with the fitted profiles (each case under its own engine's profile)
@@ -202,7 +271,8 @@ def fit_all() -> dict:
         bands[(engine, cls)] = (band([r["log_ratio"] for r in own]), len(own)) if len(own) >= MIN_BAND_ROWS else (None, len(own))
     pooled = band([r["log_ratio"] for r in tables["validation"]])
     wide = (round(min(pooled[0] ** 2, WIDE_BAND_FLOOR[0]), 3), round(max(pooled[1] ** 2, WIDE_BAND_FLOOR[1]), 3))
-    return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "profiles": profiles,
+    return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "vllm_moe_tied_fit": tied,
+            "profiles": profiles,
             "fitted_on": fitted_on, "versions": versions, "tables": tables, "bands": bands, "wide_band": wide,
             "loso": loso_trtllm(cal, val), "val_rows": val_rows}
 
@@ -240,18 +310,26 @@ def profile_csv(f: dict) -> str:
                 elif name in ("band_rows", "extrapolated"):
                     row_src = (f"computed by benchmarks/fit_serving_efficiency.py: validation rows of this engine x "
                                f"class from sources not fitted on (extrapolated below {MIN_BAND_ROWS}, or off Hopper/Ampere)")
+                elif name == "moe_weight_read_efficiency":
+                    row_src = MOE_WEIGHT_READ[1]
+                    if gen != "hopper":
+                        note = "no measurement at this per-expert size on this generation: the Hopper value"
                 elif name == "moe_gemm_efficiency" and moe_fitted:
                     row_src = ENG_SOURCE
                     if (engine, cls) != ("vllm", "moe"):
                         note = "copied from the vllm/moe fit (no fixed-length measurement of its own)"
+                        if "moe_weight_read_efficiency" not in params and MOE_WEIGHT_READ is not None:
+                            note = ("copied from the vllm/moe fit with the expert reads tied to it (no fixed-length "
+                                    "or kernel measurement of its own)")
                 else:
                     row_src = TRT_SOURCE if name in NAMES else "billshape default: neutral (no MoE kernel or " \
                         "all-to-all penalty beyond the roofline; not identified by the shipped measurements)"
                 if gen in ("blackwell", "cdna3"):
                     note = (note + " " if note else "") + "no measurement on this generation: Hopper values"
+                as_of = MOE_WEIGHT_READ[2] if name == "moe_weight_read_efficiency" else AS_OF
                 w.writerow([engine, cls, gen, name, repr(float(value)) if name not in ("band_rows", "extrapolated")
                             else f"{value:g}", UNITS[name], f["fitted_on"][(engine, cls)], f["versions"][engine],
-                            row_src, AS_OF, note])
+                            row_src, as_of, note])
     return buf.getvalue()
 
 

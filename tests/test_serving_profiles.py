@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,71 @@ def test_roofline_stays_vectorised_over_new_keywords():
                          kv_replication=2.0, **serving.default_efficiency())
     assert r["output_tokens_per_second"].shape == (3,)
     assert np.all(np.diff(r["tokens_per_expert"]) > 0)
+
+
+#: a toy MoE (1e9 dense and 8 experts of 1e9 parameters, 2 per token, BF16) on one GPU whose FLOPs are free, so a
+#: decode step is its reads: weights plus KV cache at the HBM efficiency
+TOY_MOE = dict(params_total=9e9, params_active=3e9, expert_params=8e9, experts_routed=8.0, experts_per_token=2.0,
+               layers=10.0, moe_layers=10.0, dense_layers=0.0, hidden_size=4096.0, attention_dim=4096.0,
+               kv_bytes_per_token=1000.0, weight_bytes_per_param=2.0, hbm_bytes_per_second=3e12,
+               peak_flops_per_second=1e30, memory_bytes_per_gpu=1e12, link_bytes_per_second=1e11, tensor_parallel=1,
+               input_tokens=100.0, output_tokens=100.0, batch=1.0, mode="static", hbm_bandwidth_efficiency=0.9,
+               compute_efficiency=0.5, step_overhead_seconds=0.0, allreduce_latency_seconds=0.0)
+
+
+def _toy_step_seconds(expert_read_factor) -> Decimal:
+    """The toy's batch-1 step, by hand: one token touches its 2 experts; the dense 1e9 parameters at the HBM
+    efficiency, the 2 experts' bytes at ``expert_read_factor`` x it, and the KV cache of the mean context
+    100 + 99/2 tokens."""
+    bw = Decimal("3e12") * Decimal("0.9")
+    dense = Decimal("1e9") * 2
+    experts = 2 * Decimal("1e9") * 2 / Decimal(repr(float(expert_read_factor)))
+    kv = (Decimal(100) + Decimal(99) / 2) * 1000
+    return (dense + experts + kv) / bw
+
+
+@settings(max_examples=40, deadline=None)
+@given(g=st.floats(0.05, 1.0), r=st.floats(0.05, 1.0))
+def test_expert_reads_at_their_own_efficiency_do_not_depend_on_the_grouped_gemm_efficiency(g, r):
+    # at batch 1 the step streams the weights: with moe_weight_read_efficiency r the expert bytes take
+    # bytes / (BW x eta_bw x r), whatever the grouped-GEMM efficiency g (it slows the expert FLOPs only)
+    step = float(serving.roofline(**TOY_MOE, moe_gemm_efficiency=g, moe_weight_read_efficiency=r)["step_seconds"])
+    assert step == pytest.approx(float(_toy_step_seconds(r)), rel=1e-12)
+    # without the row the reads are tied to g (the model before): bytes / (BW x eta_bw x g)
+    tied = float(serving.roofline(**TOY_MOE, moe_gemm_efficiency=g)["step_seconds"])
+    assert tied == pytest.approx(float(_toy_step_seconds(g)), rel=1e-12)
+    # read at the dense efficiency (r = 1): the same step as a model with neutral MoE terms
+    assert float(serving.roofline(**TOY_MOE, moe_gemm_efficiency=g, moe_weight_read_efficiency=1.0)["step_seconds"]) \
+        == pytest.approx(float(serving.roofline(**TOY_MOE)["step_seconds"]), rel=1e-12)
+
+
+def test_grouped_gemm_efficiency_still_slows_the_compute_bound_expert_flops():
+    # a compute-bound toy (peak 1e12 FLOP/s, batch 512): the expert FLOPs run at g x eta_c with the reads apart
+    kw = {**TOY_MOE, "peak_flops_per_second": 1e12, "batch": 512.0, "mode": "max-load"}
+    a = float(serving.roofline(**kw, moe_gemm_efficiency=0.9, moe_weight_read_efficiency=1.0)["step_seconds"])
+    b = float(serving.roofline(**kw, moe_gemm_efficiency=0.3, moe_weight_read_efficiency=1.0)["step_seconds"])
+    assert b > a
+
+
+def test_shipped_moe_profiles_read_experts_at_the_measured_kernel_bandwidth(fit):
+    mod, f, _ = fit
+    # the published kernel times: 128 experts of 3 x 2048 x 768 fp8 bytes, 16 tokens touch 128 (1 - (15/16)^16) of
+    # them in 185.40 us: that share of H100's 3.35 TB/s, by hand
+    touched = 128 * (1 - (Decimal(15) / 16) ** 16)
+    frac16 = touched * 3 * 2048 * 768 / (Decimal("185.40e-6") * Decimal("3.35e12"))
+    k = mod.kernel_streaming_fraction()
+    assert k["by_batch"][16] == pytest.approx(float(frac16), abs=5e-4)
+    assert 0.6 < k["mean"] < 0.7  # the kernel streams its experts at about two thirds of the datasheet
+    for gen in ("hopper", "ampere"):
+        for engine in ("vllm", "sglang"):
+            prof = serving_catalog.engine_profile(engine, "moe", gen)
+            assert prof.params["moe_weight_read_efficiency"] == pytest.approx(
+                k["mean"] / prof.params["hbm_bandwidth_efficiency"], abs=5e-4)
+            row = prof.rows["moe_weight_read_efficiency"]
+            assert "24700" in row.source and row.as_of == mod.KERNEL_AS_OF
+        # DeepSeek's class has no kernel measurement: its reads stay tied to the grouped-GEMM factor
+        assert "moe_weight_read_efficiency" not in serving_catalog.engine_profile("sglang", "mla", gen).params
+    assert "moe_weight_read_efficiency" not in serving_catalog.engine_profile("trtllm", "moe").params
 
 
 def test_internode_ep_is_slower_than_one_nvlink_domain():

@@ -495,7 +495,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if internode:
         assumptions += [internode_rows()[0].as_assumption(), internode_rows()[1].as_assumption()]
     if not default_profile:
-        assumptions += [profile.rows[n].as_assumption() for n in ("max_batch_cap", *MOE_EFFICIENCY_NAMES)]
+        assumptions += [profile.rows[n].as_assumption() for n in ("max_batch_cap", *MOE_EFFICIENCY_NAMES)
+                        if n in profile.rows]
     if float(tp) > 1:
         assumptions.append(acc.assumption(f"{acc.name} interconnect", acc.interconnect_bytes_per_second, "bytes/s")
                            if acc.interconnect_bytes_per_second else eff_rows["pcie_bytes_per_second"].as_assumption())

@@ -243,7 +243,8 @@ GENERATIONS = ("hopper", "blackwell", "ampere", "cdna3", "cdna4")
 #: a generation without profile rows of its own and the generation whose rows it takes (flagged extrapolated)
 GENERATION_FALLBACK = {"cdna4": "cdna3"}
 #: the profile parameters passed to the roofline (beyond EFFICIENCY_NAMES)
-MOE_EFFICIENCY_NAMES = ("moe_gemm_efficiency", "moe_gemm_half_tokens", "alltoall_efficiency")
+MOE_EFFICIENCY_NAMES = ("moe_gemm_efficiency", "moe_gemm_half_tokens", "alltoall_efficiency",
+                        "moe_weight_read_efficiency")
 #: catalog name prefixes of each GPU generation (newer parts added to the accelerator catalog map by prefix)
 _GENERATION_PREFIXES = (("a100", "ampere"), ("a800", "ampere"), ("a10", "ampere"), ("h100", "hopper"),
                         ("h800", "hopper"), ("h200", "hopper"), ("h20", "hopper"), ("gh200", "hopper"),
@@ -321,7 +322,9 @@ class Profile(Row):
 
     @property
     def efficiency(self) -> dict[str, float]:
-        return {n: self.params[n] for n in (*EFFICIENCY_NAMES, *MOE_EFFICIENCY_NAMES)}
+        """The roofline's efficiency keywords (a profile without a ``moe_weight_read_efficiency`` row reads the
+        experts at the grouped-GEMM factor, the roofline's default)."""
+        return {n: self.params[n] for n in (*EFFICIENCY_NAMES, *MOE_EFFICIENCY_NAMES) if n in self.params}
 
 
 def engine_profile(engine: str = "trtllm", arch_class: str | None = None, generation: str | None = None) -> Profile:

@@ -40,6 +40,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              allreduce_latency_seconds, kv_memory_fraction=0.9, max_batch_cap=2048.0, activation_bytes=2.0,
              moe_layers=0.0, dense_layers=None, expert_parallel=1.0, attention_dp=False, expert_load_cv=0.0,
              moe_gemm_efficiency=1.0, moe_gemm_half_tokens=0.0, alltoall_efficiency=1.0, kv_replication=1.0,
+             moe_weight_read_efficiency=None,
              redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None,
              sliding_window_tokens=0.0, sliding_window_layers=0.0, sliding_window_chunked=False,
              prefill_tokens_per_step=None, prefill_input_tokens=None):
@@ -67,9 +68,13 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     Engine-dependent MoE terms (every default reproduces the model before them; :mod:`billshape.serving_moe`):
 
     * grouped-GEMM efficiency ``moe_gemm_efficiency`` :math:`\eta_g` at a per-expert batch
-      :math:`n = T k / E` (``moe_gemm_half_tokens`` :math:`n_{1/2}`): the expert weight reads and FLOPs run at
-      :math:`\eta_g \, n / (n + n_{1/2})` of the dense kernels' efficiencies (returned as
+      :math:`n = T k / E` (``moe_gemm_half_tokens`` :math:`n_{1/2}`): the expert FLOPs run at
+      :math:`g = \eta_g \, n / (n + n_{1/2})` of the dense compute efficiency (returned as
       ``moe_gemm_factor``; ``tokens_per_expert`` is :math:`n`);
+    * ``moe_weight_read_efficiency`` :math:`r`: the touched experts' weights are read at :math:`r` times the dense
+      HBM efficiency (the grouped-GEMM kernel's streaming bandwidth, e.g. vLLM's ``fused_moe`` measured with
+      ``benchmarks/kernels/benchmark_moe.py``); None (default): at :math:`g`, the grouped-GEMM factor slowing the
+      reads too (the model before it);
     * ``alltoall_efficiency``: achieved share of the link bandwidth in the EP dispatch/combine;
     * ``kv_replication``: copies of each KV head when the attention TP exceeds the KV heads (memory and reads);
     * ``expert_parallel`` may be any divisor of ``tensor_parallel`` (each expert then tensor-parallel over
@@ -145,9 +150,12 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     tok_expert = step_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0)
     g_moe = _moe_gemm_factor(tok_expert, moe_gemm_efficiency, moe_gemm_half_tokens)
     slow_moe = bool(np.any(g_moe != 1.0))
-    if slow_moe:  # expert reads at g x the bandwidth efficiency: the same time as 1/g x the bytes
+    # expert weight reads at r x the bandwidth efficiency (the same time as 1/r x the bytes): r = g (None, the
+    # grouped-GEMM factor slows the reads too) or the engine's own expert-read efficiency
+    g_read = g_moe if moe_weight_read_efficiency is None else np.asarray(moe_weight_read_efficiency, dtype=float)
+    if bool(np.any(g_read != 1.0)):
         w_exp = inference.weight_bytes(per_expert * touched / t, weight_bytes_per_param)
-        w_step = w_step + w_exp * (1.0 / g_moe - 1.0)
+        w_step = w_step + w_exp * (1.0 / g_read - 1.0)
     step_bytes = w_step + kv_step
     pre_one = inference.prefill_flops(params_active, i_len, layers, attention_dim)  # one prompt
     pre_gemm_one = 2.0 * np.asarray(params_active, dtype=float) * i_len
