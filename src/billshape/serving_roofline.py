@@ -384,8 +384,9 @@ def kv_replication(arch: Architecture, tensor_parallel: float, attention_dp: boo
 
 
 def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
-    """Published measurements shipped in ``data/`` (``serving_calibration.csv``, ``serving_validation.csv`` or
-    ``serving_engines_calibration.csv``, whose columns are mapped onto :class:`Case`)."""
+    """Published measurements shipped in ``data/`` (``serving_calibration.csv``, ``serving_validation.csv``,
+    ``serving_engines_validation.csv``, ``serving_engines_mi300x.csv`` or ``serving_engines_calibration.csv``, whose
+    columns are mapped onto :class:`Case`)."""
     if filename == "serving_engines_calibration.csv":
         return _engine_cases(filename)
     return load_typed(Case, filename)
