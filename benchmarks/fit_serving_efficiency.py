@@ -17,6 +17,11 @@ Fits (least squares on log(predicted/measured), physical bounds):
   ``serving_engines_calibration.csv`` marked ``use = fit``, with the expert weight reads at vLLM's ``fused_moe``
   kernel bandwidth measured on H100 (``MOE_WEIGHT_READ``, not fitted; the ``mla`` profiles keep the reads tied to
   the grouped-GEMM fit); the other parameters stay at the TensorRT-LLM values (the cases do not identify them).
+* vLLM, dense, CDNA3 (MI300X): HBM bandwidth efficiency, compute efficiency and step overhead on AMD's published
+  vLLM runs (``serving_engines_mi300x.csv``, M01-M40: ROCm/vllm docs/dev-docker/README.md, vLLM 0.9.1, Llama 3.1
+  70B and 405B FP8 on 8 x MI300X), the all-reduce latency at the TensorRT-LLM value (one TP size: not identified).
+  Oracle's blog rows (``serving_engines_validation.csv``, W1-W8) are its held-out source: never fitted, they give
+  its band; the reverse (fitted on W1-W8, predicting M01-M40) is reported too.
 * SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
@@ -52,6 +57,11 @@ AS_OF = "2025-11-01"
 TRT_SOURCE = "NVIDIA TensorRT-LLM docs/source/performance/perf-overview.md (v0.9.0 tables, v1.0 tables)"
 ENG_SOURCE = ("gpustack/gpustack docs/performance-lab/qwen3-235b-a22b/h100.md and a100.md "
               "@47277d79f4a5bae12a2d25e9ecbed2a2177a5f2d (data/serving_engines_calibration.csv)")
+AMD_SOURCE = ("ROCm/vllm docs/dev-docker/README.md@7545048a0bae01d4592803c44cf8357a12cae57b (AMD's vLLM FP8 latency "
+              "and throughput tables for MI300X, 2025-07-18; data/serving_engines_mi300x.csv)")
+AMD_AS_OF = "2025-07-18"
+#: the CDNA3 vLLM profile: fitted on AMD's rows (M01-M40), its held-out source Oracle's (W1-W8)
+CDNA3 = ("vllm", "dense", "cdna3")
 
 #: compute efficiency is a prior, not fitted: the calibration cases are mostly memory bound and do not identify it
 COMPUTE_EFFICIENCY_PRIOR = serving.efficiencies()["compute_efficiency"].value
@@ -156,6 +166,34 @@ def fit_trtllm(cases) -> dict[str, float]:
     return {k: float(f"{v:.4g}") for k, v in zip(NAMES, _trt_full(fit.x) * SCALE)}
 
 
+#: the CDNA3 fit's free parameters: HBM efficiency, compute efficiency, step overhead (the all-reduce latency is held)
+CDNA3_FREE = (0, 1, 2)
+#: its lower bound on the compute efficiency (below the TensorRT-LLM fit's physical bound 0.2: vLLM's FP8 kernels on
+#: MI300X reach a smaller share of the datasheet peak)
+CDNA3_LOWER = np.array([0.3, 0.05, 0.0, 1e-6])
+
+
+def fit_dense(cases, base: dict[str, float], free=CDNA3_FREE) -> dict[str, float]:
+    """Least squares on log(predicted/measured) of ``cases`` over the efficiencies ``free`` (indices into NAMES),
+    the others held at ``base``'s values."""
+    keep = list(free)
+
+    def full(x):
+        vals = np.array([base[n] for n in NAMES]) / SCALE
+        vals[keep] = x
+        return dict(base, **dict(zip(NAMES, vals * SCALE)))
+
+    def err(x):
+        eff = full(x)
+        return np.array([np.log(serving.predict_case(c, eff, max_batch_cap=case_cap(c))["predicted_per_gpu"]
+                                / c.measured_output_tokens_per_second_per_gpu) for c in cases])
+
+    x0 = (np.array([0.6, 0.3, 3e-3, 1e-5]) / SCALE)[keep]
+    fit = least_squares(err, x0, bounds=((CDNA3_LOWER / SCALE)[keep], (UPPER / SCALE)[keep]))
+    out = full(fit.x)
+    return dict(out, **{n: float(f"{out[n]:.4g}") for n in NAMES})
+
+
 def fit_moe_gemm(cases, base: dict[str, float]) -> dict[str, float]:
     def err(x):
         eff = dict(base, moe_gemm_efficiency=float(x[0]))
@@ -167,6 +205,8 @@ def fit_moe_gemm(cases, base: dict[str, float]) -> dict[str, float]:
 
 
 def case_cap(c) -> float:
+    if c.max_num_seqs is not None:  # the engine setting its source ran
+        return float(c.max_num_seqs)
     if c.engine_key == "vllm" and serving_catalog.gpu_generation(c.gpu) == "ampere":
         return VLLM_A100_CAP
     return MAX_BATCH_CAP[c.engine_key][0]
@@ -176,10 +216,12 @@ def rows_table(cases, eff=None, profiles=None) -> list[dict]:
     """Each case's prediction with ``eff`` or, by engine x class, with ``profiles``."""
     out = []
     for c in cases:
-        e = eff if eff is not None else profiles[(c.engine_key, serving_catalog.arch_class(c.model))]
+        key = (c.engine_key, serving_catalog.arch_class(c.model))
+        gen = serving_catalog.gpu_generation(c.gpu)
+        e = eff if eff is not None else profiles.get((*key, gen), profiles[key])
         p = serving.predict_case(c, e, max_batch_cap=case_cap(c))["predicted_per_gpu"]
         m = c.measured_output_tokens_per_second_per_gpu
-        out.append({"id": c.id, "engine": c.engine_key, "model": c.model, "gpu": c.gpu,
+        out.append({"id": c.id, "engine": c.engine_key, "model": c.model, "gpu": c.gpu, "generation": gen,
                     "arch_class": serving_catalog.arch_class(c.model), "measured_per_gpu": m,
                     "predicted_per_gpu": round(p, 2), "error_pct": round(100 * (p / m - 1), 1),
                     "log_ratio": float(np.log(m / p))})
@@ -222,6 +264,8 @@ def fit_all() -> dict:
     cal = serving.cases("serving_calibration.csv")
     val = serving.cases("serving_validation.csv")
     eng = serving.cases("serving_engines_calibration.csv")
+    amd = serving.cases("serving_engines_mi300x.csv")
+    oci = serving.cases("serving_engines_validation.csv")
     trt = fit_trtllm(cal)
     shipped = serving.default_efficiency()
     vfit = [c for c in eng if c.use == "fit" and c.engine_key == "vllm"]
@@ -235,11 +279,15 @@ def fit_all() -> dict:
         measured = fit_moe_gemm(vfit, {**trt, **NEUTRAL_MOE, **read})
         by_class = {c: measured if c in MOE_WEIGHT_READ_CLASSES else tied for c in ("moe", "mla")}
     vllm = by_class["moe"]
+    afit = [c for c in amd if c.use == "fit"]
+    cdna3 = fit_dense(afit, {**trt, **NEUTRAL_MOE})
     profiles = {("trtllm", "dense"): {**trt, **NEUTRAL_MOE}, ("trtllm", "moe"): {**trt, **NEUTRAL_MOE},
                 ("trtllm", "mla"): {**trt, **NEUTRAL_MOE},
                 ("vllm", "moe"): vllm, ("vllm", "mla"): by_class["mla"], ("vllm", "dense"): {**trt, **NEUTRAL_MOE},
                 ("sglang", "moe"): vllm, ("sglang", "mla"): by_class["mla"],
-                ("sglang", "dense"): {**trt, **NEUTRAL_MOE}}
+                ("sglang", "dense"): {**trt, **NEUTRAL_MOE},
+                # a generation's own fit (engine, class, generation): rows of its own in the CSV
+                CDNA3: cdna3}
     reads = ("" if "moe_weight_read_efficiency" not in vllm else
              " with the expert weight reads at moe_weight_read_efficiency (a kernel measurement, not fitted)")
     mla_copy = ("not fitted: the vllm/moe values" if by_class["mla"] is vllm else
@@ -252,29 +300,45 @@ def fit_all() -> dict:
                       ("vllm", "mla"): mla_copy, ("vllm", "dense"): "not fitted: trtllm C1-C5",
                       ("sglang", "moe"): "not fitted: the vllm/moe values (SGLang rows are ShareGPT bursts only)",
                       ("sglang", "mla"): mla_copy,
-                      ("sglang", "dense"): "not fitted: trtllm C1-C5"})
-    versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5"}
-    # predictions with the fitted profiles (each case under its own engine's profile)
+                      ("sglang", "dense"): "not fitted: trtllm C1-C5",
+                      CDNA3: f"hbm_bandwidth_efficiency, compute_efficiency, step_overhead_seconds on {afit[0].id}-"
+                             f"{afit[-1].id} (AMD ROCm/vllm dev-docker README: vLLM 0.9.1 Llama 3.1 70B/405B FP8 "
+                             "8xMI300X static batches and offline runs); all-reduce latency as trtllm C1-C5; "
+                             "held out: W1-W8 (OCI blog)"})
+    versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5", CDNA3: "0.9.1 (ROCm 6.4.1)"}
+    # predictions with the fitted profiles (each case under its own engine x class x generation profile)
     tables = {"calibration": rows_table(cal, profiles=profiles), "validation": rows_table(val, profiles=profiles),
               "engines_fit": rows_table([c for c in eng if c.use == "fit"], profiles=profiles),
               "engines_check": rows_table([c for c in eng if c.use == "check"], profiles=profiles),
               "engines_bursts": rows_table([c for c in eng if c.use == "burst-lengths"], profiles=profiles),
-              # a second vLLM source (OCI, MI300X): validation only, never fitted; not in the bands (its combination,
-              # vllm x dense x cdna3, has no profile of its own: the band stays the extrapolated one)
-              "engines_second_source": rows_table(serving.cases("serving_engines_validation.csv"), profiles=profiles)}
+              "engines_mi300x": rows_table(afit, profiles=profiles),
+              # vLLM's second source (OCI, MI300X): the cdna3 profile's held-out source, never fitted; its band
+              "engines_second_source": rows_table(oci, profiles=profiles)}
     val_rows = tables["validation"] + tables["engines_check"]
     fitted_sources = {"vllm": "gpustack"}
     bands = {}
-    for (engine, cls) in profiles:
+    for key in profiles:
+        if len(key) == 3:
+            continue
+        (engine, cls) = key
         own = [r for r in val_rows if r["engine"] == engine and r["arch_class"] == cls
                and not (engine in fitted_sources and r["id"].startswith("X"))]
         bands[(engine, cls)] = (band([r["log_ratio"] for r in own]), len(own)) if len(own) >= MIN_BAND_ROWS else (None, len(own))
+    held = tables["engines_second_source"]
+    bands[CDNA3] = ((band([r["log_ratio"] for r in held]), len(held)) if len(held) >= MIN_BAND_ROWS
+                    else (None, len(held)))
     pooled = band([r["log_ratio"] for r in tables["validation"]])
     wide = (round(min(pooled[0] ** 2, WIDE_BAND_FLOOR[0]), 3), round(max(pooled[1] ** 2, WIDE_BAND_FLOOR[1]), 3))
-    return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "vllm_moe_tied_fit": tied,
-            "profiles": profiles,
-            "fitted_on": fitted_on, "versions": versions, "tables": tables, "bands": bands, "wide_band": wide,
-            "loso": loso_trtllm(cal, val), "val_rows": val_rows}
+    # the reverse leave-one-source-out: the same three efficiencies fitted on OCI's rows, AMD's rows predicted
+    rev = fit_dense(list(oci), {**trt, **NEUTRAL_MOE})
+    loso_cdna3 = [{"held_out_source": "OCI MI300X blog (W1-W8)", "fitted_on": [c.id for c in afit],
+                   "profile": {n: cdna3[n] for n in NAMES}, **summary(held)},
+                  {"held_out_source": "AMD ROCm/vllm dev-docker README (M01-M40)", "fitted_on": [c.id for c in oci],
+                   "profile": {n: rev[n] for n in NAMES}, **summary(rows_table(afit, rev))}]
+    return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "vllm_moe_tied_fit": tied, "vllm_cdna3_fit": cdna3,
+            "profiles": profiles, "fitted_on": fitted_on, "versions": versions, "tables": tables, "bands": bands,
+            "wide_band": wide, "loso": loso_trtllm(cal, val), "loso_vllm_cdna3": loso_cdna3,
+            "val_rows": val_rows + held}
 
 
 def profile_csv(f: dict) -> str:
@@ -282,21 +346,28 @@ def profile_csv(f: dict) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["engine", "arch_class", "generation", "name", "value", "unit", "fitted_on", "version_range",
                 "source", "as_of", "note"])
-    for (engine, cls), params in f["profiles"].items():
-        (bnd, n_rows) = f["bands"][(engine, cls)]
-        extrap = bnd is None
-        lo, hi = f["wide_band"] if extrap else bnd
+    for key in f["profiles"]:
+        if len(key) == 3:  # a generation's own fit: written in its engine x class's place below
+            continue
+        (engine, cls) = key
         for gen in ("hopper", "ampere", "blackwell", "cdna3"):
-            if gen in ("blackwell", "cdna3") and engine != "trtllm":
+            own = (engine, cls, gen) in f["profiles"]
+            if gen in ("blackwell", "cdna3") and engine != "trtllm" and not own:
                 continue
+            pkey = (engine, cls, gen) if own else (engine, cls)
+            params = f["profiles"][pkey]
+            (bnd, n_rows) = f["bands"][pkey]
+            extrap = bnd is None
+            lo, hi = f["wide_band"] if extrap else bnd
             moe_fitted = params["moe_gemm_efficiency"] != 1.0
             cap, cap_src = MAX_BATCH_CAP[engine]
             if engine == "vllm" and gen == "ampere":
                 cap = VLLM_A100_CAP
             budget = VLLM_A100_TOKEN_BUDGET if (engine == "vllm" and gen == "ampere") else TOKEN_BUDGET[engine][0]
+            measured_gen = own or gen in ("hopper", "ampere")
             vals = {**params, "max_batch_cap": cap, "max_num_batched_tokens": budget,
                     "mixed_prefill": MIXED_PREFILL[engine], "throughput_ratio_p10": lo, "throughput_ratio_p90": hi,
-                    "band_rows": float(n_rows), "extrapolated": 1.0 if (extrap or gen not in ("hopper", "ampere")) else 0.0}
+                    "band_rows": float(n_rows), "extrapolated": 1.0 if (extrap or not measured_gen) else 0.0}
             for name, value in vals.items():
                 note = ""
                 if name == "max_batch_cap":
@@ -307,9 +378,19 @@ def profile_csv(f: dict) -> str:
                     row_src = ("P10/P90 of measured/modeled on the validation rows of this engine x class" if not extrap
                                else f"extrapolated: fewer than {MIN_BAND_ROWS} validation rows; the pooled "
                                "validation band doubled in log space, at least 0.67-1.5")
+                    if own and not extrap:
+                        row_src += f" x generation ({gen}: its held-out source)"
                 elif name in ("band_rows", "extrapolated"):
                     row_src = (f"computed by benchmarks/fit_serving_efficiency.py: validation rows of this engine x "
                                f"class from sources not fitted on (extrapolated below {MIN_BAND_ROWS}, or off Hopper/Ampere)")
+                    if own:
+                        row_src += f"; {gen} has a fit of its own"
+                elif own and name in NAMES:
+                    if NAMES.index(name) in CDNA3_FREE:
+                        row_src = AMD_SOURCE
+                    else:
+                        row_src = TRT_SOURCE
+                        note = "held at the trtllm C1-C5 value (every fitted row runs TP 8: not identified)"
                 elif name == "moe_weight_read_efficiency":
                     row_src = MOE_WEIGHT_READ[1]
                     if gen != "hopper":
@@ -324,12 +405,12 @@ def profile_csv(f: dict) -> str:
                 else:
                     row_src = TRT_SOURCE if name in NAMES else "billshape default: neutral (no MoE kernel or " \
                         "all-to-all penalty beyond the roofline; not identified by the shipped measurements)"
-                if gen in ("blackwell", "cdna3"):
+                if not measured_gen:
                     note = (note + " " if note else "") + "no measurement on this generation: Hopper values"
                 as_of = MOE_WEIGHT_READ[2] if name == "moe_weight_read_efficiency" else AS_OF
                 w.writerow([engine, cls, gen, name, repr(float(value)) if name not in ("band_rows", "extrapolated")
-                            else f"{value:g}", UNITS[name], f["fitted_on"][(engine, cls)], f["versions"][engine],
-                            row_src, as_of, note])
+                            else f"{value:g}", UNITS[name], f["fitted_on"][pkey],
+                            f["versions"][pkey if own else engine], row_src, AMD_AS_OF if own else as_of, note])
     return buf.getvalue()
 
 
@@ -340,11 +421,15 @@ def error_figures(f: dict) -> dict:
            "vllm_moe_fit": summary(t["engines_fit"]), "vllm_moe_check": summary(t["engines_check"]),
            "sharegpt_bursts": summary(t["engines_bursts"]), "loso_trtllm": f["loso"],
            "vllm_second_source": summary(t["engines_second_source"]),
+           "vllm_cdna3_fit": summary(t["engines_mi300x"]), "loso_vllm_cdna3": f["loso_vllm_cdna3"],
+           "vllm_cdna3_profile": {n: f["vllm_cdna3_fit"][n] for n in NAMES},
+           "vllm_cdna3_band": list(f["bands"][CDNA3][0]) if f["bands"][CDNA3][0] else None,
            "cases": {k: [{kk: r[kk] for kk in ("id", "engine", "model", "gpu", "measured_per_gpu",
                                               "predicted_per_gpu", "error_pct")} for r in v] for k, v in t.items()}}
     covered = []
     for r in f["val_rows"]:
-        bnd, _ = f["bands"][(r["engine"], r["arch_class"])]
+        key = (r["engine"], r["arch_class"], r["generation"])
+        bnd, _ = f["bands"][key if key in f["bands"] else key[:2]]
         lo, hi = f["wide_band"] if bnd is None else bnd
         covered.append(lo <= np.exp(r["log_ratio"]) <= hi)
     out["band_coverage_pct"] = round(100 * float(np.mean(covered)), 1)
@@ -361,9 +446,10 @@ def render_blocks(fig: dict) -> dict[str, str]:
               f"{v['worst_pct']:+} %, {v['worst_id']}); vLLM MoE {fig['vllm_moe_fit']['mape_pct']} % on its fit cases and "
               f"{fig['vllm_moe_check']['mape_pct']} % on its held-out fixed-length case; ShareGPT-length bursts "
               f"(modeled as a burst over the sharegpt length distribution, not fitted on) MAPE "
-              f"{fig['sharegpt_bursts']['mape_pct']} %, worst {fig['sharegpt_bursts']['worst_pct']:+} %; vLLM on a second "
-              f"source (OCI, 8 x MI300X, extrapolated) MAPE {fig['vllm_second_source']['mape_pct']} %, worst "
-              f"{fig['vllm_second_source']['worst_pct']:+} %. The P10-P90 band covers "
+              f"{fig['sharegpt_bursts']['mape_pct']} %, worst {fig['sharegpt_bursts']['worst_pct']:+} %; vLLM dense on "
+              f"MI300X (fitted on AMD's published vLLM runs) {fig['vllm_cdna3_fit']['mape_pct']} % on its "
+              f"{fig['vllm_cdna3_fit']['cases']} fit cases and {fig['vllm_second_source']['mape_pct']} % on its held-out "
+              f"second source (OCI, 8 x MI300X; worst {fig['vllm_second_source']['worst_pct']:+} %). The P10-P90 band covers "
               f"{fig['band_coverage_pct']} % of the {fig['band_rows']} validation measurements.")
     lines = ["| engine | set | cases | MAPE | worst |", "|---|---|---|---|---|",
              f"| trtllm | calibration (C1-C5) | {c['cases']} | {c['mape_pct']} % | {c['worst_pct']:+} % ({c['worst_id']}) |",
@@ -377,15 +463,21 @@ def render_blocks(fig: dict) -> dict[str, str]:
                        ("sharegpt_bursts", "vllm+sglang | ShareGPT bursts (held out: burst model over the sharegpt lengths)")):
         g = fig[key]
         lines.append(f"| {label} | {g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
+    g = fig["vllm_cdna3_fit"]
+    lines.append(f"| vllm | dense x cdna3 calibration: AMD ROCm/vllm dev-docker README, vLLM 0.9.1 (M01-M40) | "
+                 f"{g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
     g = fig["vllm_second_source"]
-    lines.append(f"| vllm | leave-one-source-out: OCI MI300X blog held out (profile fitted on gpustack only; "
-                 f"vllm x dense x cdna3, extrapolated) | {g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % "
-                 f"({g['worst_id']}) |")
+    lines.append(f"| vllm | leave-one-source-out: OCI MI300X blog held out (dense x cdna3 fitted on AMD's README only) | "
+                 f"{g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
+    g = fig["loso_vllm_cdna3"][1]
+    lines.append(f"| vllm | leave-one-source-out, reverse: AMD README held out (fitted on OCI W1-W8 only) | "
+                 f"{g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
     lines.append("| sglang | leave-one-source-out | - | not possible: one published source | - |")
     lines.append("")
     lines.append(f"P10-P90 band coverage: {fig['band_coverage_pct']} % of {fig['band_rows']} validation measurements.")
     lines += ["", "| case | engine | GPU | use | measured tok/s/GPU | billshape | error |", "|---|---|---|---|---|---|---|"]
     for key, use in (("engines_fit", "fit"), ("engines_check", "held out"), ("engines_bursts", "ShareGPT burst, held out"),
+                     ("engines_mi300x", "fit (AMD README, MI300X)"),
                      ("engines_second_source", "second source (OCI, MI300X), held out")):
         for r in fig["cases"][key]:
             lines.append(f"| {r['id']} | {r['engine']} | {r['gpu']} | {use} | {r['measured_per_gpu']:,.1f} | "

@@ -358,6 +358,12 @@ class Case(Row):
     requests: float | None = None
     lengths: str = ""
     use: str = ""
+    #: engine settings the source states (vLLM ``--max-num-seqs`` / ``--max-num-batched-tokens``); None: the profile's
+    max_num_seqs: float | None = None
+    max_num_batched_tokens: float | None = None
+    #: 1: the static batch's prompts are served from the prefix cache (vLLM V1 ``benchmark_latency.py`` repeats the
+    #: same dummy prompts over its iterations with prefix caching on by default), so the measurement is decode only
+    prefill_cached: float = 0.0
     note: str = ""
 
     @property
@@ -386,8 +392,9 @@ def kv_replication(arch: Architecture, tensor_parallel: float, attention_dp: boo
 
 
 def cases(filename: str = "serving_calibration.csv") -> tuple[Case, ...]:
-    """Published measurements shipped in ``data/`` (``serving_calibration.csv``, ``serving_validation.csv`` or
-    ``serving_engines_calibration.csv``, whose columns are mapped onto :class:`Case`)."""
+    """Published measurements shipped in ``data/`` (``serving_calibration.csv``, ``serving_validation.csv``,
+    ``serving_engines_validation.csv``, ``serving_engines_mi300x.csv`` or ``serving_engines_calibration.csv``, whose
+    columns are mapped onto :class:`Case`)."""
     if filename == "serving_engines_calibration.csv":
         return _engine_cases(filename)
     return load_typed(Case, filename)
@@ -419,11 +426,16 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
     (``batch`` ``burst``: ``requests`` queued at t=0, as ``vllm bench serve --request-rate inf``), of fixed lengths
     (the random dataset) or of ShareGPT lengths (``lengths`` ``sharegpt``, rescaled to the case's means), runs
     through :func:`billshape.serving_lengths.burst` with the engine's chunked-prefill scheduler
-    (:func:`billshape.serving_catalog.burst_scheduler`), at most min(KV fit, ``max_batch_cap``) at a time."""
+    (:func:`billshape.serving_catalog.burst_scheduler`), at most min(KV fit, ``max_batch_cap``) at a time. A case's
+    own ``max_num_seqs`` / ``max_num_batched_tokens`` (the engine settings its source ran) replace the profile's cap
+    and token budget; a static case with ``prefill_cached`` is decode only (batch / mean decode step)."""
     arch = architecture(case.model)
     prof = engine_profile(case.engine_key, arch_class(arch), gpu_generation(case.gpu))
     eff = prof.efficiency if efficiency is None else efficiency
-    cap = prof.params["max_batch_cap"] if max_batch_cap is None else max_batch_cap
+    if max_batch_cap is not None:
+        cap = max_batch_cap
+    else:
+        cap = prof.params["max_batch_cap"] if case.max_num_seqs is None else case.max_num_seqs
     acc = catalog.gpu(case.gpu)
     hw = hardware_inputs(arch, acc, case.precision, case.kv_precision)
     mode = "max-load" if case.batch == "max" else case.mode
@@ -446,9 +458,13 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
             i_s, o_s = np.full(int(case.requests), case.input_tokens), np.full(int(case.requests), case.output_tokens)
         rest = {k: x for k, x in common.items() if k not in ("input_tokens", "output_tokens")}
         budget, mixed = burst_scheduler(prof)
+        if case.max_num_batched_tokens is not None:
+            budget = case.max_num_batched_tokens
         r = burst(roofline, rest, i_s, o_s, cap, budget, mixed)
     else:
         r = roofline(**common, batch=None if case.batch == "max" else float(case.batch), mode=mode)
     replicas = case.gpus / case.tensor_parallel
     per_gpu = float(r["output_tokens_per_second"]) * replicas / case.gpus
+    if case.prefill_cached and mode == "static":  # decode only: the batch's tokens over its mean decode step
+        per_gpu = float(r["batch"]) / float(r["step_seconds"]) * replicas / case.gpus
     return {"predicted_per_gpu": per_gpu, "roofline": r}
