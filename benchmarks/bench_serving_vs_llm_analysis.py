@@ -1,4 +1,5 @@
-"""Side by side: billshape's serving model vs llm-analysis on the calibration, validation and engine cases.
+"""Side by side: billshape's serving model vs llm-analysis on the calibration, validation and engine cases (with
+AMD's MI300X vLLM rows, M01-M40).
 
 Run: ``PYTHONPATH=src python benchmarks/bench_serving_vs_llm_analysis.py``.
 
@@ -120,7 +121,8 @@ def run_llm_analysis(cases) -> tuple[dict, str | None]:
 def main() -> int:
     sets = {"calibration": serving.cases("serving_calibration.csv"), "validation": serving.cases("serving_validation.csv"),
             "engines": serving.cases("serving_engines_calibration.csv"),
-            "engines_validation": serving.cases("serving_engines_validation.csv")}
+            "engines_validation": serving.cases("serving_engines_validation.csv"),
+            "engines_mi300x": serving.cases("serving_engines_mi300x.csv")}
     report: dict = {"tools": ["billshape", "llm-analysis 0.2.2 (default efficiencies)"]}
     for name, cases in sets.items():
         t0 = time.perf_counter()
