@@ -22,7 +22,9 @@ Fits (least squares on log(predicted/measured), physical bounds):
   70B and 405B FP8 on 8 x MI300X), the all-reduce latency at the TensorRT-LLM value (one TP size: not identified).
   Oracle's blog rows (``serving_engines_validation.csv``, W1-W8) are its held-out source: never fitted, they give
   its band; the reverse (fitted on W1-W8, predicting M01-M40) is reported too.
-* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
+* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated. DeepGEMM's published H800
+  grouped-GEMM figures for DeepSeek-V3's experts are derived here (``deepgemm_expert_efficiency``) but not
+  written into any profile (``DEEPGEMM_PROFILES`` empty: benchmarks/deepgemm_ablation.py, docs/serving.md).
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
 ``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
