@@ -22,7 +22,9 @@ Fits (least squares on log(predicted/measured), physical bounds):
   70B and 405B FP8 on 8 x MI300X), the all-reduce latency at the TensorRT-LLM value (one TP size: not identified).
   Oracle's blog rows (``serving_engines_validation.csv``, W1-W8) are its held-out source: never fitted, they give
   its band; the reverse (fitted on W1-W8, predicting M01-M40) is reported too.
-* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated.
+* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated. DeepGEMM's published H800
+  grouped-GEMM figures for DeepSeek-V3's experts are derived here (``deepgemm_expert_efficiency``) but not
+  written into any profile (``DEEPGEMM_PROFILES`` empty: benchmarks/deepgemm_ablation.py, docs/serving.md).
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
 ``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
@@ -116,6 +118,83 @@ MOE_WEIGHT_READ: tuple[float, str, str] | None = (kernel_streaming_fraction()["m
 #: fused_moe at Qwen3's expert size; ``mla`` (DeepSeek-V3, SGLang's DeepGEMM/DeepEP kernels) has no kernel
 #: measurement and keeps the grouped-GEMM fit with the reads tied to it
 MOE_WEIGHT_READ_CLASSES: tuple[str, ...] = ("moe",)
+# ---- DeepSeek-V3's experts on DeepGEMM (the kernel SGLang and DeepSeek run for FP8 MoE on Hopper) -------------
+#: DeepGEMM's README "Performance" section, H800 SXM5, NVCC 12.8, "all shapes potentially used in DeepSeek-V3/R1
+#: inference ... without tensor parallelism"; the grouped tables as last published (set 2025-03-25 in 55ab91f,
+#: unchanged to 327ec92, removed from the README on 2025-04-14 in 37aa127). tests/test_core.py at the same commit
+#: prints TFLOPS = 2 G m n k / t and GB/s = G (m k + k n + 2 m n) / t (FP8 A and B, BF16 D), every row unmasked
+DEEPGEMM_SOURCE = ("deepseek-ai/DeepGEMM README.md@327ec92f6977e7fee022cb76a8f273b75483c3d8 (Performance: 'Grouped "
+                   "GEMMs for MoE models', contiguous and masked layouts, H800 SXM5; formulas in tests/test_core.py "
+                   "at the same commit)")
+DEEPGEMM_AS_OF = "2025-04-09"
+DEEPGEMM_GPU = "h800-sxm"
+#: (groups, m per group, n, k, TFLOPS, GB/s) as published; n x k = 4096 x 7168 is DeepSeek-V3's fused gate/up
+#: projection of one expert (2 x moe_intermediate_size 2048 by hidden 7168), 7168 x 2048 its down projection
+DEEPGEMM_CONTIGUOUS = ((4, 8192, 4096, 7168, 1346, 434), (4, 8192, 7168, 2048, 1214, 752),
+                       (8, 4096, 4096, 7168, 1346, 516), (8, 4096, 7168, 2048, 1214, 826))
+DEEPGEMM_MASKED = ((1, 1024, 4096, 7168, 1233, 924), (1, 1024, 7168, 2048, 925, 968),
+                   (2, 512, 4096, 7168, 1040, 1288), (2, 512, 7168, 2048, 916, 1405),
+                   (4, 256, 4096, 7168, 932, 2064), (4, 256, 7168, 2048, 815, 2047))
+#: the engine x class x generation profiles that take the DeepGEMM rows; empty: not adopted (docs/serving.md,
+#: "DeepGEMM's grouped GEMMs (sglang x mla): ablation, not adopted"; benchmarks/deepgemm_ablation.py)
+DEEPGEMM_PROFILES: tuple[tuple[str, str, str], ...] = ()
+
+
+def deepgemm_layers(rows) -> list[dict]:
+    """One MoE layer of DeepSeek-V3's experts per (groups, m per group) of a DeepGEMM table: its gate/up and down
+    GEMMs run one after the other, so the layer's FLOPs and expert weight bytes (FP8, 1 byte per value) are summed
+    over the two kernel times t = 2 G m n k / TFLOPS."""
+    by: dict[tuple[int, int], dict] = {}
+    for g, m, n, k, tflops, gbs in rows:
+        flops = 2.0 * g * m * n * k
+        t = flops / (tflops * 1e12)
+        d = by.setdefault((g, m), {"groups": g, "m_per_group": m, "flops": 0.0, "seconds": 0.0, "weight_bytes": 0.0,
+                                   "all_bytes": 0.0})
+        d["flops"] += flops
+        d["seconds"] += t
+        d["weight_bytes"] += g * n * k
+        d["all_bytes"] += gbs * 1e9 * t
+    return list(by.values())
+
+
+def deepgemm_expert_efficiency() -> dict:
+    """DeepGEMM's grouped-GEMM compute and expert-read efficiencies on H800 for DeepSeek-V3's expert shapes.
+
+    * compute: the contiguous (prefill) layers' FLOPs over their time, over the FP8 dense peak of the catalog's
+      ``h800-sxm`` row: the fraction of peak the expert FLOPs run at; ``moe_gemm_efficiency`` = that / the
+      profile's dense compute efficiency (the roofline runs the expert FLOPs at g x eta_c x peak);
+    * reads: the masked (decode) layer with the smallest m per group (4 x 256: 2 m = 512 FLOP per weight byte,
+      the most memory-bound row; H800's ridge is 591), its expert weight bytes over its time, over the datasheet
+      HBM bandwidth; ``moe_weight_read_efficiency`` = that / the dense HBM efficiency. The weight bytes only, as the
+      roofline charges them (its decode step reads weights and KV, not activations), like
+      :func:`kernel_streaming_fraction`; the published GB/s, which adds the FP8 inputs and BF16 outputs, is
+      returned too (``all_bytes_fraction``).
+    """
+    from billshape import catalog
+
+    acc = catalog.gpu(DEEPGEMM_GPU)
+    peak, hbm = acc.peak_flops_per_second("fp8"), float(acc.memory_bytes_per_second)
+    cont = deepgemm_layers(DEEPGEMM_CONTIGUOUS)
+    masked = deepgemm_layers(DEEPGEMM_MASKED)
+    for d in (*cont, *masked):
+        d["peak_fraction"] = d["flops"] / d["seconds"] / peak
+        d["weight_bytes_fraction"] = d["weight_bytes"] / d["seconds"] / hbm
+        d["all_bytes_fraction"] = d["all_bytes"] / d["seconds"] / hbm
+    read = min(masked, key=lambda d: d["m_per_group"])
+    return {"contiguous": cont, "masked": masked,
+            "compute_peak_fraction": float(np.mean([d["peak_fraction"] for d in cont])),
+            "read_hbm_fraction": read["weight_bytes_fraction"], "read_all_bytes_fraction": read["all_bytes_fraction"],
+            "peak_flops_per_second": peak, "hbm_bytes_per_second": hbm}
+
+
+def deepgemm_profile_values(compute_efficiency: float, hbm_bandwidth_efficiency: float) -> dict[str, float]:
+    """The ``moe_gemm_efficiency`` and ``moe_weight_read_efficiency`` rows a profile with these dense efficiencies
+    takes from DeepGEMM's figures (:func:`deepgemm_expert_efficiency`; kernel measurements, not fitted)."""
+    k = deepgemm_expert_efficiency()
+    return {"moe_gemm_efficiency": round(k["compute_peak_fraction"] / compute_efficiency, 4),
+            "moe_weight_read_efficiency": round(k["read_hbm_fraction"] / hbm_bandwidth_efficiency, 3)}
+
+
 #: the engines' scheduler caps on concurrent sequences
 MAX_BATCH_CAP = {
     "trtllm": (2048.0, "NVIDIA TensorRT-LLM build/LLM-API default max_batch_size = 2048"),
