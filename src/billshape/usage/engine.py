@@ -514,12 +514,18 @@ def content_hash(t, engine: str = "duckdb"):
     return md5(text)
 
 
-def _content_key(t, engine: str):
-    """``row:<content_hash>:<n>``, ``n`` the row's occurrence (0, 1, ...) among the rows of its file with the same
-    hash, in file order."""
-    h = content_hash(t, engine)
-    occ = ibis.row_number().over(group_by=[t.file_hash, h], order_by=t.row_index)
-    return ibis.literal(CONTENT_KEY_PREFIX) + h + ":" + occ.cast("string")
+def _with_content_key(t, engine: str, name: str = "content_key"):
+    """``t`` with column ``name``: ``row:<content_hash>:<n>``, ``n`` the row's occurrence (0, 1, ...) among the rows
+    of its file with the same hash, in file order. The hash is computed once, and the rows are numbered only where
+    a hash repeats in its file (a hash aggregate finds them; the rest take 0): a window over every row sorted the
+    whole wide row by a 32-digit key and was most of the time of an ingest without request ids (docs/usage.md)."""
+    t = t.mutate(_h=content_hash(t, engine))
+    rep = t.group_by(["file_hash", "_h"]).aggregate(_n=ibis._.count()).filter(ibis._._n > 1).select("file_hash", "_h")
+    many = t.semi_join(rep, ["file_hash", "_h"]).mutate(
+        _occ=ibis.row_number().over(group_by=[ibis._.file_hash, ibis._._h], order_by=ibis._.row_index))
+    one = t.anti_join(rep, ["file_hash", "_h"]).mutate(_occ=ibis.literal(0, "int64"))
+    u = many.union(one.select(*many.columns))
+    return u.mutate(**{name: ibis.literal(CONTENT_KEY_PREFIX) + u._h + ":" + u._occ.cast("string")}).drop("_h", "_occ")
 
 
 def _positional(t):
@@ -528,7 +534,7 @@ def _positional(t):
 
 
 def keyed(stage, engine: str = "duckdb", id_rows: bool = True):
-    """The stage with its final ``row_key`` and its ``content_key`` (:func:`_content_key`).
+    """The stage with its final ``row_key`` and its ``content_key`` (:func:`_with_content_key`).
 
     Two identical requests in one file stay two rows, and the same row in a corrected copy of the file gets the
     same key. A row the reader keyed by its position (it has no request, span or response id) takes its content
@@ -541,8 +547,9 @@ def keyed(stage, engine: str = "duckdb", id_rows: bool = True):
         idless = stage.filter(_positional(stage) | content)
         rest = stage.filter(~(_positional(stage) | content)).mutate(content_key=ibis.null("string"))
         return keyed(idless, engine).union(rest.select(*keyed(idless, engine).columns))
-    return stage.mutate(content_key=ibis.ifelse(content, stage.row_key, _content_key(stage, engine))).mutate(
-        row_key=ibis.ifelse(_positional(stage), ibis._.content_key, stage.row_key))
+    k = _with_content_key(stage, engine, "_ck")
+    return k.mutate(content_key=ibis.ifelse(k.row_key.left(len(CONTENT_KEY_PREFIX)) == CONTENT_KEY_PREFIX, k.row_key, k._ck)).mutate(
+        row_key=ibis.ifelse(_positional(ibis._), ibis._.content_key, ibis._.row_key)).drop("_ck")
 
 
 def needs_content_keys(stage, ledger) -> tuple:
@@ -560,7 +567,7 @@ def _ledger_content_keys(ledger, engine: str, with_ids: bool = True):
     rows with an id and no content key are not keyed (nothing would be matched against them)."""
     ck = ledger.content_key
     old = ledger.filter(ck.isnull() & (_positional(ledger) if not with_ids else ibis.literal(True)))
-    old = old.mutate(k=_content_key(old, engine), idless=_positional(old))
+    old = _with_content_key(old, engine, "k").mutate(idless=_positional(ibis._))
     idless = ledger.filter(ledger.row_key == ck).select(k=ck).union(old.filter(old.idless).select("k"))
     with_id = ledger.filter(ck.notnull() & (ledger.row_key != ck)).select(k=ck).union(old.select("k"))
     return idless.k, with_id.k
