@@ -168,3 +168,39 @@ def test_spark_keys_and_costs_identical_to_duckdb(tmp_path):
         got[engine] = (res.rows_priced, res.rows_already_present, sorted(led))
     assert got["duckdb"] == got["spark"]
     assert got["duckdb"][0] >= 1 and len(got["duckdb"][2]) == 9 + got["duckdb"][0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["f1", "f2"]), st.sampled_from(["gpt-4o", "gpt-5"]), st.integers(0, 3)),
+                min_size=1, max_size=40))
+def test_content_key_occurrences_match_a_row_by_row_count(rows):
+    """``engine._with_content_key`` numbers rows only where a hash repeats in its file: every key equals the one a
+    plain count gives (0, 1, ... among the rows of the same file and the same hashed fields, in row order)."""
+    import datetime as dt
+
+    import ibis
+    import pyarrow as pa
+
+    from billshape.usage import engine as E
+    from billshape.usage.schema import STAGE
+
+    ts = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
+    recs = []
+    for i, (fh, model, tokens) in enumerate(rows):
+        r = {f.name: None for f in STAGE}
+        r.update(file_hash=fh, row_index=i, row_key=f"{fh}:{i}", ts=ts, model=model, provider="openai", requests=1,
+                 input_tokens=tokens, output_tokens=1)
+        for f in STAGE:
+            if pa.types.is_integer(f.type) and r[f.name] is None and f.name != "reported_usd_micro":
+                r[f.name] = 0
+        recs.append(r)
+    t = ibis.memtable(pa.Table.from_pylist(recs, schema=STAGE))
+    con = ibis.duckdb.connect()
+    got = {r["row_index"]: r["k"] for r in con.to_pyarrow(E._with_content_key(t, "duckdb", "k").select("row_index", "k")).to_pylist()}
+    hashes = {r["row_index"]: r["h"] for r in con.to_pyarrow(t.select("row_index", h=E.content_hash(t))).to_pylist()}
+    seen: dict = {}
+    for i, (fh, _, _) in enumerate(rows):
+        n = seen.get((fh, hashes[i]), 0)
+        seen[(fh, hashes[i])] = n + 1
+        assert got[i] == f"row:{hashes[i]}:{n}"
+    assert len(got) == len(rows)
