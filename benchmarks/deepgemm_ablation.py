@@ -54,16 +54,23 @@ def variants() -> dict[str, dict[str, float]]:
     dg = F.deepgemm_profile_values(eta_c, eta_bw)
     k = F.deepgemm_expert_efficiency()
     curve = half_tokens_curve()
+    curve_rows = {"moe_gemm_efficiency": round(curve["eta_peak_fraction"] / eta_c, 4),
+                  "moe_gemm_half_tokens": round(curve["half_tokens"], 1),
+                  "moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]}
+    attn, micro = {"attention_at_kernel_precision": 1.0}, {"overlap_micro_batch_tokens": 1.0}
     return {
         "A: as shipped (vLLM's Triton-burst fit 0.577, expert reads tied to it)": {},
         "B: DeepGEMM: g from the contiguous rows, reads from the masked 4 x 256 row": dg,
         "C: DeepGEMM reads only (g stays 0.577)": {"moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]},
         "D: as B, reads at the published GB/s (inputs and outputs counted)": {
             **dg, "moe_weight_read_efficiency": round(k["read_all_bytes_fraction"] / eta_bw, 3)},
-        "E: as B, g(n) = eta n / (n + n_half) over DeepGEMM's five m per group": {
-            "moe_gemm_efficiency": round(curve["eta_peak_fraction"] / eta_c, 4),
-            "moe_gemm_half_tokens": round(curve["half_tokens"], 1),
-            "moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]},
+        "E: as B, g(n) = eta n / (n + n_half) over DeepGEMM's five m per group": curve_rows,
+        "F: B + (a) attention at the BF16 peak": {**dg, **attn},
+        "G: B + (b) kernels at the micro-batch's tokens (g flat)": {**dg, **micro},
+        "H: E + (a)": {**curve_rows, **attn},
+        "I: E + (b)": {**curve_rows, **micro},
+        "J: E + (a) + (b)": {**curve_rows, **attn, **micro},
+        "K: B + (a) + (b)": {**dg, **attn, **micro},
     }
 
 
