@@ -6,7 +6,9 @@ The DeepGEMM values are derived in ``benchmarks/fit_serving_efficiency.py`` (``d
 ``deepgemm_profile_values``: kernel measurements, nothing fitted on a deployment). Each variant swaps them into the
 ``sglang,mla,hopper`` rows of ``data/serving_engine_profiles.csv`` and prints every figure they can move: the
 disaggregated reproductions (LM1, LM2, DS1, DS2), DeepSeek's decode figure (D01, TensorRT-LLM profile: a control)
-and the DeepSeek worked examples of docs/serving.md.
+and the DeepSeek worked examples of docs/serving.md. F-K add the two kernel terms behind their profile switches
+(``attention_at_kernel_precision``: attention at the attention kernels' 16-bit peak; ``overlap_micro_batch_tokens``:
+the grouped-GEMM factor and expert loads at two-batch overlap's micro-batch tokens) to B and E.
 
     PYTHONPATH=src python benchmarks/deepgemm_ablation.py [--json]
 """
