@@ -6,7 +6,9 @@ The DeepGEMM values are derived in ``benchmarks/fit_serving_efficiency.py`` (``d
 ``deepgemm_profile_values``: kernel measurements, nothing fitted on a deployment). Each variant swaps them into the
 ``sglang,mla,hopper`` rows of ``data/serving_engine_profiles.csv`` and prints every figure they can move: the
 disaggregated reproductions (LM1, LM2, DS1, DS2), DeepSeek's decode figure (D01, TensorRT-LLM profile: a control)
-and the DeepSeek worked examples of docs/serving.md.
+and the DeepSeek worked examples of docs/serving.md. F-K add the two kernel terms behind their profile switches
+(``attention_at_kernel_precision``: attention at the attention kernels' 16-bit peak; ``overlap_micro_batch_tokens``:
+the grouped-GEMM factor and expert loads at two-batch overlap's micro-batch tokens) to B and E.
 
     PYTHONPATH=src python benchmarks/deepgemm_ablation.py [--json]
 """
@@ -54,16 +56,23 @@ def variants() -> dict[str, dict[str, float]]:
     dg = F.deepgemm_profile_values(eta_c, eta_bw)
     k = F.deepgemm_expert_efficiency()
     curve = half_tokens_curve()
+    curve_rows = {"moe_gemm_efficiency": round(curve["eta_peak_fraction"] / eta_c, 4),
+                  "moe_gemm_half_tokens": round(curve["half_tokens"], 1),
+                  "moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]}
+    attn, micro = {"attention_at_kernel_precision": 1.0}, {"overlap_micro_batch_tokens": 1.0}
     return {
         "A: as shipped (vLLM's Triton-burst fit 0.577, expert reads tied to it)": {},
         "B: DeepGEMM: g from the contiguous rows, reads from the masked 4 x 256 row": dg,
         "C: DeepGEMM reads only (g stays 0.577)": {"moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]},
         "D: as B, reads at the published GB/s (inputs and outputs counted)": {
             **dg, "moe_weight_read_efficiency": round(k["read_all_bytes_fraction"] / eta_bw, 3)},
-        "E: as B, g(n) = eta n / (n + n_half) over DeepGEMM's five m per group": {
-            "moe_gemm_efficiency": round(curve["eta_peak_fraction"] / eta_c, 4),
-            "moe_gemm_half_tokens": round(curve["half_tokens"], 1),
-            "moe_weight_read_efficiency": dg["moe_weight_read_efficiency"]},
+        "E: as B, g(n) = eta n / (n + n_half) over DeepGEMM's five m per group": curve_rows,
+        "F: B + (a) attention at the BF16 peak": {**dg, **attn},
+        "G: B + (b) kernels at the micro-batch's tokens (g flat)": {**dg, **micro},
+        "H: E + (a)": {**curve_rows, **attn},
+        "I: E + (b)": {**curve_rows, **micro},
+        "J: E + (a) + (b)": {**curve_rows, **attn, **micro},
+        "K: B + (a) + (b)": {**dg, **attn, **micro},
     }
 
 

@@ -107,3 +107,16 @@ def test_ablation_supports_the_decision_and_docs_are_current(ablation):
     assert dg["cases"]["D01"] == shipped["cases"]["D01"]  # the control (TensorRT-LLM profile) does not move
     text = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
     assert mod.table(res) in text
+
+
+def test_ablation_kernel_terms_do_not_pass_together(ablation):
+    _, res = ablation
+    by = {k.split(":")[0]: v for k, v in res.items()}
+    # (a) + (b) with DeepGEMM (J, K): DS2 leaves 25 % again, so nothing is adopted; (a) is what moves DS2 back
+    for lab in ("J", "K"):
+        assert abs(by[lab]["cases"]["DS2"]) > 25.0 and abs(by[lab]["cases"]["LM1"]) < abs(by["B"]["cases"]["LM1"])
+    assert abs(by["F"]["cases"]["DS2"]) > abs(by["B"]["cases"]["DS2"])
+    # with g flat, (b) leaves the prefill pools alone (no weight term in prefill) and moves LM2 by the re-reads only
+    assert by["G"]["cases"]["LM1"] == by["B"]["cases"]["LM1"] and by["G"]["cases"]["DS2"] == by["B"]["cases"]["DS2"]
+    assert by["G"]["cases"]["LM2"] < by["B"]["cases"]["LM2"]
+    assert all(r["cases"]["D01"] == by["A"]["cases"]["D01"] for r in res.values())  # the control

@@ -49,7 +49,7 @@ from billshape.serving_catalog import (  # noqa: F401
     GENERATION_FALLBACK)
 from billshape.serving_roofline import (  # noqa: F401
     roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
-    held_kv_bytes_per_token)
+    held_kv_bytes_per_token, attention_inputs)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -396,6 +396,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if redundant_experts:  # EPLB: placement and replicas on the routing statistics leave a much smaller skew
         par["redundant_experts"] = float(redundant_experts)
         par["expert_load_cv"] = eff_rows["eplb_expert_load_cv"].value
+    par.update(attention_inputs(profile, acc, precision, kv_precision))
     internode = _internode(acc, ep)
     from billshape.serving_pipeline import deployment, deployment_roofline
 

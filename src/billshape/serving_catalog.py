@@ -355,6 +355,39 @@ def engine_profile(engine: str = "trtllm", arch_class: str | None = None, genera
     raise unknown_name("engine", engine, sorted({k[0] for k in by}))  # pragma: no cover - the catalog covers ENGINES
 
 
+class AttentionKernel(Row):
+    """The precision an engine's attention kernels compute in, for an architecture class and KV-cache precision
+    (``data/serving_attention_kernels.csv``)."""
+
+    engine: str
+    arch_class: str
+    kv_precision: str
+    attention_precision: str
+    note: str = ""
+
+
+@lru_cache(maxsize=None)
+def attention_kernels() -> tuple[AttentionKernel, ...]:
+    """Every row of ``data/serving_attention_kernels.csv``."""
+    return load_typed(AttentionKernel, "serving_attention_kernels.csv")
+
+
+def attention_kernel(engine: str, arch_class: str, kv_precision: str) -> AttentionKernel | None:
+    """The attention-kernel row of an engine x class at a KV-cache precision (``fp16`` reads ``bf16``); None when
+    no source was found (the roofline then times attention at the weights' compute precision, as before)."""
+    kv = "bf16" if str(kv_precision).lower() == "fp16" else str(kv_precision).lower()
+    for r in attention_kernels():
+        if (r.engine, r.arch_class, r.kv_precision) == (_engine_key(engine), str(arch_class), kv):
+            return r
+    return None
+
+
+#: the profile switches of the kernel terms (a row of 1 turns the term on; no row: off, the model before them):
+#: attention timed at the attention kernels' 16-bit peak; the grouped-GEMM factor and expert loads at the
+#: micro-batch's tokens under two-batch overlap
+KERNEL_SWITCH_NAMES = ("attention_at_kernel_precision", "overlap_micro_batch_tokens")
+
+
 #: the burst scheduler's profile parameters: tokens per step and whether prefill chunks ride in decode steps
 SCHEDULER_NAMES = ("max_num_batched_tokens", "mixed_prefill")
 

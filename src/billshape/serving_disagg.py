@@ -130,15 +130,23 @@ def _no_comm(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _split(kwargs: dict[str, Any], on: bool, micro_batches) -> dict[str, Any]:
+    """The roofline keywords with ``micro_batches`` set when the kernels see each micro-batch (``on``)."""
+    return {**kwargs, "micro_batches": micro_batches} if on else kwargs
+
+
 def prefill_pool(roofline, kwargs: dict[str, Any], *, input_tokens, prefill_tokens_per_gpu, overlap=False,
-                 micro_batches=2.0) -> dict[str, Any]:
+                 micro_batches=2.0, micro_batch_kernels=False) -> dict[str, Any]:
     """One prefill replica (``kwargs`` holds the roofline's hardware, parallelism and efficiency keywords, with
     ``tensor_parallel``): the prompts of one batched forward, its time and the replica's requests/s.
+    ``micro_batch_kernels`` (with ``overlap``): the roofline's kernels see the micro-batch's tokens (its
+    ``micro_batches`` keyword: grouped-GEMM factor at :math:`T/m`); False: the whole forward's (the model before).
 
     Returns ``batch`` [prompts], ``max_batch``, ``prefill_seconds`` [s], ``requests_per_second`` (per replica),
     ``communication_seconds`` [s] and the roofline's imbalance factors."""
     t = np.asarray(kwargs["tensor_parallel"], dtype=float)
     i_len = np.asarray(input_tokens, dtype=float)
+    kwargs = _split(kwargs, overlap and micro_batch_kernels, micro_batches)
     fit = roofline(**kwargs, input_tokens=i_len, output_tokens=1.0, batch=None, mode="static")
     fits = np.asarray(fit["max_batch"], dtype=float)
     b = np.minimum(np.maximum(t * np.asarray(prefill_tokens_per_gpu, dtype=float) / i_len, 1.0),
@@ -155,15 +163,17 @@ def prefill_pool(roofline, kwargs: dict[str, Any], *, input_tokens, prefill_toke
 
 
 def decode_pool(roofline, kwargs: dict[str, Any], *, input_tokens, output_tokens, batch=None, batch_cap=2048.0,
-                overlap=False, micro_batches=2.0) -> dict[str, Any]:
+                overlap=False, micro_batches=2.0, micro_batch_kernels=False) -> dict[str, Any]:
     """One decode replica: decode steps only (no prefill in them), every sequence holding its whole context.
+    ``micro_batch_kernels`` (with ``overlap``): each step's kernels see the micro-batch's tokens (grouped-GEMM
+    factor and expert loads at :math:`T/m`, weights read once per micro-batch).
 
     ``batch`` None: the largest that fits, at most ``batch_cap``. Returns ``batch``, ``max_batch``,
     ``step_seconds`` (TPOT) [s], ``requests_per_second`` and ``output_tokens_per_second`` (per replica),
     ``communication_seconds`` and ``memory_bound``."""
     i_len = np.asarray(input_tokens, dtype=float)
     o_len = np.asarray(output_tokens, dtype=float)
-    kw = {**kwargs, "max_batch_cap": batch_cap}
+    kw = _split({**kwargs, "max_batch_cap": batch_cap}, overlap and micro_batch_kernels, micro_batches)
     fit = roofline(**kw, input_tokens=i_len, output_tokens=o_len, batch=None, mode="static")
     fits = np.asarray(fit["max_batch"], dtype=float)
     b = np.asarray(fit["batch"], dtype=float) if batch is None else np.asarray(batch, dtype=float) + 0 * fits
@@ -332,7 +342,8 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     from billshape.errors import BillshapeInputError
     from billshape.results import derived, user
     from billshape.serving import _attach_cost, _internode, serve
-    from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, kv_replication, roofline
+    from billshape.serving_roofline import (_RACK_SCALE, attention_inputs, hardware_inputs, internode_rows,
+                                            kv_replication, roofline)
 
     for name, value, other in (("prefill_gpus", prefill_gpus, "decode_gpus"), ("decode_gpus", decode_gpus, "prefill_gpus")):
         if value is None:
@@ -383,6 +394,8 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     ib = internode_rows()[1].value
     a2a_bytes = 0.5 * (consts["ep_dispatch_bytes_per_value"].value + consts["ep_combine_bytes_per_value"].value)
     m = consts["overlap_micro_batches"].value
+    # the kernels see each micro-batch's tokens (grouped-GEMM factor, expert loads): the profile's switch
+    split_kernels = bool(two_batch_overlap) and bool(profile.params.get("overlap_micro_batch_tokens", 0.0))
     res: dict[str, dict[str, Any]] = {}
     for pool in ("prefill", "decode"):
         est = pools[pool]["est"]
@@ -395,6 +408,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
             par["redundant_experts"] = float(est.redundant_experts)
             par["expert_load_cv"] = rows["eplb_expert_load_cv"].value
         par.update(_internode(acc, e))
+        par.update(attention_inputs(profile, acc, precision, kv_precision))
         wide_ep = e > 1 and e == t and dp
         if wide_ep:
             par["activation_bytes"] = a2a_bytes
@@ -406,7 +420,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
         if pool == "prefill":
             r = prefill_pool(roofline, kw, input_tokens=in_len,
                              prefill_tokens_per_gpu=consts["prefill_tokens_per_gpu"].value,
-                             overlap=bool(two_batch_overlap), micro_batches=m)
+                             overlap=bool(two_batch_overlap), micro_batches=m, micro_batch_kernels=split_kernels)
         else:
             if decode_batch is not None:
                 fit = decode_pool(roofline, kw, input_tokens=in_full, output_tokens=out_len, batch_cap=math.inf)
@@ -416,7 +430,8 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
                                               f"{in_full:g}+{out_len:g} tokens")
             r = decode_pool(roofline, kw, input_tokens=in_full, output_tokens=out_len,
                             batch=None if decode_batch is None else float(decode_batch),
-                            batch_cap=cap * (t if dp else 1), overlap=bool(two_batch_overlap), micro_batches=m)
+                            batch_cap=cap * (t if dp else 1), overlap=bool(two_batch_overlap), micro_batches=m,
+                            micro_batch_kernels=split_kernels)
         res[pool] = {"r": r, "t": t, "e": e, "dp": dp, "replicas": counts[pool] // t, "wide_ep": wide_ep}
     p, d = res["prefill"], res["decode"]
     rp = float(p["r"]["requests_per_second"]) * p["replicas"]

@@ -43,7 +43,8 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
              moe_weight_read_efficiency=None,
              redundant_experts=0.0, gpus_per_node=math.inf, internode_bytes_per_second=None,
              sliding_window_tokens=0.0, sliding_window_layers=0.0, sliding_window_chunked=False,
-             prefill_tokens_per_step=None, prefill_input_tokens=None):
+             prefill_tokens_per_step=None, prefill_input_tokens=None, attention_peak_flops_per_second=None,
+             micro_batches=1.0):
     r"""Throughput and latency of one model replica of ``tensor_parallel`` GPUs (vectorised).
 
     Parameters are numbers or numpy arrays in base units (bytes, FLOP/s, tokens, seconds). ``batch`` None
@@ -95,8 +96,21 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     forward pass (weights read once); None: the mode's own (0 static, :math:`B I / O` max-load). Their attention
     is that of prompts of ``prefill_input_tokens`` (default ``input_tokens``; the chunks of a prompt sum to its
     causal attention).
+
+    Kernel precision and micro-batches (both off by default, the model before them):
+
+    * ``attention_peak_flops_per_second`` :math:`P_a`: the dense peak at the precision the engine's attention
+      kernels compute in (e.g. BF16 FlashAttention-3 / FlashMLA beside FP8 weight GEMMs): the attention FLOPs
+      (decode scores and values, prefill's causal attention) run at :math:`\eta_c P_a` instead of
+      :math:`\eta_c P` (:func:`flops_at_reference_peak`); None: at ``peak_flops_per_second``;
+    * ``micro_batches`` m (two-batch overlap, :mod:`billshape.serving_disagg`): the step's tokens run as m forwards
+      of :math:`T/m`, so the grouped-GEMM factor sees :math:`n = (T/m)\,k/E` tokens per expert (decode and
+      prefill), and each micro-batch reads the weights it uses: the dense weights m times and
+      :math:`m\,E_{touched}(T/m)` experts (:func:`micro_batch_expert_loads`); 1: one forward.
     """
     t = np.asarray(tensor_parallel, dtype=float)
+    m_b = np.maximum(np.asarray(micro_batches, dtype=float), 1.0)
+    split = bool(np.any(m_b != 1.0))
     i_len = np.asarray(input_tokens, dtype=float)
     o_len = np.asarray(output_tokens, dtype=float)
     L = np.asarray(layers, dtype=float)
@@ -137,9 +151,12 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     if mixed:
         prefill_per_step = np.asarray(prefill_tokens_per_step, dtype=float) + 0.0 * b_pos
     step_tokens = b_pos + prefill_per_step
-    touched = inference.moe_experts_touched(e, experts_per_token, step_tokens)
-    # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP); touched experts spread over t GPUs
-    w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) + per_expert * touched / t,
+    # expert loads per MoE layer: the experts the step touches (m micro-batches: each its own, m E_touched(T/m))
+    touched = (micro_batch_expert_loads(e, experts_per_token, step_tokens, m_b) if split
+               else inference.moe_experts_touched(e, experts_per_token, step_tokens))
+    # per GPU: dense weights 1/t of them (TP) or all of them (attention-DP), once per micro-batch; touched experts
+    # spread over t GPUs
+    w_step = inference.weight_bytes(dense_params / (1.0 if dp_attn else t) * m_b + per_expert * touched / t,
                                     weight_bytes_per_param)
     win_step = (inference.windowed_kv_fraction(ctx_mean, L, sliding_window_tokens, sliding_window_layers)
                 if windowed else 1.0)
@@ -147,7 +164,7 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     if windowed:
         kv_step = kv_step * win_step
     # grouped-GEMM efficiency at the per-expert batch (1 by default: the expert kernels run as the dense ones)
-    tok_expert = step_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0)
+    tok_expert = step_tokens / m_b * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0)
     g_moe = _moe_gemm_factor(tok_expert, moe_gemm_efficiency, moe_gemm_half_tokens)
     slow_moe = bool(np.any(g_moe != 1.0))
     # expert weight reads at r x the bandwidth efficiency (the same time as 1/r x the bytes): r = g (None, the
@@ -189,6 +206,8 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     if slow_moe:
         gemm_fl = gemm_fl + 2.0 * expert_active * mean_tokens * lam * (1.0 / g_moe - 1.0)
     attn_fl = inference.forward_flops(0.0, b_pos, layers, attention_dim, ctx_mean) / t * win_step + attn_pre
+    # the attention kernels' own peak (16-bit attention beside FP8 GEMMs): their FLOPs expressed at the GEMM peak
+    attn_fl = flops_at_reference_peak(attn_fl, peak_flops_per_second, attention_peak_flops_per_second)
     # communication: TP all-reduces (2 per layer; with EP one per layer for attention plus one per dense-FFN
     # layer, none with attention-DP) and EP all-to-alls (dispatch + combine per MoE layer)
     n_moe = np.asarray(moe_layers, dtype=float)
@@ -229,8 +248,8 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
                else np.ones_like(pre_tokens))
     pre_expert = 2.0 * expert_active * pre_tokens / t * lam_pre  # the busiest EP rank's share of the experts
     if slow_moe:
-        g_pre = _moe_gemm_factor(pre_tokens * np.asarray(experts_per_token, dtype=float) / np.where(e > 0, e, 1.0),
-                                 moe_gemm_efficiency, moe_gemm_half_tokens)
+        g_pre = _moe_gemm_factor(pre_tokens / m_b * np.asarray(experts_per_token, dtype=float)
+                                 / np.where(e > 0, e, 1.0), moe_gemm_efficiency, moe_gemm_half_tokens)
         pre_expert = pre_expert / g_pre
     if dp_attn:
         pre_fl = np.where(static, n_pre * (pre_one - 2.0 * expert_active * i_len) / t,
@@ -239,6 +258,10 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
     else:
         pre_fl = n_pre * (pre_one - 2.0 * expert_active * i_len) / t + pre_expert
         ar_pre = comm(pre_tokens, lam_pre)
+    if attention_peak_flops_per_second is not None:  # the prompts' causal attention at the attention kernels' peak
+        pre_attn = (pre_one - pre_gemm_one) * (np.where(static, n_pre / t, 1.0) if dp_attn else n_pre / t)
+        pre_fl = pre_fl + flops_at_reference_peak(pre_attn, peak_flops_per_second,
+                                                            attention_peak_flops_per_second) - pre_attn
     pre_s = inference.prefill_seconds(pre_fl, peak_flops_per_second, compute_efficiency, ar_pre)
     if static:
         total = pre_s + o_len * step
@@ -262,6 +285,73 @@ def roofline(*, params_total, params_active, expert_params, experts_routed, expe
         "expert_load_imbalance": lam, "attention_dp_imbalance": dp_imb,
         "tokens_per_expert": tok_expert, "moe_gemm_factor": g_moe,
     }
+
+
+def micro_batch_expert_loads(experts, experts_per_token, tokens, micro_batches=1.0):
+    r"""Expert weight loads per MoE layer of a step whose ``tokens`` run as ``micro_batches`` :math:`m` forwards
+    (two-batch overlap): each micro-batch touches its own experts and reads their weights,
+    :math:`m \, E_{touched}(T/m)` (:func:`billshape.inference.moe_experts_touched` at the micro-batch's tokens) [expert loads].
+
+    :math:`m` = 1 is :func:`billshape.inference.moe_experts_touched` of the whole step. At a large batch every micro-batch touches all
+    :math:`E` experts, so the step reads each expert :math:`m` times.
+
+    Parameters
+    ----------
+    experts : numeric
+        Routed experts per MoE layer E [count].
+    experts_per_token : numeric
+        Routed experts each token activates k [count].
+    tokens : numeric
+        Tokens in the whole step T [count].
+    micro_batches : numeric
+        Forwards the step is split into m [count], >= 1.
+
+    Returns
+    -------
+    numeric
+        Expert weight loads per MoE layer in the step [count], between k and m E.
+
+    References
+    ----------
+    .. [1] DeepSeek, "Day 6: DeepSeek-V3/R1 Inference System Overview", 2025-03-01 (dual micro-batch overlap: each
+           micro-batch runs the whole forward); SGLang ``--enable-two-batch-overlap`` (LMSYS blog 2025-05-05).
+    """
+    m = np.maximum(np.asarray(micro_batches, dtype=float), 1.0)
+    return m * inference.moe_experts_touched(experts, experts_per_token, np.asarray(tokens, dtype=float) / m)
+
+
+def flops_at_reference_peak(flops, peak_flops_per_second, kernel_peak_flops_per_second=None):
+    r"""FLOPs that run on kernels of dense peak :math:`P_k` expressed at the roofline's peak :math:`P`:
+    :math:`F \, P / P_k`, so that timing them at :math:`\eta_c P` gives :math:`F / (\eta_c P_k)` [FLOP].
+
+    Used for the attention FLOPs when the engine's attention kernels compute in 16 bits (FlashAttention-3,
+    FlashMLA, FlashInfer on a BF16 KV cache) while the weights' GEMMs run at the FP8 peak: on Hopper
+    :math:`P / P_k` = 1,978.9 / 989.4 = 2. ``kernel_peak_flops_per_second`` None: the FLOPs unchanged.
+
+    Parameters
+    ----------
+    flops : numeric
+        FLOPs run on those kernels F [FLOP].
+    peak_flops_per_second : numeric
+        The dense peak the roofline times every FLOP at P (the weights' compute precision) [FLOP/s].
+    kernel_peak_flops_per_second : numeric or None
+        The dense peak at the kernels' own precision :math:`P_k` [FLOP/s].
+
+    Returns
+    -------
+    numeric
+        [FLOP] at P.
+
+    References
+    ----------
+    .. [1] NVIDIA H100 Tensor Core GPU datasheet (dense BF16 989 and FP8 1,979 TFLOP/s, SXM).
+    .. [2] DeepSeek, "Day 6: DeepSeek-V3/R1 Inference System Overview", 2025-03-01 ("core MLA computations ...
+           use the BF16 format").
+    """
+    f = np.asarray(flops, dtype=float)
+    if kernel_peak_flops_per_second is None:
+        return f
+    return f * np.asarray(peak_flops_per_second, dtype=float) / np.asarray(kernel_peak_flops_per_second, dtype=float)
 
 
 def _moe_gemm_factor(tokens_per_expert, efficiency, half_tokens):
@@ -315,6 +405,21 @@ def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str
         peak_flops_per_second=acc.peak_flops_per_second(compute_precision), memory_bytes_per_gpu=acc.memory_bytes,
         link_bytes_per_second=link, **window_inputs(arch),
     )
+
+
+def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
+    """The roofline's ``attention_peak_flops_per_second`` for an engine profile: the GPU's dense BF16 peak when the
+    profile's ``attention_at_kernel_precision`` switch is 1, the engine's attention kernels compute in 16 bits at
+    this KV precision (:func:`billshape.serving_catalog.attention_kernel`) and the weights' GEMMs do not (FP8,
+    FP4); empty otherwise (attention at the weights' peak, the model before the switch)."""
+    from billshape.serving_catalog import attention_kernel
+
+    if not profile.params.get("attention_at_kernel_precision", 0.0):
+        return {}
+    row = attention_kernel(profile.engine, profile.arch_class, kv_precision)
+    if row is None or row.attention_precision not in ("bf16", "fp16") or COMPUTE_PRECISION[precision] == "bf16":
+        return {}
+    return {"attention_peak_flops_per_second": acc.peak_flops_per_second("bf16")}
 
 
 def window_inputs(arch: Architecture) -> dict[str, Any]:
@@ -443,6 +548,7 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
     rep = kv_replication(arch, case.tensor_parallel, bool(case.attention_dp))
     if rep != 1.0:
         extra["kv_replication"] = rep
+    extra.update(attention_inputs(prof, acc, case.precision, case.kv_precision))
     common = dict(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
                   output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
                   max_batch_cap=cap, expert_parallel=case.expert_parallel,
