@@ -10,6 +10,8 @@ from __future__ import annotations
 from contextlib import contextmanager, nullcontext
 from unittest import mock
 
+import numpy as np
+
 from billshape import serving_disagg as sd
 
 
@@ -28,8 +30,13 @@ VARIANTS = {
     "BF16 dispatch (no FP8)": ({"ep_dispatch_bytes_per_value": 2.0}, None, {}),
     "one fabric copy per destination GPU (no node dedup)": ({}, "flat", {}),
     "none of the three (the plain roofline)": ({"ep_dispatch_bytes_per_value": 2.0}, "flat", {"two_batch_overlap": 0}),
-    "full overlap (max of computation and communication)": ({"overlap_micro_batches": 1e12}, None, {}),
+    # the pipeline at full overlap, the kernels still at two micro-batches' tokens (overlap_micro_batch_tokens)
+    "full overlap (max of computation and communication)": ({}, "full", {}),
 }
+
+
+def _full_overlap(compute_seconds, communication_seconds, micro_batches=2.0):
+    return np.maximum(compute_seconds, communication_seconds)
 
 
 def main() -> None:
@@ -39,8 +46,9 @@ def main() -> None:
     for label, (consts, flat, update) in VARIANTS.items():
         cells = []
         for d in deps:
-            flat_ctx = (mock.patch.object(sd, "hierarchical_internode_bandwidth", lambda bw, *a: bw) if flat
-                        else nullcontext())
+            flat_ctx = (mock.patch.object(sd, "hierarchical_internode_bandwidth", lambda bw, *a: bw)
+                        if flat == "flat" else mock.patch.object(sd, "two_batch_overlap_seconds", _full_overlap)
+                        if flat == "full" else nullcontext())
             with constants(**consts), flat_ctx:
                 g = sd.reproduce(d.model_copy(update=update))
             cells.append(f"{g['modeled']:,.0f} ({g['error']:+.1%})")

@@ -22,9 +22,10 @@ Fits (least squares on log(predicted/measured), physical bounds):
   70B and 405B FP8 on 8 x MI300X), the all-reduce latency at the TensorRT-LLM value (one TP size: not identified).
   Oracle's blog rows (``serving_engines_validation.csv``, W1-W8) are its held-out source: never fitted, they give
   its band; the reverse (fitted on W1-W8, predicting M01-M40) is reported too.
-* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated. DeepGEMM's published H800
-  grouped-GEMM figures for DeepSeek-V3's experts are derived here (``deepgemm_expert_efficiency``) but not
-  written into any profile (``DEEPGEMM_PROFILES`` empty: benchmarks/deepgemm_ablation.py, docs/serving.md).
+* SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated. For DeepSeek-V3 (``mla``) on
+  Hopper (``DEEPGEMM_PROFILES``) the grouped-GEMM efficiency and expert reads come from DeepGEMM's published H800
+  figures for its experts (``deepgemm_expert_efficiency``, kernel measurements, not fitted) and the two kernel
+  switches are on (``KERNEL_SWITCHES``): benchmarks/deepgemm_ablation.py variant K, docs/serving.md.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
 ``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
@@ -135,9 +136,28 @@ DEEPGEMM_CONTIGUOUS = ((4, 8192, 4096, 7168, 1346, 434), (4, 8192, 7168, 2048, 1
 DEEPGEMM_MASKED = ((1, 1024, 4096, 7168, 1233, 924), (1, 1024, 7168, 2048, 925, 968),
                    (2, 512, 4096, 7168, 1040, 1288), (2, 512, 7168, 2048, 916, 1405),
                    (4, 256, 4096, 7168, 932, 2064), (4, 256, 7168, 2048, 815, 2047))
-#: the engine x class x generation profiles that take the DeepGEMM rows; empty: not adopted (docs/serving.md,
-#: "DeepGEMM's grouped GEMMs (sglang x mla): ablation, not adopted"; benchmarks/deepgemm_ablation.py)
-DEEPGEMM_PROFILES: tuple[tuple[str, str, str], ...] = ()
+#: the engine x class x generation profiles that take the DeepGEMM rows and the two kernel switches (variant K of
+#: benchmarks/deepgemm_ablation.py; docs/serving.md, "DeepGEMM's grouped GEMMs (sglang x mla)"): SGLang serving
+#: DeepSeek-V3's FP8 experts on DeepGEMM on Hopper. Written as the generation's own rows: Ampere has no DeepGEMM
+#: (FP8 GEMMs need SM90) and keeps the engine x class values; vllm x mla is not listed (vLLM runs DeepSeek's experts
+#: tensor-parallel, DeepGEMM MoE off by default at TP 8)
+DEEPGEMM_PROFILES: tuple[tuple[str, str, str], ...] = (("sglang", "mla", "hopper"),)
+#: the kernel switches of the DEEPGEMM_PROFILES (a row of 1 turns the term on; serving_catalog.KERNEL_SWITCH_NAMES):
+#: (value, source, as_of, note)
+KERNEL_SWITCHES = {
+    "attention_at_kernel_precision": (
+        1.0, "SGLang docs/advanced_features/attention_backend.md (MLA models on Hopper default to fa3 on a BF16 KV "
+        "cache); DeepSeek-AI, Day 6 of #OpenSourceWeek: DeepSeek-V3/R1 Inference System Overview (2025-03-01): "
+        "'core MLA computations ... use the BF16 format' (data/serving_attention_kernels.csv)", "2025-03-01",
+        "attention FLOPs at the BF16 peak where data/serving_attention_kernels.csv has a 16-bit row for this engine "
+        "x class x KV precision and the weights' GEMMs are FP8/FP4"),
+    "overlap_micro_batch_tokens": (
+        1.0, "DeepSeek open-source week day 6, 'DeepSeek-V3/R1 Inference System Overview' (2025-03-01): prefill "
+        "alternates two micro-batches; LMSYS/SGLang 2025-05-05 'Two-batch Overlap' (--enable-two-batch-overlap): "
+        "each micro-batch is its own forward through the kernels", "2025-05-05",
+        "with two-batch overlap the grouped GEMMs and expert loads at the micro-batch's tokens; no effect without it "
+        "(only the disaggregated pools model two-batch overlap)"),
+}
 
 
 def deepgemm_layers(rows) -> list[dict]:
@@ -225,7 +245,8 @@ UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
          "max_batch_cap": "sequences", "throughput_ratio_p10": "measured / modeled throughput",
          "throughput_ratio_p90": "measured / modeled throughput", "band_rows": "validation rows",
          "extrapolated": "0 or 1", "max_num_batched_tokens": "tokens per step",
-         "mixed_prefill": "1: prefill chunks ride in decode steps; 0: prefill-only steps"}
+         "mixed_prefill": "1: prefill chunks ride in decode steps; 0: prefill-only steps",
+         "attention_at_kernel_precision": "1: on; 0: off", "overlap_micro_batch_tokens": "1: on; 0: off"}
 
 
 def _trt_full(x):
@@ -367,6 +388,10 @@ def fit_all() -> dict:
                 ("sglang", "dense"): {**trt, **NEUTRAL_MOE},
                 # a generation's own fit (engine, class, generation): rows of its own in the CSV
                 CDNA3: cdna3}
+    for key in DEEPGEMM_PROFILES:  # DeepGEMM's grouped GEMMs (kernel figures, not fitted) on the class's profile
+        base = profiles[key[:2]]
+        profiles[key] = {**base, **deepgemm_profile_values(base["compute_efficiency"],
+                                                           base["hbm_bandwidth_efficiency"])}
     reads = ("" if "moe_weight_read_efficiency" not in vllm else
              " with the expert weight reads at moe_weight_read_efficiency (a kernel measurement, not fitted)")
     mla_copy = ("not fitted: the vllm/moe values" if by_class["mla"] is vllm else
@@ -384,6 +409,10 @@ def fit_all() -> dict:
                              f"{afit[-1].id} (AMD ROCm/vllm dev-docker README: vLLM 0.9.1 Llama 3.1 70B/405B FP8 "
                              "8xMI300X static batches and offline runs); all-reduce latency as trtllm C1-C5; "
                              "held out: W1-W8 (OCI blog)"})
+    for key in DEEPGEMM_PROFILES:
+        fitted_on[key] = ("not fitted: the dense efficiencies as trtllm C1-C5; moe_gemm_efficiency and "
+                          "moe_weight_read_efficiency from DeepGEMM's published grouped-GEMM figures (kernel "
+                          "measurements); the kernel switches from the cited kernel facts")
     versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5", CDNA3: "0.9.1 (ROCm 6.4.1)"}
     # predictions with the fitted profiles (each case under its own engine x class x generation profile)
     tables = {"calibration": rows_table(cal, profiles=profiles), "validation": rows_table(val, profiles=profiles),
@@ -403,6 +432,8 @@ def fit_all() -> dict:
         own = [r for r in val_rows if r["engine"] == engine and r["arch_class"] == cls
                and not (engine in fitted_sources and r["id"].startswith("X"))]
         bands[(engine, cls)] = (band([r["log_ratio"] for r in own]), len(own)) if len(own) >= MIN_BAND_ROWS else (None, len(own))
+    for key in DEEPGEMM_PROFILES:  # no validation rows of its own: the engine x class's band
+        bands[key] = bands[key[:2]]
     held = tables["engines_second_source"]
     bands[CDNA3] = ((band([r["log_ratio"] for r in held]), len(held)) if len(held) >= MIN_BAND_ROWS
                     else (None, len(held)))
@@ -430,10 +461,12 @@ def profile_csv(f: dict) -> str:
             continue
         (engine, cls) = key
         for gen in ("hopper", "ampere", "blackwell", "cdna3"):
-            own = (engine, cls, gen) in f["profiles"]
+            # a DeepGEMM profile has rows of its own but no fit of its own (its dense rows are the class's)
+            dg = (engine, cls, gen) in DEEPGEMM_PROFILES
+            own = (engine, cls, gen) in f["profiles"] and not dg
             if gen in ("blackwell", "cdna3") and engine != "trtllm" and not own:
                 continue
-            pkey = (engine, cls, gen) if own else (engine, cls)
+            pkey = (engine, cls, gen) if (own or dg) else (engine, cls)
             params = f["profiles"][pkey]
             (bnd, n_rows) = f["bands"][pkey]
             extrap = bnd is None
@@ -447,9 +480,22 @@ def profile_csv(f: dict) -> str:
             vals = {**params, "max_batch_cap": cap, "max_num_batched_tokens": budget,
                     "mixed_prefill": MIXED_PREFILL[engine], "throughput_ratio_p10": lo, "throughput_ratio_p90": hi,
                     "band_rows": float(n_rows), "extrapolated": 1.0 if (extrap or not measured_gen) else 0.0}
+            if dg:
+                vals.update({n: v[0] for n, v in KERNEL_SWITCHES.items()})
             for name, value in vals.items():
                 note = ""
-                if name == "max_batch_cap":
+                as_of = MOE_WEIGHT_READ[2] if name == "moe_weight_read_efficiency" else AS_OF
+                if dg and name in KERNEL_SWITCHES:
+                    _, row_src, as_of, note = KERNEL_SWITCHES[name]
+                elif dg and name in ("moe_gemm_efficiency", "moe_weight_read_efficiency"):
+                    row_src, as_of = DEEPGEMM_SOURCE, DEEPGEMM_AS_OF
+                    note = ("DeepSeek-V3's expert layers on DeepGEMM (H800): the contiguous layers' fraction of FP8 "
+                            "peak / compute_efficiency (benchmarks/fit_serving_efficiency.py deepgemm_profile_values)"
+                            if name == "moe_gemm_efficiency" else
+                            "DeepSeek-V3's expert layers on DeepGEMM (H800): the masked 4 x 256 layer's expert weight "
+                            "bytes per second over the datasheet HBM / hbm_bandwidth_efficiency "
+                            "(benchmarks/fit_serving_efficiency.py deepgemm_profile_values)")
+                elif name == "max_batch_cap":
                     note, row_src = cap_src, cap_src
                 elif name in ("max_num_batched_tokens", "mixed_prefill"):
                     row_src = TOKEN_BUDGET[engine][1]
@@ -486,7 +532,6 @@ def profile_csv(f: dict) -> str:
                         "all-to-all penalty beyond the roofline; not identified by the shipped measurements)"
                 if not measured_gen:
                     note = (note + " " if note else "") + "no measurement on this generation: Hopper values"
-                as_of = MOE_WEIGHT_READ[2] if name == "moe_weight_read_efficiency" else AS_OF
                 w.writerow([engine, cls, gen, name, repr(float(value)) if name not in ("band_rows", "extrapolated")
                             else f"{value:g}", UNITS[name], f["fitted_on"][pkey],
                             f["versions"][pkey if own else engine], row_src, AMD_AS_OF if own else as_of, note])

@@ -133,11 +133,19 @@ def _switched(engine, cls, on):
 
 def test_attention_inputs_follow_the_switch_and_the_catalog():
     bf16 = H100.peak_flops_per_second("bf16")
-    # shipped profiles: no switch row, so every engine keeps today's behaviour
+    # shipped profiles: only sglang x mla x hopper (DeepGEMM, variant K) has the switch rows; every other profile
+    # keeps the model before them (Ampere's sglang x mla included: no DeepGEMM there)
     for engine in sc.ENGINES:
         for cls in sc.ARCH_CLASSES:
-            assert "attention_at_kernel_precision" not in sc.engine_profile(engine, cls, "hopper").params
-            assert attention_inputs(sc.engine_profile(engine, cls, "hopper"), H100, "fp8", "bf16") == {}
+            prof = sc.engine_profile(engine, cls, "hopper")
+            if (engine, cls) == ("sglang", "mla"):
+                assert all(prof.params[n] == 1.0 for n in sc.KERNEL_SWITCH_NAMES)
+                assert attention_inputs(prof, H100, "fp8", "bf16") == {"attention_peak_flops_per_second": bf16}
+                assert attention_inputs(prof, H100, "fp8", "fp8") == {}  # SGLang FP8 KV: no source, no row
+                continue
+            assert not any(n in prof.params for n in sc.KERNEL_SWITCH_NAMES)
+            assert attention_inputs(prof, H100, "fp8", "bf16") == {}
+    assert not any(n in sc.engine_profile("sglang", "mla", "ampere").params for n in sc.KERNEL_SWITCH_NAMES)
     assert attention_inputs(_switched("sglang", "mla", True), H100, "fp8", "bf16") == {
         "attention_peak_flops_per_second": bf16}
     assert attention_inputs(_switched("sglang", "mla", False), H100, "fp8", "bf16") == {}
@@ -163,9 +171,73 @@ def test_pools_pass_the_micro_batches_only_with_overlap_and_the_switch():
         assert seen and all(s == want for s in seen)
 
 
-def test_shipped_reproductions_do_not_move():
-    # the switches are off in every shipped profile (not adopted): the reproductions are those of the table
+def _no_switches():
+    rows = tuple(r for r in sc.engine_profile_rows() if r.name not in sc.KERNEL_SWITCH_NAMES)
+    return lambda: rows
+
+
+def test_capacity_takes_the_attention_switch_as_serve_does():
+    # a replica's throughput at its batch is serve's at that batch (max-load), switch on (sglang x mla, BF16 KV);
+    # without the switch rows the same replica is faster (the term bites here)
+    from unittest import mock
+
+    kw = dict(model="deepseek-v3", gpu="h200", precision="fp8", kv_precision="bf16", engine="sglang",
+              input_tokens=4000, output_tokens=500)
+    c = serving.capacity(requests_per_second=5, tp=8, tpot_limit=0.1, **kw)
+    est = serving.serve(gpus=8, tp=8, batch=c.batch_per_replica, mode="max-load", **kw)
+    assert c.tpot_seconds == pytest.approx(est.tpot_seconds, rel=1e-9)
+    assert c.ttft_seconds == pytest.approx(est.ttft_seconds, rel=1e-9)
+    assert c.replica_requests_per_second * 500 == pytest.approx(est.output_tokens_per_second, rel=1e-9)
+    with mock.patch.object(sc, "engine_profile_rows", _no_switches()):
+        off = serving.serve(gpus=8, tp=8, batch=c.batch_per_replica, mode="max-load", **kw)
+        c_off = serving.capacity(requests_per_second=5, tp=8, tpot_limit=0.1, **kw)
+        est_off = serving.serve(gpus=8, tp=8, batch=c_off.batch_per_replica, mode="max-load", **kw)
+    assert off.ttft_seconds < est.ttft_seconds
+    assert c_off.ttft_seconds == pytest.approx(est_off.ttft_seconds, rel=1e-9)
+    assert c_off.replica_requests_per_second >= c.replica_requests_per_second
+
+
+def test_fleet_search_takes_the_attention_switch_as_serve_does():
+    # the fleet's KV cache is at the weights' precision: at FP8 SGLang has no 16-bit attention row, so the switch
+    # has no effect there (documented); the evaluation is serve's either way, and with a 16-bit attention kernel
+    # row (BF16 KV forced through attention_inputs) the grouped evaluation still equals serve's
+    from unittest import mock
+
+    from billshape.fleet import search
+
+    arch = serving.architecture("deepseek-v3")
+    cfgs = [("h200-sxm", 8, 8, "fp8", "sglang"), ("h200-sxm", 8, 1, "fp8", "trtllm")]
+    res = search.evaluate(arch, cfgs, input_tokens=4000.0, output_tokens=500.0)
+    for j, (g, t, e, p, eng) in enumerate(cfgs):
+        est = serving.serve(model="deepseek-v3", gpu=g, gpus=t, tp=t, ep=e, precision=p, engine=eng,
+                            input_tokens=4000, output_tokens=500, batch=int(res.batch[j]), mode="max-load")
+        assert res.output_tokens_per_second[j] == pytest.approx(est.output_tokens_per_second, rel=1e-9)
+        assert res.ttft_seconds[j] == pytest.approx(est.ttft_seconds, rel=1e-9)
+    bf16 = catalog.gpu("h200").peak_flops_per_second("bf16")
+    with mock.patch.object(search, "attention_inputs",
+                           lambda prof, acc, p, kv: sr.attention_inputs(prof, acc, p, "bf16")):
+        forced = search.evaluate(arch, cfgs[:1], input_tokens=4000.0, output_tokens=500.0)
+    hw = hardware_inputs(arch, catalog.gpu("h200"), "fp8", "fp8")
+    prof = sc.engine_profile("sglang", "mla", "hopper")
+    r = roofline(**hw, tensor_parallel=8.0, expert_parallel=8.0, input_tokens=4000.0, output_tokens=500.0,
+                 batch=float(forced.batch[0]), mode="max-load",
+                 kv_memory_fraction=sc.efficiencies()["kv_memory_fraction"].value,
+                 max_batch_cap=prof.params["max_batch_cap"], expert_load_cv=sc.efficiencies()["expert_load_cv"].value,
+                 kv_replication=sr.kv_replication(arch, 8, False), attention_peak_flops_per_second=bf16,
+                 **prof.efficiency)
+    assert forced.ttft_seconds[0] == pytest.approx(float(r["ttft_seconds"]), rel=1e-9)
+    assert forced.ttft_seconds[0] > res.ttft_seconds[0]
+
+
+def test_shipped_reproductions_under_the_adopted_switches():
+    # sglang x mla x hopper ships DeepGEMM's rows and both switches (variant K): the reproductions move to K's
+    # figures (benchmarks/deepgemm_ablation.py); without the switch rows they are variant B's
+    from unittest import mock
+
     got = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
-    assert got == {"LM1": -9.2, "LM2": 17.9, "DS2": -32.6, "DS1": 46.5}
+    assert got == {"LM1": 7.7, "LM2": 19.8, "DS2": -29.5, "DS1": 75.7}
+    with mock.patch.object(sc, "engine_profile_rows", _no_switches()):
+        off = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
+    assert off == {"LM1": 22.5, "LM2": 27.6, "DS2": -12.5, "DS1": 97.1}
     assert np.isfinite(serving.serve(model="deepseek-v3", gpu="h200", gpus=32, tp=32, ep=32, dp_attention=True,
                                      engine="sglang", precision="fp8").output_tokens_per_second)

@@ -251,3 +251,51 @@ def test_pipeline_and_speculative_bursts_match_serve():
         assert s.valid[0] and s.replicas[0] == est.replicas
         assert s.output_tokens_per_second[0] == pytest.approx(est.output_tokens_per_second, rel=1e-9)
         assert s.makespan_seconds[0] == pytest.approx(est.makespan_seconds, rel=1e-9)
+
+
+def _switches_off():
+    """The shipped profile rows with the sglang x mla kernel switches removed (the model before them)."""
+    from billshape import serving_catalog as sc
+
+    rows = tuple(r for r in sc.engine_profile_rows() if r.name not in sc.KERNEL_SWITCH_NAMES)
+    return lambda: rows
+
+
+def test_sweep_matches_serve_for_sglang_mla_with_the_kernel_switches_on():
+    # sglang x mla x hopper ships attention_at_kernel_precision = 1 (DeepGEMM profile, variant K): on a BF16 KV
+    # cache beside FP8 weights the attention FLOPs run at the BF16 peak, in serve and in the sweep alike, on the
+    # plain, expert-parallel, attention-DP, pipelined, speculative and burst paths
+    from unittest import mock
+
+    from billshape import serving_catalog as sc
+
+    assert sc.engine_profile("sglang", "mla", "hopper").params["attention_at_kernel_precision"] == 1.0
+    setup = ("deepseek-v3", "h200", "fp8")
+    base = {"tp": None, "input_tokens": 4000, "output_tokens": 500, "batch": None, "ep": None,
+            "redundant_experts": None, "engine": "sglang", "requests": None}
+    configs = [{**base, "gpus": 8}, {**base, "gpus": 16, "ep": 16, "redundant_experts": 32},
+               {**base, "gpus": 32, "ep": 32, "input_tokens": 2000, "output_tokens": 100},
+               {**base, "gpus": 8, "batch": 64}, {**base, "gpus": 8, "engine": "trtllm"}]
+    s = _compare(setup, configs, price=2.0, kv_precision="bf16", dp_attention=True)
+    assert s.valid.all()
+    _compare(setup, configs[:3], price=2.0, kv_precision="bf16", mode="max-load")
+    burst = [{**c, "requests": 300} for c in configs[:2]]
+    _compare(setup, burst, price=2.0, kv_precision="bf16", arrival="burst", lengths="sharegpt")
+    # the switch bites here (a case that did not exercise it would prove nothing): without it serve is faster
+    with mock.patch.object(sc, "engine_profile_rows", _switches_off()):
+        off = sweep(model=setup[0], gpu=setup[1], precision=setup[2], kv_precision="bf16", dp_attention=True,
+                    **{k: [c[k] for c in configs] for k in configs[0]})
+        off_serve = _serve(setup, configs[0], kv_precision="bf16", dp_attention=True)
+    assert off.output_tokens_per_second[0] == pytest.approx(off_serve.output_tokens_per_second, rel=1e-9)
+    assert (s.output_tokens_per_second[:4] < off.output_tokens_per_second[:4]).all()
+    assert s.output_tokens_per_second[4] == off.output_tokens_per_second[4]  # trtllm: no switch rows
+    # pipeline stages and speculative decoding take the same attention peak
+    for kw in (dict(pp=2, tp=8, gpus=16), dict(speculative="mtp", draft_tokens=2, gpus=8)):
+        est = serving.serve(model=setup[0], gpu=setup[1], precision=setup[2], kv_precision="bf16", engine="sglang",
+                            input_tokens=4000, output_tokens=500, **kw)
+        sw = sweep(model=setup[0], gpu=setup[1], precision=setup[2], kv_precision="bf16", engine="sglang",
+                   input_tokens=[4000], output_tokens=[500], **{k: (x if k == "speculative" else [x])
+                                                                for k, x in kw.items()})
+        assert sw.valid[0]
+        assert sw.output_tokens_per_second[0] == pytest.approx(est.output_tokens_per_second, rel=1e-9)
+        assert sw.ttft_seconds[0] == pytest.approx(est.ttft_seconds, rel=1e-9)

@@ -720,10 +720,13 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
     # serve's engine profile and KV replication (serve resolved and validated the engine name)
     profile = engine_profile(base.engine, arch_class(arch), gpu_generation(acc.name))
     kv_rep = kv_replication(arch, tp)
+    # the profile's kernel switches as serve reads them (attention at the kernels' precision; micro-batch tokens
+    # need two-batch overlap, which a colocated replica does not run: no effect here)
     r = roofline(**hw, tensor_parallel=float(tp), input_tokens=in_len, output_tokens=out_len,
                  batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
                  max_batch_cap=profile.params["max_batch_cap"], expert_load_cv=rows["expert_load_cv"].value,
-                 **({"kv_replication": kv_rep} if kv_rep != 1.0 else {}), **profile.efficiency)
+                 **({"kv_replication": kv_rep} if kv_rep != 1.0 else {}), **profile.efficiency,
+                 **attention_inputs(profile, acc, base.precision, base.kv_precision))
     ok = np.ones_like(batches, dtype=bool)
     if tpot_limit is not None:
         ok &= r["step_seconds"] <= tpot_limit

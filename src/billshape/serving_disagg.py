@@ -228,6 +228,9 @@ class Deployment(Row):
     tolerance_reason: str = ""
     published_setup: str = ""
     assumed: str = ""
+    #: a day-average row's full-load row (same pool): checked by :func:`computed_token_ratio` against it, not by
+    #: its own error (a full-load model does not predict a day average); empty: ``|error| <= tolerance``
+    reference: str = ""
 
 
 def deployments() -> tuple[Deployment, ...]:
@@ -254,6 +257,47 @@ def reproduce(dep: Deployment) -> dict[str, float]:
     return {"modeled": float(modeled), "published": dep.published_tokens_per_second_per_node,
             "error": float(modeled) / dep.published_tokens_per_second_per_node - 1.0}
 
+
+def computed_token_ratio(tokens_per_second, cache_hit_rate, reference_tokens_per_second,
+                         reference_cache_hit_rate=0.0):
+    r"""Prompt tokens *computed* per second of a pool over those of a reference pool: :math:`\rho =
+    R (1-h) / (R_{ref} (1-h_{ref}))`, each rate counting every prompt token served, cached ones included
+    (DeepSeek's convention). A model whose cost per computed token does not depend on the cache-hit share gives
+    :math:`\rho = 1` for two full-load figures of the same pool.
+
+    Parameters
+    ----------
+    tokens_per_second, reference_tokens_per_second : numeric
+        Prompt tokens served per second, cache hits included [tokens/s].
+    cache_hit_rate, reference_cache_hit_rate : numeric
+        Share of the prompt tokens served from the prefix cache h [fraction].
+
+    Returns
+    -------
+    numeric
+        :math:`\rho` [ratio].
+
+    References
+    ----------
+    .. [1] DeepSeek-AI, "Day 6: DeepSeek-V3/R1 Inference System Overview", 2025-03-01 (input tokens/s "including
+           cache hits"; 56.3 % of them hit the on-disk KV cache).
+    """
+    return (np.asarray(tokens_per_second, dtype=float) * (1.0 - np.asarray(cache_hit_rate, dtype=float))
+            / (np.asarray(reference_tokens_per_second, dtype=float)
+               * (1.0 - np.asarray(reference_cache_hit_rate, dtype=float))))
+
+
+def within_bound(dep: Deployment, modeled: dict[str, float]) -> bool:
+    """Whether a reproduction meets its check, given every row's ``modeled`` per-node figure by id: ``|error| <=
+    tolerance``; for a day-average row (``reference``) the full-load model must be at least the published day
+    average and its computed-token ratio to the reference row within ``[1, 1 + tolerance]``
+    (:func:`computed_token_ratio`; docs/serving.md "Reproductions")."""
+    m = modeled[dep.id]
+    if not dep.reference:
+        return abs(m / dep.published_tokens_per_second_per_node - 1.0) <= dep.tolerance + 1e-12
+    ref = {d.id: d for d in deployments()}[dep.reference]
+    rho = float(computed_token_ratio(m, dep.cache_hit_rate, modeled[ref.id], ref.cache_hit_rate))
+    return m >= dep.published_tokens_per_second_per_node and 1.0 <= rho <= 1.0 + dep.tolerance + 1e-12
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from billshape.serving_catalog import (MODES, WEIGHT_PRECISIONS, COMPUTE_PRECISI
 from billshape.serving_lengths import ARRIVALS, burst, length_distribution
 from billshape.serving_pipeline import (MAX_DRAFT_TOKENS, SPECULATIVE_METHODS, deployment_roofline, memory_gpus,
                                         speculative_inputs, speculative_rows)
-from billshape.serving_roofline import _RACK_SCALE, hardware_inputs, internode_rows, roofline
+from billshape.serving_roofline import _RACK_SCALE, attention_inputs, hardware_inputs, internode_rows, roofline
 from billshape.serving_roofline import held_kv_bytes_per_token
 from billshape.serving_catalog import burst_scheduler
 
@@ -437,7 +437,10 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
         common = dict(**hw, tensor_parallel=t_c[rows], input_tokens=in_len[rows], output_tokens=out_len[rows],
                       mode="static" if s else "max-load", kv_memory_fraction=frac, max_batch_cap=cap,
                       expert_parallel=e_c[rows], attention_dp=bool(dp_eff[j]), expert_load_cv=load_cv[rows],
-                      kv_replication=kv_rep[rows], redundant_experts=r_c[rows], **extra, **run_eff)
+                      kv_replication=kv_rep[rows], redundant_experts=r_c[rows], **extra, **run_eff,
+                      # the profile's kernel switches as serve reads them: attention at the kernels' precision;
+                      # overlap_micro_batch_tokens needs two-batch overlap (disaggregated pools: refused here)
+                      **attention_inputs(prof, acc, precision, kv_precision))
         # serve's first call: the requested batch (static or max-load with a number); max rows get theirs below
         explicit = ~is_max[rows]
         rl = deploy_fn(rows)

@@ -41,7 +41,7 @@ from billshape import catalog
 from billshape.errors import BillshapeInputError
 from billshape.serving_catalog import (COMPUTE_PRECISION, EFFICIENCY_NAMES, WEIGHT_PRECISIONS, Architecture,
                                        efficiencies)
-from billshape.serving_roofline import hardware_inputs, kv_replication, roofline
+from billshape.serving_roofline import attention_inputs, hardware_inputs, kv_replication, roofline
 
 #: tensor-parallel sizes searched (powers of two, as engines deploy them; the same list as ``serving.capacity``)
 TP_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
@@ -93,7 +93,10 @@ class Configs:
 
 
 def _stack(dicts: list[dict]) -> dict[str, np.ndarray]:
-    return {k: np.array([d[k] for d in dicts], dtype=float) for k in dicts[0]}
+    """Stack the dicts' values per key; a key some dicts lack (a profile row others have, e.g.
+    ``moe_weight_read_efficiency``) is NaN there: the roofline's default for those rows (see ``evaluate``)."""
+    keys = list(dict.fromkeys(k for d in dicts for k in d))
+    return {k: np.array([d.get(k, np.nan) for d in dicts], dtype=float) for k in keys}
 
 
 def _take(arrays: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -154,18 +157,27 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
         One entry per configuration at :math:`B^*` (in the order of ``configs``), then the lower operating
         points, then ``out``.
     """
+    from billshape.serving_catalog import arch_class, engine_profile, gpu_generation
+
     rows = efficiencies()
     kv_frac = rows["kv_memory_fraction"].value
     n = len(configs)
     hw_cache: dict[tuple, dict] = {}
     hw_rows, eff_rows = [], []
-    for g, t, e, p, eng in configs:
+    # the profile's attention switch as serve reads it (attention_inputs: the KV cache here is at the weights'
+    # precision); NaN: attention at the weights' peak. overlap_micro_batch_tokens needs two-batch overlap, which a
+    # colocated replica does not run: no effect here
+    att_peak = np.full(len(configs), np.nan)
+    for i, (g, t, e, p, eng) in enumerate(configs):
         key = (g, p)
         if key not in hw_cache:
             hw_cache[key] = hardware_inputs(arch, catalog.gpu(g), p, p)
         hw_rows.append(hw_cache[key])
         eff_rows.append({**engine_efficiency(eng, arch, catalog.gpu(g).name),
                          "kv_replication": kv_replication(arch, t, False)})
+        acc_g = catalog.gpu(g)
+        att = attention_inputs(engine_profile(eng, arch_class(arch), gpu_generation(acc_g.name)), acc_g, p, p)
+        att_peak[i] = att.get("attention_peak_flops_per_second", np.nan)
     res = {k: np.zeros(n) for k in ("batch", "max_batch", "tpot", "ttft", "tps", "rps")}
     reason = np.array([""] * n, dtype=object)
     evals = 0
@@ -177,14 +189,17 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
         tp = np.array([c[1] for c in configs], dtype=float)
         ep = np.array([c[2] for c in configs], dtype=float)
         mem = hw["memory_bytes_per_gpu"]
-        # roofline switches expert parallelism on for the whole call: evaluate the two groups apart
-        for group in (ep <= 1, ep > 1):
-            idx = np.nonzero(group)[0]
-            if not idx.size:
-                continue
-            kw = dict(_take(hw, idx), **_take(eff, idx), tensor_parallel=tp[idx], expert_parallel=ep[idx],
+        # roofline switches expert parallelism, the attention kernels' peak and the profile rows present (a
+        # missing row: the roofline's default) on for the whole call: evaluate the groups apart
+        has_att = ~np.isnan(att_peak)
+        present = np.stack([~np.isnan(a) for a in eff.values()] + [ep > 1, has_att], axis=1)
+        for sig in np.unique(present, axis=0):
+            idx = np.nonzero((present == sig).all(axis=1))[0]
+            eff_g = {k: a for k, a in _take(eff, idx).items() if not np.isnan(a).any()}
+            kw = dict(_take(hw, idx), **eff_g, tensor_parallel=tp[idx], expert_parallel=ep[idx],
                       input_tokens=float(input_tokens), output_tokens=float(output_tokens), mode="max-load",
-                      kv_memory_fraction=kv_frac, max_batch_cap=cap[idx], expert_load_cv=rows["expert_load_cv"].value)
+                      kv_memory_fraction=kv_frac, max_batch_cap=cap[idx], expert_load_cv=rows["expert_load_cv"].value,
+                      **({"attention_peak_flops_per_second": att_peak[idx]} if has_att[idx[0]] else {}))
 
             def at(batch):
                 return roofline(**kw, batch=batch)
