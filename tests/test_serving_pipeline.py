@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from billshape import catalog, inference, serving
@@ -101,7 +101,11 @@ def test_speculation_never_helps_at_zero_acceptance_and_grows_with_it(setup, k, 
     kw = dict(model=model, gpu=gpu, gpus=gpus, precision="fp8", input_tokens=i, output_tokens=o,
               speculative=method, draft_tokens=k, draft_model=draft,
               batch="max" if batch is None else batch, mode=None if batch is None else "max-load")
-    zero = serving.serve(**kw, acceptance=0.0)
+    try:
+        zero = serving.serve(**kw, acceptance=0.0)
+    except BillshapeInputError as exc:  # a fixed batch whose KV cache does not fit is refused (tested elsewhere)
+        assume(exc.field != "batch")
+        raise
     assert zero.tokens_per_step == 1.0 and zero.speculative_speedup <= 1.0 + 1e-12
     some, more = (serving.serve(**kw, acceptance=x) for x in (a, min(a + 0.04, 0.99)))
     assert 1.0 <= some.tokens_per_step <= more.tokens_per_step <= k + 1
