@@ -1,6 +1,7 @@
 """Ablation: the sglang x mla (DeepSeek-V3) profile with its grouped-GEMM terms from DeepGEMM's published kernel
-figures (shipped: variant K, with the two kernel switches) against vLLM's Triton-burst fit (A, the model before)
-and the variants between them (docs/serving.md, "DeepGEMM's grouped GEMMs (sglang x mla)").
+figures (shipped: variant L, the two kernel switches and the attention kernels' measured efficiency) against
+vLLM's Triton-burst fit (A, the model before) and the variants between them (docs/serving.md, "DeepGEMM's
+grouped GEMMs (sglang x mla)").
 
 The DeepGEMM values are derived in ``benchmarks/fit_serving_efficiency.py`` (``deepgemm_expert_efficiency``,
 ``deepgemm_profile_values``: kernel measurements, nothing fitted on a deployment) and written into the
@@ -9,7 +10,10 @@ those rows (a value of None removes a row) and prints every figure they can move
 (LM1, LM2, DS1, DS2), DeepSeek's decode figure (D01, TensorRT-LLM profile: a control) and the DeepSeek worked
 examples of docs/serving.md. F-K add the two kernel terms behind their profile switches
 (``attention_at_kernel_precision``: attention at the attention kernels' 16-bit peak; ``overlap_micro_batch_tokens``:
-the grouped-GEMM factor and expert loads at two-batch overlap's micro-batch tokens) to B and E.
+the grouped-GEMM factor and expert loads at two-batch overlap's micro-batch tokens) to B and E. L (shipped) is K
+with (c) ``attention_compute_efficiency``: the attention FLOPs at FlashAttention-3's published causal-forward
+fraction of the BF16 peak instead of the dense compute_efficiency
+(``fit_serving_efficiency.attention_kernel_efficiency``).
 
     PYTHONPATH=src python benchmarks/deepgemm_ablation.py [--json]
 """
@@ -51,7 +55,7 @@ def half_tokens_curve() -> dict[str, float]:
 
 
 def variants() -> dict[str, dict[str, float | None]]:
-    """label -> the sglang x mla x hopper rows replaced (None: the row removed; empty: as shipped, K)."""
+    """label -> the sglang x mla x hopper rows replaced (None: the row removed; empty: as shipped, L)."""
     prof = sc.engine_profile(*KEY)
     eta_c, eta_bw = prof.params["compute_efficiency"], prof.params["hbm_bandwidth_efficiency"]
     dg = F.deepgemm_profile_values(eta_c, eta_bw)
@@ -63,7 +67,9 @@ def variants() -> dict[str, dict[str, float | None]]:
     # the model before: the vllm x mla rows (vLLM's Triton-burst fit with the expert reads tied to it)
     vllm_mla = sc.engine_profile("vllm", "mla", "hopper").params
     tied = {"moe_gemm_efficiency": vllm_mla["moe_gemm_efficiency"], "moe_weight_read_efficiency": None}
-    off = {n: None for n in sc.KERNEL_SWITCH_NAMES}
+    # A-K: without the attention kernels' own efficiency (attention at the dense compute_efficiency), as before it
+    off = {**{n: None for n in sc.KERNEL_SWITCH_NAMES}, "attention_compute_efficiency": None}
+    no_eta_a = {"attention_compute_efficiency": None}
     attn, micro = {"attention_at_kernel_precision": 1.0}, {"overlap_micro_batch_tokens": 1.0}
     return {
         "A: the model before (vLLM's Triton-burst fit 0.577, expert reads tied to it)": {**tied, **off},
@@ -78,8 +84,9 @@ def variants() -> dict[str, dict[str, float | None]]:
         "G: B + (b) kernels at the micro-batch's tokens (g flat)": {**dg, **off, **micro},
         "H: E + (a)": {**curve_rows, **off, **attn},
         "I: E + (b)": {**curve_rows, **off, **micro},
-        "J: E + (a) + (b)": {**curve_rows, **attn, **micro},
-        "K: B + (a) + (b), shipped": {},
+        "J: E + (a) + (b)": {**curve_rows, **attn, **micro, **no_eta_a},
+        "K: B + (a) + (b)": {**no_eta_a},
+        "L: K + (c) the attention kernels at FlashAttention-3's measured efficiency, shipped": {},
     }
 
 

@@ -25,7 +25,9 @@ Fits (least squares on log(predicted/measured), physical bounds):
 * SGLang: no fixed-length measurement: the vLLM MoE values, flagged extrapolated. For DeepSeek-V3 (``mla``) on
   Hopper (``DEEPGEMM_PROFILES``) the grouped-GEMM efficiency and expert reads come from DeepGEMM's published H800
   figures for its experts (``deepgemm_expert_efficiency``, kernel measurements, not fitted) and the two kernel
-  switches are on (``KERNEL_SWITCHES``): benchmarks/deepgemm_ablation.py variant K, docs/serving.md.
+  switches are on (``KERNEL_SWITCHES``), and the prompts' causal attention runs at FlashAttention-3's published
+  fraction of the BF16 peak (``attention_kernel_efficiency``, a kernel measurement, not fitted):
+  benchmarks/deepgemm_ablation.py variant L, docs/serving.md.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
 ``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
@@ -136,8 +138,8 @@ DEEPGEMM_CONTIGUOUS = ((4, 8192, 4096, 7168, 1346, 434), (4, 8192, 7168, 2048, 1
 DEEPGEMM_MASKED = ((1, 1024, 4096, 7168, 1233, 924), (1, 1024, 7168, 2048, 925, 968),
                    (2, 512, 4096, 7168, 1040, 1288), (2, 512, 7168, 2048, 916, 1405),
                    (4, 256, 4096, 7168, 932, 2064), (4, 256, 7168, 2048, 815, 2047))
-#: the engine x class x generation profiles that take the DeepGEMM rows and the two kernel switches (variant K of
-#: benchmarks/deepgemm_ablation.py; docs/serving.md, "DeepGEMM's grouped GEMMs (sglang x mla)"): SGLang serving
+#: the engine x class x generation profiles that take the DeepGEMM rows, the two kernel switches and
+#: FlashAttention-3's attention efficiency (variant L of benchmarks/deepgemm_ablation.py; docs/serving.md, "DeepGEMM's grouped GEMMs (sglang x mla)"): SGLang serving
 #: DeepSeek-V3's FP8 experts on DeepGEMM on Hopper. Written as the generation's own rows: Ampere has no DeepGEMM
 #: (FP8 GEMMs need SM90) and keeps the engine x class values; vllm x mla is not listed (vLLM runs DeepSeek's experts
 #: tensor-parallel, DeepGEMM MoE off by default at TP 8)
@@ -158,6 +160,44 @@ KERNEL_SWITCHES = {
         "with two-batch overlap the grouped GEMMs and expert loads at the micro-batch's tokens; no effect without it "
         "(only the disaggregated pools model two-batch overlap)"),
 }
+
+
+# ---- MLA prefill attention on FlashAttention-3 (SGLang's default fa3 backend on Hopper) ------------------------
+#: FlashAttention-3's published forward speed, BF16/FP16, H100 80GB SXM5 (clock fixed at 1830 MHz, the clock of
+#: the 989 TFLOPS dense peak; batch x seqlen = 16k tokens, hidden 2048; FLOPs 4 s^2 d h / 2 with the causal mask):
+#: the bar labels of Fig. 5(d) "Forward, with causal mask, head dim 128", also the README figure
+#: assets/flash3_fp16_fwd.png of Dao-AILab/flash-attention (added in 7ef24848, 2024-07-11)
+FA3_SOURCE = ("Shah et al. 2024, 'FlashAttention-3: Fast and Accurate Attention with Asynchrony and Low-precision', "
+              "arXiv 2407.08608, Fig. 5(d) 'Forward, with causal mask, head dim 128' (H100 80GB SXM5): "
+              "FlashAttention-3 579 TFLOPs/s at sequence length 4k (521 at 2k); the same figure is "
+              "Dao-AILab/flash-attention assets/flash3_fp16_fwd.png@7ef24848cf2f855077cef88fe122775b727dcd74")
+FA3_AS_OF = "2024-07-11"
+FA3_GPU = "h100-sxm"
+#: (sequence length, FlashAttention-3 TFLOPs/s) read off Fig. 5(d); head dim 128 is the published size nearest
+#: MLA prefill's (qk 192 = 128 nope + 64 rope, v 128; Fig. 5(f), head dim 256, reads 612 at 4k)
+FA3_CAUSAL_HDIM128 = ((512, 292), (1024, 423), (2048, 521), (4096, 579), (8192, 602), (16384, 616))
+#: the sequence length the row is read at: DeepSeek's published prefill profile's prompt (DS2, 4,096 tokens)
+FA3_SEQ_LEN = 4096
+
+
+def attention_kernel_efficiency() -> dict:
+    """FlashAttention-3's causal forward at ``FA3_SEQ_LEN`` over the dense BF16 peak of the catalog's ``h100-sxm``
+    row (the datasheet's 989.4 TFLOP/s; the paper's 989 at its fixed 1830 MHz clock): the fraction of the 16-bit
+    peak the prompts' causal attention runs at. A kernel measurement, not fitted; the roofline takes it as the
+    profile's ``attention_compute_efficiency`` (serving_roofline.attention_inputs scales the attention peak by
+    it / compute_efficiency)."""
+    from billshape import catalog
+
+    peak = catalog.gpu(FA3_GPU).peak_flops_per_second("bf16")
+    tflops = dict(FA3_CAUSAL_HDIM128)[FA3_SEQ_LEN]
+    return {"tflops": float(tflops), "seq_len": FA3_SEQ_LEN, "peak_flops_per_second": peak,
+            "peak_fraction": tflops * 1e12 / peak,
+            "by_seq_len": {s: t * 1e12 / peak for s, t in FA3_CAUSAL_HDIM128}}
+
+
+def attention_profile_values() -> dict[str, float]:
+    """The ``attention_compute_efficiency`` row of the DEEPGEMM_PROFILES (:func:`attention_kernel_efficiency`)."""
+    return {"attention_compute_efficiency": round(attention_kernel_efficiency()["peak_fraction"], 4)}
 
 
 def deepgemm_layers(rows) -> list[dict]:
@@ -246,7 +286,8 @@ UNITS = {"hbm_bandwidth_efficiency": "fraction of datasheet HBM bandwidth",
          "throughput_ratio_p90": "measured / modeled throughput", "band_rows": "validation rows",
          "extrapolated": "0 or 1", "max_num_batched_tokens": "tokens per step",
          "mixed_prefill": "1: prefill chunks ride in decode steps; 0: prefill-only steps",
-         "attention_at_kernel_precision": "1: on; 0: off", "overlap_micro_batch_tokens": "1: on; 0: off"}
+         "attention_at_kernel_precision": "1: on; 0: off", "overlap_micro_batch_tokens": "1: on; 0: off",
+         "attention_compute_efficiency": "fraction of dense BF16 peak FLOP/s"}
 
 
 def _trt_full(x):
@@ -391,7 +432,8 @@ def fit_all() -> dict:
     for key in DEEPGEMM_PROFILES:  # DeepGEMM's grouped GEMMs (kernel figures, not fitted) on the class's profile
         base = profiles[key[:2]]
         profiles[key] = {**base, **deepgemm_profile_values(base["compute_efficiency"],
-                                                           base["hbm_bandwidth_efficiency"])}
+                                                           base["hbm_bandwidth_efficiency"]),
+                         **attention_profile_values()}
     reads = ("" if "moe_weight_read_efficiency" not in vllm else
              " with the expert weight reads at moe_weight_read_efficiency (a kernel measurement, not fitted)")
     mla_copy = ("not fitted: the vllm/moe values" if by_class["mla"] is vllm else
@@ -412,7 +454,8 @@ def fit_all() -> dict:
     for key in DEEPGEMM_PROFILES:
         fitted_on[key] = ("not fitted: the dense efficiencies as trtllm C1-C5; moe_gemm_efficiency and "
                           "moe_weight_read_efficiency from DeepGEMM's published grouped-GEMM figures (kernel "
-                          "measurements); the kernel switches from the cited kernel facts")
+                          "measurements); attention_compute_efficiency from FlashAttention-3's published causal "
+                          "forward (kernel measurement); the kernel switches from the cited kernel facts")
     versions = {"trtllm": "0.9-1.0", "vllm": "0.11", "sglang": "0.5.5", CDNA3: "0.9.1 (ROCm 6.4.1)"}
     # predictions with the fitted profiles (each case under its own engine x class x generation profile)
     tables = {"calibration": rows_table(cal, profiles=profiles), "validation": rows_table(val, profiles=profiles),
@@ -495,6 +538,13 @@ def profile_csv(f: dict) -> str:
                             "DeepSeek-V3's expert layers on DeepGEMM (H800): the masked 4 x 256 layer's expert weight "
                             "bytes per second over the datasheet HBM / hbm_bandwidth_efficiency "
                             "(benchmarks/fit_serving_efficiency.py deepgemm_profile_values)")
+                elif dg and name == "attention_compute_efficiency":
+                    row_src, as_of = FA3_SOURCE, FA3_AS_OF
+                    note = ("the prompts' causal attention (MLA prefill on SGLang's fa3 backend) at FlashAttention-3's "
+                            f"measured fraction of the BF16 peak: {FA3_CAUSAL_HDIM128[3][1]} TFLOPs/s at "
+                            f"{FA3_SEQ_LEN} tokens, head dim 128, over the H100 SXM datasheet 989.4 "
+                            "(benchmarks/fit_serving_efficiency.py attention_kernel_efficiency); applies where "
+                            "attention_at_kernel_precision puts attention at the BF16 peak, decode attention included")
                 elif name == "max_batch_cap":
                     note, row_src = cap_src, cap_src
                 elif name in ("max_num_batched_tokens", "mixed_prefill"):

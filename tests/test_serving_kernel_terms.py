@@ -133,21 +133,25 @@ def _switched(engine, cls, on):
 
 def test_attention_inputs_follow_the_switch_and_the_catalog():
     bf16 = H100.peak_flops_per_second("bf16")
-    # shipped profiles: only sglang x mla x hopper (DeepGEMM, variant K) has the switch rows; every other profile
+    # shipped profiles: only sglang x mla x hopper (DeepGEMM, variant L) has the switch rows; every other profile
     # keeps the model before them (Ampere's sglang x mla included: no DeepGEMM there)
     for engine in sc.ENGINES:
         for cls in sc.ARCH_CLASSES:
             prof = sc.engine_profile(engine, cls, "hopper")
             if (engine, cls) == ("sglang", "mla"):
                 assert all(prof.params[n] == 1.0 for n in sc.KERNEL_SWITCH_NAMES)
-                assert attention_inputs(prof, H100, "fp8", "bf16") == {"attention_peak_flops_per_second": bf16}
+                # with FlashAttention-3's measured efficiency row: the BF16 peak x eta_a / eta_c
+                scaled = bf16 * prof.params["attention_compute_efficiency"] / prof.params["compute_efficiency"]
+                assert attention_inputs(prof, H100, "fp8", "bf16") == {"attention_peak_flops_per_second": scaled}
                 assert attention_inputs(prof, H100, "fp8", "fp8") == {}  # SGLang FP8 KV: no source, no row
                 continue
             assert not any(n in prof.params for n in sc.KERNEL_SWITCH_NAMES)
             assert attention_inputs(prof, H100, "fp8", "bf16") == {}
     assert not any(n in sc.engine_profile("sglang", "mla", "ampere").params for n in sc.KERNEL_SWITCH_NAMES)
-    assert attention_inputs(_switched("sglang", "mla", True), H100, "fp8", "bf16") == {
-        "attention_peak_flops_per_second": bf16}
+    no_eta_a = _switched("sglang", "mla", True)
+    no_eta_a = no_eta_a.model_copy(update={"params": {k: v for k, v in no_eta_a.params.items()
+                                                      if k != "attention_compute_efficiency"}})
+    assert attention_inputs(no_eta_a, H100, "fp8", "bf16") == {"attention_peak_flops_per_second": bf16}
     assert attention_inputs(_switched("sglang", "mla", False), H100, "fp8", "bf16") == {}
     assert attention_inputs(_switched("sglang", "mla", True), H100, "bf16", "bf16") == {}  # GEMMs already 16-bit
     assert attention_inputs(_switched("trtllm", "dense", True), H100, "fp8", "fp8") == {}  # FP8 context FMHA
@@ -213,7 +217,9 @@ def test_fleet_search_takes_the_attention_switch_as_serve_does():
                             input_tokens=4000, output_tokens=500, batch=int(res.batch[j]), mode="max-load")
         assert res.output_tokens_per_second[j] == pytest.approx(est.output_tokens_per_second, rel=1e-9)
         assert res.ttft_seconds[j] == pytest.approx(est.ttft_seconds, rel=1e-9)
-    bf16 = catalog.gpu("h200").peak_flops_per_second("bf16")
+    prof = sc.engine_profile("sglang", "mla", "hopper")
+    bf16 = (catalog.gpu("h200").peak_flops_per_second("bf16") * prof.params["attention_compute_efficiency"]
+            / prof.params["compute_efficiency"])  # the BF16 peak at FlashAttention-3's measured efficiency
     with mock.patch.object(search, "attention_inputs",
                            lambda prof, acc, p, kv: sr.attention_inputs(prof, acc, p, "bf16")):
         forced = search.evaluate(arch, cfgs[:1], input_tokens=4000.0, output_tokens=500.0)
@@ -230,12 +236,13 @@ def test_fleet_search_takes_the_attention_switch_as_serve_does():
 
 
 def test_shipped_reproductions_under_the_adopted_switches():
-    # sglang x mla x hopper ships DeepGEMM's rows and both switches (variant K): the reproductions move to K's
-    # figures (benchmarks/deepgemm_ablation.py); without the switch rows they are variant B's
+    # sglang x mla x hopper ships DeepGEMM's rows, both switches and FlashAttention-3's measured attention
+    # efficiency (variant L): the reproductions move to L's figures (benchmarks/deepgemm_ablation.py); without the
+    # switch rows they are variant B's (the efficiency row only scales the 16-bit attention peak the switch sets)
     from unittest import mock
 
     got = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
-    assert got == {"LM1": 7.7, "LM2": 19.8, "DS2": -29.5, "DS1": 75.7}
+    assert got == {"LM1": 11.6, "LM2": 21.9, "DS2": -25.3, "DS1": 81.4}
     with mock.patch.object(sc, "engine_profile_rows", _no_switches()):
         off = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
     assert off == {"LM1": 22.5, "LM2": 27.6, "DS2": -12.5, "DS1": 97.1}

@@ -262,7 +262,7 @@ def _switches_off():
 
 
 def test_sweep_matches_serve_for_sglang_mla_with_the_kernel_switches_on():
-    # sglang x mla x hopper ships attention_at_kernel_precision = 1 (DeepGEMM profile, variant K): on a BF16 KV
+    # sglang x mla x hopper ships attention_at_kernel_precision = 1 (DeepGEMM profile, variant L): on a BF16 KV
     # cache beside FP8 weights the attention FLOPs run at the BF16 peak, in serve and in the sweep alike, on the
     # plain, expert-parallel, attention-DP, pipelined, speculative and burst paths
     from unittest import mock

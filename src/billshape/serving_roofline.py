@@ -408,10 +408,16 @@ def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str
 
 
 def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
-    """The roofline's ``attention_peak_flops_per_second`` for an engine profile: the GPU's dense BF16 peak when the
+    r"""The roofline's ``attention_peak_flops_per_second`` for an engine profile: the GPU's dense BF16 peak when the
     profile's ``attention_at_kernel_precision`` switch is 1, the engine's attention kernels compute in 16 bits at
     this KV precision (:func:`billshape.serving_catalog.attention_kernel`) and the weights' GEMMs do not (FP8,
-    FP4); empty otherwise (attention at the weights' peak, the model before the switch)."""
+    FP4); empty otherwise (attention at the weights' peak, the model before the switch).
+
+    With an ``attention_compute_efficiency`` row :math:`\eta_a` (the attention kernels' own measured fraction of
+    the BF16 peak, e.g. FlashAttention-3's causal forward, Shah et al. 2024, arXiv 2407.08608 Fig. 5d) the peak is
+    :math:`P_{16}\,\eta_a/\eta_c`, so the roofline, which divides by the profile's ``compute_efficiency``
+    :math:`\eta_c`, times the attention FLOPs at :math:`\eta_a P_{16}`; without the row: :math:`P_{16}` (the
+    attention kernels at the dense :math:`\eta_c`)."""
     from billshape.serving_catalog import attention_kernel
 
     if not profile.params.get("attention_at_kernel_precision", 0.0):
@@ -419,7 +425,11 @@ def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_preci
     row = attention_kernel(profile.engine, profile.arch_class, kv_precision)
     if row is None or row.attention_precision not in ("bf16", "fp16") or COMPUTE_PRECISION[precision] == "bf16":
         return {}
-    return {"attention_peak_flops_per_second": acc.peak_flops_per_second("bf16")}
+    peak = acc.peak_flops_per_second("bf16")
+    eta_a = profile.params.get("attention_compute_efficiency")
+    if eta_a is not None:
+        peak = peak * float(eta_a) / float(profile.params["compute_efficiency"])
+    return {"attention_peak_flops_per_second": peak}
 
 
 def window_inputs(arch: Architecture) -> dict[str, Any]:
