@@ -156,6 +156,21 @@ def test_deepseek_decode_figure_within_25_percent():
     assert 20 / 1.6 < 1 / e.tpot_seconds < 22 * 1.6
 
 
+def test_deepseek_decode_at_the_batch_its_two_figures_imply():
+    """The published per-node throughput over the published per-user speed is DeepSeek's decode batch per node
+    (14,800 / 21 = 705 sequences); at that batch the model meets both figures (docs/serving.md, D01)."""
+    f, kw, _ = _deepseek_decode()
+    per_user = float(f["output_tokens_per_second_per_user"])
+    published = float(f["measured_output_tokens_per_second_per_node"])
+    batch = round(published / per_user * int(f["nodes"]))
+    e = serving.serve(**kw, batch=batch)
+    per_node = e.decode_tokens_per_second / int(f["nodes"])
+    assert abs(per_node / published - 1) < 0.25, per_node
+    assert 20 <= e.decode_tokens_per_second / batch <= 22  # the published 20-22 tokens/s per user
+    plain = serving.serve(**{k: v for k, v in kw.items() if k not in ("speculative", "draft_tokens")}, batch=batch)
+    assert 1.0 < e.decode_tokens_per_second / plain.decode_tokens_per_second < 1.2  # MTP's gain, compute bound
+
+
 def test_cli_pp_and_speculative_json_screen_and_errors(cli):
     from conftest import assert_one_line_error
 
