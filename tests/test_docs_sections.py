@@ -28,7 +28,7 @@ def test_docs_keep_their_feature_sections(name):
 
 
 def test_cross_references_to_sections_resolve():
-    """A quoted section name ("see ... in 'X'" written as "X" after 'section' or 'under') names a heading."""
+    """Every section docs/serving.md quotes (section "X", under "X", see "X") is one of its headings."""
     text = (DOCS / "serving.md").read_text()
     headings = [m.group(1) for m in re.finditer(r"^#{2,4} (.+)$", text, re.M)]
     refs = {" ".join(r.split()) for r in re.findall(r'(?:section|under|see) "([^"]+)"', text)}  # wrapped lines
