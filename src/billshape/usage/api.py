@@ -114,8 +114,8 @@ def ingest(
             file_rows: list[dict] = []
             skipped: list[str] = []
             ignored = staged = 0
-            stage_path = os.path.join(tmp, "stage.parquet")
-            writer = pq.ParquetWriter(stage_path, STAGE, compression="none")  # a scratch file: read once, soon
+            stage_path = os.path.join(tmp, "stage" + store.stage_suffix)
+            writer = store.stage_writer(stage_path, STAGE)
             now = _dt.datetime.now(_dt.timezone.utc)
             for i, item in enumerate(inputs):
                 item = S.spool(item, tmp, i)  # an in-memory input: a file of its name in the staging folder
