@@ -204,3 +204,67 @@ def test_content_key_occurrences_match_a_row_by_row_count(rows):
         seen[(fh, hashes[i])] = n + 1
         assert got[i] == f"row:{hashes[i]}:{n}"
     assert len(got) == len(rows)
+
+
+def _stage_rows(n_extra: dict | None = None):
+    import datetime as dt
+
+    from billshape.usage.schema import STAGE
+
+    r = {f.name: None for f in STAGE}
+    r.update(file_hash="f" * 64, row_index=0, row_key="x", ts=dt.datetime(2025, 3, 1, 12, 0, 0, 250, tzinfo=dt.timezone.utc),
+             provider="openai", model="gpt-4o|mini", requests=1, input_tokens=1200, cache_read_tokens=200, output_tokens=30,
+             customer="acme", feature=None)
+    for f in STAGE:
+        if f.type == "int64" and r[f.name] is None and f.name != "reported_usd_micro":
+            r[f.name] = 0
+    r.update(n_extra or {})
+    return r
+
+
+@pytest.mark.parametrize("extra", [{}, {"cache_write_tokens": 50, "cache_write_1h_tokens": 20}])
+def test_content_hash_is_the_documented_text(extra):
+    """The content key's MD5 is of the text docs/usage.md describes, built here by hand (hashlib): the timestamp in
+    microseconds, then each of CONTENT_KEY_FIELDS (strings length-prefixed, a null ``-``), joined by ``|``, then
+    ``|name=value`` for each non-zero CONTENT_KEY_NONZERO_FIELDS field. A change in how the engine builds the text
+    (a faster concatenation) must keep every stored key."""
+    import datetime as dt
+    import hashlib
+
+    import ibis
+    import pyarrow as pa
+
+    from billshape.usage import engine as E
+    from billshape.usage.schema import CONTENT_KEY_FIELDS, CONTENT_KEY_NONZERO_FIELDS, STAGE
+
+    r = _stage_rows(extra)
+    t = ibis.memtable(pa.Table.from_pylist([r], schema=STAGE))
+    got = ibis.duckdb.connect().to_pyarrow(t.select(h=E.content_hash(t))).column("h")[0].as_py()
+
+    def part(v):
+        return "-" if v is None else f"{len(v)}:{v}" if isinstance(v, str) else str(v)
+
+    epoch_us = (r["ts"] - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    text = "|".join([str(epoch_us), *[part(r[f]) for f in CONTENT_KEY_FIELDS]])
+    text += "".join(f"|{f}={r[f]}" for f in CONTENT_KEY_NONZERO_FIELDS if r.get(f))
+    assert got == hashlib.md5(text.encode()).hexdigest()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 3)), min_size=1, max_size=30))
+def test_occurrence_matches_a_row_number(rows):
+    """``_occurrence`` (numbering only the keys that repeat) gives each row its row_number among the rows with its
+    key, in order, as a window over every row does."""
+    import ibis
+    import pyarrow as pa
+
+    from billshape.usage import engine as E
+
+    t = ibis.memtable(pa.table({"k": [k for k, _ in rows], "g": [g for _, g in rows], "pos": list(range(len(rows)))}))
+    got = {r["pos"]: r["n"] for r in ibis.duckdb.connect().to_pyarrow(E._occurrence(t, ["k", "g"], ["pos"], "n")).to_pylist()}
+    seen: dict = {}
+    want = {}
+    for pos, key in enumerate(rows):
+        want[pos] = seen.get(key, 0)
+        seen[key] = want[pos] + 1
+    assert got == want
