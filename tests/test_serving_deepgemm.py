@@ -136,18 +136,19 @@ def test_ablation_shipped_is_l_and_docs_are_current(ablation):
     assert mod.run_variant(shipped_rows)["modeled"] == by["L"]["modeled"]
     # A (the model before) is what the reproductions were: the table in the docs before issue 12's adoption
     assert {k: by["A"]["cases"][k] for k in ("LM1", "LM2", "DS2", "DS1")} == {
-        "LM1": -9.2, "LM2": 17.9, "DS2": -32.6, "DS1": 46.5}
+        "LM1": -9.2, "LM2": 17.9, "DS2": -29.4, "DS1": 46.5}
     assert {k: by["K"]["cases"][k] for k in ("LM1", "LM2", "DS2", "DS1")} == {
-        "LM1": 7.7, "LM2": 19.8, "DS2": -29.5, "DS1": 75.7}
+        "LM1": 7.7, "LM2": 19.8, "DS2": -27.3, "DS1": 75.7}
     assert {k: by["L"]["cases"][k] for k in ("LM1", "LM2", "DS2", "DS1")} == {
-        "LM1": 11.6, "LM2": 21.9, "DS2": -25.3, "DS1": 81.4}
+        "LM1": 11.6, "LM2": 21.9, "DS2": -22.8, "DS1": 81.4}
     # (c) speeds attention up (0.585 of the BF16 peak against the dense 0.5): every reproduction's figure rises
     assert all(by["L"]["modeled"][k] > by["K"]["modeled"][k] for k in ("LM1", "LM2", "DS2", "DS1"))
     # B alone would move DS2 inside 25 % but push LM2 past its bound: the switches are what keeps LM2 within 25 %
     assert abs(by["B"]["cases"]["LM2"]) > 25.0 >= abs(by["K"]["cases"]["LM2"])
     assert abs(by["B"]["cases"]["DS2"]) < abs(by["A"]["cases"]["DS2"])
-    # every row meets its own check under K and L (DS1 against DS2)
-    assert by["K"]["summary"]["within_bound"] == 4 and by["L"]["summary"]["within_bound"] == 4
+    # every row meets its own check under L (DS1 against DS2, DS2 within 25 % with the balanced routing it was
+    # measured under); K leaves DS2 outside (-27.3 %)
+    assert by["L"]["summary"]["within_bound"] == 4 and by["K"]["summary"]["within_bound"] == 3
     assert all(r["cases"]["D01"] == by["A"]["cases"]["D01"] for r in res.values())  # the control
     text = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
     assert mod.table(res) in text

@@ -218,3 +218,51 @@ def test_cli_json_and_table(cli):
     assert d["gpus"] == 6 and math.isfinite(d["usd_per_million_output_tokens"])
     table = cli(*base)
     assert table.code == 0 and "prefill pool" in table.out and "decode pool" in table.out and "bound by" in table.out
+
+
+# ---- expert routing (--expert-routing) ------------------------------------------------------------------------
+
+
+def test_balanced_routing_removes_the_skew_and_is_never_slower():
+    """``expert_routing`` balanced sets the skew beyond sampling noise to 0: the EP ranks' imbalance falls to the
+    sampling noise alone, and the throughput is at least the measured routing's (colocated and disaggregated)."""
+    from billshape import serving
+
+    kw = dict(model="deepseek-v3", gpu="h100-sxm", gpus=32, tp=32, ep=32, dp_attention=True, precision="fp8",
+              engine="sglang", redundant_experts=32)
+    m, b = serving.serve(**kw), serving.serve(**kw, expert_routing="balanced")
+    assert b.output_tokens_per_second >= m.output_tokens_per_second
+    names = {a.name: a for a in b.assumptions}
+    assert "expert routing" in names and names["expert routing"].source.startswith("user")
+    lam = {a.name: a.value for a in b.assumptions}["expert load imbalance"]
+    lam_m = {a.name: a.value for a in m.assumptions}["expert load imbalance"]
+    assert 1.0 <= lam < lam_m
+    dep = {d.id: d for d in sd.deployments()}["DS2"]
+    assert dep.expert_routing == "balanced" and "absolutely balanced" in dep.source
+    got_b = sd.reproduce(dep)["modeled"]
+    got_m = sd.reproduce(dep.model_copy(update={"expert_routing": "measured"}))["modeled"]
+    assert got_b > got_m
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=1, expert_routing="balanced"), "expert_routing"),
+    (dict(model="deepseek-v3", gpu="h100-sxm", gpus=32, ep=32, dp_attention=True, precision="fp8",
+          expert_routing="perfect"), "expert_routing"),
+])
+def test_expert_routing_errors_name_the_field(kw, field):
+    from billshape import serving
+
+    with pytest.raises(BillshapeInputError) as e:
+        serving.serve(**kw)
+    assert e.value.field == field
+
+
+def test_cli_expert_routing(cli):
+    from conftest import assert_one_line_error
+
+    args = ("serve", "--model", "deepseek-v3", "--gpu", "h100-sxm", "--gpus", "32", "--ep", "32", "--dp-attention",
+            "--precision", "fp8")
+    res = cli(*args, "--expert-routing", "balanced", "--json")
+    assert res.code == 0, res.err
+    assert any(a["name"] == "expert routing" for a in res.json()["assumptions"])
+    assert_one_line_error(cli(*args, "--expert-routing", "perfect"), "--expert-routing")

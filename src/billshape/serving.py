@@ -222,7 +222,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
           prefill_gpus: float | None = None, decode_gpus: float | None = None, prefill_tp: float | None = None,
           prefill_ep: float | None = None, prefill_dp_attention: bool | None = None, decode_tp: float | None = None,
           decode_ep: float | None = None, decode_dp_attention: bool | None = None, decode_batch: float | None = None,
-          two_batch_overlap: bool = False,
+          two_batch_overlap: bool = False, expert_routing: str | None = None,
           pp: float | None = None, speculative: str | None = None, draft_tokens: float | None = None,
           acceptance: float | None = None, draft_model: str | None = None) -> ServeEstimate:
     """Model the serving throughput, latency and cost of ``model`` on ``gpus`` x ``gpu``.
@@ -237,6 +237,10 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     ``dp_attention`` runs attention data-parallel on each GPU of the replica (with or without ``ep``; then ``tp`` need
     not divide the attention heads, e.g. ``tp`` 72 for wide EP over an NVL72 rack). ``redundant_experts`` N adds N
     expert slots per MoE layer (EPLB), held in memory, which spread the routed load (``(experts + N) % ep == 0``).
+    ``expert_routing`` ``measured`` (default: the router's measured skew, ``expert_load_cv``, or what EPLB leaves of
+    it, ``eplb_expert_load_cv``, with ``redundant_experts``) or ``balanced`` (no skew beyond the sampling noise of
+    the tokens per rank: the routing of benchmarks that simulate it, e.g. DeepSeek's released profiles, "an
+    absolutely balanced MoE routing strategy", and SGLang's "simulated perfect EPLB"; :func:`routing_skew`).
 
     ``engine`` (``trtllm``, the default when None: labelled "computed: default" in the assumptions; ``vllm``,
     ``sglang``) picks the engine profile for the model's architecture
@@ -374,6 +378,10 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     if redundant_experts and ep == 1:
         raise BillshapeInputError("redundant_experts", redundant_experts, "0 without `ep` > 1 (redundant experts "
                                   "balance expert-parallel ranks)")
+    if expert_routing is not None and expert_routing not in EXPERT_ROUTINGS:
+        raise BillshapeInputError("expert_routing", expert_routing, " or ".join(EXPERT_ROUTINGS))
+    if expert_routing == "balanced" and not arch.is_moe:
+        raise BillshapeInputError("expert_routing", expert_routing, f"omitted: {arch.name} is dense (no experts to route)")
     if arch.is_moe and ep > 1 and (int(arch.experts_routed) + redundant_experts) % ep != 0:
         raise BillshapeInputError("ep", ep, f"a divisor of {arch.name}'s {arch.experts_routed:g} routed experts"
                                   + (f" + {redundant_experts} redundant" if redundant_experts else "")
@@ -395,7 +403,8 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         par["kv_replication"] = kv_rep
     if redundant_experts:  # EPLB: placement and replicas on the routing statistics leave a much smaller skew
         par["redundant_experts"] = float(redundant_experts)
-        par["expert_load_cv"] = eff_rows["eplb_expert_load_cv"].value
+    skew_cv, skew_note = routing_skew(eff_rows, redundant_experts, expert_routing)
+    par["expert_load_cv"] = skew_cv
     par.update(attention_inputs(profile, acc, precision, kv_precision))
     internode = _internode(acc, ep)
     from billshape.serving_pipeline import deployment, deployment_roofline
@@ -468,7 +477,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
     lam, dp_imb = float(r["expert_load_imbalance"]), float(r["attention_dp_imbalance"])
     if float(ep) > 1:
         assumptions.append(user("expert parallel", ep, "GPUs", "ep"))
-        assumptions.append(eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"].as_assumption())
+        assumptions.append(skew_note)
         assumptions.append(derived("expert load imbalance", lam, "max/mean tokens per EP rank",
                                    "Gamma rank loads: CV^2 = expert_load_cv^2 / (experts per rank) + 1 / (tokens per "
                                    "rank); expected maximum over the EP ranks"))
@@ -566,8 +575,37 @@ def _disaggregated(args: dict[str, Any], pool_args: dict[str, Any]) -> ServeEsti
                                   "not modeled for disaggregated deployments)")
     keep = ("model", "gpu", "prefill_gpus", "decode_gpus", "tp", "ep", "dp_attention", "two_batch_overlap", "precision",
             "kv_precision", "input_tokens", "output_tokens", "price", "provider", "tier", "utilization",
-            "reasoning_multiplier", "cache_hit_rate", "efficiency", "engine", "redundant_experts", "lengths")
+            "reasoning_multiplier", "cache_hit_rate", "efficiency", "engine", "redundant_experts", "lengths",
+            "expert_routing")
     return serve_disaggregated(**{k: args[k] for k in keep}, **pool_args)
+
+
+#: ``expert_routing`` values (:func:`routing_skew`)
+EXPERT_ROUTINGS = ("measured", "balanced")
+
+
+def routing_skew(eff_rows: dict, redundant_experts: float, expert_routing: str | None):
+    r"""The expert-load skew :math:`c` (``expert_load_cv``, the spread of tokens per routed expert beyond sampling
+    noise) of a deployment, and its assumption.
+
+    ``measured`` (or None): the catalog's measured skew, ``expert_load_cv`` (DeepSeek-R1's router on a real
+    dataset, no EPLB), or with ``redundant_experts`` what EPLB leaves of it, ``eplb_expert_load_cv``. ``balanced``:
+    :math:`c = 0`, so the rank loads differ only by the sampling noise of their tokens
+    (:func:`billshape.inference.moe_rank_imbalance`: :math:`CV^2 = c^2 / (\text{experts per rank}) + 1 /
+    (\text{tokens per rank})`), as in benchmarks that simulate routing: DeepSeek's released profiles ("we
+    simulate an absolutely balanced MoE routing strategy for profiling", deepseek-ai/profile-data README) and
+    SGLang's "simulated perfect EPLB" (random expert selection, LMSYS 2025-05-05).
+    """
+    from billshape.errors import BillshapeInputError
+    from billshape.results import user
+
+    if expert_routing is None or expert_routing == "measured":
+        row = eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"]
+        return row.value, row.as_assumption()
+    if expert_routing != "balanced":
+        raise BillshapeInputError("expert_routing", expert_routing, "measured or balanced")
+    return 0.0, user("expert routing", "balanced: no skew beyond the sampling noise of the tokens per rank "
+                     "(expert_load_cv 0)", None, "expert_routing")
 
 
 def _internode(acc: catalog.Accelerator, ep: int) -> dict[str, float]:

@@ -231,6 +231,9 @@ class Deployment(Row):
     #: a day-average row's full-load row (same pool): checked by :func:`computed_token_ratio` against it, not by
     #: its own error (a full-load model does not predict a day average); empty: ``|error| <= tolerance``
     reference: str = ""
+    #: the routing the figure was measured under (``serve``'s ``expert_routing``): ``measured`` (a real router, the
+    #: catalog's skew) or ``balanced`` (a benchmark that simulates balanced routing)
+    expert_routing: str = "measured"
 
 
 def deployments() -> tuple[Deployment, ...]:
@@ -251,7 +254,8 @@ def reproduce(dep: Deployment) -> dict[str, float]:
                 prefill_gpus=dep.pool_gpus, decode_gpus=dep.pool_gpus,
                 prefill_tp=pool["tp"], prefill_ep=pool["ep"], prefill_dp_attention=pool["dp_attention"],
                 decode_tp=pool["tp"], decode_ep=pool["ep"], decode_dp_attention=pool["dp_attention"],
-                decode_batch=dep.decode_batch, two_batch_overlap=bool(dep.two_batch_overlap))
+                decode_batch=dep.decode_batch, two_batch_overlap=bool(dep.two_batch_overlap),
+                expert_routing=dep.expert_routing)
     modeled = (est.prefill_input_tokens_per_second_per_node if dep.phase == "prefill"
                else est.decode_output_tokens_per_second_per_node)
     return {"modeled": float(modeled), "published": dep.published_tokens_per_second_per_node,
@@ -375,7 +379,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
                         utilization: float | None = None, reasoning_multiplier: float = 1.0,
                         cache_hit_rate: float = 0.0, efficiency: dict[str, float] | None = None,
                         engine: str | None = None, redundant_experts: float = 0,
-                        lengths: str | None = None) -> DisaggregatedServeEstimate:
+                        lengths: str | None = None, expert_routing: str | None = None) -> DisaggregatedServeEstimate:
     """Model a disaggregated deployment: ``prefill_gpus`` GPUs that only prefill and ``decode_gpus`` GPUs that
     only decode (see the module docstring for the equations). Each pool's ``*_tp``/``*_ep``/``*_dp_attention``
     defaults to the shared ``tp``/``ep``/``dp_attention`` and, for ``tp``, to the pool's GPUs within one node
@@ -385,7 +389,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     from billshape import catalog
     from billshape.errors import BillshapeInputError
     from billshape.results import derived, user
-    from billshape.serving import _attach_cost, _internode, serve
+    from billshape.serving import _attach_cost, _internode, routing_skew, serve
     from billshape.serving_roofline import (_RACK_SCALE, attention_inputs, hardware_inputs, internode_rows,
                                             kv_replication, roofline)
 
@@ -417,7 +421,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
                         input_tokens=input_tokens, output_tokens=output_tokens, efficiency=efficiency,
                         ep=par["ep"], dp_attention=bool(par["dp_attention"]), engine=engine,
                         redundant_experts=redundant_experts, reasoning_multiplier=reasoning_multiplier,
-                        cache_hit_rate=cache_hit_rate, lengths=lengths)
+                        cache_hit_rate=cache_hit_rate, lengths=lengths, expert_routing=expert_routing)
         except BillshapeInputError as exc:
             raise _pool_error(exc, pool) from None
         pools[pool] = {"par": par, "est": est}
@@ -444,13 +448,13 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     for pool in ("prefill", "decode"):
         est = pools[pool]["est"]
         t, e, dp = est.tensor_parallel, est.expert_parallel, est.attention_dp
-        par = dict(expert_parallel=float(e), attention_dp=bool(dp), expert_load_cv=rows["expert_load_cv"].value)
+        par = dict(expert_parallel=float(e), attention_dp=bool(dp),
+                   expert_load_cv=routing_skew(rows, est.redundant_experts, expert_routing)[0])
         rep = kv_replication(arch, t, bool(dp))
         if rep != 1.0:
             par["kv_replication"] = rep
         if est.redundant_experts:
             par["redundant_experts"] = float(est.redundant_experts)
-            par["expert_load_cv"] = rows["eplb_expert_load_cv"].value
         par.update(_internode(acc, e))
         par.update(attention_inputs(profile, acc, precision, kv_precision))
         wide_ep = e > 1 and e == t and dp

@@ -84,6 +84,7 @@ BY_REQUEST: dict[str, dict[str, str]] = {
         "dp_attention": "Attention data-parallel",
         "engine": "Serving engine",
         "redundant_experts": "Redundant experts",
+        "expert_routing": "Expert routing (measured or balanced)",
         "lengths": "Request-length distribution",
         "requests": "Requests in the burst",
         "arrival": "Arrival (steady or burst)",

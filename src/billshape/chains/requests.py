@@ -135,6 +135,7 @@ class ServeRequest(Request):
     dp_attention: bool = False
     engine: Optional[str] = None  # trtllm (default), vllm or sglang: the engine profile of the serving model
     redundant_experts: float = 0
+    expert_routing: Optional[str] = None  # "measured" (default: the router's measured skew) or "balanced"
     lengths: Optional[str] = None  # a request-length distribution: "sharegpt" or a CSV path of input,output pairs
     requests: Optional[float] = None  # requests queued at t=0, with arrival "burst"
     arrival: Optional[str] = None  # "steady" (default) or "burst"

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Attention data parallel on every GPU of the replica (MoE; with or without --ep; --tp then need not divide the heads).")] = False,
         engine: Annotated[Optional[str], typer.Option("--engine", help="Serving engine profile: trtllm (default), vllm or sglang.")] = None,
         redundant_experts: Annotated[float, typer.Option("--redundant-experts", help="Extra expert slots per MoE layer for load balancing (EPLB), with --ep; default 0.")] = 0,
+        expert_routing: Annotated[Optional[str], typer.Option("--expert-routing", help="MoE routing skew: measured (default: the router's measured skew, or what EPLB leaves of it with --redundant-experts) or balanced (none beyond sampling noise, as benchmarks that simulate balanced routing, e.g. DeepSeek's released profiles).")] = None,
         lengths: Annotated[Optional[str], typer.Option("--lengths", help="Request lengths from a distribution: sharegpt (shipped) or a CSV file of input,output pairs; --input-tokens/--output-tokens then rescale its means.")] = None,
         requests: Annotated[Optional[float], typer.Option("--requests", help="Requests queued at t=0, with --arrival burst.")] = None,
         arrival: Annotated[Optional[str], typer.Option("--arrival", help="steady (default: continuous batching in steady state) or burst (--requests N at t=0, as vllm bench serve --request-rate inf: output tokens over the makespan).")] = None,
@@ -86,6 +87,7 @@ def register(app: typer.Typer) -> None:
         req = ServeRequest(
             tokens_per_second=tokens_per_second, input_tokens_per_second=input_tokens_per_second, gpus=gpus, gpu=gpu,
             model=model, tp=tp, ep=ep, dp_attention=dp_attention, engine=engine, redundant_experts=redundant_experts,
+            expert_routing=expert_routing,
             lengths=lengths, requests=requests, arrival=arrival, precision=precision, kv_precision=kv_precision,
             input_tokens=input_tokens, output_tokens=output_tokens, batch=batch, mode=mode, price=price,
             provider=provider, tier=tier, utilization=utilization, measured=measured,

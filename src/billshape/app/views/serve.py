@@ -199,6 +199,12 @@ def _advanced_inputs(kw: dict, pools: bool = False) -> None:
                                      "needs expert parallelism > 1.")
         if extra:
             kw["redundant_experts"] = int(extra)
+        routing = c1.selectbox("Expert routing", ("measured (default)", "balanced"), key="serve_m_routing",
+                               help="measured: the router's measured skew (what EPLB leaves of it with redundant "
+                                    "experts); balanced: none beyond sampling noise, as benchmarks that simulate "
+                                    "balanced routing.")
+        if routing == "balanced":
+            kw["expert_routing"] = "balanced"
     c1, c2 = st.columns(2)
     # keyed by the GPU count: a new count starts again at the library's default (one replica of all the GPUs)
     tp = c1.selectbox("Tensor-parallel GPUs per replica", sizes, index=len(sizes) - 1, key=f"serve_m_tp_{gpus}",
