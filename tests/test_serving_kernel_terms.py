@@ -242,9 +242,11 @@ def test_shipped_reproductions_under_the_adopted_switches():
     from unittest import mock
 
     got = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
-    assert got == {"LM1": 11.6, "LM2": 21.9, "DS2": -22.8, "DS1": 81.4}
+    assert got == {"LM1": 11.6, "LM2": 21.9, "DS2": -22.8, "DS1": 81.4, "LM3": 13.0, "LM4": 6.5, "LM5": -5.2,
+                   "LM6": -17.0}
     with mock.patch.object(sc, "engine_profile_rows", _no_switches()):
         off = {d.id: round(100 * sd.reproduce(d)["error"], 1) for d in sd.deployments()}
-    assert off == {"LM1": 22.5, "LM2": 27.6, "DS2": -9.1, "DS1": 97.1}
+    assert off == {"LM1": 22.5, "LM2": 27.6, "DS2": -9.1, "DS1": 97.1, "LM3": 18.9, "LM4": 17.1, "LM5": 11.3,
+                   "LM6": -2.0}
     assert np.isfinite(serving.serve(model="deepseek-v3", gpu="h200", gpus=32, tp=32, ep=32, dp_attention=True,
                                      engine="sglang", precision="fp8").output_tokens_per_second)
