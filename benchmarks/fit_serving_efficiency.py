@@ -175,7 +175,9 @@ FA3_AS_OF = "2024-07-11"
 FA3_GPU = "h100-sxm"
 #: (sequence length, FlashAttention-3 TFLOPs/s) read off Fig. 5(d); head dim 128 is the published size nearest
 #: MLA prefill's (qk 192 = 128 nope + 64 rope, v 128; Fig. 5(f), head dim 256, reads 612 at 4k)
-FA3_CAUSAL_HDIM128 = ((512, 292), (1024, 423), (2048, 521), (4096, 579), (8192, 602), (16384, 616))
+FA3_CAUSAL_HDIM128 = tuple((int(p.seq_len), int(p.tflops) if float(p.tflops).is_integer() else float(p.tflops))
+                           for p in serving_catalog.attention_efficiency_points())
+#: (the roofline reads the same points: data/serving_attention_efficiency.csv, serving_catalog.attention_efficiency_at)
 #: the sequence length the row is read at: DeepSeek's published prefill profile's prompt (DS2, 4,096 tokens)
 FA3_SEQ_LEN = 4096
 
@@ -544,7 +546,9 @@ def profile_csv(f: dict) -> str:
                             f"measured fraction of the BF16 peak: {FA3_CAUSAL_HDIM128[3][1]} TFLOPs/s at "
                             f"{FA3_SEQ_LEN} tokens, head dim 128, over the H100 SXM datasheet 989.4 "
                             "(benchmarks/fit_serving_efficiency.py attention_kernel_efficiency); applies where "
-                            "attention_at_kernel_precision puts attention at the BF16 peak, decode attention included")
+                            "attention_at_kernel_precision puts attention at the BF16 peak, decode attention included; the roofline "
+                            "takes the published curve at each prompt's length (data/serving_attention_efficiency.csv, "
+                            "serving_catalog.attention_efficiency_at) and this value where no length is given")
                 elif name == "max_batch_cap":
                     note, row_src = cap_src, cap_src
                 elif name in ("max_num_batched_tokens", "mixed_prefill"):

@@ -46,7 +46,7 @@ from billshape.results import Assumption, Result, derived, user
 from billshape.serving_catalog import (  # noqa: F401
     WEIGHT_PRECISIONS, KV_PRECISIONS, MODES, COMPUTE_PRECISION, EFFICIENCY_NAMES, Architecture, parameter_counts, architectures, _arch_index, architecture, efficiencies, _eff, bytes_per_value, default_efficiency,
     ENGINES, MOE_EFFICIENCY_NAMES, engines, arch_class, gpu_generation, engine_profile, Profile, _engine_key, SCHEDULER_NAMES, burst_scheduler,
-    GENERATION_FALLBACK)
+    GENERATION_FALLBACK, EXPERT_ROUTINGS, routing_skew)
 from billshape.serving_roofline import (  # noqa: F401
     roofline, hardware_inputs, Case, cases, predict_case, kv_replication, engine_of, internode_rows, _RACK_SCALE,
     held_kv_bytes_per_token, attention_inputs)
@@ -405,7 +405,7 @@ def serve(*, model: str, gpu: str, gpus: float | None = None, tp: float | None =
         par["redundant_experts"] = float(redundant_experts)
     skew_cv, skew_note = routing_skew(eff_rows, redundant_experts, expert_routing)
     par["expert_load_cv"] = skew_cv
-    par.update(attention_inputs(profile, acc, precision, kv_precision))
+    par.update(attention_inputs(profile, acc, precision, kv_precision, in_len))
     internode = _internode(acc, ep)
     from billshape.serving_pipeline import deployment, deployment_roofline
 
@@ -580,34 +580,6 @@ def _disaggregated(args: dict[str, Any], pool_args: dict[str, Any]) -> ServeEsti
     return serve_disaggregated(**{k: args[k] for k in keep}, **pool_args)
 
 
-#: ``expert_routing`` values (:func:`routing_skew`)
-EXPERT_ROUTINGS = ("measured", "balanced")
-
-
-def routing_skew(eff_rows: dict, redundant_experts: float, expert_routing: str | None):
-    r"""The expert-load skew :math:`c` (``expert_load_cv``, the spread of tokens per routed expert beyond sampling
-    noise) of a deployment, and its assumption.
-
-    ``measured`` (or None): the catalog's measured skew, ``expert_load_cv`` (DeepSeek-R1's router on a real
-    dataset, no EPLB), or with ``redundant_experts`` what EPLB leaves of it, ``eplb_expert_load_cv``. ``balanced``:
-    :math:`c = 0`, so the rank loads differ only by the sampling noise of their tokens
-    (:func:`billshape.inference.moe_rank_imbalance`: :math:`CV^2 = c^2 / (\text{experts per rank}) + 1 /
-    (\text{tokens per rank})`), as in benchmarks that simulate routing: DeepSeek's released profiles ("we
-    simulate an absolutely balanced MoE routing strategy for profiling", deepseek-ai/profile-data README) and
-    SGLang's "simulated perfect EPLB" (random expert selection, LMSYS 2025-05-05).
-    """
-    from billshape.errors import BillshapeInputError
-    from billshape.results import user
-
-    if expert_routing is None or expert_routing == "measured":
-        row = eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"]
-        return row.value, row.as_assumption()
-    if expert_routing != "balanced":
-        raise BillshapeInputError("expert_routing", expert_routing, "measured or balanced")
-    return 0.0, user("expert routing", "balanced: no skew beyond the sampling noise of the tokens per rank "
-                     "(expert_load_cv 0)", None, "expert_routing")
-
-
 def _internode(acc: catalog.Accelerator, ep: int) -> dict[str, float]:
     """Roofline keywords for an EP group wider than one scale-up domain (empty when it fits in one)."""
     gpn = 72.0 if acc.name.lower().startswith(_RACK_SCALE) else internode_rows()[0].value
@@ -764,7 +736,7 @@ def capacity(*, model: str, gpu: str, requests_per_second: float, tp: float | No
                  batch=batches, mode="max-load", kv_memory_fraction=rows["kv_memory_fraction"].value,
                  max_batch_cap=profile.params["max_batch_cap"], expert_load_cv=rows["expert_load_cv"].value,
                  **({"kv_replication": kv_rep} if kv_rep != 1.0 else {}), **profile.efficiency,
-                 **attention_inputs(profile, acc, base.precision, base.kv_precision))
+                 **attention_inputs(profile, acc, base.precision, base.kv_precision, in_len))
     ok = np.ones_like(batches, dtype=bool)
     if tpot_limit is not None:
         ok &= r["step_seconds"] <= tpot_limit

@@ -382,6 +382,80 @@ def attention_kernel(engine: str, arch_class: str, kv_precision: str) -> Attenti
     return None
 
 
+class AttentionEfficiencyPoint(Row):
+    """One published attention-kernel speed: ``tflops`` at ``seq_len`` (``data/serving_attention_efficiency.csv``)."""
+
+    kernel: str
+    gpu: str
+    head_dim: float
+    causal: float
+    seq_len: float
+    tflops: float
+    note: str = ""
+
+
+@lru_cache(maxsize=None)
+def attention_efficiency_points() -> tuple[AttentionEfficiencyPoint, ...]:
+    """Every row of ``data/serving_attention_efficiency.csv``, by sequence length."""
+    return tuple(sorted(load_typed(AttentionEfficiencyPoint, "serving_attention_efficiency.csv"), key=lambda r: r.seq_len))
+
+
+def attention_efficiency_at(seq_len_tokens):
+    r"""The attention kernels' fraction of the dense 16-bit peak at a prompt of ``seq_len_tokens`` [fraction]:
+    FlashAttention-3's causal forward (head dim 128, H100 SXM; Shah et al. 2024, arXiv 2407.08608 Fig. 5d) over its
+    GPU's datasheet BF16 peak, interpolated linearly in :math:`\log L` between the published lengths and held at
+    the ends (512 and 16,384 tokens). Vectorised over ``seq_len_tokens``.
+
+    Parameters
+    ----------
+    seq_len_tokens : numeric
+        Prompt tokens computed per request :math:`L` [tokens].
+
+    Returns
+    -------
+    numeric
+        :math:`\eta_a(L)` [fraction of the dense BF16 peak].
+    """
+    import numpy as np
+
+    from billshape import catalog
+
+    pts = attention_efficiency_points()
+    peak = catalog.gpu(pts[0].gpu).peak_flops_per_second("bf16")
+    x = np.log([p.seq_len for p in pts])
+    y = np.array([p.tflops * 1e12 / peak for p in pts])
+    out = np.interp(np.log(np.maximum(np.asarray(seq_len_tokens, dtype=float), 1.0)), x, y)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+#: ``expert_routing`` values (:func:`routing_skew`)
+EXPERT_ROUTINGS = ("measured", "balanced")
+
+
+def routing_skew(eff_rows: dict, redundant_experts: float, expert_routing: str | None):
+    r"""The expert-load skew :math:`c` (``expert_load_cv``, the spread of tokens per routed expert beyond sampling
+    noise) of a deployment, and its assumption.
+
+    ``measured`` (or None): the catalog's measured skew, ``expert_load_cv`` (DeepSeek-R1's router on a real
+    dataset, no EPLB), or with ``redundant_experts`` what EPLB leaves of it, ``eplb_expert_load_cv``. ``balanced``:
+    :math:`c = 0`, so the rank loads differ only by the sampling noise of their tokens
+    (:func:`billshape.inference.moe_rank_imbalance`: :math:`CV^2 = c^2 / (\text{experts per rank}) + 1 /
+    (\text{tokens per rank})`), as in benchmarks that simulate routing: DeepSeek's released profiles ("we
+    simulate an absolutely balanced MoE routing strategy for profiling", deepseek-ai/profile-data README) and
+    SGLang's "simulated perfect EPLB" (random expert selection, LMSYS 2025-05-05).
+    """
+    from billshape.errors import BillshapeInputError
+    from billshape.results import user
+
+    if expert_routing is None or expert_routing == "measured":
+        row = eff_rows["eplb_expert_load_cv" if redundant_experts else "expert_load_cv"]
+        return row.value, row.as_assumption()
+    if expert_routing != "balanced":
+        raise BillshapeInputError("expert_routing", expert_routing, "measured or balanced")
+    return 0.0, user("expert routing", "balanced: no skew beyond the sampling noise of the tokens per rank "
+                     "(expert_load_cv 0)", None, "expert_routing")
+
+
 #: the profile switches of the kernel terms (a row of 1 turns the term on; no row: off, the model before them):
 #: attention timed at the attention kernels' 16-bit peak; the grouped-GEMM factor and expert loads at the
 #: micro-batch's tokens under two-batch overlap

@@ -389,7 +389,8 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
     from billshape import catalog
     from billshape.errors import BillshapeInputError
     from billshape.results import derived, user
-    from billshape.serving import _attach_cost, _internode, routing_skew, serve
+    from billshape.serving import _attach_cost, _internode, serve
+    from billshape.serving_catalog import routing_skew
     from billshape.serving_roofline import (_RACK_SCALE, attention_inputs, hardware_inputs, internode_rows,
                                             kv_replication, roofline)
 
@@ -456,7 +457,7 @@ def serve_disaggregated(*, model: str, gpu: str, prefill_gpus: float | None, dec
         if est.redundant_experts:
             par["redundant_experts"] = float(est.redundant_experts)
         par.update(_internode(acc, e))
-        par.update(attention_inputs(profile, acc, precision, kv_precision))
+        par.update(attention_inputs(profile, acc, precision, kv_precision, in_len))
         wide_ep = e > 1 and e == t and dp
         if wide_ep:
             par["activation_bytes"] = a2a_bytes

@@ -407,7 +407,8 @@ def hardware_inputs(arch: Architecture, acc: catalog.Accelerator, precision: str
     )
 
 
-def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_precision: str) -> dict[str, Any]:
+def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_precision: str,
+                     seq_len_tokens=None) -> dict[str, Any]:
     r"""The roofline's ``attention_peak_flops_per_second`` for an engine profile: the GPU's dense BF16 peak when the
     profile's ``attention_at_kernel_precision`` switch is 1, the engine's attention kernels compute in 16 bits at
     this KV precision (:func:`billshape.serving_catalog.attention_kernel`) and the weights' GEMMs do not (FP8,
@@ -417,7 +418,10 @@ def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_preci
     the BF16 peak, e.g. FlashAttention-3's causal forward, Shah et al. 2024, arXiv 2407.08608 Fig. 5d) the peak is
     :math:`P_{16}\,\eta_a/\eta_c`, so the roofline, which divides by the profile's ``compute_efficiency``
     :math:`\eta_c`, times the attention FLOPs at :math:`\eta_a P_{16}`; without the row: :math:`P_{16}` (the
-    attention kernels at the dense :math:`\eta_c`)."""
+    attention kernels at the dense :math:`\eta_c`). With ``seq_len_tokens`` :math:`L` (the prompt tokens computed
+    per request; scalar or array) :math:`\eta_a` is the kernels' published efficiency at that length,
+    :func:`billshape.serving_catalog.attention_efficiency_at` (FlashAttention-3 runs causal attention at 0.43 of
+    the BF16 peak at 1K tokens, 0.59 at 4K); without it, the profile row (its value at 4,096 tokens)."""
     from billshape.serving_catalog import attention_kernel
 
     if not profile.params.get("attention_at_kernel_precision", 0.0):
@@ -428,7 +432,11 @@ def attention_inputs(profile, acc: catalog.Accelerator, precision: str, kv_preci
     peak = acc.peak_flops_per_second("bf16")
     eta_a = profile.params.get("attention_compute_efficiency")
     if eta_a is not None:
-        peak = peak * float(eta_a) / float(profile.params["compute_efficiency"])
+        if seq_len_tokens is not None:
+            from billshape.serving_catalog import attention_efficiency_at
+
+            eta_a = attention_efficiency_at(seq_len_tokens)
+        peak = peak * eta_a / float(profile.params["compute_efficiency"])
     return {"attention_peak_flops_per_second": peak}
 
 
@@ -558,7 +566,7 @@ def predict_case(case: Case, efficiency: dict[str, float] | None = None, *,
     rep = kv_replication(arch, case.tensor_parallel, bool(case.attention_dp))
     if rep != 1.0:
         extra["kv_replication"] = rep
-    extra.update(attention_inputs(prof, acc, case.precision, case.kv_precision))
+    extra.update(attention_inputs(prof, acc, case.precision, case.kv_precision, case.input_tokens))
     common = dict(**hw, tensor_parallel=case.tensor_parallel, input_tokens=case.input_tokens,
                   output_tokens=case.output_tokens, kv_memory_fraction=_eff("kv_memory_fraction").value,
                   max_batch_cap=cap, expert_parallel=case.expert_parallel,

@@ -440,7 +440,7 @@ def sweep(*, model: str, gpu: str, gpus: Any = None, tp: Any = None, precision: 
                       kv_replication=kv_rep[rows], redundant_experts=r_c[rows], **extra, **run_eff,
                       # the profile's kernel switches as serve reads them: attention at the kernels' precision;
                       # overlap_micro_batch_tokens needs two-batch overlap (disaggregated pools: refused here)
-                      **attention_inputs(prof, acc, precision, kv_precision))
+                      **attention_inputs(prof, acc, precision, kv_precision, in_len[rows]))
         # serve's first call: the requested batch (static or max-load with a number); max rows get theirs below
         explicit = ~is_max[rows]
         rl = deploy_fn(rows)

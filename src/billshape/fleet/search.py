@@ -176,7 +176,8 @@ def evaluate(arch: Architecture, configs: list[tuple], *, input_tokens: float, o
         eff_rows.append({**engine_efficiency(eng, arch, catalog.gpu(g).name),
                          "kv_replication": kv_replication(arch, t, False)})
         acc_g = catalog.gpu(g)
-        att = attention_inputs(engine_profile(eng, arch_class(arch), gpu_generation(acc_g.name)), acc_g, p, p)
+        att = attention_inputs(engine_profile(eng, arch_class(arch), gpu_generation(acc_g.name)), acc_g, p, p,
+                               float(input_tokens))
         att_peak[i] = att.get("attention_peak_flops_per_second", np.nan)
     res = {k: np.zeros(n) for k in ("batch", "max_batch", "tpot", "ttft", "tps", "rps")}
     reason = np.array([""] * n, dtype=object)
