@@ -604,6 +604,12 @@ def error_figures(f: dict) -> dict:
            "vllm_cdna3_band": list(f["bands"][CDNA3][0]) if f["bands"][CDNA3][0] else None,
            "cases": {k: [{kk: r[kk] for kk in ("id", "engine", "model", "gpu", "measured_per_gpu",
                                               "predicted_per_gpu", "error_pct")} for r in v] for k, v in t.items()}}
+    # SGLang's fixed-length validation: the disaggregated DeepSeek-V3 reproductions (the sglang x mla profile is
+    # not fitted on anything; data/serving_deployments.csv), by source; DS1, a day average, is checked against DS2
+    reps = reproduction_rows()
+    out["sglang_lmsys"] = summary([r for r in reps if r["id"].startswith("LM")])
+    out["sglang_deepseek"] = summary([r for r in reps if r["id"].startswith("DS")])
+    out["cases"]["sglang_reproductions"] = reps
     covered = []
     for r in f["val_rows"]:
         key = (r["engine"], r["arch_class"], r["generation"])
@@ -612,6 +618,22 @@ def error_figures(f: dict) -> dict:
         covered.append(lo <= np.exp(r["log_ratio"]) <= hi)
     out["band_coverage_pct"] = round(100 * float(np.mean(covered)), 1)
     out["band_rows"] = len(covered)
+    return out
+
+
+def reproduction_rows() -> list[dict]:
+    """The SGLang deployments of ``data/serving_deployments.csv`` that are checked by their own error (not DS1, a
+    day average checked against DS2), as ``summary`` rows."""
+    from billshape import serving_disagg as sd
+
+    out = []
+    for d in sd.deployments():
+        if d.reference or d.engine != "sglang":
+            continue
+        g = sd.reproduce(d)
+        out.append({"id": d.id, "engine": d.engine, "model": d.model, "gpu": d.gpu,
+                    "published_per_node": d.published_tokens_per_second_per_node,
+                    "modeled_per_node": round(g["modeled"], 1), "error_pct": round(100 * g["error"], 1)})
     return out
 
 
@@ -627,7 +649,11 @@ def render_blocks(fig: dict) -> dict[str, str]:
               f"{fig['sharegpt_bursts']['mape_pct']} %, worst {fig['sharegpt_bursts']['worst_pct']:+} %; vLLM dense on "
               f"MI300X (fitted on AMD's published vLLM runs) {fig['vllm_cdna3_fit']['mape_pct']} % on its "
               f"{fig['vllm_cdna3_fit']['cases']} fit cases and {fig['vllm_second_source']['mape_pct']} % on its held-out "
-              f"second source (OCI, 8 x MI300X; worst {fig['vllm_second_source']['worst_pct']:+} %). The P10-P90 band covers "
+              f"second source (OCI, 8 x MI300X; worst {fig['vllm_second_source']['worst_pct']:+} %); SGLang serving "
+              f"DeepSeek-V3 disaggregated (nothing fitted) {fig['sglang_lmsys']['mape_pct']} % on LMSYS's "
+              f"{fig['sglang_lmsys']['cases']} published per-node figures (worst {fig['sglang_lmsys']['worst_pct']:+} %, "
+              f"{fig['sglang_lmsys']['worst_id']}) and {fig['sglang_deepseek']['worst_pct']:+} % on DeepSeek's prefill "
+              f"profile. The P10-P90 band covers "
               f"{fig['band_coverage_pct']} % of the {fig['band_rows']} validation measurements.")
     lines = ["| engine | set | cases | MAPE | worst |", "|---|---|---|---|---|",
              f"| trtllm | calibration (C1-C5) | {c['cases']} | {c['mape_pct']} % | {c['worst_pct']:+} % ({c['worst_id']}) |",
@@ -650,7 +676,12 @@ def render_blocks(fig: dict) -> dict[str, str]:
     g = fig["loso_vllm_cdna3"][1]
     lines.append(f"| vllm | leave-one-source-out, reverse: AMD README held out (fitted on OCI W1-W8 only) | "
                  f"{g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
-    lines.append("| sglang | leave-one-source-out | - | not possible: one published source | - |")
+    for key, label in (("sglang_lmsys", "sglang | held out, fixed lengths: LMSYS's disaggregated DeepSeek-V3 per-node "
+                                        "figures (LM1-LM6; the mla profile is not fitted)"),
+                       ("sglang_deepseek", "sglang | held out, second source: DeepSeek's prefill profile (DS2)")):
+        g = fig[key]
+        lines.append(f"| {label} | {g['cases']} | {g['mape_pct']} % | {g['worst_pct']:+} % ({g['worst_id']}) |")
+    lines.append("| sglang | moe (Qwen3) | - | ShareGPT bursts only (above): no fixed-length case | - |")
     lines.append("")
     lines.append(f"P10-P90 band coverage: {fig['band_coverage_pct']} % of {fig['band_rows']} validation measurements.")
     lines += ["", "| case | engine | GPU | use | measured tok/s/GPU | billshape | error |", "|---|---|---|---|---|---|---|"]
