@@ -27,7 +27,9 @@ Fits (least squares on log(predicted/measured), physical bounds):
   figures for its experts (``deepgemm_expert_efficiency``, kernel measurements, not fitted) and the two kernel
   switches are on (``KERNEL_SWITCHES``), and the prompts' causal attention runs at FlashAttention-3's published
   fraction of the BF16 peak (``attention_kernel_efficiency``, a kernel measurement, not fitted):
-  benchmarks/deepgemm_ablation.py variant L, docs/serving.md.
+  benchmarks/deepgemm_ablation.py variant L, docs/serving.md. Its band comes from the disaggregated DeepSeek-V3
+  reproductions (``reproduction_rows``: LMSYS LM1-LM6 and DeepSeek DS2 of serving_deployments.csv, held out), so
+  sglang x mla x hopper is not extrapolated; SGLang's other combinations are.
 
 The band (P10-P90 of measured/modeled) of an engine x architecture class comes from its validation rows (at least
 ``MIN_BAND_ROWS`` from sources not fitted on); with fewer the combination is extrapolated and gets the wide band.
@@ -479,6 +481,12 @@ def fit_all() -> dict:
         bands[(engine, cls)] = (band([r["log_ratio"] for r in own]), len(own)) if len(own) >= MIN_BAND_ROWS else (None, len(own))
     for key in DEEPGEMM_PROFILES:  # no validation rows of its own: the engine x class's band
         bands[key] = bands[key[:2]]
+    # sglang x mla x hopper has validation rows of its own: the disaggregated DeepSeek-V3 reproductions (LMSYS and
+    # DeepSeek's published per-node figures; nothing in the profile is fitted on them)
+    reps = [{**r, "arch_class": "mla", "generation": "hopper",
+             "log_ratio": float(np.log(r["published_per_node"] / r["modeled_per_node"]))} for r in reproduction_rows()]
+    if len(reps) >= MIN_BAND_ROWS:
+        bands[("sglang", "mla", "hopper")] = (band([r["log_ratio"] for r in reps]), len(reps))
     held = tables["engines_second_source"]
     bands[CDNA3] = ((band([r["log_ratio"] for r in held]), len(held)) if len(held) >= MIN_BAND_ROWS
                     else (None, len(held)))
@@ -493,7 +501,7 @@ def fit_all() -> dict:
     return {"trtllm_fit": trt, "trtllm_shipped": shipped, "vllm_moe_fit": vllm, "vllm_moe_tied_fit": tied, "vllm_cdna3_fit": cdna3,
             "profiles": profiles, "fitted_on": fitted_on, "versions": versions, "tables": tables, "bands": bands,
             "wide_band": wide, "loso": loso_trtllm(cal, val), "loso_vllm_cdna3": loso_cdna3,
-            "val_rows": val_rows + held}
+            "val_rows": val_rows + held + reps}
 
 
 def profile_csv(f: dict) -> str:
@@ -559,6 +567,9 @@ def profile_csv(f: dict) -> str:
                                "validation band doubled in log space, at least 0.67-1.5")
                     if own and not extrap:
                         row_src += f" x generation ({gen}: its held-out source)"
+                    if dg and not extrap:
+                        row_src += (f" x generation ({gen}: the disaggregated DeepSeek-V3 reproductions of "
+                                    "data/serving_deployments.csv, LMSYS LM1-LM6 and DeepSeek DS2, held out)")
                 elif name in ("band_rows", "extrapolated"):
                     row_src = (f"computed by benchmarks/fit_serving_efficiency.py: validation rows of this engine x "
                                f"class from sources not fitted on (extrapolated below {MIN_BAND_ROWS}, or off Hopper/Ampere)")
@@ -633,7 +644,7 @@ def reproduction_rows() -> list[dict]:
         g = sd.reproduce(d)
         out.append({"id": d.id, "engine": d.engine, "model": d.model, "gpu": d.gpu,
                     "published_per_node": d.published_tokens_per_second_per_node,
-                    "modeled_per_node": round(g["modeled"], 1), "error_pct": round(100 * g["error"], 1)})
+                    "modeled_per_node": float(g["modeled"]), "error_pct": round(100 * g["error"], 1)})
     return out
 
 
