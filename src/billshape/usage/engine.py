@@ -101,6 +101,7 @@ class DuckDBStore(Store):
         # bounded memory: DuckDB spills joins, windows and aggregates to disk past this limit
         self.con.raw_sql(f"SET memory_limit = '{os.environ.get('BILLSHAPE_DUCKDB_MEMORY_LIMIT', '1GB')}'")
         self._pending: dict[str, str] = {}
+        self._begun = True  # no write pending (begin() defers BEGIN to the first write)
         if not read_only:
             existing = set(self.con.list_tables())
             for name, schema in TABLES.items():
@@ -129,7 +130,7 @@ class DuckDBStore(Store):
         self._begun = False
 
     def _write(self) -> None:
-        if not getattr(self, "_begun", True):
+        if not self._begun:
             self.con.raw_sql("BEGIN TRANSACTION")
             self._begun = True
 
@@ -165,7 +166,7 @@ class DuckDBStore(Store):
 
     def rollback(self, ingest_id: str) -> None:
         self._pending = {}
-        begun, self._begun = getattr(self, "_begun", True), True
+        begun, self._begun = self._begun, True
         if not begun:  # nothing was written
             return
         try:
